@@ -1,0 +1,58 @@
+//! Compression for the tsdb time-series engine: timestamp and value codecs, the chunk
+//! format, and a zstd block codec for cold data.
+//!
+//! A *chunk* holds the samples `(i64 milliseconds, f64)` of one series in time order.
+//! Timestamps are coded as delta-of-delta with an adaptive Rice code, and dropped
+//! altogether when a chunk's interval is perfectly regular. Values that are short
+//! decimals (counters, byte sizes, percentages like 51.84) are coded as scaled integers
+//! with an adaptive predictor; other values use Gorilla's XOR. The choice is made per
+//! chunk and recorded in its header. Every `f64` round-trips bit for bit, NaN payloads
+//! included. Byte layouts are in `FORMAT.md` beside this crate.
+//!
+//! Decoders never panic on arbitrary input: they return [`Error`].
+//!
+//! ```
+//! use tsdb_compress::{ChunkAppender, ChunkOptions, ChunkRef};
+//!
+//! let mut app = ChunkAppender::new(ChunkOptions::default())?;
+//! for i in 0..120 {
+//!     app.append(1_700_000_000_000 + i * 15_000, 40.0 + (i % 7) as f64 * 0.25)?;
+//! }
+//! let chunk = app.finish().expect("chunk has samples");
+//! assert!(chunk.as_bytes().len() < 120); // under a byte per sample
+//!
+//! // Bytes from disk are validated (CRC, header) before they are decoded.
+//! let view = ChunkRef::new(chunk.as_bytes())?;
+//! let mut it = view.iter();
+//! let s = it.seek(1_700_000_000_000 + 60 * 15_000).expect("in range")?;
+//! assert_eq!(s.v, 40.0 + (60 % 7) as f64 * 0.25);
+//! # Ok::<(), tsdb_compress::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(clippy::indexing_slicing)]
+
+pub mod bits;
+pub mod block;
+pub mod chunk;
+pub mod decimal;
+mod error;
+pub mod gorilla;
+pub mod rice;
+pub mod timestamp;
+pub mod values;
+pub mod varint;
+pub mod xor;
+
+pub use block::{Block, BlockEncoder};
+pub use chunk::{Chunk, ChunkAppender, ChunkIter, ChunkOptions, ChunkRef, TimestampEncoding};
+pub use error::{Error, Result};
+pub use values::ValueEncoding;
+
+/// One sample: a timestamp in milliseconds since the Unix epoch and a value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Sample {
+    /// Milliseconds since the Unix epoch.
+    pub t: i64,
+    /// The value; compare bit patterns (`to_bits`) where NaN matters.
+    pub v: f64,
+}

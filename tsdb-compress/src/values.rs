@@ -1,0 +1,232 @@
+//! Chooses and runs the value codec of one chunk.
+//!
+//! A chunk starts in the decimal codec when its first value is a short decimal and in XOR
+//! otherwise. A later value that needs more decimal digits rescales the chunk; a value
+//! that is no short decimal at all moves it to XOR. Each change re-encodes the samples so
+//! far (decoded from the chunk's own stream), picking whichever of decimal and XOR is
+//! smaller, so a chunk never pays twice for its history. Changes are rare: the scale only
+//! grows and XOR is final. When the chunk is sealed, a decimal stream whose changes share
+//! a common divisor is re-encoded once more with that divisor.
+
+use crate::bits::{BitReader, BitWriter};
+use crate::decimal::{self, DecimalDecoder, DecimalEncoder, DecimalParams};
+use crate::error::Result;
+use crate::xor::{XorDecoder, XorEncoder};
+
+/// How a chunk's values are stored (the high nibble of the chunk's encoding byte).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ValueEncoding {
+    /// Every value has the same bit pattern; no stream.
+    Constant(f64),
+    /// Gorilla XOR stream.
+    Xor,
+    /// Scaled-integer stream.
+    Decimal(DecimalParams),
+}
+
+#[derive(Clone, Debug)]
+enum Mode {
+    Xor(XorEncoder),
+    Decimal(DecimalEncoder),
+}
+
+/// Streams the values of one chunk.
+#[derive(Clone, Debug)]
+pub struct ValueEncoder {
+    mode: Mode,
+    bits: BitWriter,
+    count: usize,
+    first_bits: u64,
+    constant: bool,
+}
+
+impl ValueEncoder {
+    /// An encoder whose first value is `first`.
+    pub fn new(first: f64) -> Self {
+        let mut enc = Self::empty_for(first);
+        enc.push(first);
+        enc
+    }
+
+    fn empty_for(first: f64) -> Self {
+        let mode = match decimal::min_scale(first, 0) {
+            Some((scale, m)) => Mode::Decimal(DecimalEncoder::new(scale, m, 1)),
+            None => Mode::Xor(XorEncoder::default()),
+        };
+        Self {
+            mode,
+            bits: BitWriter::new(),
+            count: 0,
+            first_bits: first.to_bits(),
+            constant: true,
+        }
+    }
+
+    fn with_mode(mode: Mode, first: f64) -> Self {
+        Self {
+            mode,
+            bits: BitWriter::new(),
+            count: 0,
+            first_bits: first.to_bits(),
+            constant: true,
+        }
+    }
+
+    /// Values pushed so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Appends a value.
+    #[inline]
+    pub fn push(&mut self, v: f64) {
+        let first = self.count == 0;
+        self.count += 1;
+        self.constant &= v.to_bits() == self.first_bits;
+        match &mut self.mode {
+            Mode::Xor(x) => x.push(&mut self.bits, v),
+            Mode::Decimal(d) => {
+                if first {
+                    return; // the first value is the header's base
+                }
+                let scale = d.params().scale;
+                if let Some(m) = decimal::to_scaled(v, scale) {
+                    d.push(&mut self.bits, m);
+                } else if decimal::is_exception(v) {
+                    d.push_exception(&mut self.bits, v);
+                } else {
+                    self.count -= 1;
+                    let new_scale = decimal::min_scale(v, scale + 1).map(|(s, _)| s);
+                    self.reencode(v, new_scale);
+                }
+            }
+        }
+    }
+
+    /// Rebuilds the stream with `next` appended, as decimal at `scale` or as XOR,
+    /// whichever is smaller.
+    #[cold]
+    fn reencode(&mut self, next: f64, scale: Option<u8>) {
+        let mut values = self.decode_all();
+        values.push(next);
+        let xor = Self::encode_all(&values, |first| {
+            Self::with_mode(Mode::Xor(XorEncoder::default()), first)
+        });
+        let best = scale
+            .and_then(|s| {
+                let base = decimal::to_scaled(*values.first()?, s)?;
+                Some(Self::encode_all(&values, |first| {
+                    Self::with_mode(Mode::Decimal(DecimalEncoder::new(s, base, 1)), first)
+                }))
+            })
+            .filter(|dec| dec.bits.bit_len() <= xor.bits.bit_len())
+            .unwrap_or(xor);
+        *self = best;
+    }
+
+    fn encode_all(values: &[f64], make: impl FnOnce(f64) -> Self) -> Self {
+        let first = values.first().copied().unwrap_or(0.0);
+        let mut enc = make(first);
+        for &v in values {
+            enc.push(v);
+        }
+        enc
+    }
+
+    /// Decodes this encoder's own stream. It cannot fail: the stream was written here.
+    fn decode_all(&self) -> Vec<f64> {
+        let bytes = self.bits.to_bytes();
+        let Ok(mut dec) = ValueDecoder::new(self.encoding_unsealed(), &bytes, 0) else {
+            return Vec::new();
+        };
+        (0..self.count)
+            .map_while(|_| dec.next_value().ok())
+            .collect()
+    }
+
+    fn encoding_unsealed(&self) -> ValueEncoding {
+        match &self.mode {
+            Mode::Xor(_) => ValueEncoding::Xor,
+            Mode::Decimal(d) => ValueEncoding::Decimal(d.params()),
+        }
+    }
+
+    /// The encoding and stream as they stand, without sealing work.
+    pub fn snapshot(&self) -> (ValueEncoding, &BitWriter) {
+        if self.constant {
+            return (
+                ValueEncoding::Constant(f64::from_bits(self.first_bits)),
+                &self.bits,
+            );
+        }
+        (self.encoding_unsealed(), &self.bits)
+    }
+
+    /// Final encoding for a sealed chunk: constant when every value is the same, and
+    /// decimal streams re-encoded with the common divisor of their changes.
+    pub fn seal(self) -> (ValueEncoding, BitWriter) {
+        if self.constant {
+            return (
+                ValueEncoding::Constant(f64::from_bits(self.first_bits)),
+                BitWriter::new(),
+            );
+        }
+        if let Mode::Decimal(d) = &self.mode {
+            let g = d.changes_gcd();
+            if g > 1 {
+                let params = d.params();
+                let values = self.decode_all();
+                let first = f64::from_bits(self.first_bits);
+                let rebuilt = Self::encode_all(&values, |_| {
+                    Self::with_mode(
+                        Mode::Decimal(DecimalEncoder::new(params.scale, params.base, g)),
+                        first,
+                    )
+                });
+                if rebuilt.count == self.count {
+                    return (rebuilt.encoding_unsealed(), rebuilt.bits);
+                }
+            }
+        }
+        (self.encoding_unsealed(), self.bits)
+    }
+}
+
+/// Decodes a chunk's values.
+#[derive(Clone, Debug)]
+pub struct ValueDecoder<'a> {
+    kind: DecoderKind,
+    bits: BitReader<'a>,
+}
+
+#[derive(Clone, Debug)]
+enum DecoderKind {
+    Constant(f64),
+    Xor(XorDecoder),
+    Decimal(DecimalDecoder),
+}
+
+impl<'a> ValueDecoder<'a> {
+    /// A decoder for `stream` in `encoding`; `offset` locates the stream in its chunk.
+    pub fn new(encoding: ValueEncoding, stream: &'a [u8], offset: usize) -> Result<Self> {
+        let kind = match encoding {
+            ValueEncoding::Constant(v) => DecoderKind::Constant(v),
+            ValueEncoding::Xor => DecoderKind::Xor(XorDecoder::default()),
+            ValueEncoding::Decimal(p) => DecoderKind::Decimal(DecimalDecoder::new(p)?),
+        };
+        Ok(Self {
+            kind,
+            bits: BitReader::new(stream, offset),
+        })
+    }
+
+    /// The next value.
+    #[inline]
+    pub fn next_value(&mut self) -> Result<f64> {
+        match &mut self.kind {
+            DecoderKind::Constant(v) => Ok(*v),
+            DecoderKind::Xor(x) => x.next_value(&mut self.bits),
+            DecoderKind::Decimal(d) => d.next_value(&mut self.bits),
+        }
+    }
+}
