@@ -1,1 +1,8 @@
-//! placeholder
+//! Report commands and benchmark support for the tsdb engine.
+//!
+//! Peers are measured in the same run as our code so that ratios, not absolute figures
+//! from a noisy shared machine, carry the comparison. Results live in `RESULTS.md`.
+#![forbid(unsafe_code)]
+
+pub mod codecs;
+pub mod input;

@@ -25,6 +25,8 @@ const TS_DELTA_OF_DELTA: u8 = 1;
 const VALUES_CONSTANT: u8 = 0;
 const VALUES_XOR: u8 = 1;
 const VALUES_DECIMAL: u8 = 2;
+/// High bit of a decimal chunk's scale byte: a correction stream is interleaved.
+const CORRECTIONS_FLAG: u8 = 0x80;
 
 /// Smallest possible chunk: encoding byte, count, first timestamp, span, CRC.
 const MIN_CHUNK_LEN: usize = 1 + 1 + 1 + 1 + 4;
@@ -210,7 +212,7 @@ fn write_chunk(
         ValueEncoding::Constant(v) => out.extend_from_slice(&v.to_bits().to_le_bytes()),
         ValueEncoding::Xor => {}
         ValueEncoding::Decimal(p) => {
-            out.push(p.scale);
+            out.push(p.scale | if p.corrections { CORRECTIONS_FLAG } else { 0 });
             put_uvarint(&mut out, p.multiplier);
             put_varint(&mut out, p.base);
         }
@@ -394,13 +396,16 @@ impl<'a> ChunkRef<'a> {
             VALUES_CONSTANT => ValueEncoding::Constant(f64::from_bits(c.u64_le("constant")?)),
             VALUES_XOR => ValueEncoding::Xor,
             VALUES_DECIMAL => {
-                let scale = c.u8("decimal scale")?;
+                let scale_byte = c.u8("decimal scale")?;
+                let scale = scale_byte & !CORRECTIONS_FLAG;
+                let corrections = scale_byte & CORRECTIONS_FLAG != 0;
                 let multiplier = c.uvarint("decimal multiplier")?;
                 let base = c.varint("decimal base")?;
                 let params = DecimalParams {
                     scale,
                     multiplier,
                     base,
+                    corrections,
                 };
                 ValueEncoding::Decimal(params)
             }

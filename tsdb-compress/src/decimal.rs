@@ -12,11 +12,14 @@
 //! * `multiplier` is the greatest common divisor of all changes in the chunk (page sizes,
 //!   block sizes), found when the chunk is sealed.
 //!
-//! Exactness: a value is taken only if `(m as f64) / 10^scale` reproduces its bit pattern,
-//! which is the decoder's computation, so every value round-trips bit for bit. Values
-//! that no scale can reproduce exactly but that are not ordinary numbers (NaN with any
-//! payload, such as Prometheus's stale marker, infinities and -0.0) are stored verbatim
-//! as exceptions without disturbing the predictor.
+//! Exactness: the decoder computes `(m as f64) / 10^scale`. Where that reproduces a value's
+//! bit pattern the value costs only its residual. Real exporters also emit binary noise
+//! next to clean decimals (`51.846000000000004` is one ulp above `51.846`): a chunk that
+//! meets such values turns on *corrections*, a second adaptive Rice stream holding each
+//! value's distance in ulps from its nearest decimal, mostly zero. Values neither path
+//! can hold (NaN with any payload, such as Prometheus's stale marker, infinities, -0.0,
+//! values far from any short decimal) are stored verbatim as exceptions without
+//! disturbing the predictor. Every value round-trips bit for bit.
 
 use crate::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};
@@ -30,6 +33,9 @@ const POW10: [f64; MAX_SCALE as usize + 1] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18,
 ];
+
+/// Largest ulp distance a correction may carry; farther values are exceptions.
+pub const MAX_CORRECTION: i64 = 64;
 
 /// Integers up to 2^53 convert to and from `f64` exactly.
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
@@ -53,6 +59,25 @@ pub fn to_scaled(v: f64, scale: u8) -> Option<i64> {
     [m - 1, m + 1]
         .into_iter()
         .find(|&m| m.unsigned_abs() <= 1 << 53 && exact(m))
+}
+
+/// The nearest decimal `m` at `scale` and `v`'s distance from it in ulps, when that
+/// distance is at most [`MAX_CORRECTION`].
+#[inline]
+pub fn nearest(v: f64, scale: u8) -> Option<(i64, i64)> {
+    let p = *POW10.get(usize::from(scale))?;
+    let s = (v * p).round();
+    if !(s.abs() <= MAX_EXACT) || is_exception(v) {
+        return None;
+    }
+    let m = s as i64;
+    let c = (v.to_bits() as i64).wrapping_sub(((m as f64) / p).to_bits() as i64);
+    (c.abs() <= MAX_CORRECTION).then_some((m, c))
+}
+
+#[inline]
+fn apply_correction(v: f64, c: i64) -> f64 {
+    f64::from_bits((v.to_bits() as i64).wrapping_add(c) as u64)
 }
 
 /// The value that `m` at `scale` stands for.
@@ -81,6 +106,8 @@ pub struct DecimalParams {
     pub multiplier: u64,
     /// Scaled integer of the first value.
     pub base: i64,
+    /// Whether a correction stream follows each value (see the module docs).
+    pub corrections: bool,
 }
 
 #[inline]
@@ -124,6 +151,7 @@ pub struct DecimalEncoder {
     params: DecimalParams,
     predictor: Predictor,
     rice: RiceEncoder,
+    corrections: RiceEncoder,
     /// Last non-exception scaled value, for the divisor search.
     last_m: i64,
     /// Greatest common divisor of all changes so far (0 while there were none).
@@ -131,16 +159,20 @@ pub struct DecimalEncoder {
 }
 
 impl DecimalEncoder {
-    /// An encoder whose first value is `base` at `scale`, dividing changes by `multiplier`.
-    pub fn new(scale: u8, base: i64, multiplier: u64) -> Self {
+    /// An encoder whose first value is `base` at `scale`, dividing changes by `multiplier`,
+    /// with or without a correction stream. With corrections, call
+    /// [`DecimalEncoder::push_first_correction`] before anything else.
+    pub fn new(scale: u8, base: i64, multiplier: u64, corrections: bool) -> Self {
         Self {
             params: DecimalParams {
                 scale,
                 multiplier: multiplier.max(1),
                 base,
+                corrections,
             },
             predictor: Predictor::default(),
             rice: RiceEncoder::default(),
+            corrections: RiceEncoder::default(),
             last_m: base,
             gcd: 0,
         }
@@ -156,9 +188,18 @@ impl DecimalEncoder {
         self.gcd
     }
 
-    /// Appends the scaled integer `m`; `m - base` must be a multiple of the multiplier.
+    /// Writes the first value's correction (streams with corrections only).
+    pub fn push_first_correction(&mut self, w: &mut BitWriter, correction: i64) {
+        if self.params.corrections {
+            self.corrections.encode(w, zigzag(correction));
+        }
+    }
+
+    /// Appends the scaled integer `m` and the value's ulp `correction` (zero unless the
+    /// stream has corrections); `m - base` must be a multiple of the multiplier.
     #[inline]
-    pub fn push(&mut self, w: &mut BitWriter, m: i64) {
+    pub fn push(&mut self, w: &mut BitWriter, m: i64, correction: i64) {
+        debug_assert!(self.params.corrections || correction == 0);
         let diff = m.wrapping_sub(self.params.base);
         let y = if self.params.multiplier == 1 {
             diff
@@ -168,6 +209,9 @@ impl DecimalEncoder {
         debug_assert_eq!(y.wrapping_mul(self.params.multiplier as i64), diff);
         let residual = y.wrapping_sub(self.predictor.predict());
         self.rice.encode(w, zigzag(residual));
+        if self.params.corrections {
+            self.corrections.encode(w, zigzag(correction));
+        }
         self.predictor.update(y);
         if self.gcd != 1 {
             self.gcd = gcd(self.gcd, m.wrapping_sub(self.last_m).unsigned_abs());
@@ -195,6 +239,7 @@ pub struct DecimalDecoder {
     params: DecimalParams,
     predictor: Predictor,
     rice: RiceDecoder,
+    corrections: RiceDecoder,
     first_pending: bool,
 }
 
@@ -214,6 +259,7 @@ impl DecimalDecoder {
             params,
             predictor: Predictor::default(),
             rice: RiceDecoder::default(),
+            corrections: RiceDecoder::default(),
             first_pending: true,
         })
     }
@@ -223,7 +269,8 @@ impl DecimalDecoder {
     pub fn next_value(&mut self, r: &mut BitReader<'_>) -> Result<f64> {
         if self.first_pending {
             self.first_pending = false;
-            return Ok(from_scaled(self.params.base, self.params.scale));
+            let v = from_scaled(self.params.base, self.params.scale);
+            return self.correct(r, v);
         }
         match self.rice.decode(r)? {
             Symbol::Value(u) => {
@@ -233,9 +280,21 @@ impl DecimalDecoder {
                     .params
                     .base
                     .wrapping_add(y.wrapping_mul(self.params.multiplier as i64));
-                Ok(from_scaled(m, self.params.scale))
+                let v = from_scaled(m, self.params.scale);
+                self.correct(r, v)
             }
             Symbol::Exception => Ok(f64::from_bits(r.read_bits(64)?)),
+        }
+    }
+
+    #[inline]
+    fn correct(&mut self, r: &mut BitReader<'_>, v: f64) -> Result<f64> {
+        if !self.params.corrections {
+            return Ok(v);
+        }
+        match self.corrections.decode(r)? {
+            Symbol::Value(u) => Ok(apply_correction(v, unzigzag(u))),
+            Symbol::Exception => Err(Error::corrupt(0, "exception marker in a correction stream")),
         }
     }
 }
@@ -259,6 +318,10 @@ mod tests {
         assert!(is_exception(f64::from_bits(0x7ff0_0000_0000_0002)));
         assert!(is_exception(-0.0));
         assert!(!is_exception(0.0));
+        assert_eq!(nearest(51.846000000000004, 3), Some((51846, 1)));
+        assert_eq!(nearest(36.806999999999995, 3), Some((36807, -1)));
+        assert_eq!(nearest(0.1 + 0.2, 1), Some((3, 1)));
+        assert_eq!(nearest(std::f64::consts::PI, 2), None);
     }
 
     proptest! {
@@ -273,8 +336,8 @@ mod tests {
         fn integers_round_trip(ms in proptest::collection::vec(-(1i64 << 40)..(1i64 << 40), 1..300), mult in 1u64..5) {
             let ms: Vec<i64> = ms.into_iter().map(|m| m * mult as i64).collect();
             let mut w = BitWriter::new();
-            let mut enc = DecimalEncoder::new(3, ms[0], mult);
-            for &m in &ms[1..] { enc.push(&mut w, m); }
+            let mut enc = DecimalEncoder::new(3, ms[0], mult, false);
+            for &m in &ms[1..] { enc.push(&mut w, m, 0); }
             let bytes = w.to_bytes();
             let mut r = BitReader::new(&bytes, 0);
             let mut dec = DecimalDecoder::new(enc.params()).unwrap();
@@ -287,9 +350,9 @@ mod tests {
     #[test]
     fn gcd_of_changes_is_tracked() {
         let mut w = BitWriter::new();
-        let mut enc = DecimalEncoder::new(0, 4096 * 10, 1);
+        let mut enc = DecimalEncoder::new(0, 4096 * 10, 1, false);
         for m in [4096 * 12, 4096 * 12, 4096 * 7, 4096 * 9] {
-            enc.push(&mut w, m);
+            enc.push(&mut w, m, 0);
         }
         assert_eq!(enc.changes_gcd(), 4096);
     }

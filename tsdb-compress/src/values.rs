@@ -1,12 +1,16 @@
 //! Chooses and runs the value codec of one chunk.
 //!
 //! A chunk starts in the decimal codec when its first value is a short decimal and in XOR
-//! otherwise. A later value that needs more decimal digits rescales the chunk; a value
-//! that is no short decimal at all moves it to XOR. Each change re-encodes the samples so
+//! otherwise. A later value that needs a few more decimal digits (at most
+//! [`MAX_RESCALE`] in all) rescales the chunk. Any other value the scale cannot hold (a
+//! NaN, or binary noise such as `0.20199999999999999` between readings of `0.202`) is
+//! stored verbatim as an exception. When exceptions become common the chunk is
+//! re-encoded in XOR if that is smaller. Rescaling and switching re-encode the samples so
 //! far (decoded from the chunk's own stream), picking whichever of decimal and XOR is
-//! smaller, so a chunk never pays twice for its history. Changes are rare: the scale only
-//! grows and XOR is final. When the chunk is sealed, a decimal stream whose changes share
-//! a common divisor is re-encoded once more with that divisor.
+//! smaller, so a chunk never pays twice for its history. They are rare: the scale only
+//! grows, XOR is final, and exception checks back off geometrically. When the chunk is
+//! sealed, a decimal stream whose changes share a common divisor is re-encoded once more
+//! with that divisor.
 
 use crate::bits::{BitReader, BitWriter};
 use crate::decimal::{self, DecimalDecoder, DecimalEncoder, DecimalParams};
@@ -24,6 +28,12 @@ pub enum ValueEncoding {
     Decimal(DecimalParams),
 }
 
+/// Most decimal digits a chunk rescales to; values needing more are exceptions.
+pub const MAX_RESCALE: u8 = 12;
+
+/// First exception count at which XOR is reconsidered; doubles after each check.
+const FIRST_EXCEPTION_CHECK: usize = 4;
+
 #[derive(Clone, Debug)]
 enum Mode {
     Xor(XorEncoder),
@@ -38,6 +48,8 @@ pub struct ValueEncoder {
     count: usize,
     first_bits: u64,
     constant: bool,
+    exceptions: usize,
+    next_exception_check: usize,
 }
 
 impl ValueEncoder {
@@ -49,17 +61,17 @@ impl ValueEncoder {
     }
 
     fn empty_for(first: f64) -> Self {
-        let mode = match decimal::min_scale(first, 0) {
-            Some((scale, m)) => Mode::Decimal(DecimalEncoder::new(scale, m, 1)),
-            None => Mode::Xor(XorEncoder::default()),
+        let exact = decimal::min_scale(first, 0).filter(|&(s, _)| s <= MAX_RESCALE);
+        let mode = match exact {
+            Some((scale, m)) => Mode::Decimal(DecimalEncoder::new(scale, m, 1, false)),
+            None => {
+                match (0..=MAX_RESCALE).find_map(|s| decimal::nearest(first, s).map(|n| (s, n))) {
+                    Some((scale, (m, _))) => Mode::Decimal(DecimalEncoder::new(scale, m, 1, true)),
+                    None => Mode::Xor(XorEncoder::default()),
+                }
+            }
         };
-        Self {
-            mode,
-            bits: BitWriter::new(),
-            count: 0,
-            first_bits: first.to_bits(),
-            constant: true,
-        }
+        Self::with_mode(mode, first)
     }
 
     fn with_mode(mode: Mode, first: f64) -> Self {
@@ -69,6 +81,8 @@ impl ValueEncoder {
             count: 0,
             first_bits: first.to_bits(),
             constant: true,
+            exceptions: 0,
+            next_exception_check: FIRST_EXCEPTION_CHECK,
         }
     }
 
@@ -86,37 +100,83 @@ impl ValueEncoder {
         match &mut self.mode {
             Mode::Xor(x) => x.push(&mut self.bits, v),
             Mode::Decimal(d) => {
+                let params = d.params();
                 if first {
-                    return; // the first value is the header's base
+                    // the first value is the header's base, plus its correction if any
+                    if let Some((_, c)) = decimal::nearest(v, params.scale) {
+                        d.push_first_correction(&mut self.bits, c);
+                    }
+                    return;
                 }
-                let scale = d.params().scale;
-                if let Some(m) = decimal::to_scaled(v, scale) {
-                    d.push(&mut self.bits, m);
-                } else if decimal::is_exception(v) {
-                    d.push_exception(&mut self.bits, v);
-                } else {
-                    self.count -= 1;
-                    let new_scale = decimal::min_scale(v, scale + 1).map(|(s, _)| s);
-                    self.reencode(v, new_scale);
+                if let Some(m) = decimal::to_scaled(v, params.scale) {
+                    d.push(&mut self.bits, m, 0);
+                    return;
+                }
+                if !decimal::is_exception(v) {
+                    // a few more digits: rescale
+                    if let Some(scale) = (params.scale + 1..=MAX_RESCALE)
+                        .find(|&s| decimal::to_scaled(v, s).is_some())
+                    {
+                        self.count -= 1;
+                        self.reencode(v, Some((scale, params.corrections)));
+                        return;
+                    }
+                    // binary noise next to a decimal: correct it
+                    if let Some((m, c)) = decimal::nearest(v, params.scale) {
+                        if params.corrections {
+                            d.push(&mut self.bits, m, c);
+                        } else {
+                            self.count -= 1;
+                            self.reencode(v, Some((params.scale, true)));
+                        }
+                        return;
+                    }
+                }
+                d.push_exception(&mut self.bits, v);
+                self.exceptions += 1;
+                if self.exceptions >= self.next_exception_check && self.exceptions * 4 >= self.count
+                {
+                    self.next_exception_check *= 2;
+                    self.reconsider_xor();
                 }
             }
         }
     }
 
-    /// Rebuilds the stream with `next` appended, as decimal at `scale` or as XOR,
-    /// whichever is smaller.
+    /// Switches to XOR if that encodes the samples so far in fewer bits.
     #[cold]
-    fn reencode(&mut self, next: f64, scale: Option<u8>) {
+    fn reconsider_xor(&mut self) {
+        let values = self.decode_all();
+        let xor = Self::encode_all(&values, |first| {
+            Self::with_mode(Mode::Xor(XorEncoder::default()), first)
+        });
+        if xor.bits.bit_len() < self.bits.bit_len() && xor.count == self.count {
+            *self = xor;
+        }
+    }
+
+    /// Rebuilds the stream with `next` appended, as decimal at `(scale, corrections)` or as
+    /// XOR, whichever is smaller.
+    #[cold]
+    fn reencode(&mut self, next: f64, decimal: Option<(u8, bool)>) {
         let mut values = self.decode_all();
         values.push(next);
         let xor = Self::encode_all(&values, |first| {
             Self::with_mode(Mode::Xor(XorEncoder::default()), first)
         });
-        let best = scale
-            .and_then(|s| {
-                let base = decimal::to_scaled(*values.first()?, s)?;
+        let best = decimal
+            .and_then(|(scale, corrections)| {
+                let first = *values.first()?;
+                let base = match decimal::to_scaled(first, scale) {
+                    Some(m) => m,
+                    None if corrections => decimal::nearest(first, scale)?.0,
+                    None => return None,
+                };
                 Some(Self::encode_all(&values, |first| {
-                    Self::with_mode(Mode::Decimal(DecimalEncoder::new(s, base, 1)), first)
+                    Self::with_mode(
+                        Mode::Decimal(DecimalEncoder::new(scale, base, 1, corrections)),
+                        first,
+                    )
                 }))
             })
             .filter(|dec| dec.bits.bit_len() <= xor.bits.bit_len())
@@ -179,11 +239,16 @@ impl ValueEncoder {
                 let first = f64::from_bits(self.first_bits);
                 let rebuilt = Self::encode_all(&values, |_| {
                     Self::with_mode(
-                        Mode::Decimal(DecimalEncoder::new(params.scale, params.base, g)),
+                        Mode::Decimal(DecimalEncoder::new(
+                            params.scale,
+                            params.base,
+                            g,
+                            params.corrections,
+                        )),
                         first,
                     )
                 });
-                if rebuilt.count == self.count {
+                if rebuilt.count == self.count && rebuilt.bits.bit_len() <= self.bits.bit_len() {
                     return (rebuilt.encoding_unsealed(), rebuilt.bits);
                 }
             }
