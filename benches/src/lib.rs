@@ -5,4 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub mod codecs;
+pub mod data;
+pub mod index_fleet;
 pub mod input;

@@ -129,8 +129,8 @@ impl<'a> BitReader<'a> {
 
     /// The next 64 bits, left-aligned; bits past the end of the data read as zero.
     /// At least 57 of the returned bits are real stream bits when that many remain.
-    #[inline]
-    fn peek(&self) -> u64 {
+    #[inline(always)]
+    pub(crate) fn peek(&self) -> u64 {
         let byte = self.pos >> 3;
         let word = match self.data.get(byte..).and_then(|s| s.first_chunk::<8>()) {
             Some(bytes) => u64::from_be_bytes(*bytes),
@@ -149,8 +149,8 @@ impl<'a> BitReader<'a> {
         u64::from_be_bytes(bytes)
     }
 
-    #[inline]
-    fn advance(&mut self, n: usize) -> Result<()> {
+    #[inline(always)]
+    pub(crate) fn advance(&mut self, n: usize) -> Result<()> {
         let next = self.pos + n;
         if next > self.len {
             return Err(self.truncated());

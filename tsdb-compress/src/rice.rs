@@ -24,15 +24,9 @@ use crate::error::{Error, Result};
 pub const UNARY_LIMIT: u32 = 8;
 /// Width of the bit-length field of an escape.
 const WIDTH_BITS: u32 = 7;
-/// Bit lengths are averaged as decayed sums (decay 1/8) of `len << 4`, so their steady
-/// state is the average bit length scaled by 2^7.
-const LEN_DECAY: u32 = 3;
-/// Mode costs are decayed sums (decay 1/16) of bits; only their comparison matters.
-const COST_DECAY: u32 = 4;
-/// `k = (avg_bit_len - K_BIAS/128)` rounded down. Theory puts Rice's optimum for a
-/// geometric residual a little below the mean bit length; on the NAB and fleet data
-/// rounding down with no bias measured best (0.5 % smaller than a bias of 26/128).
-const K_BIAS: u32 = 0;
+/// The state refits after this many symbols at most; early on it refits after 1, 2, 4
+/// and 8 symbols so a chunk's first samples adapt quickly.
+const MAX_GROUP: u32 = 16;
 
 /// What a decoder found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,15 +38,41 @@ pub enum Symbol {
 }
 
 /// Shared adaptive state: identical in encoder and decoder.
-#[derive(Clone, Debug, Default)]
+///
+/// Per symbol it only adds up bit lengths and zeros; every group of symbols it refits
+/// `k` for both modes and picks the mode. Refitting per group rather than per symbol
+/// costs a few hundredths of a bit per sample and saves most of the decoder's work.
+#[derive(Clone, Debug)]
 pub struct RiceState {
-    /// Moving average of the bit length of all residuals, scaled by 2^7.
-    len_all: u32,
-    /// Same, over nonzero residuals only.
-    len_nonzero: u32,
-    /// Decayed sums of what each mode would have cost, in bits.
-    cost_plain: u32,
-    cost_flagged: u32,
+    /// Bit lengths and zeros of the current group.
+    group_len: u32,
+    group_zeros: u32,
+    group_n: u32,
+    group_size: u32,
+    /// History with each earlier group weighted half as much as the next.
+    hist_len: u32,
+    hist_zeros: u32,
+    hist_n: u32,
+    k_plain: u32,
+    k_flagged: u32,
+    flagged: bool,
+}
+
+impl Default for RiceState {
+    fn default() -> Self {
+        Self {
+            group_len: 0,
+            group_zeros: 0,
+            group_n: 0,
+            group_size: 1,
+            hist_len: 0,
+            hist_zeros: 0,
+            hist_n: 0,
+            k_plain: 0,
+            k_flagged: 0,
+            flagged: false,
+        }
+    }
 }
 
 #[inline]
@@ -60,56 +80,51 @@ fn bit_len(u: u64) -> u32 {
     64 - u.leading_zeros()
 }
 
-#[inline]
-fn k_from(avg_len: u32) -> u32 {
-    // avg_len is the bit length scaled by 2^7 (steady state of the decayed sum).
-    (avg_len.saturating_sub(K_BIAS) >> 7).min(63)
-}
-
-/// Bits a Rice code with parameter `k` spends on `u`.
-#[inline]
-fn rice_len(u: u64, k: u32) -> u32 {
-    let q = u >> k;
-    if q < u64::from(UNARY_LIMIT) {
-        q as u32 + 1 + k
-    } else {
-        UNARY_LIMIT + WIDTH_BITS + bit_len(u)
-    }
-}
-
 impl RiceState {
     #[inline]
     fn k_plain(&self) -> u32 {
-        k_from(self.len_all)
+        self.k_plain
     }
 
     #[inline]
     fn k_flagged(&self) -> u32 {
-        k_from(self.len_nonzero)
+        self.k_flagged
     }
 
     #[inline]
     fn flagged(&self) -> bool {
-        self.cost_flagged < self.cost_plain
+        self.flagged
     }
 
     /// Learns from a coded residual; must run after every coded value in both directions.
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, u: u64) {
-        let len = bit_len(u) << 4;
-        let plain = rice_len(u, self.k_plain());
-        let flagged = if u == 0 {
-            1
-        } else {
-            1 + rice_len(u - 1, self.k_flagged())
-        };
-        // decayed sums: steady state is (len << 4) << LEN_DECAY = len << 7
-        self.len_all = self.len_all - (self.len_all >> LEN_DECAY) + len;
-        if u != 0 {
-            self.len_nonzero = self.len_nonzero - (self.len_nonzero >> LEN_DECAY) + len;
+        self.group_len += bit_len(u);
+        self.group_zeros += u32::from(u == 0);
+        self.group_n += 1;
+        if self.group_n == self.group_size {
+            self.refit();
         }
-        self.cost_plain = self.cost_plain - (self.cost_plain >> COST_DECAY) + plain;
-        self.cost_flagged = self.cost_flagged - (self.cost_flagged >> COST_DECAY) + flagged;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refit(&mut self) {
+        self.hist_len = self.hist_len / 2 + self.group_len;
+        self.hist_zeros = self.hist_zeros / 2 + self.group_zeros;
+        self.hist_n = self.hist_n / 2 + self.group_n;
+        self.group_len = 0;
+        self.group_zeros = 0;
+        self.group_n = 0;
+        self.group_size = (self.group_size * 2).min(MAX_GROUP);
+        // Rice's best k sits near the mean bit length, rounded down (measured on NAB
+        // and the fleet data). Zeros have bit length 0, so the nonzero mean divides the
+        // same sum by fewer symbols.
+        let nonzero = self.hist_n.saturating_sub(self.hist_zeros);
+        self.k_plain = (self.hist_len / self.hist_n.max(1)).min(63);
+        self.k_flagged = (self.hist_len / nonzero.max(1)).min(63);
+        // A flag saves about k_plain bits on every zero and costs one on every nonzero.
+        self.flagged = self.hist_zeros * self.k_plain > nonzero;
     }
 }
 
@@ -192,8 +207,42 @@ pub struct RiceDecoder {
 
 impl RiceDecoder {
     /// Reads the next symbol and adapts.
-    #[inline]
+    #[inline(always)]
     pub fn decode(&mut self, r: &mut BitReader<'_>) -> Result<Symbol> {
+        // Fast path: flag, unary quotient and remainder all lie in one peeked word (at
+        // least 57 valid bits), so one load and one bounds check serve the whole code.
+        let word = r.peek();
+        let flagged = self.state.flagged();
+        let (shift, k) = if flagged {
+            if word >> 63 == 0 {
+                r.advance(1)?;
+                self.state.update(0);
+                return Ok(Symbol::Value(0));
+            }
+            (1, self.state.k_flagged())
+        } else {
+            (0, self.state.k_plain())
+        };
+        let w = word << shift;
+        let q = (!w).leading_zeros();
+        let used = shift + q + 1 + k;
+        if q < UNARY_LIMIT && used <= 57 {
+            let low = if k == 0 {
+                0
+            } else {
+                (w << (q + 1)) >> (64 - k)
+            };
+            r.advance(used as usize)?;
+            let u = ((u64::from(q) << k) | low).wrapping_add(u64::from(flagged));
+            self.state.update(u);
+            return Ok(Symbol::Value(u));
+        }
+        self.decode_slow(r)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn decode_slow(&mut self, r: &mut BitReader<'_>) -> Result<Symbol> {
         let sym = if self.state.flagged() {
             if !r.read_bit()? {
                 Symbol::Value(0)
