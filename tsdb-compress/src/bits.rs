@@ -81,7 +81,7 @@ impl BitWriter {
         let tail = self.pending.div_ceil(8) as usize;
         if tail > 0 {
             let aligned = self.acc << (64 - self.pending);
-            out.extend_from_slice(&aligned.to_be_bytes()[..tail]);
+            out.extend(aligned.to_be_bytes().into_iter().take(tail));
         }
     }
 
@@ -143,8 +143,9 @@ impl<'a> BitReader<'a> {
     fn peek_tail(&self, byte: usize) -> u64 {
         let mut bytes = [0u8; 8];
         if let Some(tail) = self.data.get(byte..) {
-            let n = tail.len().min(8);
-            bytes[..n].copy_from_slice(&tail[..n]);
+            for (dst, src) in bytes.iter_mut().zip(tail) {
+                *dst = *src;
+            }
         }
         u64::from_be_bytes(bytes)
     }

@@ -6,7 +6,7 @@
 
 use crate::chunk::{Chunk, ChunkRef};
 use crate::error::{Error, Result};
-use crate::varint::{put_uvarint, Cursor};
+use crate::varint::{put_uvarint, split_crc, Cursor};
 
 /// First bytes of every block.
 pub const BLOCK_MAGIC: [u8; 4] = *b"TSZB";
@@ -96,8 +96,8 @@ impl Block {
         if bytes.len() < HEADER_LEN + 4 {
             return Err(Error::corrupt(0, "block shorter than its header"));
         }
-        let (body, crc) = bytes.split_at(bytes.len() - 4);
-        let stored = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
+        let (body, stored) =
+            split_crc(bytes).ok_or_else(|| Error::corrupt(0, "block shorter than its CRC"))?;
         let computed = crc32fast::hash(body);
         if stored != computed {
             return Err(Error::ChecksumMismatch { stored, computed });

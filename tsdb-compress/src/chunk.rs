@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::timestamp::{TimestampDecoder, TimestampEncoder};
 use crate::values::{ValueDecoder, ValueEncoder, ValueEncoding};
-use crate::varint::{put_uvarint, put_varint, Cursor};
+use crate::varint::{put_uvarint, put_varint, split_crc, Cursor};
 use crate::{decimal::DecimalParams, Sample};
 
 /// Samples per chunk unless configured otherwise. Larger chunks amortise the ~18-byte
@@ -335,10 +335,9 @@ impl<'a> ChunkRef<'a> {
                 format!("chunk of {} bytes is shorter than any chunk", bytes.len()),
             ));
         }
-        let (body, crc_bytes) = bytes.split_at(bytes.len() - 4);
+        let (body, stored) =
+            split_crc(bytes).ok_or_else(|| Error::corrupt(0, "chunk shorter than its CRC"))?;
         if check_crc {
-            let stored =
-                u32::from_le_bytes([crc_bytes[0], crc_bytes[1], crc_bytes[2], crc_bytes[3]]);
             let computed = crc32fast::hash(body);
             if stored != computed {
                 return Err(Error::ChecksumMismatch { stored, computed });

@@ -45,8 +45,7 @@ const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 pub fn to_scaled(v: f64, scale: u8) -> Option<i64> {
     let p = *POW10.get(usize::from(scale))?;
     let s = (v * p).round();
-    // NaN fails this comparison too
-    if !(s.abs() <= MAX_EXACT) {
+    if s.is_nan() || s.abs() > MAX_EXACT {
         return None;
     }
     let m = s as i64;
@@ -67,7 +66,7 @@ pub fn to_scaled(v: f64, scale: u8) -> Option<i64> {
 pub fn nearest(v: f64, scale: u8) -> Option<(i64, i64)> {
     let p = *POW10.get(usize::from(scale))?;
     let s = (v * p).round();
-    if !(s.abs() <= MAX_EXACT) || is_exception(v) {
+    if s.is_nan() || s.abs() > MAX_EXACT || is_exception(v) {
         return None;
     }
     let m = s as i64;
@@ -83,7 +82,8 @@ fn apply_correction(v: f64, c: i64) -> f64 {
 /// The value that `m` at `scale` stands for.
 #[inline]
 pub fn from_scaled(m: i64, scale: u8) -> f64 {
-    (m as f64) / POW10[usize::from(scale.min(MAX_SCALE))]
+    // decoders validate the scale up front; an out-of-range one never reaches here
+    (m as f64) / POW10.get(usize::from(scale)).copied().unwrap_or(1.0)
 }
 
 /// The smallest scale at or above `from` that represents `v`, with its integer.

@@ -95,7 +95,7 @@ pub fn decode(stream: &[u8], count: usize) -> Result<Vec<Sample>> {
             let dod = match ones {
                 0 => 0,
                 1..=3 => {
-                    let n = BUCKETS[ones as usize - 1].0;
+                    let n = BUCKETS.get(ones as usize - 1).map_or(7, |b| b.0);
                     let raw = r.read_bits(n)? as i64;
                     if raw > 1 << (n - 1) {
                         raw - (1 << n)

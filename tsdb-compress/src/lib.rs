@@ -29,7 +29,7 @@
 //! # Ok::<(), tsdb_compress::Error>(())
 //! ```
 #![forbid(unsafe_code)]
-#![deny(clippy::indexing_slicing)]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 pub mod bits;
 pub mod block;
@@ -56,3 +56,8 @@ pub struct Sample {
     /// The value; compare bit patterns (`to_bits`) where NaN matters.
     pub v: f64,
 }
+
+/// The root README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

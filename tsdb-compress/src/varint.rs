@@ -28,6 +28,13 @@ pub fn put_varint(out: &mut Vec<u8>, v: i64) {
     put_uvarint(out, zigzag(v));
 }
 
+/// Splits off the trailing little-endian CRC32 of a checksummed record.
+pub fn split_crc(bytes: &[u8]) -> Option<(&[u8], u32)> {
+    bytes
+        .split_last_chunk::<4>()
+        .map(|(body, crc)| (body, u32::from_le_bytes(*crc)))
+}
+
 /// A cursor over a byte slice that reads header fields with bounds checks.
 /// Offsets in its errors are relative to the start of the slice.
 #[derive(Clone, Debug)]
@@ -93,35 +100,40 @@ impl<'a> Cursor<'a> {
 
     /// Reads a little-endian u32.
     pub fn u32_le(&mut self, what: &'static str) -> Result<u32> {
-        self.bytes(4, what)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        let b = self.bytes(4, what)?;
+        b.first_chunk::<4>()
+            .map(|a| u32::from_le_bytes(*a))
+            .ok_or_else(|| Error::corrupt(self.pos, format!("truncated ({what})")))
     }
 
     /// Reads a little-endian u64.
     pub fn u64_le(&mut self, what: &'static str) -> Result<u64> {
         let b = self.bytes(8, what)?;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        Ok(u64::from_le_bytes(a))
+        b.first_chunk::<8>()
+            .map(|a| u64::from_le_bytes(*a))
+            .ok_or_else(|| Error::corrupt(self.pos, format!("truncated ({what})")))
     }
 
     /// Takes the next `n` bytes; `n` is checked against what remains before anything is
     /// sliced, so a length read off disk can never index out of bounds.
     pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8]> {
-        if n > self.remaining() {
-            return Err(Error::corrupt(
-                self.pos,
-                format!("{what}: needs {n} bytes, {} remain", self.remaining()),
-            ));
-        }
-        let s = &self.data[self.pos..self.pos + n];
+        let s = self
+            .pos
+            .checked_add(n)
+            .and_then(|end| self.data.get(self.pos..end))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    self.pos,
+                    format!("{what}: needs {n} bytes, {} remain", self.remaining()),
+                )
+            })?;
         self.pos += n;
         Ok(s)
     }
 
     /// The rest of the data.
     pub fn rest(&mut self) -> &'a [u8] {
-        let s = &self.data[self.pos..];
+        let s = self.data.get(self.pos..).unwrap_or_default();
         self.pos = self.data.len();
         s
     }

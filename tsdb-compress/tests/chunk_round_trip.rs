@@ -1,5 +1,7 @@
 //! Every series the appender accepts decodes to exactly what went in, bit for bit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
+
 use proptest::prelude::*;
 use tsdb_compress::{Chunk, ChunkAppender, ChunkOptions, ChunkRef, Sample};
 

@@ -1,6 +1,8 @@
 //! Damaged bytes give typed errors or correct samples; never a panic, never garbage
 //! accepted silently when the CRC is intact.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
+
 use tsdb_compress::{Block, BlockEncoder, Chunk, ChunkOptions, ChunkRef, Error, Sample};
 
 fn sample_chunks() -> Vec<Chunk> {
