@@ -1,7 +1,53 @@
 //! Label model, matchers and the inverted series index of the tsdb engine.
 //!
-//! This crate will hold (see `../shared/DESIGN.md` and issue 3): validated, compactly
-//! stored label sets; the four Prometheus matcher kinds with anchored regexes; a mutable
-//! in-memory index for the head and an immutable on-disk index for segments, both mapping
-//! label pairs to roaring bitmaps of dense `u32` series ids. It knows nothing about samples.
+//! This crate maps label sets to dense `u32` series ids and answers "which series match
+//! these matchers"; it knows nothing about samples (see `../shared/DESIGN.md`).
+//!
+//! - [`Labels`]: a validated, sorted label set in one buffer ([`LabelLimits`] for limits).
+//! - [`Matcher`]: `=`, `!=`, `=~`, `!~` with Prometheus semantics; common regex shapes
+//!   (`a|b|c`, `foo.*`, `.*`, `.+`) are answered without scanning every label value.
+//! - [`MemIndex`]: the mutable, thread-safe index of the head block.
+//! - [`DiskIndex`]: the immutable index of a segment, read in place from bytes written by
+//!   [`MemIndex::write_to`]; its layout is in `FORMAT.md`.
+//!
+//! ```
+//! use tsdb_index::{DiskIndex, Labels, Matcher, MemIndex};
+//!
+//! let idx = MemIndex::new();
+//! for (host, region) in [("a", "eu"), ("b", "us"), ("c", "us")] {
+//!     let l = Labels::new([("__name__", "cpu"), ("host", host), ("region", region)])?;
+//!     idx.get_or_insert(&l)?;
+//! }
+//! let q = [Matcher::equal("__name__", "cpu"), Matcher::regex("region", "us|ap")?];
+//! assert_eq!(idx.select(&q)?.len(), 2);
+//! assert_eq!(idx.label_values("host", &q)?, ["b", "c"]);
+//!
+//! let bytes = idx.to_bytes()?;
+//! let seg = DiskIndex::open(&bytes)?;
+//! assert_eq!(seg.select(&q)?, idx.select(&q)?);
+//! # Ok::<(), tsdb_index::Error>(())
+//! ```
 #![forbid(unsafe_code)]
+
+mod cursor;
+mod disk;
+mod error;
+mod labels;
+mod matcher;
+mod mem;
+mod query;
+
+pub use disk::read::DiskIndex;
+pub use error::{Error, Result};
+pub use labels::{
+    is_valid_label_name, is_valid_metric_name, LabelLimits, Labels, LabelsIter, MAX_STRING_LEN,
+    METRIC_NAME,
+};
+pub use matcher::{MatchOp, Matcher};
+pub use mem::MemIndex;
+pub use query::CardinalityStats;
+/// Re-exported so callers can use query results without depending on `roaring` directly.
+pub use roaring::RoaringBitmap;
+
+/// A series id: dense, assigned by the index in insertion order, starting at 0.
+pub type SeriesId = u32;
