@@ -287,6 +287,91 @@ impl DecimalDecoder {
         }
     }
 
+    /// Fills `out` with the next `out.len()` values: the loop behind
+    /// [`crate::ChunkIter`], specialised per stream shape so the per-value work is one
+    /// Rice symbol, the predictor and (only when the chunk has them) a correction.
+    pub fn decode_batch(&mut self, r: &mut BitReader<'_>, out: &mut [f64]) -> Result<()> {
+        let mut out = out;
+        if self.first_pending {
+            let Some((first, rest)) = out.split_first_mut() else {
+                return Ok(());
+            };
+            *first = self.next_value(r)?;
+            out = rest;
+        }
+        match (self.params.corrections, self.params.scale > 0) {
+            (false, false) => self.batch::<false, false>(r, out),
+            (false, true) => self.batch::<false, true>(r, out),
+            (true, false) => self.batch::<true, false>(r, out),
+            (true, true) => self.batch::<true, true>(r, out),
+        }
+    }
+
+    #[inline(always)]
+    fn batch<const CORRECTIONS: bool, const SCALED: bool>(
+        &mut self,
+        r: &mut BitReader<'_>,
+        out: &mut [f64],
+    ) -> Result<()> {
+        let divisor = POW10
+            .get(usize::from(self.params.scale))
+            .copied()
+            .unwrap_or(1.0);
+        let base = self.params.base;
+        let multiplier = self.params.multiplier as i64;
+        let mut predictor = self.predictor.clone();
+        let mut result = Ok(());
+        for slot in out.iter_mut() {
+            let symbol = match self.rice.decode(r) {
+                Ok(s) => s,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            let v = match symbol {
+                Symbol::Value(u) => {
+                    let y = predictor.predict().wrapping_add(unzigzag(u));
+                    predictor.update(y);
+                    let m = base.wrapping_add(y.wrapping_mul(multiplier));
+                    let v = if SCALED {
+                        (m as f64) / divisor
+                    } else {
+                        m as f64
+                    };
+                    if CORRECTIONS {
+                        match self.corrections.decode(r) {
+                            Ok(Symbol::Value(u)) => apply_correction(v, unzigzag(u)),
+                            Ok(Symbol::Exception) => {
+                                result = Err(Error::corrupt(
+                                    0,
+                                    "exception marker in a correction stream",
+                                ));
+                                break;
+                            }
+                            Err(e) => {
+                                result = Err(e);
+                                break;
+                            }
+                        }
+                    } else {
+                        v
+                    }
+                }
+                Symbol::Exception => match r.read_bits(64) {
+                    Ok(bits) => f64::from_bits(bits),
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                },
+            };
+            *slot = v;
+        }
+        self.predictor = predictor;
+        result
+    }
+
     #[inline]
     fn correct(&mut self, r: &mut BitReader<'_>, v: f64) -> Result<f64> {
         if !self.params.corrections {

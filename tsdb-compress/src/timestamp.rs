@@ -92,6 +92,47 @@ impl<'a> TimestampDecoder<'a> {
         }
     }
 
+    /// Fills `out` with the next `out.len()` timestamps, refusing any that does not
+    /// increase (a valid stream never holds one).
+    pub fn decode_batch(&mut self, out: &mut [i64]) -> Result<()> {
+        let mut out = out;
+        if self.first_pending {
+            let Some((first, rest)) = out.split_first_mut() else {
+                return Ok(());
+            };
+            *first = self.next_timestamp()?;
+            out = rest;
+        }
+        // from here on `self.prev` is the last timestamp returned
+        let mut t = self.prev;
+        let mut delta = self.prev_delta;
+        let mut result = Ok(());
+        for slot in out.iter_mut() {
+            let dod = match self.rice.decode(&mut self.bits) {
+                Ok(Symbol::Value(u)) => unzigzag(u),
+                Ok(Symbol::Exception) => {
+                    result = Err(Error::corrupt(0, "exception marker in a timestamp stream"));
+                    break;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            };
+            delta = delta.wrapping_add(dod);
+            let next = t.wrapping_add(delta);
+            if next <= t {
+                result = Err(Error::corrupt(0, "timestamps not increasing"));
+                break;
+            }
+            t = next;
+            *slot = t;
+        }
+        self.prev = t;
+        self.prev_delta = delta;
+        result
+    }
+
     /// The next timestamp; the first call returns `first`.
     #[inline]
     pub fn next_timestamp(&mut self) -> Result<i64> {

@@ -285,6 +285,24 @@ impl<'a> ValueDecoder<'a> {
         })
     }
 
+    /// Fills `out` with the next `out.len()` values.
+    #[inline]
+    pub fn decode_batch(&mut self, out: &mut [f64]) -> Result<()> {
+        match &mut self.kind {
+            DecoderKind::Constant(v) => {
+                out.fill(*v);
+                Ok(())
+            }
+            DecoderKind::Xor(x) => {
+                for slot in out.iter_mut() {
+                    *slot = x.next_value(&mut self.bits)?;
+                }
+                Ok(())
+            }
+            DecoderKind::Decimal(d) => d.decode_batch(&mut self.bits, out),
+        }
+    }
+
     /// The next value.
     #[inline]
     pub fn next_value(&mut self) -> Result<f64> {
