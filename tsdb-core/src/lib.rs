@@ -4,3 +4,38 @@
 //! applications embed, the write-ahead log, the in-memory head, immutable memory-mapped
 //! segments, and later the compactor, downsampling and retention. It builds on
 //! `tsdb-compress` for chunk encoding and `tsdb-index` for series lookup.
+//!
+//! What exists so far:
+//!
+//! - [`wal`]: the write-ahead log — segment files, typed records, group commit, replay
+//!   with torn-tail recovery, checkpoints. Format in `FORMAT-wal.md`.
+//! - [`fs`]: the file-system seam every file operation goes through, with [`fs::RealFs`]
+//!   for production and [`testing::FaultFs`] to inject fsync errors, short writes and a
+//!   full disk in tests.
+//! - [`Error`]: the crate's one error type.
+
+#![deny(unsafe_code)] // the one exception is the mmap in segment/mmap.rs
+
+mod batch;
+mod clock;
+mod db;
+mod deletes;
+mod error;
+pub mod fs;
+mod head;
+mod options;
+mod querier;
+mod segment;
+mod series_iter;
+pub mod wal;
+
+pub use batch::{Batch, BatchOutcome, BatchSeries, Rejected, SampleError, SeriesKey, SeriesRef};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use db::{Db, DbStats};
+pub use error::{Error, IoOp, Result};
+pub use fs::testing;
+pub use options::{Options, DEFAULT_BLOCK_RANGE_MS};
+pub use querier::{Querier, SeriesEntry};
+pub use segment::{Segment, SegmentMeta};
+pub use series_iter::SeriesIter;
+pub use tsdb_compress::Sample;

@@ -1,0 +1,243 @@
+//! The one error type of `tsdb-core`.
+//!
+//! Every fallible function of the crate returns [`Result`]. Errors that come from the disk
+//! carry the path (and, for damaged bytes, the offset) so an operator can find the file;
+//! errors that end the write-ahead log's life are reported as [`Error::WalFailed`] to
+//! every writer that was waiting on the failed operation and to every later call.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The file-system operation that failed, carried by [`Error::Io`] so the message says
+/// what was being done ("cannot fsync …") and tests can tell failures apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IoOp {
+    /// Creating a directory (and its parents).
+    CreateDir,
+    /// Listing a directory.
+    ListDir,
+    /// Creating a new file.
+    Create,
+    /// Opening an existing file.
+    Open,
+    /// Reading a file.
+    Read,
+    /// Writing to a file.
+    Write,
+    /// `fdatasync` of a file.
+    Sync,
+    /// `fsync` of a directory, which makes creations, renames and removals durable.
+    SyncDir,
+    /// Renaming a file or directory.
+    Rename,
+    /// Removing a file or a directory tree.
+    Remove,
+    /// Truncating a file.
+    Truncate,
+    /// Reading a file's length.
+    Stat,
+    /// Starting a background thread (the WAL's periodic sync thread).
+    SpawnThread,
+}
+
+impl fmt::Display for IoOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            IoOp::CreateDir => "create directory",
+            IoOp::ListDir => "list directory",
+            IoOp::Create => "create",
+            IoOp::Open => "open",
+            IoOp::Read => "read",
+            IoOp::Write => "write",
+            IoOp::Sync => "fsync",
+            IoOp::SyncDir => "fsync directory",
+            IoOp::Rename => "rename",
+            IoOp::Remove => "remove",
+            IoOp::Truncate => "truncate",
+            IoOp::Stat => "stat",
+            IoOp::SpawnThread => "start a background thread for",
+        })
+    }
+}
+
+/// Everything that can go wrong in the storage engine.
+///
+/// Marked `#[non_exhaustive]`: the engine grows (head, segments, compaction) and adds
+/// variants; match the ones you handle and keep a fallback arm.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file-system call failed.
+    #[error("cannot {op} {}: {source}", path.display())]
+    Io {
+        /// The file or directory the operation was applied to.
+        path: PathBuf,
+        /// What was being done.
+        op: IoOp,
+        /// The operating system's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Bytes on disk are damaged or inconsistent (a checksum mismatch, an impossible
+    /// length, a missing segment). Modelled on Prometheus `wlog.CorruptionErr`: it names
+    /// the file and the byte offset so an operator can inspect or cut it.
+    #[error("corruption in {} at byte {offset}: {reason}", path.display())]
+    Corruption {
+        /// The damaged file (or, for a missing file, the path where it was expected).
+        path: PathBuf,
+        /// Byte offset in that file where the damage was detected.
+        offset: u64,
+        /// What was wrong, in words.
+        reason: Cow<'static, str>,
+    },
+    /// A file was written by a format version (or holds a field value) this build does not
+    /// know; it is left untouched, never "repaired".
+    #[error("unsupported {what} {found} in {}", path.display())]
+    UnsupportedFormat {
+        /// The file.
+        path: PathBuf,
+        /// Which field held the unknown value.
+        what: &'static str,
+        /// The value found.
+        found: u64,
+    },
+    /// The write-ahead log hit a write or fsync error and refuses all further writes until
+    /// it is reopened. After a failed fsync the kernel may already have dropped the dirty
+    /// pages ("fsyncgate"), so neither retrying nor trusting the page cache is safe;
+    /// reopening replays what is really on disk. Every writer that waited on the failed
+    /// operation gets this error, as does every later append or sync of unsynced data.
+    #[error("write-ahead log failed and refuses writes until reopened: {cause}")]
+    WalFailed {
+        /// The error that put the log into the failed state.
+        #[source]
+        cause: Arc<Error>,
+    },
+    /// The object was closed with `close()`; open it again to continue.
+    #[error("the write-ahead log is closed")]
+    Closed,
+    /// A record is larger than the format can frame.
+    #[error("record of {len} bytes is too large: the format allows at most {max}")]
+    RecordTooLarge {
+        /// Encoded payload length in bytes.
+        len: u64,
+        /// The largest payload a record can hold.
+        max: u64,
+    },
+    /// A record given to the log is not valid (for example a tombstone whose `mint` is
+    /// after its `maxt`); nothing of the batch was written.
+    #[error("invalid record: {reason}")]
+    InvalidRecord {
+        /// What was wrong.
+        reason: Cow<'static, str>,
+    },
+    /// An argument or option is out of range (for example checkpointing the segment that
+    /// is still being written).
+    #[error("invalid argument: {reason}")]
+    InvalidArgument {
+        /// What was wrong.
+        reason: Cow<'static, str>,
+    },
+    /// A label set was refused by `tsdb-index`.
+    #[error("invalid labels: {0}")]
+    Labels(#[from] tsdb_index::Error),
+    /// Another process (or another `Db` in this one) has the data directory open.
+    #[error("the data directory is in use: {} is locked by another process", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A single-sample append was refused; batches report these per sample instead.
+    #[error("sample refused: {0}")]
+    Sample(crate::batch::SampleError),
+    /// A thread panicked while holding one of the engine's locks; the state behind it
+    /// cannot be trusted, so the object refuses further work.
+    #[error("a thread panicked while holding the {what} lock")]
+    Poisoned {
+        /// Which lock.
+        what: &'static str,
+    },
+}
+
+impl Error {
+    /// Wraps an I/O error with the path and operation it came from.
+    pub(crate) fn io(op: IoOp, path: &Path, source: io::Error) -> Error {
+        Error::Io {
+            path: path.to_path_buf(),
+            op,
+            source,
+        }
+    }
+
+    /// A [`Error::Corruption`] at `offset` of `path`.
+    pub(crate) fn corruption(
+        path: &Path,
+        offset: u64,
+        reason: impl Into<Cow<'static, str>>,
+    ) -> Error {
+        Error::Corruption {
+            path: path.to_path_buf(),
+            offset,
+            reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::InvalidArgument`].
+    pub(crate) fn invalid_argument(reason: impl Into<Cow<'static, str>>) -> Error {
+        Error::InvalidArgument {
+            reason: reason.into(),
+        }
+    }
+
+    /// True for [`Error::WalFailed`]: the log must be reopened before it accepts writes.
+    pub fn is_wal_failed(&self) -> bool {
+        matches!(self, Error::WalFailed { .. })
+    }
+}
+
+/// Helper: `.map_err(io_err(IoOp::Sync, path))`.
+pub(crate) fn io_err(op: IoOp, path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |e| Error::io(op, path, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_is_words_not_debug() {
+        let e = Error::io(
+            IoOp::Sync,
+            Path::new("/data/wal/00000003"),
+            io::Error::other("I/O error"),
+        );
+        assert_eq!(e.to_string(), "cannot fsync /data/wal/00000003: I/O error");
+
+        let e = Error::corruption(Path::new("wal/00000002"), 4096, "checksum mismatch");
+        assert_eq!(
+            e.to_string(),
+            "corruption in wal/00000002 at byte 4096: checksum mismatch"
+        );
+
+        let failed = Error::WalFailed {
+            cause: Arc::new(Error::io(
+                IoOp::Write,
+                Path::new("wal/00000001"),
+                io::Error::new(io::ErrorKind::StorageFull, "no space left on device"),
+            )),
+        };
+        assert_eq!(
+            failed.to_string(),
+            "write-ahead log failed and refuses writes until reopened: \
+             cannot write wal/00000001: no space left on device"
+        );
+        assert!(failed.is_wal_failed());
+        assert!(std::error::Error::source(&failed).is_some());
+    }
+}

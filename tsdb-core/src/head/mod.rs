@@ -1,0 +1,468 @@
+//! The head: the recent, writable part of the database, held in memory (compressed) and
+//! made durable by the write-ahead log.
+//!
+//! Series live in stripes (`series id % STRIPES`), each behind its own mutex, so two cores
+//! appending to different series rarely meet; a batch is applied stripe by stripe, one
+//! lock at a time. The label index is `tsdb-index`'s `MemIndex`.
+//!
+//! Split by operation like Prometheus's `head*.go`: `series` holds one series' chunks;
+//! this module appends and validates; reading hands out chunk handles (`select`);
+//! persisting reads a time range out (`collect_range`) and forgets it (`truncate`).
+
+mod series;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tsdb_compress::{ChunkOptions, Sample};
+use tsdb_index::{Labels, Matcher, MemIndex, SeriesId};
+
+use crate::batch::{Batch, BatchOutcome, Rejected, SampleError, SeriesKey, SeriesRef};
+use crate::error::{Error, Result};
+use crate::series_iter::{ChunkHandle, SeriesIter};
+use series::{Appended, MemSeries};
+
+/// Number of lock stripes; a power of two well above the core count.
+const STRIPES: usize = 128;
+
+/// The limits an append is checked against, fixed per call.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct AppendLimits {
+    /// Samples after this are refused (clock-skew tolerance).
+    pub(crate) max_t: i64,
+    /// Out-of-order window in milliseconds (0: none).
+    pub(crate) ooo_window: i64,
+    /// Half the block range: in-order samples further behind the head's newest sample
+    /// than this are refused (they would belong to an already-cut range).
+    pub(crate) in_order_lag: i64,
+}
+
+/// A sample that was accepted as new and must be logged.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Accepted {
+    pub(crate) wal_ref: u64,
+    pub(crate) t: i64,
+    pub(crate) v: f64,
+}
+
+type Stripe = Vec<Option<MemSeries>>;
+
+/// The in-memory head.
+#[derive(Debug)]
+pub(crate) struct Head {
+    index: MemIndex,
+    stripes: Box<[Mutex<Stripe>]>,
+    chunk_options: ChunkOptions,
+    /// Newest sample time seen (i64::MIN while empty).
+    max_t: AtomicI64,
+    /// Oldest sample time held (i64::MAX while empty); approximate after truncation.
+    min_t: AtomicI64,
+    /// Everything before this has been persisted to segments and is refused.
+    min_valid_t: AtomicI64,
+    series_count: AtomicUsize,
+    /// The next series' write-ahead-log id; above every id the log holds.
+    next_wal_ref: AtomicU64,
+}
+
+fn lock(stripe: &Mutex<Stripe>) -> Result<MutexGuard<'_, Stripe>> {
+    stripe.lock().map_err(|_| Error::Poisoned {
+        what: "head stripe",
+    })
+}
+
+fn slot_of(id: SeriesId) -> (usize, usize) {
+    let id = id as usize;
+    (id % STRIPES, id / STRIPES)
+}
+
+impl Head {
+    pub(crate) fn new(chunk_options: ChunkOptions, min_valid_t: i64) -> Head {
+        Head {
+            index: MemIndex::new(),
+            stripes: (0..STRIPES).map(|_| Mutex::new(Vec::new())).collect(),
+            chunk_options,
+            max_t: AtomicI64::new(i64::MIN),
+            min_t: AtomicI64::new(i64::MAX),
+            min_valid_t: AtomicI64::new(min_valid_t),
+            series_count: AtomicUsize::new(0),
+            next_wal_ref: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn max_t(&self) -> i64 {
+        self.max_t.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn min_t(&self) -> i64 {
+        self.min_t.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn min_valid_t(&self) -> i64 {
+        self.min_valid_t.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn series_count(&self) -> usize {
+        self.series_count.load(Ordering::Relaxed)
+    }
+
+    fn note_time(&self, t: i64) {
+        self.max_t.fetch_max(t, Ordering::AcqRel);
+        self.min_t.fetch_min(t, Ordering::AcqRel);
+    }
+
+    /// The id of the series with these labels, creating it (and calling `on_new` under
+    /// its stripe lock, so the series record is logged before any of its samples) when it
+    /// is not in the head.
+    pub(crate) fn get_or_create(
+        &self,
+        labels: &Labels,
+        on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
+    ) -> Result<std::result::Result<SeriesId, SampleError>> {
+        self.get_or_create_with(labels, None, on_new)
+    }
+
+    fn get_or_create_with(
+        &self,
+        labels: &Labels,
+        replayed_ref: Option<u64>,
+        on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
+    ) -> Result<std::result::Result<SeriesId, SampleError>> {
+        let id = match self.index.get(labels) {
+            Some(id) => id,
+            None => match self.index.get_or_insert(labels) {
+                Ok(id) => id,
+                Err(e) => return Ok(Err(SampleError::InvalidLabels(Arc::new(e)))),
+            },
+        };
+        let (stripe, slot) = slot_of(id);
+        let Some(stripe) = self.stripes.get(stripe) else {
+            return Err(Error::invalid_argument("series id outside the stripes"));
+        };
+        let mut guard = lock(stripe)?;
+        if guard.len() <= slot {
+            guard.resize_with(slot + 1, || None);
+        }
+        if let Some(entry) = guard.get_mut(slot) {
+            match (entry.as_mut(), replayed_ref) {
+                (None, _) => {
+                    let wal_ref = match replayed_ref {
+                        Some(r) => {
+                            self.next_wal_ref
+                                .fetch_max(r.saturating_add(1), Ordering::AcqRel);
+                            r
+                        }
+                        None => self.next_wal_ref.fetch_add(1, Ordering::AcqRel),
+                    };
+                    on_new(wal_ref, labels)?;
+                    *entry = Some(MemSeries::new(labels.clone(), wal_ref));
+                    self.series_count.fetch_add(1, Ordering::Relaxed);
+                }
+                (Some(series), Some(r)) => {
+                    // the series was dropped and re-created under a newer log id
+                    series.wal_ref = series.wal_ref.max(r);
+                    self.next_wal_ref
+                        .fetch_max(r.saturating_add(1), Ordering::AcqRel);
+                }
+                (Some(_), None) => {}
+            }
+        }
+        Ok(Ok(id))
+    }
+
+    /// True when `id` names a series in the head.
+    fn exists(&self, id: SeriesId) -> Result<bool> {
+        let (stripe, slot) = slot_of(id);
+        let Some(stripe) = self.stripes.get(stripe) else {
+            return Ok(false);
+        };
+        Ok(lock(stripe)?.get(slot).is_some_and(Option::is_some))
+    }
+
+    /// Validates and applies a batch. New series are reported to `on_new` (under their
+    /// stripe lock); the samples that are new are returned for the log.
+    pub(crate) fn append_batch(
+        &self,
+        batch: &Batch,
+        limits: AppendLimits,
+        on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
+        outcome: &mut BatchOutcome,
+        accepted: &mut Vec<Accepted>,
+    ) -> Result<()> {
+        let mut ids: Vec<std::result::Result<SeriesId, SampleError>> =
+            Vec::with_capacity(batch.series.len());
+        for key in &batch.series {
+            let id = match key {
+                SeriesKey::Labels(labels) => self.get_or_create(labels, on_new)?,
+                SeriesKey::Ref(r) => {
+                    if self.exists(r.0)? {
+                        Ok(r.0)
+                    } else {
+                        Err(SampleError::UnknownSeriesRef(r.0))
+                    }
+                }
+            };
+            ids.push(id);
+        }
+        outcome.refs = ids
+            .iter()
+            .map(|r| r.as_ref().ok().map(|&id| SeriesRef(id)))
+            .collect();
+
+        // Visit samples stripe by stripe (stable, so a series' samples keep their order).
+        let mut order: Vec<(u32, u32)> = Vec::with_capacity(batch.samples.len());
+        for (i, s) in batch.samples.iter().enumerate() {
+            match ids.get(s.series as usize) {
+                Some(Ok(id)) => order.push((slot_of(*id).0 as u32, i as u32)),
+                Some(Err(e)) => outcome.rejected.push(Rejected {
+                    index: i,
+                    error: e.clone(),
+                }),
+                None => outcome.rejected.push(Rejected {
+                    index: i,
+                    error: SampleError::UnknownSeriesRef(s.series),
+                }),
+            }
+        }
+        order.sort_by_key(|&(stripe, _)| stripe);
+
+        let min_valid = self.min_valid_t();
+        let mut current: Option<(u32, MutexGuard<'_, Stripe>)> = None;
+        for &(stripe_no, i) in &order {
+            let Some(s) = batch.samples.get(i as usize) else {
+                continue;
+            };
+            let Some(Ok(id)) = ids.get(s.series as usize) else {
+                continue;
+            };
+            if current.as_ref().is_none_or(|(n, _)| *n != stripe_no) {
+                current = None; // release the previous stripe first
+                let Some(stripe) = self.stripes.get(stripe_no as usize) else {
+                    continue;
+                };
+                current = Some((stripe_no, lock(stripe)?));
+            }
+            let Some((_, guard)) = current.as_mut() else {
+                continue;
+            };
+            let Some(Some(series)) = guard.get_mut(slot_of(*id).1) else {
+                outcome.rejected.push(Rejected {
+                    index: i as usize,
+                    error: SampleError::UnknownSeriesRef(*id),
+                });
+                continue;
+            };
+            match self.check_and_append(series, s.t, s.v, limits, min_valid) {
+                Ok(Appended::New) => {
+                    outcome.accepted += 1;
+                    accepted.push(Accepted {
+                        wal_ref: series.wal_ref,
+                        t: s.t,
+                        v: s.v,
+                    });
+                }
+                Ok(Appended::Duplicate) => outcome.accepted += 1,
+                Err(error) => outcome.rejected.push(Rejected {
+                    index: i as usize,
+                    error,
+                }),
+            }
+        }
+        drop(current);
+        outcome.rejected.sort_by_key(|r| r.index);
+        Ok(())
+    }
+
+    fn check_and_append(
+        &self,
+        series: &mut MemSeries,
+        t: i64,
+        v: f64,
+        limits: AppendLimits,
+        min_valid: i64,
+    ) -> std::result::Result<Appended, SampleError> {
+        if t > limits.max_t {
+            return Err(SampleError::TooFarInFuture {
+                t,
+                max: limits.max_t,
+            });
+        }
+        let head_max = self.max_t();
+        let in_order_min = min_valid.max(head_max.saturating_sub(limits.in_order_lag));
+        let ooo_min = min_valid.max(head_max.saturating_sub(limits.ooo_window));
+        let is_in_order = series.last_t().is_none_or(|last| t >= last);
+        if is_in_order && t < in_order_min && head_max != i64::MIN {
+            if limits.ooo_window > 0 && t >= ooo_min {
+                // within the window: fine even though it is old for in-order data
+            } else {
+                return Err(SampleError::TooOld {
+                    t,
+                    min: in_order_min,
+                });
+            }
+        }
+        if t < min_valid {
+            return Err(SampleError::TooOld { t, min: min_valid });
+        }
+        let ooo_allowed = limits.ooo_window > 0 && t >= ooo_min;
+        if !is_in_order && limits.ooo_window > 0 && !ooo_allowed {
+            return Err(SampleError::TooOld { t, min: ooo_min });
+        }
+        let r = series.append(t, v, ooo_allowed, self.chunk_options)?;
+        self.note_time(t);
+        Ok(r)
+    }
+
+    /// Re-creates a series while replaying the log, under its logged id.
+    pub(crate) fn replay_series(&self, wal_ref: u64, labels: &Labels) -> Result<Option<SeriesId>> {
+        Ok(self
+            .get_or_create_with(labels, Some(wal_ref), &mut |_, _| Ok(()))?
+            .ok())
+    }
+
+    /// Applies a logged sample while replaying: accepted in any order (the log holds only
+    /// samples that were accepted once), except what segments already hold.
+    pub(crate) fn replay_sample(&self, id: SeriesId, t: i64, v: f64) -> Result<()> {
+        if t < self.min_valid_t() {
+            return Ok(());
+        }
+        let (stripe, slot) = slot_of(id);
+        let Some(stripe) = self.stripes.get(stripe) else {
+            return Ok(());
+        };
+        let mut guard = lock(stripe)?;
+        if let Some(Some(series)) = guard.get_mut(slot) {
+            if series.append(t, v, true, self.chunk_options).is_ok() {
+                self.note_time(t);
+            }
+        }
+        Ok(())
+    }
+
+    /// The series matching `matchers` with their chunks overlapping `[mint, maxt]`.
+    pub(crate) fn select(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(Labels, Vec<ChunkHandle>)>> {
+        let ids = self.index.select(matchers)?;
+        let mut out = Vec::with_capacity(ids.len() as usize);
+        let mut current: Option<(usize, MutexGuard<'_, Stripe>)> = None;
+        // ids ascend, so stripes repeat every STRIPES ids; group by stripe
+        let mut by_stripe: Vec<SeriesId> = ids.iter().collect();
+        by_stripe.sort_by_key(|&id| slot_of(id).0);
+        for id in by_stripe {
+            let (stripe_no, slot) = slot_of(id);
+            if current.as_ref().is_none_or(|(n, _)| *n != stripe_no) {
+                current = None;
+                let Some(stripe) = self.stripes.get(stripe_no) else {
+                    continue;
+                };
+                current = Some((stripe_no, lock(stripe)?));
+            }
+            let Some((_, guard)) = current.as_ref() else {
+                continue;
+            };
+            if let Some(Some(series)) = guard.get(slot) {
+                let mut handles = Vec::new();
+                series.chunk_handles(mint, maxt, &mut handles);
+                if !handles.is_empty() {
+                    out.push((series.labels.clone(), handles));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Label names of series matching `matchers` (all series with no matchers).
+    pub(crate) fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        Ok(self.index.label_names(matchers)?)
+    }
+
+    /// Values of label `name` among series matching `matchers`.
+    pub(crate) fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        Ok(self.index.label_values(name, matchers)?)
+    }
+
+    /// Every series' samples in `[mint, maxt)`, merged and deduplicated, for writing a
+    /// segment. One stripe is locked at a time, only while its chunks are gathered.
+    pub(crate) fn collect_range(&self, mint: i64, maxt: i64) -> Result<Vec<(Labels, Vec<Sample>)>> {
+        let mut out = Vec::new();
+        for stripe in self.stripes.iter() {
+            let gathered: Vec<(Labels, Vec<ChunkHandle>)> = {
+                let guard = lock(stripe)?;
+                guard
+                    .iter()
+                    .flatten()
+                    .filter_map(|series| {
+                        let mut handles = Vec::new();
+                        series.chunk_handles(mint, maxt - 1, &mut handles);
+                        (!handles.is_empty()).then(|| (series.labels.clone(), handles))
+                    })
+                    .collect()
+            };
+            for (labels, handles) in gathered {
+                let samples = SeriesIter::new(handles, mint, maxt - 1, Arc::from([]))
+                    .collect::<Result<Vec<Sample>>>()?;
+                if !samples.is_empty() {
+                    out.push((labels, samples));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Refuses samples before `t` from now on (they are being persisted).
+    pub(crate) fn raise_write_floor(&self, t: i64) {
+        self.min_valid_t.fetch_max(t, Ordering::AcqRel);
+    }
+
+    /// Cardinality statistics of the head's index.
+    pub(crate) fn stats(&self, top_n: usize) -> tsdb_index::CardinalityStats {
+        self.index.stats(top_n)
+    }
+
+    /// Forgets everything before `t` (persisted, and no reader needs it) and drops series
+    /// with nothing written since `idle_before`.
+    pub(crate) fn truncate(&self, t: i64, idle_before: i64) -> Result<()> {
+        let mut new_min = i64::MAX;
+        for stripe in self.stripes.iter() {
+            let mut guard = lock(stripe)?;
+            for entry in guard.iter_mut() {
+                let Some(series) = entry else { continue };
+                series.truncate_before(t);
+                if series.is_idle_before(idle_before) {
+                    *entry = None;
+                    self.series_count.fetch_sub(1, Ordering::Relaxed);
+                } else {
+                    new_min = new_min.min(t);
+                }
+            }
+        }
+        self.min_t.store(new_min, Ordering::Release);
+        Ok(())
+    }
+
+    /// Samples held (sealed chunks count their samples).
+    pub(crate) fn sample_count(&self) -> Result<usize> {
+        let mut n = 0;
+        for stripe in self.stripes.iter() {
+            n += lock(stripe)?
+                .iter()
+                .flatten()
+                .map(MemSeries::sample_count)
+                .sum::<usize>();
+        }
+        Ok(n)
+    }
+
+    /// The log ids of every live series, for a WAL checkpoint.
+    pub(crate) fn live_wal_refs(&self) -> Result<HashSet<u64>> {
+        let mut out = HashSet::with_capacity(self.series_count());
+        for stripe in self.stripes.iter() {
+            out.extend(lock(stripe)?.iter().flatten().map(|s| s.wal_ref));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,215 @@
+//! One series in the head: its closed chunks, the open chunk it appends to, and the
+//! out-of-order samples accepted within the window.
+
+use std::sync::Arc;
+
+use tsdb_compress::{Chunk, ChunkAppender, ChunkOptions};
+use tsdb_index::Labels;
+
+use crate::batch::SampleError;
+use crate::series_iter::{ChunkBytes, ChunkHandle};
+
+/// What an accepted sample turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Appended {
+    /// A new sample (in order or out of order): it goes to the WAL.
+    New,
+    /// The same value at an existing timestamp: accepted and ignored.
+    Duplicate,
+}
+
+/// Per-series state. Memory matters (ten million of these): closed chunks are shared
+/// `Arc`s so a querier's snapshot is a few reference counts, not a copy.
+#[derive(Debug)]
+pub(crate) struct MemSeries {
+    pub(crate) labels: Labels,
+    /// The id this series has in the write-ahead log. Unlike the index id it survives
+    /// restarts (replay restores it), so log records and checkpoints stay consistent.
+    pub(crate) wal_ref: u64,
+    closed: Vec<Arc<Chunk>>,
+    open: Option<ChunkAppender>,
+    /// Newest in-order sample, once there is one.
+    last: Option<(i64, u64)>,
+    /// Out-of-order samples, sorted by timestamp, unique timestamps; sealed into
+    /// `ooo_chunks` when they fill a chunk.
+    ooo: Vec<(i64, f64)>,
+    ooo_chunks: Vec<Arc<Chunk>>,
+}
+
+impl MemSeries {
+    pub(crate) fn new(labels: Labels, wal_ref: u64) -> MemSeries {
+        MemSeries {
+            labels,
+            wal_ref,
+            closed: Vec::new(),
+            open: None,
+            last: None,
+            ooo: Vec::new(),
+            ooo_chunks: Vec::new(),
+        }
+    }
+
+    /// The newest in-order timestamp.
+    pub(crate) fn last_t(&self) -> Option<i64> {
+        self.last.map(|(t, _)| t)
+    }
+
+    /// Appends a sample at or after the newest one (equal only as an exact duplicate),
+    /// or, with `ooo_allowed`, anywhere before it.
+    pub(crate) fn append(
+        &mut self,
+        t: i64,
+        v: f64,
+        ooo_allowed: bool,
+        options: ChunkOptions,
+    ) -> Result<Appended, SampleError> {
+        match self.last {
+            Some((last_t, last_v)) if t == last_t => {
+                if last_v == v.to_bits() {
+                    Ok(Appended::Duplicate)
+                } else {
+                    Err(SampleError::DuplicateTimestamp { t })
+                }
+            }
+            Some((last_t, _)) if t < last_t => {
+                if !ooo_allowed {
+                    return Err(SampleError::OutOfOrder { t, newest: last_t });
+                }
+                self.insert_ooo(t, v, options)
+            }
+            _ => {
+                self.append_in_order(t, v, options);
+                Ok(Appended::New)
+            }
+        }
+    }
+
+    fn append_in_order(&mut self, t: i64, v: f64, options: ChunkOptions) {
+        if let Some(open) = &self.open {
+            if open.is_full() {
+                if let Some(chunk) = self.open.take().and_then(ChunkAppender::finish) {
+                    self.closed.push(Arc::new(chunk));
+                }
+            }
+        }
+        let open = match &mut self.open {
+            Some(open) => open,
+            None => self
+                .open
+                .insert(ChunkAppender::new(options).unwrap_or_default()),
+        };
+        // t is after the newest sample, the only thing the appender checks
+        if open.append(t, v).is_ok() {
+            self.last = Some((t, v.to_bits()));
+        }
+    }
+
+    fn insert_ooo(
+        &mut self,
+        t: i64,
+        v: f64,
+        options: ChunkOptions,
+    ) -> Result<Appended, SampleError> {
+        match self.ooo.binary_search_by_key(&t, |&(x, _)| x) {
+            Ok(i) => {
+                let same = self
+                    .ooo
+                    .get(i)
+                    .is_some_and(|&(_, x)| x.to_bits() == v.to_bits());
+                if same {
+                    Ok(Appended::Duplicate)
+                } else {
+                    Err(SampleError::DuplicateTimestamp { t })
+                }
+            }
+            Err(i) => {
+                self.ooo.insert(i, (t, v));
+                if self.ooo.len() >= options.max_samples {
+                    self.seal_ooo(options);
+                }
+                Ok(Appended::New)
+            }
+        }
+    }
+
+    fn seal_ooo(&mut self, options: ChunkOptions) {
+        let samples: Vec<tsdb_compress::Sample> = self
+            .ooo
+            .iter()
+            .map(|&(t, v)| tsdb_compress::Sample { t, v })
+            .collect();
+        if let Ok(chunks) = Chunk::encode_series(&samples, options) {
+            self.ooo_chunks.extend(chunks.into_iter().map(Arc::new));
+            self.ooo.clear();
+        }
+    }
+
+    /// The chunks a reader needs, in priority order (in-order data first, so it wins a
+    /// duplicate timestamp against out-of-order data), restricted to `[mint, maxt]`.
+    pub(crate) fn chunk_handles(&self, mint: i64, maxt: i64, out: &mut Vec<ChunkHandle>) {
+        let mut push = |chunk: Arc<Chunk>| {
+            if let Ok(view) = chunk.view() {
+                let (min_t, max_t) = (view.min_time(), view.max_time());
+                if max_t >= mint && min_t <= maxt {
+                    out.push(ChunkHandle {
+                        min_t,
+                        max_t,
+                        from: i64::MIN,
+                        bytes: ChunkBytes::Head(chunk.clone()),
+                    });
+                }
+            }
+        };
+        for c in &self.closed {
+            push(c.clone());
+        }
+        if let Some(snap) = self.open.as_ref().and_then(ChunkAppender::snapshot) {
+            push(Arc::new(snap));
+        }
+        for c in &self.ooo_chunks {
+            push(c.clone());
+        }
+        if !self.ooo.is_empty() {
+            let samples: Vec<tsdb_compress::Sample> = self
+                .ooo
+                .iter()
+                .filter(|&&(t, _)| t >= mint && t <= maxt)
+                .map(|&(t, v)| tsdb_compress::Sample { t, v })
+                .collect();
+            let options = ChunkOptions {
+                max_samples: samples.len().max(1),
+            };
+            if let Ok(chunks) = Chunk::encode_series(&samples, options) {
+                for c in chunks {
+                    push(Arc::new(c));
+                }
+            }
+        }
+    }
+
+    /// Forgets data that ends before `t` (it has been persisted to a segment). Chunks
+    /// that straddle `t` stay; readers ignore their older samples.
+    pub(crate) fn truncate_before(&mut self, t: i64) {
+        self.closed
+            .retain(|c| c.view().map(|v| v.max_time() >= t).unwrap_or(false));
+        self.ooo_chunks
+            .retain(|c| c.view().map(|v| v.max_time() >= t).unwrap_or(false));
+        self.ooo.retain(|&(x, _)| x >= t);
+    }
+
+    /// True when the series holds nothing at or after `t` and can leave the head.
+    pub(crate) fn is_idle_before(&self, t: i64) -> bool {
+        self.last.is_none_or(|(last, _)| last < t)
+            && self.ooo.is_empty()
+            && self.ooo_chunks.is_empty()
+    }
+
+    /// Samples in the head (approximate for sealed chunks: their count).
+    pub(crate) fn sample_count(&self) -> usize {
+        let chunk_len = |c: &Arc<Chunk>| c.len();
+        self.closed.iter().map(chunk_len).sum::<usize>()
+            + self.open.as_ref().map_or(0, ChunkAppender::len)
+            + self.ooo_chunks.iter().map(chunk_len).sum::<usize>()
+            + self.ooo.len()
+    }
+}

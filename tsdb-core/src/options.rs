@@ -1,0 +1,60 @@
+//! Options of [`crate::Db::open`], with documented defaults.
+
+use std::sync::Arc;
+
+use tsdb_compress::chunk::DEFAULT_MAX_SAMPLES;
+
+use crate::clock::{Clock, SystemClock};
+use crate::fs::{Fs, RealFs};
+use crate::wal::{RecoveryMode, SyncMode};
+
+/// Two hours, Prometheus's block range.
+pub const DEFAULT_BLOCK_RANGE_MS: i64 = 2 * 3600 * 1000;
+
+/// How a [`crate::Db`] behaves. Build with `Options { field: …, ..Options::default() }`.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Time range of one segment cut from the head. The head is persisted when it spans
+    /// 1.5 ranges, leaving the newest half range writable. Default 2 hours.
+    pub block_range_ms: i64,
+    /// How far behind a series' newest sample an older sample is still accepted (merged
+    /// at read time). Default 0: such samples are refused with
+    /// [`crate::SampleError::OutOfOrder`].
+    pub out_of_order_window_ms: i64,
+    /// Samples further ahead of the clock than this are refused
+    /// ([`crate::SampleError::TooFarInFuture`]). Default 1 hour.
+    pub max_future_ms: i64,
+    /// When the write-ahead log fsyncs. Default [`SyncMode::Always`]: an append returns
+    /// only once its samples are durable, concurrent appenders sharing one fsync.
+    pub sync: SyncMode,
+    /// What opening does with log damage other than a torn tail. Default strict.
+    pub wal_recovery: RecoveryMode,
+    /// Maximum size of a WAL segment file. Default 128 MiB.
+    pub wal_segment_size: u64,
+    /// Samples per head chunk. Default [`DEFAULT_MAX_SAMPLES`].
+    pub chunk_max_samples: usize,
+    /// Whether appends persist the head to segments by themselves when it grows past 1.5
+    /// block ranges (otherwise call [`crate::Db::persist`]). Default true.
+    pub auto_persist: bool,
+    /// The clock (tests substitute [`crate::ManualClock`]).
+    pub clock: Arc<dyn Clock>,
+    /// The file system for writes (tests substitute a fault-injecting one).
+    pub fs: Arc<dyn Fs>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            block_range_ms: DEFAULT_BLOCK_RANGE_MS,
+            out_of_order_window_ms: 0,
+            max_future_ms: 3600 * 1000,
+            sync: SyncMode::Always,
+            wal_recovery: RecoveryMode::Strict,
+            wal_segment_size: crate::wal::DEFAULT_SEGMENT_SIZE,
+            chunk_max_samples: DEFAULT_MAX_SAMPLES,
+            auto_persist: true,
+            clock: Arc::new(SystemClock),
+            fs: RealFs::arc(),
+        }
+    }
+}

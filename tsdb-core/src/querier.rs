@@ -1,0 +1,197 @@
+//! Reading: a [`Querier`] is a consistent snapshot of the segments and the head over a
+//! time range.
+//!
+//! Consistency across a concurrent persist works like this: the list of segments and the
+//! head's persisted boundary are captured together under one lock when the querier is
+//! made, and the querier reads the head only from that boundary on. A persist that runs
+//! meanwhile adds a segment the querier does not see and raises the boundary for later
+//! queriers, but the head keeps the persisted chunks until every querier that might still
+//! read them is dropped (the [`Readers`] registry), so nothing is missed and nothing is
+//! counted twice. Samples appended after the querier was made may or may not be seen.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tsdb_index::{Labels, Matcher};
+
+use crate::deletes::{intervals_for, Deletion};
+use crate::error::Result;
+use crate::head::Head;
+use crate::segment::Segment;
+use crate::series_iter::{ChunkHandle, SeriesIter};
+
+/// Live queriers and the head boundary each one reads from.
+#[derive(Debug, Default)]
+pub(crate) struct Readers {
+    next: AtomicU64,
+    live: Mutex<BTreeMap<u64, i64>>,
+}
+
+impl Readers {
+    fn register(self: &Arc<Self>, head_from: i64) -> ReaderGuard {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut live) = self.live.lock() {
+            live.insert(id, head_from);
+        }
+        ReaderGuard {
+            readers: self.clone(),
+            id,
+        }
+    }
+
+    /// The oldest head boundary a live querier reads from (`i64::MAX` with none).
+    pub(crate) fn oldest(&self) -> i64 {
+        self.live
+            .lock()
+            .ok()
+            .and_then(|live| live.values().min().copied())
+            .unwrap_or(i64::MAX)
+    }
+}
+
+#[derive(Debug)]
+struct ReaderGuard {
+    readers: Arc<Readers>,
+    id: u64,
+}
+
+impl Drop for ReaderGuard {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.readers.live.lock() {
+            live.remove(&self.id);
+        }
+    }
+}
+
+/// What a querier reads, captured atomically by the database.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) head: Arc<Head>,
+    pub(crate) head_from: i64,
+    pub(crate) segments: Arc<Vec<Arc<Segment>>>,
+    pub(crate) deletions: Arc<Vec<Deletion>>,
+}
+
+/// A consistent view of the database over `[mint, maxt]` (both inclusive, milliseconds).
+#[derive(Debug)]
+pub struct Querier {
+    mint: i64,
+    maxt: i64,
+    snapshot: Snapshot,
+    _guard: ReaderGuard,
+}
+
+/// One series found by [`Querier::select`].
+#[derive(Debug, Clone)]
+pub struct SeriesEntry {
+    labels: Labels,
+    chunks: Vec<ChunkHandle>,
+    deleted: Arc<[(i64, i64)]>,
+    mint: i64,
+    maxt: i64,
+}
+
+impl SeriesEntry {
+    /// The series' labels.
+    pub fn labels(&self) -> &Labels {
+        &self.labels
+    }
+
+    /// Its samples in time order within the querier's range; supports `seek`.
+    pub fn iter(&self) -> SeriesIter {
+        SeriesIter::new(
+            self.chunks.clone(),
+            self.mint,
+            self.maxt,
+            self.deleted.clone(),
+        )
+    }
+
+    /// Number of chunks that will be read (for query limits and statistics).
+    pub fn chunk_count(&self) -> usize {
+        self.chunks.len()
+    }
+}
+
+impl Querier {
+    pub(crate) fn new(readers: &Arc<Readers>, snapshot: Snapshot, mint: i64, maxt: i64) -> Querier {
+        let guard = readers.register(snapshot.head_from);
+        Querier {
+            mint,
+            maxt,
+            snapshot,
+            _guard: guard,
+        }
+    }
+
+    /// The querier's time range.
+    pub fn range(&self) -> (i64, i64) {
+        (self.mint, self.maxt)
+    }
+
+    fn segments(&self) -> impl Iterator<Item = &Arc<Segment>> {
+        let (mint, maxt) = (self.mint, self.maxt);
+        self.snapshot.segments.iter().filter(move |s| {
+            let m = s.meta();
+            !s.is_corrupt() && m.max_t > mint && m.min_t <= maxt
+        })
+    }
+
+    /// The series matching `matchers` (Prometheus semantics: at least one matcher must not
+    /// match the empty string), in label order, each with the chunks that overlap the
+    /// range. Samples are decoded only when a series is iterated.
+    pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<SeriesEntry>> {
+        let mut found: BTreeMap<Labels, Vec<ChunkHandle>> = BTreeMap::new();
+        for seg in self.segments() {
+            for (labels, handles) in seg.select(matchers, self.mint, self.maxt)? {
+                found.entry(labels).or_default().extend(handles);
+            }
+        }
+        let head_mint = self.mint.max(self.snapshot.head_from);
+        if head_mint <= self.maxt {
+            for (labels, mut handles) in
+                self.snapshot.head.select(matchers, head_mint, self.maxt)?
+            {
+                for h in &mut handles {
+                    h.from = self.snapshot.head_from;
+                }
+                found.entry(labels).or_default().extend(handles);
+            }
+        }
+        let deletions = &self.snapshot.deletions;
+        Ok(found
+            .into_iter()
+            .map(|(labels, chunks)| {
+                let deleted: Arc<[(i64, i64)]> = Arc::from(intervals_for(deletions, &labels));
+                SeriesEntry {
+                    labels,
+                    chunks,
+                    deleted,
+                    mint: self.mint,
+                    maxt: self.maxt,
+                }
+            })
+            .collect())
+    }
+
+    /// Label names of the series matching `matchers` (all series when empty), sorted.
+    pub fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut names = BTreeSet::new();
+        for seg in self.segments() {
+            names.extend(seg.label_names(matchers)?);
+        }
+        names.extend(self.snapshot.head.label_names(matchers)?);
+        Ok(names.into_iter().collect())
+    }
+
+    /// Values of label `name` among the series matching `matchers`, sorted.
+    pub fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        let mut values = BTreeSet::new();
+        for seg in self.segments() {
+            values.extend(seg.label_values(name, matchers)?);
+        }
+        values.extend(self.snapshot.head.label_values(name, matchers)?);
+        Ok(values.into_iter().collect())
+    }
+}

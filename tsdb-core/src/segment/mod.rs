@@ -1,0 +1,417 @@
+//! Immutable segments: one time range of persisted series, read through mmap.
+//!
+//! A segment is a directory of four files (byte layouts in `FORMAT-segment.md`):
+//! `meta` (time range, resolution, level, counts), `index` (the `tsdb-index` on-disk
+//! index, series ids 0..n in label order), `series` (for every series id, its chunks'
+//! time ranges and places in `chunks`) and `chunks` (encoded chunks back to back, each
+//! with its own CRC, checked every time it is decoded). Opening checks every file's
+//! header and CRC except `chunks`, whose chunks are checked as they are read; a segment
+//! found corrupt is marked and left out of later queries while the rest keeps serving.
+
+mod mmap;
+pub(crate) mod write;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use memmap2::Mmap;
+use tsdb_compress::varint::{split_crc, Cursor};
+use tsdb_index::{DiskIndex, Labels, Matcher};
+
+use crate::error::{Error, Result};
+use crate::series_iter::{ChunkBytes, ChunkHandle};
+
+pub(crate) const META_FILE: &str = "meta";
+pub(crate) const INDEX_FILE: &str = "index";
+pub(crate) const SERIES_FILE: &str = "series";
+pub(crate) const CHUNKS_FILE: &str = "chunks";
+
+const META_MAGIC: &[u8; 4] = b"TSGM";
+const SERIES_MAGIC: &[u8; 4] = b"TSGS";
+const CHUNKS_MAGIC: &[u8; 4] = b"TSGC";
+/// Format version of all four files; bumped together.
+pub(crate) const FORMAT_VERSION: u8 = 1;
+/// Bytes before the first chunk in `chunks`: magic, version, three zero bytes.
+pub(crate) const CHUNKS_HEADER_LEN: u64 = 8;
+
+/// What a segment holds, from its `meta` file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SegmentMeta {
+    /// First millisecond covered (inclusive).
+    pub min_t: i64,
+    /// End of the range covered (exclusive).
+    pub max_t: i64,
+    /// Sample resolution in milliseconds: 0 for raw data (rollups come with the
+    /// downsampling compactor).
+    pub resolution_ms: u64,
+    /// Compaction level: 0 when cut from the head.
+    pub level: u32,
+    /// Series in the segment.
+    pub series: u64,
+    /// Samples in the segment.
+    pub samples: u64,
+    /// Chunks in the segment.
+    pub chunks: u64,
+}
+
+impl SegmentMeta {
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64);
+        out.extend_from_slice(META_MAGIC);
+        out.push(FORMAT_VERSION);
+        out.extend_from_slice(&self.min_t.to_le_bytes());
+        out.extend_from_slice(&self.max_t.to_le_bytes());
+        out.extend_from_slice(&self.resolution_ms.to_le_bytes());
+        out.extend_from_slice(&self.level.to_le_bytes());
+        out.extend_from_slice(&self.series.to_le_bytes());
+        out.extend_from_slice(&self.samples.to_le_bytes());
+        out.extend_from_slice(&self.chunks.to_le_bytes());
+        let crc = crc32fast::hash(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+
+    pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<SegmentMeta> {
+        let (body, stored) = checked_body(bytes, path)?;
+        let mut c = Cursor::new(body);
+        let corrupt = |e: tsdb_compress::Error| Error::corruption(path, 0, e.to_string());
+        let magic = c.bytes(4, "magic").map_err(corrupt)?;
+        if magic != META_MAGIC {
+            return Err(Error::corruption(path, 0, "not a segment meta file"));
+        }
+        check_version(c.u8("version").map_err(corrupt)?, path)?;
+        let meta = SegmentMeta {
+            min_t: c.u64_le("min_t").map_err(corrupt)? as i64,
+            max_t: c.u64_le("max_t").map_err(corrupt)? as i64,
+            resolution_ms: c.u64_le("resolution").map_err(corrupt)?,
+            level: c.u32_le("level").map_err(corrupt)?,
+            series: c.u64_le("series").map_err(corrupt)?,
+            samples: c.u64_le("samples").map_err(corrupt)?,
+            chunks: c.u64_le("chunks").map_err(corrupt)?,
+        };
+        let _ = stored;
+        if c.remaining() != 0 {
+            return Err(Error::corruption(
+                path,
+                c.position() as u64,
+                "trailing bytes",
+            ));
+        }
+        if meta.max_t <= meta.min_t {
+            return Err(Error::corruption(path, 5, "empty or inverted time range"));
+        }
+        Ok(meta)
+    }
+}
+
+/// Splits off and verifies the trailing CRC32 (little-endian) of a whole file.
+fn checked_body<'a>(bytes: &'a [u8], path: &Path) -> Result<(&'a [u8], u32)> {
+    let (body, stored) =
+        split_crc(bytes).ok_or_else(|| Error::corruption(path, 0, "file shorter than its CRC"))?;
+    let computed = crc32fast::hash(body);
+    if stored != computed {
+        return Err(Error::corruption(
+            path,
+            body.len() as u64,
+            format!("CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"),
+        ));
+    }
+    Ok((body, stored))
+}
+
+fn check_version(v: u8, path: &Path) -> Result<()> {
+    if v != FORMAT_VERSION {
+        return Err(Error::UnsupportedFormat {
+            path: path.to_path_buf(),
+            what: "segment format version",
+            found: u64::from(v),
+        });
+    }
+    Ok(())
+}
+
+self_cell::self_cell!(
+    /// The segment's index, borrowing the mapping it was opened from.
+    struct MappedIndex {
+        owner: Mmap,
+        #[covariant]
+        dependent: DiskIndex,
+    }
+);
+
+impl std::fmt::Debug for MappedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MappedIndex({} series)", self.borrow_dependent().len())
+    }
+}
+
+/// One open segment.
+#[derive(Debug)]
+pub struct Segment {
+    dir: PathBuf,
+    meta: SegmentMeta,
+    index: MappedIndex,
+    /// Offsets table then entries of the `series` file (CRC already checked).
+    series: Mmap,
+    series_count: u32,
+    chunks: Mmap,
+    corrupt: AtomicBool,
+}
+
+impl Segment {
+    /// Opens and checks a segment directory.
+    pub(crate) fn open(dir: &Path) -> Result<Segment> {
+        let meta_path = dir.join(META_FILE);
+        let meta_bytes = std::fs::read(&meta_path)
+            .map_err(crate::error::io_err(crate::error::IoOp::Read, &meta_path))?;
+        let meta = SegmentMeta::decode(&meta_bytes, &meta_path)?;
+
+        let index_path = dir.join(INDEX_FILE);
+        let index_map = mmap::map_file(&index_path)?;
+        let index = MappedIndex::try_new(index_map, |m| DiskIndex::open(m))
+            .map_err(|e| Error::corruption(&index_path, 0, e.to_string()))?;
+
+        let series_path = dir.join(SERIES_FILE);
+        let series = mmap::map_file(&series_path)?;
+        let series_count = check_series_file(&series, &series_path, meta.series)?;
+        if index.borrow_dependent().num_series() != series_count {
+            return Err(Error::corruption(
+                &index_path,
+                0,
+                "index and series files disagree on the number of series",
+            ));
+        }
+
+        let chunks_path = dir.join(CHUNKS_FILE);
+        let chunks = mmap::map_file(&chunks_path)?;
+        match chunks.get(..5) {
+            Some(h) if h.get(..4) == Some(CHUNKS_MAGIC.as_slice()) => {
+                check_version(h.get(4).copied().unwrap_or(0), &chunks_path)?
+            }
+            _ => {
+                return Err(Error::corruption(
+                    &chunks_path,
+                    0,
+                    "not a segment chunks file",
+                ))
+            }
+        }
+        Ok(Segment {
+            dir: dir.to_path_buf(),
+            meta,
+            index,
+            series,
+            series_count,
+            chunks,
+            corrupt: AtomicBool::new(false),
+        })
+    }
+
+    /// The segment's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// What the segment holds.
+    pub fn meta(&self) -> SegmentMeta {
+        self.meta
+    }
+
+    /// Bytes of the segment's files.
+    pub(crate) fn bytes_on_disk(&self) -> u64 {
+        (self.series.len() + self.chunks.len() + self.index.borrow_owner().len()) as u64 + 64
+    }
+
+    /// True once a read found damage; the database leaves the segment out of new queries.
+    pub(crate) fn is_corrupt(&self) -> bool {
+        self.corrupt.load(Ordering::Relaxed)
+    }
+
+    /// The bytes of one chunk, bounds-checked.
+    pub(crate) fn chunk_bytes(&self, offset: u64, len: u32) -> Result<&[u8]> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let end = start.saturating_add(len as usize);
+        self.chunks.get(start..end).ok_or_else(|| {
+            self.mark_corrupt();
+            Error::corruption(
+                &self.dir.join(CHUNKS_FILE),
+                offset,
+                "chunk reference past the end of the chunks file",
+            )
+        })
+    }
+
+    fn mark_corrupt(&self) {
+        self.corrupt.store(true, Ordering::Relaxed);
+    }
+
+    /// The error for a chunk that failed to decode; marks the segment corrupt.
+    pub(crate) fn chunk_corruption(&self, offset: u64, e: &tsdb_compress::Error) -> Error {
+        self.mark_corrupt();
+        Error::corruption(&self.dir.join(CHUNKS_FILE), offset, format!("chunk: {e}"))
+    }
+
+    /// Chunk references of series `id`.
+    fn chunk_refs(self: &Arc<Self>, id: u32, mint: i64, maxt: i64) -> Result<Vec<ChunkHandle>> {
+        let path = || self.dir.join(SERIES_FILE);
+        let corrupt = |what: &str| {
+            self.mark_corrupt();
+            Error::corruption(&path(), 0, format!("series {id}: {what}"))
+        };
+        if id >= self.series_count {
+            return Err(corrupt("id out of range"));
+        }
+        let at = 9 + id as usize * 8;
+        let entry_start = read_u64(&self.series, at).ok_or_else(|| corrupt("offset table"))?;
+        let mut c = Cursor::new(
+            self.series
+                .get(usize::try_from(entry_start).unwrap_or(usize::MAX)..)
+                .ok_or_else(|| corrupt("entry offset"))?,
+        );
+        let e = |err: tsdb_compress::Error| corrupt(&err.to_string());
+        let n = c.uvarint("chunk count").map_err(e)?;
+        let mut out = Vec::new();
+        let mut prev_max = i64::MIN;
+        for _ in 0..n.min(c.remaining() as u64) {
+            let min_t = c.varint("chunk min_t").map_err(e)?;
+            let span = c.uvarint("chunk span").map_err(e)?;
+            let offset = c.uvarint("chunk offset").map_err(e)?;
+            let len = c.uvarint("chunk length").map_err(e)?;
+            let max_t = min_t.wrapping_add(span as i64);
+            if max_t < min_t || min_t <= prev_max && prev_max != i64::MIN {
+                return Err(corrupt("chunk time ranges out of order"));
+            }
+            prev_max = max_t;
+            let len = u32::try_from(len).map_err(|_| corrupt("chunk length"))?;
+            if max_t >= mint && min_t <= maxt {
+                out.push(ChunkHandle {
+                    min_t,
+                    max_t,
+                    from: i64::MIN,
+                    bytes: ChunkBytes::Segment {
+                        segment: self.clone(),
+                        offset,
+                        len,
+                    },
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Series matching `matchers` with their chunks overlapping `[mint, maxt]`.
+    pub(crate) fn select(
+        self: &Arc<Self>,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(Labels, Vec<ChunkHandle>)>> {
+        let index = self.index.borrow_dependent();
+        let ids = index.select(matchers).map_err(|e| self.index_error(e))?;
+        let mut out = Vec::with_capacity(ids.len() as usize);
+        for id in ids.iter() {
+            let handles = self.chunk_refs(id, mint, maxt)?;
+            if handles.is_empty() {
+                continue;
+            }
+            let labels = index
+                .labels(id)
+                .map_err(|e| self.index_error(e))?
+                .ok_or_else(|| self.index_error_msg("series id without labels"))?;
+            out.push((labels, handles));
+        }
+        Ok(out)
+    }
+
+    fn index_error(&self, e: tsdb_index::Error) -> Error {
+        if matches!(
+            e,
+            tsdb_index::Error::Corrupt { .. }
+                | tsdb_index::Error::ChecksumMismatch { .. }
+                | tsdb_index::Error::Unsupported { .. }
+        ) {
+            self.mark_corrupt();
+            return Error::corruption(&self.dir.join(INDEX_FILE), 0, e.to_string());
+        }
+        Error::Labels(e)
+    }
+
+    fn index_error_msg(&self, msg: &'static str) -> Error {
+        self.mark_corrupt();
+        Error::corruption(&self.dir.join(INDEX_FILE), 0, msg)
+    }
+
+    /// Label names among series matching `matchers`.
+    pub(crate) fn label_names(&self, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.index
+            .borrow_dependent()
+            .label_names(matchers)
+            .map_err(|e| self.index_error(e))
+    }
+
+    /// Values of `name` among series matching `matchers`.
+    pub(crate) fn label_values(&self, name: &str, matchers: &[Matcher]) -> Result<Vec<String>> {
+        self.index
+            .borrow_dependent()
+            .label_values(name, matchers)
+            .map_err(|e| self.index_error(e))
+    }
+
+    /// Top-N cardinality statistics of the segment's index.
+    pub(crate) fn stats(&self, top_n: usize) -> Result<tsdb_index::CardinalityStats> {
+        self.index
+            .borrow_dependent()
+            .stats(top_n)
+            .map_err(|e| self.index_error(e))
+    }
+}
+
+fn read_u64(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes
+        .get(at..)
+        .and_then(|s| s.first_chunk::<8>())
+        .map(|b| u64::from_le_bytes(*b))
+}
+
+/// Checks the `series` file's header, CRC and offset table; returns the series count.
+fn check_series_file(bytes: &[u8], path: &Path, expected: u64) -> Result<u32> {
+    let (body, _) = checked_body(bytes, path)?;
+    if body.get(..4) != Some(SERIES_MAGIC.as_slice()) {
+        return Err(Error::corruption(path, 0, "not a segment series file"));
+    }
+    check_version(body.get(4).copied().unwrap_or(0), path)?;
+    let n = body
+        .get(5..9)
+        .and_then(|s| s.first_chunk::<4>())
+        .map(|b| u32::from_le_bytes(*b))
+        .ok_or_else(|| Error::corruption(path, 5, "series count missing"))?;
+    if u64::from(n) != expected {
+        return Err(Error::corruption(
+            path,
+            5,
+            "series count disagrees with meta",
+        ));
+    }
+    let table_end = 9 + n as usize * 8;
+    if table_end > body.len() {
+        return Err(Error::corruption(
+            path,
+            9,
+            "offset table past the end of the file",
+        ));
+    }
+    let mut prev = table_end as u64;
+    for i in 0..n as usize {
+        let off = read_u64(body, 9 + i * 8).unwrap_or(u64::MAX);
+        if off < prev || off >= body.len() as u64 {
+            return Err(Error::corruption(
+                path,
+                (9 + i * 8) as u64,
+                "series entry offset out of order or out of range",
+            ));
+        }
+        prev = off;
+    }
+    Ok(n)
+}

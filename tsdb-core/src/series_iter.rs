@@ -1,0 +1,272 @@
+//! Reading one series across everything that holds it: segment chunks, the head's closed
+//! and open chunks, and its out-of-order chunks.
+//!
+//! Chunks are decoded a whole chunk at a time into two reusable column buffers (no
+//! self-borrowing iterators over `Arc`ed bytes, one allocation per series iterator).
+//! Chunks that do not overlap in time are read one after the other; a run of overlapping
+//! chunks (out-of-order data, or a sample present both in a segment and in the head after
+//! a crash) is decoded together and merged, the first source in the list winning a
+//! duplicate timestamp. The query window and deletions are applied here, so every reader
+//! sees the same answer.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tsdb_compress::{Chunk, ChunkRef, Sample};
+
+use crate::error::{Error, Result};
+use crate::segment::Segment;
+
+/// Where the bytes of one chunk live.
+#[derive(Clone, Debug)]
+pub(crate) enum ChunkBytes {
+    /// A chunk owned by the head (closed, or a snapshot of the open one).
+    Head(Arc<Chunk>),
+    /// A chunk inside a segment's memory-mapped chunk file.
+    Segment {
+        segment: Arc<Segment>,
+        offset: u64,
+        len: u32,
+    },
+}
+
+/// One chunk of a series with its time range, as the querier found it.
+#[derive(Clone, Debug)]
+pub(crate) struct ChunkHandle {
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+    /// Samples before this are ignored: they belong to a segment the reader also sees
+    /// (a head chunk straddling the persisted boundary).
+    pub(crate) from: i64,
+    pub(crate) bytes: ChunkBytes,
+}
+
+impl ChunkHandle {
+    fn decode(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+        let start = ts.len();
+        self.decode_all(ts, vs)?;
+        if self.from > self.min_t {
+            let skip = ts
+                .get(start..)
+                .unwrap_or_default()
+                .partition_point(|&t| t < self.from);
+            ts.drain(start..start + skip);
+            vs.drain(start..start + skip);
+        }
+        Ok(())
+    }
+
+    fn decode_all(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+        match &self.bytes {
+            ChunkBytes::Head(chunk) => {
+                let bytes = chunk.as_bytes();
+                let view = ChunkRef::new(bytes).map_err(|e| head_corruption(&e))?;
+                view.decode_into(ts, vs).map_err(|e| head_corruption(&e))
+            }
+            ChunkBytes::Segment {
+                segment,
+                offset,
+                len,
+            } => {
+                let bytes = segment.chunk_bytes(*offset, *len)?;
+                let view =
+                    ChunkRef::new(bytes).map_err(|e| segment.chunk_corruption(*offset, &e))?;
+                view.decode_into(ts, vs)
+                    .map_err(|e| segment.chunk_corruption(*offset, &e))
+            }
+        }
+    }
+}
+
+fn head_corruption(e: &tsdb_compress::Error) -> Error {
+    Error::Corruption {
+        path: PathBuf::from("<head>"),
+        offset: 0,
+        reason: format!("head chunk does not decode: {e}").into(),
+    }
+}
+
+/// Samples of one series in time order, within the querier's window and without deleted
+/// ranges. Yields an error once (a corrupt chunk) and then ends.
+#[derive(Debug)]
+pub struct SeriesIter {
+    chunks: Vec<ChunkHandle>,
+    next_chunk: usize,
+    ts: Vec<i64>,
+    vs: Vec<f64>,
+    pos: usize,
+    mint: i64,
+    maxt: i64,
+    deleted: Arc<[(i64, i64)]>,
+    done: bool,
+    merge: Vec<(i64, u32, f64)>,
+}
+
+impl SeriesIter {
+    /// `chunks` in source priority order (the first wins a duplicate timestamp); they are
+    /// sorted by start time here, stably.
+    pub(crate) fn new(
+        mut chunks: Vec<ChunkHandle>,
+        mint: i64,
+        maxt: i64,
+        deleted: Arc<[(i64, i64)]>,
+    ) -> SeriesIter {
+        chunks.retain(|c| c.max_t >= mint && c.min_t <= maxt);
+        chunks.sort_by_key(|c| c.min_t);
+        SeriesIter {
+            chunks,
+            next_chunk: 0,
+            ts: Vec::new(),
+            vs: Vec::new(),
+            pos: 0,
+            mint,
+            maxt,
+            deleted,
+            done: false,
+            merge: Vec::new(),
+        }
+    }
+
+    /// Decodes the next run of overlapping chunks into the buffers; false at the end.
+    fn fill(&mut self) -> Result<bool> {
+        loop {
+            self.ts.clear();
+            self.vs.clear();
+            self.pos = 0;
+            let Some(first) = self.chunks.get(self.next_chunk) else {
+                return Ok(false);
+            };
+            let mut end = self.next_chunk + 1;
+            let mut group_max = first.max_t;
+            while let Some(c) = self.chunks.get(end) {
+                if c.min_t > group_max {
+                    break;
+                }
+                group_max = group_max.max(c.max_t);
+                end += 1;
+            }
+            let group = self.chunks.get(self.next_chunk..end).unwrap_or_default();
+            self.next_chunk = end;
+            if let [only] = group {
+                only.decode(&mut self.ts, &mut self.vs)?;
+            } else {
+                self.merge.clear();
+                let (mut ts, mut vs) = (Vec::new(), Vec::new());
+                for (prio, c) in group.iter().enumerate() {
+                    ts.clear();
+                    vs.clear();
+                    c.decode(&mut ts, &mut vs)?;
+                    let prio = prio as u32;
+                    self.merge
+                        .extend(ts.iter().zip(&vs).map(|(&t, &v)| (t, prio, v)));
+                }
+                // stable priority: within a timestamp the earliest source comes first
+                self.merge.sort_by_key(|&(t, prio, _)| (t, prio));
+                self.merge.dedup_by_key(|&mut (t, _, _)| t);
+                self.ts.extend(self.merge.iter().map(|&(t, _, _)| t));
+                self.vs.extend(self.merge.iter().map(|&(_, _, v)| v));
+            }
+            self.apply_window();
+            if !self.ts.is_empty() {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Drops samples outside `[mint, maxt]` or inside a deleted range.
+    fn apply_window(&mut self) {
+        let (mint, maxt) = (self.mint, self.maxt);
+        let deleted = &self.deleted;
+        let keep =
+            |t: i64| t >= mint && t <= maxt && !deleted.iter().any(|&(a, b)| t >= a && t <= b);
+        if self.ts.iter().all(|&t| keep(t)) {
+            return;
+        }
+        let mut w = 0;
+        for r in 0..self.ts.len() {
+            let (Some(&t), Some(&v)) = (self.ts.get(r), self.vs.get(r)) else {
+                break;
+            };
+            if keep(t) {
+                if let (Some(tw), Some(vw)) = (self.ts.get_mut(w), self.vs.get_mut(w)) {
+                    *tw = t;
+                    *vw = v;
+                }
+                w += 1;
+            }
+        }
+        self.ts.truncate(w);
+        self.vs.truncate(w);
+    }
+
+    /// Advances to the first sample at or after `t` and returns it. Chunks that end
+    /// before `t` are skipped without being decoded.
+    pub fn seek(&mut self, t: i64) -> Option<Result<Sample>> {
+        if self.done {
+            return None;
+        }
+        if self.ts.last().is_none_or(|&last| last < t) {
+            // nothing buffered at or after t: skip whole chunks that end before it
+            self.ts.clear();
+            self.vs.clear();
+            self.pos = 0;
+            while self
+                .chunks
+                .get(self.next_chunk)
+                .is_some_and(|c| c.max_t < t)
+            {
+                self.next_chunk += 1;
+            }
+        }
+        loop {
+            if self.pos >= self.ts.len() {
+                match self.fill() {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        self.done = true;
+                        return None;
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+            let rest = self.ts.get(self.pos..).unwrap_or_default();
+            let skip = rest.partition_point(|&x| x < t);
+            self.pos += skip;
+            if self.pos < self.ts.len() {
+                return self.next();
+            }
+        }
+    }
+}
+
+impl Iterator for SeriesIter {
+    type Item = Result<Sample>;
+
+    fn next(&mut self) -> Option<Result<Sample>> {
+        if self.done {
+            return None;
+        }
+        if self.pos >= self.ts.len() {
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        let i = self.pos;
+        self.pos += 1;
+        match (self.ts.get(i), self.vs.get(i)) {
+            (Some(&t), Some(&v)) => Some(Ok(Sample { t, v })),
+            _ => None,
+        }
+    }
+}
