@@ -1,0 +1,820 @@
+//! Parser for the Prometheus text exposition format 0.0.4 and OpenMetrics 1.0 text.
+//!
+//! The two dialects share one grammar and differ in what a timestamp means:
+//!
+//! | dialect | timestamp | end |
+//! |---|---|---|
+//! | [`Dialect::Prometheus`] | integer milliseconds (`1705190400123`) | end of input |
+//! | [`Dialect::OpenMetrics`] | decimal seconds (`1705190400.123`, `1.7e9`) | a `# EOF` line |
+//!
+//! OpenMetrics seconds are converted to milliseconds exactly, digit by digit, never
+//! through a float; digits below the millisecond are truncated toward zero.
+//!
+//! [`Parser`] is an iterator that yields one item per sample line: `Ok(`[`Sample`]`)` or
+//! `Err(`[`LineError`]`)`. A bad line never stops the lines after it. `# HELP`, `# TYPE`
+//! and `# UNIT` lines yield nothing when they are well formed; what they declare is kept
+//! per family and available from [`Parser::families`].
+//!
+//! What is accepted, beyond the strict grammar (as Prometheus's own scrape parser does):
+//! runs of spaces and tabs wherever a space separates tokens, leading and trailing
+//! whitespace, CRLF line ends, blank lines, a trailing comma in a label set, and quoted
+//! metric and label names (`{"my_metric", "label"="v"}`), which must still be valid
+//! names. Exemplars (`# {trace_id="x"} 1.0 [ts]` after the value or timestamp) are
+//! skipped. `_created` samples of counter, histogram, gauge histogram and summary
+//! families are skipped unless [`Options::keep_created`] is set, since they are creation
+//! times and not measurements. Samples with a quoted `__name__` or label names starting
+//! with `__` are refused by [`Labels`] validation like any other invalid label set.
+//!
+//! ```
+//! use tsdb_text::prometheus::{Dialect, MetricType, Options, Parser};
+//!
+//! let text = "# TYPE http_requests counter\n\
+//!             http_requests_total{code=\"200\"} 1027 1705190400.5 # {trace_id=\"a\"} 1\n\
+//!             http_requests_created{code=\"200\"} 1705190000\n\
+//!             oops{code=\"200\" 1\n# EOF\n";
+//! let mut p = Parser::new(text.as_bytes(), Options::new(Dialect::OpenMetrics));
+//! let s = p.next().unwrap()?;
+//! assert_eq!(s.labels.to_string(), r#"http_requests_total{code="200"}"#);
+//! assert_eq!((s.timestamp, s.value), (Some(1_705_190_400_500), 1027.0));
+//! let e = p.next().unwrap().unwrap_err(); // the _created line was skipped
+//! assert_eq!(e.line, 4);
+//! assert!(p.next().is_none());
+//! assert_eq!(p.families()[0].metric_type, MetricType::Counter);
+//! # Ok::<(), tsdb_text::LineError>(())
+//! ```
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+
+use tsdb_index::{LabelLimits, Labels, METRIC_NAME};
+
+use crate::error::{cut, ErrorKind, LineError};
+use crate::find::find_byte;
+use crate::num;
+use crate::Sample;
+
+/// Which text format the input is in; it decides the unit of timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// Prometheus text exposition format 0.0.4: timestamps are integer milliseconds.
+    Prometheus,
+    /// OpenMetrics 1.0 text: timestamps are decimal seconds; the input ends with `# EOF`.
+    OpenMetrics,
+}
+
+impl Dialect {
+    /// Guesses the dialect from the content: OpenMetrics if a line reads `# EOF`,
+    /// Prometheus otherwise. A truncated OpenMetrics file has no `# EOF` and is taken
+    /// for Prometheus text, which would read its second timestamps as milliseconds:
+    /// callers that know the format (a file extension, a content type) should say so.
+    pub fn detect(input: &[u8]) -> Dialect {
+        let is_eof = |line: &[u8]| trim_end(line) == b"# EOF";
+        // The last non-blank line is `# EOF` in any complete OpenMetrics text.
+        let last = input
+            .rsplit(|&b| b == b'\n')
+            .find(|l| !trim_end(l).is_empty());
+        if last.is_some_and(is_eof)
+            || input
+                .split(|&b| b == b'\n')
+                .any(|l| l.first() == Some(&b'#') && is_eof(l))
+        {
+            Dialect::OpenMetrics
+        } else {
+            Dialect::Prometheus
+        }
+    }
+
+    /// The dialect named by an HTTP `Content-Type`: `application/openmetrics-text` is
+    /// OpenMetrics, `text/plain` (with or without `version=0.0.4`) is Prometheus text.
+    pub fn from_content_type(content_type: &str) -> Option<Dialect> {
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        if media.eq_ignore_ascii_case("application/openmetrics-text") {
+            Some(Dialect::OpenMetrics)
+        } else if media.eq_ignore_ascii_case("text/plain") {
+            Some(Dialect::Prometheus)
+        } else {
+            None
+        }
+    }
+}
+
+/// The type a `# TYPE` line declares for a metric family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MetricType {
+    /// `counter`
+    Counter,
+    /// `gauge`
+    Gauge,
+    /// `histogram`
+    Histogram,
+    /// `gaugehistogram` (OpenMetrics)
+    GaugeHistogram,
+    /// `summary`
+    Summary,
+    /// `info` (OpenMetrics)
+    Info,
+    /// `stateset` (OpenMetrics)
+    StateSet,
+    /// `untyped` (Prometheus text)
+    Untyped,
+    /// `unknown` (OpenMetrics), and every family without a `# TYPE` line.
+    Unknown,
+}
+
+impl MetricType {
+    /// The word used in `# TYPE` lines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+            MetricType::GaugeHistogram => "gaugehistogram",
+            MetricType::Summary => "summary",
+            MetricType::Info => "info",
+            MetricType::StateSet => "stateset",
+            MetricType::Untyped => "untyped",
+            MetricType::Unknown => "unknown",
+        }
+    }
+
+    /// Reads a `# TYPE` word; the types of both dialects are accepted in either.
+    pub fn parse(word: &str) -> Option<MetricType> {
+        Some(match word {
+            "counter" => MetricType::Counter,
+            "gauge" => MetricType::Gauge,
+            "histogram" => MetricType::Histogram,
+            "gaugehistogram" => MetricType::GaugeHistogram,
+            "summary" => MetricType::Summary,
+            "info" => MetricType::Info,
+            "stateset" => MetricType::StateSet,
+            "untyped" => MetricType::Untyped,
+            "unknown" => MetricType::Unknown,
+            _ => return None,
+        })
+    }
+
+    /// True for the types whose `<family>_created` samples are creation times.
+    fn has_created(self) -> bool {
+        matches!(
+            self,
+            MetricType::Counter
+                | MetricType::Histogram
+                | MetricType::GaugeHistogram
+                | MetricType::Summary
+        )
+    }
+}
+
+impl fmt::Display for MetricType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the metadata lines of the input declared about one metric family.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Family {
+    /// The family name as written in the metadata line.
+    pub name: String,
+    /// From `# TYPE`; [`MetricType::Unknown`] if only HELP or UNIT was given.
+    pub metric_type: MetricType,
+    /// From `# HELP`, unescaped.
+    pub help: Option<String>,
+    /// From `# UNIT` (OpenMetrics).
+    pub unit: Option<String>,
+}
+
+/// How to parse.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// The dialect; `None` (the default) means [`Dialect::detect`] on the input.
+    pub dialect: Option<Dialect>,
+    /// The timestamp given to samples written without one (a scrape's time). Default
+    /// `None`: such samples have no timestamp.
+    pub default_timestamp: Option<i64>,
+    /// Limits for the label sets. Default [`LabelLimits::default`].
+    pub limits: LabelLimits,
+    /// Yield the `_created` samples of counter, histogram, gauge histogram and summary
+    /// families too. Default `false`.
+    pub keep_created: bool,
+}
+
+impl Options {
+    /// Default options for a known dialect.
+    pub fn new(dialect: Dialect) -> Self {
+        Options {
+            dialect: Some(dialect),
+            ..Options::default()
+        }
+    }
+}
+
+/// Streaming parser over a byte buffer: an iterator of `Result<Sample, LineError>`, one
+/// item per sample line or refused line.
+#[derive(Debug)]
+pub struct Parser<'a> {
+    input: &'a [u8],
+    pos: usize,
+    line_no: usize,
+    dialect: Dialect,
+    default_timestamp: Option<i64>,
+    limits: LabelLimits,
+    keep_created: bool,
+    families: Vec<Family>,
+    family_index: HashMap<String, usize>,
+    eof_seen: bool,
+    done: bool,
+    /// The series text (`name{labels}`) of the previous sample and its labels: scrapes
+    /// and exports repeat a series on consecutive lines.
+    last_series: Option<(&'a [u8], Labels)>,
+    pairs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+}
+
+/// What one line produced.
+enum Outcome {
+    Skip,
+    Sample(Sample),
+}
+
+impl<'a> Parser<'a> {
+    /// A parser over `input` (a whole scrape body or file).
+    pub fn new(input: &'a [u8], options: Options) -> Self {
+        let dialect = options.dialect.unwrap_or_else(|| Dialect::detect(input));
+        Parser {
+            input,
+            pos: 0,
+            line_no: 0,
+            dialect,
+            default_timestamp: options.default_timestamp,
+            limits: options.limits,
+            keep_created: options.keep_created,
+            families: Vec::new(),
+            family_index: HashMap::new(),
+            eof_seen: false,
+            done: false,
+            last_series: None,
+            pairs: Vec::new(),
+        }
+    }
+
+    /// The dialect in use (given or detected).
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// The families declared by metadata lines so far, in order of first appearance.
+    pub fn families(&self) -> &[Family] {
+        &self.families
+    }
+
+    /// The declared type of the family named `name` (exactly), if any metadata line
+    /// named it.
+    pub fn family_type(&self, name: &str) -> Option<MetricType> {
+        let i = *self.family_index.get(name)?;
+        self.families.get(i).map(|f| f.metric_type)
+    }
+
+    /// Lines read so far.
+    pub fn lines_read(&self) -> usize {
+        self.line_no
+    }
+
+    /// Applies `update` to the family named `name`, creating it on first mention.
+    fn update_family(&mut self, name: &str, update: impl FnOnce(&mut Family)) {
+        let i = match self.family_index.get(name) {
+            Some(&i) => i,
+            None => {
+                let i = self.families.len();
+                self.families.push(Family {
+                    name: name.to_owned(),
+                    metric_type: MetricType::Unknown,
+                    help: None,
+                    unit: None,
+                });
+                self.family_index.insert(name.to_owned(), i);
+                i
+            }
+        };
+        if let Some(f) = self.families.get_mut(i) {
+            update(f);
+        }
+    }
+
+    fn parse_line(&mut self, raw: &'a [u8]) -> Result<Outcome, (Option<usize>, ErrorKind)> {
+        let raw = trim_end(raw);
+        let line = std::str::from_utf8(raw)
+            .map_err(|e| (Some(e.valid_up_to() + 1), ErrorKind::InvalidUtf8))?;
+        let mut c = Cur::new(line);
+        c.skip_ws();
+        match c.peek() {
+            None => return Ok(Outcome::Skip),
+            _ if self.eof_seen => return Err((Some(c.col()), ErrorKind::DataAfterEof)),
+            Some(b'#') => {
+                c.bump();
+                self.parse_meta(c)?;
+                return Ok(Outcome::Skip);
+            }
+            _ => {}
+        }
+        self.parse_sample(raw, c)
+    }
+
+    /// `# HELP`, `# TYPE`, `# UNIT`, `# EOF` or a comment; `c` is past the `#`.
+    fn parse_meta(&mut self, mut c: Cur<'a>) -> Result<(), (Option<usize>, ErrorKind)> {
+        if c.skip_ws() == 0 {
+            return Ok(()); // `#foo`: a comment
+        }
+        let word = c.take_until_ws();
+        let om = self.dialect == Dialect::OpenMetrics;
+        match word {
+            "EOF" if c.at_end() => {
+                if om {
+                    self.eof_seen = true;
+                }
+                Ok(())
+            }
+            "HELP" | "TYPE" | "UNIT" if c.skip_ws() > 0 => {
+                if word == "UNIT" && !om {
+                    return Ok(()); // Prometheus text has no units: a comment.
+                }
+                let name_col = c.col();
+                let name: Cow<'a, str> = if c.peek() == Some(b'"') {
+                    c.bump();
+                    c.quoted()?
+                } else {
+                    Cow::Borrowed(c.take_while(is_metric_char))
+                };
+                if name.is_empty() {
+                    return Err((Some(name_col), syntax("metric name", c.rest())));
+                }
+                let had_ws = c.skip_ws() > 0;
+                if !had_ws && !c.at_end() {
+                    return Err((Some(c.col()), syntax("whitespace", c.rest())));
+                }
+                let text_col = c.col();
+                let text = c.rest();
+                match word {
+                    "TYPE" => {
+                        let t = MetricType::parse(text).ok_or_else(|| {
+                            let kind = if text.is_empty() {
+                                syntax("metric type", "")
+                            } else {
+                                ErrorKind::InvalidMetricType { text: cut(text) }
+                            };
+                            (Some(text_col), kind)
+                        })?;
+                        self.update_family(&name, |f| f.metric_type = t);
+                    }
+                    "HELP" => {
+                        let help = unescape_help(text, om);
+                        self.update_family(&name, |f| f.help = Some(help));
+                    }
+                    _ => {
+                        if !text.is_empty() {
+                            let ok = name.len() > text.len()
+                                && name.ends_with(text)
+                                && name.as_bytes().get(name.len() - text.len() - 1) == Some(&b'_');
+                            if !ok {
+                                return Err((
+                                    Some(text_col),
+                                    ErrorKind::UnitNotSuffix {
+                                        unit: cut(text),
+                                        family: cut(&name),
+                                    },
+                                ));
+                            }
+                        }
+                        self.update_family(&name, |f| f.unit = Some(text.to_owned()));
+                    }
+                }
+                Ok(())
+            }
+            _ => Ok(()), // any other comment
+        }
+    }
+
+    fn parse_sample(
+        &mut self,
+        raw: &'a [u8],
+        mut c: Cur<'a>,
+    ) -> Result<Outcome, (Option<usize>, ErrorKind)> {
+        let series_start = c.i;
+        let name_col = c.col();
+        // The series text of the previous sample again (scrapes and exports repeat a
+        // series on consecutive lines): reuse its validated labels.
+        let cached = match &self.last_series {
+            Some((key, labels)) => {
+                let rest = raw.get(series_start..).unwrap_or_default();
+                let hit =
+                    rest.starts_with(key) && matches!(rest.get(key.len()), Some(b' ' | b'\t'));
+                hit.then(|| (key.len(), labels.clone()))
+            }
+            None => None,
+        };
+        let mut name: Option<Cow<'a, str>> = None;
+        if let Some((len, _)) = &cached {
+            c.i += len;
+        } else {
+            if c.peek().is_some_and(is_metric_start) {
+                name = Some(Cow::Borrowed(c.take_while(is_metric_char)));
+                // Prometheus allows whitespace between the name and `{`.
+                let after_name = c;
+                c.skip_ws();
+                if c.peek() != Some(b'{') {
+                    c = after_name;
+                }
+            }
+            self.pairs.clear();
+            if c.peek() == Some(b'{') {
+                c.bump();
+                self.parse_labels(&mut c, &mut name)?;
+            }
+            if name.is_none() {
+                return Err((Some(name_col), syntax("metric name", c.rest())));
+            }
+        }
+        let series_end = c.i;
+        if c.skip_ws() == 0 {
+            let kind = if c.at_end() {
+                syntax("value", "")
+            } else {
+                syntax("whitespace", c.rest())
+            };
+            return Err((Some(c.col()), kind));
+        }
+        let value_col = c.col();
+        let value = num::parse_value(c.take_until_ws()).map_err(|k| (Some(value_col), k))?;
+        let mut timestamp = None;
+        if c.skip_ws() > 0 && !c.at_end() && c.peek() != Some(b'#') {
+            let ts_col = c.col();
+            let text = c.take_until_ws();
+            let t = match self.dialect {
+                Dialect::Prometheus => num::parse_int_ms(text),
+                Dialect::OpenMetrics => num::parse_seconds_ms(text),
+            };
+            timestamp = Some(t.map_err(|k| (Some(ts_col), k))?);
+            if c.skip_ws() == 0 && !c.at_end() {
+                return Err((Some(c.col()), syntax("end of line", c.rest())));
+            }
+        }
+        // Whatever follows now is an exemplar (`# {...} v [ts]`), which is skipped.
+        if !c.at_end() && c.peek() != Some(b'#') {
+            return Err((Some(c.col()), syntax("end of line or exemplar", c.rest())));
+        }
+
+        if !self.keep_created && !self.families.is_empty() {
+            let metric = match (&cached, &name) {
+                (Some((_, l)), _) => l.metric_name().unwrap_or_default(),
+                (None, Some(n)) => n.as_ref(),
+                (None, None) => "",
+            };
+            if let Some(base) = metric.strip_suffix("_created") {
+                if self.family_type(base).is_some_and(MetricType::has_created) {
+                    return Ok(Outcome::Skip);
+                }
+            }
+        }
+
+        let labels = match (cached, name) {
+            (Some((_, labels)), _) => labels,
+            (None, name) => {
+                let name = name.unwrap_or_default();
+                let pairs = std::iter::once((METRIC_NAME, name.as_ref()))
+                    .chain(self.pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+                let l = Labels::with_limits(pairs, &self.limits)
+                    .map_err(|e| (Some(name_col), ErrorKind::Labels(e)))?;
+                let key = raw.get(series_start..series_end).unwrap_or_default();
+                self.last_series = Some((key, l.clone()));
+                l
+            }
+        };
+        Ok(Outcome::Sample(Sample {
+            labels,
+            timestamp: timestamp.or(self.default_timestamp),
+            value,
+        }))
+    }
+
+    /// The label set after `{`, up to and including `}`. A quoted string followed by `,`
+    /// or `}` is the metric name.
+    fn parse_labels(
+        &mut self,
+        c: &mut Cur<'a>,
+        name: &mut Option<Cow<'a, str>>,
+    ) -> Result<(), (Option<usize>, ErrorKind)> {
+        loop {
+            c.skip_ws();
+            let col = c.col();
+            let label: Cow<'a, str> = match c.peek() {
+                Some(b'}') => {
+                    c.bump();
+                    return Ok(());
+                }
+                Some(b'"') => {
+                    c.bump();
+                    let q = c.quoted()?;
+                    c.skip_ws();
+                    if matches!(c.peek(), Some(b',' | b'}')) {
+                        if name.is_some() {
+                            return Err((Some(col), syntax("label name", "a second metric name")));
+                        }
+                        *name = Some(q);
+                        if c.peek() == Some(b',') {
+                            c.bump();
+                        }
+                        continue;
+                    }
+                    q
+                }
+                Some(b) if is_label_start(b) => Cow::Borrowed(c.take_while(is_label_char)),
+                _ => return Err((Some(col), syntax("label name or }", c.rest()))),
+            };
+            c.skip_ws();
+            if !c.eat(b'=') {
+                return Err((Some(c.col()), syntax("=", c.rest())));
+            }
+            c.skip_ws();
+            if !c.eat(b'"') {
+                return Err((Some(c.col()), syntax("quoted label value", c.rest())));
+            }
+            let value = c.quoted()?;
+            self.pairs.push((label, value));
+            c.skip_ws();
+            match c.peek() {
+                Some(b',') => c.bump(),
+                Some(b'}') => {}
+                _ => return Err((Some(c.col()), syntax(", or }", c.rest()))),
+            }
+        }
+    }
+}
+
+impl Iterator for Parser<'_> {
+    type Item = Result<Sample, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let rest = self.input.get(self.pos..).unwrap_or_default();
+            if rest.is_empty() {
+                if self.dialect == Dialect::OpenMetrics && !self.eof_seen && !self.done {
+                    self.done = true;
+                    return Some(Err(LineError::new(
+                        self.line_no + 1,
+                        None,
+                        ErrorKind::MissingEof,
+                    )));
+                }
+                return None;
+            }
+            let (raw, consumed) = match find_byte(rest, b'\n') {
+                Some(n) => (rest.get(..n).unwrap_or_default(), n + 1),
+                None => (rest, rest.len()),
+            };
+            self.pos += consumed;
+            self.line_no += 1;
+            match self.parse_line(raw) {
+                Ok(Outcome::Skip) => continue,
+                Ok(Outcome::Sample(s)) => return Some(Ok(s)),
+                Err((col, kind)) => return Some(Err(LineError::new(self.line_no, col, kind))),
+            }
+        }
+    }
+}
+
+fn syntax(expected: &'static str, found: &str) -> ErrorKind {
+    ErrorKind::Syntax {
+        expected,
+        found: if found.is_empty() {
+            "end of line".to_owned()
+        } else {
+            format!("{:?}", cut(found))
+        },
+    }
+}
+
+fn trim_end(line: &[u8]) -> &[u8] {
+    let mut end = line.len();
+    while end > 0 && matches!(line.get(end - 1), Some(b' ' | b'\t' | b'\r')) {
+        end -= 1;
+    }
+    line.get(..end).unwrap_or_default()
+}
+
+fn is_metric_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b == b':'
+}
+
+fn is_metric_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b':'
+}
+
+fn is_label_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_'
+}
+
+fn is_label_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// HELP text escapes: `\\` and `\n` (and `\"` in OpenMetrics). Unknown escapes are kept
+/// as written: HELP is informational and Prometheus keeps them too.
+fn unescape_help(text: &str, om: bool) -> String {
+    if !text.contains('\\') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '\\' {
+            out.push(ch);
+            continue;
+        }
+        match chars.next() {
+            Some('\\') => out.push('\\'),
+            Some('n') => out.push('\n'),
+            Some('"') if om => out.push('"'),
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// A cursor over one line.
+#[derive(Clone, Copy)]
+struct Cur<'s> {
+    s: &'s str,
+    i: usize,
+}
+
+impl<'s> Cur<'s> {
+    fn new(s: &'s str) -> Self {
+        Cur { s, i: 0 }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.as_bytes().get(self.i).copied()
+    }
+
+    fn at_end(&self) -> bool {
+        self.i >= self.s.len()
+    }
+
+    /// 1-based column of the cursor.
+    fn col(&self) -> usize {
+        self.i + 1
+    }
+
+    fn bump(&mut self) {
+        self.i += 1;
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        if self.peek() == Some(b) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn rest(&self) -> &'s str {
+        self.s.get(self.i..).unwrap_or_default()
+    }
+
+    /// Skips spaces and tabs; returns how many.
+    fn skip_ws(&mut self) -> usize {
+        let start = self.i;
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    /// Takes ASCII bytes matching `pred` (always a char boundary after them).
+    fn take_while(&mut self, pred: fn(u8) -> bool) -> &'s str {
+        let start = self.i;
+        while self.peek().is_some_and(pred) {
+            self.i += 1;
+        }
+        self.s.get(start..self.i).unwrap_or_default()
+    }
+
+    /// Takes everything up to the next space or tab (a char boundary, being ASCII).
+    fn take_until_ws(&mut self) -> &'s str {
+        let start = self.i;
+        while self.peek().is_some_and(|b| b != b' ' && b != b'\t') {
+            self.i += 1;
+        }
+        self.s.get(start..self.i).unwrap_or_default()
+    }
+
+    /// Reads a quoted string whose opening `"` was consumed, through its closing `"`,
+    /// resolving `\\`, `\"` and `\n`.
+    fn quoted(&mut self) -> Result<Cow<'s, str>, (Option<usize>, ErrorKind)> {
+        let start = self.i;
+        let bytes = self.s.as_bytes();
+        // Fast path: no escapes before the closing quote.
+        let mut j = start;
+        loop {
+            match bytes.get(j) {
+                None => return Err((Some(start), ErrorKind::UnterminatedString)),
+                Some(b'"') => {
+                    self.i = j + 1;
+                    return Ok(Cow::Borrowed(self.s.get(start..j).unwrap_or_default()));
+                }
+                Some(b'\\') => break,
+                Some(_) => j += 1,
+            }
+        }
+        let mut out = String::with_capacity(j - start + 16);
+        out.push_str(self.s.get(start..j).unwrap_or_default());
+        let mut k = j;
+        loop {
+            let rest = self.s.get(k..).unwrap_or_default();
+            let mut chars = rest.chars();
+            match chars.next() {
+                None => return Err((Some(start), ErrorKind::UnterminatedString)),
+                Some('"') => {
+                    self.i = k + 1;
+                    return Ok(Cow::Owned(out));
+                }
+                Some('\\') => {
+                    let esc = chars.next();
+                    match esc {
+                        Some('\\') => out.push('\\'),
+                        Some('"') => out.push('"'),
+                        Some('n') => out.push('\n'),
+                        Some(other) => {
+                            return Err((Some(k + 1), ErrorKind::InvalidEscape { found: other }))
+                        }
+                        None => return Err((Some(start), ErrorKind::UnterminatedString)),
+                    }
+                    k += 1 + esc.map_or(0, char::len_utf8);
+                }
+                Some(ch) => {
+                    out.push(ch);
+                    k += ch.len_utf8();
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(dialect: Dialect, text: &str) -> Vec<Result<Sample, LineError>> {
+        Parser::new(text.as_bytes(), Options::new(dialect)).collect()
+    }
+
+    #[test]
+    fn detects_the_dialect() {
+        assert_eq!(Dialect::detect(b"a 1 1\n# EOF\n"), Dialect::OpenMetrics);
+        assert_eq!(Dialect::detect(b"a 1 1\n# EOF"), Dialect::OpenMetrics);
+        assert_eq!(
+            Dialect::detect(b"a 1 1\r\n# EOF\r\n\r\n"),
+            Dialect::OpenMetrics
+        );
+        assert_eq!(Dialect::detect(b"# EOF\nb 1\n"), Dialect::OpenMetrics);
+        assert_eq!(Dialect::detect(b"a 1 1000\n"), Dialect::Prometheus);
+        assert_eq!(Dialect::detect(b"# EOFX\n"), Dialect::Prometheus);
+        assert_eq!(Dialect::detect(b""), Dialect::Prometheus);
+        assert_eq!(
+            Dialect::from_content_type(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            ),
+            Some(Dialect::OpenMetrics)
+        );
+        assert_eq!(
+            Dialect::from_content_type("text/plain; version=0.0.4"),
+            Some(Dialect::Prometheus)
+        );
+        assert_eq!(Dialect::from_content_type("application/json"), None);
+    }
+
+    #[test]
+    fn cached_series_are_reused_but_equal() {
+        let out = parse(
+            Dialect::Prometheus,
+            "a{x=\"1\"} 1 1\na{x=\"1\"} 2 2\na{x=\"2\"} 3 3\n",
+        );
+        let s: Vec<Sample> = out.into_iter().map(Result::unwrap).collect();
+        assert_eq!(s[0].labels, s[1].labels);
+        assert_ne!(s[1].labels, s[2].labels);
+        assert_eq!(s[2].labels.get("x"), Some("2"));
+    }
+
+    #[test]
+    fn help_unescaping() {
+        assert_eq!(unescape_help(r"a\\b\nc\q", false), "a\\b\nc\\q");
+        assert_eq!(unescape_help(r#"say \"hi\""#, true), "say \"hi\"");
+        assert_eq!(unescape_help(r#"say \"hi\""#, false), r#"say \"hi\""#);
+    }
+}
