@@ -56,10 +56,15 @@ fn build(dir: &Path) -> Vec<Record> {
 }
 
 fn records_in(path: &Path) -> usize {
-    inspect_segment(&std::fs::read(path).unwrap(), false).records.len()
+    inspect_segment(&std::fs::read(path).unwrap(), false)
+        .records
+        .len()
 }
 
-fn try_open(dir: &Path, mode: RecoveryMode) -> Result<(Vec<Record>, tsdb_core::wal::RecoveryReport), Error> {
+fn try_open(
+    dir: &Path,
+    mode: RecoveryMode,
+) -> Result<(Vec<Record>, tsdb_core::wal::RecoveryReport), Error> {
     let mut got = Vec::new();
     let (wal, report) = Wal::open(dir, opts(mode), |r| {
         got.push(r);
@@ -100,15 +105,27 @@ fn every_flipped_byte_of_a_middle_segment_is_reported_where_it_is() {
         let strict = try_open(&dir, RecoveryMode::Strict);
         if i == 4 {
             // The version byte: an unknown version is refused, never repaired.
-            assert!(matches!(strict, Err(Error::UnsupportedFormat { .. })), "{strict:?}");
+            assert!(
+                matches!(strict, Err(Error::UnsupportedFormat { .. })),
+                "{strict:?}"
+            );
             std::fs::remove_dir_all(&dir).unwrap();
             continue;
         }
         match strict {
-            Err(Error::Corruption { path, offset, reason }) => {
+            Err(Error::Corruption {
+                path,
+                offset,
+                reason,
+            }) => {
                 assert!(path.ends_with("00000002"), "byte {i}: {path:?}");
                 // The damaged record's start (or 0 for the header).
-                let want = starts.iter().copied().filter(|&s| s <= i as u64).max().unwrap_or(0);
+                let want = starts
+                    .iter()
+                    .copied()
+                    .filter(|&s| s <= i as u64)
+                    .max()
+                    .unwrap_or(0);
                 assert_eq!(offset, want, "byte {i}: {reason}");
             }
             other => panic!("byte {i}: expected corruption, got {other:?}"),
@@ -121,14 +138,24 @@ fn every_flipped_byte_of_a_middle_segment_is_reported_where_it_is() {
         let (got, report) = try_open(&dir, RecoveryMode::TruncateCorrupt).unwrap();
         let dropped = report.dropped.expect("reported");
         assert!(dropped.path.ends_with("00000002"));
-        let kept_in_seg2 = starts.iter().filter(|&&s| s < dropped.offset.max(1)).count();
-        let kept_in_seg2 = if dropped.offset < starts[0] { 0 } else { kept_in_seg2 };
+        let kept_in_seg2 = starts
+            .iter()
+            .filter(|&&s| s < dropped.offset.max(1))
+            .count();
+        let kept_in_seg2 = if dropped.offset < starts[0] {
+            0
+        } else {
+            kept_in_seg2
+        };
         assert_eq!(got.len(), before + kept_in_seg2, "byte {i}");
         assert_eq!(got[..], recs[..got.len()]);
         // Records behind the damage that can still be framed are counted: at least all of
         // segments 3 and 4, never more than were written.
         assert!(dropped.records as usize >= after, "byte {i}");
-        assert!(dropped.records as usize + got.len() <= recs.len(), "byte {i}");
+        assert!(
+            dropped.records as usize + got.len() <= recs.len(),
+            "byte {i}"
+        );
         assert_eq!(dropped.files_removed, 2, "segments 3 and 4");
         // And the log is healthy afterwards.
         let (again, report) = try_open(&dir, RecoveryMode::Strict).unwrap();
@@ -197,7 +224,9 @@ fn unknown_version_is_never_repaired() {
     std::fs::write(&p, &bytes).unwrap();
     for mode in [RecoveryMode::Strict, RecoveryMode::TruncateCorrupt] {
         match try_open(dir, mode) {
-            Err(Error::UnsupportedFormat { found: 99, path, .. }) => assert!(path.ends_with("00000003")),
+            Err(Error::UnsupportedFormat {
+                found: 99, path, ..
+            }) => assert!(path.ends_with("00000003")),
             other => panic!("expected unsupported format, got {other:?}"),
         }
     }

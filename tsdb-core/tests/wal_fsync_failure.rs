@@ -60,7 +60,10 @@ fn fsync_error_reaches_the_leader_and_every_piggybacking_waiter() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(50));
-    assert!(waiters.iter().all(|w| !w.is_finished()), "waiters wait for the leader");
+    assert!(
+        waiters.iter().all(|w| !w.is_finished()),
+        "waiters wait for the leader"
+    );
     fault.release_fsyncs();
 
     let mut results = vec![leader.join().unwrap()];
@@ -68,13 +71,21 @@ fn fsync_error_reaches_the_leader_and_every_piggybacking_waiter() {
     for r in &results {
         match r {
             Err(Error::WalFailed { cause }) => match &**cause {
-                Error::Io { op: IoOp::Sync, path, .. } => assert!(path.ends_with("00000001")),
+                Error::Io {
+                    op: IoOp::Sync,
+                    path,
+                    ..
+                } => assert!(path.ends_with("00000001")),
                 other => panic!("unexpected cause {other}"),
             },
             other => panic!("expected WalFailed, got {other:?}"),
         }
     }
-    assert_eq!(fault.fsync_count() - before, 1, "one fsync for the leader and its waiters");
+    assert_eq!(
+        fault.fsync_count() - before,
+        1,
+        "one fsync for the leader and its waiters"
+    );
 
     assert!(wal.is_failed());
     assert!(wal.stats().unwrap().failed);
@@ -108,7 +119,10 @@ fn a_failed_periodic_sync_fails_the_log() {
     let lsn = wal.append(&[rec(1)]).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !wal.is_failed() {
-        assert!(std::time::Instant::now() < deadline, "background sync never ran");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "background sync never ran"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     assert!(wal.commit(lsn).unwrap_err().is_wal_failed());
@@ -130,7 +144,16 @@ fn a_failed_directory_fsync_after_rotation_fails_the_log() {
     fault.fail_next(tsdb_core::testing::FaultOp::SyncDir);
     match wal.sync(lsn) {
         Err(Error::WalFailed { cause }) => {
-            assert!(matches!(&*cause, Error::Io { op: IoOp::SyncDir, .. }), "{cause}")
+            assert!(
+                matches!(
+                    &*cause,
+                    Error::Io {
+                        op: IoOp::SyncDir,
+                        ..
+                    }
+                ),
+                "{cause}"
+            )
         }
         other => panic!("expected WalFailed, got {other:?}"),
     }

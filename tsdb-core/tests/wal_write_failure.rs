@@ -24,7 +24,10 @@ fn rec(i: u64, n: usize) -> Record {
     )
 }
 
-fn replay_with(fs: Arc<dyn Fs>, dir: &std::path::Path) -> Result<(Vec<Record>, RecoveryReport), Error> {
+fn replay_with(
+    fs: Arc<dyn Fs>,
+    dir: &std::path::Path,
+) -> Result<(Vec<Record>, RecoveryReport), Error> {
     let mut got = Vec::new();
     let (wal, report) = Wal::open_with_fs(fs, dir, WalOptions::default(), |r| {
         got.push(r);
@@ -37,7 +40,11 @@ fn replay_with(fs: Arc<dyn Fs>, dir: &std::path::Path) -> Result<(Vec<Record>, R
 fn assert_write_failure(e: &Error, kind: Option<io::ErrorKind>) {
     match e {
         Error::WalFailed { cause } => match &**cause {
-            Error::Io { op: IoOp::Write, source, .. } => {
+            Error::Io {
+                op: IoOp::Write,
+                source,
+                ..
+            } => {
                 if let Some(k) = kind {
                     assert_eq!(source.kind(), k);
                 }
@@ -50,28 +57,31 @@ fn assert_write_failure(e: &Error, kind: Option<io::ErrorKind>) {
 
 #[test]
 fn short_write() {
-    let tmp = tempfile::tempdir().unwrap();
-    let fault = FaultFs::real();
-    let fs: Arc<dyn Fs> = Arc::new(fault.clone());
-    let (wal, _) = Wal::open_with_fs(fs, tmp.path(), WalOptions::default(), |_| Ok(())).unwrap();
-    let synced = vec![rec(1, 3), rec(2, 3)];
-    let lsn = wal.append(&synced).unwrap();
-    wal.commit(lsn).unwrap();
+    // Cut inside the frame header, inside the payload, and before the first byte.
+    for cut in [0usize, 5, 20] {
+        let tmp = tempfile::tempdir().unwrap();
+        let fault = FaultFs::real();
+        let fs: Arc<dyn Fs> = Arc::new(fault.clone());
+        let (wal, _) =
+            Wal::open_with_fs(fs, tmp.path(), WalOptions::default(), |_| Ok(())).unwrap();
+        let synced = vec![rec(1, 3), rec(2, 3)];
+        let lsn = wal.append(&synced).unwrap();
+        wal.commit(lsn).unwrap();
 
-    for n in [0usize, 5, 20] {
-        let _ = n;
+        fault.short_next_write(cut);
+        let e = wal.append(&[rec(3, 10)]).unwrap_err();
+        assert_write_failure(&e, None);
+        assert!(wal.append(&[rec(4, 1)]).unwrap_err().is_wal_failed());
+        assert!(wal.commit(lsn).is_ok(), "already durable");
+        drop(wal);
+
+        let (got, report) = replay_with(RealFs::arc(), tmp.path()).unwrap();
+        assert_eq!(got, synced, "cut {cut}");
+        match report.torn_tail {
+            Some(t) => assert_eq!(t.bytes, cut as u64),
+            None => assert_eq!(cut, 0, "only a write of nothing leaves no torn tail"),
+        }
     }
-    fault.short_next_write(20);
-    let e = wal.append(&[rec(3, 10)]).unwrap_err();
-    assert_write_failure(&e, None);
-    assert!(wal.append(&[rec(4, 1)]).unwrap_err().is_wal_failed());
-    assert!(wal.commit(lsn).is_ok(), "already durable");
-    drop(wal);
-
-    let (got, report) = replay_with(RealFs::arc(), tmp.path()).unwrap();
-    assert_eq!(got, synced);
-    let torn = report.torn_tail.expect("the partial record is a torn tail");
-    assert_eq!(torn.bytes, 20);
 }
 
 #[test]
@@ -103,7 +113,11 @@ fn disk_full() {
 
     // While the disk is still full, opening fails cleanly (it must start a new segment).
     match replay_with(fs.clone(), tmp.path()) {
-        Err(Error::Io { op: IoOp::Write, source, .. }) => {
+        Err(Error::Io {
+            op: IoOp::Write,
+            source,
+            ..
+        }) => {
             assert_eq!(source.kind(), io::ErrorKind::StorageFull)
         }
         other => panic!("expected a write error, got {other:?}"),

@@ -66,6 +66,11 @@ pub(super) fn run(
             )));
         }
     }
+    // Leftovers of an interrupted checkpoint, before this one creates its own.
+    for t in &listing.tmp {
+        let p = dir.join(t);
+        fs.remove_dir_all(&p).map_err(io_err(IoOp::Remove, &p))?;
+    }
     if prev != Some(up_to) {
         // Sources: the previous checkpoint, then the segments after it up to `up_to`.
         let mut sources: Vec<PathBuf> = Vec::new();
@@ -126,10 +131,6 @@ pub(super) fn run(
         }
         stats.checkpoints_removed += 1;
     }
-    for t in &listing.tmp {
-        let p = dir.join(t);
-        let _ = fs.remove_dir_all(&p);
-    }
     fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
     Ok(stats)
 }
@@ -152,11 +153,6 @@ fn write_checkpoint(
     stats: &mut CheckpointStats,
 ) -> Result<()> {
     let fs = &*s.fs;
-    match fs.remove_dir_all(tmp) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io(IoOp::Remove, tmp, e)),
-    }
     fs.create_dir_all(tmp)
         .map_err(io_err(IoOp::CreateDir, tmp))?;
     let mut sink = Sink::new(fs, tmp, s.opts.segment_size)?;

@@ -79,7 +79,8 @@ struct LogFile {
     path: PathBuf,
     /// `Some(n)` for WAL segment `n`; `None` for a checkpoint segment.
     segment: Option<u32>,
-    /// The last WAL segment: the one place a torn tail may be.
+    /// A torn tail is allowed here: the last WAL segment holding records, and the
+    /// record-less segments after it (see [`recover`], step 3).
     tail: bool,
 }
 
@@ -209,8 +210,25 @@ pub(crate) fn recover(
         if mode == RecoveryMode::Strict {
             return Err(Error::corruption(path, 0, reason.clone()));
         }
-    } else if let Some(last) = files.last_mut() {
-        last.tail = last.segment.is_some();
+    } else {
+        // A crash can tear the tail of the last segment that holds records even when
+        // emptier segments follow it: a rotation (or a reopen) creates the next segment
+        // before anything in it is synced, and nothing in a segment is acknowledged until
+        // every segment before it is synced. So the torn-tail allowance covers the last
+        // segment with records and the record-less ones (header or less) after it.
+        let mut i = files.len();
+        while let Some(prev) = i.checked_sub(1) {
+            let Some(f) = files.get_mut(prev) else { break };
+            if f.segment.is_none() {
+                break;
+            }
+            f.tail = true;
+            i = prev;
+            let len = fs.file_len(&f.path).map_err(io_err(IoOp::Stat, &f.path))?;
+            if len > SEGMENT_HEADER_LEN {
+                break;
+            }
+        }
     }
 
     // 4. Replay.
@@ -219,9 +237,29 @@ pub(crate) fn recover(
         if f.segment.is_some() {
             report.segments += 1;
         }
-        if let Some(d) = replay_file(fs, f, index, &mut report, replay)? {
-            damage = Some(d);
-            break;
+        match replay_file(fs, f, index, &mut report, replay)? {
+            FileEnd::Clean => {}
+            FileEnd::Damage(d) => {
+                damage = Some(d);
+                break;
+            }
+            FileEnd::TornHeader { len } => {
+                // This segment's creation was torn, so it and any segment after it hold
+                // no records (they are all in the tail): remove them all.
+                let rest = files.get(index..).unwrap_or_default();
+                for g in rest {
+                    fs.remove_file(&g.path)
+                        .map_err(io_err(IoOp::Remove, &g.path))?;
+                }
+                fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
+                report.torn_tail = Some(TornTail {
+                    path: f.path.clone(),
+                    offset: 0,
+                    bytes: len,
+                    reason: "torn segment header".into(),
+                });
+                break;
+            }
         }
     }
 
@@ -281,21 +319,31 @@ pub(crate) fn recover(
     })
 }
 
-/// Replays one file; returns the damage if it is not clean (a torn tail is cut here).
+/// How replaying one file ended.
+enum FileEnd {
+    /// Every record read (a torn tail, if any, was cut).
+    Clean,
+    /// Damage that is not a torn tail.
+    Damage(Damage),
+    /// The file's header is torn: its creation was interrupted. `len` bytes.
+    TornHeader { len: u64 },
+}
+
+/// Replays one file.
 fn replay_file(
     fs: &dyn Fs,
     f: &LogFile,
     index: usize,
     report: &mut RecoveryReport,
     replay: &mut dyn FnMut(Record) -> Result<()>,
-) -> Result<Option<Damage>> {
+) -> Result<FileEnd> {
     let path = &f.path;
     let file = fs.open_read(path).map_err(io_err(IoOp::Open, path))?;
     let len = file.len().map_err(io_err(IoOp::Stat, path))?;
     let read_err = io_err(IoOp::Read, path);
     let mut sc = Scanner::new(Source::File(&*file), len, f.tail);
     let damage = |cut: Option<u64>, offset: u64, reason: Cow<'static, str>| {
-        Ok(Some(Damage {
+        Ok(FileEnd::Damage(Damage {
             index,
             cut,
             path: path.clone(),
@@ -305,21 +353,7 @@ fn replay_file(
     };
     match sc.header().map_err(read_err)? {
         HeaderCheck::Valid => {}
-        HeaderCheck::Torn => {
-            // The last segment's creation was torn: it holds no records.
-            drop(file);
-            fs.remove_file(path).map_err(io_err(IoOp::Remove, path))?;
-            if let Some(parent) = path.parent() {
-                fs.sync_dir(parent).map_err(io_err(IoOp::SyncDir, parent))?;
-            }
-            report.torn_tail = Some(TornTail {
-                path: path.clone(),
-                offset: 0,
-                bytes: len,
-                reason: "torn segment header".into(),
-            });
-            return Ok(None);
-        }
+        HeaderCheck::Torn => return Ok(FileEnd::TornHeader { len }),
         HeaderCheck::UnsupportedVersion(v) => {
             return Err(Error::UnsupportedFormat {
                 path: path.clone(),
@@ -335,7 +369,7 @@ fn replay_file(
                 report.records += 1;
                 replay(record)?;
             }
-            Step::End => return Ok(None),
+            Step::End => return Ok(FileEnd::Clean),
             Step::Torn { offset, reason } => {
                 drop(file);
                 fs.truncate(path, offset)
@@ -346,7 +380,7 @@ fn replay_file(
                     bytes: len - offset,
                     reason,
                 });
-                return Ok(None);
+                return Ok(FileEnd::Clean);
             }
             Step::Corrupt {
                 record_offset,
