@@ -227,6 +227,9 @@ impl Head {
         order.sort_by_key(|&(stripe, _)| stripe);
 
         let min_valid = self.min_valid_t();
+        // one view of the head's newest time for the whole batch, so the verdict on a
+        // sample does not depend on the order stripes are visited in
+        let head_max = self.max_t();
         let mut current: Option<(u32, MutexGuard<'_, Stripe>)> = None;
         for &(stripe_no, i) in &order {
             let Some(s) = batch.samples.get(i as usize) else {
@@ -252,7 +255,7 @@ impl Head {
                 });
                 continue;
             };
-            match self.check_and_append(series, s.t, s.v, limits, min_valid) {
+            match self.check_and_append(series, s.t, s.v, limits, min_valid, head_max) {
                 Ok(Appended::New) => {
                     outcome.accepted += 1;
                     accepted.push(Accepted {
@@ -280,6 +283,7 @@ impl Head {
         v: f64,
         limits: AppendLimits,
         min_valid: i64,
+        head_max: i64,
     ) -> std::result::Result<Appended, SampleError> {
         if t > limits.max_t {
             return Err(SampleError::TooFarInFuture {
@@ -287,7 +291,6 @@ impl Head {
                 max: limits.max_t,
             });
         }
-        let head_max = self.max_t();
         let in_order_min = min_valid.max(head_max.saturating_sub(limits.in_order_lag));
         let ooo_min = min_valid.max(head_max.saturating_sub(limits.ooo_window));
         let is_in_order = series.last_t().is_none_or(|last| t >= last);
