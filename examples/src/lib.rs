@@ -1,5 +1,10 @@
-//! Thin binaries around the tsdb engine.
+//! Thin binaries around the tsdb engine, and the little they share.
 //!
-//! This package will hold the `tsdb` command-line tool (import, export, inspect, query;
-//! issue 4 onwards) and the reference server (ingest, Prometheus HTTP API, scraping,
-//! alerting). Architecture invariant: only this package knows HTTP, JSON and YAML.
+//! - `tsdb` (`src/bin/tsdb.rs`): the command-line tool, like `promtool tsdb`: `import`,
+//!   `export`, `inspect`.
+//! - Later: the reference server (ingest, Prometheus HTTP API, scraping, alerting).
+//!
+//! Architecture invariant: only this package knows HTTP, JSON and YAML.
+
+pub mod selector;
+pub mod timearg;
