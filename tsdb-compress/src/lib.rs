@@ -57,7 +57,3 @@ pub struct Sample {
     pub v: f64,
 }
 
-/// The root README's examples, compiled and run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;
