@@ -64,6 +64,11 @@ pub mod prometheus;
 
 pub use error::{ErrorKind, LineError, WriteError};
 
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 use tsdb_index::Labels;
 
 /// One sample read from text.
