@@ -448,7 +448,10 @@ impl Db {
             .map_err(|_| Error::Poisoned { what: "persist" })?;
         let head = &inner.head;
         head.raise_write_floor(end);
-        let series = head.collect_range(start, end)?;
+        let chunk_options = ChunkOptions {
+            max_samples: tsdb_compress::chunk::DEFAULT_MAX_SAMPLES,
+        };
+        let series = head.collect_range(start, end, chunk_options)?;
         let mut new_segment = None;
         if !series.is_empty() {
             let dir = inner.dir.join(SEGMENTS_DIR).join(segment_name(*seq));
@@ -459,10 +462,7 @@ impl Db {
                 level: 0,
                 series,
             };
-            let chunk_options = ChunkOptions {
-                max_samples: tsdb_compress::chunk::DEFAULT_MAX_SAMPLES,
-            };
-            write_segment(&*inner.options.fs, &dir, input, chunk_options)?;
+            write_segment(&*inner.options.fs, &dir, input)?;
             *seq += 1;
             new_segment = Some(Arc::new(Segment::open(&dir)?));
         }

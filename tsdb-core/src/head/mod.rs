@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tsdb_compress::{ChunkOptions, Sample};
+use tsdb_compress::{Chunk, ChunkOptions, Sample};
 use tsdb_index::{Labels, Matcher, MemIndex, SeriesId};
 
 use crate::batch::{Batch, BatchOutcome, Rejected, SampleError, SeriesKey, SeriesRef};
@@ -388,10 +388,18 @@ impl Head {
         Ok(self.index.label_values(name, matchers)?)
     }
 
-    /// Every series' samples in `[mint, maxt)`, merged and deduplicated, for writing a
-    /// segment. One stripe is locked at a time, only while its chunks are gathered.
-    pub(crate) fn collect_range(&self, mint: i64, maxt: i64) -> Result<Vec<(Labels, Vec<Sample>)>> {
+    /// Every series' samples in `[mint, maxt)`, merged, deduplicated and re-encoded into
+    /// chunks of `segment_chunks` (compressed as they are gathered, so a persist holds about
+    /// a byte a sample, not sixteen). One stripe is locked at a time, only while its chunk
+    /// handles are gathered.
+    pub(crate) fn collect_range(
+        &self,
+        mint: i64,
+        maxt: i64,
+        segment_chunks: ChunkOptions,
+    ) -> Result<Vec<(Labels, Vec<Chunk>)>> {
         let mut out = Vec::new();
+        let mut samples: Vec<Sample> = Vec::new();
         for stripe in self.stripes.iter() {
             let gathered: Vec<(Labels, Vec<ChunkHandle>)> = {
                 let guard = lock(stripe)?;
@@ -406,11 +414,16 @@ impl Head {
                     .collect()
             };
             for (labels, handles) in gathered {
-                let samples = SeriesIter::new(handles, mint, maxt - 1, Arc::from([]))
-                    .collect::<Result<Vec<Sample>>>()?;
-                if !samples.is_empty() {
-                    out.push((labels, samples));
+                samples.clear();
+                for s in SeriesIter::new(handles, mint, maxt - 1, Arc::from([])) {
+                    samples.push(s?);
                 }
+                if samples.is_empty() {
+                    continue;
+                }
+                let chunks = Chunk::encode_series(&samples, segment_chunks)
+                    .map_err(|e| Error::invalid_argument(format!("re-encoding {labels}: {e}")))?;
+                out.push((labels, chunks));
             }
         }
         Ok(out)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tsdb_compress::varint::{put_uvarint, put_varint};
-use tsdb_compress::{Chunk, ChunkOptions, Sample};
+use tsdb_compress::Chunk;
 use tsdb_index::{Labels, MemIndex};
 
 use super::{
@@ -22,14 +22,14 @@ const WRITE_BUFFER: usize = 1 << 20;
 /// Suffix of a segment directory still being written.
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
-/// What to write: series (any order) with their samples in time order, all inside
-/// `[meta_min_t, meta_max_t)`.
+/// What to write: series (any order) with their chunks in time order, not overlapping,
+/// all inside `[min_t, max_t)`.
 pub(crate) struct SegmentInput {
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
     pub(crate) resolution_ms: u64,
     pub(crate) level: u32,
-    pub(crate) series: Vec<(Labels, Vec<Sample>)>,
+    pub(crate) series: Vec<(Labels, Vec<Chunk>)>,
 }
 
 fn write_file(fs: &dyn Fs, path: &Path, bytes: &[u8]) -> Result<()> {
@@ -43,7 +43,6 @@ pub(crate) fn write_segment(
     fs: &dyn Fs,
     dir: &Path,
     mut input: SegmentInput,
-    chunk_options: ChunkOptions,
 ) -> Result<SegmentMeta> {
     input.series.retain(|(_, s)| !s.is_empty());
     input.series.sort_by(|a, b| a.0.cmp(&b.0));
@@ -79,17 +78,15 @@ pub(crate) fn write_segment(
     let mut entry_offsets: Vec<u64> = Vec::with_capacity(input.series.len());
     let (mut n_samples, mut n_chunks) = (0u64, 0u64);
     let index = MemIndex::new();
-    for (i, (labels, samples)) in input.series.iter().enumerate() {
+    for (i, (labels, chunks)) in input.series.iter().enumerate() {
         // ids are assigned in insertion order, so sorted insertion gives sorted ids
         let id = index.get_or_insert(labels)?;
         if id as usize != i {
             return Err(Error::invalid_argument("segment series are not unique"));
         }
-        let chunks = Chunk::encode_series(samples, chunk_options)
-            .map_err(|e| Error::invalid_argument(format!("series {labels}: {e}")))?;
         entry_offsets.push(series_entries.len() as u64);
         put_uvarint(&mut series_entries, chunks.len() as u64);
-        for chunk in &chunks {
+        for chunk in chunks {
             let view = chunk
                 .view()
                 .map_err(|e| Error::invalid_argument(format!("chunk: {e}")))?;
@@ -103,8 +100,8 @@ pub(crate) fn write_segment(
             put_uvarint(&mut series_entries, chunk.as_bytes().len() as u64);
             buf.extend_from_slice(chunk.as_bytes());
             n_chunks += 1;
+            n_samples += chunk.len() as u64;
         }
-        n_samples += samples.len() as u64;
         if buf.len() >= WRITE_BUFFER {
             chunks_file
                 .write_all(&buf)
