@@ -182,3 +182,33 @@ fn label_names_and_values_span_head_and_segments() {
     assert_eq!(all.len(), 2);
     assert!(all[0].labels() < all[1].labels());
 }
+
+#[test]
+fn db_is_a_shareable_handle_and_concurrent_writers_share_fsyncs() {
+    fn assert_handle<T: Clone + Send + Sync + 'static>() {}
+    assert_handle::<Db>();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let db = Db::open(tmp.path(), options(&clock)).unwrap();
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for i in 0..50 {
+                    let mut b = Batch::new();
+                    let s = b.series(labels(&format!("w{w}")));
+                    b.sample(s, T0 - 100_000 + i * 1000, i as f64);
+                    let out = db.append_batch(&b).unwrap();
+                    assert_eq!(out.accepted, 1);
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().unwrap();
+    }
+    for w in 0..4 {
+        assert_eq!(read(&db, &format!("w{w}"), i64::MIN, i64::MAX).len(), 50);
+    }
+}
