@@ -140,7 +140,6 @@ pub struct Parser<'a> {
     opts: Options,
     pending: VecDeque<Result<Sample, LineError>>,
     string_fields_skipped: u64,
-    tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     fields: Vec<Field<'a>>,
     cache: LabelCache,
     cached_labels: usize,
@@ -155,12 +154,20 @@ struct Field<'a> {
     col: usize,
 }
 
-/// A parsed line (its tags and fields are in the parser).
+/// A parsed line (its fields are in the parser).
 struct Parsed<'a> {
+    series_start: usize,
     /// The raw bytes of measurement and tag set: equal bytes, equal label sets.
     series_key: &'a [u8],
-    measurement: Cow<'a, str>,
+    /// `None` when the series key was in the cache and so was not parsed again.
+    series: Option<Series<'a>>,
     timestamp: Option<i64>,
+}
+
+/// Measurement and tags of a line, unescaped.
+struct Series<'a> {
+    measurement: Cow<'a, str>,
+    tags: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
 /// Label sets built for recent lines, by series key and field key. Request bodies
@@ -207,7 +214,6 @@ impl<'a> Parser<'a> {
             opts: options,
             pending: VecDeque::new(),
             string_fields_skipped: 0,
-            tags: Vec::new(),
             fields: Vec::new(),
             cache: HashMap::new(),
             cached_labels: 0,
@@ -289,23 +295,24 @@ impl<'a> Parser<'a> {
         (text, j, true)
     }
 
-    /// Parses one logical line starting at `self.pos` into `self.tags` / `self.fields`
-    /// and returns the measurement and the timestamp; `Ok(None)` for a blank or comment
-    /// line. On success `self.pos` is past the line end.
-    fn parse_line(&mut self) -> Result<Option<Parsed<'a>>, Fail> {
-        self.tags.clear();
-        self.fields.clear();
-        let mut i = self.pos;
-        while matches!(self.peek(i), Some(b' ' | b'\t' | b'\r')) {
-            i += 1;
+    /// Where the series (measurement and tag set) starting at `i` ends: the first
+    /// unescaped space or line end. For a valid series this is where [`Self::parse_series`]
+    /// ends.
+    fn series_key_end(&self, i: usize) -> usize {
+        let mut j = i;
+        while let Some(c) = self.peek(j) {
+            match c {
+                b'\\' if self.peek(j + 1).is_some_and(|n| KEY_ESCAPES.contains(&n)) => j += 2,
+                b' ' | b'\n' => break,
+                _ => j += 1,
+            }
         }
-        match self.peek(i) {
-            None | Some(b'\n') | Some(b'#') => return Ok(None),
-            _ => {}
-        }
+        j
+    }
 
-        // Measurement.
-        let series_start = i;
+    /// Parses the measurement and tag set starting at `i`; returns them and the offset
+    /// after them.
+    fn parse_series(&self, mut i: usize) -> Result<(Series<'a>, usize), Fail> {
         let (measurement, j, utf8) = self.scan_element(i, b", ", MEASUREMENT_ESCAPES);
         if !utf8 {
             return Err(Fail::at(i, ErrorKind::InvalidUtf8));
@@ -314,8 +321,7 @@ impl<'a> Parser<'a> {
             return Err(Fail::at(i, ErrorKind::MissingMeasurement));
         }
         i = j;
-
-        // Tags.
+        let mut tags = Vec::new();
         while self.peek(i) == Some(b',') {
             i += 1;
             let key_at = i;
@@ -338,9 +344,37 @@ impl<'a> Parser<'a> {
                 return Err(Fail::at(key_at, ErrorKind::EmptyTag { key: cut(&key) }));
             }
             i = j;
-            self.tags.push((key, value));
+            tags.push((key, value));
+        }
+        Ok((Series { measurement, tags }, i))
+    }
+
+    /// Parses one logical line starting at `self.pos` into `self.tags` / `self.fields`
+    /// and returns the measurement and the timestamp; `Ok(None)` for a blank or comment
+    /// line. On success `self.pos` is past the line end.
+    fn parse_line(&mut self) -> Result<Option<Parsed<'a>>, Fail> {
+        self.fields.clear();
+        let mut i = self.pos;
+        while matches!(self.peek(i), Some(b' ' | b'\t' | b'\r')) {
+            i += 1;
+        }
+        match self.peek(i) {
+            None | Some(b'\n') | Some(b'#') => return Ok(None),
+            _ => {}
         }
 
+        // Measurement and tags; a series key seen before need not be parsed again.
+        let series_start = i;
+        let key_end = self.series_key_end(i);
+        let series_key = self.b.get(series_start..key_end).unwrap_or_default();
+        let series = if self.cache.contains_key(series_key) {
+            i = key_end;
+            None
+        } else {
+            let (series, end) = self.parse_series(i)?;
+            i = end;
+            Some(series)
+        };
         let series_key = self.b.get(series_start..i).unwrap_or_default();
 
         // Field set, after one or more spaces.
@@ -432,8 +466,9 @@ impl<'a> Parser<'a> {
         }
         self.pos = i;
         Ok(Some(Parsed {
+            series_start,
             series_key,
-            measurement,
+            series,
             timestamp,
         }))
     }
@@ -481,6 +516,24 @@ impl<'a> Parser<'a> {
             self.cache.clear();
             self.cached_labels = 0;
         }
+        // A cached series key skipped parsing; parse it now if a field is new to it.
+        let mut series = line.series;
+        if series.is_none() {
+            let known = self.cache.get(line.series_key);
+            let all_known = self.fields.iter().all(|f| {
+                f.value.is_none() || known.is_some_and(|e| e.iter().any(|(k, _)| **k == *f.key))
+            });
+            if !all_known {
+                match self.parse_series(line.series_start) {
+                    Ok((s, _)) => series = Some(s),
+                    Err(fail) => {
+                        let err = self.error(fail.at, fail.kind);
+                        self.pending.push_back(Err(err));
+                        return;
+                    }
+                }
+            }
+        }
         let entry = self.cache.entry(line.series_key.into()).or_default();
         let mut tags: Option<Vec<(Cow<'_, str>, &str)>> = None;
         let mut first = true;
@@ -508,14 +561,19 @@ impl<'a> Parser<'a> {
                 first = false;
                 continue;
             }
+            let Some(series) = &series else {
+                // Unreachable: a field missing from the cache made us parse the series.
+                continue;
+            };
             let tags = tags.get_or_insert_with(|| {
-                self.tags
+                series
+                    .tags
                     .iter()
                     .map(|(k, v)| (sanitize_label_name(k), v.as_ref()))
                     .collect()
             });
             name.clear();
-            name.push_str(&line.measurement);
+            name.push_str(&series.measurement);
             name.push('_');
             name.push_str(&f.key);
             let metric = sanitize_metric_name(&name);

@@ -372,3 +372,32 @@ fn gen_py_request_body() {
         r#"http_requests_total{code="200", datacenter="us-west-1a", host="host_0", os="Ubuntu20.04LTS", rack="94", region="us-west-1", service="7", team="NYC"}"#
     );
 }
+
+#[test]
+fn repeated_series_keys_and_new_fields() {
+    // The parser caches label sets by series key; new fields of a known key, and known
+    // keys whose label sets are refused, must come out as if parsed afresh.
+    let text =
+        "m,t=a x=1\nm,t=a x=2,y=3\nm,t=a y=4,s=\"str\"\nm,__t=a x=1\nm,__t=a x=1\nm,t=b x=5\n";
+    let items = parse(text);
+    let got: Vec<Result<(String, f64), usize>> = items
+        .iter()
+        .map(|r| match r {
+            Ok(s) => Ok((s.labels.to_string(), s.value)),
+            Err(e) => Err(e.line),
+        })
+        .collect();
+    let ok = |l: &str, v: f64| Ok((l.to_owned(), v));
+    assert_eq!(
+        got,
+        [
+            ok(r#"m_x{t="a"}"#, 1.0),
+            ok(r#"m_x{t="a"}"#, 2.0),
+            ok(r#"m_y{t="a"}"#, 3.0),
+            ok(r#"m_y{t="a"}"#, 4.0),
+            Err(4),
+            Err(5),
+            ok(r#"m_x{t="b"}"#, 5.0),
+        ]
+    );
+}
