@@ -1,9 +1,8 @@
 //! MSB-first bit streams.
 //!
 //! The writer packs bits into a 64-bit accumulator and spills whole words; the reader
-//! loads one unaligned big-endian word per read, so every read is a load, a shift and a
-//! bounds check. Reading past the end of the stream is an error, never a panic, and the
-//! reader never looks at bytes outside the slice it was given.
+//! peeks at the next 64 bits with one unaligned big-endian load and a shift. Reading past the end of the stream is an error, never a panic, and the reader
+//! never looks at bytes outside the slice it was given.
 
 use crate::error::{Error, Result};
 
@@ -99,13 +98,18 @@ impl BitWriter {
 }
 
 /// Reads bits, most significant first, from a byte slice.
+///
+/// [`BitReader::peek`] is one unaligned big-endian load and a shift (at least 57 valid
+/// bits), so a decoding loop reads each code straight from one word and then
+/// [`BitReader::consume`]s it: the only state is the bit position. Bits past the end of
+/// the data read as zero. The reading methods (`read_bits` and friends) report reading
+/// past the end at once; the batch decoders consume without looking and check once per
+/// batch with [`BitReader::check`].
 #[derive(Clone, Debug)]
 pub struct BitReader<'a> {
     data: &'a [u8],
-    /// Position in bits from the start of `data`.
+    /// Position in bits from the start of `data`; past the end once overread.
     pos: usize,
-    /// Length in bits.
-    len: usize,
     /// Byte offset of `data` in the enclosing chunk, for error messages.
     base_offset: usize,
 }
@@ -117,32 +121,39 @@ impl<'a> BitReader<'a> {
         Self {
             data,
             pos: 0,
-            len: data.len() * 8,
             base_offset,
         }
     }
 
-    /// Bits not yet read.
+    /// Bits not yet read (zero once the stream has been overread).
     pub fn remaining(&self) -> usize {
-        self.len - self.pos
+        (self.data.len() * 8).saturating_sub(self.pos)
     }
 
-    /// The next 64 bits, left-aligned; bits past the end of the data read as zero.
-    /// At least 57 of the returned bits are real stream bits when that many remain.
+    /// The next 64 bits, left-aligned; bits past the end of the data read as zero. At
+    /// least the top 57 are the stream's next bits.
     #[inline(always)]
     pub(crate) fn peek(&self) -> u64 {
         let byte = self.pos >> 3;
-        let word = match self.data.get(byte..).and_then(|s| s.first_chunk::<8>()) {
+        // `byte + 8` cannot overflow, so this is one comparison with the length
+        let word = match self
+            .data
+            .get(byte..byte + 8)
+            .and_then(|s| s.first_chunk::<8>())
+        {
             Some(bytes) => u64::from_be_bytes(*bytes),
-            None => self.peek_tail(byte),
+            None => Self::load_tail(self.data, byte),
         };
         word << (self.pos & 7)
     }
 
+    /// Takes no `&self`, so that a reader copied into a decoding loop's locals can stay
+    /// in registers.
     #[cold]
-    fn peek_tail(&self, byte: usize) -> u64 {
+    #[inline(never)]
+    fn load_tail(data: &[u8], byte: usize) -> u64 {
         let mut bytes = [0u8; 8];
-        if let Some(tail) = self.data.get(byte..) {
+        if let Some(tail) = data.get(byte..) {
             for (dst, src) in bytes.iter_mut().zip(tail) {
                 *dst = *src;
             }
@@ -150,20 +161,38 @@ impl<'a> BitReader<'a> {
         u64::from_be_bytes(bytes)
     }
 
+    /// Moves past `n <= 57` bits. Overreading is only found by a later
+    /// [`BitReader::check`].
     #[inline(always)]
-    pub(crate) fn advance(&mut self, n: usize) -> Result<()> {
-        let next = self.pos + n;
-        if next > self.len {
+    pub(crate) fn consume(&mut self, n: u32) {
+        self.pos += n as usize;
+    }
+
+    /// Runs `f` on a copy of the reader and takes the copy's state back: a decoding loop
+    /// keeps its reader in locals (registers) and hands out only the copy's address on
+    /// its slow paths.
+    #[inline(always)]
+    pub(crate) fn with_copy<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
+        let mut copy = self.clone();
+        let result = f(&mut copy);
+        *self = copy;
+        result
+    }
+
+    /// An error if more bits were consumed than the data holds.
+    #[inline(always)]
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.pos > self.data.len() * 8 {
             return Err(self.truncated());
         }
-        self.pos = next;
         Ok(())
     }
 
     #[cold]
+    #[inline(never)]
     fn truncated(&self) -> Error {
         Error::corrupt(
-            self.base_offset + self.pos / 8,
+            self.base_offset + self.data.len(),
             "bit stream ends before the last sample",
         )
     }
@@ -175,23 +204,21 @@ impl<'a> BitReader<'a> {
         if n == 0 {
             return Ok(0);
         }
-        if n <= 56 {
-            let v = self.peek() >> (64 - n);
-            self.advance(n as usize)?;
-            Ok(v)
-        } else {
+        if n > 56 {
             let hi = self.read_bits(32)?;
             let lo = self.read_bits(n - 32)?;
-            Ok((hi << (n - 32)) | lo)
+            return Ok((hi << (n - 32)) | lo);
         }
+        let v = self.peek() >> (64 - n);
+        self.consume(n);
+        self.check()?;
+        Ok(v)
     }
 
     /// Reads one bit.
     #[inline]
     pub fn read_bit(&mut self) -> Result<bool> {
-        let v = self.peek() >> 63;
-        self.advance(1)?;
-        Ok(v == 1)
+        Ok(self.read_bits(1)? == 1)
     }
 
     /// Counts one-bits up to `max` (`max <= 56`). Consumes the terminating zero bit when
@@ -200,13 +227,15 @@ impl<'a> BitReader<'a> {
     pub fn read_unary(&mut self, max: u32) -> Result<u32> {
         debug_assert!(max <= 56);
         let ones = (!self.peek()).leading_zeros();
-        if ones < max {
-            self.advance(ones as usize + 1)?;
-            Ok(ones)
+        let ones = if ones < max {
+            self.consume(ones + 1);
+            ones
         } else {
-            self.advance(max as usize)?;
-            Ok(max)
-        }
+            self.consume(max);
+            max
+        };
+        self.check()?;
+        Ok(ones)
     }
 }
 
@@ -263,6 +292,16 @@ mod tests {
         assert!(r.read_bit().unwrap());
         let err = r.read_bit().unwrap_err();
         assert!(matches!(err, Error::Corrupt { offset: 11, .. }), "{err}");
+        let mut r = BitReader::new(&[0xa5; 20], 0);
+        r.consume(56);
+        r.consume(56);
+        assert_eq!(r.peek(), 0xa5a5_a5a5_a5a5_0000);
+        r.consume(48);
+        assert!(r.check().is_ok());
+        assert_eq!(r.remaining(), 0);
+        assert_eq!(r.peek(), 0);
+        r.consume(1);
+        assert!(r.check().is_err());
         assert!(BitReader::new(&[], 0).read_bits(64).is_err());
         // a unary run that never terminates inside the data is an error too
         assert!(BitReader::new(&[0xff], 0).read_unary(20).is_err());

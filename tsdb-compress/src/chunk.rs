@@ -5,9 +5,10 @@
 //! validates bytes read from disk or the network and hands out [`ChunkIter`]s, which
 //! decode in batches of 64 samples into a fixed buffer, without allocating.
 
+use crate::bits::BitReader;
 use crate::error::{Error, Result};
 use crate::timestamp::{TimestampDecoder, TimestampEncoder};
-use crate::values::{ValueDecoder, ValueEncoder, ValueEncoding};
+use crate::values::{ValueDecoder, ValueEncoder, ValueEncoding, ValueStreams};
 use crate::varint::{put_uvarint, put_varint, split_crc, Cursor};
 use crate::{decimal::DecimalParams, Sample};
 
@@ -24,7 +25,9 @@ const TS_REGULAR: u8 = 0;
 const TS_DELTA_OF_DELTA: u8 = 1;
 const VALUES_CONSTANT: u8 = 0;
 const VALUES_XOR: u8 = 1;
-const VALUES_DECIMAL: u8 = 2;
+/// Decimal values as in format 2 (per-group predictor choice, corrections in a stream of
+/// their own). Id 2, format 1's decimal encoding, is refused.
+const VALUES_DECIMAL: u8 = 3;
 /// High bit of a decimal chunk's scale byte: a correction stream is interleaved.
 const CORRECTIONS_FLAG: u8 = 0x80;
 
@@ -154,26 +157,26 @@ impl ChunkAppender {
     /// Seals the chunk, spending a little time on the smallest encoding. `None` if empty.
     pub fn finish(self) -> Option<Chunk> {
         let open = self.open?;
-        let (values, value_bits) = open.values.seal();
+        let (values, streams) = open.values.seal();
         Some(write_chunk(
             open.first_t,
             open.last_t,
             &open.ts,
             values,
-            &value_bits.to_bytes(),
+            &streams,
         ))
     }
 
     /// The samples so far as a chunk, leaving the appender open (for reading the head).
     pub fn snapshot(&self) -> Option<Chunk> {
         let open = self.open.as_ref()?;
-        let (values, value_bits) = open.values.snapshot();
+        let (values, streams) = open.values.snapshot();
         Some(write_chunk(
             open.first_t,
             open.last_t,
             &open.ts,
             values,
-            &value_bits.to_bytes(),
+            &streams,
         ))
     }
 }
@@ -183,7 +186,7 @@ fn write_chunk(
     last_t: i64,
     ts: &TimestampEncoder,
     values: ValueEncoding,
-    value_stream: &[u8],
+    streams: &ValueStreams,
 ) -> Chunk {
     let ts_code = if ts.is_regular() {
         TS_REGULAR
@@ -200,7 +203,8 @@ fn write_chunk(
     } else {
         ts.stream().to_bytes()
     };
-    let mut out = Vec::with_capacity(32 + ts_stream.len() + value_stream.len());
+    let corrections = streams.corrections.as_deref().unwrap_or_default();
+    let mut out = Vec::with_capacity(32 + ts_stream.len() + streams.main.len() + corrections.len());
     out.push(ts_code | (value_code << 4));
     put_uvarint(&mut out, ts.count() as u64);
     put_varint(&mut out, first_t);
@@ -215,11 +219,15 @@ fn write_chunk(
             out.push(p.scale | if p.corrections { CORRECTIONS_FLAG } else { 0 });
             put_uvarint(&mut out, p.multiplier);
             put_varint(&mut out, p.base);
+            if p.corrections {
+                put_uvarint(&mut out, streams.main.len() as u64);
+            }
         }
     }
     out.extend_from_slice(&ts_stream);
     if value_code != VALUES_CONSTANT {
-        out.extend_from_slice(value_stream);
+        out.extend_from_slice(&streams.main);
+        out.extend_from_slice(corrections);
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -391,6 +399,7 @@ impl<'a> ChunkRef<'a> {
             }
             TimestampEncoding::DeltaOfDelta => c.uvarint("timestamp stream length")?,
         };
+        let mut residual_len = None;
         let values = match enc >> 4 {
             VALUES_CONSTANT => ValueEncoding::Constant(f64::from_bits(c.u64_le("constant")?)),
             VALUES_XOR => ValueEncoding::Xor,
@@ -400,6 +409,10 @@ impl<'a> ChunkRef<'a> {
                 let corrections = scale_byte & CORRECTIONS_FLAG != 0;
                 let multiplier = c.uvarint("decimal multiplier")?;
                 let base = c.varint("decimal base")?;
+                if corrections {
+                    let len = c.uvarint("decimal residual stream length")?;
+                    residual_len = Some(usize::try_from(len).unwrap_or(usize::MAX));
+                }
                 let params = DecimalParams {
                     scale,
                     multiplier,
@@ -419,8 +432,17 @@ impl<'a> ChunkRef<'a> {
         let ts_len = usize::try_from(ts_len).unwrap_or(usize::MAX);
         let ts_stream = c.bytes(ts_len, "timestamp stream")?;
         let value_offset = c.position();
-        let value_stream = c.rest();
-        if matches!(values, ValueEncoding::Constant(_)) && !value_stream.is_empty() {
+        let main = match residual_len {
+            Some(len) => c.bytes(len, "decimal residual stream")?,
+            None => &[],
+        };
+        let corrections_offset = c.position();
+        let rest = c.rest();
+        let (main, corrections) = match residual_len {
+            Some(_) => (main, rest),
+            None => (rest, &[][..]),
+        };
+        if matches!(values, ValueEncoding::Constant(_)) && !main.is_empty() {
             return Err(Error::corrupt(
                 value_offset,
                 "trailing bytes after a constant chunk",
@@ -434,7 +456,11 @@ impl<'a> ChunkRef<'a> {
             values,
             ts_stream,
             ts_offset,
-            value_decoder: ValueDecoder::new(values, value_stream, value_offset)?,
+            value_decoder: ValueDecoder::new(
+                values,
+                BitReader::new(main, value_offset),
+                BitReader::new(corrections, corrections_offset),
+            )?,
         })
     }
 

@@ -56,4 +56,3 @@ pub struct Sample {
     /// The value; compare bit patterns (`to_bits`) where NaN matters.
     pub v: f64,
 }
-

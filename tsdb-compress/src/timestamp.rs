@@ -12,7 +12,7 @@
 
 use crate::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};
-use crate::rice::{RiceDecoder, RiceEncoder, Symbol};
+use crate::rice::{self, RiceEncoder, RiceState, Symbol, FAST_K};
 use crate::varint::{unzigzag, zigzag};
 
 /// Streams timestamps after the first, which the caller stores elsewhere.
@@ -70,13 +70,13 @@ impl TimestampEncoder {
     }
 }
 
-/// Decodes what a [`TimestampEncoder`] wrote, one timestamp at a time.
+/// Decodes what a [`TimestampEncoder`] wrote.
 #[derive(Clone, Debug)]
 pub struct TimestampDecoder<'a> {
     prev: i64,
     prev_delta: i64,
     first_pending: bool,
-    rice: RiceDecoder,
+    rice: RiceState,
     bits: BitReader<'a>,
 }
 
@@ -87,60 +87,88 @@ impl<'a> TimestampDecoder<'a> {
             prev: first,
             prev_delta: 0,
             first_pending: true,
-            rice: RiceDecoder::default(),
+            rice: RiceState::default(),
             bits: BitReader::new(stream, offset),
         }
     }
 
     /// Fills `out` with the next `out.len()` timestamps, refusing any that does not
-    /// increase (a valid stream never holds one).
+    /// increase (a valid stream never holds one). The loops run per group of the Rice
+    /// state, specialised on its mode.
     pub fn decode_batch(&mut self, out: &mut [i64]) -> Result<()> {
         let mut out = out;
         if self.first_pending {
             let Some((first, rest)) = out.split_first_mut() else {
                 return Ok(());
             };
-            *first = self.next_timestamp()?;
+            self.first_pending = false;
+            *first = self.prev;
             out = rest;
         }
-        // from here on `self.prev` is the last timestamp returned
+        while !out.is_empty() {
+            let n = out.len().min(self.rice.left() as usize);
+            let (run, rest) = out.split_at_mut(n);
+            let k = self.rice.k();
+            if k > FAST_K {
+                self.run::<false, true>(run)?;
+            } else if self.rice.flagged() {
+                self.run::<true, false>(run)?;
+            } else {
+                self.run::<false, false>(run)?;
+            }
+            out = rest;
+        }
+        self.bits.check()
+    }
+
+    #[inline(always)]
+    fn run<const FLAGGED: bool, const SLOW: bool>(&mut self, out: &mut [i64]) -> Result<()> {
+        let k = self.rice.k();
         let mut t = self.prev;
         let mut delta = self.prev_delta;
-        let mut result = Ok(());
+        let mut log_sum = 0u32;
+        let mut zeros = 0u32;
+        let mut increasing = true;
         for slot in out.iter_mut() {
-            let dod = match self.rice.decode(&mut self.bits) {
-                Ok(Symbol::Value(u)) => unzigzag(u),
-                Ok(Symbol::Exception) => {
-                    result = Err(Error::corrupt(0, "exception marker in a timestamp stream"));
-                    break;
-                }
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
+            let fast = if SLOW {
+                None
+            } else {
+                rice::decode_fast::<FLAGGED>(&mut self.bits, k)
             };
-            delta = delta.wrapping_add(dod);
+            let u = match fast {
+                Some(u) => u,
+                None => match rice::decode_slow(&mut self.bits, &self.rice)? {
+                    Symbol::Value(u) => u,
+                    Symbol::Exception => {
+                        return Err(Error::corrupt(0, "exception marker in a timestamp stream"))
+                    }
+                },
+            };
+            log_sum += rice::log_or_1(u);
+            zeros += u32::from(u == 0);
+            delta = delta.wrapping_add(unzigzag(u));
             let next = t.wrapping_add(delta);
-            if next <= t {
-                result = Err(Error::corrupt(0, "timestamps not increasing"));
-                break;
-            }
+            increasing &= next > t;
             t = next;
             *slot = t;
         }
+        if !increasing {
+            return Err(Error::corrupt(0, "timestamps not increasing"));
+        }
         self.prev = t;
         self.prev_delta = delta;
-        result
+        self.rice.add_run(log_sum, zeros, out.len() as u32);
+        Ok(())
     }
 
-    /// The next timestamp; the first call returns `first`.
-    #[inline]
+    /// The next timestamp, one at a time and without the ordering check (the codec is
+    /// total over any `i64` sequence); the first call returns `first`.
     pub fn next_timestamp(&mut self) -> Result<i64> {
         if self.first_pending {
             self.first_pending = false;
             return Ok(self.prev);
         }
-        let dod = match self.rice.decode(&mut self.bits)? {
+        let dod = match rice::decode_symbol(&mut self.bits, &mut self.rice)? {
             Symbol::Value(u) => unzigzag(u),
             Symbol::Exception => {
                 return Err(Error::corrupt(0, "exception marker in a timestamp stream"))
@@ -169,6 +197,21 @@ mod tests {
         let mut dec = TimestampDecoder::new(first, &bytes, 0);
         for &t in ts {
             assert_eq!(dec.next_timestamp().unwrap(), t);
+        }
+        if ts.windows(2).all(|w| w[0] < w[1]) {
+            // the batch decoder, in uneven batches that cross group boundaries
+            let mut dec = TimestampDecoder::new(first, &bytes, 0);
+            let mut out = vec![0; ts.len()];
+            let mut at = 0;
+            for n in [1usize, 3, 64, 5, 17].iter().cycle() {
+                if at == out.len() {
+                    break;
+                }
+                let end = (at + n).min(out.len());
+                dec.decode_batch(&mut out[at..end]).unwrap();
+                at = end;
+            }
+            assert_eq!(out, ts);
         }
         enc.stream().bit_len()
     }

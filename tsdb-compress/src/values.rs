@@ -104,7 +104,7 @@ impl ValueEncoder {
                 if first {
                     // the first value is the header's base, plus its correction if any
                     if let Some((_, c)) = decimal::nearest(v, params.scale) {
-                        d.push_first_correction(&mut self.bits, c);
+                        d.push_first_correction(c);
                     }
                     return;
                 }
@@ -150,7 +150,7 @@ impl ValueEncoder {
         let xor = Self::encode_all(&values, |first| {
             Self::with_mode(Mode::Xor(XorEncoder::default()), first)
         });
-        if xor.bits.bit_len() < self.bits.bit_len() && xor.count == self.count {
+        if xor.bit_len() < self.bit_len() && xor.count == self.count {
             *self = xor;
         }
     }
@@ -179,7 +179,7 @@ impl ValueEncoder {
                     )
                 }))
             })
-            .filter(|dec| dec.bits.bit_len() <= xor.bits.bit_len())
+            .filter(|dec| dec.bit_len() <= xor.bit_len())
             .unwrap_or(xor);
         *self = best;
     }
@@ -196,12 +196,19 @@ impl ValueEncoder {
     /// Decodes this encoder's own stream. It cannot fail: the stream was written here.
     fn decode_all(&self) -> Vec<f64> {
         let bytes = self.bits.to_bytes();
-        let Ok(mut dec) = ValueDecoder::new(self.encoding_unsealed(), &bytes, 0) else {
+        let corrections = self.corrections().map(BitWriter::to_bytes);
+        let Ok(mut dec) = ValueDecoder::new(
+            self.encoding_unsealed(),
+            BitReader::new(&bytes, 0),
+            BitReader::new(corrections.as_deref().unwrap_or_default(), 0),
+        ) else {
             return Vec::new();
         };
-        (0..self.count)
-            .map_while(|_| dec.next_value().ok())
-            .collect()
+        let mut values = vec![0.0; self.count];
+        match dec.decode_batch(&mut values) {
+            Ok(()) => values,
+            Err(_) => Vec::new(),
+        }
     }
 
     fn encoding_unsealed(&self) -> ValueEncoding {
@@ -211,24 +218,24 @@ impl ValueEncoder {
         }
     }
 
-    /// The encoding and stream as they stand, without sealing work.
-    pub fn snapshot(&self) -> (ValueEncoding, &BitWriter) {
+    /// The encoding and streams as they stand, without sealing work.
+    pub fn snapshot(&self) -> (ValueEncoding, ValueStreams) {
         if self.constant {
             return (
                 ValueEncoding::Constant(f64::from_bits(self.first_bits)),
-                &self.bits,
+                ValueStreams::default(),
             );
         }
-        (self.encoding_unsealed(), &self.bits)
+        self.streams()
     }
 
     /// Final encoding for a sealed chunk: constant when every value is the same, and
     /// decimal streams re-encoded with the common divisor of their changes.
-    pub fn seal(self) -> (ValueEncoding, BitWriter) {
+    pub fn seal(self) -> (ValueEncoding, ValueStreams) {
         if self.constant {
             return (
                 ValueEncoding::Constant(f64::from_bits(self.first_bits)),
-                BitWriter::new(),
+                ValueStreams::default(),
             );
         }
         if let Mode::Decimal(d) = &self.mode {
@@ -248,41 +255,74 @@ impl ValueEncoder {
                         first,
                     )
                 });
-                if rebuilt.count == self.count && rebuilt.bits.bit_len() <= self.bits.bit_len() {
-                    return (rebuilt.encoding_unsealed(), rebuilt.bits);
+                if rebuilt.count == self.count && rebuilt.bit_len() <= self.bit_len() {
+                    return rebuilt.streams();
                 }
             }
         }
-        (self.encoding_unsealed(), self.bits)
+        self.streams()
     }
+
+    /// Bits in both streams.
+    fn bit_len(&self) -> usize {
+        self.bits.bit_len() + self.corrections().map_or(0, BitWriter::bit_len)
+    }
+
+    fn corrections(&self) -> Option<&BitWriter> {
+        match &self.mode {
+            Mode::Decimal(d) if d.params().corrections => Some(d.corrections()),
+            _ => None,
+        }
+    }
+
+    fn streams(&self) -> (ValueEncoding, ValueStreams) {
+        (
+            self.encoding_unsealed(),
+            ValueStreams {
+                main: self.bits.to_bytes(),
+                corrections: self.corrections().map(BitWriter::to_bytes),
+            },
+        )
+    }
+}
+
+/// The encoded streams of a chunk's values.
+#[derive(Clone, Debug, Default)]
+pub struct ValueStreams {
+    /// XOR values, or decimal residuals and exceptions.
+    pub main: Vec<u8>,
+    /// Decimal corrections, when the chunk has them.
+    pub corrections: Option<Vec<u8>>,
 }
 
 /// Decodes a chunk's values.
 #[derive(Clone, Debug)]
 pub struct ValueDecoder<'a> {
-    kind: DecoderKind,
+    kind: DecoderKind<'a>,
     bits: BitReader<'a>,
 }
 
 #[derive(Clone, Debug)]
-enum DecoderKind {
+enum DecoderKind<'a> {
     Constant(f64),
     Xor(XorDecoder),
-    Decimal(DecimalDecoder),
+    Decimal(DecimalDecoder<'a>),
 }
 
 impl<'a> ValueDecoder<'a> {
-    /// A decoder for `stream` in `encoding`; `offset` locates the stream in its chunk.
-    pub fn new(encoding: ValueEncoding, stream: &'a [u8], offset: usize) -> Result<Self> {
+    /// A decoder for values in `encoding` with its main stream (XOR values, or decimal
+    /// residuals) in `main` and decimal corrections, if any, in `corrections`.
+    pub fn new(
+        encoding: ValueEncoding,
+        main: BitReader<'a>,
+        corrections: BitReader<'a>,
+    ) -> Result<Self> {
         let kind = match encoding {
             ValueEncoding::Constant(v) => DecoderKind::Constant(v),
             ValueEncoding::Xor => DecoderKind::Xor(XorDecoder::default()),
-            ValueEncoding::Decimal(p) => DecoderKind::Decimal(DecimalDecoder::new(p)?),
+            ValueEncoding::Decimal(p) => DecoderKind::Decimal(DecimalDecoder::new(p, corrections)?),
         };
-        Ok(Self {
-            kind,
-            bits: BitReader::new(stream, offset),
-        })
+        Ok(Self { kind, bits: main })
     }
 
     /// Fills `out` with the next `out.len()` values.
@@ -293,23 +333,8 @@ impl<'a> ValueDecoder<'a> {
                 out.fill(*v);
                 Ok(())
             }
-            DecoderKind::Xor(x) => {
-                for slot in out.iter_mut() {
-                    *slot = x.next_value(&mut self.bits)?;
-                }
-                Ok(())
-            }
+            DecoderKind::Xor(x) => x.decode_batch(&mut self.bits, out),
             DecoderKind::Decimal(d) => d.decode_batch(&mut self.bits, out),
-        }
-    }
-
-    /// The next value.
-    #[inline]
-    pub fn next_value(&mut self) -> Result<f64> {
-        match &mut self.kind {
-            DecoderKind::Constant(v) => Ok(*v),
-            DecoderKind::Xor(x) => x.next_value(&mut self.bits),
-            DecoderKind::Decimal(d) => d.next_value(&mut self.bits),
         }
     }
 }

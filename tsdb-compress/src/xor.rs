@@ -89,6 +89,69 @@ impl Default for XorDecoder {
 }
 
 impl XorDecoder {
+    /// Fills `out` with the next `out.len()` values: [`XorDecoder::next_value`] in a loop
+    /// that reads the control bits and the window from one refilled accumulator.
+    pub fn decode_batch(&mut self, r: &mut BitReader<'_>, out: &mut [f64]) -> Result<()> {
+        let mut out = out;
+        if self.first {
+            let Some((first, rest)) = out.split_first_mut() else {
+                return Ok(());
+            };
+            *first = self.next_value(r)?;
+            out = rest;
+        }
+        let mut prev = self.prev;
+        let mut result = Ok(());
+        for slot in out.iter_mut() {
+            let w = r.peek();
+            if w >> 63 == 0 {
+                r.consume(1);
+                *slot = f64::from_bits(prev);
+                continue;
+            }
+            let (head, meaningful) = if w >> 62 & 1 == 0 {
+                if self.leading == 64 {
+                    result = Err(Error::corrupt(0, "XOR window reused before one was set"));
+                    break;
+                }
+                (2, 64 - self.leading - self.trailing)
+            } else {
+                let leading = (w >> 57 & 31) as u32;
+                let meaningful = match (w >> 51 & 63) as u32 {
+                    0 => 64,
+                    m => m,
+                };
+                if leading + meaningful > 64 {
+                    result = Err(Error::corrupt(0, "XOR window wider than 64 bits"));
+                    break;
+                }
+                self.leading = leading;
+                self.trailing = 64 - leading - meaningful;
+                (13, meaningful)
+            };
+            // meaningful >= 1, so the shifts stay below 64
+            let bits = if head + meaningful <= 56 {
+                let bits = (w << head) >> (64 - meaningful);
+                r.consume(head + meaningful);
+                bits
+            } else {
+                r.consume(head);
+                match r.read_bits(meaningful) {
+                    Ok(bits) => bits,
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            };
+            prev ^= bits << self.trailing;
+            *slot = f64::from_bits(prev);
+        }
+        self.prev = prev;
+        result?;
+        r.check()
+    }
+
     /// Reads the next value from `r`.
     #[inline]
     pub fn next_value(&mut self, r: &mut BitReader<'_>) -> Result<f64> {
@@ -137,6 +200,15 @@ mod tests {
         let mut dec = XorDecoder::default();
         for &v in values {
             assert_eq!(dec.next_value(&mut r).unwrap().to_bits(), v.to_bits());
+        }
+        let mut r = BitReader::new(&bytes, 0);
+        let mut dec = XorDecoder::default();
+        let mut out = vec![0.0; values.len()];
+        for batch in out.chunks_mut(7) {
+            dec.decode_batch(&mut r, batch).unwrap();
+        }
+        for (got, want) in out.iter().zip(values) {
+            assert_eq!(got.to_bits(), want.to_bits());
         }
     }
 

@@ -16,11 +16,15 @@ fn decode_all(chunks: &[Chunk]) -> Vec<Sample> {
         }
         // the columnar path gives the same samples as the iterator
         let (mut ts, mut vs) = (Vec::new(), Vec::new());
-        view.decode_into(&mut ts, &mut vs).expect("decodes into columns");
+        view.decode_into(&mut ts, &mut vs)
+            .expect("decodes into columns");
         let iterated = &out[before..];
         assert_eq!(ts, iterated.iter().map(|s| s.t).collect::<Vec<_>>());
         let bits = |v: &[f64]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&vs), bits(&iterated.iter().map(|s| s.v).collect::<Vec<_>>()));
+        assert_eq!(
+            bits(&vs),
+            bits(&iterated.iter().map(|s| s.v).collect::<Vec<_>>())
+        );
     }
     out
 }
