@@ -101,8 +101,14 @@ pub(crate) fn recover(
     mode: RecoveryMode,
     replay: &mut dyn FnMut(Record) -> Result<()>,
 ) -> Result<Recovered> {
-    fs.create_dir_all(dir)
-        .map_err(io_err(IoOp::CreateDir, dir))?;
+    if fs.list_dir(dir).is_err() {
+        // A new log: its directory entry must survive a crash too.
+        fs.create_dir_all(dir)
+            .map_err(io_err(IoOp::CreateDir, dir))?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            fs.sync_dir(parent).map_err(io_err(IoOp::SyncDir, parent))?;
+        }
+    }
     let listing = list(fs, dir)?;
     let mut report = RecoveryReport::default();
     let mut dir_dirty = false;
