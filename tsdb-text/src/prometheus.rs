@@ -431,7 +431,9 @@ impl<'a> Parser<'a> {
                 c.bump();
                 self.parse_labels(&mut c, &mut name)?;
             }
-            if name.is_none() {
+            // A quoted name can be empty (`{""}`); a sample needs a name whatever the
+            // label limits say.
+            if name.as_deref().is_none_or(str::is_empty) {
                 return Err((Some(name_col), syntax("metric name", c.rest())));
             }
         }

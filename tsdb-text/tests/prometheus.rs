@@ -276,6 +276,7 @@ fn invalid_and_reserved_names_are_refused() {
         "m{a} 1",
         "m{a=\"x\" b=\"y\"} 1",
         "m{\"q\", \"r\"} 1",
+        "{\"\"} 1",
     ];
     for text in cases {
         let items = prom(text);
@@ -488,6 +489,34 @@ fn metadata_errors() {
     assert!(om("# just a comment\n#HELP x\n# HELPx y\n# EOF\n").is_empty());
     // UNIT is only OpenMetrics; in Prometheus text it is a comment.
     assert!(prom("# UNIT a_bytes seconds\n").is_empty());
+}
+
+#[test]
+fn a_sample_needs_a_name_even_when_the_limits_do_not() {
+    // Found by fuzzing: `{""}` is an empty metric name, which Labels would accept with
+    // `require_metric_name: false`.
+    let opts = Options {
+        limits: LabelLimits {
+            require_metric_name: false,
+            ..LabelLimits::default()
+        },
+        ..Options::new(Dialect::Prometheus)
+    };
+    let items = parse_with("{\"\",} -1 -1131\n{\"\", a=\"b\"} 1\n", opts);
+    assert_eq!(items.len(), 2);
+    for e in items {
+        let e = e.unwrap_err();
+        assert!(
+            matches!(
+                e.kind,
+                ErrorKind::Syntax {
+                    expected: "metric name",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
 }
 
 #[test]
