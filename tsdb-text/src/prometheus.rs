@@ -15,15 +15,16 @@
 //! and `# UNIT` lines yield nothing when they are well formed; what they declare is kept
 //! per family and available from [`Parser::families`].
 //!
-//! What is accepted, beyond the strict grammar (as Prometheus's own scrape parser does):
-//! runs of spaces and tabs wherever a space separates tokens, leading and trailing
-//! whitespace, CRLF line ends, blank lines, a trailing comma in a label set, and quoted
-//! metric and label names (`{"my_metric", "label"="v"}`), which must still be valid
-//! names. Exemplars (`# {trace_id="x"} 1.0 [ts]` after the value or timestamp) are
-//! skipped. `_created` samples of counter, histogram, gauge histogram and summary
-//! families are skipped unless [`Options::keep_created`] is set, since they are creation
-//! times and not measurements. Samples with a quoted `__name__` or label names starting
-//! with `__` are refused by [`Labels`] validation like any other invalid label set.
+//! What is accepted beyond the strict grammar, in both dialects (Prometheus's parser for
+//! the 0.0.4 text format accepts the same): runs of spaces and tabs wherever a space
+//! separates tokens, leading and trailing whitespace, CRLF line ends, blank lines, a
+//! trailing comma in a label set, and quoted metric and label names
+//! (`{"my_metric", "label"="v"}`), which must still be valid names. Exemplars
+//! (`# {trace_id="x"} 1.0 [ts]` after the value or timestamp) are skipped. `_created`
+//! samples of counter, histogram and summary families are skipped unless
+//! [`Options::keep_created`] is set: they are creation times, not measurements. Label
+//! names starting with `__`, an explicit `__name__` label included, are refused by
+//! [`Labels`] validation like any other invalid label set.
 //!
 //! ```
 //! use tsdb_text::prometheus::{Dialect, MetricType, Options, Parser};
@@ -155,14 +156,12 @@ impl MetricType {
         })
     }
 
-    /// True for the types whose `<family>_created` samples are creation times.
+    /// True for the types whose `<family>_created` samples are creation times
+    /// (OpenMetrics 1.0: counters, histograms and summaries).
     fn has_created(self) -> bool {
         matches!(
             self,
-            MetricType::Counter
-                | MetricType::Histogram
-                | MetricType::GaugeHistogram
-                | MetricType::Summary
+            MetricType::Counter | MetricType::Histogram | MetricType::Summary
         )
     }
 }
@@ -196,8 +195,8 @@ pub struct Options {
     pub default_timestamp: Option<i64>,
     /// Limits for the label sets. Default [`LabelLimits::default`].
     pub limits: LabelLimits,
-    /// Yield the `_created` samples of counter, histogram, gauge histogram and summary
-    /// families too. Default `false`.
+    /// Yield the `_created` samples of counter, histogram and summary families too.
+    /// Default `false`.
     pub keep_created: bool,
 }
 
