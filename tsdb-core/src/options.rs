@@ -34,7 +34,7 @@ pub struct Options {
     /// Samples per head chunk. Default [`DEFAULT_MAX_SAMPLES`].
     pub chunk_max_samples: usize,
     /// Whether appends persist the head to segments by themselves when it grows past 1.5
-    /// block ranges (otherwise call [`crate::Db::persist`]). Default true.
+    /// block ranges (otherwise call [`crate::Db::persist_if_due`]). Default true.
     pub auto_persist: bool,
     /// The clock (tests substitute [`crate::ManualClock`]).
     pub clock: Arc<dyn Clock>,

@@ -212,3 +212,30 @@ fn db_is_a_shareable_handle_and_concurrent_writers_share_fsyncs() {
         assert_eq!(read(&db, &format!("w{w}"), i64::MIN, i64::MAX).len(), 50);
     }
 }
+
+#[test]
+fn an_out_of_order_sample_cannot_overwrite_an_in_order_one() {
+    // found by the model test: t1 in order, t2 in order, then t1 again with another value
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let db = Db::open(
+        tmp.path(),
+        Options {
+            out_of_order_window_ms: 600_000,
+            ..options(&clock)
+        },
+    )
+    .unwrap();
+    let r = db.append(&labels("a"), T0 - 254_000, 2.0).unwrap();
+    db.append_ref(r, T0 - 4_000, 0.0).unwrap();
+    let e = db.append_ref(r, T0 - 254_000, 0.0).unwrap_err();
+    assert!(
+        matches!(e, Error::Sample(SampleError::DuplicateTimestamp { .. })),
+        "{e}"
+    );
+    db.append_ref(r, T0 - 254_000, 2.0).unwrap(); // the same value again is fine
+    assert_eq!(
+        read(&db, "a", i64::MIN, i64::MAX),
+        [(T0 - 254_000, 2.0), (T0 - 4_000, 0.0)]
+    );
+}

@@ -104,12 +104,45 @@ impl MemSeries {
         }
     }
 
+    /// The value bits stored at `t` in the sealed chunks or the open chunk, if any.
+    /// Decodes only chunks whose range holds `t`; used on the out-of-order path, which
+    /// must refuse a second value for a timestamp wherever the first one went.
+    fn stored_value_at(&self, t: i64) -> Option<u64> {
+        let find = |chunk: &Chunk| -> Option<u64> {
+            let view = chunk.view().ok()?;
+            if t < view.min_time() || t > view.max_time() {
+                return None;
+            }
+            match view.iter().seek(t) {
+                Some(Ok(s)) if s.t == t => Some(s.v.to_bits()),
+                _ => None,
+            }
+        };
+        self.closed
+            .iter()
+            .chain(&self.ooo_chunks)
+            .find_map(|c| find(c))
+            .or_else(|| {
+                self.open
+                    .as_ref()
+                    .and_then(ChunkAppender::snapshot)
+                    .and_then(|c| find(&c))
+            })
+    }
+
     fn insert_ooo(
         &mut self,
         t: i64,
         v: f64,
         options: ChunkOptions,
     ) -> Result<Appended, SampleError> {
+        if let Some(bits) = self.stored_value_at(t) {
+            return if bits == v.to_bits() {
+                Ok(Appended::Duplicate)
+            } else {
+                Err(SampleError::DuplicateTimestamp { t })
+            };
+        }
         match self.ooo.binary_search_by_key(&t, |&(x, _)| x) {
             Ok(i) => {
                 let same = self
