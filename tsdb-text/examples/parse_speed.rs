@@ -5,7 +5,8 @@
 //! ```
 //!
 //! `.om` is OpenMetrics, `.prom` Prometheus text, `.lp` Influx line protocol (ns).
-//! The files are read into memory first; only parsing is timed.
+//! The files are read into memory first; only parsing is timed, best of 5 passes (the
+//! machine is shared).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
@@ -24,9 +25,28 @@ fn main() {
         .iter()
         .map(|(_, b)| b.iter().filter(|&&c| c == b'\n').count())
         .sum();
+    let mut best = f64::INFINITY;
     let (mut samples, mut errors) = (0u64, 0u64);
-    let start = Instant::now();
-    for (path, data) in &files {
+    for pass in 0..5 {
+        let start = Instant::now();
+        (samples, errors) = parse_all(&files, pass == 0);
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    let secs = best;
+    println!(
+        "{} files, {bytes} bytes, {lines} lines, {samples} samples, {errors} errors in {secs:.3} s: \
+         {:.2} M lines/s, {:.2} M samples/s, {:.0} MB/s",
+        files.len(),
+        lines as f64 / secs / 1e6,
+        samples as f64 / secs / 1e6,
+        bytes as f64 / secs / 1e6
+    );
+}
+
+/// Parses every file; returns samples and errors, printing the first errors if asked.
+fn parse_all(files: &[(String, Vec<u8>)], print: bool) -> (u64, u64) {
+    let (mut samples, mut errors) = (0u64, 0u64);
+    for (path, data) in files {
         let items: Box<dyn Iterator<Item = Result<tsdb_text::Sample, tsdb_text::LineError>>> =
             if path.ends_with(".lp") {
                 Box::new(influx::Parser::new(data, influx::Options::default()))
@@ -48,7 +68,7 @@ fn main() {
                     std::hint::black_box(s);
                 }
                 Err(e) => {
-                    if errors < 5 {
+                    if print && errors < 5 {
                         eprintln!("{path}: {e}");
                     }
                     errors += 1;
@@ -56,13 +76,5 @@ fn main() {
             }
         }
     }
-    let secs = start.elapsed().as_secs_f64();
-    println!(
-        "{} files, {bytes} bytes, {lines} lines, {samples} samples, {errors} errors in {secs:.3} s: \
-         {:.2} M lines/s, {:.2} M samples/s, {:.0} MB/s",
-        files.len(),
-        lines as f64 / secs / 1e6,
-        samples as f64 / secs / 1e6,
-        bytes as f64 / secs / 1e6
-    );
+    (samples, errors)
 }

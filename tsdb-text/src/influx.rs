@@ -56,7 +56,9 @@
 //! ```
 
 use std::borrow::Cow;
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use tsdb_index::{LabelLimits, Labels, METRIC_NAME};
 
@@ -142,7 +144,6 @@ pub struct Parser<'a> {
     string_fields_skipped: u64,
     fields: Vec<Field<'a>>,
     cache: LabelCache,
-    cached_labels: usize,
 }
 
 #[derive(Debug)]
@@ -157,6 +158,7 @@ struct Field<'a> {
 /// A parsed line (its fields are in the parser).
 struct Parsed<'a> {
     series_start: usize,
+    series_hash: u64,
     /// The raw bytes of measurement and tag set: equal bytes, equal label sets.
     series_key: &'a [u8],
     /// `None` when the series key was in the cache and so was not parsed again.
@@ -171,9 +173,77 @@ struct Series<'a> {
 }
 
 /// Label sets built for recent lines, by series key and field key. Request bodies
-/// repeat each series once per timestamp; the cache is dropped whole when it grows
-/// past [`CACHE_MAX_LABELS`], so its memory stays bounded on any input.
-type LabelCache = HashMap<Box<[u8]>, Vec<(Box<str>, Labels)>>;
+/// repeat each series once per timestamp, so most lines skip parsing their tags and
+/// building labels. The cache is dropped whole when it grows past [`CACHE_MAX_LABELS`],
+/// so its memory stays bounded on any input.
+///
+/// Keys are looked up by their SipHash under a random key (one hash per line); the
+/// entry keeps the key bytes, so a 64-bit collision is a miss, never a wrong label set.
+#[derive(Debug, Default)]
+struct LabelCache {
+    map: HashMap<u64, CacheEntry, BuildHasherDefault<U64Hasher>>,
+    hasher: RandomState,
+    labels: usize,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    key: Box<[u8]>,
+    fields: Vec<(Box<str>, Labels)>,
+}
+
+impl LabelCache {
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn get(&self, hash: u64, key: &[u8]) -> Option<&CacheEntry> {
+        self.map.get(&hash).filter(|e| *e.key == *key)
+    }
+
+    /// The entry for `key`, made empty if absent (or taken by another key).
+    fn entry(&mut self, hash: u64, key: &[u8]) -> &mut CacheEntry {
+        if self.labels >= CACHE_MAX_LABELS || self.map.len() >= CACHE_MAX_LABELS {
+            self.map.clear();
+            self.labels = 0;
+        }
+        let fresh = || CacheEntry {
+            key: key.into(),
+            fields: Vec::new(),
+        };
+        match self.map.entry(hash) {
+            Entry::Occupied(o) => {
+                let e = o.into_mut();
+                if *e.key != *key {
+                    self.labels -= e.fields.len();
+                    *e = fresh();
+                }
+                e
+            }
+            Entry::Vacant(v) => v.insert(fresh()),
+        }
+    }
+}
+
+/// The cache's keys are already SipHash values: hashing them again is the identity.
+#[derive(Debug, Default)]
+struct U64Hasher(u64);
+
+impl Hasher for U64Hasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
 
 /// Most label sets (and series keys) kept in the cache.
 const CACHE_MAX_LABELS: usize = 1 << 14;
@@ -215,8 +285,7 @@ impl<'a> Parser<'a> {
             pending: VecDeque::new(),
             string_fields_skipped: 0,
             fields: Vec::new(),
-            cache: HashMap::new(),
-            cached_labels: 0,
+            cache: LabelCache::default(),
         }
     }
 
@@ -367,7 +436,8 @@ impl<'a> Parser<'a> {
         let series_start = i;
         let key_end = self.series_key_end(i);
         let series_key = self.b.get(series_start..key_end).unwrap_or_default();
-        let series = if self.cache.contains_key(series_key) {
+        let series_hash = self.cache.hash(series_key);
+        let series = if self.cache.get(series_hash, series_key).is_some() {
             i = key_end;
             None
         } else {
@@ -376,6 +446,12 @@ impl<'a> Parser<'a> {
             Some(series)
         };
         let series_key = self.b.get(series_start..i).unwrap_or_default();
+        // A valid series ends where the quick scan ended; if not, hash what was parsed.
+        let series_hash = if i == key_end {
+            series_hash
+        } else {
+            self.cache.hash(series_key)
+        };
 
         // Field set, after one or more spaces.
         if self.peek(i) != Some(b' ') {
@@ -467,6 +543,7 @@ impl<'a> Parser<'a> {
         self.pos = i;
         Ok(Some(Parsed {
             series_start,
+            series_hash,
             series_key,
             series,
             timestamp,
@@ -512,16 +589,13 @@ impl<'a> Parser<'a> {
     /// Turns the parsed line into samples (and string-field notes) in `self.pending`.
     fn emit(&mut self, line: Parsed<'a>) {
         let timestamp = line.timestamp.or(self.opts.default_timestamp);
-        if self.cached_labels >= CACHE_MAX_LABELS || self.cache.len() >= CACHE_MAX_LABELS {
-            self.cache.clear();
-            self.cached_labels = 0;
-        }
         // A cached series key skipped parsing; parse it now if a field is new to it.
         let mut series = line.series;
         if series.is_none() {
-            let known = self.cache.get(line.series_key);
+            let known = self.cache.get(line.series_hash, line.series_key);
             let all_known = self.fields.iter().all(|f| {
-                f.value.is_none() || known.is_some_and(|e| e.iter().any(|(k, _)| **k == *f.key))
+                f.value.is_none()
+                    || known.is_some_and(|e| e.fields.iter().any(|(k, _)| **k == *f.key))
             });
             if !all_known {
                 match self.parse_series(line.series_start) {
@@ -534,7 +608,9 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let entry = self.cache.entry(line.series_key.into()).or_default();
+        let cache = &mut self.cache;
+        let entry = cache.entry(line.series_hash, line.series_key);
+        let mut added = 0;
         let mut tags: Option<Vec<(Cow<'_, str>, &str)>> = None;
         let mut first = true;
         let mut name = String::new();
@@ -551,7 +627,7 @@ impl<'a> Parser<'a> {
                 }
                 continue;
             };
-            let cached = entry.iter().find(|(k, _)| **k == *f.key);
+            let cached = entry.fields.iter().find(|(k, _)| **k == *f.key);
             if let Some((_, labels)) = cached {
                 self.pending.push_back(Ok(Sample {
                     labels: labels.clone(),
@@ -582,9 +658,9 @@ impl<'a> Parser<'a> {
             match Labels::with_limits(pairs, &self.opts.limits) {
                 Ok(labels) => {
                     // Lines with very many fields are not cached: the lookup is linear.
-                    if entry.len() < CACHE_MAX_FIELDS {
-                        entry.push((f.key.as_ref().into(), labels.clone()));
-                        self.cached_labels += 1;
+                    if entry.fields.len() < CACHE_MAX_FIELDS {
+                        entry.fields.push((f.key.as_ref().into(), labels.clone()));
+                        added += 1;
                     }
                     self.pending.push_back(Ok(Sample {
                         labels,
@@ -600,12 +676,13 @@ impl<'a> Parser<'a> {
                     )));
                     if first {
                         // Most likely the tags: one error for the line, not one per field.
-                        return;
+                        break;
                     }
                 }
             }
             first = false;
         }
+        cache.labels += added;
     }
 }
 
