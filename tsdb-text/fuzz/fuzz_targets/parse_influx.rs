@@ -24,8 +24,29 @@ fuzz_target!(|data: &[u8]| {
         limits: limits.clone(),
         skip_string_fields: mode & 8 != 0,
     };
-    let mut p = Parser::new(input, opts);
+    let mut p = Parser::new(input, opts.clone());
     let items: Vec<_> = p.by_ref().collect();
     assert!(p.next().is_none(), "the iterator is fused");
+
+    // The label cache: the input a second time, after the first (a warm cache), must
+    // give the same items. Quotes may pair across the copies, so only without them.
+    if !input.contains(&b'"') {
+        let mut twice = input.to_vec();
+        twice.push(b'\n');
+        twice.extend_from_slice(input);
+        let shift = input.iter().filter(|&&b| b == b'\n').count() + 1;
+        let again: Vec<_> = Parser::new(&twice, opts).collect();
+        assert_eq!(again.len(), 2 * items.len());
+        for (a, b) in items.iter().zip(&again[items.len()..]) {
+            match (a, b) {
+                (Ok(a), Ok(b)) => assert_eq!(a, b),
+                (Err(a), Err(b)) => {
+                    assert_eq!((a.line + shift, a.column), (b.line, b.column));
+                    assert_eq!(a.kind.to_string(), b.kind.to_string());
+                }
+                _ => panic!("{a:?} vs {b:?}"),
+            }
+        }
+    }
     common::check(input, items, &limits);
 });
