@@ -3,7 +3,7 @@
 //! in TSBS's `cpu-only` use case. No `rand`: a splitmix64 of the host number picks every
 //! attribute, so host `i` has the same labels in every run and in every program.
 
-use tsdb_index::{Labels, Matcher};
+use tsdb_index::{Labels, Matcher, Renumbering, RoaringBitmap};
 
 /// The ten TSBS cpu fields, as Prometheus-style metric names.
 pub const METRICS: [&str; 10] = [
@@ -111,6 +111,30 @@ pub fn query_region_services() -> Vec<Matcher> {
         q.push(m);
     }
     q
+}
+
+/// `{__name__="cpu_usage_user", rack="42"}`: `rack` has 100 values, more than a metric
+/// scope keeps, so this one is answered from the global postings.
+pub fn query_rack() -> Vec<Matcher> {
+    vec![
+        Matcher::equal("__name__", "cpu_usage_user"),
+        Matcher::equal("rack", "42"),
+    ]
+}
+
+/// `{region="us-west-1", service=~"1|2|3"}`: no metric name, so no scope either.
+pub fn query_region_services_any_metric() -> Vec<Matcher> {
+    let mut q = query_region_services();
+    q.remove(0);
+    q
+}
+
+/// The ids of a label-ordered index (written by `MemIndex::write_subset`) mapped back to
+/// the ids of the index it was written from, sorted.
+pub fn old_ids(hits: &RoaringBitmap, map: &Renumbering) -> Vec<u32> {
+    let mut ids: Vec<u32> = hits.iter().filter_map(|id| map.old_id(id)).collect();
+    ids.sort_unstable();
+    ids
 }
 
 /// The baseline without an index: test every series against every matcher.

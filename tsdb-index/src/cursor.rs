@@ -29,7 +29,12 @@ impl<'a> Cursor<'a> {
 
     /// Bytes left.
     pub(crate) fn remaining(&self) -> usize {
-        self.data.len() - self.pos
+        self.data.len().saturating_sub(self.pos)
+    }
+
+    /// File offset of the next byte.
+    pub(crate) fn offset(&self) -> usize {
+        self.base.saturating_add(self.pos)
     }
 
     fn err(&self, at: usize, reason: String) -> Error {
@@ -80,7 +85,7 @@ impl<'a> Cursor<'a> {
                 format!("{what}: needs {n} bytes, {} remain", self.remaining()),
             ));
         }
-        let s = &self.data[self.pos..self.pos + n];
+        let s = self.data.get(self.pos..self.pos + n).unwrap_or_default();
         self.pos += n;
         Ok(s)
     }

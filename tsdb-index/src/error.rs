@@ -89,6 +89,19 @@ pub enum Error {
     /// select every series; Prometheus refuses such selectors and so do we.
     #[error("selector must contain at least one matcher that does not match the empty string")]
     NoNonEmptyMatcher,
+    /// `IndexWriter::add` was given a label set that does not sort after the previous
+    /// one (writers number series in label order).
+    #[error("series {labels} is not after the previous series in label order")]
+    SeriesOutOfOrder {
+        /// The refused label set (possibly cut).
+        labels: String,
+    },
+    /// A series id that the index does not hold (never assigned, or removed).
+    #[error("no series with id {id}")]
+    UnknownSeries {
+        /// The id asked for.
+        id: u32,
+    },
     /// The index cannot grow further (series ids are `u32`, internal offsets are `u32`).
     #[error("index capacity exceeded: {what}")]
     CapacityExceeded {

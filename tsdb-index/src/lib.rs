@@ -6,9 +6,16 @@
 //! - [`Labels`]: a validated, sorted label set in one buffer ([`LabelLimits`] for limits).
 //! - [`Matcher`]: `=`, `!=`, `=~`, `!~` with Prometheus semantics; common regex shapes
 //!   (`a|b|c`, `foo.*`, `.*`, `.+`) are answered without scanning every label value.
-//! - [`MemIndex`]: the mutable, thread-safe index of the head block.
-//! - [`DiskIndex`]: the immutable index of a segment, read in place from bytes written by
-//!   [`MemIndex::write_to`]; its layout is in `FORMAT.md`.
+//! - [`MemIndex`]: the mutable, thread-safe index of the head block, with removal of idle
+//!   series ([`MemIndex::remove`]).
+//! - [`DiskIndex`]: the immutable index of a segment, read in place from bytes; its layout
+//!   is in `FORMAT.md`. Written by [`MemIndex::write_subset`] (the series of one time
+//!   range, renumbered in label order, with the [`Renumbering`]) or by [`IndexWriter`]
+//!   (label sets streamed in label order, for compaction).
+//!
+//! Selectors that name their metric and filter it by low-cardinality labels are answered
+//! from per-metric bitsets (*scopes*) in both index kinds; everything else from roaring
+//! postings, cheapest matcher first.
 //!
 //! ```
 //! use tsdb_index::{DiskIndex, Labels, Matcher, MemIndex};
@@ -35,19 +42,23 @@ mod error;
 mod labels;
 mod matcher;
 mod mem;
+mod postings;
 mod query;
+mod scope;
 
 pub use disk::read::DiskIndex;
+pub use disk::write::IndexWriter;
 pub use error::{Error, Result};
 pub use labels::{
     is_valid_label_name, is_valid_metric_name, LabelLimits, Labels, LabelsIter, MAX_STRING_LEN,
     METRIC_NAME,
 };
 pub use matcher::{MatchOp, Matcher};
-pub use mem::MemIndex;
+pub use mem::{MemIndex, Renumbering};
 pub use query::CardinalityStats;
 /// Re-exported so callers can use query results without depending on `roaring` directly.
 pub use roaring::RoaringBitmap;
 
-/// A series id: dense, assigned by the index in insertion order, starting at 0.
+/// A series id: dense, starting at 0. `MemIndex` assigns them in insertion order and
+/// never reuses one; on disk, series are numbered in label order.
 pub type SeriesId = u32;

@@ -103,6 +103,12 @@ const META: &[char] = &[
     '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
 ];
 
+/// True if `\e` is the literal character `e` in the `regex` crate's syntax: ASCII
+/// punctuation, except `\<` and `\>`, which are word-boundary assertions there.
+fn escapes_to_itself(e: char) -> bool {
+    e.is_ascii_punctuation() && e != '<' && e != '>'
+}
+
 /// Parses a pattern made only of literal characters and `\`-escaped punctuation.
 fn parse_literal(p: &str) -> Option<String> {
     let mut out = String::with_capacity(p.len());
@@ -110,8 +116,9 @@ fn parse_literal(p: &str) -> Option<String> {
     while let Some(c) = chars.next() {
         if c == '\\' {
             let e = chars.next()?;
-            if !e.is_ascii_punctuation() {
-                return None; // \d, \w, \n, ...: a class or an escape we do not unfold
+            if !escapes_to_itself(e) {
+                // \d, \w, \n, \<, ...: a class, an assertion or an escape we do not unfold
+                return None;
             }
             out.push(e);
         } else if META.contains(&c) {
@@ -157,7 +164,7 @@ fn literal_prefix(p: &str) -> String {
     while let Some(c) = chars.next() {
         let lit = if c == '\\' {
             match chars.peek() {
-                Some(&e) if e.is_ascii_punctuation() => {
+                Some(&e) if escapes_to_itself(e) => {
                     chars.next();
                     e
                 }
@@ -358,6 +365,19 @@ mod tests {
         assert_eq!(shape(r"\d+"), "regex:");
         assert_eq!(shape("(?i)api"), "regex:");
         assert_eq!(shape(""), "lit:");
+        // `\<` and `\>` are word boundaries in the regex crate, not literal `<` and `>`.
+        assert_eq!(shape(r"\<a"), "regex:");
+        assert_eq!(shape(r"a\>.*"), "regex:a");
+        assert_eq!(shape(r"\-\#"), "lit:-#");
+    }
+
+    #[test]
+    fn word_boundary_escapes_are_not_literals() {
+        let m = Matcher::regex("l", r"\<api").unwrap();
+        assert!(m.matches("api"), "\\< is a word start, which \"api\" has");
+        assert!(!m.matches("<api"));
+        let m = Matcher::regex("l", r"api\>.*").unwrap();
+        assert!(m.matches("api-x") && m.matches("api") && !m.matches("apix"));
     }
 
     #[test]
@@ -395,8 +415,8 @@ mod tests {
         /// Every fast path agrees with the real anchored regex.
         #[test]
         fn fast_paths_agree_with_regex(
-            p in "(\\.\\*|\\.\\+|[abx.|]|\\\\\\.|\\*|\\?){0,6}",
-            v in "[abx.\n]{0,4}",
+            p in "(\\.\\*|\\.\\+|[abx.|<>-]|\\\\[.<>-]|\\*|\\?){0,6}",
+            v in "[abx.<>\n-]{0,4}",
         ) {
             let Ok(re) = Regex::new(&format!("^(?s:{p})$")) else { return Ok(()) };
             if Regex::new(&p).is_err() { return Ok(()) }

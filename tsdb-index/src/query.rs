@@ -10,6 +10,11 @@
 //! - a matcher that matches `""` also selects series lacking the label, so it is
 //!   *negative*: the series having the label with a non-matching value are subtracted.
 //!
+//! A selector naming its metric (`__name__="…"`) together with other matchers is first
+//! offered to the metric's scope (`scope.rs`): dense per-metric bitsets of its
+//! low-cardinality labels, which answer such selectors with a few word-wise passes. The
+//! steps below run when there is no scope or it does not cover every label named.
+//!
 //! Positive steps run before negative ones (at least one positive step exists, or the
 //! selector is refused), each group cheapest first by an estimate that costs no decoding
 //! (postings sizes are kept in memory and recorded on disk). Once the candidate set is
@@ -66,6 +71,12 @@ pub(crate) trait Source {
     /// Calls `f` with the value of label `name` in series `id` (`None` if absent).
     fn with_series_value(&self, id: u32, name: &str, f: &mut dyn FnMut(Option<&str>))
         -> Result<()>;
+    /// Answers `matchers` from the scope of the metric an `__name__="…"` matcher names
+    /// (see `scope.rs`), or `None` if there is no such scope or it does not keep every
+    /// label the matchers name.
+    fn scoped_select(&self, _matchers: &[Matcher]) -> Result<Option<RoaringBitmap>> {
+        Ok(None)
+    }
 }
 
 /// A candidate set this many times smaller than a step's cost is filtered series by
@@ -197,6 +208,11 @@ pub(crate) fn select<S: Source + ?Sized>(src: &S, matchers: &[Matcher]) -> Resul
     if matchers.iter().all(Matcher::matches_empty) {
         return Err(Error::NoNonEmptyMatcher);
     }
+    if matchers.len() > 1 {
+        if let Some(hits) = src.scoped_select(matchers)? {
+            return Ok(hits);
+        }
+    }
     let mut steps = Vec::with_capacity(matchers.len());
     for m in matchers {
         if m.matches_empty() && !m.is_negated() && matches!(m.pattern(), Pattern::Any) {
@@ -212,23 +228,30 @@ pub(crate) fn select<S: Source + ?Sized>(src: &S, matchers: &[Matcher]) -> Resul
         });
     }
     steps.sort_by_key(|s| (!s.positive, s.cost));
-    let mut acc: Option<RoaringBitmap> = None;
+    // The running result stays borrowed from the index until an operation produces a
+    // new set, so a first step that is a stored postings list is never copied.
+    let mut acc: Option<Cow<'_, RoaringBitmap>> = None;
     for step in &steps {
         let next = match acc.take() {
-            None => step_set(src, step)?.into_owned(),
+            None => step_set(src, step)?,
             Some(a) => {
                 let free = step.direct && src.postings_in_memory();
                 if !free && a.len().saturating_mul(FILTER_FACTOR) < step.cost {
-                    filter(src, &a, step.m)?
+                    Cow::Owned(filter(src, &a, step.m)?)
                 } else {
                     let set = step_set(src, step)?;
-                    let mut a = a;
-                    if step.positive {
-                        a &= &*set;
-                    } else {
-                        a -= &*set;
-                    }
-                    a
+                    Cow::Owned(match (a, step.positive) {
+                        (Cow::Owned(mut a), true) => {
+                            a &= &*set;
+                            a
+                        }
+                        (Cow::Owned(mut a), false) => {
+                            a -= &*set;
+                            a
+                        }
+                        (Cow::Borrowed(a), true) => a & &*set,
+                        (Cow::Borrowed(a), false) => a - &*set,
+                    })
                 }
             }
         };
@@ -238,7 +261,7 @@ pub(crate) fn select<S: Source + ?Sized>(src: &S, matchers: &[Matcher]) -> Resul
             break;
         }
     }
-    Ok(acc.unwrap_or_default())
+    Ok(acc.map(Cow::into_owned).unwrap_or_default())
 }
 
 /// Label names, restricted to those present in the series `matchers` select (if any).

@@ -1,25 +1,78 @@
 //! Flipped, truncated and extended bytes of a written index are refused with a typed
 //! error, and bytes that are corrupt *behind valid checksums* (as a fuzzer would craft
 //! them) give typed errors or answers, never a panic.
-// Helpers below build fixtures; a panic in them is a failed test, as clippy.toml allows
-// in the tests themselves.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use tsdb_index::{DiskIndex, Error, Labels, Matcher, MemIndex};
+use tsdb_index::{DiskIndex, Error, IndexWriter, Labels, Matcher, MemIndex};
+
+/// The sample below as written by format version 1 (before scopes), kept to check that
+/// version 1 files still open. Series ids there are insertion order.
+const V1_SAMPLE: &[u8] = include_bytes!("data/v1-sample.idx");
+
+fn sample_series() -> Vec<Labels> {
+    (0..24)
+        .map(|i| {
+            Labels::new([
+                ("__name__", if i % 3 == 0 { "up" } else { "cpu_seconds" }),
+                ("host", &format!("h{}", i % 8)),
+                ("region", if i % 2 == 0 { "eu-west-1" } else { "us-east-1" }),
+                ("mode", &format!("m{}", i / 8)),
+            ])
+            .unwrap()
+        })
+        .collect()
+}
 
 fn sample() -> Vec<u8> {
     let idx = MemIndex::new();
-    for i in 0..24 {
-        let l = Labels::new([
-            ("__name__", if i % 3 == 0 { "up" } else { "cpu_seconds" }),
-            ("host", &format!("h{}", i % 8)),
-            ("region", if i % 2 == 0 { "eu-west-1" } else { "us-east-1" }),
-            ("mode", &format!("m{}", i / 8)),
-        ])
-        .unwrap();
+    for l in sample_series() {
         idx.get_or_insert(&l).unwrap();
     }
     idx.to_bytes().unwrap()
+}
+
+/// An index with a scope: 1,100 series of `up` (the scope) and a few others.
+fn scoped_sample() -> Vec<u8> {
+    let mut series: Vec<Labels> = (0..1100)
+        .map(|i| {
+            Labels::new([
+                ("__name__", "up"),
+                ("host", &format!("h{}", i % 8)),
+                ("region", if i % 2 == 0 { "eu-west-1" } else { "us-east-1" }),
+                ("mode", &format!("m{i}")),
+            ])
+            .unwrap()
+        })
+        .collect();
+    series.extend(sample_series());
+    series.sort();
+    series.dedup();
+    let mut w = IndexWriter::new();
+    for l in &series {
+        w.add(l).unwrap();
+    }
+    w.finish_to_vec().unwrap()
+}
+
+/// Length of the table of contents of an index in format `bytes[4]`.
+fn toc_len(b: &[u8]) -> usize {
+    sections(b) * 20 + 4
+}
+
+fn sections(b: &[u8]) -> usize {
+    if b[4] == 1 {
+        5
+    } else {
+        6
+    }
+}
+
+/// `(offset, length)` of section `s`, from the table of contents.
+fn section(b: &[u8], s: usize) -> (usize, usize) {
+    let at = b.len() - toc_len(b) + s * 20;
+    let off = u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
+    let len = u64::from_le_bytes(b[at + 8..at + 16].try_into().unwrap()) as usize;
+    (off, len)
 }
 
 fn queries() -> Vec<Vec<Matcher>> {
@@ -60,6 +113,17 @@ fn exercise(d: &DiskIndex<'_>) {
         check(d.select(&q).map(drop));
         check(d.label_values("host", &q).map(drop));
         check(d.label_names(&q).map(drop));
+    }
+    let up = Matcher::equal("__name__", "up");
+    for q in [
+        vec![up.clone(), Matcher::equal("region", "eu-west-1")],
+        vec![up.clone(), Matcher::regex("host", "h1|h2").unwrap()],
+        vec![up.clone(), Matcher::not_regex("region", "eu.*").unwrap()],
+        vec![up.clone(), Matcher::equal("mode", "m7")],
+        vec![up, Matcher::equal("absent", "")],
+    ] {
+        check(d.select(&q).map(drop));
+        check(d.label_values("host", &q).map(drop));
     }
     check(d.label_names(&[]).map(drop));
     check(d.label_values("region", &[]).map(drop));
@@ -113,8 +177,9 @@ fn every_truncation_and_extension_is_detected() {
 
 /// Rewrites the section and table-of-contents checksums so the damage gets past `open`.
 fn fix_checksums(b: &mut [u8]) {
-    let toc = b.len() - 104;
-    for s in 0..5 {
+    let toc_len = toc_len(b);
+    let toc = b.len() - toc_len;
+    for s in 0..sections(b) {
         let at = toc + s * 20;
         let off = u64::from_le_bytes(b[at..at + 8].try_into().unwrap()) as usize;
         let len = u64::from_le_bytes(b[at + 8..at + 16].try_into().unwrap()) as usize;
@@ -123,15 +188,15 @@ fn fix_checksums(b: &mut [u8]) {
             b[at + 16..at + 20].copy_from_slice(&crc.to_le_bytes());
         }
     }
-    let crc = crc32fast::hash(&b[toc..toc + 100]);
-    b[toc + 100..].copy_from_slice(&crc.to_le_bytes());
+    let crc = crc32fast::hash(&b[toc..toc + toc_len - 4]);
+    b[toc + toc_len - 4..].copy_from_slice(&crc.to_le_bytes());
 }
 
 #[test]
 fn corruption_behind_valid_checksums_never_panics() {
     let bytes = sample();
     let mut opened = 0;
-    for i in 8..bytes.len() - 104 {
+    for i in 8..bytes.len() - toc_len(&bytes) {
         for x in [0x01u8, 0x10, 0x80, 0xff] {
             let mut b = bytes.clone();
             b[i] ^= x;
@@ -178,6 +243,100 @@ fn wrong_magic_and_version_are_typed() {
     ));
 }
 
+#[test]
+fn version_1_files_still_open() {
+    let d = DiskIndex::open(V1_SAMPLE).unwrap();
+    let mem = MemIndex::new();
+    for l in sample_series() {
+        mem.get_or_insert(&l).unwrap();
+    }
+    assert_eq!(d.len(), 24);
+    for id in 0..24 {
+        assert_eq!(d.labels(id).unwrap(), mem.labels(id));
+    }
+    for q in queries() {
+        assert_eq!(d.select(&q).unwrap(), mem.select(&q).unwrap(), "{q:?}");
+    }
+    assert_eq!(d.stats(3).unwrap(), mem.stats(3));
+    exercise(&d);
+    for i in 8..V1_SAMPLE.len() {
+        let mut b = V1_SAMPLE.to_vec();
+        b[i] ^= 0x10;
+        assert!(
+            DiskIndex::open(&b).is_err(),
+            "flip at byte {i} not detected"
+        );
+    }
+}
+
+#[test]
+fn labels_out_of_order_behind_valid_checksums_are_corrupt() {
+    let mut b = sample();
+    // Series 0's entry: pair count, then (name ref, value ref) pairs, one byte each here
+    // (fewer than 128 symbols). Swap its first two pairs.
+    let (off, _) = section(&b, 1);
+    let count = u32::from_le_bytes(b[off..off + 4].try_into().unwrap()) as usize;
+    let entry = off + 4 + 4 * (count + 1);
+    assert_eq!(b[entry], 4, "four labels");
+    b.copy_within(entry + 1..entry + 3, entry + 9);
+    b.copy_within(entry + 3..entry + 5, entry + 1);
+    b.copy_within(entry + 9..entry + 11, entry + 3);
+    fix_checksums(&mut b);
+    let d = DiskIndex::open(&b).unwrap();
+    match d.labels(0) {
+        Err(Error::Corrupt { offset, reason }) => {
+            assert!(offset > entry && offset < entry + 10, "{offset}: {reason}");
+        }
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(d.labels(1).unwrap().is_some());
+}
+
+#[test]
+fn the_scoped_sample_has_a_scope_and_answers_like_memory() {
+    let b = scoped_sample();
+    let d = DiskIndex::open(&b).unwrap();
+    let (_, scope_len) = section(&b, 5);
+    assert!(scope_len > 1000, "scope section of {scope_len} bytes");
+    let mem = MemIndex::new();
+    for id in 0..d.num_series() {
+        mem.get_or_insert(&d.labels(id).unwrap().unwrap()).unwrap();
+    }
+    let q = [
+        Matcher::equal("__name__", "up"),
+        Matcher::regex("host", "h1|h2").unwrap(),
+        Matcher::not_equal("region", "eu-west-1"),
+    ];
+    assert_eq!(d.select(&q).unwrap(), mem.select(&q).unwrap());
+    // host h1 (i % 8 == 1) is always in us-east-1, host h2 never.
+    assert_eq!(d.select(&q).unwrap().len(), 138);
+    exercise(&d);
+}
+
+#[test]
+fn damage_to_scopes_behind_valid_checksums_never_panics() {
+    let bytes = scoped_sample();
+    let (off, len) = section(&bytes, 5);
+    // The records (about 200 bytes here) and the start of the bitsets, every byte; the
+    // rest of the bitsets is plain data (wrong bits give wrong answers, not errors).
+    let mut opened = 0;
+    for i in off..off + len.min(320) {
+        for x in [0x01u8, 0xff] {
+            let mut b = bytes.clone();
+            b[i] ^= x;
+            fix_checksums(&mut b);
+            match DiskIndex::open(&b) {
+                Ok(d) => {
+                    opened += 1;
+                    exercise(&d);
+                }
+                Err(e) => assert!(is_corruption(&e), "byte {i}: {e}"),
+            }
+        }
+    }
+    assert!(opened > 0);
+}
+
 mod random_bytes {
     use super::*;
     use proptest::prelude::*;
@@ -190,13 +349,29 @@ mod random_bytes {
             }
         }
 
+        /// Random edits of the scopes section with checksums fixed up.
+        #[test]
+        fn random_scope_edits_never_panic(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)
+        ) {
+            let mut b = scoped_sample();
+            let (off, len) = section(&b, 5);
+            for (at, v) in edits {
+                b[off + at.index(len)] = v;
+            }
+            fix_checksums(&mut b);
+            if let Ok(d) = DiskIndex::open(&b) {
+                exercise(&d);
+            }
+        }
+
         /// Random edits of a valid index with checksums fixed up: deeper than byte flips.
         #[test]
         fn random_edits_behind_checksums_never_panic(
             edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6)
         ) {
             let mut b = sample();
-            let body = 8..b.len() - 104;
+            let body = 8..b.len() - toc_len(&b);
             for (at, v) in edits {
                 let i = body.start + at.index(body.len());
                 b[i] = v;

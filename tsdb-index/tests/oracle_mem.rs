@@ -1,8 +1,11 @@
-//! The in-memory index answers exactly like a linear scan over the label sets.
+//! The in-memory index answers exactly like a linear scan over the label sets, also
+//! after series were removed and others added again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use proptest::prelude::*;
+use tsdb_index::{Labels, RoaringBitmap};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(200))]
@@ -16,6 +19,48 @@ proptest! {
         let unique = common::dedup(&series);
         prop_assert_eq!(idx.len(), unique.len());
         common::check(&idx, &unique, &selectors)?;
+    }
+
+    /// Removed ids resolve to nothing, the others keep their ids, and a label set added
+    /// again after its removal gets a new id.
+    #[test]
+    fn removals_keep_other_ids_and_answers_exact(
+        series in proptest::collection::vec(common::label_set(), 0..40),
+        remove in proptest::collection::vec(any::<bool>(), 40),
+        again in proptest::collection::vec(common::label_set(), 0..12),
+        selectors in common::selectors(),
+    ) {
+        let idx = common::build(&series);
+        let mut by_id: Vec<Option<Labels>> =
+            common::dedup(&series).into_iter().map(Some).collect();
+        let gone: RoaringBitmap = (0..by_id.len() as u32).filter(|&i| remove[i as usize]).collect();
+        // An id twice and one never assigned are ignored.
+        let mut asked = gone.clone();
+        asked.insert(1000);
+        prop_assert_eq!(idx.remove(&asked), gone.len() as usize);
+        prop_assert_eq!(idx.remove(&gone), 0);
+        for id in &gone {
+            by_id[id as usize] = None;
+        }
+        prop_assert_eq!(idx.len(), by_id.iter().flatten().count());
+        common::check_ids(&idx, &by_id, &selectors)?;
+
+        for l in &again {
+            let want = match by_id.iter().position(|x| x.as_ref() == Some(l)) {
+                Some(id) => id as u32,
+                None => {
+                    by_id.push(Some(l.clone()));
+                    by_id.len() as u32 - 1
+                }
+            };
+            prop_assert_eq!(idx.get_or_insert(l).unwrap(), want);
+        }
+        common::check_ids(&idx, &by_id, &selectors)?;
+        for (id, l) in by_id.iter().enumerate() {
+            if let Some(l) = l {
+                prop_assert_eq!(idx.get(l), Some(id as u32));
+            }
+        }
     }
 }
 

@@ -6,25 +6,39 @@ pub(crate) mod write;
 
 /// First four bytes of every index file.
 pub(crate) const MAGIC: [u8; 4] = *b"TSIX";
-/// The format version this build writes and reads.
-pub(crate) const VERSION: u8 = 1;
+/// The format version this build writes. It also reads version 1 (no scopes section).
+pub(crate) const VERSION: u8 = 2;
 /// Magic, version, three reserved zero bytes.
 pub(crate) const HEADER_LEN: usize = 8;
-/// Section names in table-of-contents order, used in checksum errors.
-pub(crate) const SECTIONS: [&str; 5] = [
+/// Section names in table-of-contents order, used in checksum errors. Version 1 files
+/// have the first five.
+pub(crate) const SECTIONS: [&str; 6] = [
     "symbols",
     "series",
     "label names",
     "label values",
     "postings",
+    "scopes",
 ];
+/// Number of sections of a version 1 file.
+pub(crate) const SECTIONS_V1: usize = 5;
 /// One table-of-contents entry: offset u64, length u64, crc32 u32.
 pub(crate) const TOC_ENTRY_LEN: usize = 20;
-/// The table of contents at the end of the file, with its own crc32.
-pub(crate) const TOC_LEN: usize = SECTIONS.len() * TOC_ENTRY_LEN + 4;
+/// The table of contents at the end of the file, with its own crc32, for `sections`
+/// sections.
+pub(crate) const fn toc_len(sections: usize) -> usize {
+    sections * TOC_ENTRY_LEN + 4
+}
 /// A label-name record: name ref, first value, value count, series count, postings
 /// length (u32 each), postings offset (u64).
 pub(crate) const NAME_RECORD_LEN: usize = 28;
 /// A label-value record: value ref, series count, postings length (u32 each), postings
 /// offset (u64).
 pub(crate) const VALUE_RECORD_LEN: usize = 20;
+/// A scope record: metric ref, first series, series count, first name record, name
+/// record count (u32 each).
+pub(crate) const SCOPE_RECORD_LEN: usize = 20;
+/// A scope name record: name ref, flags, first value record, value record count.
+pub(crate) const SCOPE_NAME_RECORD_LEN: usize = 16;
+/// A scope value record: value ref (u32), bitset offset (u64).
+pub(crate) const SCOPE_VALUE_RECORD_LEN: usize = 12;

@@ -3,9 +3,10 @@
 //! `open` checks the header, the table of contents and the CRC32 of every section (one
 //! sequential pass, no allocation) and slices the sections; nothing else is decoded up
 //! front. Lookups binary-search the fixed-width tables and deserialize only the postings
-//! lists a query touches. Every offset, count and length read from the file is checked
-//! against the bytes that remain before it is used, so corrupt input that happens to pass
-//! the checksums still yields an error, never a panic or an outsized allocation.
+//! lists a query touches; scoped selectors read the scope bitsets in place. Every offset,
+//! count and length read from the file is checked against the bytes that remain before it
+//! is used, so corrupt input that happens to pass the checksums still yields an error or
+//! a wrong answer, never a panic or an outsized allocation.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -13,18 +14,22 @@ use std::cmp::Ordering;
 use roaring::RoaringBitmap;
 
 use super::{
-    HEADER_LEN, MAGIC, NAME_RECORD_LEN, SECTIONS, TOC_ENTRY_LEN, TOC_LEN, VALUE_RECORD_LEN, VERSION,
+    toc_len, HEADER_LEN, MAGIC, NAME_RECORD_LEN, SCOPE_NAME_RECORD_LEN, SCOPE_RECORD_LEN,
+    SCOPE_VALUE_RECORD_LEN, SECTIONS, SECTIONS_V1, TOC_ENTRY_LEN, VALUE_RECORD_LEN, VERSION,
 };
 use crate::cursor::Cursor;
 use crate::error::{Error, Result};
-use crate::labels::Labels;
-use crate::matcher::Matcher;
+use crate::labels::{Labels, METRIC_NAME};
+use crate::matcher::{MatchOp, Matcher};
 use crate::query::{self, CardinalityStats, Source, Visit};
+use crate::scope::{self, Bits, NameState, Scope};
 use crate::SeriesId;
 
 fn le_u32(b: &[u8], at: usize) -> Option<u32> {
     let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+    let mut a = [0u8; 4];
+    a.copy_from_slice(s);
+    Some(u32::from_le_bytes(a))
 }
 
 fn le_u64(b: &[u8], at: usize) -> Option<u64> {
@@ -53,7 +58,7 @@ impl<'a> OffsetTable<'a> {
             .and_then(|n| n.checked_mul(4))
             .ok_or_else(|| Error::corrupt(base, format!("{what}: count overflows")))?;
         let offsets = c.bytes(n, what)?;
-        let data_base = base + 4 + n;
+        let data_base = c.offset();
         let data = c.bytes(c.remaining(), what)?;
         Ok(Self {
             count,
@@ -64,7 +69,7 @@ impl<'a> OffsetTable<'a> {
     }
 
     fn get(&self, i: u32, what: &'static str) -> Result<&'a [u8]> {
-        let at = i as usize * 4;
+        let at = (i as usize).saturating_mul(4);
         let (Some(start), Some(end)) = (le_u32(self.offsets, at), le_u32(self.offsets, at + 4))
         else {
             return Err(Error::corrupt(
@@ -75,7 +80,7 @@ impl<'a> OffsetTable<'a> {
         let (start, end) = (start as usize, end as usize);
         self.data.get(start..end).ok_or_else(|| {
             Error::corrupt(
-                self.data_base + start.min(self.data.len()),
+                self.data_base.saturating_add(start.min(self.data.len())),
                 format!("{what} {i}: bad offsets {start}..{end}"),
             )
         })
@@ -106,43 +111,106 @@ struct ValueRec {
 struct Records<'a> {
     count: u32,
     bytes: &'a [u8],
+    /// File offset of the first record.
     base: usize,
     width: usize,
 }
 
 impl<'a> Records<'a> {
-    fn parse(section: &'a [u8], base: usize, width: usize, what: &'static str) -> Result<Self> {
-        let mut c = Cursor::new(section, base);
+    /// Reads a count and that many records from `c`.
+    fn take(c: &mut Cursor<'a>, width: usize, what: &'static str) -> Result<Self> {
+        let at = c.offset();
         let count = c.u32_le(what)?;
         let n = (count as usize)
             .checked_mul(width)
-            .ok_or_else(|| Error::corrupt(base, format!("{what}: count overflows")))?;
+            .ok_or_else(|| Error::corrupt(at, format!("{what}: count overflows")))?;
+        let base = c.offset();
         let bytes = c.bytes(n, what)?;
-        if c.remaining() != 0 {
-            return Err(Error::corrupt(
-                base + 4 + n,
-                format!("{what}: trailing bytes"),
-            ));
-        }
         Ok(Self {
             count,
             bytes,
-            base: base + 4,
+            base,
             width,
         })
     }
 
-    fn record(&self, i: u32) -> Option<&'a [u8]> {
-        let at = (i as usize).checked_mul(self.width)?;
-        self.bytes.get(at..at.checked_add(self.width)?)
+    /// A whole section of records; nothing may follow them.
+    fn parse(section: &'a [u8], base: usize, width: usize, what: &'static str) -> Result<Self> {
+        let mut c = Cursor::new(section, base);
+        let r = Self::take(&mut c, width, what)?;
+        if c.remaining() != 0 {
+            return Err(Error::corrupt(
+                c.offset(),
+                format!("{what}: trailing bytes"),
+            ));
+        }
+        Ok(r)
     }
 
-    fn err(&self, i: u32, what: &'static str) -> Error {
-        Error::corrupt(
-            self.base + (i as usize).saturating_mul(self.width),
-            format!("{what} record {i} out of range"),
-        )
+    /// Record `i`, or an error naming it.
+    fn record(&self, i: u32, what: &'static str) -> Result<&'a [u8]> {
+        let at = (i as usize).checked_mul(self.width);
+        at.and_then(|at| self.bytes.get(at..at.checked_add(self.width)?))
+            .ok_or_else(|| {
+                Error::corrupt(
+                    self.base
+                        .saturating_add((i as usize).saturating_mul(self.width)),
+                    format!("{what} record {i} out of range"),
+                )
+            })
     }
+
+    /// File offset of record `i`.
+    fn at(&self, i: u32) -> usize {
+        self.base
+            .saturating_add((i as usize).saturating_mul(self.width))
+    }
+
+    /// Checks that `first..first + count` are records of this table.
+    fn check_range(&self, first: u32, count: u32, at: usize, what: &'static str) -> Result<()> {
+        if u64::from(first) + u64::from(count) > u64::from(self.count) {
+            return Err(Error::corrupt(at, format!("{what}: range past its table")));
+        }
+        Ok(())
+    }
+}
+
+/// The scopes section (version 2): scope, scope-name and scope-value records, then the
+/// bitsets they point to.
+#[derive(Clone, Copy, Debug)]
+struct Scopes<'a> {
+    scopes: Records<'a>,
+    names: Records<'a>,
+    values: Records<'a>,
+    bits: &'a [u8],
+    bits_base: usize,
+}
+
+impl<'a> Scopes<'a> {
+    fn parse(section: &'a [u8], base: usize) -> Result<Self> {
+        let mut c = Cursor::new(section, base);
+        let scopes = Records::take(&mut c, SCOPE_RECORD_LEN, "scope")?;
+        let names = Records::take(&mut c, SCOPE_NAME_RECORD_LEN, "scope name")?;
+        let values = Records::take(&mut c, SCOPE_VALUE_RECORD_LEN, "scope value")?;
+        let bits_base = c.offset();
+        let bits = c.bytes(c.remaining(), "scope bitsets")?;
+        Ok(Self {
+            scopes,
+            names,
+            values,
+            bits,
+            bits_base,
+        })
+    }
+}
+
+/// A scope record.
+#[derive(Clone, Copy, Debug)]
+struct ScopeRec {
+    first: u32,
+    count: u32,
+    first_name: u32,
+    name_count: u32,
 }
 
 /// The immutable on-disk index, read in place from a byte slice.
@@ -164,38 +232,47 @@ pub struct DiskIndex<'a> {
     values: Records<'a>,
     postings: &'a [u8],
     postings_base: usize,
+    /// `None` in version 1 files.
+    scopes: Option<Scopes<'a>>,
 }
 
 impl<'a> DiskIndex<'a> {
     /// Checks the header, table of contents and section checksums of `data` and returns a
-    /// reader over it. Corrupt or truncated input is an error, never a panic.
+    /// reader over it. Corrupt or truncated input is an error, never a panic. Reads
+    /// format versions 1 and 2.
     pub fn open(data: &'a [u8]) -> Result<DiskIndex<'a>> {
-        if data.len() < HEADER_LEN + TOC_LEN {
-            return Err(Error::corrupt(
-                0,
-                format!("{} bytes is too short for an index", data.len()),
-            ));
-        }
-        if data[..4] != MAGIC {
+        let too_short =
+            || Error::corrupt(0, format!("{} bytes is too short for an index", data.len()));
+        let header = data.get(..HEADER_LEN).ok_or_else(too_short)?;
+        if header.get(..4) != Some(&MAGIC[..]) {
             return Err(Error::corrupt(0, "bad magic: not a tsdb index"));
         }
-        if data[4] != VERSION {
-            return Err(Error::Unsupported {
-                what: "index format version",
-                found: u64::from(data[4]),
-            });
-        }
-        if data[5..8] != [0, 0, 0] {
+        let version = header.get(4).copied().unwrap_or(0);
+        let n_sections = match version {
+            1 => SECTIONS_V1,
+            VERSION => SECTIONS.len(),
+            v => {
+                return Err(Error::Unsupported {
+                    what: "index format version",
+                    found: u64::from(v),
+                })
+            }
+        };
+        if header.get(5..8) != Some(&[0u8, 0, 0][..]) {
             return Err(Error::Unsupported {
                 what: "index header flags",
-                found: u64::from(le_u32(data, 4).unwrap_or(0) >> 8),
+                found: u64::from(le_u32(header, 4).unwrap_or(0) >> 8),
             });
         }
-        let toc_at = data.len() - TOC_LEN;
-        let toc = &data[toc_at..];
+        let toc_at = data
+            .len()
+            .checked_sub(toc_len(n_sections))
+            .filter(|&at| at >= HEADER_LEN)
+            .ok_or_else(too_short)?;
+        let toc = data.get(toc_at..).unwrap_or_default();
         let body = toc.len() - 4;
         let stored = le_u32(toc, body).unwrap_or(0);
-        let computed = crc32fast::hash(&toc[..body]);
+        let computed = crc32fast::hash(toc.get(..body).unwrap_or_default());
         if stored != computed {
             return Err(Error::ChecksumMismatch {
                 section: "table of contents",
@@ -204,23 +281,28 @@ impl<'a> DiskIndex<'a> {
             });
         }
         let mut sections: [(&'a [u8], usize); SECTIONS.len()] = [(&[], 0); SECTIONS.len()];
-        for (i, name) in SECTIONS.iter().enumerate() {
+        for (i, (name, slot)) in SECTIONS
+            .iter()
+            .zip(sections.iter_mut())
+            .take(n_sections)
+            .enumerate()
+        {
             let at = i * TOC_ENTRY_LEN;
             let off = le_u64(toc, at).unwrap_or(u64::MAX);
             let len = le_u64(toc, at + 8).unwrap_or(u64::MAX);
             let crc = le_u32(toc, at + 16).unwrap_or(0);
-            let range = usize::try_from(off)
+            let bytes = usize::try_from(off)
                 .ok()
                 .zip(usize::try_from(len).ok())
                 .and_then(|(o, l)| Some((o, o.checked_add(l)?)))
-                .filter(|&(o, e)| o >= HEADER_LEN && e <= toc_at);
-            let Some((start, end)) = range else {
+                .filter(|&(o, e)| o >= HEADER_LEN && e <= toc_at)
+                .and_then(|(o, e)| Some((data.get(o..e)?, o)));
+            let Some((bytes, start)) = bytes else {
                 return Err(Error::corrupt(
                     toc_at + at,
                     format!("{name} section {off}+{len} lies outside the file"),
                 ));
             };
-            let bytes = &data[start..end];
             let computed = crc32fast::hash(bytes);
             if computed != crc {
                 return Err(Error::ChecksumMismatch {
@@ -229,9 +311,9 @@ impl<'a> DiskIndex<'a> {
                     computed,
                 });
             }
-            sections[i] = (bytes, start);
+            *slot = (bytes, start);
         }
-        let [sym, ser, nam, val, pos] = sections;
+        let [sym, ser, nam, val, pos, sco] = sections;
         Ok(DiskIndex {
             symbols: OffsetTable::parse(sym.0, sym.1, "symbol")?,
             series: OffsetTable::parse(ser.0, ser.1, "series")?,
@@ -239,6 +321,11 @@ impl<'a> DiskIndex<'a> {
             values: Records::parse(val.0, val.1, VALUE_RECORD_LEN, "label value")?,
             postings: pos.0,
             postings_base: pos.1,
+            scopes: if version == 1 {
+                None
+            } else {
+                Some(Scopes::parse(sco.0, sco.1)?)
+            },
         })
     }
 
@@ -269,10 +356,19 @@ impl<'a> DiskIndex<'a> {
         let cap = usize::try_from(n)
             .unwrap_or(usize::MAX)
             .min(c.remaining() / 2);
-        let mut pairs = Vec::with_capacity(cap);
+        let mut pairs: Vec<(&str, &str)> = Vec::with_capacity(cap);
         for _ in 0..n {
+            let at = c.offset();
             let name = self.symbol(c.uvarint32("label name ref")?)?;
             let value = self.symbol(c.uvarint32("label value ref")?)?;
+            // `Labels` holds sorted, unique names and non-empty values; a file that
+            // breaks that is corrupt, not a label set to hand out.
+            if name.is_empty() || value.is_empty() || pairs.last().is_some_and(|p| p.0 >= name) {
+                return Err(Error::corrupt(
+                    at,
+                    format!("series {id}: labels not sorted, repeated or empty"),
+                ));
+            }
             pairs.push((name, value));
         }
         Labels::from_sorted(pairs)
@@ -281,7 +377,7 @@ impl<'a> DiskIndex<'a> {
     }
 
     /// Series ids selected by all `matchers`, with Prometheus semantics.
-    pub fn select(&self, matchers: &[Matcher]) -> Result<roaring::RoaringBitmap> {
+    pub fn select(&self, matchers: &[Matcher]) -> Result<RoaringBitmap> {
         query::select(self, matchers)
     }
 
@@ -340,10 +436,7 @@ impl<'a> DiskIndex<'a> {
     }
 
     fn name_record(&self, i: u32) -> Result<(u32, NameRec)> {
-        let r = self
-            .names
-            .record(i)
-            .ok_or_else(|| self.names.err(i, "label name"))?;
+        let r = self.names.record(i, "label name")?;
         let f = |at| le_u32(r, at).unwrap_or(0);
         let rec = NameRec {
             first_value: f(4),
@@ -352,12 +445,12 @@ impl<'a> DiskIndex<'a> {
             postings_len: f(16),
             postings_off: le_u64(r, 20).unwrap_or(u64::MAX),
         };
-        if u64::from(rec.first_value) + u64::from(rec.value_count) > u64::from(self.values.count) {
-            return Err(Error::corrupt(
-                self.names.base + i as usize * NAME_RECORD_LEN,
-                format!("label name {i}: value range past the value table"),
-            ));
-        }
+        self.values.check_range(
+            rec.first_value,
+            rec.value_count,
+            self.names.at(i),
+            "label name values",
+        )?;
         Ok((f(0), rec))
     }
 
@@ -379,10 +472,7 @@ impl<'a> DiskIndex<'a> {
     }
 
     fn value_record(&self, j: u32) -> Result<ValueRec> {
-        let r = self
-            .values
-            .record(j)
-            .ok_or_else(|| self.values.err(j, "label value"))?;
+        let r = self.values.record(j, "label value")?;
         let f = |at| le_u32(r, at).unwrap_or(0);
         Ok(ValueRec {
             value_ref: f(0),
@@ -393,8 +483,12 @@ impl<'a> DiskIndex<'a> {
     }
 
     /// First value record index of `rec` whose value ref is `>= sym`, and whether equal.
+    /// `rec`'s range was checked against the value table by `name_record`.
     fn value_lower_bound(&self, rec: &NameRec, sym: u32) -> Result<(u32, bool)> {
-        let (mut lo, mut hi) = (rec.first_value, rec.first_value + rec.value_count);
+        let (mut lo, mut hi) = (
+            rec.first_value,
+            rec.first_value.saturating_add(rec.value_count),
+        );
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
             match self.value_record(mid)?.value_ref.cmp(&sym) {
@@ -463,19 +557,178 @@ impl<'a> DiskIndex<'a> {
         Ok(bm)
     }
 
-    /// Calls `f(value_ref, record)` for the values of `rec` starting at record `j`.
+    /// Calls `f(record)` for the values of `rec` starting at record `j`, until it returns
+    /// false.
     fn value_records_from(
         &self,
         rec: &NameRec,
         j: u32,
         f: &mut dyn FnMut(ValueRec) -> Result<bool>,
     ) -> Result<()> {
-        for k in j..rec.first_value + rec.value_count {
+        for k in j..rec.first_value.saturating_add(rec.value_count) {
             if !f(self.value_record(k)?)? {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// The scope of metric `metric`, if the file has one.
+    fn scope<'i>(&'i self, metric: &'i str) -> Result<Option<DiskScope<'i, 'a>>> {
+        let Some(scopes) = &self.scopes else {
+            return Ok(None);
+        };
+        if scopes.scopes.count == 0 {
+            return Ok(None);
+        }
+        let Some(sym) = self.find_symbol(metric)? else {
+            return Ok(None);
+        };
+        let (mut lo, mut hi) = (0u32, scopes.scopes.count);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let r = scopes.scopes.record(mid, "scope")?;
+            let f = |at| le_u32(r, at).unwrap_or(0);
+            match f(0).cmp(&sym) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => {
+                    let rec = ScopeRec {
+                        first: f(4),
+                        count: f(8),
+                        first_name: f(12),
+                        name_count: f(16),
+                    };
+                    let at = scopes.scopes.at(mid);
+                    if u64::from(rec.first) + u64::from(rec.count) > u64::from(self.series.count) {
+                        return Err(Error::corrupt(at, "scope: series past the end"));
+                    }
+                    scopes
+                        .names
+                        .check_range(rec.first_name, rec.name_count, at, "scope names")?;
+                    return Ok(Some(DiskScope {
+                        idx: self,
+                        scopes: *scopes,
+                        metric,
+                        rec,
+                    }));
+                }
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// One metric's scope in the file: its series are `first..first + count`.
+struct DiskScope<'i, 'a> {
+    idx: &'i DiskIndex<'a>,
+    scopes: Scopes<'a>,
+    metric: &'i str,
+    rec: ScopeRec,
+}
+
+/// A scoped name's value records.
+#[derive(Clone, Copy)]
+struct ScopeValues {
+    first: u32,
+    count: u32,
+}
+
+impl Scope for DiskScope<'_, '_> {
+    type Name = ScopeValues;
+
+    fn positions(&self) -> usize {
+        self.rec.count as usize
+    }
+
+    fn metric(&self) -> &str {
+        self.metric
+    }
+
+    fn live(&self) -> Bits<'_> {
+        Bits::Ones(self.rec.count as usize)
+    }
+
+    fn name(&self, name: &str) -> Result<NameState<ScopeValues>> {
+        let Some(sym) = self.idx.find_symbol(name)? else {
+            return Ok(NameState::Absent);
+        };
+        let names = &self.scopes.names;
+        let (mut lo, mut hi) = (
+            self.rec.first_name,
+            self.rec.first_name.saturating_add(self.rec.name_count),
+        );
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let r = names.record(mid, "scope name")?;
+            let f = |at| le_u32(r, at).unwrap_or(0);
+            match f(0).cmp(&sym) {
+                Ordering::Less => lo = mid + 1,
+                Ordering::Greater => hi = mid,
+                Ordering::Equal => {
+                    return Ok(match f(4) {
+                        0 => NameState::Unscoped,
+                        1 => {
+                            let v = ScopeValues {
+                                first: f(8),
+                                count: f(12),
+                            };
+                            self.scopes.values.check_range(
+                                v.first,
+                                v.count,
+                                names.at(mid),
+                                "scope values",
+                            )?;
+                            NameState::Scoped(v)
+                        }
+                        flags => {
+                            return Err(Error::Unsupported {
+                                what: "scope name flags",
+                                found: u64::from(flags),
+                            })
+                        }
+                    });
+                }
+            }
+        }
+        Ok(NameState::Absent)
+    }
+
+    fn values(&self, name: ScopeValues) -> Result<Vec<(&str, Bits<'_>)>> {
+        let words = (self.rec.count as usize).div_ceil(64);
+        let len = words.saturating_mul(8);
+        let mut out = Vec::with_capacity((name.count as usize).min(crate::scope::SCOPE_MAX_VALUES));
+        for j in name.first..name.first.saturating_add(name.count) {
+            let r = self.scopes.values.record(j, "scope value")?;
+            let value = self.idx.symbol(le_u32(r, 0).unwrap_or(u32::MAX))?;
+            let off = le_u64(r, 4).unwrap_or(u64::MAX);
+            let bits = usize::try_from(off)
+                .ok()
+                .and_then(|o| self.scopes.bits.get(o..o.checked_add(len)?))
+                .ok_or_else(|| {
+                    Error::corrupt(self.scopes.values.at(j), "scope bitset outside the section")
+                })?;
+            out.push((value, Bits::Bytes(bits)));
+        }
+        Ok(out)
+    }
+
+    fn to_public(&self, selected: &[u64]) -> Result<RoaringBitmap> {
+        let first = self.rec.first;
+        let n_bytes = (self.rec.count as usize).div_ceil(8);
+        if u64::from(first) + 8 * n_bytes as u64 <= 1 << 32 {
+            let bytes: Vec<u8> = selected
+                .iter()
+                .flat_map(|w| w.to_le_bytes())
+                .take(n_bytes)
+                .collect();
+            return Ok(RoaringBitmap::from_lsb0_bytes(first, &bytes));
+        }
+        // Only near 2^32 series: map position by position.
+        let mut ids = Vec::new();
+        scope::for_each_set(selected, |i| ids.push(first.saturating_add(i as u32)));
+        crate::postings::from_sorted(&ids)
+            .ok_or_else(|| Error::corrupt(self.scopes.bits_base, "scope positions overflow"))
     }
 }
 
@@ -595,5 +848,63 @@ impl Source for DiskIndex<'_> {
         }
         f(None);
         Ok(())
+    }
+
+    fn scoped_select(&self, matchers: &[Matcher]) -> Result<Option<RoaringBitmap>> {
+        let metric = matchers
+            .iter()
+            .find(|m| m.name() == METRIC_NAME && m.op() == MatchOp::Equal && !m.value().is_empty());
+        let Some(metric) = metric else {
+            return Ok(None);
+        };
+        match self.scope(metric.value())? {
+            Some(scope) => scope::select(&scope, matchers),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::disk::write::IndexWriter;
+
+    /// 1,200 series of `up` (a scope) and 10 of `down` (too few for one).
+    fn sample() -> Vec<u8> {
+        let mut series: Vec<Labels> = (0..1200)
+            .map(|i| {
+                let (job, i) = (format!("j{}", i % 7), i.to_string());
+                Labels::new([("__name__", "up"), ("job", job.as_str()), ("i", i.as_str())])
+            })
+            .chain((0..10).map(|i| Labels::new([("__name__", "down"), ("job", &format!("j{i}"))])))
+            .collect::<Result<_>>()
+            .unwrap();
+        series.sort();
+        let mut w = IndexWriter::new();
+        for l in &series {
+            w.add(l).unwrap();
+        }
+        w.finish_to_vec().unwrap()
+    }
+
+    #[test]
+    fn selectors_naming_a_scoped_metric_are_answered_from_its_scope() {
+        let bytes = sample();
+        let idx = DiskIndex::open(&bytes).unwrap();
+        assert_eq!(idx.scopes.map(|s| s.scopes.count), Some(1));
+        let up = Matcher::equal("__name__", "up");
+        let job = Matcher::regex("job", "j1|j3").unwrap();
+        let scoped = idx.scoped_select(&[up.clone(), job.clone()]).unwrap();
+        assert_eq!(scoped.as_ref().map(RoaringBitmap::len), Some(343));
+        let plain = query::select(
+            &idx,
+            &[job.clone(), Matcher::regex("__name__", "up").unwrap()],
+        );
+        assert_eq!(scoped, plain.ok());
+        // `i` has 1,200 values: not scoped, so the postings answer.
+        let i = Matcher::equal("i", "7");
+        assert!(idx.scoped_select(&[up, i]).unwrap().is_none());
+        let down = Matcher::equal("__name__", "down");
+        assert!(idx.scoped_select(&[down, job]).unwrap().is_none());
     }
 }
