@@ -6,11 +6,12 @@
 //! decode in batches of 64 samples into a fixed buffer, without allocating.
 
 use crate::bits::BitReader;
+use crate::decimal::{DecimalParams, PredictorChoice};
 use crate::error::{Error, Result};
 use crate::timestamp::{TimestampDecoder, TimestampEncoder};
 use crate::values::{ValueDecoder, ValueEncoder, ValueEncoding, ValueStreams};
 use crate::varint::{put_uvarint, put_varint, split_crc, Cursor};
-use crate::{decimal::DecimalParams, Sample};
+use crate::Sample;
 
 /// Samples per chunk unless configured otherwise. Larger chunks amortise the ~18-byte
 /// header and let the adaptive codes settle; 1024 samples of a 10 s scrape cover about
@@ -28,7 +29,11 @@ const VALUES_XOR: u8 = 1;
 /// Decimal values as in format 2 (per-group predictor choice, corrections in a stream of
 /// their own). Id 2, format 1's decimal encoding, is refused.
 const VALUES_DECIMAL: u8 = 3;
-/// High bit of a decimal chunk's scale byte: a correction stream is interleaved.
+/// Bits of a decimal chunk's scale byte: the scale (0..=18), the linear predictor, a
+/// reserved zero bit, and whether a correction stream follows the residuals.
+const SCALE_MASK: u8 = 0x1f;
+const LINEAR_FLAG: u8 = 0x20;
+const RESERVED_FLAG: u8 = 0x40;
 const CORRECTIONS_FLAG: u8 = 0x80;
 
 /// Smallest possible chunk: encoding byte, count, first timestamp, span, CRC.
@@ -216,7 +221,11 @@ fn write_chunk(
         ValueEncoding::Constant(v) => out.extend_from_slice(&v.to_bits().to_le_bytes()),
         ValueEncoding::Xor => {}
         ValueEncoding::Decimal(p) => {
-            out.push(p.scale | if p.corrections { CORRECTIONS_FLAG } else { 0 });
+            let linear = match p.predictor {
+                PredictorChoice::Previous => 0,
+                PredictorChoice::Linear => LINEAR_FLAG,
+            };
+            out.push(p.scale | linear | if p.corrections { CORRECTIONS_FLAG } else { 0 });
             put_uvarint(&mut out, p.multiplier);
             put_varint(&mut out, p.base);
             if p.corrections {
@@ -405,7 +414,18 @@ impl<'a> ChunkRef<'a> {
             VALUES_XOR => ValueEncoding::Xor,
             VALUES_DECIMAL => {
                 let scale_byte = c.u8("decimal scale")?;
-                let scale = scale_byte & !CORRECTIONS_FLAG;
+                if scale_byte & RESERVED_FLAG != 0 {
+                    return Err(Error::Unsupported {
+                        what: "decimal flags",
+                        found: u64::from(scale_byte),
+                    });
+                }
+                let scale = scale_byte & SCALE_MASK;
+                let predictor = if scale_byte & LINEAR_FLAG != 0 {
+                    PredictorChoice::Linear
+                } else {
+                    PredictorChoice::Previous
+                };
                 let corrections = scale_byte & CORRECTIONS_FLAG != 0;
                 let multiplier = c.uvarint("decimal multiplier")?;
                 let base = c.varint("decimal base")?;
@@ -418,6 +438,7 @@ impl<'a> ChunkRef<'a> {
                     multiplier,
                     base,
                     corrections,
+                    predictor,
                 };
                 ValueEncoding::Decimal(params)
             }

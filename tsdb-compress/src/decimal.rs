@@ -7,11 +7,12 @@
 //! with an adaptive Rice code ([`crate::rice`]):
 //!
 //! * the predictor is either the previous value (random-walk gauges) or the previous value
-//!   plus the previous change (counters with a steady rate); both sides track which would
-//!   have been cheaper recently and use it for the next group of samples (the groups of
-//!   the residuals' Rice state). Choosing per group rather than per sample measured
-//!   slightly smaller on NAB and the fleet data, and lets the decoder run one loop per
-//!   group with the predictor fixed;
+//!   plus the previous change (counters with a steady rate), one for the whole chunk,
+//!   recorded in its header. The encoder settles it after the first
+//!   [`PREDICTOR_WARMUP`] samples and revisits it when the chunk is sealed. On NAB and
+//!   the fleet data a fixed predictor per chunk coded smaller than choosing per sample or
+//!   per group from recent costs, and the decoder runs one loop per chunk and Rice group
+//!   with no bookkeeping for the choice;
 //! * `multiplier` is the greatest common divisor of all changes in the chunk (page sizes,
 //!   block sizes), found when the chunk is sealed.
 //!
@@ -113,25 +114,44 @@ pub struct DecimalParams {
     pub base: i64,
     /// Whether a correction stream follows each value (see the module docs).
     pub corrections: bool,
+    /// How the residuals are predicted.
+    pub predictor: PredictorChoice,
 }
 
-/// Group sums of the two predictors' residual costs, and the choice they make.
-///
-/// Both sides add `floor(log2(zigzag(r_j) | 1))` for each predictor `j` over a group of
-/// samples, and at the group's end (the residual stream's Rice refit) decay the history
-/// as `cost_j - cost_j / 4 + group_j` and choose the extrapolation for the next group
-/// iff it is strictly cheaper.
+/// The predictor of a decimal chunk, one for the whole chunk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PredictorChoice {
+    /// The previous value (gauges).
+    #[default]
+    Previous,
+    /// The previous value plus the previous change (counters with a steady rate).
+    Linear,
+}
+
+/// Symbols after which a streaming encoder settles its predictor: it starts with
+/// [`PredictorChoice::Previous`] and, if the linear one would have coded these first
+/// samples smaller, re-encodes them with it and carries on.
+pub const PREDICTOR_WARMUP: usize = 64;
+
+/// Predictor state, with (encoder side) how well each predictor would have done.
 #[derive(Clone, Debug, Default)]
 struct Predictor {
     prev: i64,
     prev_delta: i64,
-    /// Decayed costs: [previous value, linear extrapolation].
-    cost: [u32; 2],
-    group: [u32; 2],
     linear: bool,
+    /// Sums of `floor(log2(zigzag(r) | 1))` over the residuals `r` of [previous value,
+    /// linear] so far: a cheap stand-in for their coded sizes.
+    cost: [u64; 2],
 }
 
 impl Predictor {
+    fn new(choice: PredictorChoice) -> Self {
+        Self {
+            linear: choice == PredictorChoice::Linear,
+            ..Self::default()
+        }
+    }
+
     #[inline]
     fn predict(&self) -> i64 {
         if self.linear {
@@ -141,25 +161,28 @@ impl Predictor {
         }
     }
 
-    /// Learns `y` (encoder side; the decoder keeps the same sums in its loops).
+    /// Learns `y`, keeping the costs (encoder side).
     #[inline]
     fn update(&mut self, y: i64) {
         let r0 = y.wrapping_sub(self.prev);
         let r1 = r0.wrapping_sub(self.prev_delta);
-        self.group[0] += rice::log_or_1(zigzag(r0));
-        self.group[1] += rice::log_or_1(zigzag(r1));
+        let [c0, c1] = &mut self.cost;
+        *c0 += u64::from(rice::log_or_1(zigzag(r0)));
+        *c1 += u64::from(rice::log_or_1(zigzag(r1)));
         self.prev_delta = r0;
         self.prev = y;
     }
 
-    /// Ends a group: decays the costs and chooses the predictor for the next one.
-    #[inline]
-    fn refit(&mut self) {
-        for (cost, group) in self.cost.iter_mut().zip(&mut self.group) {
-            *cost = *cost - (*cost >> 2) + *group;
-            *group = 0;
-        }
-        self.linear = self.cost[1] < self.cost[0];
+    /// The predictor that would have cost less so far, if it beats the current one by
+    /// more than `1 / margin` of the current cost.
+    fn better(&self, margin: u64) -> Option<PredictorChoice> {
+        let [c0, c1] = self.cost;
+        let (current, other, choice) = if self.linear {
+            (c1, c0, PredictorChoice::Previous)
+        } else {
+            (c0, c1, PredictorChoice::Linear)
+        };
+        (other < current - current / margin.max(1)).then_some(choice)
     }
 }
 
@@ -171,6 +194,11 @@ impl Predictor {
 pub struct DecimalEncoder {
     params: DecimalParams,
     predictor: Predictor,
+    /// Whether the predictor can still change at [`PREDICTOR_WARMUP`].
+    settled: bool,
+    /// Residuals pushed, and values (exceptions too).
+    symbols: usize,
+    pushed: usize,
     rice: RiceEncoder,
     corrections: RiceEncoder,
     correction_bits: BitWriter,
@@ -183,7 +211,8 @@ pub struct DecimalEncoder {
 impl DecimalEncoder {
     /// An encoder whose first value is `base` at `scale`, dividing changes by `multiplier`,
     /// with or without a correction stream. With corrections, call
-    /// [`DecimalEncoder::push_first_correction`] before anything else.
+    /// [`DecimalEncoder::push_first_correction`] before anything else. The predictor
+    /// settles after [`PREDICTOR_WARMUP`] symbols.
     pub fn new(scale: u8, base: i64, multiplier: u64, corrections: bool) -> Self {
         Self {
             params: DecimalParams {
@@ -191,14 +220,26 @@ impl DecimalEncoder {
                 multiplier: multiplier.max(1),
                 base,
                 corrections,
+                predictor: PredictorChoice::Previous,
             },
             predictor: Predictor::default(),
+            settled: false,
+            symbols: 0,
+            pushed: 0,
             rice: RiceEncoder::default(),
             corrections: RiceEncoder::default(),
             correction_bits: BitWriter::new(),
             last_m: base,
             gcd: 0,
         }
+    }
+
+    /// The same encoder with the predictor fixed to `choice`; call before any push.
+    pub fn with_predictor(mut self, choice: PredictorChoice) -> Self {
+        self.params.predictor = choice;
+        self.predictor = Predictor::new(choice);
+        self.settled = true;
+        self
     }
 
     /// The header parameters.
@@ -209,6 +250,12 @@ impl DecimalEncoder {
     /// Greatest common divisor of all changes so far (0 if none).
     pub fn changes_gcd(&self) -> u64 {
         self.gcd
+    }
+
+    /// The other predictor, if it would have coded the chunk so far clearly smaller
+    /// (by more than about 1.5 %, in bit lengths).
+    pub fn better_predictor(&self) -> Option<PredictorChoice> {
+        self.predictor.better(64)
     }
 
     /// The correction stream (empty without corrections).
@@ -225,7 +272,8 @@ impl DecimalEncoder {
     }
 
     /// Appends the scaled integer `m` and the value's ulp `correction` (zero unless the
-    /// stream has corrections); `m - base` must be a multiple of the multiplier.
+    /// stream has corrections) to `w`, which holds this encoder's residuals and nothing
+    /// else; `m - base` must be a multiple of the multiplier.
     #[inline]
     pub fn push(&mut self, w: &mut BitWriter, m: i64, correction: i64) {
         debug_assert!(self.params.corrections || correction == 0);
@@ -237,25 +285,121 @@ impl DecimalEncoder {
         };
         debug_assert_eq!(y.wrapping_mul(self.params.multiplier as i64), diff);
         let residual = y.wrapping_sub(self.predictor.predict());
-        let refit = self.rice.encode(w, zigzag(residual));
+        self.rice.encode(w, zigzag(residual));
         if self.params.corrections {
             self.corrections
                 .encode(&mut self.correction_bits, zigzag(correction));
         }
         self.predictor.update(y);
-        if refit {
-            self.predictor.refit();
-        }
         if self.gcd != 1 {
             self.gcd = gcd(self.gcd, m.wrapping_sub(self.last_m).unsigned_abs());
         }
         self.last_m = m;
+        self.symbols += 1;
+        self.pushed += 1;
+        if !self.settled && self.symbols >= PREDICTOR_WARMUP {
+            self.settle(w);
+        }
+    }
+
+    /// The end of the warm-up: switch to the linear predictor if it would have done
+    /// better on the samples so far, re-encoding them.
+    #[cold]
+    fn settle(&mut self, w: &mut BitWriter) {
+        self.settled = true;
+        let [c0, c1] = self.predictor.cost;
+        if c1 < c0 {
+            if let Some((enc, bits)) = self.repredict(
+                &w.to_bytes(),
+                PredictorChoice::Linear,
+                self.params.multiplier,
+            ) {
+                *self = enc;
+                *w = bits;
+            }
+        }
     }
 
     /// Appends a value verbatim (see [`is_exception`]).
     pub fn push_exception(&mut self, w: &mut BitWriter, v: f64) {
         self.rice.encode_exception(w);
         w.write_bits(v.to_bits(), 64);
+        self.pushed += 1;
+    }
+
+    /// This encoder as it would be had it used `predictor` and `multiplier` (which must
+    /// divide every change) from the start, with `main`, the residual stream it wrote, so
+    /// re-encoded: the encoder and the new stream. Corrections do not depend on either and
+    /// stay as they are. Works on the scaled integers straight from the stream, about
+    /// half the work of decoding the values and encoding them again. `None` if the stream
+    /// does not decode or the multiplier does not divide (neither happens for a stream
+    /// this encoder wrote).
+    pub fn repredict(
+        &self,
+        main: &[u8],
+        predictor: PredictorChoice,
+        multiplier: u64,
+    ) -> Option<(DecimalEncoder, BitWriter)> {
+        let mut enc = DecimalEncoder {
+            params: DecimalParams {
+                multiplier: multiplier.max(1),
+                predictor,
+                ..self.params
+            },
+            predictor: Predictor::new(predictor),
+            symbols: 0,
+            pushed: 0,
+            rice: RiceEncoder::default(),
+            corrections: self.corrections.clone(),
+            correction_bits: self.correction_bits.clone(),
+            ..*self
+        };
+        let old_mult = self.params.multiplier as i64;
+        let new_mult = enc.params.multiplier as i64;
+        let mut r = BitReader::new(main, 0);
+        let mut state = RiceState::default();
+        let mut old = Predictor::new(self.params.predictor);
+        let mut w = BitWriter::new();
+        while enc.pushed < self.pushed {
+            let k = state.k();
+            let fast = match (k <= FAST_K, state.flagged()) {
+                (false, _) => None,
+                (true, false) => rice::decode_fast::<false>(&mut r, k),
+                (true, true) => rice::decode_fast::<true>(&mut r, k),
+            };
+            let symbol = match fast {
+                Some(u) => Symbol::Value(u),
+                None => rice::decode_slow(&mut r, &state).ok()?,
+            };
+            match symbol {
+                Symbol::Value(u) => {
+                    state.update(u);
+                    let y = old.predict().wrapping_add(unzigzag(u));
+                    old.prev_delta = y.wrapping_sub(old.prev);
+                    old.prev = y;
+                    let y = if old_mult == new_mult {
+                        y
+                    } else {
+                        let diff = y.wrapping_mul(old_mult);
+                        let y = diff.checked_div(new_mult)?;
+                        if y.wrapping_mul(new_mult) != diff {
+                            return None;
+                        }
+                        y
+                    };
+                    enc.rice
+                        .encode(&mut w, zigzag(y.wrapping_sub(enc.predictor.predict())));
+                    enc.predictor.update(y);
+                    enc.symbols += 1;
+                    enc.pushed += 1;
+                }
+                Symbol::Exception => {
+                    enc.push_exception(&mut w, f64::from_bits(r.read_bits(64).ok()?));
+                }
+            }
+        }
+        r.check().ok()?;
+        Some((enc, w))
     }
 }
 
@@ -285,7 +429,9 @@ fn slow_symbol(r: &mut BitReader<'_>, state: &RiceState) -> Result<Result<u64, u
 #[derive(Clone, Debug)]
 pub struct DecimalDecoder<'a> {
     params: DecimalParams,
-    predictor: Predictor,
+    /// Previous scaled value (`y`, or `m` with a multiplier of 1) and change.
+    prev: i64,
+    prev_delta: i64,
     rice: RiceState,
     corrections: RiceState,
     correction_bits: BitReader<'a>,
@@ -307,7 +453,13 @@ impl<'a> DecimalDecoder<'a> {
         }
         Ok(Self {
             params,
-            predictor: Predictor::default(),
+            // with a multiplier of 1 the loops run on m = base + y directly
+            prev: if params.multiplier == 1 {
+                params.base
+            } else {
+                0
+            },
+            prev_delta: 0,
             rice: RiceState::default(),
             corrections: RiceState::default(),
             correction_bits: corrections,
@@ -318,10 +470,10 @@ impl<'a> DecimalDecoder<'a> {
     /// Fills `out` with the next `out.len()` values, reading residuals from `r`; the first
     /// value of the stream is the header's base.
     ///
-    /// The loops run per group of the residuals' Rice state, where `k`, the mode and the
-    /// predictor are fixed, specialised on those; corrections are applied afterwards in a
-    /// pass of their own that skips runs of zeros. Reading past the end of either stream
-    /// is found at the end of each pass of up to 64 values.
+    /// The loops run per group of the residuals' Rice state, where `k` and the mode are
+    /// fixed, specialised on those and on the predictor; corrections are applied
+    /// afterwards in a pass of their own that skips runs of zeros. Reading past the end
+    /// of either stream is found at the end of each pass of up to 64 values.
     pub fn decode_batch(&mut self, r: &mut BitReader<'_>, out: &mut [f64]) -> Result<()> {
         for pass in out.chunks_mut(PASS) {
             let exceptions = self.decode_values(r, pass)?;
@@ -348,26 +500,25 @@ impl<'a> DecimalDecoder<'a> {
             slot = 1;
         }
         let mut exceptions = 0u64;
+        let linear = self.params.predictor == PredictorChoice::Linear;
         let mult1 = self.params.multiplier == 1;
         while !out.is_empty() {
             let n = out.len().min(self.rice.left() as usize);
             let (run, rest) = out.split_at_mut(n);
             let k = self.rice.k();
-            let flagged = self.rice.flagged();
-            let linear = self.predictor.linear;
-            let exc = if k > FAST_K {
-                self.run::<false, false, false, true>(r, run)?
-            } else {
-                match (flagged, linear, mult1) {
-                    (false, false, false) => self.run::<false, false, false, false>(r, run)?,
-                    (false, false, true) => self.run::<false, false, true, false>(r, run)?,
-                    (false, true, false) => self.run::<false, true, false, false>(r, run)?,
-                    (false, true, true) => self.run::<false, true, true, false>(r, run)?,
-                    (true, false, false) => self.run::<true, false, false, false>(r, run)?,
-                    (true, false, true) => self.run::<true, false, true, false>(r, run)?,
-                    (true, true, false) => self.run::<true, true, false, false>(r, run)?,
-                    (true, true, true) => self.run::<true, true, true, false>(r, run)?,
-                }
+            let exc = match (k > FAST_K, self.rice.flagged(), linear, mult1) {
+                (true, _, false, false) => self.run::<false, false, false, true>(r, run)?,
+                (true, _, false, true) => self.run::<false, false, true, true>(r, run)?,
+                (true, _, true, false) => self.run::<false, true, false, true>(r, run)?,
+                (true, _, true, true) => self.run::<false, true, true, true>(r, run)?,
+                (false, false, false, false) => self.run::<false, false, false, false>(r, run)?,
+                (false, false, false, true) => self.run::<false, false, true, false>(r, run)?,
+                (false, false, true, false) => self.run::<false, true, false, false>(r, run)?,
+                (false, false, true, true) => self.run::<false, true, true, false>(r, run)?,
+                (false, true, false, false) => self.run::<true, false, false, false>(r, run)?,
+                (false, true, false, true) => self.run::<true, false, true, false>(r, run)?,
+                (false, true, true, false) => self.run::<true, true, false, false>(r, run)?,
+                (false, true, true, true) => self.run::<true, true, true, false>(r, run)?,
             };
             exceptions |= exc.checked_shl(slot).unwrap_or(0);
             slot += n as u32;
@@ -376,11 +527,10 @@ impl<'a> DecimalDecoder<'a> {
         Ok(exceptions)
     }
 
-    /// Decodes `out.len()` slots, at most the group's remaining symbols, with the mode,
-    /// `k` and predictor of the group (`MULT1`: the multiplier is 1); `SLOW` takes every
-    /// symbol the slow way (for `k` above what the fast path handles, so also its mode
-    /// and predictor are read from the state). Returns the mask of slots that hold
-    /// exceptions, which do not count as symbols.
+    /// Decodes `out.len()` slots, at most the group's remaining symbols, with the mode
+    /// and `k` of the group (`MULT1`: the multiplier is 1); `SLOW` takes every symbol the
+    /// slow way (for `k` above what the fast path handles). Returns the mask of slots
+    /// that hold exceptions, which do not count as symbols.
     #[inline(always)]
     fn run<const FLAGGED: bool, const LINEAR: bool, const MULT1: bool, const SLOW: bool>(
         &mut self,
@@ -391,24 +541,16 @@ impl<'a> DecimalDecoder<'a> {
         let mut local = reader.clone();
         let r = &mut local;
         let k = self.rice.k();
-        let linear = if SLOW { self.predictor.linear } else { LINEAR };
         let divisor = POW10
             .get(usize::from(self.params.scale))
             .copied()
             .unwrap_or(1.0);
         let base = self.params.base;
         let multiplier = self.params.multiplier as i64;
-        // with a multiplier of 1 the loop runs on m = base + y directly
-        let mut prev = if MULT1 {
-            base.wrapping_add(self.predictor.prev)
-        } else {
-            self.predictor.prev
-        };
-        let mut delta = self.predictor.prev_delta;
-        // sums of floor(log2(zigzag(residual) | 1)) for the coded and the other predictor
-        // (different widths, so that they are not packed into a vector register)
-        let mut coded = 0u32;
-        let mut other = 0u64;
+        let mut prev = self.prev;
+        let mut delta = self.prev_delta;
+        // the Rice state's statistics: sum of floor(log2(u | 1)), zeros
+        let mut log_sum = 0u32;
         let mut zeros = 0u32;
         let mut exceptions = 0u64;
         for i in 0..out.len() {
@@ -430,18 +572,17 @@ impl<'a> DecimalDecoder<'a> {
                     }
                 },
             };
-            let y = if linear {
+            log_sum += rice::log_or_1(u);
+            zeros += u32::from(u == 0);
+            let y = if LINEAR {
                 prev.wrapping_add(delta)
             } else {
                 prev
             }
             .wrapping_add(unzigzag(u));
-            let r0 = y.wrapping_sub(prev);
-            let r_other = if linear { r0 } else { r0.wrapping_sub(delta) };
-            coded += rice::log_or_1(u);
-            other += u64::from(rice::log_or_1(zigzag(r_other)));
-            zeros += u32::from(u == 0);
-            delta = r0;
+            if LINEAR {
+                delta = y.wrapping_sub(prev);
+            }
             prev = y;
             let m = if MULT1 {
                 y
@@ -453,20 +594,10 @@ impl<'a> DecimalDecoder<'a> {
             }
         }
         *reader = local;
-        self.predictor.prev = if MULT1 { prev.wrapping_sub(base) } else { prev };
-        self.predictor.prev_delta = delta;
+        self.prev = prev;
+        self.prev_delta = delta;
         let symbols = out.len() as u32 - exceptions.count_ones();
-        let other = other as u32;
-        let (c0, c1) = if linear {
-            (other, coded)
-        } else {
-            (coded, other)
-        };
-        self.predictor.group[0] += c0;
-        self.predictor.group[1] += c1;
-        if self.rice.add_run(coded, zeros, symbols) {
-            self.predictor.refit();
-        }
+        self.rice.add_run(log_sum, zeros, symbols);
         Ok(exceptions)
     }
 
@@ -600,10 +731,18 @@ mod tests {
             ], 1..400),
             batch in 1usize..100,
             scale in 0u8..4,
+            predictor in prop_oneof![
+                Just(None),
+                Just(Some(PredictorChoice::Previous)),
+                Just(Some(PredictorChoice::Linear)),
+            ],
         ) {
             let mut w = BitWriter::new();
             let base = items[0].0;
             let mut enc = DecimalEncoder::new(scale, base, 1, true);
+            if let Some(choice) = predictor {
+                enc = enc.with_predictor(choice);
+            }
             enc.push_first_correction(items[0].1);
             let mut want = vec![apply_correction(from_scaled(base, scale), items[0].1)];
             for &(m, c, exc) in &items[1..] {
@@ -630,6 +769,54 @@ mod tests {
                 prop_assert_eq!(got.to_bits(), want.to_bits());
             }
         }
+    }
+
+    #[test]
+    fn the_predictor_settles_after_the_warm_up() {
+        let encode = |ms: &[i64], fixed: Option<PredictorChoice>| {
+            let mut w = BitWriter::new();
+            let mut enc = DecimalEncoder::new(0, ms[0], 1, false);
+            if let Some(choice) = fixed {
+                enc = enc.with_predictor(choice);
+            }
+            for &m in &ms[1..] {
+                enc.push(&mut w, m, 0);
+            }
+            (w.to_bytes(), enc)
+        };
+        let counter: Vec<i64> = (0..300).map(|i| 1000 + 7 * i + i % 3).collect();
+        // pseudo-random levels (splitmix64's mixer)
+        let gauge: Vec<i64> = (0..300u64)
+            .map(|i| {
+                let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                50 + ((x ^ (x >> 27)) >> 60) as i64
+            })
+            .collect();
+        for (ms, want) in [
+            (&counter, PredictorChoice::Linear),
+            (&gauge, PredictorChoice::Previous),
+        ] {
+            let (streamed, enc) = encode(ms, None);
+            assert_eq!(enc.params().predictor, want);
+            assert_eq!(enc.better_predictor(), None);
+            // the same stream as if the predictor had been fixed from the start
+            let (fixed, _) = encode(ms, Some(want));
+            assert_eq!(streamed, fixed);
+        }
+        // a gauge that turns into a counter after the warm-up
+        let mixed: Vec<i64> = gauge.iter().take(100).chain(&counter).copied().collect();
+        let (bytes, enc) = encode(&mixed, None);
+        assert_eq!(enc.params().predictor, PredictorChoice::Previous);
+        assert_eq!(enc.better_predictor(), Some(PredictorChoice::Linear));
+        let (linear, w) = enc
+            .repredict(&bytes, PredictorChoice::Linear, 1)
+            .expect("re-encodes");
+        assert_eq!(
+            w.to_bytes(),
+            encode(&mixed, Some(PredictorChoice::Linear)).0
+        );
+        assert_eq!(linear.params().predictor, PredictorChoice::Linear);
     }
 
     #[test]

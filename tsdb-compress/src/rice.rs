@@ -176,9 +176,13 @@ fn write_rice(w: &mut BitWriter, u: u64, k: u32) {
     let q = u >> k;
     if q < u64::from(UNARY_LIMIT) {
         let q = q as u32;
-        // q ones, a zero, then the k low bits: at most 24 + 1 + 63 bits, so split in two
-        w.write_bits((1u64 << (q + 1)) - 2, q + 1);
-        if k > 0 {
+        // q ones, a zero, then the k low bits: one write when that fits 64 bits
+        let unary = (1u64 << (q + 1)) - 2;
+        if q + 1 + k <= 64 {
+            let low = u & (u64::MAX >> 1 >> (63 - k));
+            w.write_bits(unary << k | low, q + 1 + k);
+        } else {
+            w.write_bits(unary, q + 1);
             w.write_bits(u & (u64::MAX >> (64 - k)), k);
         }
     } else {

@@ -238,25 +238,28 @@ impl ValueEncoder {
                 ValueStreams::default(),
             );
         }
-        if let Mode::Decimal(d) = &self.mode {
-            let g = d.changes_gcd();
-            if g > 1 {
-                let params = d.params();
-                let values = self.decode_all();
-                let first = f64::from_bits(self.first_bits);
-                let rebuilt = Self::encode_all(&values, |_| {
-                    Self::with_mode(
-                        Mode::Decimal(DecimalEncoder::new(
-                            params.scale,
-                            params.base,
-                            g,
-                            params.corrections,
-                        )),
-                        first,
-                    )
-                });
-                if rebuilt.count == self.count && rebuilt.bit_len() <= self.bit_len() {
-                    return rebuilt.streams();
+        let Mode::Decimal(d) = &self.mode else {
+            return self.streams();
+        };
+        // Revisit the predictor (only if the other one would clearly have done better:
+        // the series changed its behaviour after the warm-up) and apply a common divisor
+        // of the changes, in one pass over the residuals.
+        let g = d.changes_gcd().max(1);
+        let better = d.better_predictor();
+        if g > 1 || better.is_some() {
+            let choice = better.unwrap_or(d.params().predictor);
+            if let Some((enc, bits)) = d.repredict(&self.bits.to_bytes(), choice, g) {
+                if bits.bit_len() <= self.bits.bit_len() {
+                    return (
+                        ValueEncoding::Decimal(enc.params()),
+                        ValueStreams {
+                            main: bits.to_bytes(),
+                            corrections: enc
+                                .params()
+                                .corrections
+                                .then(|| enc.corrections().to_bytes()),
+                        },
+                    );
                 }
             }
         }

@@ -268,3 +268,57 @@ fn page_sized_gauges_use_a_multiplier() {
         other => panic!("expected decimal, got {other:?}"),
     }
 }
+
+#[test]
+fn decimal_chunks_choose_their_predictor() {
+    use tsdb_compress::decimal::PredictorChoice;
+    let predictor = |chunk: &Chunk| match chunk.view().unwrap().value_encoding() {
+        tsdb_compress::ValueEncoding::Decimal(p) => p.predictor,
+        other => panic!("expected decimal, got {other:?}"),
+    };
+    let sample = |i: i64, v: i64| Sample {
+        t: i * 10_000,
+        v: v as f64 / 100.0,
+    };
+    let counter: Vec<Sample> = (0..600)
+        .map(|i| sample(i, 1_000 + 37 * i + i % 5))
+        .collect();
+    // pseudo-random levels (splitmix64's mixer), which no extrapolation predicts
+    let noise = |i: i64| {
+        let x = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        ((x ^ (x >> 27)) >> 57) as i64
+    };
+    let gauge: Vec<Sample> = (0..600).map(|i| sample(i, 5_000 + noise(i))).collect();
+    assert_eq!(
+        predictor(&round_trip(&counter, 1024)[0]),
+        PredictorChoice::Linear
+    );
+    assert_eq!(
+        predictor(&round_trip(&gauge, 1024)[0]),
+        PredictorChoice::Previous
+    );
+    // a gauge that turns into a counter after the warm-up: the open chunk keeps the
+    // predictor it settled on, the sealed one switches
+    let mixed: Vec<Sample> = (0..1000)
+        .map(|i| {
+            if i < 200 {
+                sample(i, 20_000 + noise(i))
+            } else {
+                sample(i, 1_000 + 37 * i)
+            }
+        })
+        .collect();
+    assert_eq!(
+        predictor(&round_trip(&mixed, 1024)[0]),
+        PredictorChoice::Linear
+    );
+    let mut app = ChunkAppender::new(ChunkOptions::default()).unwrap();
+    for s in &mixed {
+        app.append(s.t, s.v).unwrap();
+    }
+    assert_eq!(
+        predictor(&app.snapshot().unwrap()),
+        PredictorChoice::Previous
+    );
+}
