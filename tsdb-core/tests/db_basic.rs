@@ -239,3 +239,34 @@ fn an_out_of_order_sample_cannot_overwrite_an_in_order_one() {
         [(T0 - 254_000, 2.0), (T0 - 4_000, 0.0)]
     );
 }
+
+#[test]
+fn idle_series_leave_the_head_and_come_back_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let db = Db::open(tmp.path(), options(&clock)).unwrap();
+    db.append(&labels("a"), T0 - 3 * HOUR, 1.0).unwrap();
+    db.append(&labels("b"), T0 - 3 * HOUR, 1.0).unwrap();
+    db.persist_all().unwrap();
+    assert_eq!(
+        db.stats().unwrap().head_series,
+        0,
+        "persisted, idle series leave the head"
+    );
+    // a comes back: its old samples (segment) and new ones (head) read as one series
+    db.append(&labels("a"), T0, 2.0).unwrap();
+    assert_eq!(db.stats().unwrap().head_series, 1);
+    assert_eq!(
+        read(&db, "a", i64::MIN, i64::MAX),
+        [(T0 - 3 * HOUR, 1.0), (T0, 2.0)]
+    );
+    let q = db.querier(i64::MIN, i64::MAX).unwrap();
+    assert_eq!(q.label_values("host", &[]).unwrap(), ["a", "b"]);
+    db.close().unwrap();
+    drop(db);
+    let db = Db::open(tmp.path(), options(&clock)).unwrap();
+    assert_eq!(
+        read(&db, "a", i64::MIN, i64::MAX),
+        [(T0 - 3 * HOUR, 1.0), (T0, 2.0)]
+    );
+}

@@ -128,11 +128,31 @@ impl Head {
         replayed_ref: Option<u64>,
         on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
     ) -> Result<std::result::Result<SeriesId, SampleError>> {
+        // Head GC removes an idle series from its slot and from the index under the
+        // stripe lock, so an id found before taking the lock may be gone after: then
+        // look again (the index hands out a fresh id).
+        for _ in 0..8 {
+            match self.try_get_or_create(labels, replayed_ref, on_new)? {
+                Some(r) => return Ok(r),
+                None => continue,
+            }
+        }
+        Err(Error::invalid_argument(
+            "series kept disappearing while being created",
+        ))
+    }
+
+    fn try_get_or_create(
+        &self,
+        labels: &Labels,
+        replayed_ref: Option<u64>,
+        on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
+    ) -> Result<Option<std::result::Result<SeriesId, SampleError>>> {
         let id = match self.index.get(labels) {
             Some(id) => id,
             None => match self.index.get_or_insert(labels) {
                 Ok(id) => id,
-                Err(e) => return Ok(Err(SampleError::InvalidLabels(Arc::new(e)))),
+                Err(e) => return Ok(Some(Err(SampleError::InvalidLabels(Arc::new(e))))),
             },
         };
         let (stripe, slot) = slot_of(id);
@@ -145,6 +165,7 @@ impl Head {
         }
         if let Some(entry) = guard.get_mut(slot) {
             match (entry.as_mut(), replayed_ref) {
+                (None, _) if self.index.get(labels) != Some(id) => return Ok(None),
                 (None, _) => {
                     let wal_ref = match replayed_ref {
                         Some(r) => {
@@ -167,7 +188,7 @@ impl Head {
                 (Some(_), None) => {}
             }
         }
-        Ok(Ok(id))
+        Ok(Some(Ok(id)))
     }
 
     /// True when `id` names a series in the head.
@@ -443,17 +464,25 @@ impl Head {
     /// with nothing written since `idle_before`.
     pub(crate) fn truncate(&self, t: i64, idle_before: i64) -> Result<()> {
         let mut new_min = i64::MAX;
-        for stripe in self.stripes.iter() {
+        for (stripe_no, stripe) in self.stripes.iter().enumerate() {
+            let mut removed = tsdb_index::RoaringBitmap::new();
             let mut guard = lock(stripe)?;
-            for entry in guard.iter_mut() {
+            for (slot, entry) in guard.iter_mut().enumerate() {
                 let Some(series) = entry else { continue };
                 series.truncate_before(t);
                 if series.is_idle_before(idle_before) {
                     *entry = None;
                     self.series_count.fetch_sub(1, Ordering::Relaxed);
+                    removed.insert((slot * STRIPES + stripe_no) as SeriesId);
                 } else {
                     new_min = new_min.min(t);
                 }
+            }
+            // Out of the index too, under the stripe lock (see `get_or_create_with`): its
+            // ids are never reused, label names and values stop listing the series, and
+            // a series that comes back gets a new id and a new entry.
+            if !removed.is_empty() {
+                self.index.remove(&removed);
             }
         }
         self.min_t.store(new_min, Ordering::Release);

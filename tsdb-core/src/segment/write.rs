@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tsdb_compress::varint::{put_uvarint, put_varint};
 use tsdb_compress::Chunk;
-use tsdb_index::{Labels, MemIndex};
+use tsdb_index::{IndexWriter, Labels};
 
 use super::{
     SegmentMeta, CHUNKS_FILE, CHUNKS_HEADER_LEN, CHUNKS_MAGIC, FORMAT_VERSION, INDEX_FILE,
@@ -77,10 +77,10 @@ pub(crate) fn write_segment(
     let mut series_entries: Vec<u8> = Vec::new();
     let mut entry_offsets: Vec<u64> = Vec::with_capacity(input.series.len());
     let (mut n_samples, mut n_chunks) = (0u64, 0u64);
-    let index = MemIndex::new();
+    let mut index = IndexWriter::new();
     for (i, (labels, chunks)) in input.series.iter().enumerate() {
-        // ids are assigned in insertion order, so sorted insertion gives sorted ids
-        let id = index.get_or_insert(labels)?;
+        // the writer numbers label sets 0..n in the (sorted) order they come
+        let id = index.add(labels)?;
         if id as usize != i {
             return Err(Error::invalid_argument("segment series are not unique"));
         }
@@ -134,7 +134,7 @@ pub(crate) fn write_segment(
     series_file.extend_from_slice(&crc.to_le_bytes());
     write_file(fs, &tmp.join(SERIES_FILE), &series_file)?;
 
-    write_file(fs, &tmp.join(INDEX_FILE), &index.to_bytes()?)?;
+    write_file(fs, &tmp.join(INDEX_FILE), &index.finish_to_vec()?)?;
 
     let meta = SegmentMeta {
         min_t: input.min_t,
