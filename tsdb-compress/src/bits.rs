@@ -110,6 +110,8 @@ pub struct BitReader<'a> {
     data: &'a [u8],
     /// Position in bits from the start of `data`; past the end once overread.
     pos: usize,
+    /// Where the stream ends, in bits from the start of `data`.
+    end: usize,
     /// Byte offset of `data` in the enclosing chunk, for error messages.
     base_offset: usize,
 }
@@ -121,13 +123,27 @@ impl<'a> BitReader<'a> {
         Self {
             data,
             pos: 0,
+            end: data.len() * 8,
+            base_offset,
+        }
+    }
+
+    /// A reader over bytes `start..end` of `data` (clamped to it), which may read
+    /// (without consuming) the bytes after `end`: two streams back to back share one
+    /// slice, so their readers keep one pointer and length between them.
+    pub fn window(data: &'a [u8], start: usize, end: usize, base_offset: usize) -> Self {
+        let end = end.min(data.len());
+        Self {
+            data,
+            pos: start.min(end) * 8,
+            end: end * 8,
             base_offset,
         }
     }
 
     /// Bits not yet read (zero once the stream has been overread).
     pub fn remaining(&self) -> usize {
-        (self.data.len() * 8).saturating_sub(self.pos)
+        self.end.saturating_sub(self.pos)
     }
 
     /// The next 64 bits, left-aligned; bits past the end of the data read as zero. At
@@ -168,21 +184,10 @@ impl<'a> BitReader<'a> {
         self.pos += n as usize;
     }
 
-    /// Runs `f` on a copy of the reader and takes the copy's state back: a decoding loop
-    /// keeps its reader in locals (registers) and hands out only the copy's address on
-    /// its slow paths.
-    #[inline(always)]
-    pub(crate) fn with_copy<T>(&mut self, f: impl FnOnce(&mut Self) -> T) -> T {
-        let mut copy = self.clone();
-        let result = f(&mut copy);
-        *self = copy;
-        result
-    }
-
     /// An error if more bits were consumed than the data holds.
     #[inline(always)]
     pub(crate) fn check(&self) -> Result<()> {
-        if self.pos > self.data.len() * 8 {
+        if self.pos > self.end {
             return Err(self.truncated());
         }
         Ok(())
@@ -192,7 +197,7 @@ impl<'a> BitReader<'a> {
     #[inline(never)]
     fn truncated(&self) -> Error {
         Error::corrupt(
-            self.base_offset + self.data.len(),
+            self.base_offset + self.end / 8,
             "bit stream ends before the last sample",
         )
     }

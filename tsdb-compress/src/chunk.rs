@@ -208,8 +208,13 @@ fn write_chunk(
     } else {
         ts.stream().to_bytes()
     };
-    let corrections = streams.corrections.as_deref().unwrap_or_default();
-    let mut out = Vec::with_capacity(32 + ts_stream.len() + streams.main.len() + corrections.len());
+    let (corrections, nonzero_corrections) = match &streams.corrections {
+        Some((bytes, nonzero)) => (&bytes[..], *nonzero),
+        None => (&[][..], 0),
+    };
+    let mut out = Vec::with_capacity(
+        40 + ts_stream.len() + streams.main.len() + streams.second.len() + corrections.len(),
+    );
     out.push(ts_code | (value_code << 4));
     put_uvarint(&mut out, ts.count() as u64);
     put_varint(&mut out, first_t);
@@ -228,14 +233,17 @@ fn write_chunk(
             out.push(p.scale | linear | if p.corrections { CORRECTIONS_FLAG } else { 0 });
             put_uvarint(&mut out, p.multiplier);
             put_varint(&mut out, p.base);
+            put_uvarint(&mut out, streams.main.len() as u64);
             if p.corrections {
-                put_uvarint(&mut out, streams.main.len() as u64);
+                put_uvarint(&mut out, streams.second.len() as u64);
+                put_uvarint(&mut out, nonzero_corrections);
             }
         }
     }
     out.extend_from_slice(&ts_stream);
     if value_code != VALUES_CONSTANT {
         out.extend_from_slice(&streams.main);
+        out.extend_from_slice(&streams.second);
         out.extend_from_slice(corrections);
     }
     let crc = crc32fast::hash(&out);
@@ -408,7 +416,10 @@ impl<'a> ChunkRef<'a> {
             }
             TimestampEncoding::DeltaOfDelta => c.uvarint("timestamp stream length")?,
         };
-        let mut residual_len = None;
+        // decimal: the lengths of the odd samples' residual stream and, with corrections,
+        // the even samples' one (else it runs to the CRC)
+        let mut residual_lens = None;
+        let mut nonzero_corrections = 0;
         let values = match enc >> 4 {
             VALUES_CONSTANT => ValueEncoding::Constant(f64::from_bits(c.u64_le("constant")?)),
             VALUES_XOR => ValueEncoding::Xor,
@@ -429,9 +440,19 @@ impl<'a> ChunkRef<'a> {
                 let corrections = scale_byte & CORRECTIONS_FLAG != 0;
                 let multiplier = c.uvarint("decimal multiplier")?;
                 let base = c.varint("decimal base")?;
+                let len = |c: &mut Cursor<'_>, what| {
+                    c.uvarint(what)
+                        .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+                };
+                let odd = len(&mut c, "decimal residual stream length")?;
+                let even = if corrections {
+                    Some(len(&mut c, "decimal residual stream length")?)
+                } else {
+                    None
+                };
+                residual_lens = Some((odd, even));
                 if corrections {
-                    let len = c.uvarint("decimal residual stream length")?;
-                    residual_len = Some(usize::try_from(len).unwrap_or(usize::MAX));
+                    nonzero_corrections = c.uvarint("nonzero corrections")?;
                 }
                 let params = DecimalParams {
                     scale,
@@ -453,16 +474,20 @@ impl<'a> ChunkRef<'a> {
         let ts_len = usize::try_from(ts_len).unwrap_or(usize::MAX);
         let ts_stream = c.bytes(ts_len, "timestamp stream")?;
         let value_offset = c.position();
-        let main = match residual_len {
-            Some(len) => c.bytes(len, "decimal residual stream")?,
-            None => &[],
+        let values_region = c.rest();
+        // the residual streams share one slice (their readers share a pointer and length)
+        let (split, residuals_len) = match residual_lens {
+            Some((odd, Some(even))) => (odd, odd.saturating_add(even)),
+            Some((odd, None)) => (odd, values_region.len()),
+            None => (values_region.len(), values_region.len()),
         };
-        let corrections_offset = c.position();
-        let rest = c.rest();
-        let (main, corrections) = match residual_len {
-            Some(_) => (main, rest),
-            None => (rest, &[][..]),
-        };
+        if split > values_region.len() || residuals_len > values_region.len() {
+            return Err(Error::corrupt(
+                value_offset,
+                "value streams longer than the chunk",
+            ));
+        }
+        let (main, corrections) = values_region.split_at(residuals_len);
         if matches!(values, ValueEncoding::Constant(_)) && !main.is_empty() {
             return Err(Error::corrupt(
                 value_offset,
@@ -479,8 +504,12 @@ impl<'a> ChunkRef<'a> {
             ts_offset,
             value_decoder: ValueDecoder::new(
                 values,
-                BitReader::new(main, value_offset),
-                BitReader::new(corrections, corrections_offset),
+                [
+                    BitReader::window(main, 0, split, value_offset),
+                    BitReader::window(main, split, main.len(), value_offset),
+                    BitReader::new(corrections, value_offset + residuals_len),
+                ],
+                nonzero_corrections,
             )?,
         })
     }

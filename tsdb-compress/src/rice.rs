@@ -150,8 +150,8 @@ impl RiceState {
         false
     }
 
-    #[cold]
-    #[inline(never)]
+    /// Inlined: decoding loops keep the state in registers, which a call would spill.
+    #[inline]
     fn refit(&mut self) {
         self.hist_len = self.hist_len / 2 + self.group_len;
         self.hist_zeros = self.hist_zeros / 2 + self.group_zeros;
@@ -247,13 +247,13 @@ impl RiceEncoder {
 }
 
 /// Largest `k` the fast paths take: a flag, at most 7 ones, the terminating zero and `k`
-/// low bits must fit the 57 bits a peek guarantees.
+/// low bits must fit the 57 bits of a peek.
 pub(crate) const FAST_K: u32 = 47;
 
 /// Fast path for one symbol of a group in plain (`FLAGGED == false`) or flagged mode
-/// with parameter `k <= FAST_K`, from one peeked word, escapes of up to
-/// [`FAST_ESCAPE`] bits included. `None` (nothing consumed) for what it does not handle:
-/// longer escapes and exceptions. Only escapes take a branch that depends on the data.
+/// with parameter `k <= FAST_K`, from one peeked word, escapes of up to [`FAST_ESCAPE`] bits
+/// included. `None` (nothing consumed) for what it does not handle: longer escapes and
+/// exceptions. Only escapes take a branch that depends on the data.
 #[inline(always)]
 pub(crate) fn decode_fast<const FLAGGED: bool>(r: &mut BitReader<'_>, k: u32) -> Option<u64> {
     debug_assert!(k <= FAST_K);

@@ -110,34 +110,61 @@ impl<'a> TimestampDecoder<'a> {
             let (run, rest) = out.split_at_mut(n);
             let k = self.rice.k();
             if k > FAST_K {
-                self.run::<false, true>(run)?;
+                self.run::<false, false, true>(run)?;
             } else if self.rice.flagged() {
-                self.run::<true, false>(run)?;
+                self.run::<true, true, false>(run)?;
+            } else if k == 0 {
+                self.run::<false, true, false>(run)?;
             } else {
-                self.run::<false, false>(run)?;
+                self.run::<false, false, false>(run)?;
             }
             out = rest;
         }
         self.bits.check()
     }
 
+    /// Decodes `out.len()` timestamps, at most the group's remaining symbols, with the
+    /// group's mode and `k`. `ZERO_RUNS`: a zero is a single 0 bit (flagged mode, or
+    /// `k = 0`), so a run of zeros, a stretch of regular timestamps, is read with one
+    /// leading-zero count. `SLOW` takes every symbol the slow way.
     #[inline(always)]
-    fn run<const FLAGGED: bool, const SLOW: bool>(&mut self, out: &mut [i64]) -> Result<()> {
+    fn run<const FLAGGED: bool, const ZERO_RUNS: bool, const SLOW: bool>(
+        &mut self,
+        out: &mut [i64],
+    ) -> Result<()> {
         let k = self.rice.k();
+        // a copy stays in registers
+        let mut r = self.bits.clone();
         let mut t = self.prev;
         let mut delta = self.prev_delta;
         let mut log_sum = 0u32;
         let mut zeros = 0u32;
         let mut increasing = true;
-        for slot in out.iter_mut() {
+        let mut i = 0;
+        while i < out.len() {
+            if ZERO_RUNS {
+                let run = (r.peek().leading_zeros().min(56) as usize).min(out.len() - i);
+                r.consume(run as u32);
+                zeros += run as u32;
+                for slot in out.get_mut(i..i + run).unwrap_or_default() {
+                    let next = t.wrapping_add(delta);
+                    increasing &= next > t;
+                    t = next;
+                    *slot = t;
+                }
+                i += run;
+                if i == out.len() {
+                    break;
+                }
+            }
             let fast = if SLOW {
                 None
             } else {
-                rice::decode_fast::<FLAGGED>(&mut self.bits, k)
+                rice::decode_fast::<FLAGGED>(&mut r, k)
             };
             let u = match fast {
                 Some(u) => u,
-                None => match rice::decode_slow(&mut self.bits, &self.rice)? {
+                None => match rice::decode_slow(&mut r, &self.rice)? {
                     Symbol::Value(u) => u,
                     Symbol::Exception => {
                         return Err(Error::corrupt(0, "exception marker in a timestamp stream"))
@@ -150,11 +177,15 @@ impl<'a> TimestampDecoder<'a> {
             let next = t.wrapping_add(delta);
             increasing &= next > t;
             t = next;
-            *slot = t;
+            if let Some(slot) = out.get_mut(i) {
+                *slot = t;
+            }
+            i += 1;
         }
         if !increasing {
             return Err(Error::corrupt(0, "timestamps not increasing"));
         }
+        self.bits = r;
         self.prev = t;
         self.prev_delta = delta;
         self.rice.add_run(log_sum, zeros, out.len() as u32);

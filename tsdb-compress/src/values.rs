@@ -34,6 +34,9 @@ pub const MAX_RESCALE: u8 = 12;
 /// First exception count at which XOR is reconsidered; doubles after each check.
 const FIRST_EXCEPTION_CHECK: usize = 4;
 
+// The decimal encoder is large and the XOR one small; boxing would allocate per chunk
+// for the common case to save space in the rare one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Mode {
     Xor(XorEncoder),
@@ -109,7 +112,7 @@ impl ValueEncoder {
                     return;
                 }
                 if let Some(m) = decimal::to_scaled(v, params.scale) {
-                    d.push(&mut self.bits, m, 0);
+                    d.push(m, 0);
                     return;
                 }
                 if !decimal::is_exception(v) {
@@ -124,7 +127,7 @@ impl ValueEncoder {
                     // binary noise next to a decimal: correct it
                     if let Some((m, c)) = decimal::nearest(v, params.scale) {
                         if params.corrections {
-                            d.push(&mut self.bits, m, c);
+                            d.push(m, c);
                         } else {
                             self.count -= 1;
                             self.reencode(v, Some((params.scale, true)));
@@ -132,7 +135,7 @@ impl ValueEncoder {
                         return;
                     }
                 }
-                d.push_exception(&mut self.bits, v);
+                d.push_exception(v);
                 self.exceptions += 1;
                 if self.exceptions >= self.next_exception_check && self.exceptions * 4 >= self.count
                 {
@@ -195,12 +198,18 @@ impl ValueEncoder {
 
     /// Decodes this encoder's own stream. It cannot fail: the stream was written here.
     fn decode_all(&self) -> Vec<f64> {
-        let bytes = self.bits.to_bytes();
-        let corrections = self.corrections().map(BitWriter::to_bytes);
+        let (encoding, streams) = self.streams();
+        let split = streams.main.len();
+        let both = [streams.main, streams.second].concat();
+        let (corrections, nonzero) = streams.corrections.unwrap_or_default();
         let Ok(mut dec) = ValueDecoder::new(
-            self.encoding_unsealed(),
-            BitReader::new(&bytes, 0),
-            BitReader::new(corrections.as_deref().unwrap_or_default(), 0),
+            encoding,
+            [
+                BitReader::window(&both, 0, split, 0),
+                BitReader::window(&both, split, both.len(), 0),
+                BitReader::new(&corrections, 0),
+            ],
+            nonzero,
         ) else {
             return Vec::new();
         };
@@ -208,13 +217,6 @@ impl ValueEncoder {
         match dec.decode_batch(&mut values) {
             Ok(()) => values,
             Err(_) => Vec::new(),
-        }
-    }
-
-    fn encoding_unsealed(&self) -> ValueEncoding {
-        match &self.mode {
-            Mode::Xor(_) => ValueEncoding::Xor,
-            Mode::Decimal(d) => ValueEncoding::Decimal(d.params()),
         }
     }
 
@@ -248,54 +250,58 @@ impl ValueEncoder {
         let better = d.better_predictor();
         if g > 1 || better.is_some() {
             let choice = better.unwrap_or(d.params().predictor);
-            if let Some((enc, bits)) = d.repredict(&self.bits.to_bytes(), choice, g) {
-                if bits.bit_len() <= self.bits.bit_len() {
-                    return (
-                        ValueEncoding::Decimal(enc.params()),
-                        ValueStreams {
-                            main: bits.to_bytes(),
-                            corrections: enc
-                                .params()
-                                .corrections
-                                .then(|| enc.corrections().to_bytes()),
-                        },
-                    );
+            if let Some(enc) = d.repredict(choice, g) {
+                if enc.bit_len() <= d.bit_len() {
+                    return (ValueEncoding::Decimal(enc.params()), decimal_streams(&enc));
                 }
             }
         }
         self.streams()
     }
 
-    /// Bits in both streams.
+    /// Bits in all streams.
     fn bit_len(&self) -> usize {
-        self.bits.bit_len() + self.corrections().map_or(0, BitWriter::bit_len)
-    }
-
-    fn corrections(&self) -> Option<&BitWriter> {
         match &self.mode {
-            Mode::Decimal(d) if d.params().corrections => Some(d.corrections()),
-            _ => None,
+            Mode::Xor(_) => self.bits.bit_len(),
+            Mode::Decimal(d) => d.bit_len(),
         }
     }
 
     fn streams(&self) -> (ValueEncoding, ValueStreams) {
-        (
-            self.encoding_unsealed(),
-            ValueStreams {
-                main: self.bits.to_bytes(),
-                corrections: self.corrections().map(BitWriter::to_bytes),
-            },
-        )
+        match &self.mode {
+            Mode::Xor(_) => (
+                ValueEncoding::Xor,
+                ValueStreams {
+                    main: self.bits.to_bytes(),
+                    ..ValueStreams::default()
+                },
+            ),
+            Mode::Decimal(d) => (ValueEncoding::Decimal(d.params()), decimal_streams(d)),
+        }
+    }
+}
+
+fn decimal_streams(d: &DecimalEncoder) -> ValueStreams {
+    let [a, b] = d.residuals();
+    ValueStreams {
+        main: a.to_bytes(),
+        second: b.to_bytes(),
+        corrections: d
+            .params()
+            .corrections
+            .then(|| (d.corrections().to_bytes(), d.nonzero_corrections())),
     }
 }
 
 /// The encoded streams of a chunk's values.
 #[derive(Clone, Debug, Default)]
 pub struct ValueStreams {
-    /// XOR values, or decimal residuals and exceptions.
+    /// XOR values, or the residuals and exceptions of odd decimal samples.
     pub main: Vec<u8>,
-    /// Decimal corrections, when the chunk has them.
-    pub corrections: Option<Vec<u8>>,
+    /// The residuals and exceptions of even decimal samples.
+    pub second: Vec<u8>,
+    /// Decimal corrections, when the chunk has them, and how many are nonzero.
+    pub corrections: Option<(Vec<u8>, u64)>,
 }
 
 /// Decodes a chunk's values.
@@ -305,6 +311,9 @@ pub struct ValueDecoder<'a> {
     bits: BitReader<'a>,
 }
 
+// Every iterator holds one of these; boxing the decimal decoder would allocate per
+// iterator.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum DecoderKind<'a> {
     Constant(f64),
@@ -313,17 +322,24 @@ enum DecoderKind<'a> {
 }
 
 impl<'a> ValueDecoder<'a> {
-    /// A decoder for values in `encoding` with its main stream (XOR values, or decimal
-    /// residuals) in `main` and decimal corrections, if any, in `corrections`.
+    /// A decoder for values in `encoding` from `streams`: the XOR stream first, or the
+    /// decimal residual streams (even samples, odd samples) and corrections, of which
+    /// `nonzero_corrections` are nonzero.
     pub fn new(
         encoding: ValueEncoding,
-        main: BitReader<'a>,
-        corrections: BitReader<'a>,
+        streams: [BitReader<'a>; 3],
+        nonzero_corrections: u64,
     ) -> Result<Self> {
+        let [main, second, corrections] = streams;
         let kind = match encoding {
             ValueEncoding::Constant(v) => DecoderKind::Constant(v),
             ValueEncoding::Xor => DecoderKind::Xor(XorDecoder::default()),
-            ValueEncoding::Decimal(p) => DecoderKind::Decimal(DecimalDecoder::new(p, corrections)?),
+            ValueEncoding::Decimal(p) => DecoderKind::Decimal(DecimalDecoder::new(
+                p,
+                [main.clone(), second],
+                corrections,
+                nonzero_corrections,
+            )?),
         };
         Ok(Self { kind, bits: main })
     }
@@ -337,7 +353,7 @@ impl<'a> ValueDecoder<'a> {
                 Ok(())
             }
             DecoderKind::Xor(x) => x.decode_batch(&mut self.bits, out),
-            DecoderKind::Decimal(d) => d.decode_batch(&mut self.bits, out),
+            DecoderKind::Decimal(d) => d.decode_batch(out),
         }
     }
 }
