@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod codecs;
+pub mod core_load;
 pub mod data;
 pub mod index_fleet;
 pub mod input;
