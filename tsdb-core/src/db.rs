@@ -105,6 +105,46 @@ pub struct DbStats {
     pub deletions: usize,
 }
 
+/// WAL series ref -> head id while replaying. Refs come from a counter, so they are
+/// dense: a vector serves them (a hash map per sample cost about 30 % of replay); a
+/// stray huge ref falls back to the map.
+#[derive(Default)]
+struct RefMap {
+    dense: Vec<u32>,
+    sparse: HashMap<u64, tsdb_index::SeriesId>,
+}
+
+impl RefMap {
+    /// Largest ref kept in the vector (64 MiB of it at most).
+    const DENSE_LIMIT: u64 = 1 << 24;
+    const NONE: u32 = u32::MAX;
+
+    fn insert(&mut self, r: u64, id: tsdb_index::SeriesId) {
+        if r < Self::DENSE_LIMIT {
+            let i = r as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, Self::NONE);
+            }
+            if let Some(slot) = self.dense.get_mut(i) {
+                *slot = id;
+            }
+        } else {
+            self.sparse.insert(r, id);
+        }
+    }
+
+    fn get(&self, r: u64) -> Option<tsdb_index::SeriesId> {
+        if r < Self::DENSE_LIMIT {
+            self.dense
+                .get(r as usize)
+                .copied()
+                .filter(|&id| id != Self::NONE)
+        } else {
+            self.sparse.get(&r).copied()
+        }
+    }
+}
+
 fn lock_dir(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
     let file = OpenOptions::new()
@@ -191,7 +231,7 @@ impl Db {
             sync: options.sync,
             recovery: options.wal_recovery,
         };
-        let mut refs: HashMap<u64, tsdb_index::SeriesId> = HashMap::new();
+        let mut refs = RefMap::default();
         // Samples whose series record comes later in the log (two writers raced).
         let mut pending: HashMap<u64, Vec<(i64, f64)>> = HashMap::new();
         let (wal, replay) = Wal::open_with_fs(fs.clone(), dir.join(WAL_DIR), wal_options, |rec| {
@@ -206,8 +246,8 @@ impl Db {
                 }
                 Record::Samples(samples) => {
                     for s in samples {
-                        match refs.get(&s.series_ref) {
-                            Some(&id) => head.replay_sample(id, s.t, s.v)?,
+                        match refs.get(s.series_ref) {
+                            Some(id) => head.replay_sample(id, s.t, s.v)?,
                             None => pending.entry(s.series_ref).or_default().push((s.t, s.v)),
                         }
                     }

@@ -71,6 +71,33 @@ fn lock(stripe: &Mutex<Stripe>) -> Result<MutexGuard<'_, Stripe>> {
     })
 }
 
+/// `(stripe, sample index)` pairs grouped by stripe, keeping the batch order within a
+/// stripe: a counting sort (two passes over 128 counters, not a comparison sort).
+fn group_by_stripe(order: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let mut starts = [0usize; STRIPES + 1];
+    for &(stripe, _) in order {
+        if let Some(c) = starts.get_mut(stripe as usize + 1) {
+            *c += 1;
+        }
+    }
+    for i in 1..starts.len() {
+        let prev = starts.get(i - 1).copied().unwrap_or(0);
+        if let Some(c) = starts.get_mut(i) {
+            *c += prev;
+        }
+    }
+    let mut out = vec![(0u32, 0u32); order.len()];
+    for &pair in order {
+        if let Some(pos) = starts.get_mut(pair.0 as usize) {
+            if let Some(slot) = out.get_mut(*pos) {
+                *slot = pair;
+            }
+            *pos += 1;
+        }
+    }
+    out
+}
+
 fn slot_of(id: SeriesId) -> (usize, usize) {
     let id = id as usize;
     (id % STRIPES, id / STRIPES)
@@ -245,7 +272,7 @@ impl Head {
                 }),
             }
         }
-        order.sort_by_key(|&(stripe, _)| stripe);
+        let order = group_by_stripe(&order);
 
         let min_valid = self.min_valid_t();
         // one view of the head's newest time for the whole batch, so the verdict on a
