@@ -536,7 +536,12 @@ fn correction_symbol(r: &mut BitReader<'_>, state: &mut RiceState) -> Result<u64
     };
     let u = match fast {
         Some(u) => u,
-        None => slow_correction(r, state)?,
+        None => {
+            // by value, so that the caller's copies stay in registers
+            let (moved, u) = slow_correction(r.clone(), state.clone());
+            *r = moved;
+            u?
+        }
     };
     state.update(u);
     Ok(u)
@@ -802,13 +807,18 @@ impl DecimalDecoder<'_> {
     /// Adds each non-exception value's correction (the next symbol of the correction
     /// stream) to its bit pattern.
     fn apply_corrections(&mut self, out: &mut [f64], exceptions: u64) -> Result<()> {
+        let values = out.len() as u64 - u64::from(exceptions.count_ones());
+        if self.corrections.started && self.corrections.at >= self.corrections.seen + values {
+            // none in this pass
+            self.corrections.seen += values;
+            return Ok(());
+        }
         // a copy in locals (registers), written back at the end
         let mut local = self.corrections.clone();
         let c = &mut local;
         if !c.started {
             c.advance()?;
         }
-        let values = out.len() as u64 - u64::from(exceptions.count_ones());
         let end = c.seen + values;
         while c.at < end {
             let index = (c.at - c.seen) as usize;
@@ -835,7 +845,12 @@ impl DecimalDecoder<'_> {
 /// A correction the slow way (an exception marker is corrupt there).
 #[cold]
 #[inline(never)]
-fn slow_correction(r: &mut BitReader<'_>, state: &RiceState) -> Result<u64> {
+fn slow_correction(mut r: BitReader<'_>, state: RiceState) -> (BitReader<'_>, Result<u64>) {
+    let u = slow_correction_symbol(&mut r, &state);
+    (r, u)
+}
+
+fn slow_correction_symbol(r: &mut BitReader<'_>, state: &RiceState) -> Result<u64> {
     match rice::decode_slow(r, state)? {
         Symbol::Value(u) => Ok(u),
         Symbol::Exception => Err(Error::corrupt(0, "exception marker in a correction stream")),
