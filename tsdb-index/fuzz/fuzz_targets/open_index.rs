@@ -13,9 +13,16 @@ fn queries() -> Vec<Vec<Matcher>> {
     ];
     for (name, pattern) in [("a", "x|y|z"), ("b", "fo.*"), ("c", ".+"), ("a", "x.*y")] {
         if let Ok(m) = Matcher::regex(name, pattern) {
-            q.push(vec![m]);
+            q.push(vec![m.clone()]);
+            // Naming the metric sends the selector to its scope, if the file has one.
+            q.push(vec![Matcher::equal("__name__", "up"), m]);
         }
     }
+    q.push(vec![
+        Matcher::equal("__name__", "up"),
+        Matcher::not_equal("a", "x"),
+        Matcher::equal("d", ""),
+    ]);
     q
 }
 
