@@ -666,7 +666,8 @@ impl<'a> DecimalDecoder<'a> {
         Ok(exceptions)
     }
 
-    /// One sample, from its stream, the general way: `(1, exception mask)`.
+    /// One sample, from its stream, the general way: `(1, exception mask)`. Rare (a
+    /// sample to pair up, at a group's end, or for a large `k`), so kept out of line.
     #[inline(never)]
     fn single(&mut self, slot: &mut f64) -> Result<(usize, u64)> {
         let Some(r) = self.residuals.get_mut(stream_of(self.next)) else {
@@ -804,8 +805,10 @@ impl<'a> DecimalDecoder<'a> {
 }
 
 impl DecimalDecoder<'_> {
-    /// Adds each non-exception value's correction (the next symbol of the correction
-    /// stream) to its bit pattern.
+    /// Adds the nonzero corrections that fall in this pass to their values' bit patterns.
+    /// Not inlined: kept apart, it leaves the value loops' register allocation alone
+    /// (1.5 fewer instructions a sample).
+    #[inline(never)]
     fn apply_corrections(&mut self, out: &mut [f64], exceptions: u64) -> Result<()> {
         let values = out.len() as u64 - u64::from(exceptions.count_ones());
         if self.corrections.started && self.corrections.at >= self.corrections.seen + values {
