@@ -208,12 +208,13 @@ fn write_chunk(
     } else {
         ts.stream().to_bytes()
     };
-    let (corrections, nonzero_corrections) = match &streams.corrections {
-        Some((bytes, nonzero)) => (&bytes[..], *nonzero),
-        None => (&[][..], 0),
-    };
+    let corrections = streams.corrections.clone().unwrap_or_default();
     let mut out = Vec::with_capacity(
-        40 + ts_stream.len() + streams.main.len() + streams.second.len() + corrections.len(),
+        48 + ts_stream.len()
+            + streams.main.len()
+            + streams.second.len()
+            + corrections.gaps.len()
+            + corrections.values.len(),
     );
     out.push(ts_code | (value_code << 4));
     put_uvarint(&mut out, ts.count() as u64);
@@ -236,7 +237,8 @@ fn write_chunk(
             put_uvarint(&mut out, streams.main.len() as u64);
             if p.corrections {
                 put_uvarint(&mut out, streams.second.len() as u64);
-                put_uvarint(&mut out, nonzero_corrections);
+                put_uvarint(&mut out, corrections.nonzero);
+                put_uvarint(&mut out, corrections.gaps.len() as u64);
             }
         }
     }
@@ -244,7 +246,8 @@ fn write_chunk(
     if value_code != VALUES_CONSTANT {
         out.extend_from_slice(&streams.main);
         out.extend_from_slice(&streams.second);
-        out.extend_from_slice(corrections);
+        out.extend_from_slice(&corrections.gaps);
+        out.extend_from_slice(&corrections.values);
     }
     let crc = crc32fast::hash(&out);
     out.extend_from_slice(&crc.to_le_bytes());
@@ -420,6 +423,7 @@ impl<'a> ChunkRef<'a> {
         // the even samples' one (else it runs to the CRC)
         let mut residual_lens = None;
         let mut nonzero_corrections = 0;
+        let mut gaps_len = 0;
         let values = match enc >> 4 {
             VALUES_CONSTANT => ValueEncoding::Constant(f64::from_bits(c.u64_le("constant")?)),
             VALUES_XOR => ValueEncoding::Xor,
@@ -453,6 +457,7 @@ impl<'a> ChunkRef<'a> {
                 residual_lens = Some((odd, even));
                 if corrections {
                     nonzero_corrections = c.uvarint("nonzero corrections")?;
+                    gaps_len = len(&mut c, "correction gap stream length")?;
                 }
                 let params = DecimalParams {
                     scale,
@@ -488,6 +493,13 @@ impl<'a> ChunkRef<'a> {
             ));
         }
         let (main, corrections) = values_region.split_at(residuals_len);
+        let (gaps, correction_values) = corrections.split_at(gaps_len.min(corrections.len()));
+        if gaps.len() != gaps_len {
+            return Err(Error::corrupt(
+                value_offset + residuals_len,
+                "correction streams longer than the chunk",
+            ));
+        }
         if matches!(values, ValueEncoding::Constant(_)) && !main.is_empty() {
             return Err(Error::corrupt(
                 value_offset,
@@ -507,7 +519,8 @@ impl<'a> ChunkRef<'a> {
                 [
                     BitReader::window(main, 0, split, value_offset),
                     BitReader::window(main, split, main.len(), value_offset),
-                    BitReader::new(corrections, value_offset + residuals_len),
+                    BitReader::new(gaps, value_offset + residuals_len),
+                    BitReader::new(correction_values, value_offset + residuals_len + gaps_len),
                 ],
                 nonzero_corrections,
             )?,

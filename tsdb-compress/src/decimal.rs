@@ -24,9 +24,10 @@
 //! bit pattern the value costs only its residual. Real exporters also emit binary noise
 //! next to clean decimals (`51.846000000000004` is one ulp above `51.846`): a chunk that
 //! meets such values turns on *corrections*: each value's distance in ulps from its
-//! nearest decimal, mostly zero. A stream of its own holds only the nonzero ones, each as
-//! the count of zeros before it and its value (two adaptive Rice codes): on NAB that is
-//! 2 % smaller than a symbol per value, and the decoder touches only the nonzero ones.
+//! nearest decimal, mostly zero. Streams of their own hold only the nonzero ones: the
+//! count of zeros before each and its value (two adaptive Rice codes in two streams). On
+//! NAB that is 2 % smaller than a symbol per value, and the decoder touches only the
+//! nonzero ones.
 //! Values neither path can hold (NaN with any payload, such as Prometheus's stale
 //! marker, infinities, -0.0, values far from any short decimal) are stored verbatim as
 //! exceptions without disturbing the predictor. Every value round-trips bit for bit.
@@ -221,7 +222,7 @@ pub struct DecimalEncoder {
     /// Rice codes into one stream; the zeros since the last nonzero one; their count.
     correction_gaps: RiceEncoder,
     correction_values: RiceEncoder,
-    correction_bits: BitWriter,
+    correction_bits: [BitWriter; 2],
     zero_run: u64,
     nonzero_corrections: u64,
     /// Last non-exception scaled value, for the divisor search.
@@ -252,7 +253,7 @@ impl DecimalEncoder {
             residuals: Default::default(),
             correction_gaps: RiceEncoder::default(),
             correction_values: RiceEncoder::default(),
-            correction_bits: BitWriter::new(),
+            correction_bits: Default::default(),
             zero_run: 0,
             nonzero_corrections: 0,
             last_m: base,
@@ -289,8 +290,9 @@ impl DecimalEncoder {
         &self.residuals
     }
 
-    /// The correction stream (empty without corrections).
-    pub fn corrections(&self) -> &BitWriter {
+    /// The correction streams (empty without corrections): the zeros before each
+    /// nonzero one, and their values.
+    pub fn corrections(&self) -> &[BitWriter; 2] {
         &self.correction_bits
     }
 
@@ -302,7 +304,11 @@ impl DecimalEncoder {
     /// Bits in all streams.
     pub fn bit_len(&self) -> usize {
         self.residuals.iter().map(BitWriter::bit_len).sum::<usize>()
-            + self.correction_bits.bit_len()
+            + self
+                .correction_bits
+                .iter()
+                .map(BitWriter::bit_len)
+                .sum::<usize>()
     }
 
     /// Records the first value's correction (streams with corrections only).
@@ -319,10 +325,10 @@ impl DecimalEncoder {
             self.zero_run += 1;
             return;
         }
-        self.correction_gaps
-            .encode(&mut self.correction_bits, self.zero_run);
+        let [gaps, values] = &mut self.correction_bits;
+        self.correction_gaps.encode(gaps, self.zero_run);
         self.correction_values
-            .encode(&mut self.correction_bits, zigzag(correction) - 1);
+            .encode(values, zigzag(correction) - 1);
         self.zero_run = 0;
         self.nonzero_corrections += 1;
     }
@@ -485,42 +491,35 @@ pub struct DecimalDecoder<'a> {
     corrections: Corrections<'a>,
 }
 
-/// The correction stream being read: pairs of (zeros before, nonzero value).
+/// The correction streams being read: the zeros before each nonzero correction, and
+/// their values (two streams, so two independent chains of bit positions).
 #[derive(Clone, Debug)]
 struct Corrections<'a> {
-    bits: BitReader<'a>,
+    gap_bits: BitReader<'a>,
+    value_bits: BitReader<'a>,
     gaps: RiceState,
     values: RiceState,
     /// Pairs not yet read.
     left: u64,
-    /// The next nonzero correction: its index among non-exception values (`u64::MAX`
-    /// when there is none) and value.
+    /// The next nonzero correction, read ahead: its index among non-exception values
+    /// (`u64::MAX` when there is none) and value.
     at: u64,
     value: i64,
     /// Non-exception values passed so far.
     seen: u64,
-    started: bool,
 }
 
 impl Corrections<'_> {
-    /// Reads the next pair, or marks the end.
-    #[inline(always)]
-    fn advance(&mut self) -> Result<()> {
+    /// Reads the first pair (at `new`): where the first nonzero correction is and its
+    /// value, `u64::MAX` when there is none.
+    fn first(&mut self) -> Result<()> {
         if self.left == 0 {
-            self.at = u64::MAX;
             return Ok(());
         }
         self.left -= 1;
-        let gap = correction_symbol(&mut self.bits, &mut self.gaps)?;
-        let value = correction_symbol(&mut self.bits, &mut self.values)?;
-        let from = if self.started {
-            self.at.saturating_add(1)
-        } else {
-            0
-        };
-        self.started = true;
-        self.at = from.saturating_add(gap);
-        self.value = unzigzag(value.wrapping_add(1));
+        self.at = correction_symbol(&mut self.gap_bits, &mut self.gaps)?;
+        let u = correction_symbol(&mut self.value_bits, &mut self.values)?;
+        self.value = unzigzag(u.wrapping_add(1));
         Ok(())
     }
 }
@@ -553,9 +552,10 @@ impl<'a> DecimalDecoder<'a> {
     pub fn new(
         params: DecimalParams,
         residuals: [BitReader<'a>; 2],
-        corrections: BitReader<'a>,
+        corrections: [BitReader<'a>; 2],
         nonzero_corrections: u64,
     ) -> Result<Self> {
+        let [gap_bits, value_bits] = corrections;
         if params.scale > MAX_SCALE {
             return Err(Error::Unsupported {
                 what: "decimal scale",
@@ -578,7 +578,8 @@ impl<'a> DecimalDecoder<'a> {
             residuals,
             rice: RiceState::default(),
             corrections: Corrections {
-                bits: corrections,
+                gap_bits,
+                value_bits,
                 gaps: RiceState::default(),
                 values: RiceState::default(),
                 left: if params.corrections {
@@ -589,8 +590,11 @@ impl<'a> DecimalDecoder<'a> {
                 at: u64::MAX,
                 value: 0,
                 seen: 0,
-                started: false,
             },
+        })
+        .and_then(|mut d: Self| {
+            d.corrections.first()?;
+            Ok(d)
         })
     }
 
@@ -811,20 +815,63 @@ impl DecimalDecoder<'_> {
     #[inline(never)]
     fn apply_corrections(&mut self, out: &mut [f64], exceptions: u64) -> Result<()> {
         let values = out.len() as u64 - u64::from(exceptions.count_ones());
-        if self.corrections.started && self.corrections.at >= self.corrections.seen + values {
+        let c = &mut self.corrections;
+        let seen = c.seen;
+        let end = seen + values;
+        c.seen = end;
+        if c.at >= end {
             // none in this pass
-            self.corrections.seen += values;
             return Ok(());
         }
-        // a copy in locals (registers), written back at the end
-        let mut local = self.corrections.clone();
-        let c = &mut local;
-        if !c.started {
-            c.advance()?;
+        let mut next = c.at;
+        while next < end {
+            // runs in which neither Rice state refits, so `k` and the modes are fixed
+            let c = &mut self.corrections;
+            let n = c.gaps.left().min(c.values.left());
+            let (kg, kv) = (c.gaps.k(), c.values.k());
+            next =
+                if kg.max(kv) > FAST_K {
+                    self.correction_run::<false, false, true>(out, exceptions, seen, end, n)?
+                } else {
+                    match (c.gaps.flagged(), c.values.flagged()) {
+                        (false, false) => self
+                            .correction_run::<false, false, false>(out, exceptions, seen, end, n)?,
+                        (false, true) => self
+                            .correction_run::<false, true, false>(out, exceptions, seen, end, n)?,
+                        (true, false) => self
+                            .correction_run::<true, false, false>(out, exceptions, seen, end, n)?,
+                        (true, true) => {
+                            self.correction_run::<true, true, false>(out, exceptions, seen, end, n)?
+                        }
+                    }
+                };
         }
-        let end = c.seen + values;
-        while c.at < end {
-            let index = (c.at - c.seen) as usize;
+        let c = &self.corrections;
+        c.gap_bits.check()?;
+        c.value_bits.check()
+    }
+
+    /// Applies the pending correction and reads the next pair, at most `pairs` times
+    /// (the pairs left in the current groups of both Rice states) and while the next
+    /// correction lies before `end`; returns where the next one lies.
+    #[inline(always)]
+    fn correction_run<const FLAGGED_GAPS: bool, const FLAGGED_VALUES: bool, const SLOW: bool>(
+        &mut self,
+        out: &mut [f64],
+        exceptions: u64,
+        seen: u64,
+        end: u64,
+        pairs: u32,
+    ) -> Result<u64> {
+        let c = &mut self.corrections;
+        let (kg, kv) = (c.gaps.k(), c.values.k());
+        // copies in locals (registers), written back at the end
+        let (mut gap_bits, mut value_bits) = (c.gap_bits.clone(), c.value_bits.clone());
+        let (mut at, mut value, mut left) = (c.at, c.value, c.left);
+        let (mut gap_log, mut gap_zeros, mut value_log, mut value_zeros) = (0, 0, 0, 0);
+        let mut read = 0;
+        while at < end && read < pairs {
+            let index = (at - seen) as usize;
             // the slot of the index-th non-exception value
             let slot = if exceptions == 0 {
                 index
@@ -835,13 +882,52 @@ impl DecimalDecoder<'_> {
                     .unwrap_or(out.len())
             };
             if let Some(v) = out.get_mut(slot) {
-                *v = apply_correction(*v, c.value);
+                *v = apply_correction(*v, value);
             }
-            c.advance()?;
+            if left == 0 {
+                at = u64::MAX;
+                break;
+            }
+            left -= 1;
+            read += 1;
+            let fast = if SLOW {
+                None
+            } else {
+                rice::decode_fast::<FLAGGED_GAPS>(&mut gap_bits, kg)
+            };
+            let gap = match fast {
+                Some(u) => u,
+                None => {
+                    let (moved, u) = slow_correction(gap_bits, c.gaps.clone());
+                    gap_bits = moved;
+                    u?
+                }
+            };
+            let fast = if SLOW {
+                None
+            } else {
+                rice::decode_fast::<FLAGGED_VALUES>(&mut value_bits, kv)
+            };
+            let u = match fast {
+                Some(u) => u,
+                None => {
+                    let (moved, u) = slow_correction(value_bits, c.values.clone());
+                    value_bits = moved;
+                    u?
+                }
+            };
+            gap_log += rice::log_or_1(gap);
+            gap_zeros += u32::from(gap == 0);
+            value_log += rice::log_or_1(u);
+            value_zeros += u32::from(u == 0);
+            at = at.saturating_add(1).saturating_add(gap);
+            value = unzigzag(u.wrapping_add(1));
         }
-        c.seen = end;
-        self.corrections = local;
-        self.corrections.bits.check()
+        (c.gap_bits, c.value_bits) = (gap_bits, value_bits);
+        (c.at, c.value, c.left) = (at, value, left);
+        c.gaps.add_run(gap_log, gap_zeros, read);
+        c.values.add_run(value_log, value_zeros, read);
+        Ok(at)
     }
 }
 
@@ -868,14 +954,14 @@ mod tests {
     fn decode(enc: &DecimalEncoder, count: usize, batch: usize) -> Vec<f64> {
         let [a, b] = enc.residuals().clone().map(|w| w.to_bytes());
         let ab: Vec<u8> = a.iter().chain(&b).copied().collect();
-        let corrections = enc.corrections().to_bytes();
+        let [gaps, values] = enc.corrections().clone().map(|w| w.to_bytes());
         let mut dec = DecimalDecoder::new(
             enc.params(),
             [
                 BitReader::window(&ab, 0, a.len(), 0),
                 BitReader::window(&ab, a.len(), ab.len(), 0),
             ],
-            BitReader::new(&corrections, 0),
+            [BitReader::new(&gaps, 0), BitReader::new(&values, 0)],
             enc.nonzero_corrections(),
         )
         .unwrap();

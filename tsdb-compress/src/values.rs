@@ -205,15 +205,16 @@ impl ValueEncoder {
         let (encoding, streams) = self.streams();
         let split = streams.main.len();
         let both = [streams.main, streams.second].concat();
-        let (corrections, nonzero) = streams.corrections.unwrap_or_default();
+        let corrections = streams.corrections.unwrap_or_default();
         let Ok(mut dec) = ValueDecoder::new(
             encoding,
             [
                 BitReader::window(&both, 0, split, 0),
                 BitReader::window(&both, split, both.len(), 0),
-                BitReader::new(&corrections, 0),
+                BitReader::new(&corrections.gaps, 0),
+                BitReader::new(&corrections.values, 0),
             ],
-            nonzero,
+            corrections.nonzero,
         ) else {
             return Vec::new();
         };
@@ -290,10 +291,14 @@ fn decimal_streams(d: &DecimalEncoder) -> ValueStreams {
     ValueStreams {
         main: a.to_bytes(),
         second: b.to_bytes(),
-        corrections: d
-            .params()
-            .corrections
-            .then(|| (d.corrections().to_bytes(), d.nonzero_corrections())),
+        corrections: d.params().corrections.then(|| {
+            let [gaps, values] = d.corrections();
+            CorrectionStreams {
+                gaps: gaps.to_bytes(),
+                values: values.to_bytes(),
+                nonzero: d.nonzero_corrections(),
+            }
+        }),
     }
 }
 
@@ -304,8 +309,19 @@ pub struct ValueStreams {
     pub main: Vec<u8>,
     /// The residuals and exceptions of even decimal samples.
     pub second: Vec<u8>,
-    /// Decimal corrections, when the chunk has them, and how many are nonzero.
-    pub corrections: Option<(Vec<u8>, u64)>,
+    /// Decimal corrections, when the chunk has them.
+    pub corrections: Option<CorrectionStreams>,
+}
+
+/// The correction streams of a decimal chunk.
+#[derive(Clone, Debug, Default)]
+pub struct CorrectionStreams {
+    /// The zeros before each nonzero correction.
+    pub gaps: Vec<u8>,
+    /// The nonzero corrections.
+    pub values: Vec<u8>,
+    /// How many are nonzero.
+    pub nonzero: u64,
 }
 
 /// Decodes a chunk's values.
@@ -327,21 +343,21 @@ enum DecoderKind<'a> {
 
 impl<'a> ValueDecoder<'a> {
     /// A decoder for values in `encoding` from `streams`: the XOR stream first, or the
-    /// decimal residual streams (even samples, odd samples) and corrections, of which
-    /// `nonzero_corrections` are nonzero.
+    /// decimal residual streams (even samples, odd samples) and correction streams
+    /// (gaps, values), with `nonzero_corrections` nonzero ones.
     pub fn new(
         encoding: ValueEncoding,
-        streams: [BitReader<'a>; 3],
+        streams: [BitReader<'a>; 4],
         nonzero_corrections: u64,
     ) -> Result<Self> {
-        let [main, second, corrections] = streams;
+        let [main, second, gaps, values] = streams;
         let kind = match encoding {
             ValueEncoding::Constant(v) => DecoderKind::Constant(v),
             ValueEncoding::Xor => DecoderKind::Xor(XorDecoder::default()),
             ValueEncoding::Decimal(p) => DecoderKind::Decimal(DecimalDecoder::new(
                 p,
                 [main.clone(), second],
-                corrections,
+                [gaps, values],
                 nonzero_corrections,
             )?),
         };
