@@ -717,11 +717,11 @@ impl Scope for DiskScope<'_, '_> {
         let first = self.rec.first;
         let n_bytes = (self.rec.count as usize).div_ceil(8);
         if u64::from(first) + 8 * n_bytes as u64 <= 1 << 32 {
-            let bytes: Vec<u8> = selected
-                .iter()
-                .flat_map(|w| w.to_le_bytes())
-                .take(n_bytes)
-                .collect();
+            let mut bytes = Vec::with_capacity(selected.len() * 8);
+            for w in selected {
+                bytes.extend_from_slice(&w.to_le_bytes());
+            }
+            bytes.truncate(n_bytes);
             return Ok(RoaringBitmap::from_lsb0_bytes(first, &bytes));
         }
         // Only near 2^32 series: map position by position.
