@@ -173,6 +173,25 @@ impl SeriesIter {
         }
     }
 
+    /// Makes sure a sample is buffered: `None` at the end, an error once on damage (both
+    /// end the iterator).
+    fn ensure_buffered(&mut self) -> Option<Result<()>> {
+        if self.pos < self.ts.len() {
+            return Some(Ok(()));
+        }
+        match self.fill() {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+
     /// Drops samples outside `[mint, maxt]` or inside a deleted range.
     fn apply_window(&mut self) {
         let (mint, maxt) = (self.mint, self.maxt);
@@ -219,18 +238,8 @@ impl SeriesIter {
             }
         }
         loop {
-            if self.pos >= self.ts.len() {
-                match self.fill() {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        self.done = true;
-                        return None;
-                    }
-                    Err(e) => {
-                        self.done = true;
-                        return Some(Err(e));
-                    }
-                }
+            if let Err(e) = self.ensure_buffered()? {
+                return Some(Err(e));
             }
             let rest = self.ts.get(self.pos..).unwrap_or_default();
             let skip = rest.partition_point(|&x| x < t);
@@ -249,18 +258,8 @@ impl Iterator for SeriesIter {
         if self.done {
             return None;
         }
-        if self.pos >= self.ts.len() {
-            match self.fill() {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.done = true;
-                    return None;
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(e));
-                }
-            }
+        if let Err(e) = self.ensure_buffered()? {
+            return Some(Err(e));
         }
         let i = self.pos;
         self.pos += 1;
