@@ -40,6 +40,7 @@ use roaring::{MultiOps, RoaringBitmap};
 use crate::error::{Error, Result};
 use crate::labels::{Labels, METRIC_NAME};
 use crate::matcher::{MatchOp, Matcher};
+use crate::postings::SortedBuilder;
 use crate::query::{self, CardinalityStats, Source, Visit};
 use crate::scope::{self, Bits, NameState, Scope, ScopeNames, ScopedValue, SCOPE_MIN_SERIES};
 use crate::SeriesId;
@@ -710,52 +711,47 @@ impl<'a> Scope for MemScopeView<'a> {
 
     fn to_public(&self, selected: &[u64]) -> Result<RoaringBitmap> {
         let members = &self.scope.members;
+        // Positions ascend and so do their ids. Past half of the metric, stop: the rest
+        // is the smaller set to map, and is subtracted from the metric's postings.
         let half = (self.scope.live_count / 2) as usize;
-        let mut ids = Vec::new();
-        let mut big = false;
-        scope::for_each_set(selected, |i| {
-            if ids.len() > half {
-                big = true;
-            } else if let Some(&id) = members.get(i) {
-                ids.push(id);
+        let gather = |bits: &[u64], limit: usize| {
+            let mut b = SortedBuilder::default();
+            let mut n = 0usize;
+            for (i, &w) in bits.iter().enumerate() {
+                let mut w = w;
+                while w != 0 {
+                    if n == limit {
+                        return None;
+                    }
+                    let at = i * 64 + w.trailing_zeros() as usize;
+                    if let Some(&id) = members.get(at) {
+                        b.push(id);
+                        n += 1;
+                    }
+                    w &= w - 1;
+                }
             }
-        });
+            Some(b.finish())
+        };
         let all = self
             .inner
             .postings
             .get(METRIC_NAME)
             .and_then(|np| np.values.get(self.metric));
-        match all {
-            // More than half the metric: subtract the (smaller) rest from its postings.
-            Some(all) if big => {
-                let rest: Vec<u64> = self
-                    .scope
-                    .live
-                    .iter()
-                    .zip(selected.iter().chain(std::iter::repeat(&0)))
-                    .map(|(l, s)| l & !s)
-                    .collect();
-                ids.clear();
-                scope::for_each_set(&rest, |i| {
-                    if let Some(&id) = members.get(i) {
-                        ids.push(id);
-                    }
-                });
-                let rest = crate::postings::from_sorted(&ids).unwrap_or_default();
-                Ok(all - &rest)
-            }
-            _ => {
-                if big {
-                    ids.clear();
-                    scope::for_each_set(selected, |i| {
-                        if let Some(&id) = members.get(i) {
-                            ids.push(id);
-                        }
-                    });
-                }
-                Ok(crate::postings::from_sorted(&ids).unwrap_or_default())
-            }
+        let Some(all) = all else {
+            return Ok(gather(selected, usize::MAX).unwrap_or_default());
+        };
+        if let Some(hits) = gather(selected, half) {
+            return Ok(hits);
         }
+        let rest: Vec<u64> = self
+            .scope
+            .live
+            .iter()
+            .zip(selected.iter().chain(std::iter::repeat(&0)))
+            .map(|(l, s)| l & !s)
+            .collect();
+        Ok(all - &gather(&rest, usize::MAX).unwrap_or_default())
     }
 }
 

@@ -1,11 +1,11 @@
-//! Building a `RoaringBitmap` from ids the index already has in sorted order.
+//! Building a `RoaringBitmap` from ids the index produces in increasing order.
 //!
 //! `RoaringBitmap::from_sorted_iter` pushes one id at a time (about 80 instructions per id
 //! in roaring 0.11, measured with callgrind, growing every array container by doubling).
-//! Query results mapped back from a metric's local positions arrive sorted, so they are
-//! assembled here container by container in the portable roaring serialization (the
-//! same format the on-disk index stores) and handed to roaring's deserializer, which
-//! copies each container in one piece.
+//! Query results mapped back from a metric's local positions, and postings lists being
+//! written, arrive sorted, so [`SortedBuilder`] lays them out container by container in
+//! the portable roaring serialization (the format the on-disk index stores) and hands
+//! that to roaring's deserializer, which copies each container in one piece.
 
 use roaring::RoaringBitmap;
 
@@ -14,73 +14,102 @@ const COOKIE_NO_RUNS: u32 = 12346;
 /// A container with more ids than this is a bitmap (8 KiB) rather than a sorted array.
 const ARRAY_LIMIT: usize = 4096;
 
-/// The bitmap holding `ids`, which must be strictly increasing; `None` if they are not.
-pub(crate) fn from_sorted(ids: &[u32]) -> Option<RoaringBitmap> {
-    if ids.windows(2).any(|w| w[0] >= w[1]) {
-        return None;
+/// Collects strictly increasing ids into a bitmap.
+#[derive(Debug, Default)]
+pub(crate) struct SortedBuilder {
+    /// Low 16 bits of every id, container after container.
+    low: Vec<u16>,
+    /// `(key, end in low)` of every container.
+    containers: Vec<(u16, usize)>,
+    last: Option<u32>,
+}
+
+impl SortedBuilder {
+    /// A builder with room for `n` ids.
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self {
+            low: Vec::with_capacity(n),
+            ..Self::default()
+        }
     }
-    // Containers: runs of ids sharing their high 16 bits.
-    let mut bounds: Vec<(u16, usize, usize)> = Vec::new();
-    let mut start = 0;
-    while let Some(&first) = ids.get(start) {
-        let key = (first >> 16) as u16;
-        let len = ids.get(start..).map_or(0, |rest| {
-            rest.partition_point(|&id| (id >> 16) as u16 == key)
-        });
-        bounds.push((key, start, start + len));
-        start += len;
+
+    /// Adds `id`; false (and nothing added) if it is not greater than the previous one.
+    pub(crate) fn push(&mut self, id: u32) -> bool {
+        if self.last.is_some_and(|last| id <= last) {
+            return false;
+        }
+        self.last = Some(id);
+        let key = (id >> 16) as u16;
+        match self.containers.last_mut() {
+            Some((k, end)) if *k == key => *end += 1,
+            _ => self.containers.push((key, self.low.len() + 1)),
+        }
+        self.low.push(id as u16);
+        true
     }
-    let n = bounds.len();
-    let header = 8 + 8 * n;
-    let body: usize = bounds
-        .iter()
-        .map(|&(_, s, e)| {
+
+    /// The bitmap of the ids pushed.
+    pub(crate) fn finish(self) -> RoaringBitmap {
+        let n = self.containers.len();
+        let size = |s: usize, e: usize| {
             if e - s > ARRAY_LIMIT {
                 8192
             } else {
                 2 * (e - s)
             }
-        })
-        .sum();
-    let mut buf = Vec::with_capacity(header + body);
-    buf.extend_from_slice(&COOKIE_NO_RUNS.to_le_bytes());
-    buf.extend_from_slice(&(n as u32).to_le_bytes());
-    for &(key, s, e) in &bounds {
-        buf.extend_from_slice(&key.to_le_bytes());
-        buf.extend_from_slice(&((e - s - 1) as u16).to_le_bytes());
-    }
-    let mut offset = header;
-    for &(_, s, e) in &bounds {
-        buf.extend_from_slice(&(offset as u32).to_le_bytes());
-        offset += if e - s > ARRAY_LIMIT {
-            8192
-        } else {
-            2 * (e - s)
         };
-    }
-    for &(_, s, e) in &bounds {
-        let part = ids.get(s..e).unwrap_or(&[]);
-        if part.len() > ARRAY_LIMIT {
-            let mut words = [0u64; 1024];
-            for &id in part {
-                let low = (id & 0xFFFF) as usize;
-                if let Some(w) = words.get_mut(low / 64) {
-                    *w |= 1 << (low % 64);
+        let header = 8 + 8 * n;
+        let mut buf = Vec::with_capacity(header + 2 * self.low.len());
+        buf.extend_from_slice(&COOKIE_NO_RUNS.to_le_bytes());
+        buf.extend_from_slice(&(n as u32).to_le_bytes());
+        let mut start = 0;
+        for &(key, end) in &self.containers {
+            buf.extend_from_slice(&key.to_le_bytes());
+            buf.extend_from_slice(&((end - start - 1) as u16).to_le_bytes());
+            start = end;
+        }
+        let (mut start, mut offset) = (0, header);
+        for &(_, end) in &self.containers {
+            buf.extend_from_slice(&(offset as u32).to_le_bytes());
+            offset += size(start, end);
+            start = end;
+        }
+        let mut start = 0;
+        for &(_, end) in &self.containers {
+            let part = self.low.get(start..end).unwrap_or(&[]);
+            start = end;
+            if part.len() > ARRAY_LIMIT {
+                let mut words = [0u64; 1024];
+                for &low in part {
+                    if let Some(w) = words.get_mut(usize::from(low) / 64) {
+                        *w |= 1 << (low % 64);
+                    }
+                }
+                for w in words {
+                    buf.extend_from_slice(&w.to_le_bytes());
+                }
+            } else {
+                for &low in part {
+                    buf.extend_from_slice(&low.to_le_bytes());
                 }
             }
-            for w in words {
-                buf.extend_from_slice(&w.to_le_bytes());
-            }
-        } else {
-            for &id in part {
-                buf.extend_from_slice(&(id as u16).to_le_bytes());
-            }
+        }
+        // The layout above holds strictly increasing ids (checked by `push`), so the
+        // validating deserializer's checks would only repeat that; the proptest below
+        // compares with `from_sorted_iter`.
+        RoaringBitmap::deserialize_unchecked_from(&buf[..]).unwrap_or_default()
+    }
+}
+
+/// The bitmap holding `ids`, which must be strictly increasing; `None` if they are not.
+pub(crate) fn from_sorted(ids: &[u32]) -> Option<RoaringBitmap> {
+    let mut b = SortedBuilder::with_capacity(ids.len());
+    for &id in ids {
+        if !b.push(id) {
+            return None;
         }
     }
-    // The buffer was built above from ids checked to be strictly increasing, so the
-    // validating deserializer's checks (sorted arrays, cardinalities) would only repeat
-    // that; the proptest below compares with `from_sorted_iter`.
-    RoaringBitmap::deserialize_unchecked_from(&buf[..]).ok()
+    Some(b.finish())
 }
 
 #[cfg(test)]
@@ -98,6 +127,9 @@ mod tests {
         assert!(b.iter().eq(dense.iter().copied()));
         let top = [0, u32::MAX - 1, u32::MAX];
         assert!(from_sorted(&top).unwrap().iter().eq(top));
+        let mut b = SortedBuilder::default();
+        assert!(b.push(5) && !b.push(5) && !b.push(4) && b.push(6));
+        assert!(b.finish().iter().eq([5, 6]));
     }
 
     proptest! {
