@@ -196,8 +196,19 @@ impl MemSeries {
         for c in &self.closed {
             push(c.clone());
         }
-        if let Some(snap) = self.open.as_ref().and_then(ChunkAppender::snapshot) {
-            push(Arc::new(snap));
+        // A snapshot re-encodes the open chunk: take one only when the open chunk can
+        // overlap the range (it starts after the last closed chunk, ends at `last`).
+        let open_starts_after = self
+            .closed
+            .last()
+            .and_then(|c| c.view().ok())
+            .map_or(i64::MIN, |v| v.max_time());
+        let open_may_overlap =
+            self.last_t().is_some_and(|last| last >= mint) && open_starts_after < maxt;
+        if open_may_overlap {
+            if let Some(snap) = self.open.as_ref().and_then(ChunkAppender::snapshot) {
+                push(Arc::new(snap));
+            }
         }
         for c in &self.ooo_chunks {
             push(c.clone());
