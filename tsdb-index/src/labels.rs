@@ -245,6 +245,30 @@ impl Labels {
         })
     }
 
+    /// Builds a label set without validating names or values, for label sets that a
+    /// query computes (`label_replace` may set any name, aggregations drop `__name__`).
+    /// Pairs may come in any order; a later pair replaces an earlier one of the same name,
+    /// and empty values are dropped. `None` only if a string is longer than
+    /// [`MAX_STRING_LEN`].
+    pub fn build_unchecked<I, N, V>(pairs: I) -> Option<Labels>
+    where
+        I: IntoIterator<Item = (N, V)>,
+        N: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut kept: Vec<(N, V)> = pairs.into_iter().collect();
+        // Stable sort keeps insertion order among equal names, so the last one wins below.
+        kept.sort_by(|a, b| a.0.as_ref().cmp(b.0.as_ref()));
+        let mut unique: Vec<(&str, &str)> = Vec::with_capacity(kept.len());
+        for (n, v) in &kept {
+            match unique.last_mut() {
+                Some(last) if last.0 == n.as_ref() => last.1 = v.as_ref(),
+                _ => unique.push((n.as_ref(), v.as_ref())),
+            }
+        }
+        Self::from_sorted(unique.into_iter().filter(|(_, v)| !v.is_empty()))
+    }
+
     /// The empty label set (only useful with `require_metric_name = false`).
     pub fn empty() -> Labels {
         Labels { buf: "".into() }

@@ -1,0 +1,50 @@
+//! The query engine's typed errors.
+
+/// What can go wrong parsing or evaluating a query.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The query text is not valid PromQL (syntax or types).
+    #[error("{}", parse_message(.message, .position))]
+    Parse {
+        /// What is wrong, in the parser's words.
+        message: String,
+        /// Where, as `(line, column)` counted from 1, when it can be told.
+        position: Option<(usize, usize)>,
+    },
+    /// The query is valid PromQL but cannot run as asked (a range vector as the result of
+    /// a range query, a bad argument such as a label name, unsupported syntax).
+    #[error("invalid query: {0}")]
+    Invalid(String),
+    /// Evaluation failed on the data (Prometheus' "execution" errors: many-to-many
+    /// matching, duplicate label sets in a result).
+    #[error("{0}")]
+    Execution(String),
+    /// The query would hold more samples in memory than the engine allows.
+    #[error("query processing would load too many samples into memory (limit {limit})")]
+    TooManySamples {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The query ran longer than the engine's timeout.
+    #[error("query timed out after {elapsed_ms} ms (limit {limit_ms} ms)")]
+    Timeout {
+        /// The configured limit.
+        limit_ms: u64,
+        /// How long it had run when stopped.
+        elapsed_ms: u64,
+    },
+    /// Reading the storage failed.
+    #[error("storage: {0}")]
+    Storage(#[from] tsdb_core::Error),
+}
+
+fn parse_message(message: &str, position: &Option<(usize, usize)>) -> String {
+    match position {
+        Some((line, col)) => format!("parse error at {line}:{col}: {message}"),
+        None => format!("parse error: {message}"),
+    }
+}
+
+/// Result alias of this crate.
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,233 @@
+//! Aggregation operators, mirroring `aggregation` in Prometheus' promql/engine.go.
+
+use std::collections::HashMap;
+
+use tsdb_index::{is_valid_label_name, Labels};
+
+use super::labels;
+use super::stats;
+use super::{by_step, Evaluator, SeriesBuilder, Steps, Val};
+use crate::ast::{Aggregate, AggregateOp, Grouping};
+use crate::error::{Error, Result};
+
+/// Evaluates an aggregation at every step.
+pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Result<Val> {
+    use AggregateOp as A;
+    let mut numeric_param = Vec::new();
+    let mut label_param = String::new();
+    if let Some(p) = &agg.param {
+        if agg.op == A::CountValues {
+            label_param = ev.eval_string(p, steps)?;
+            if !is_valid_label_name(&label_param) {
+                return Err(Error::Invalid(format!(
+                    "invalid label name {label_param:?}"
+                )));
+            }
+        } else {
+            numeric_param = ev.eval_scalar(p, steps)?;
+        }
+    } else if matches!(agg.op, A::Topk | A::Bottomk | A::Quantile | A::CountValues) {
+        return Err(Error::Invalid(format!(
+            "{} needs a parameter",
+            agg.op.name()
+        )));
+    }
+    let series = ev.eval_vector(&agg.expr, steps)?;
+
+    // Each input series' group, computed once.
+    let mut group_index: HashMap<Labels, usize> = HashMap::new();
+    let mut group_labels: Vec<Labels> = Vec::new();
+    let group_of: Vec<usize> = series
+        .iter()
+        .map(|s| {
+            let key = match &agg.grouping {
+                Grouping::By(names) => labels::keep_only(&s.labels, names),
+                Grouping::Without(names) => labels::without(&s.labels, names),
+            };
+            *group_index.entry(key.clone()).or_insert_with(|| {
+                group_labels.push(key);
+                group_labels.len() - 1
+            })
+        })
+        .collect();
+
+    let mut out = SeriesBuilder::new();
+    let mut members: Vec<Vec<(usize, f64)>> = vec![Vec::new(); group_labels.len()];
+    for (i, present) in by_step(&series, steps).into_iter().enumerate() {
+        ev.check_deadline()?;
+        let t = steps.time(i);
+        members.iter_mut().for_each(Vec::clear);
+        for (si, v) in present {
+            members[group_of[si]].push((si, v));
+        }
+        for (g, m) in members.iter().enumerate() {
+            if m.is_empty() {
+                continue;
+            }
+            let glabels = &group_labels[g];
+            match agg.op {
+                A::Topk | A::Bottomk => {
+                    let k = numeric_param[i];
+                    if k.is_nan() {
+                        return Err(Error::Execution(format!(
+                            "parameter value is NaN for {}",
+                            agg.op.name()
+                        )));
+                    }
+                    if k < 1.0 {
+                        continue;
+                    }
+                    let k = if k >= m.len() as f64 {
+                        m.len()
+                    } else {
+                        k as usize
+                    };
+                    for (si, v) in select_k(m, k, agg.op == A::Topk) {
+                        out.push(&series[si].labels, t, v)?;
+                    }
+                }
+                A::CountValues => {
+                    let mut counts: Vec<(String, f64)> = Vec::new();
+                    for &(_, v) in m {
+                        let key = stats::format_float(v);
+                        match counts.iter_mut().find(|(k, _)| *k == key) {
+                            Some(c) => c.1 += 1.0,
+                            None => counts.push((key, 1.0)),
+                        }
+                    }
+                    for (value, count) in counts {
+                        let l = labels::with(glabels, &label_param, &value)?;
+                        out.push(&l, t, count)?;
+                    }
+                }
+                op => {
+                    let v = fold(op, m, numeric_param.get(i).copied().unwrap_or(f64::NAN));
+                    out.push(glabels, t, v)?;
+                }
+            }
+        }
+    }
+    Ok(Val::Vector(out.finish()))
+}
+
+/// The aggregate of one group's values at one step.
+fn fold(op: AggregateOp, m: &[(usize, f64)], param: f64) -> f64 {
+    use AggregateOp as A;
+    let values = m.iter().map(|&(_, v)| v);
+    match op {
+        A::Sum => stats::kahan_sum(values),
+        A::Avg => stats::mean(values),
+        A::Count => m.len() as f64,
+        A::Group => 1.0,
+        A::Max => values.fold(
+            m[0].1,
+            |acc, v| if acc < v || acc.is_nan() { v } else { acc },
+        ),
+        A::Min => values.fold(
+            m[0].1,
+            |acc, v| if acc > v || acc.is_nan() { v } else { acc },
+        ),
+        A::Stddev | A::Stdvar => {
+            let (mut count, mut mean, mut m2) = (0.0f64, 0.0f64, 0.0f64);
+            for v in values {
+                count += 1.0;
+                let delta = v - mean;
+                mean += delta / count;
+                m2 += delta * (v - mean);
+            }
+            let var = m2 / count;
+            if op == A::Stddev {
+                var.sqrt()
+            } else {
+                var
+            }
+        }
+        A::Quantile => {
+            let mut v: Vec<f64> = values.collect();
+            stats::quantile(param, &mut v)
+        }
+        A::Topk | A::Bottomk | A::CountValues => f64::NAN,
+    }
+}
+
+/// `topk`/`bottomk` selection with the same heap Prometheus uses, so ties resolve the
+/// same way: a later series replaces the heap's root only if strictly better, and NaN
+/// counts as the worst value.
+fn select_k(m: &[(usize, f64)], k: usize, top: bool) -> Vec<(usize, f64)> {
+    // `less(a, b)`: a sorts nearer the root (the element to evict first).
+    let less = |a: f64, b: f64| {
+        if a.is_nan() {
+            return true;
+        }
+        if top {
+            a < b
+        } else {
+            a > b
+        }
+    };
+    let mut heap: Vec<(usize, f64)> = Vec::with_capacity(k);
+    for &s in m {
+        if heap.len() < k {
+            heap.push(s);
+            let mut j = heap.len() - 1;
+            while j > 0 {
+                let parent = (j - 1) / 2;
+                if !less(heap[j].1, heap[parent].1) {
+                    break;
+                }
+                heap.swap(parent, j);
+                j = parent;
+            }
+        } else {
+            let root = heap[0].1;
+            let better = if top { root < s.1 } else { root > s.1 };
+            if better || (root.is_nan() && !s.1.is_nan()) {
+                heap[0] = s;
+                // Sift down (Go's heap.Fix at 0).
+                let n = heap.len();
+                let mut i = 0;
+                loop {
+                    let left = 2 * i + 1;
+                    if left >= n {
+                        break;
+                    }
+                    let mut j = left;
+                    if left + 1 < n && less(heap[left + 1].1, heap[left].1) {
+                        j = left + 1;
+                    }
+                    if !less(heap[j].1, heap[i].1) {
+                        break;
+                    }
+                    heap.swap(i, j);
+                    i = j;
+                }
+            }
+        }
+    }
+    heap
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topk_ties_resolve_like_prometheus_heap() {
+        // k=2 over a=1, b=1, c=2: the heap root (a) is replaced by c, leaving {b, c}.
+        let m = [(0, 1.0), (1, 1.0), (2, 2.0)];
+        let mut got: Vec<usize> = select_k(&m, 2, true).into_iter().map(|p| p.0).collect();
+        got.sort();
+        assert_eq!(got, vec![1, 2]);
+        let m = [(0, f64::NAN), (1, 5.0), (2, 3.0)];
+        let mut got: Vec<usize> = select_k(&m, 1, false).into_iter().map(|p| p.0).collect();
+        got.sort();
+        assert_eq!(got, vec![2]);
+    }
+
+    #[test]
+    fn stddev_of_constant_is_zero() {
+        let m = [(0, 2.0), (1, 2.0), (2, 2.0)];
+        assert_eq!(fold(AggregateOp::Stddev, &m, f64::NAN), 0.0);
+        assert_eq!(fold(AggregateOp::Quantile, &m, 0.5), 2.0);
+    }
+}

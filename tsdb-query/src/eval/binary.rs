@@ -1,0 +1,307 @@
+//! Binary operators, mirroring `VectorBinop`, `VectorAnd/Or/Unless`,
+//! `VectorscalarBinop` and `scalarBinop` in Prometheus' promql/engine.go.
+
+use std::collections::{HashMap, HashSet};
+
+use tsdb_index::Labels;
+
+use super::labels::{self, METRIC_NAME};
+use super::{by_step, type_error, Evaluator, SeriesBuilder, StepSeries, Steps, Val};
+use crate::ast::{Binary, BinaryOp, Cardinality, VectorMatching};
+use crate::error::{Error, Result};
+
+/// Evaluates a binary operation at every step.
+pub(super) fn eval(ev: &mut Evaluator<'_>, bin: &Binary, steps: Steps) -> Result<Val> {
+    let lhs = ev.eval(&bin.lhs, steps)?;
+    let rhs = ev.eval(&bin.rhs, steps)?;
+    match (lhs, rhs) {
+        (Val::Scalar(a), Val::Scalar(b)) => Ok(Val::Scalar(
+            a.into_iter()
+                .zip(b)
+                .map(|(x, y)| {
+                    let (v, keep) = elem_op(bin.op, x, y);
+                    if bin.op.is_comparison() {
+                        f64::from(u8::from(keep))
+                    } else {
+                        v
+                    }
+                })
+                .collect(),
+        )),
+        (Val::Vector(v), Val::Scalar(s)) => {
+            Ok(Val::Vector(vector_scalar(bin, v, &s, steps, false)?))
+        }
+        (Val::Scalar(s), Val::Vector(v)) => {
+            Ok(Val::Vector(vector_scalar(bin, v, &s, steps, true)?))
+        }
+        (Val::Vector(l), Val::Vector(r)) => {
+            let out = if bin.op.is_set() {
+                set_op(bin.op, &bin.matching, &l, &r, steps)?
+            } else {
+                vector_vector(ev, bin, &l, &r, steps)?
+            };
+            Ok(Val::Vector(out))
+        }
+        (l, r) => {
+            let bad = if matches!(l, Val::Scalar(_) | Val::Vector(_)) {
+                r
+            } else {
+                l
+            };
+            Err(type_error(&format!("operator {}", bin.op.symbol()), &bad))
+        }
+    }
+}
+
+/// The value of `lhs op rhs` and whether a comparison holds (`vectorElemBinop`). For
+/// comparisons the value is `lhs`.
+fn elem_op(op: BinaryOp, lhs: f64, rhs: f64) -> (f64, bool) {
+    match op {
+        BinaryOp::Add => (lhs + rhs, true),
+        BinaryOp::Sub => (lhs - rhs, true),
+        BinaryOp::Mul => (lhs * rhs, true),
+        BinaryOp::Div => (lhs / rhs, true),
+        BinaryOp::Mod => (lhs % rhs, true),
+        BinaryOp::Pow => (lhs.powf(rhs), true),
+        BinaryOp::Atan2 => (lhs.atan2(rhs), true),
+        BinaryOp::Eq => (lhs, lhs == rhs),
+        BinaryOp::Ne => (lhs, lhs != rhs),
+        BinaryOp::Gt => (lhs, lhs > rhs),
+        BinaryOp::Lt => (lhs, lhs < rhs),
+        BinaryOp::Ge => (lhs, lhs >= rhs),
+        BinaryOp::Le => (lhs, lhs <= rhs),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Unless => (f64::NAN, false),
+    }
+}
+
+/// Arithmetic drops the metric name; a filtering comparison keeps it.
+fn drops_name(op: BinaryOp) -> bool {
+    !op.is_comparison() && !op.is_set()
+}
+
+fn vector_scalar(
+    bin: &Binary,
+    series: Vec<StepSeries>,
+    scalar: &[f64],
+    steps: Steps,
+    scalar_on_left: bool,
+) -> Result<Vec<StepSeries>> {
+    let drop = drops_name(bin.op) || bin.return_bool;
+    let mut out = Vec::with_capacity(series.len());
+    let mut renamed = false;
+    for mut s in series {
+        s.points = s
+            .points
+            .into_iter()
+            .filter_map(|(t, v)| {
+                let s_v = scalar[steps.index(t)];
+                let (l, r) = if scalar_on_left { (s_v, v) } else { (v, s_v) };
+                let (mut value, keep) = elem_op(bin.op, l, r);
+                // A comparison always returns the vector's value, whichever side it is on.
+                if bin.op.is_comparison() {
+                    value = v;
+                }
+                if bin.return_bool {
+                    return Some((t, f64::from(u8::from(keep))));
+                }
+                keep.then_some((t, value))
+            })
+            .collect();
+        if s.points.is_empty() {
+            continue;
+        }
+        if drop && s.labels.get(METRIC_NAME).is_some() {
+            s.labels = labels::drop_name(&s.labels);
+            renamed = true;
+        }
+        out.push(s);
+    }
+    if renamed {
+        super::merge_same_labels(out)
+    } else {
+        Ok(out)
+    }
+}
+
+/// `and`, `or`, `unless`: label-set operations on the matching signatures.
+fn set_op(
+    op: BinaryOp,
+    m: &VectorMatching,
+    lhs: &[StepSeries],
+    rhs: &[StepSeries],
+    steps: Steps,
+) -> Result<Vec<StepSeries>> {
+    let lsig: Vec<String> = lhs
+        .iter()
+        .map(|s| labels::signature(&s.labels, m.on, &m.labels))
+        .collect();
+    let rsig: Vec<String> = rhs
+        .iter()
+        .map(|s| labels::signature(&s.labels, m.on, &m.labels))
+        .collect();
+    let lsteps = by_step(lhs, steps);
+    let rsteps = by_step(rhs, steps);
+    let mut out = SeriesBuilder::new();
+    for (i, (l, r)) in lsteps.iter().zip(&rsteps).enumerate() {
+        let t = steps.time(i);
+        match op {
+            BinaryOp::And => {
+                let right: HashSet<&str> = r.iter().map(|&(si, _)| rsig[si].as_str()).collect();
+                for &(si, v) in l {
+                    if right.contains(lsig[si].as_str()) {
+                        out.push(&lhs[si].labels, t, v)?;
+                    }
+                }
+            }
+            BinaryOp::Or => {
+                let left: HashSet<&str> = l.iter().map(|&(si, _)| lsig[si].as_str()).collect();
+                for &(si, v) in l {
+                    out.push(&lhs[si].labels, t, v)?;
+                }
+                for &(si, v) in r {
+                    if !left.contains(rsig[si].as_str()) {
+                        out.push(&rhs[si].labels, t, v)?;
+                    }
+                }
+            }
+            _ => {
+                let right: HashSet<&str> = r.iter().map(|&(si, _)| rsig[si].as_str()).collect();
+                for &(si, v) in l {
+                    if !right.contains(lsig[si].as_str()) {
+                        out.push(&lhs[si].labels, t, v)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(out.finish())
+}
+
+/// Arithmetic and comparison between two vectors with one-to-one, many-to-one or
+/// one-to-many matching.
+fn vector_vector(
+    ev: &mut Evaluator<'_>,
+    bin: &Binary,
+    lhs: &[StepSeries],
+    rhs: &[StepSeries],
+    steps: Steps,
+) -> Result<Vec<StepSeries>> {
+    let m = &bin.matching;
+    if m.card == Cardinality::ManyToMany {
+        return Err(Error::Invalid(
+            "many-to-many matching is only allowed for set operators".into(),
+        ));
+    }
+    // For one-to-many, swap sides so the right side is always the "one" side.
+    let swapped = m.card == Cardinality::OneToMany;
+    let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
+    let many_sig: Vec<String> = many
+        .iter()
+        .map(|s| labels::signature(&s.labels, m.on, &m.labels))
+        .collect();
+    let one_sig: Vec<String> = one
+        .iter()
+        .map(|s| labels::signature(&s.labels, m.on, &m.labels))
+        .collect();
+    let many_steps = by_step(many, steps);
+    let one_steps = by_step(one, steps);
+    let mut result_labels: HashMap<(usize, usize), Labels> = HashMap::new();
+    let mut out = SeriesBuilder::new();
+    for (i, (ms, os)) in many_steps.iter().zip(&one_steps).enumerate() {
+        ev.check_deadline()?;
+        let t = steps.time(i);
+        let mut one_by_sig: HashMap<&str, (usize, f64)> = HashMap::with_capacity(os.len());
+        for &(si, v) in os {
+            if let Some(&(dup, _)) = one_by_sig.get(one_sig[si].as_str()) {
+                let side = if swapped { "left" } else { "right" };
+                return Err(Error::Execution(format!(
+                    "found duplicate series for the match group {} on the {side} hand-side of \
+                     the operation: [{}, {}];many-to-many matching not allowed: matching labels \
+                     must be unique on one side",
+                    match_group(&one[si].labels, m),
+                    one[si].labels,
+                    one[dup].labels
+                )));
+            }
+            one_by_sig.insert(one_sig[si].as_str(), (si, v));
+        }
+        let mut matched: HashMap<&str, HashSet<Labels>> = HashMap::new();
+        for &(mi, mv) in ms {
+            let Some(&(oi, ov)) = one_by_sig.get(many_sig[mi].as_str()) else {
+                continue;
+            };
+            let (l, r) = if swapped { (ov, mv) } else { (mv, ov) };
+            let (mut value, keep) = elem_op(bin.op, l, r);
+            if bin.return_bool {
+                value = f64::from(u8::from(keep));
+            } else if !keep {
+                continue;
+            }
+            let metric = match result_labels.get(&(mi, oi)) {
+                Some(l) => l.clone(),
+                None => {
+                    let l = result_metric(&many[mi].labels, &one[oi].labels, bin)?;
+                    result_labels.insert((mi, oi), l.clone());
+                    l
+                }
+            };
+            let seen = matched.entry(many_sig[mi].as_str()).or_default();
+            if m.card == Cardinality::OneToOne {
+                if !seen.is_empty() {
+                    return Err(Error::Execution(
+                        "multiple matches for labels: many-to-one matching must be explicit \
+                         (group_left/group_right)"
+                            .into(),
+                    ));
+                }
+            } else if seen.contains(&metric) {
+                return Err(Error::Execution(
+                    "multiple matches for labels: grouping labels must ensure unique matches"
+                        .into(),
+                ));
+            }
+            seen.insert(metric.clone());
+            out.push(&metric, t, value)?;
+        }
+    }
+    Ok(out.finish())
+}
+
+/// The labels of a match group, for error messages.
+fn match_group(l: &Labels, m: &VectorMatching) -> Labels {
+    if m.on {
+        labels::keep_only(l, &m.labels)
+    } else {
+        labels::without(l, &m.labels)
+    }
+}
+
+/// The result series' labels (Prometheus `resultMetric`): the "many" side's labels, without
+/// the metric name for arithmetic, reduced to the matching labels for one-to-one, plus the
+/// `group_x(...)` labels copied from the "one" side.
+fn result_metric(many: &Labels, one: &Labels, bin: &Binary) -> Result<Labels> {
+    let m = &bin.matching;
+    let drop_name = drops_name(bin.op) || bin.return_bool;
+    let mut pairs: Vec<(&str, &str)> = many
+        .iter()
+        .filter(|(n, _)| !(drop_name && *n == METRIC_NAME))
+        .filter(|(n, _)| {
+            if m.card != Cardinality::OneToOne {
+                return true;
+            }
+            let listed = m.labels.iter().any(|k| k == n);
+            if m.on {
+                listed
+            } else {
+                !listed
+            }
+        })
+        .collect();
+    for name in &m.include {
+        pairs.retain(|(n, _)| n != name);
+        if let Some(v) = one.get(name) {
+            pairs.push((name.as_str(), v));
+        }
+    }
+    labels::build(pairs)
+}

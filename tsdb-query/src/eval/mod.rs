@@ -1,0 +1,507 @@
+//! Evaluation of an [`Expr`] over a grid of steps, the way Prometheus' engine does it
+//! (<https://github.com/prometheus/prometheus/blob/main/promql/engine.go>): an instant query
+//! is a range query with one step; every node is evaluated for all steps at once, and
+//! per-step operators (binary operators, aggregations) walk the steps of their inputs.
+
+mod aggregate;
+mod binary;
+mod functions;
+pub(crate) mod labels;
+mod stats;
+
+pub use stats::format_float;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use tsdb_core::Db;
+use tsdb_index::Labels;
+
+use crate::ast::{At, Expr, Selector, Subquery, ValueType};
+use crate::engine::EngineOptions;
+use crate::error::{Error, Result};
+
+/// Prometheus' staleness marker: a NaN with this bit pattern ends a series.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// True if `v` is a staleness marker.
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// The evaluation grid: `start, start + step, ..., end` in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Steps {
+    pub start: i64,
+    pub end: i64,
+    pub step: i64,
+}
+
+impl Steps {
+    pub fn len(&self) -> usize {
+        ((self.end - self.start) / self.step + 1) as usize
+    }
+
+    pub fn time(&self, i: usize) -> i64 {
+        self.start + i as i64 * self.step
+    }
+
+    pub fn index(&self, t: i64) -> usize {
+        ((t - self.start) / self.step) as usize
+    }
+
+    pub fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        (0..self.len()).map(|i| self.time(i))
+    }
+}
+
+/// An instant-vector-valued result over all steps: each series has at most one point per
+/// step, stamped with the step's time.
+#[derive(Debug, Clone)]
+pub(crate) struct StepSeries {
+    pub labels: Labels,
+    pub points: Vec<(i64, f64)>,
+}
+
+/// Raw samples of one series (a range vector's input).
+#[derive(Debug, Clone)]
+pub(crate) struct RawSeries {
+    pub labels: Labels,
+    pub ts: Vec<i64>,
+    pub vs: Vec<f64>,
+}
+
+/// The value of a node over all steps.
+#[derive(Debug)]
+pub(crate) enum Val {
+    /// One number per step.
+    Scalar(Vec<f64>),
+    /// An instant vector per step.
+    Vector(Vec<StepSeries>),
+    /// A range vector (only as a query's result or a range function's argument).
+    Matrix(Vec<RawSeries>),
+    /// A string.
+    String(String),
+}
+
+/// A range function's input: raw series and the window they are read through.
+pub(crate) struct RangeInput {
+    pub series: Vec<RawSeries>,
+    pub range_ms: i64,
+    pub offset_ms: i64,
+    /// The resolved `@` time, which fixes the window for every step.
+    pub at: Option<i64>,
+}
+
+impl RangeInput {
+    /// The window `(start, end]` evaluated at step time `t`.
+    pub fn window(&self, t: i64) -> (i64, i64) {
+        let end = self.at.unwrap_or(t) - self.offset_ms;
+        (end - self.range_ms, end)
+    }
+}
+
+/// One query's evaluation state: the storage, limits and counters.
+pub(crate) struct Evaluator<'a> {
+    db: &'a Db,
+    opts: &'a EngineOptions,
+    /// The outer query's start and end, for `@ start()` and `@ end()`.
+    query_start: i64,
+    query_end: i64,
+    started: Instant,
+    samples_loaded: usize,
+}
+
+impl<'a> Evaluator<'a> {
+    pub fn new(db: &'a Db, opts: &'a EngineOptions, query_start: i64, query_end: i64) -> Self {
+        Evaluator {
+            db,
+            opts,
+            query_start,
+            query_end,
+            started: Instant::now(),
+            samples_loaded: 0,
+        }
+    }
+
+    /// Fails once the query has run past the engine's timeout.
+    pub fn check_deadline(&self) -> Result<()> {
+        let elapsed = self.started.elapsed();
+        if elapsed > self.opts.timeout {
+            return Err(Error::Timeout {
+                limit_ms: self.opts.timeout.as_millis() as u64,
+                elapsed_ms: elapsed.as_millis() as u64,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts `n` more samples held by the query against the engine's limit.
+    pub fn charge_samples(&mut self, n: usize) -> Result<()> {
+        self.samples_loaded = self.samples_loaded.saturating_add(n);
+        if self.samples_loaded > self.opts.max_samples {
+            return Err(Error::TooManySamples {
+                limit: self.opts.max_samples,
+            });
+        }
+        Ok(())
+    }
+
+    fn resolve_at(&self, at: Option<At>) -> Option<i64> {
+        at.map(|a| match a {
+            At::Time(t) => t,
+            At::Start => self.query_start,
+            At::End => self.query_end,
+        })
+    }
+
+    /// Evaluates `expr` at every step of `steps`.
+    pub fn eval(&mut self, expr: &Expr, steps: Steps) -> Result<Val> {
+        self.check_deadline()?;
+        match expr {
+            Expr::Number(n) => Ok(Val::Scalar(vec![*n; steps.len()])),
+            Expr::String(s) => Ok(Val::String(s.clone())),
+            Expr::Neg(inner) => match self.eval(inner, steps)? {
+                Val::Scalar(mut v) => {
+                    v.iter_mut().for_each(|x| *x = -*x);
+                    Ok(Val::Scalar(v))
+                }
+                Val::Vector(series) => {
+                    let negated = series
+                        .into_iter()
+                        .map(|mut s| {
+                            s.labels = labels::drop_name(&s.labels);
+                            s.points.iter_mut().for_each(|p| p.1 = -p.1);
+                            s
+                        })
+                        .collect();
+                    Ok(Val::Vector(merge_same_labels(negated)?))
+                }
+                other => Err(type_error("unary minus", &other)),
+            },
+            Expr::Selector(sel) => Ok(Val::Vector(self.vector_selector(sel, steps, false)?)),
+            Expr::Range(_) | Expr::Subquery(_) => {
+                if steps.len() != 1 {
+                    return Err(Error::Invalid(
+                        "a range vector cannot be the result of a range query; \
+                         use an instant query or a function over it"
+                            .into(),
+                    ));
+                }
+                let input = self.range_input(expr, steps)?;
+                let (lo, hi) = input.window(steps.start);
+                let series = input
+                    .series
+                    .into_iter()
+                    .filter_map(|mut s| {
+                        let from = s.ts.partition_point(|&t| t <= lo);
+                        let to = s.ts.partition_point(|&t| t <= hi);
+                        s.ts = s.ts[from..to].to_vec();
+                        s.vs = s.vs[from..to].to_vec();
+                        (!s.ts.is_empty()).then_some(s)
+                    })
+                    .collect();
+                Ok(Val::Matrix(series))
+            }
+            Expr::Call(call) => functions::eval_call(self, call, steps),
+            Expr::Aggregate(agg) => aggregate::eval(self, agg, steps),
+            Expr::Binary(bin) => binary::eval(self, bin, steps),
+        }
+    }
+
+    /// Evaluates an expression that must be a scalar (function and aggregation
+    /// parameters).
+    pub fn eval_scalar(&mut self, expr: &Expr, steps: Steps) -> Result<Vec<f64>> {
+        match self.eval(expr, steps)? {
+            Val::Scalar(v) => Ok(v),
+            other => Err(type_error("expected a scalar", &other)),
+        }
+    }
+
+    /// Evaluates an expression that must be an instant vector.
+    pub fn eval_vector(&mut self, expr: &Expr, steps: Steps) -> Result<Vec<StepSeries>> {
+        match self.eval(expr, steps)? {
+            Val::Vector(v) => Ok(v),
+            other => Err(type_error("expected an instant vector", &other)),
+        }
+    }
+
+    /// Evaluates a string argument (it does not vary over steps).
+    pub fn eval_string(&mut self, expr: &Expr, steps: Steps) -> Result<String> {
+        match self.eval(expr, steps)? {
+            Val::String(s) => Ok(s),
+            other => Err(type_error("expected a string", &other)),
+        }
+    }
+
+    /// Loads the samples of every series matching `sel` in `[mint, maxt]`, staleness
+    /// markers included.
+    fn fetch(&mut self, sel: &Selector, mint: i64, maxt: i64) -> Result<Vec<RawSeries>> {
+        if mint > maxt {
+            return Ok(Vec::new());
+        }
+        let querier = self.db.querier(mint, maxt)?;
+        let entries = querier.select(&sel.matchers)?;
+        let mut out = Vec::with_capacity(entries.len());
+        for entry in entries {
+            self.check_deadline()?;
+            let mut ts = Vec::new();
+            let mut vs = Vec::new();
+            for sample in entry.iter() {
+                let sample = sample?;
+                ts.push(sample.t);
+                vs.push(sample.v);
+            }
+            if ts.is_empty() {
+                continue;
+            }
+            self.charge_samples(ts.len())?;
+            out.push(RawSeries {
+                labels: entry.labels().clone(),
+                ts,
+                vs,
+            });
+        }
+        Ok(out)
+    }
+
+    /// An instant vector selector: at each step, the newest sample within the lookback
+    /// window `(t - lookback, t]`, unless it is a staleness marker
+    /// (<https://github.com/prometheus/prometheus/blob/main/promql/engine.go>,
+    /// `vectorSelectorSingle`). With `sample_time`, the value is the sample's own
+    /// timestamp in seconds, which is what `timestamp(selector)` returns.
+    pub fn vector_selector(
+        &mut self,
+        sel: &Selector,
+        steps: Steps,
+        sample_time: bool,
+    ) -> Result<Vec<StepSeries>> {
+        let at = self.resolve_at(sel.at);
+        let lookback = self.opts.lookback_delta_ms;
+        let (ref_lo, ref_hi) = match at {
+            Some(a) => (a - sel.offset_ms, a - sel.offset_ms),
+            None => (steps.start - sel.offset_ms, steps.end - sel.offset_ms),
+        };
+        let raw = self.fetch(sel, ref_lo - lookback + 1, ref_hi)?;
+        let mut out = Vec::with_capacity(raw.len());
+        for s in raw {
+            let mut points = Vec::new();
+            let mut next = 0usize; // index of the first sample after the reference time
+            for t in steps.times() {
+                let reference = at.unwrap_or(t) - sel.offset_ms;
+                while next < s.ts.len() && s.ts[next] <= reference {
+                    next += 1;
+                }
+                if next == 0 {
+                    continue;
+                }
+                let (st, sv) = (s.ts[next - 1], s.vs[next - 1]);
+                if st <= reference - lookback || is_stale_nan(sv) {
+                    continue;
+                }
+                let v = if sample_time { st as f64 / 1000.0 } else { sv };
+                points.push((t, v));
+            }
+            if !points.is_empty() {
+                out.push(StepSeries {
+                    labels: s.labels,
+                    points,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The input of a range function: a range selector's raw samples (staleness markers
+    /// dropped), or a subquery's results.
+    pub fn range_input(&mut self, expr: &Expr, steps: Steps) -> Result<RangeInput> {
+        match expr {
+            Expr::Range(rs) => {
+                let sel = &rs.selector;
+                let at = self.resolve_at(sel.at);
+                let (ref_lo, ref_hi) = match at {
+                    Some(a) => (a - sel.offset_ms, a - sel.offset_ms),
+                    None => (steps.start - sel.offset_ms, steps.end - sel.offset_ms),
+                };
+                let mut series = self.fetch(sel, ref_lo - rs.range_ms + 1, ref_hi)?;
+                for s in &mut series {
+                    if s.vs.iter().any(|v| is_stale_nan(*v)) {
+                        let (ts, vs): (Vec<i64>, Vec<f64>) =
+                            s.ts.iter()
+                                .zip(&s.vs)
+                                .filter(|(_, v)| !is_stale_nan(**v))
+                                .map(|(t, v)| (*t, *v))
+                                .unzip();
+                        s.ts = ts;
+                        s.vs = vs;
+                    }
+                }
+                Ok(RangeInput {
+                    series,
+                    range_ms: rs.range_ms,
+                    offset_ms: sel.offset_ms,
+                    at,
+                })
+            }
+            Expr::Subquery(sq) => self.subquery(sq, steps),
+            other => Err(Error::Invalid(format!(
+                "expected a range vector, got {}",
+                other.value_type()
+            ))),
+        }
+    }
+
+    /// Evaluates a subquery's inner expression at its own steps, aligned to multiples of
+    /// the subquery step as Prometheus does (`case *parser.SubqueryExpr` in engine.go).
+    fn subquery(&mut self, sq: &Subquery, steps: Steps) -> Result<RangeInput> {
+        let at = self.resolve_at(sq.at);
+        let interval = sq
+            .step_ms
+            .unwrap_or(self.opts.default_subquery_step_ms)
+            .max(1);
+        let (outer_start, outer_end) = match at {
+            Some(a) => (a, a),
+            None => (steps.start, steps.end),
+        };
+        let lowest = outer_start - sq.offset_ms - sq.range_ms;
+        let mut start = interval * (lowest / interval);
+        if start < lowest {
+            start += interval;
+        }
+        let end = outer_end - sq.offset_ms;
+        let mut series = Vec::new();
+        if start <= end {
+            let inner_steps = Steps {
+                start,
+                end,
+                step: interval,
+            };
+            self.charge_samples(0)?;
+            match self.eval(&sq.expr, inner_steps)? {
+                Val::Scalar(values) => {
+                    let ts: Vec<i64> = inner_steps.times().collect();
+                    self.charge_samples(ts.len())?;
+                    series.push(RawSeries {
+                        labels: Labels::empty(),
+                        ts,
+                        vs: values,
+                    });
+                }
+                Val::Vector(vector) => {
+                    for s in vector {
+                        self.charge_samples(s.points.len())?;
+                        let (ts, vs) = s.points.into_iter().unzip();
+                        series.push(RawSeries {
+                            labels: s.labels,
+                            ts,
+                            vs,
+                        });
+                    }
+                }
+                other => return Err(type_error("subquery", &other)),
+            }
+        }
+        Ok(RangeInput {
+            series,
+            range_ms: sq.range_ms,
+            offset_ms: sq.offset_ms,
+            at,
+        })
+    }
+}
+
+pub(crate) fn type_error(context: &str, got: &Val) -> Error {
+    let t = match got {
+        Val::Scalar(_) => ValueType::Scalar,
+        Val::Vector(_) => ValueType::Vector,
+        Val::Matrix(_) => ValueType::Matrix,
+        Val::String(_) => ValueType::String,
+    };
+    Error::Invalid(format!("{context}: unexpected {t}"))
+}
+
+/// Groups series by label set, merging points. Two points of the same labels at one step
+/// is Prometheus' "vector cannot contain metrics with the same labelset" error.
+pub(crate) fn merge_same_labels(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
+    let mut merged_any = false;
+    for s in series {
+        match index.get(&s.labels) {
+            Some(&i) => {
+                merged_any = true;
+                out[i].points.extend(s.points);
+            }
+            None => {
+                index.insert(s.labels.clone(), out.len());
+                out.push(s);
+            }
+        }
+    }
+    if merged_any {
+        for s in &mut out {
+            s.points.sort_by_key(|p| p.0);
+            if s.points.windows(2).any(|w| w[0].0 == w[1].0) {
+                return Err(Error::Execution(format!(
+                    "vector cannot contain metrics with the same labelset: {}",
+                    s.labels
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Collects per-step output samples into series keyed by label set.
+pub(crate) struct SeriesBuilder {
+    index: HashMap<Labels, usize>,
+    out: Vec<StepSeries>,
+}
+
+impl SeriesBuilder {
+    pub fn new() -> Self {
+        SeriesBuilder {
+            index: HashMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Adds a point; steps must be pushed in time order.
+    pub fn push(&mut self, labels: &Labels, t: i64, v: f64) -> Result<()> {
+        let i = match self.index.get(labels) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(labels.clone(), self.out.len());
+                self.out.push(StepSeries {
+                    labels: labels.clone(),
+                    points: Vec::new(),
+                });
+                self.out.len() - 1
+            }
+        };
+        let points = &mut self.out[i].points;
+        if points.last().is_some_and(|p| p.0 == t) {
+            return Err(Error::Execution(format!(
+                "vector cannot contain metrics with the same labelset: {labels}"
+            )));
+        }
+        points.push((t, v));
+        Ok(())
+    }
+
+    pub fn finish(self) -> Vec<StepSeries> {
+        self.out
+    }
+}
+
+/// Lays a vector-valued input out by step: for each step, the (series index, value) pairs
+/// present at that step.
+pub(crate) fn by_step(series: &[StepSeries], steps: Steps) -> Vec<Vec<(usize, f64)>> {
+    let mut out: Vec<Vec<(usize, f64)>> = vec![Vec::new(); steps.len()];
+    for (i, s) in series.iter().enumerate() {
+        for &(t, v) in &s.points {
+            out[steps.index(t)].push((i, v));
+        }
+    }
+    out
+}

@@ -1,0 +1,169 @@
+//! The Prometheus HTTP API's JSON for query results and errors, byte for byte as
+//! Prometheus writes it (timestamps as seconds with millisecond fractions, values as
+//! strings formatted like Go's `strconv.FormatFloat(v, 'f', -1, 64)`, strings escaped
+//! like Go's `encoding/json`).
+
+use std::fmt::Write;
+
+use tsdb_index::Labels;
+
+use crate::error::Error;
+use crate::eval::format_float;
+use crate::value::Value;
+
+/// `{"status":"success","data":{"resultType":...,"result":...}}`.
+pub fn success(value: &Value) -> String {
+    let mut out = String::with_capacity(256);
+    out.push_str(r#"{"status":"success","data":{"resultType":""#);
+    out.push_str(value.result_type());
+    out.push_str(r#"","result":"#);
+    match value {
+        Value::Scalar { t, v } => point(&mut out, *t, &format_float(*v)),
+        Value::String { t, s } => point(&mut out, *t, s),
+        Value::Vector(samples) => {
+            out.push('[');
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(r#"{"metric":"#);
+                metric(&mut out, &s.labels);
+                out.push_str(r#","value":"#);
+                point(&mut out, s.t, &format_float(s.v));
+                out.push('}');
+            }
+            out.push(']');
+        }
+        Value::Matrix(series) => {
+            out.push('[');
+            for (i, s) in series.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(r#"{"metric":"#);
+                metric(&mut out, &s.labels);
+                out.push_str(r#","values":["#);
+                for (j, p) in s.points.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    point(&mut out, p.t, &format_float(p.v));
+                }
+                out.push_str("]}");
+            }
+            out.push(']');
+        }
+    }
+    out.push_str("}}");
+    out
+}
+
+/// The Prometheus API's `errorType` for an error.
+pub fn error_type(err: &Error) -> &'static str {
+    match err {
+        Error::Parse { .. } | Error::Invalid(_) => "bad_data",
+        Error::Timeout { .. } => "timeout",
+        Error::Storage(_) => "internal",
+        _ => "execution",
+    }
+}
+
+/// `{"status":"error","errorType":...,"error":...}`.
+pub fn error(err: &Error) -> String {
+    let mut out = String::from(r#"{"status":"error","errorType":""#);
+    out.push_str(error_type(err));
+    out.push_str(r#"","error":"#);
+    string(&mut out, &err.to_string());
+    out.push('}');
+    out
+}
+
+fn point(out: &mut String, t: i64, v: &str) {
+    out.push('[');
+    timestamp(out, t);
+    out.push(',');
+    string(out, v);
+    out.push(']');
+}
+
+/// Milliseconds as seconds with exactly the digits Prometheus writes
+/// (`jsonutil.MarshalTimestamp`: three fraction digits, omitted when zero).
+fn timestamp(out: &mut String, t: i64) {
+    let abs = t.unsigned_abs();
+    if t < 0 {
+        out.push('-');
+    }
+    let _ = write!(out, "{}", abs / 1000);
+    let frac = abs % 1000;
+    if frac != 0 {
+        let _ = write!(out, ".{frac:03}");
+    }
+}
+
+fn metric(out: &mut String, labels: &Labels) {
+    out.push('{');
+    for (i, (n, v)) in labels.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        string(out, n);
+        out.push(':');
+        string(out, v);
+    }
+    out.push('}');
+}
+
+/// A JSON string escaped as Go's `encoding/json` does (HTML-safe).
+fn string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::{InstantSample, Point, Series};
+
+    #[test]
+    fn vector_and_matrix_json_match_prometheus_shape() {
+        let labels = Labels::new([("__name__", "up"), ("job", "a<b")]).unwrap();
+        let v = Value::Vector(vec![InstantSample {
+            labels: labels.clone(),
+            t: 1_435_781_451_781,
+            v: 1.0,
+        }]);
+        assert_eq!(
+            success(&v),
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a\u003cb"},"value":[1435781451.781,"1"]}]}}"#
+        );
+        let m = Value::Matrix(vec![Series {
+            labels,
+            points: vec![
+                Point {
+                    t: 1500,
+                    v: f64::INFINITY,
+                },
+                Point { t: 2000, v: 0.5 },
+            ],
+        }]);
+        assert!(success(&m).contains(r#""values":[[1.500,"+Inf"],[2,"0.5"]]"#));
+        let s = Value::Scalar { t: -1, v: f64::NAN };
+        assert!(success(&s).contains(r#""result":[-0.001,"NaN"]"#));
+    }
+}

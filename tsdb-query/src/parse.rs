@@ -1,0 +1,305 @@
+//! The PromQL front end: the only module that sees `promql-parser`'s types. It parses
+//! query text and converts the parser's tree into [`crate::ast::Expr`], so a new parser
+//! version (or a different parser) touches this one file.
+
+use std::sync::Once;
+use std::time::{Duration, SystemTime};
+
+use promql_parser::label::{MatchOp as PMatchOp, Matchers as PMatchers};
+use promql_parser::parser::value::ValueType as PValueType;
+use promql_parser::parser::{
+    self as pp, AtModifier, BinModifier, LabelModifier, Offset, VectorMatchCardinality,
+};
+use tsdb_index::Matcher;
+
+use crate::ast::{
+    Aggregate, AggregateOp, At, Binary, BinaryOp, Call, Cardinality, Expr, Function, Grouping,
+    RangeSelector, Selector, Subquery, VectorMatching,
+};
+use crate::error::{Error, Result};
+
+static REGISTER_EXTENSIONS: Once = Once::new();
+
+/// Functions this engine adds to PromQL, registered with the parser once per process.
+fn register_extensions() {
+    REGISTER_EXTENSIONS.call_once(|| {
+        // `ema_over_time(v range-vector, alpha scalar)`: exponential moving average.
+        let ema = pp::Function::new(
+            "ema_over_time",
+            vec![PValueType::Matrix, PValueType::Scalar],
+            0,
+            PValueType::Vector,
+            false,
+        );
+        // Registration fails only if a future parser version defines the name itself, in
+        // which case the parser's own definition is used.
+        let _ = pp::register_extra_functions(vec![ema]);
+    });
+}
+
+/// Parses PromQL text into an expression tree.
+pub fn parse(query: &str) -> Result<Expr> {
+    register_extensions();
+    let tree = pp::parse(query).map_err(|message| parse_error(query, message))?;
+    convert(&tree)
+}
+
+/// Builds a typed parse error, with a position when the message names a piece of the
+/// query that can be found in it (`promql-parser` reports no positions itself).
+fn parse_error(query: &str, message: String) -> Error {
+    let quoted = message
+        .split('\'')
+        .nth(1)
+        .filter(|s| !s.is_empty() && message.matches('\'').count() >= 2);
+    let needle = quoted.or_else(|| message.strip_prefix("illegal regex for "));
+    let position = needle
+        .and_then(|n| query.find(n))
+        .map(|offset| line_column(query, offset));
+    Error::Parse { message, position }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+fn millis(d: &Duration) -> Result<i64> {
+    i64::try_from(d.as_millis()).map_err(|_| Error::Invalid(format!("duration {d:?} too long")))
+}
+
+fn offset_ms(o: &Option<Offset>) -> Result<i64> {
+    Ok(match o {
+        None => 0,
+        Some(Offset::Pos(d)) => millis(d)?,
+        Some(Offset::Neg(d)) => -millis(d)?,
+    })
+}
+
+fn at(a: &Option<AtModifier>) -> Result<Option<At>> {
+    Ok(match a {
+        None => None,
+        Some(AtModifier::Start) => Some(At::Start),
+        Some(AtModifier::End) => Some(At::End),
+        Some(AtModifier::At(t)) => Some(At::Time(system_time_ms(t)?)),
+    })
+}
+
+fn system_time_ms(t: &SystemTime) -> Result<i64> {
+    match t.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => millis(&d),
+        Err(e) => Ok(-millis(&e.duration())?),
+    }
+}
+
+fn matchers(name: &Option<String>, m: &PMatchers) -> Result<Vec<Matcher>> {
+    if !m.or_matchers.is_empty() {
+        return Err(Error::Invalid(
+            "`or` inside a selector's braces is not PromQL".to_string(),
+        ));
+    }
+    let mut out = Vec::with_capacity(m.matchers.len() + 1);
+    if let Some(name) = name {
+        out.push(Matcher::equal("__name__", name.as_str()));
+    }
+    for pm in &m.matchers {
+        let invalid = |e: tsdb_index::Error| Error::Parse {
+            message: format!("invalid matcher {}: {e}", pm.name),
+            position: None,
+        };
+        let matcher = match &pm.op {
+            PMatchOp::Equal => Matcher::equal(pm.name.as_str(), pm.value.as_str()),
+            PMatchOp::NotEqual => Matcher::not_equal(pm.name.as_str(), pm.value.as_str()),
+            PMatchOp::Re(_) => {
+                Matcher::regex(pm.name.as_str(), pm.value.as_str()).map_err(invalid)?
+            }
+            PMatchOp::NotRe(_) => {
+                Matcher::not_regex(pm.name.as_str(), pm.value.as_str()).map_err(invalid)?
+            }
+        };
+        out.push(matcher);
+    }
+    Ok(out)
+}
+
+fn selector(vs: &pp::VectorSelector) -> Result<Selector> {
+    Ok(Selector {
+        matchers: matchers(&vs.name, &vs.matchers)?,
+        offset_ms: offset_ms(&vs.offset)?,
+        at: at(&vs.at)?,
+    })
+}
+
+fn label_list(l: &promql_parser::label::Labels) -> Vec<String> {
+    l.labels.clone()
+}
+
+fn binary_op(op: &str) -> Result<BinaryOp> {
+    Ok(match op {
+        "+" => BinaryOp::Add,
+        "-" => BinaryOp::Sub,
+        "*" => BinaryOp::Mul,
+        "/" => BinaryOp::Div,
+        "%" => BinaryOp::Mod,
+        "^" => BinaryOp::Pow,
+        "atan2" => BinaryOp::Atan2,
+        "==" => BinaryOp::Eq,
+        "!=" => BinaryOp::Ne,
+        ">" => BinaryOp::Gt,
+        "<" => BinaryOp::Lt,
+        ">=" => BinaryOp::Ge,
+        "<=" => BinaryOp::Le,
+        "and" => BinaryOp::And,
+        "or" => BinaryOp::Or,
+        "unless" => BinaryOp::Unless,
+        other => {
+            return Err(Error::Invalid(format!(
+                "unsupported binary operator {other}"
+            )))
+        }
+    })
+}
+
+fn vector_matching(op: BinaryOp, m: &Option<BinModifier>) -> (bool, VectorMatching) {
+    let mut vm = VectorMatching::default();
+    if op.is_set() {
+        vm.card = Cardinality::ManyToMany;
+    }
+    let Some(m) = m else {
+        return (false, vm);
+    };
+    match &m.card {
+        VectorMatchCardinality::OneToOne => {}
+        VectorMatchCardinality::ManyToMany => vm.card = Cardinality::ManyToMany,
+        VectorMatchCardinality::ManyToOne(l) => {
+            vm.card = Cardinality::ManyToOne;
+            vm.include = label_list(l);
+        }
+        VectorMatchCardinality::OneToMany(l) => {
+            vm.card = Cardinality::OneToMany;
+            vm.include = label_list(l);
+        }
+    }
+    if op.is_set() {
+        vm.card = Cardinality::ManyToMany;
+    }
+    match &m.matching {
+        Some(LabelModifier::Include(l)) => {
+            vm.on = true;
+            vm.labels = label_list(l);
+        }
+        Some(LabelModifier::Exclude(l)) => vm.labels = label_list(l),
+        None => {}
+    }
+    (m.return_bool, vm)
+}
+
+fn convert(e: &pp::Expr) -> Result<Expr> {
+    Ok(match e {
+        pp::Expr::NumberLiteral(n) => Expr::Number(n.val),
+        pp::Expr::StringLiteral(s) => Expr::String(s.val.clone()),
+        pp::Expr::Paren(p) => convert(&p.expr)?,
+        pp::Expr::Unary(u) => Expr::Neg(Box::new(convert(&u.expr)?)),
+        pp::Expr::VectorSelector(vs) => Expr::Selector(selector(vs)?),
+        pp::Expr::MatrixSelector(ms) => Expr::Range(RangeSelector {
+            selector: selector(&ms.vs)?,
+            range_ms: millis(&ms.range)?,
+        }),
+        pp::Expr::Subquery(sq) => Expr::Subquery(Box::new(Subquery {
+            expr: convert(&sq.expr)?,
+            range_ms: millis(&sq.range)?,
+            step_ms: sq.step.as_ref().map(millis).transpose()?.filter(|&s| s > 0),
+            offset_ms: offset_ms(&sq.offset)?,
+            at: at(&sq.at)?,
+        })),
+        pp::Expr::Call(c) => {
+            let func = Function::from_name(c.func.name).ok_or_else(|| Error::Parse {
+                message: format!("function {} is not supported", c.func.name),
+                position: None,
+            })?;
+            let args = c
+                .args
+                .args
+                .iter()
+                .map(|a| convert(a))
+                .collect::<Result<Vec<_>>>()?;
+            Expr::Call(Call { func, args })
+        }
+        pp::Expr::Aggregate(a) => {
+            let name = a.op.to_string();
+            let op = AggregateOp::from_name(&name).ok_or_else(|| Error::Parse {
+                message: format!("aggregation {name} is not supported"),
+                position: None,
+            })?;
+            let grouping = match &a.modifier {
+                None => Grouping::By(Vec::new()),
+                Some(LabelModifier::Include(l)) => Grouping::By(label_list(l)),
+                Some(LabelModifier::Exclude(l)) => Grouping::Without(label_list(l)),
+            };
+            Expr::Aggregate(Box::new(Aggregate {
+                op,
+                param: a.param.as_ref().map(|p| convert(p)).transpose()?,
+                grouping,
+                expr: convert(&a.expr)?,
+            }))
+        }
+        pp::Expr::Binary(b) => {
+            let op = binary_op(&b.op.to_string())?;
+            let (return_bool, matching) = vector_matching(op, &b.modifier);
+            Expr::Binary(Box::new(Binary {
+                op,
+                lhs: convert(&b.lhs)?,
+                rhs: convert(&b.rhs)?,
+                return_bool,
+                matching,
+            }))
+        }
+        pp::Expr::Extension(_) => {
+            return Err(Error::Invalid(
+                "parser extension nodes are not supported".into(),
+            ))
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn converts_modifiers_and_matching() {
+        let e = parse(r#"x + ignoring(a) group_right(b) y offset 5m"#).unwrap();
+        let Expr::Binary(b) = e else {
+            panic!("not binary: {e:?}")
+        };
+        assert_eq!(b.op, BinaryOp::Add);
+        assert_eq!(b.matching.card, Cardinality::OneToMany);
+        assert!(!b.matching.on);
+        assert_eq!(b.matching.labels, vec!["a".to_string()]);
+        assert_eq!(b.matching.include, vec!["b".to_string()]);
+        let Expr::Selector(s) = &b.rhs else { panic!() };
+        assert_eq!(s.offset_ms, 300_000);
+        assert_eq!(s.matchers[0].value(), "y");
+    }
+
+    #[test]
+    fn ema_extension_parses() {
+        let e = parse("ema_over_time(x[5m], 0.3)").unwrap();
+        let Expr::Call(c) = e else { panic!() };
+        assert_eq!(c.func, Function::EmaOverTime);
+    }
+
+    #[test]
+    fn errors_are_typed_and_located_when_possible() {
+        match parse("sum(rate(x[5m])) + nosuch_fn(y)") {
+            Err(Error::Parse { message, position }) => {
+                assert!(message.contains("nosuch_fn"), "{message}");
+                assert_eq!(position, Some((1, 20)));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse("rate(foo)"), Err(Error::Parse { .. })));
+        assert!(matches!(parse("foo{"), Err(Error::Parse { .. })));
+    }
+}
