@@ -33,6 +33,9 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
         )));
     }
     let series = ev.eval_vector(&agg.expr, steps)?;
+    if agg.op == A::CountValues {
+        return count_values(ev, &series, &agg.grouping, &label_param, steps);
+    }
 
     // Each input series' group, computed once.
     let mut group_index: HashMap<Labels, usize> = HashMap::new();
@@ -86,24 +89,54 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
                         out.push(&series[si].labels, t, v)?;
                     }
                 }
-                A::CountValues => {
-                    let mut counts: Vec<(String, f64)> = Vec::new();
-                    for &(_, v) in m {
-                        let key = stats::format_float(v);
-                        match counts.iter_mut().find(|(k, _)| *k == key) {
-                            Some(c) => c.1 += 1.0,
-                            None => counts.push((key, 1.0)),
-                        }
-                    }
-                    for (value, count) in counts {
-                        let l = labels::with(glabels, &label_param, &value)?;
-                        out.push(&l, t, count)?;
-                    }
-                }
                 op => {
                     let v = fold(op, m, numeric_param.get(i).copied().unwrap_or(f64::NAN));
                     out.push(glabels, t, v)?;
                 }
+            }
+        }
+    }
+    Ok(Val::Vector(out.finish()))
+}
+
+/// `count_values(label, v)`: the value becomes a label of each input series first, then
+/// series are grouped (with that label kept) and counted, as Prometheus' `aggregation`
+/// does it.
+fn count_values(
+    ev: &mut Evaluator<'_>,
+    series: &[super::StepSeries],
+    grouping: &Grouping,
+    label: &str,
+    steps: Steps,
+) -> Result<Val> {
+    let mut out = SeriesBuilder::new();
+    let mut counts: HashMap<Labels, f64> = HashMap::new();
+    let mut order: Vec<Labels> = Vec::new();
+    for (i, present) in by_step(series, steps).into_iter().enumerate() {
+        ev.check_deadline()?;
+        counts.clear();
+        order.clear();
+        for (si, v) in present {
+            let with_value = labels::with(&series[si].labels, label, &stats::format_float(v))?;
+            let key = match grouping {
+                Grouping::By(names) => {
+                    let mut names = names.clone();
+                    names.push(label.to_string());
+                    labels::keep_only(&with_value, &names)
+                }
+                Grouping::Without(names) => labels::without(&with_value, names),
+            };
+            match counts.get_mut(&key) {
+                Some(c) => *c += 1.0,
+                None => {
+                    counts.insert(key.clone(), 1.0);
+                    order.push(key);
+                }
+            }
+        }
+        for key in &order {
+            if let Some(&count) = counts.get(key) {
+                out.push(key, steps.time(i), count)?;
             }
         }
     }

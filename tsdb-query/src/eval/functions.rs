@@ -594,18 +594,14 @@ fn window_value(f: Function, w: &Window<'_>, param: f64, scratch: &mut Vec<f64>)
         F::CountOverTime => Some(n as f64),
         F::LastOverTime => vs.last().copied(),
         F::PresentOverTime => Some(1.0),
-        F::MinOverTime => {
-            Some(
-                vs.iter()
-                    .fold(vs[0], |m, &v| if v < m || m.is_nan() { v } else { m }),
-            )
-        }
-        F::MaxOverTime => {
-            Some(
-                vs.iter()
-                    .fold(vs[0], |m, &v| if v > m || m.is_nan() { v } else { m }),
-            )
-        }
+        F::MinOverTime => Some(
+            vs.iter()
+                .fold(vs[0], |m, &v| if v < m || m.is_nan() { v } else { m }),
+        ),
+        F::MaxOverTime => Some(
+            vs.iter()
+                .fold(vs[0], |m, &v| if v > m || m.is_nan() { v } else { m }),
+        ),
         F::QuantileOverTime => {
             scratch.clear();
             scratch.extend_from_slice(vs);
