@@ -1,7 +1,8 @@
 //! The Prometheus HTTP API's JSON for query results and errors, byte for byte as
-//! Prometheus writes it (timestamps as seconds with millisecond fractions, values as
-//! strings formatted like Go's `strconv.FormatFloat(v, 'f', -1, 64)`, strings escaped
-//! like Go's `encoding/json`).
+//! Prometheus writes it: timestamps as seconds with millisecond fractions; sample values
+//! as strings in Go's shortest `'f'` format, or `'e'` format below 1e-6 and from 1e21 up
+//! (Prometheus' `marshalPointJSON`); scalar results always in `'f'` format; strings
+//! escaped like Go's `encoding/json`.
 
 use std::fmt::Write;
 
@@ -29,7 +30,7 @@ pub fn success(value: &Value) -> String {
                 out.push_str(r#"{"metric":"#);
                 metric(&mut out, &s.labels);
                 out.push_str(r#","value":"#);
-                point(&mut out, s.t, &format_float(s.v));
+                point(&mut out, s.t, &format_sample_value(s.v));
                 out.push('}');
             }
             out.push(']');
@@ -47,7 +48,7 @@ pub fn success(value: &Value) -> String {
                     if j > 0 {
                         out.push(',');
                     }
-                    point(&mut out, p.t, &format_float(p.v));
+                    point(&mut out, p.t, &format_sample_value(p.v));
                 }
                 out.push_str("]}");
             }
@@ -76,6 +77,24 @@ pub fn error(err: &Error) -> String {
     string(&mut out, &err.to_string());
     out.push('}');
     out
+}
+
+/// A vector or matrix sample value as Prometheus writes it: Go's shortest `'f'` format,
+/// or `'e'` format (`1e-09`, `1.7e+308`) when `|v|` is below 1e-6 or at least 1e21.
+pub fn format_sample_value(v: f64) -> String {
+    let abs = v.abs();
+    if abs != 0.0 && abs.is_finite() && !(1e-6..1e21).contains(&abs) {
+        // Rust writes `1.7e308`; Go writes `1.7e+308`, with at least two exponent digits.
+        let rust = format!("{v:e}");
+        if let Some((mantissa, exponent)) = rust.split_once('e') {
+            if let Ok(e) = exponent.parse::<i32>() {
+                let sign = if e < 0 { '-' } else { '+' };
+                return format!("{mantissa}e{sign}{:02}", e.unsigned_abs());
+            }
+        }
+        return rust;
+    }
+    format_float(v)
 }
 
 fn point(out: &mut String, t: i64, v: &str) {
@@ -163,6 +182,11 @@ mod tests {
             ],
         }]);
         assert!(success(&m).contains(r#""values":[[1.500,"+Inf"],[2,"0.5"]]"#));
+        assert_eq!(format_sample_value(1e-9), "1e-09");
+        assert_eq!(format_sample_value(-1.7e308), "-1.7e+308");
+        assert_eq!(format_sample_value(1.5e21), "1.5e+21");
+        assert_eq!(format_sample_value(0.000001), "0.000001");
+        assert_eq!(format_sample_value(-0.0), "-0");
         let s = Value::Scalar { t: -1, v: f64::NAN };
         assert!(success(&s).contains(r#""result":[-0.001,"NaN"]"#));
     }

@@ -181,6 +181,10 @@ fn compare(case: &Case, want: &Json, got: &Value) -> Result<(), String> {
             if wt != *t || !values_match(wv, *v) {
                 return Err(format!("scalar: want [{wt}, {wv}], got [{t}, {v}]"));
             }
+            let text = result[1].as_str().unwrap_or_default();
+            if wv.to_bits() == v.to_bits() && tsdb_query::format_float(*v) != text {
+                return Err(format!("scalar: Prometheus writes {text}, we write {v}"));
+            }
         }
         Value::String { s, .. } => {
             if result[1].as_str() != Some(s.as_str()) {
@@ -189,6 +193,23 @@ fn compare(case: &Case, want: &Json, got: &Value) -> Result<(), String> {
         }
         Value::Vector(samples) => {
             let want_items = result.as_array().unwrap();
+            // Where the values are the same number, the text must be the same too: this
+            // checks our JSON number formatting against Prometheus'.
+            for w in want_items {
+                let key = labels_key(&w["metric"]);
+                let text = w["value"][1].as_str().unwrap_or_default();
+                let Some(s) = samples.iter().find(|s| our_labels_key(&s.labels) == key) else {
+                    continue;
+                };
+                if parse_value(&w["value"][1]).to_bits() == s.v.to_bits()
+                    && tsdb_query::json::format_sample_value(s.v) != text
+                {
+                    return Err(format!(
+                        "{key}: Prometheus writes {text}, we write {}",
+                        tsdb_query::json::format_sample_value(s.v)
+                    ));
+                }
+            }
             let want: Vec<(String, i64, f64)> = want_items
                 .iter()
                 .map(|w| {

@@ -96,8 +96,8 @@ pub(crate) struct RangeInput {
 impl RangeInput {
     /// The window `(start, end]` evaluated at step time `t`.
     pub fn window(&self, t: i64) -> (i64, i64) {
-        let end = self.at.unwrap_or(t) - self.offset_ms;
-        (end - self.range_ms, end)
+        let end = self.at.unwrap_or(t).saturating_sub(self.offset_ms);
+        (end.saturating_sub(self.range_ms), end)
     }
 }
 
@@ -278,17 +278,14 @@ impl<'a> Evaluator<'a> {
     ) -> Result<Vec<StepSeries>> {
         let at = self.resolve_at(sel.at);
         let lookback = self.opts.lookback_delta_ms;
-        let (ref_lo, ref_hi) = match at {
-            Some(a) => (a - sel.offset_ms, a - sel.offset_ms),
-            None => (steps.start - sel.offset_ms, steps.end - sel.offset_ms),
-        };
-        let raw = self.fetch(sel, ref_lo - lookback + 1, ref_hi)?;
+        let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
+        let raw = self.fetch(sel, ref_lo.saturating_sub(lookback) + 1, ref_hi)?;
         let mut out = Vec::with_capacity(raw.len());
         for s in raw {
             let mut points = Vec::new();
             let mut next = 0usize; // index of the first sample after the reference time
             for t in steps.times() {
-                let reference = at.unwrap_or(t) - sel.offset_ms;
+                let reference = at.unwrap_or(t).saturating_sub(sel.offset_ms);
                 while next < s.ts.len() && s.ts[next] <= reference {
                     next += 1;
                 }
@@ -296,7 +293,7 @@ impl<'a> Evaluator<'a> {
                     continue;
                 }
                 let (st, sv) = (s.ts[next - 1], s.vs[next - 1]);
-                if st <= reference - lookback || is_stale_nan(sv) {
+                if st <= reference.saturating_sub(lookback) || is_stale_nan(sv) {
                     continue;
                 }
                 let v = if sample_time { st as f64 / 1000.0 } else { sv };
@@ -319,11 +316,8 @@ impl<'a> Evaluator<'a> {
             Expr::Range(rs) => {
                 let sel = &rs.selector;
                 let at = self.resolve_at(sel.at);
-                let (ref_lo, ref_hi) = match at {
-                    Some(a) => (a - sel.offset_ms, a - sel.offset_ms),
-                    None => (steps.start - sel.offset_ms, steps.end - sel.offset_ms),
-                };
-                let mut series = self.fetch(sel, ref_lo - rs.range_ms + 1, ref_hi)?;
+                let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
+                let mut series = self.fetch(sel, ref_lo.saturating_sub(rs.range_ms) + 1, ref_hi)?;
                 for s in &mut series {
                     if s.vs.iter().any(|v| is_stale_nan(*v)) {
                         let (ts, vs): (Vec<i64>, Vec<f64>) =
@@ -363,12 +357,14 @@ impl<'a> Evaluator<'a> {
             Some(a) => (a, a),
             None => (steps.start, steps.end),
         };
-        let lowest = outer_start - sq.offset_ms - sq.range_ms;
+        let lowest = outer_start
+            .saturating_sub(sq.offset_ms)
+            .saturating_sub(sq.range_ms);
         let mut start = interval * (lowest / interval);
         if start < lowest {
-            start += interval;
+            start = start.saturating_add(interval);
         }
-        let end = outer_end - sq.offset_ms;
+        let end = outer_end.saturating_sub(sq.offset_ms);
         let mut series = Vec::new();
         if start <= end {
             let inner_steps = Steps {
@@ -376,7 +372,9 @@ impl<'a> Evaluator<'a> {
                 end,
                 step: interval,
             };
-            self.charge_samples(0)?;
+            // Every inner step holds at least a number: refuse a subquery whose step count
+            // alone is over the limit before allocating for it.
+            self.charge_samples(inner_steps.len())?;
             match self.eval(&sq.expr, inner_steps)? {
                 Val::Scalar(values) => {
                     let ts: Vec<i64> = inner_steps.times().collect();
@@ -407,6 +405,17 @@ impl<'a> Evaluator<'a> {
             offset_ms: sq.offset_ms,
             at,
         })
+    }
+}
+
+/// The range of reference times (step time or `@` time, minus the offset) of a selector.
+fn reference_range(at: Option<i64>, offset_ms: i64, steps: Steps) -> (i64, i64) {
+    match at {
+        Some(a) => (a.saturating_sub(offset_ms), a.saturating_sub(offset_ms)),
+        None => (
+            steps.start.saturating_sub(offset_ms),
+            steps.end.saturating_sub(offset_ms),
+        ),
     }
 }
 
