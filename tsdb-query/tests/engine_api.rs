@@ -1,0 +1,263 @@
+//! The engine's limits, its typed operators and its robustness against hostile queries.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use proptest::prelude::*;
+use tsdb_core::{Db, Options};
+use tsdb_index::{Labels, Matcher};
+use tsdb_query::builder::{metric, num, select};
+use tsdb_query::{Engine, EngineOptions, Error, Value};
+
+/// 3 services x 2 hosts of a counter and a gauge, one sample every 15 s for an hour.
+fn fleet(dir: &std::path::Path) -> Db {
+    let db = Db::open(dir, Options::default()).unwrap();
+    for service in ["api", "db", "web"] {
+        for host in ["h1", "h2"] {
+            let counter = Labels::new([
+                ("__name__", "requests_total"),
+                ("service", service),
+                ("host", host),
+            ])
+            .unwrap();
+            let gauge =
+                Labels::new([("__name__", "cpu"), ("service", service), ("host", host)]).unwrap();
+            for i in 0..240i64 {
+                let t = 1_000_000 + i * 15_000;
+                db.append(&counter, t, (i * (1 + service.len() as i64)) as f64)
+                    .unwrap();
+                db.append(&gauge, t, ((i * 7 + host.len() as i64) % 100) as f64)
+                    .unwrap();
+            }
+        }
+    }
+    db
+}
+
+const END: i64 = 1_000_000 + 239 * 15_000;
+
+#[test]
+fn too_many_samples_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fleet(dir.path());
+    let engine = Engine::new(EngineOptions {
+        max_samples: 100,
+        ..EngineOptions::default()
+    });
+    let err = engine
+        .instant_query(&db, "sum(rate(requests_total[1h]))", END)
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { limit: 100 }), "{err}");
+    // A query within the limit still works on the same engine.
+    let ok = engine
+        .instant_query(&db, "cpu{service=\"api\", host=\"h1\"}", END)
+        .unwrap();
+    assert!(matches!(ok, Value::Vector(v) if v.len() == 1));
+}
+
+#[test]
+fn a_subquery_with_billions_of_steps_is_refused_before_it_allocates() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fleet(dir.path());
+    let err = Engine::default()
+        .instant_query(&db, "max_over_time(cpu[10000d:1ms])", END)
+        .unwrap_err();
+    assert!(matches!(err, Error::TooManySamples { .. }), "{err}");
+}
+
+#[test]
+fn timeout_is_a_typed_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fleet(dir.path());
+    let engine = Engine::new(EngineOptions {
+        timeout: Duration::ZERO,
+        ..EngineOptions::default()
+    });
+    let err = engine
+        .range_query(&db, "rate(requests_total[5m])", 1_000_000, END, 15_000)
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout { limit_ms: 0, .. }), "{err}");
+}
+
+#[test]
+fn range_query_refusals() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fleet(dir.path());
+    let engine = Engine::default();
+    let too_many_steps = engine
+        .range_query(&db, "cpu", 0, 20_000_000, 1)
+        .unwrap_err();
+    assert!(
+        matches!(too_many_steps, Error::Invalid(ref m) if m.contains("11000")),
+        "{too_many_steps}"
+    );
+    let matrix = engine
+        .range_query(&db, "cpu[5m]", 0, 60_000, 15_000)
+        .unwrap_err();
+    assert!(matches!(matrix, Error::Invalid(_)), "{matrix}");
+    let zero_step = engine.range_query(&db, "cpu", 0, 60_000, 0).unwrap_err();
+    assert!(matches!(zero_step, Error::Invalid(_)), "{zero_step}");
+    let backwards = engine
+        .range_query(&db, "cpu", 60_000, 0, 15_000)
+        .unwrap_err();
+    assert!(matches!(backwards, Error::Invalid(_)), "{backwards}");
+}
+
+#[test]
+fn typed_operators_evaluate_like_the_same_query_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fleet(dir.path());
+    let engine = Engine::default();
+    let five_min = Duration::from_secs(300);
+    let built = [
+        (
+            metric("requests_total")
+                .range(five_min)
+                .rate()
+                .sum_by(["service"]),
+            "sum by (service) (rate(requests_total[5m]))",
+        ),
+        (
+            select([
+                Matcher::equal("__name__", "cpu"),
+                Matcher::regex("service", "api|db").unwrap(),
+            ])
+            .range(five_min)
+            .avg_over_time()
+            .gt(num(40.0)),
+            r#"avg_over_time(cpu{service=~"api|db"}[5m]) > 40"#,
+        ),
+        (
+            metric("cpu")
+                .range(Duration::from_secs(600))
+                .ema_over_time(0.3)
+                .topk(2.0),
+            "topk(2, ema_over_time(cpu[10m], 0.3))",
+        ),
+        (
+            metric("requests_total")
+                .range(five_min)
+                .increase()
+                .sum_by(["host"])
+                / metric("cpu").sum_by(["host"]),
+            "sum by (host) (increase(requests_total[5m])) / sum by (host) (cpu)",
+        ),
+        (
+            metric("cpu")
+                .max_by(["service"])
+                .range(Duration::from_secs(900))
+                .max_over_time(),
+            "max_over_time(max by (service) (cpu)[15m:])",
+        ),
+    ];
+    for (expr, text) in built {
+        let from_builder = engine.range(&db, &expr, 1_600_000, END, 60_000).unwrap();
+        let from_text = engine
+            .range_query(&db, text, 1_600_000, END, 60_000)
+            .unwrap();
+        assert_eq!(from_builder, from_text, "{text}");
+        // The builder's PromQL rendering parses back to the same query.
+        let reparsed = engine
+            .range_query(&db, &expr.to_string(), 1_600_000, END, 60_000)
+            .unwrap();
+        assert_eq!(reparsed, from_text, "{expr} vs {text}");
+        assert!(
+            matches!(&from_text, Value::Matrix(m) if !m.is_empty()),
+            "{text} is empty"
+        );
+    }
+}
+
+#[test]
+fn bad_queries_are_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fleet(dir.path());
+    let engine = Engine::default();
+    for q in [
+        "rate(cpu)",
+        "sum(",
+        "cpu{",
+        "label_replace(cpu, \"1bad\", \"x\", \"service\", \"(.*)\")",
+        "ema_over_time(cpu[5m], 1.5)",
+        "cpu + on(service) requests_total",
+        "{service=~\".*\"}",
+        "nosuchfunction(cpu)",
+    ] {
+        let err = engine.instant_query(&db, q, END).unwrap_err();
+        assert!(!err.to_string().is_empty(), "{q}");
+    }
+}
+
+/// Fragments that build syntactically odd but often valid queries.
+fn fragment() -> impl Strategy<Value = &'static str> {
+    prop::sample::select(vec![
+        "cpu",
+        "requests_total",
+        "{service=~\"a.*\"}",
+        "[5m]",
+        "[1ms:1ms]",
+        "[30000000d:1m]",
+        " offset 1000000000h",
+        " offset -1000000000h",
+        " @ 9999999999999",
+        " @ -9999999999999",
+        " @ start()",
+        "rate(",
+        "sum by (host) (",
+        "topk(",
+        "-1e308, ",
+        "NaN",
+        "Inf",
+        ")",
+        "(",
+        " + ",
+        " / ",
+        " ^ ",
+        " and ",
+        " or on() ",
+        " > bool ",
+        " == ",
+        "histogram_quantile(",
+        "label_join(",
+        "\"x\", ",
+        "count_values(",
+        "quantile(2, ",
+        "absent(",
+        "scalar(",
+        "vector(",
+        "time()",
+        "1",
+        ", ",
+        "[0s]",
+        "round(",
+        "clamp(",
+        "predict_linear(",
+        "ema_over_time(",
+        "0.5",
+        "-",
+        "group_left(host) ",
+        "ignoring(host) ",
+    ])
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+    /// No query text takes the process down: every one is an answer or a typed error.
+    #[test]
+    fn random_queries_never_panic(parts in prop::collection::vec(fragment(), 1..12)) {
+        thread_local! {
+            static DB: (tempfile::TempDir, Db) = {
+                let dir = tempfile::tempdir().unwrap();
+                let db = fleet(dir.path());
+                (dir, db)
+            };
+        }
+        let query: String = parts.concat();
+        let engine = Engine::new(EngineOptions { max_samples: 1_000_000, ..EngineOptions::default() });
+        DB.with(|(_, db)| {
+            let _ = engine.instant_query(db, &query, END);
+            let _ = engine.range_query(db, &query, END - 600_000, END, 60_000);
+        });
+    }
+}
