@@ -39,9 +39,3 @@ pub use querier::{Querier, SeriesEntry};
 pub use segment::{Segment, SegmentMeta};
 pub use series_iter::SeriesIter;
 pub use tsdb_compress::Sample;
-
-/// The root README's examples, compiled and run as doc tests (here because they use
-/// every library crate).
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-pub struct ReadmeDoctests;

@@ -23,3 +23,9 @@ pub use error::{Error, Result};
 pub use eval::{format_float, is_stale_nan, STALE_NAN_BITS};
 pub use parse::parse;
 pub use value::{InstantSample, Point, Series, Value};
+
+/// The root README's examples, compiled and run as doc tests (here because this crate
+/// sits above every other library crate).
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
