@@ -52,9 +52,13 @@ fn parse_error(query: &str, message: String) -> Error {
         .nth(1)
         .filter(|s| !s.is_empty() && message.matches('\'').count() >= 2);
     let needle = quoted.or_else(|| message.strip_prefix("illegal regex for "));
-    let position = needle
-        .and_then(|n| query.find(n))
-        .map(|offset| line_column(query, offset));
+    let position = if message.contains("end of input") || message.starts_with("unclosed") {
+        Some(line_column(query, query.len()))
+    } else {
+        needle
+            .and_then(|n| query.find(n))
+            .map(|offset| line_column(query, offset))
+    };
     Error::Parse { message, position }
 }
 
@@ -300,6 +304,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(parse("rate(foo)"), Err(Error::Parse { .. })));
-        assert!(matches!(parse("foo{"), Err(Error::Parse { .. })));
+        match parse("sum(foo{a=\"b\"") {
+            Err(Error::Parse { position, .. }) => assert_eq!(position, Some((1, 14))),
+            other => panic!("{other:?}"),
+        }
     }
 }
