@@ -209,6 +209,11 @@ fn vector_vector(
     let mut out = SeriesBuilder::new();
     for (i, (ms, os)) in many_steps.iter().zip(&one_steps).enumerate() {
         ev.check_deadline()?;
+        // Nothing can match when a side is empty at this step; Prometheus' VectorBinop
+        // returns before checking the "one" side for duplicates.
+        if ms.is_empty() || os.is_empty() {
+            continue;
+        }
         let t = steps.time(i);
         let mut one_by_sig: HashMap<&str, (usize, f64)> = HashMap::with_capacity(os.len());
         for &(si, v) in os {
