@@ -239,9 +239,9 @@ fn vector_vector(
             let (mut value, keep) = elem_op(bin.op, l, r);
             if bin.return_bool {
                 value = f64::from(u8::from(keep));
-            } else if !keep {
-                continue;
             }
+            // As Prometheus, a match counts for the uniqueness checks below even when a
+            // filtering comparison then drops it.
             let metric = match result_labels.get(&(mi, oi)) {
                 Some(l) => l.clone(),
                 None => {
@@ -266,7 +266,9 @@ fn vector_vector(
                 ));
             }
             seen.insert(metric.clone());
-            out.push(&metric, t, value)?;
+            if keep || bin.return_bool {
+                out.push(&metric, t, value)?;
+            }
         }
     }
     Ok(out.finish())
