@@ -441,7 +441,9 @@ fn histogram_quantile(q: &[f64], series: &[StepSeries], steps: Steps) -> Result<
             member.push(None);
             continue;
         };
-        let key = labels::without(&s.labels, &["le".to_string()]);
+        // A histogram is its series without `le`, the metric name included (Prometheus
+        // `resetHistograms`); the name is dropped from the result below.
+        let key = labels::build(s.labels.iter().filter(|(n, _)| *n != "le"))?;
         let g = *groups.entry(key.clone()).or_insert_with(|| {
             group_labels.push(key);
             group_labels.len() - 1
@@ -476,7 +478,7 @@ fn histogram_quantile(q: &[f64], series: &[StepSeries], steps: Steps) -> Result<
         }
     }
     out.retain(|s| !s.points.is_empty());
-    Ok(out)
+    drop_names(out)
 }
 
 /// Parses a float the way Go's `strconv.ParseFloat` accepts it in `le` labels.
