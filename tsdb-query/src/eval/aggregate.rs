@@ -77,6 +77,12 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
                             agg.op.name()
                         )));
                     }
+                    // Prometheus converts k to an int64 and refuses a k that does not fit.
+                    if k >= i64::MAX as f64 {
+                        return Err(Error::Execution(format!(
+                            "Scalar value {k:e} overflows int64"
+                        )));
+                    }
                     if k < 1.0 {
                         continue;
                     }
