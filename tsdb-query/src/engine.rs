@@ -5,7 +5,7 @@ use std::time::Duration;
 use tsdb_core::Db;
 use tsdb_index::Labels;
 
-use crate::ast::{Expr, Function, ValueType};
+use crate::ast::{AggregateOp, Expr, Function, ValueType};
 use crate::error::{Error, Result};
 use crate::eval::{Evaluator, Steps, Val};
 use crate::parse::parse;
@@ -216,7 +216,9 @@ impl Engine {
 }
 
 /// Orders an instant vector: by value for a top-level `sort`/`sort_desc` (NaN last, as
-/// Prometheus' `funcSort`), otherwise by labels so results are deterministic.
+/// Prometheus' `funcSort`); a top-level `topk`/`bottomk` as the aggregation left it (by
+/// group, each group by value), as Prometheus returns it; otherwise by labels so results
+/// are deterministic.
 fn order_instant(expr: &Expr, samples: &mut [InstantSample]) {
     let by_value = |desc: bool| {
         move |a: &InstantSample, b: &InstantSample| {
@@ -233,6 +235,7 @@ fn order_instant(expr: &Expr, samples: &mut [InstantSample]) {
     match expr {
         Expr::Call(c) if c.func == Function::Sort => samples.sort_by(by_value(false)),
         Expr::Call(c) if c.func == Function::SortDesc => samples.sort_by(by_value(true)),
+        Expr::Aggregate(a) if matches!(a.op, AggregateOp::Topk | AggregateOp::Bottomk) => {}
         _ => samples.sort_by(|a, b| a.labels.cmp(&b.labels)),
     }
 }

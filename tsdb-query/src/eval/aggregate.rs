@@ -91,7 +91,12 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
                     } else {
                         k as usize
                     };
-                    for (si, v) in select_k(m, k, agg.op == A::Topk) {
+                    let top = agg.op == A::Topk;
+                    let mut chosen = select_k(m, k, top);
+                    // Prometheus sorts each group's selection, highest first for topk and
+                    // lowest first for bottomk, NaN last; an instant query keeps this order.
+                    chosen.sort_by(|a, b| rank_order(a.1, b.1, top));
+                    for (si, v) in chosen {
                         out.push(&series[si].labels, t, v)?;
                     }
                 }
@@ -186,6 +191,18 @@ fn fold(op: AggregateOp, m: &[(usize, f64)], param: f64) -> f64 {
             stats::quantile(param, &mut v)
         }
         A::Topk | A::Bottomk | A::CountValues => f64::NAN,
+    }
+}
+
+/// The order of a `topk` (`top`) or `bottomk` selection: by value, NaN last.
+fn rank_order(a: f64, b: f64, top: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ if top => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
     }
 }
 
