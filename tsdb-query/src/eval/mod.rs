@@ -360,8 +360,9 @@ impl<'a> Evaluator<'a> {
         let lowest = outer_start
             .saturating_sub(sq.offset_ms)
             .saturating_sub(sq.range_ms);
+        // The first multiple of the step after `lowest`: windows are left-open.
         let mut start = interval * (lowest / interval);
-        if start < lowest {
+        if start <= lowest {
             start = start.saturating_add(interval);
         }
         let end = outer_end.saturating_sub(sq.offset_ms);
