@@ -32,23 +32,6 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
             agg.op.name()
         )));
     }
-    if matches!(agg.op, A::Topk | A::Bottomk) {
-        // Checked at every step whether or not there are series, as Prometheus 3.6+ does.
-        for &k in &numeric_param {
-            if k.is_nan() {
-                return Err(Error::Execution(format!(
-                    "parameter value is NaN for {}",
-                    agg.op.name()
-                )));
-            }
-            // Prometheus converts k to an int64 and refuses a k that does not fit.
-            if k >= i64::MAX as f64 {
-                return Err(Error::Execution(format!(
-                    "Scalar value {k:e} overflows int64"
-                )));
-            }
-        }
-    }
     let series = ev.eval_vector(&agg.expr, steps)?;
     if agg.op == A::CountValues {
         return count_values(ev, &series, &agg.grouping, &label_param, steps);
@@ -88,6 +71,18 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
             match agg.op {
                 A::Topk | A::Bottomk => {
                     let k = numeric_param[i];
+                    if k.is_nan() {
+                        return Err(Error::Execution(format!(
+                            "parameter value is NaN for {}",
+                            agg.op.name()
+                        )));
+                    }
+                    // Prometheus converts k to an int64 and refuses a k that does not fit.
+                    if k >= i64::MAX as f64 {
+                        return Err(Error::Execution(format!(
+                            "Scalar value {k:e} overflows int64"
+                        )));
+                    }
                     if k < 1.0 {
                         continue;
                     }
