@@ -126,6 +126,11 @@ impl ChunkAppender {
         self.open.as_ref().map(|o| o.last_t)
     }
 
+    /// Timestamp of the first sample appended.
+    pub fn first_timestamp(&self) -> Option<i64> {
+        self.open.as_ref().map(|o| o.first_t)
+    }
+
     /// Appends a sample. Refuses, leaving the chunk unchanged, a timestamp that is not
     /// after the previous one ([`Error::OutOfOrder`]) and any sample once full
     /// ([`Error::ChunkFull`]).

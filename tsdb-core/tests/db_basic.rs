@@ -270,3 +270,27 @@ fn idle_series_leave_the_head_and_come_back_whole() {
         [(T0 - 3 * HOUR, 1.0), (T0, 2.0)]
     );
 }
+
+#[test]
+fn persist_all_skips_empty_block_ranges_after_a_time_gap() {
+    let dir = tempfile::tempdir().unwrap();
+    let year = 365 * 24 * HOUR;
+    let clock = Arc::new(ManualClock::new(T0 + year));
+    let db = Db::open(
+        dir.path(),
+        Options {
+            block_range_ms: HOUR,
+            out_of_order_window_ms: 2 * year,
+            auto_persist: false,
+            ..options(&clock)
+        },
+    )
+    .unwrap();
+    db.append(&labels("a"), T0, 1.0).unwrap();
+    db.append(&labels("b"), T0 + year, 2.0).unwrap();
+    // One range for each sample, not the 8,760 empty hours between them.
+    assert_eq!(db.persist_all().unwrap(), 2);
+    assert_eq!(db.stats().unwrap().segments.len(), 2);
+    assert_eq!(read(&db, "a", T0, T0 + year), vec![(T0, 1.0)]);
+    assert_eq!(read(&db, "b", T0, T0 + year), vec![(T0 + year, 2.0)]);
+}

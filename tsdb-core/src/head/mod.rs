@@ -502,7 +502,9 @@ impl Head {
                     self.series_count.fetch_sub(1, Ordering::Relaxed);
                     removed.insert((slot * STRIPES + stripe_no) as SeriesId);
                 } else {
-                    new_min = new_min.min(t);
+                    // The true lower bound, not `t`: after a time gap the next persist
+                    // starts at the next sample's block instead of walking empty ones.
+                    new_min = new_min.min(series.first_t_from(t));
                 }
             }
             // Out of the index too, under the stripe lock (see `get_or_create_with`): its

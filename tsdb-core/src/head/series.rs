@@ -241,6 +241,22 @@ impl MemSeries {
         self.ooo.retain(|&(x, _)| x >= t);
     }
 
+    /// A lower bound of the series' first sample at or after `t` (`t` itself when a chunk
+    /// straddles it), for a series that is not idle before `t`.
+    pub(crate) fn first_t_from(&self, t: i64) -> i64 {
+        let chunk_min = |c: &Arc<Chunk>| c.view().map_or(t, |v| v.min_time());
+        let first = self
+            .closed
+            .iter()
+            .chain(&self.ooo_chunks)
+            .map(chunk_min)
+            .chain(self.open.as_ref().and_then(ChunkAppender::first_timestamp))
+            .chain(self.ooo.first().map(|&(x, _)| x))
+            .min()
+            .unwrap_or(t);
+        first.max(t)
+    }
+
     /// True when the series holds nothing at or after `t` and can leave the head.
     pub(crate) fn is_idle_before(&self, t: i64) -> bool {
         self.last.is_none_or(|(last, _)| last < t)
