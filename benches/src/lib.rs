@@ -9,3 +9,4 @@ pub mod core_load;
 pub mod data;
 pub mod index_fleet;
 pub mod input;
+pub mod query_fleet;

@@ -1,6 +1,7 @@
 //! The `tsdb` tool end to end: import OpenMetrics and Influx files (bad lines reported
 //! with their line number, good ones loaded), export, and read the export back: the
-//! round trip keeps every sample bit for bit.
+//! round trip keeps every sample bit for bit. `query` and `query-range` print the
+//! Prometheus API's JSON, errors included; `export --match` takes PromQL selectors.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -128,4 +129,354 @@ fn import_export_round_trip() {
     assert_eq!(code, 0);
     assert!(report.contains("1003 samples"), "{report}");
     assert!(report.contains("node_cpu"), "{report}");
+}
+
+/// A small OpenMetrics file: two gauges and a counter every 15 s for 10 minutes from
+/// `T0`, imported into a fresh directory.
+const T0: i64 = 1_700_000_000; // 2023-11-14T22:13:20Z
+
+fn small_db(tmp: &tempfile::TempDir) -> String {
+    let mut om = String::from("# TYPE cpu gauge\n");
+    for host in ["a", "b"] {
+        for i in 0..=40 {
+            let v = if host == "a" { i } else { 100 - i };
+            om.push_str(&format!("cpu{{host=\"{host}\"}} {v} {}\n", T0 + i * 15));
+        }
+    }
+    om.push_str("# TYPE req counter\n");
+    for i in 0..=40 {
+        om.push_str(&format!(
+            "req_total{{code=\"200\"}} {} {}\n",
+            i * 10,
+            T0 + i * 15
+        ));
+    }
+    om.push_str("# EOF\n");
+    let file = tmp.path().join("small.om");
+    std::fs::write(&file, om).unwrap();
+    let data = tmp.path().join("data");
+    let (code, _, err) = tsdb(&[
+        "import",
+        "--data",
+        data.to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    data.to_str().unwrap().to_owned()
+}
+
+fn json(text: &str) -> serde_json::Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// `[[seconds, "value"], ...]` as `(milliseconds, value)`.
+fn points(values: &serde_json::Value) -> Vec<(i64, f64)> {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let t = (p[0].as_f64().unwrap() * 1000.0).round() as i64;
+            (t, p[1].as_str().unwrap().parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn query_prints_the_prometheus_api_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_db(&tmp);
+
+    // byte for byte what /api/v1/query returns, plus a newline
+    let (code, out, err) = tsdb(&[
+        "query",
+        "--data",
+        &data,
+        "--time",
+        &format!("{}.5", T0 + 300),
+        r#"cpu{host="a"}"#,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "{{\"status\":\"success\",\"data\":{{\"resultType\":\"vector\",\"result\":[{{\"metric\":{{\"__name__\":\"cpu\",\"host\":\"a\"}},\"value\":[{}.500,\"20\"]}}]}}}}\n",
+            T0 + 300
+        )
+    );
+
+    // RFC 3339 time, an aggregation over both series, by labels
+    let (code, out, err) = tsdb(&[
+        "query",
+        "--data",
+        &data,
+        "--time",
+        "2023-11-14T22:18:20Z",
+        "sum by (host) (cpu) * 2",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let j = json(&out);
+    assert_eq!(j["status"], "success");
+    assert_eq!(j["data"]["resultType"], "vector");
+    let result = j["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 2);
+    assert_eq!(result[0]["metric"], json(r#"{"host":"a"}"#));
+    assert_eq!(result[0]["value"], json(&format!(r#"[{},"40"]"#, T0 + 300)));
+    assert_eq!(result[1]["metric"], json(r#"{"host":"b"}"#));
+    assert_eq!(result[1]["value"][1], "160");
+
+    // an expression and a time that start with '-' are values, not flags
+    let (code, out, err) = tsdb(&["query", "--data", &data, "--time", "-1.5", "-vector(2)"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out.trim(),
+        r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[-1.500,"-2"]}]}}"#
+    );
+
+    // without --time: now, long after the data (nothing within the lookback)
+    let (code, out, _) = tsdb(&["query", "--data", &data, "cpu"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#
+    );
+    let (code, out, _) = tsdb(&["query", "--data", &data, "time()"]);
+    assert_eq!(code, 0);
+    let j = json(&out);
+    assert_eq!(j["data"]["resultType"], "scalar");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(
+        (j["data"]["result"][0].as_f64().unwrap() - now).abs() < 60.0,
+        "{out}"
+    );
+}
+
+#[test]
+fn query_range_prints_a_matrix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_db(&tmp);
+    let start = (T0 + 120).to_string();
+    let end = (T0 + 300).to_string();
+    for step in ["1m", "60", "60.0"] {
+        let (code, out, err) = tsdb(&[
+            "query-range",
+            "--data",
+            &data,
+            "--start",
+            &start,
+            "--end",
+            &end,
+            "--step",
+            step,
+            "rate(req_total[1m])",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let j = json(&out);
+        assert_eq!(j["status"], "success");
+        assert_eq!(j["data"]["resultType"], "matrix");
+        let result = j["data"]["result"].as_array().unwrap();
+        assert_eq!(result.len(), 1, "{out}");
+        assert_eq!(result[0]["metric"], json(r#"{"code":"200"}"#));
+        let got = points(&result[0]["values"]);
+        let times: Vec<i64> = got.iter().map(|p| p.0).collect();
+        assert_eq!(
+            times,
+            [120, 180, 240, 300].map(|s| (T0 + s) * 1000).to_vec()
+        );
+        for (t, v) in got {
+            assert!((v - 10.0 / 15.0).abs() < 1e-9, "rate at {t}: {v}");
+        }
+    }
+
+    // one series per gauge, the step grid in RFC 3339, a sub-minute step
+    let (code, out, err) = tsdb(&[
+        "query-range",
+        "--data",
+        &data,
+        "--start",
+        "2023-11-14T22:13:20Z",
+        "--end",
+        "2023-11-14T22:14:20Z",
+        "--step",
+        "30s",
+        "cpu",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let j = json(&out);
+    let result = j["data"]["result"].as_array().unwrap();
+    assert_eq!(result.len(), 2);
+    assert_eq!(
+        result[1]["metric"],
+        json(r#"{"__name__":"cpu","host":"b"}"#)
+    );
+    assert_eq!(
+        points(&result[1]["values"]),
+        vec![
+            (T0 * 1000, 100.0),
+            ((T0 + 30) * 1000, 98.0),
+            ((T0 + 60) * 1000, 96.0)
+        ]
+    );
+}
+
+#[test]
+fn query_errors_print_the_error_json_and_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_db(&tmp);
+    let t = T0.to_string();
+    let cases: [(&[&str], &str, &str); 6] = [
+        (
+            &["query", "--time", &t, "sum(cpu"],
+            "bad_data",
+            r#"invalid parameter "query": "#,
+        ),
+        (
+            &["query", "--time", "noon", "cpu"],
+            "bad_data",
+            r#"invalid parameter "time": Invalid time value for 'time': cannot parse "noon" to a valid timestamp"#,
+        ),
+        (
+            &[
+                "query-range",
+                "--start",
+                &t,
+                "--end",
+                &t,
+                "--step",
+                "1x",
+                "cpu",
+            ],
+            "bad_data",
+            r#"invalid parameter "step": cannot parse "1x" to a valid duration"#,
+        ),
+        (
+            &[
+                "query-range",
+                "--start",
+                &t,
+                "--end",
+                &t,
+                "--step",
+                "0",
+                "cpu",
+            ],
+            "bad_data",
+            "zero or negative query resolution step widths are not accepted",
+        ),
+        (
+            &[
+                "query-range",
+                "--start",
+                &t,
+                "--end",
+                "1",
+                "--step",
+                "1",
+                "cpu",
+            ],
+            "bad_data",
+            "end timestamp must not be before start time",
+        ),
+        (
+            &[
+                "query-range",
+                "--start",
+                "0",
+                "--end",
+                &t,
+                "--step",
+                "1",
+                "cpu",
+            ],
+            "bad_data",
+            "exceeded maximum resolution of 11,000 points per timeseries",
+        ),
+    ];
+    for (args, error_type, message) in cases {
+        let mut full = vec![args[0], "--data", &data];
+        full.extend_from_slice(&args[1..]);
+        let (code, out, _) = tsdb(&full);
+        assert_eq!(code, 1, "{args:?}: {out}");
+        let j = json(&out);
+        assert_eq!(j["status"], "error", "{args:?}");
+        assert_eq!(j["errorType"], error_type, "{args:?}: {out}");
+        let error = j["error"].as_str().unwrap();
+        assert!(error.contains(message), "{args:?}: {error}");
+        assert!(j.get("data").is_none());
+    }
+
+    // Prometheus' limit is on (end - start) / step: 11,001 points pass
+    let (code, out, _) = tsdb(&[
+        "query-range",
+        "--data",
+        &data,
+        "--start",
+        "0",
+        "--end",
+        "11000",
+        "--step",
+        "1",
+        "cpu",
+    ]);
+    assert_eq!(code, 0, "{out}");
+
+    // a range query of a range vector: refused by the engine
+    let (code, out, _) = tsdb(&[
+        "query-range",
+        "--data",
+        &data,
+        "--start",
+        &t,
+        "--end",
+        &t,
+        "--step",
+        "1",
+        "cpu[1m]",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(json(&out)["errorType"], "bad_data");
+
+    // no data directory: a message, not JSON, and its own exit status
+    let missing = tmp.path().join("missing");
+    let (code, out, err) = tsdb(&["query", "--data", missing.to_str().unwrap(), "cpu"]);
+    assert_eq!((code, out.as_str()), (3, ""));
+    assert!(err.contains("no such data directory"), "{err}");
+    assert!(!missing.exists(), "a query must not create the directory");
+}
+
+#[test]
+fn export_match_takes_promql_selectors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_db(&tmp);
+    let hosts = |selector: &str| {
+        let (code, out, err) = tsdb(&["export", "--data", &data, "--match", selector]);
+        assert_eq!(code, 0, "{selector}: {err}");
+        let got = parse(out.as_bytes());
+        got.into_iter()
+            .map(|(series, samples)| (series, samples.len()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        hosts(r#"cpu{host=~"a|c"}"#),
+        [(r#"cpu{host="a"}"#.to_owned(), 41)]
+    );
+    assert_eq!(hosts(r#"{__name__=~"cpu|req_total", host!~"a"}"#).len(), 2);
+    assert_eq!(hosts(r#"{code="200"}"#).len(), 1);
+
+    for (bad, says) in [
+        ("rate(cpu[5m])", "not a series selector"),
+        ("cpu offset 5m", "offset and @ are not allowed"),
+        (r#"{host=~".*"}"#, "parse error"),
+        ("cpu{", "parse error"),
+    ] {
+        let (code, out, err) = tsdb(&["export", "--data", &data, "--match", bad]);
+        assert_eq!((code, out.as_str()), (1, ""), "{bad}");
+        assert!(
+            err.contains("--match") && err.contains(says),
+            "{bad}: {err}"
+        );
+    }
 }

@@ -4,41 +4,43 @@
 //! tsdb import  --data DIR FILE...         # OpenMetrics/Prometheus text or Influx line protocol
 //! tsdb export  --data DIR [--match SELECTOR] [--start T] [--end T] > out.om
 //! tsdb inspect --data DIR
+//! tsdb query   --data DIR [--time T] EXPR  # prints /api/v1/query's JSON
+//! tsdb query-range --data DIR --start T --end T --step S EXPR   # /api/v1/query_range's
 //! ```
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use tsdb_core::{Batch, Db, Options};
-use tsdb_examples::selector::parse_selector;
+use clap::{Parser, Subcommand};
+use tsdb_core::Db;
+use tsdb_examples::api;
+use tsdb_examples::import::{tool_options, Format, Parsed};
 use tsdb_examples::timearg::parse_time;
-use tsdb_index::{Labels, Matcher, METRIC_NAME};
-use tsdb_text::{influx, openmetrics, prometheus};
-
-/// Samples per appended batch.
-const BATCH: usize = 10_000;
+use tsdb_index::{Matcher, METRIC_NAME};
+use tsdb_query::Engine;
+use tsdb_text::{influx, openmetrics};
 
 #[derive(Parser)]
-#[command(name = "tsdb", about = "Load, dump and inspect a tsdb data directory")]
+#[command(
+    name = "tsdb",
+    about = "Load, dump, inspect and query a tsdb data directory"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    /// Decide per file: `.lp`/`.influx`/`.line` are Influx line protocol; anything else is
-    /// Prometheus text or OpenMetrics (OpenMetrics when it has `# EOF`).
-    Auto,
-    /// OpenMetrics text (timestamps in seconds).
-    Openmetrics,
-    /// Prometheus text exposition format (timestamps in milliseconds).
-    Prometheus,
-    /// Influx line protocol.
-    Influx,
-}
+/// Exit codes of `query` and `query-range`, shown in their help.
+const QUERY_EXIT_CODES: &str = "Exit status: 0 the query succeeded (the success JSON is on \
+    standard output); 1 the query failed: the Prometheus error JSON \
+    ({\"status\":\"error\",\"errorType\":...,\"error\":...}) is on standard output, errorType \
+    bad_data for a syntax error or a bad --time/--start/--end/--step, execution, timeout or \
+    internal otherwise; 2 bad command line; 3 the data directory is missing or cannot be \
+    opened (message on standard error).";
+
+/// The query commands' exit status when the data directory cannot be used.
+const EXIT_NO_DATA: u8 = 3;
 
 #[derive(Subcommand)]
 enum Command {
@@ -83,6 +85,40 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         top: usize,
     },
+    /// Evaluates a PromQL expression at one time and prints exactly the JSON that
+    /// Prometheus' `/api/v1/query` returns, followed by a newline.
+    #[command(after_help = QUERY_EXIT_CODES)]
+    Query {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Evaluation time: RFC 3339 or Unix seconds with a fraction. Default: now.
+        #[arg(long, allow_hyphen_values = true)]
+        time: Option<String>,
+        /// The PromQL expression (one argument: quote it).
+        #[arg(allow_hyphen_values = true)]
+        expr: String,
+    },
+    /// Evaluates a PromQL expression at every step of a time range and prints exactly the
+    /// JSON that Prometheus' `/api/v1/query_range` returns, followed by a newline.
+    #[command(after_help = QUERY_EXIT_CODES)]
+    QueryRange {
+        /// The data directory.
+        #[arg(long)]
+        data: PathBuf,
+        /// Start time: RFC 3339 or Unix seconds with a fraction.
+        #[arg(long, allow_hyphen_values = true)]
+        start: String,
+        /// End time: RFC 3339 or Unix seconds with a fraction.
+        #[arg(long, allow_hyphen_values = true)]
+        end: String,
+        /// Resolution: a Prometheus duration (`15s`, `1m30s`) or float seconds.
+        #[arg(long, allow_hyphen_values = true)]
+        step: String,
+        /// The PromQL expression (one argument: quote it).
+        #[arg(allow_hyphen_values = true)]
+        expr: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -101,6 +137,22 @@ fn main() -> ExitCode {
             end,
         } => export(&data, selector.as_deref(), start.as_deref(), end.as_deref()),
         Command::Inspect { data, top } => inspect(&data, top),
+        Command::Query { data, time, expr } => {
+            return query(&data, |engine, db| {
+                api::query(engine, db, &expr, time.as_deref(), now_ms())
+            })
+        }
+        Command::QueryRange {
+            data,
+            start,
+            end,
+            step,
+            expr,
+        } => {
+            return query(&data, |engine, db| {
+                api::query_range(engine, db, &expr, &start, &end, &step)
+            })
+        }
     };
     match result {
         Ok(code) => code,
@@ -113,142 +165,21 @@ fn main() -> ExitCode {
 
 type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-/// An offline tool loads history: no clock skew limit, persisted as it goes.
-fn tool_options() -> Options {
-    Options {
-        max_future_ms: i64::MAX / 4,
-        sync: tsdb_core::wal::SyncMode::Never,
-        ..Options::default()
-    }
-}
-
-/// One parsed sample with the line it came from.
-struct Loaded {
-    t: i64,
-    series: u32,
-    v: f64,
-    file: u32,
-    /// Position among the file's samples, for messages.
-    ordinal: u32,
-}
-
 fn import(data: &Path, format: Format, precision: &str, files: &[PathBuf]) -> AnyResult<ExitCode> {
     let precision = influx::Precision::parse(precision)
         .ok_or_else(|| format!("unknown precision {precision:?}: use ns, us, ms or s"))?;
-    let mut bad_lines = 0u64;
-    // All files are read first and their samples sorted by time: files group samples by
-    // series, and the head wants them roughly in time order (series interned, 32 bytes
-    // a sample in memory).
-    let mut series: Vec<Labels> = Vec::new();
-    let mut ids: std::collections::HashMap<Labels, u32> = std::collections::HashMap::new();
-    let mut samples: Vec<Loaded> = Vec::new();
-    for (file_no, file) in files.iter().enumerate() {
-        let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        let is_influx = match format {
-            Format::Influx => true,
-            Format::Auto => matches!(
-                file.extension().and_then(|e| e.to_str()),
-                Some("lp" | "influx" | "line")
-            ),
-            _ => false,
-        };
-        let parsed: Box<dyn Iterator<Item = Result<tsdb_text::Sample, tsdb_text::LineError>>> =
-            if is_influx {
-                Box::new(influx::Parser::new(
-                    &bytes,
-                    influx::Options {
-                        precision,
-                        ..influx::Options::default()
-                    },
-                ))
-            } else {
-                let dialect = match format {
-                    Format::Openmetrics => Some(prometheus::Dialect::OpenMetrics),
-                    Format::Prometheus => Some(prometheus::Dialect::Prometheus),
-                    _ => None,
-                };
-                Box::new(prometheus::Parser::new(
-                    &bytes,
-                    prometheus::Options {
-                        dialect,
-                        ..prometheus::Options::default()
-                    },
-                ))
-            };
-        let mut ordinal = 0u32;
-        for item in parsed {
-            match item {
-                Ok(s) => {
-                    ordinal = ordinal.saturating_add(1);
-                    let Some(t) = s.timestamp else {
-                        eprintln!(
-                            "{}: sample #{ordinal} ({}) has no timestamp; skipped",
-                            file.display(),
-                            s.labels
-                        );
-                        bad_lines += 1;
-                        continue;
-                    };
-                    let id = *ids.entry(s.labels.clone()).or_insert_with(|| {
-                        series.push(s.labels.clone());
-                        (series.len() - 1) as u32
-                    });
-                    samples.push(Loaded {
-                        t,
-                        series: id,
-                        v: s.value,
-                        file: file_no as u32,
-                        ordinal,
-                    });
-                }
-                Err(e) => {
-                    eprintln!("{}:{e}", file.display());
-                    bad_lines += 1;
-                }
-            }
-        }
-    }
-    samples.sort_by_key(|s| s.t);
-
+    let mut report = |message: String| eprintln!("{message}");
+    // The files are read before the directory is opened (and perhaps created).
+    let parsed = Parsed::read(files, format, precision, &mut report)?;
     let db = Db::open(data, tool_options())?;
-    let mut batch = Batch::new();
-    let mut refs: Vec<Option<tsdb_core::BatchSeries>> = vec![None; series.len()];
-    let mut loaded = 0u64;
-    for chunk in samples.chunks(BATCH) {
-        batch.clear();
-        refs.iter_mut().for_each(|r| *r = None);
-        for s in chunk {
-            let (Some(labels), Some(slot)) = (
-                series.get(s.series as usize),
-                refs.get_mut(s.series as usize),
-            ) else {
-                continue;
-            };
-            let id = *slot.get_or_insert_with(|| batch.series(labels.clone()));
-            batch.sample(id, s.t, s.v);
-        }
-        let outcome = db.append_batch(&batch)?;
-        loaded += outcome.accepted as u64;
-        for r in &outcome.rejected {
-            if let Some(s) = chunk.get(r.index) {
-                let name = files.get(s.file as usize).map(|f| f.display().to_string());
-                eprintln!(
-                    "{}: sample #{} (in file order): {}",
-                    name.unwrap_or_default(),
-                    s.ordinal,
-                    r.error
-                );
-            }
-            bad_lines += 1;
-        }
-    }
+    let summary = parsed.append_to(&db, &mut report)?;
     db.persist_all()?;
     db.close()?;
     eprintln!(
-        "{loaded} samples of {} series loaded, {bad_lines} refused",
-        series.len()
+        "{} samples of {} series loaded, {} refused",
+        summary.loaded, summary.series, summary.refused
     );
-    Ok(if bad_lines == 0 {
+    Ok(if summary.refused == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
@@ -262,7 +193,7 @@ fn export(
     end: Option<&str>,
 ) -> AnyResult<ExitCode> {
     let matchers = match selector {
-        Some(s) => parse_selector(s)?,
+        Some(s) => api::series_selector(s).map_err(|e| format!("--match: {e}"))?,
         None => vec![Matcher::regex(METRIC_NAME, ".+")?],
     };
     let mint = start.map(parse_time).transpose()?.unwrap_or(i64::MIN);
@@ -352,6 +283,38 @@ fn inspect(data: &Path, top: usize) -> AnyResult<ExitCode> {
         writeln!(out, "  {n:>9}  {name}")?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs one of the query endpoints on the data directory and prints its JSON body.
+fn query(data: &Path, run: impl FnOnce(&Engine, &Db) -> api::Body) -> ExitCode {
+    if !data.is_dir() {
+        eprintln!("tsdb: {}: no such data directory", data.display());
+        return ExitCode::from(EXIT_NO_DATA);
+    }
+    let db = match Db::open(data, tool_options()) {
+        Ok(db) => db,
+        Err(e) => {
+            eprintln!("tsdb: {}: {e}", data.display());
+            return ExitCode::from(EXIT_NO_DATA);
+        }
+    };
+    let (body, code) = match run(&api::engine(), &db) {
+        Ok(body) => (body, ExitCode::SUCCESS),
+        Err(body) => (body, ExitCode::FAILURE),
+    };
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = writeln!(out, "{body}").and_then(|()| out.flush()) {
+        eprintln!("tsdb: writing the result: {e}");
+        return ExitCode::FAILURE;
+    }
+    code
+}
+
+/// The current time in milliseconds since the epoch.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn show_time(ms: i64) -> String {

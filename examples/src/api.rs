@@ -1,0 +1,172 @@
+//! The Prometheus HTTP API's query endpoints over a [`Db`], without the HTTP: parameters
+//! in as the API receives them (text), response body out, byte for byte what
+//! `/api/v1/query` and `/api/v1/query_range` return. `tsdb query` prints these bodies; the
+//! reference server will send them.
+
+use tsdb_core::Db;
+use tsdb_index::Matcher;
+use tsdb_query::ast::Expr;
+use tsdb_query::{json, Engine, EngineOptions, Error};
+
+use crate::timearg::{parse_duration_ns, parse_time};
+
+/// Prometheus refuses a range query when `(end − start) / step` exceeds this, before
+/// evaluating (so 11,001 points are allowed).
+const MAX_POINTS_PER_SERIES: i64 = 11_000;
+
+/// The engine the API runs: Prometheus' server defaults, with the range-query step limit
+/// left to the API's own check above (the engine counts points, and refuses the 11,001st
+/// that Prometheus' check lets through).
+pub fn engine() -> Engine {
+    Engine::new(EngineOptions {
+        max_steps: MAX_POINTS_PER_SERIES as usize + 1,
+        ..EngineOptions::default()
+    })
+}
+
+/// A response body: `Ok` holds `{"status":"success",...}`, `Err` holds
+/// `{"status":"error","errorType":...,"error":...}`.
+pub type Body = Result<String, String>;
+
+/// `GET /api/v1/query?query=...&time=...`: `time` is `None` for "now" (`now_ms`).
+pub fn query(engine: &Engine, db: &Db, query: &str, time: Option<&str>, now_ms: i64) -> Body {
+    let t = match time {
+        None => now_ms,
+        Some(s) => parse_time(s).map_err(|e| {
+            bad_data(&format!(
+                "invalid parameter \"time\": Invalid time value for 'time': {e}"
+            ))
+        })?,
+    };
+    engine
+        .instant_query(db, query, t)
+        .map(|v| json::success(&v))
+        .map_err(|e| error(&e))
+}
+
+/// `GET /api/v1/query_range?query=...&start=...&end=...&step=...`, with Prometheus'
+/// parameter checks in Prometheus' order.
+pub fn query_range(
+    engine: &Engine,
+    db: &Db,
+    query: &str,
+    start: &str,
+    end: &str,
+    step: &str,
+) -> Body {
+    let param = |name: &str, e: String| bad_data(&format!("invalid parameter \"{name}\": {e}"));
+    let start = parse_time(start).map_err(|e| param("start", e))?;
+    let end = parse_time(end).map_err(|e| param("end", e))?;
+    if end < start {
+        return Err(param(
+            "end",
+            "end timestamp must not be before start time".into(),
+        ));
+    }
+    let step_ns = parse_duration_ns(step).map_err(|e| param("step", e))?;
+    if step_ns <= 0 {
+        return Err(param(
+            "step",
+            "zero or negative query resolution step widths are not accepted. Try a positive \
+             integer"
+                .into(),
+        ));
+    }
+    let span_ns = i128::from(end - start) * 1_000_000;
+    if span_ns / i128::from(step_ns) > i128::from(MAX_POINTS_PER_SERIES) {
+        return Err(bad_data(
+            "exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the \
+             query resolution (?step=XX)",
+        ));
+    }
+    engine
+        .range_query(db, query, start, end, step_ns / 1_000_000)
+        .map(|v| json::success(&v))
+        .map_err(|e| error(&e))
+}
+
+/// The error body of a failed query. Prometheus' API reports a query that does not parse
+/// as a bad `query` parameter, `invalid parameter "query": 1:8: parse error: ...`; every
+/// other error is the engine's, as [`json::error`] writes it.
+fn error(e: &Error) -> String {
+    match e {
+        Error::Parse { message, position } => {
+            let at = position.map_or(String::new(), |(line, col)| format!("{line}:{col}: "));
+            bad_data(&format!(
+                "invalid parameter \"query\": {at}parse error: {message}"
+            ))
+        }
+        other => json::error(other),
+    }
+}
+
+/// `{"status":"error","errorType":"bad_data","error":message}`, the message escaped exactly
+/// as [`json::error`] escapes an engine error's (Go's `encoding/json`).
+fn bad_data(message: &str) -> String {
+    let body = json::error(&Error::Execution(message.to_owned()));
+    body.replacen(r#""errorType":"execution""#, r#""errorType":"bad_data""#, 1)
+}
+
+/// The matchers of a series selector such as `cpu{host=~"a.*"}` (the API's `match[]`):
+/// PromQL that is a plain instant vector selector, without `offset` or `@`.
+pub fn series_selector(text: &str) -> Result<Vec<Matcher>, String> {
+    match tsdb_query::parse(text).map_err(|e| e.to_string())? {
+        Expr::Selector(s) if s.offset_ms == 0 && s.at.is_none() => Ok(s.matchers),
+        Expr::Selector(_) => Err(format!(
+            "{text:?} is not a plain series selector: offset and @ are not allowed here"
+        )),
+        other => Err(format!(
+            "{text:?} is not a series selector such as cpu{{host=~\"a.*\"}} (its type is {})",
+            other.value_type()
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tsdb_index::MatchOp;
+
+    #[test]
+    fn selector_takes_names_and_all_operators() {
+        let m = series_selector(r#"cpu{host="a", env!="dev",dc=~"eu.*" , x!~"\"q\""}"#).unwrap();
+        assert_eq!(m.len(), 5);
+        assert_eq!((m[0].name(), m[0].value()), ("__name__", "cpu"));
+        assert_eq!(m[1].op(), MatchOp::Equal);
+        assert_eq!(m[2].op(), MatchOp::NotEqual);
+        assert_eq!(m[3].op(), MatchOp::RegexMatch);
+        assert_eq!(m[4].op(), MatchOp::RegexNoMatch);
+        assert_eq!(m[4].value(), "\"q\"");
+        let m = series_selector(r#"{__name__=~"cpu_.*"}"#).unwrap();
+        assert_eq!(m[0].op(), MatchOp::RegexMatch);
+    }
+
+    #[test]
+    fn selector_refuses_other_expressions_and_bad_syntax() {
+        for bad in [
+            r#"{host=""}"#,
+            r#"{host="a""#,
+            r#"{host~"a"}"#,
+            "",
+            "1cpu",
+            "cpu[5m]",
+            "rate(cpu[5m])",
+            "cpu offset 5m",
+            "cpu @ 100",
+            "sum(cpu)",
+            "1",
+        ] {
+            assert!(series_selector(bad).is_err(), "{bad:?} was accepted");
+        }
+        let e = series_selector("rate(cpu[5m])").unwrap_err();
+        assert!(e.contains("not a series selector"), "{e}");
+    }
+
+    #[test]
+    fn bad_data_escapes_like_the_engine() {
+        assert_eq!(
+            bad_data(r#"cannot parse "<a>\" to a valid timestamp"#),
+            r#"{"status":"error","errorType":"bad_data","error":"cannot parse \"\u003ca\u003e\\\" to a valid timestamp"}"#
+        );
+    }
+}
