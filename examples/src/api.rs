@@ -11,15 +11,13 @@ use tsdb_query::{json, Engine, EngineOptions, Error};
 use crate::timearg::{parse_duration_ns, parse_time};
 
 /// Prometheus refuses a range query when `(end − start) / step` exceeds this, before
-/// evaluating (so 11,001 points are allowed).
+/// evaluating (so 11,001 points are allowed); the engine's `max_steps` is the same limit.
 const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
-/// The engine the API runs: Prometheus' server defaults, with the range-query step limit
-/// left to the API's own check above (the engine counts points, and refuses the 11,001st
-/// that Prometheus' check lets through).
+/// The engine the API runs: Prometheus' server defaults.
 pub fn engine() -> Engine {
     Engine::new(EngineOptions {
-        max_steps: MAX_POINTS_PER_SERIES as usize + 1,
+        max_steps: MAX_POINTS_PER_SERIES as usize,
         ..EngineOptions::default()
     })
 }

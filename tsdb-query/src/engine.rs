@@ -25,7 +25,8 @@ pub struct EngineOptions {
     /// The step of a subquery written without one, `expr[30m:]` (Prometheus: the global
     /// evaluation interval, 1 minute by default).
     pub default_subquery_step_ms: i64,
-    /// The most steps a range query may have (Prometheus refuses more than 11,000).
+    /// The most `(end − start) / step` a range query may have: Prometheus refuses a query
+    /// above 11,000 (so it allows 11,001 points).
     pub max_steps: usize,
 }
 
@@ -168,10 +169,9 @@ impl Engine {
             end: end_ms,
             step: step_ms,
         };
-        let n = (end_ms - start_ms) / step_ms + 1;
-        if n > self.options.max_steps as i64 {
+        if (end_ms - start_ms) / step_ms > self.options.max_steps as i64 {
             return Err(Error::Invalid(format!(
-                "exceeded maximum resolution of {} points per timeseries; try decreasing the \
+                "exceeded maximum resolution of {} points per timeseries. Try decreasing the \
                  query resolution (?step=XX)",
                 self.options.max_steps
             )));
@@ -180,8 +180,8 @@ impl Engine {
             ValueType::Scalar | ValueType::Vector => {}
             other => {
                 return Err(Error::Invalid(format!(
-                    "invalid expression type \"{other}\" for range query, must be scalar or \
-                     instant vector"
+                    "invalid expression type \"{other}\" for range query, must be Scalar or \
+                     instant Vector"
                 )))
             }
         }

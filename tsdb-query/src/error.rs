@@ -14,7 +14,7 @@ pub enum Error {
     },
     /// The query is valid PromQL but cannot run as asked (a range vector as the result of
     /// a range query, a bad argument such as a label name, unsupported syntax).
-    #[error("invalid query: {0}")]
+    #[error("{0}")]
     Invalid(String),
     /// Evaluation failed on the data (Prometheus' "execution" errors: many-to-many
     /// matching, duplicate label sets in a result).

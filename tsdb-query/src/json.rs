@@ -19,8 +19,10 @@ pub fn success(value: &Value) -> String {
     out.push_str(value.result_type());
     out.push_str(r#"","result":"#);
     match value {
-        Value::Scalar { t, v } => point(&mut out, *t, &format_float(*v)),
-        Value::String { t, s } => point(&mut out, *t, s),
+        // Scalars and strings go through Go's generic float marshalling in Prometheus:
+        // their timestamp is the shortest decimal (`1700000300.25`), unlike samples'.
+        Value::Scalar { t, v } => scalar_point(&mut out, *t, &format_float(*v)),
+        Value::String { t, s } => scalar_point(&mut out, *t, s),
         Value::Vector(samples) => {
             out.push('[');
             for (i, s) in samples.iter().enumerate() {
@@ -95,6 +97,14 @@ pub fn format_sample_value(v: f64) -> String {
         return rust;
     }
     format_float(v)
+}
+
+fn scalar_point(out: &mut String, t: i64, v: &str) {
+    out.push('[');
+    let _ = write!(out, "{}", t as f64 / 1000.0);
+    out.push(',');
+    string(out, v);
+    out.push(']');
 }
 
 fn point(out: &mut String, t: i64, v: &str) {
@@ -189,5 +199,10 @@ mod tests {
         assert_eq!(format_sample_value(-0.0), "-0");
         let s = Value::Scalar { t: -1, v: f64::NAN };
         assert!(success(&s).contains(r#""result":[-0.001,"NaN"]"#));
+        let s = Value::Scalar {
+            t: 1_700_000_300_250,
+            v: 1.0,
+        };
+        assert!(success(&s).contains(r#""result":[1700000300.25,"1"]"#));
     }
 }

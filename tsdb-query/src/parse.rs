@@ -59,7 +59,28 @@ fn parse_error(query: &str, message: String) -> Error {
             .and_then(|n| query.find(n))
             .map(|offset| line_column(query, offset))
     };
-    Error::Parse { message, position }
+    Error::Parse {
+        message: prometheus_wording(&message),
+        position,
+    }
+}
+
+/// Rewords `promql-parser`'s messages the way Prometheus words them where they differ
+/// only in spelling: `"name"` for `'name'`, "range vector"/"instant vector" for the type
+/// names "matrix"/"vector".
+fn prometheus_wording(message: &str) -> String {
+    let mut m = message.replace('\'', "\"");
+    if m.starts_with("expected type ") || m.contains(", got ") {
+        for (from, to) in [
+            ("type matrix", "type range vector"),
+            ("type vector", "type instant vector"),
+            ("got matrix", "got range vector"),
+            ("got vector", "got instant vector"),
+        ] {
+            m = m.replace(from, to);
+        }
+    }
+    m
 }
 
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
@@ -303,7 +324,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(parse("rate(foo)"), Err(Error::Parse { .. })));
+        match parse("rate(foo)") {
+            Err(Error::Parse { message, .. }) => assert_eq!(
+                message,
+                r#"expected type range vector in call to function "rate", got instant vector"#
+            ),
+            other => panic!("{other:?}"),
+        }
         match parse("sum(foo{a=\"b\"") {
             Err(Error::Parse { position, .. }) => assert_eq!(position, Some((1, 14))),
             other => panic!("{other:?}"),

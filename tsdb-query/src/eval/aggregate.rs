@@ -19,7 +19,8 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
         if agg.op == A::CountValues {
             label_param = ev.eval_string(p, steps)?;
             if !is_valid_label_name(&label_param) {
-                return Err(Error::Invalid(format!(
+                // An execution error in Prometheus too (`ev.errorf` in `aggregation`).
+                return Err(Error::Execution(format!(
                     "invalid label name {label_param:?}"
                 )));
             }
