@@ -129,48 +129,67 @@ impl SeriesIter {
 
     /// Decodes the next run of overlapping chunks into the buffers; false at the end.
     fn fill(&mut self) -> Result<bool> {
+        self.pos = 0;
         loop {
             self.ts.clear();
             self.vs.clear();
-            self.pos = 0;
-            let Some(first) = self.chunks.get(self.next_chunk) else {
+            let (mut ts, mut vs) = (std::mem::take(&mut self.ts), std::mem::take(&mut self.vs));
+            let more = self.decode_next_group(&mut ts, &mut vs);
+            self.ts = ts;
+            self.vs = vs;
+            if !more? {
                 return Ok(false);
-            };
-            let mut end = self.next_chunk + 1;
-            let mut group_max = first.max_t;
-            while let Some(c) = self.chunks.get(end) {
-                if c.min_t > group_max {
-                    break;
-                }
-                group_max = group_max.max(c.max_t);
-                end += 1;
             }
-            let group = self.chunks.get(self.next_chunk..end).unwrap_or_default();
-            self.next_chunk = end;
-            if let [only] = group {
-                only.decode(&mut self.ts, &mut self.vs)?;
-            } else {
-                self.merge.clear();
-                let (mut ts, mut vs) = (Vec::new(), Vec::new());
-                for (prio, c) in group.iter().enumerate() {
-                    ts.clear();
-                    vs.clear();
-                    c.decode(&mut ts, &mut vs)?;
-                    let prio = prio as u32;
-                    self.merge
-                        .extend(ts.iter().zip(&vs).map(|(&t, &v)| (t, prio, v)));
-                }
-                // stable priority: within a timestamp the earliest source comes first
-                self.merge.sort_by_key(|&(t, prio, _)| (t, prio));
-                self.merge.dedup_by_key(|&mut (t, _, _)| t);
-                self.ts.extend(self.merge.iter().map(|&(t, _, _)| t));
-                self.vs.extend(self.merge.iter().map(|&(_, _, v)| v));
-            }
-            self.apply_window();
             if !self.ts.is_empty() {
                 return Ok(true);
             }
         }
+    }
+
+    /// Appends the samples of the next run of overlapping chunks (merged, first source
+    /// winning a duplicate timestamp, window and deletions applied) to `ts`/`vs`; false
+    /// when there are no chunks left. On error, nothing of the run stays appended.
+    fn decode_next_group(&mut self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<bool> {
+        let Some(first) = self.chunks.get(self.next_chunk) else {
+            return Ok(false);
+        };
+        let mut end = self.next_chunk + 1;
+        let mut group_max = first.max_t;
+        while let Some(c) = self.chunks.get(end) {
+            if c.min_t > group_max {
+                break;
+            }
+            group_max = group_max.max(c.max_t);
+            end += 1;
+        }
+        let group = self.chunks.get(self.next_chunk..end).unwrap_or_default();
+        self.next_chunk = end;
+        let start = ts.len();
+        if let [only] = group {
+            if let Err(e) = only.decode(ts, vs) {
+                ts.truncate(start);
+                vs.truncate(start);
+                return Err(e);
+            }
+        } else {
+            self.merge.clear();
+            let (mut gts, mut gvs) = (Vec::new(), Vec::new());
+            for (prio, c) in group.iter().enumerate() {
+                gts.clear();
+                gvs.clear();
+                c.decode(&mut gts, &mut gvs)?;
+                let prio = prio as u32;
+                self.merge
+                    .extend(gts.iter().zip(&gvs).map(|(&t, &v)| (t, prio, v)));
+            }
+            // stable priority: within a timestamp the earliest source comes first
+            self.merge.sort_by_key(|&(t, prio, _)| (t, prio));
+            self.merge.dedup_by_key(|&mut (t, _, _)| t);
+            ts.extend(self.merge.iter().map(|&(t, _, _)| t));
+            vs.extend(self.merge.iter().map(|&(_, _, v)| v));
+        }
+        self.apply_window(ts, vs, start);
+        Ok(true)
     }
 
     /// Makes sure a sample is buffered: `None` at the end, an error once on damage (both
@@ -192,30 +211,61 @@ impl SeriesIter {
         }
     }
 
-    /// Drops samples outside `[mint, maxt]` or inside a deleted range.
-    fn apply_window(&mut self) {
+    /// Drops samples from `start` on that are outside `[mint, maxt]` or inside a deleted
+    /// range.
+    fn apply_window(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>, start: usize) {
         let (mint, maxt) = (self.mint, self.maxt);
         let deleted = &self.deleted;
         let keep =
             |t: i64| t >= mint && t <= maxt && !deleted.iter().any(|&(a, b)| t >= a && t <= b);
-        if self.ts.iter().all(|&t| keep(t)) {
+        let tail = ts.get(start..).unwrap_or_default();
+        if tail.iter().all(|&t| keep(t)) {
             return;
         }
-        let mut w = 0;
-        for r in 0..self.ts.len() {
-            let (Some(&t), Some(&v)) = (self.ts.get(r), self.vs.get(r)) else {
+        let mut w = start;
+        for r in start..ts.len() {
+            let (Some(&t), Some(&v)) = (ts.get(r), vs.get(r)) else {
                 break;
             };
             if keep(t) {
-                if let (Some(tw), Some(vw)) = (self.ts.get_mut(w), self.vs.get_mut(w)) {
+                if let (Some(tw), Some(vw)) = (ts.get_mut(w), vs.get_mut(w)) {
                     *tw = t;
                     *vw = v;
                 }
                 w += 1;
             }
         }
-        self.ts.truncate(w);
-        self.vs.truncate(w);
+        ts.truncate(w);
+        vs.truncate(w);
+    }
+
+    /// Appends every remaining sample to `ts` and `vs` (columns, in time order): the bulk
+    /// form of iterating, without a call per sample. On a corrupt chunk it returns the
+    /// error; the samples before it stay appended.
+    pub fn read_into(&mut self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+        if self.done {
+            return Ok(());
+        }
+        let from = self.pos.min(self.ts.len());
+        ts.extend_from_slice(self.ts.get(from..).unwrap_or_default());
+        vs.extend_from_slice(self.vs.get(from..).unwrap_or_default());
+        self.ts.clear();
+        self.vs.clear();
+        self.pos = 0;
+        // Straight into the caller's columns: no per-sample call, no intermediate copy.
+        loop {
+            match self.decode_next_group(ts, vs) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.done = true;
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Advances to the first sample at or after `t` and returns it. Chunks that end

@@ -69,6 +69,31 @@ fn check(db: &Db, oracle: &Oracle, deleted: &[(usize, i64, i64)], mint: i64, max
             s.iter().count(),
             "duplicate timestamps in a series"
         );
+        // The bulk read gives exactly what iterating gives, also after a first `next`.
+        let iterated: Vec<(i64, u64)> = s
+            .iter()
+            .map(|r| r.map(|s| (s.t, s.v.to_bits())).unwrap())
+            .collect();
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        s.iter().read_into(&mut ts, &mut vs).unwrap();
+        let bulk: Vec<(i64, u64)> = ts
+            .iter()
+            .zip(&vs)
+            .map(|(&t, &v)| (t, v.to_bits()))
+            .collect();
+        assert_eq!(bulk, iterated);
+        let mut it = s.iter();
+        if let Some(first) = it.next() {
+            let first = first.unwrap();
+            let (mut ts, mut vs) = (vec![first.t], vec![first.v]);
+            it.read_into(&mut ts, &mut vs).unwrap();
+            let resumed: Vec<(i64, u64)> = ts
+                .iter()
+                .zip(&vs)
+                .map(|(&t, &v)| (t, v.to_bits()))
+                .collect();
+            assert_eq!(resumed, iterated);
+        }
         if !samples.is_empty() {
             got.insert(i, samples);
         }

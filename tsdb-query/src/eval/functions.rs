@@ -159,7 +159,7 @@ pub(super) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Re
             let input = ev.range_input(e, steps)?;
             let mut points = Vec::new();
             for t in steps.times() {
-                let (lo, hi) = input.window(t);
+                let (lo, hi) = input.spec.window(t);
                 let any = input.series.iter().any(|s| {
                     let from = s.ts.partition_point(|&x| x <= lo);
                     s.ts.get(from).is_some_and(|&x| x <= hi)
@@ -508,54 +508,70 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<V
             )));
         }
     }
-    let input = ev.range_input(range_arg, steps)?;
     let keep_name = f == F::LastOverTime;
-    let mut out = Vec::with_capacity(input.series.len());
+    let mut out = Vec::new();
     let mut scratch = Vec::new();
-    for s in &input.series {
-        ev.check_deadline()?;
-        let mut points = Vec::new();
-        let (mut from, mut to) = (0usize, 0usize);
-        for (i, t) in steps.times().enumerate() {
-            let (lo, hi) = input.window(t);
-            if input.at.is_some() {
-                from = s.ts.partition_point(|&x| x <= lo);
-                to = s.ts.partition_point(|&x| x <= hi);
-            } else {
-                while from < s.ts.len() && s.ts[from] <= lo {
-                    from += 1;
-                }
-                to = to.max(from);
-                while to < s.ts.len() && s.ts[to] <= hi {
-                    to += 1;
-                }
-            }
-            if from >= to {
-                continue;
-            }
-            let window = Window {
-                ts: &s.ts[from..to],
-                vs: &s.vs[from..to],
-                lo,
-                hi,
-                range_ms: input.range_ms,
-                eval_t: t,
-            };
-            let param = params.get(i).copied().unwrap_or(f64::NAN);
-            if let Some(v) = window_value(f, &window, param, &mut scratch) {
-                points.push((t, v));
-            }
-        }
+    let times: Vec<i64> = steps.times().collect();
+    ev.for_each_range_series(range_arg, steps, |spec, labels, ts, vs| {
+        let points = windows(f, spec, &times, ts, vs, &params, &mut scratch);
         if !points.is_empty() {
             let labels = if keep_name {
-                s.labels.clone()
+                labels.clone()
             } else {
-                labels::drop_name(&s.labels)
+                labels::drop_name(labels)
             };
             out.push(StepSeries { labels, points });
         }
-    }
+        Ok(())
+    })?;
     Ok(Val::Vector(merge_same_labels(out)?))
+}
+
+/// One series' values of a range function at every step.
+fn windows(
+    f: Function,
+    spec: super::WindowSpec,
+    times: &[i64],
+    ts: &[i64],
+    vs: &[f64],
+    params: &[f64],
+    scratch: &mut Vec<f64>,
+) -> Vec<(i64, f64)> {
+    let mut points = Vec::new();
+    let (mut from, mut to) = (0usize, 0usize);
+    for (i, &t) in times.iter().enumerate() {
+        let (lo, hi) = spec.window(t);
+        if spec.at.is_some() {
+            from = ts.partition_point(|&x| x <= lo);
+            to = ts.partition_point(|&x| x <= hi);
+        } else {
+            // Windows move forward: jump both ends with binary searches from where they
+            // were (steps may be far apart compared to samples).
+            if ts.get(from).is_some_and(|&x| x <= lo) {
+                from += ts[from..].partition_point(|&x| x <= lo);
+            }
+            to = to.max(from);
+            if ts.get(to).is_some_and(|&x| x <= hi) {
+                to += ts[to..].partition_point(|&x| x <= hi);
+            }
+        }
+        if from >= to {
+            continue;
+        }
+        let window = Window {
+            ts: &ts[from..to],
+            vs: &vs[from..to],
+            lo,
+            hi,
+            range_ms: spec.range_ms,
+            eval_t: t,
+        };
+        let param = params.get(i).copied().unwrap_or(f64::NAN);
+        if let Some(v) = window_value(f, &window, param, scratch) {
+            points.push((t, v));
+        }
+    }
+    points
 }
 
 /// The samples of one series inside one step's window.

@@ -84,21 +84,28 @@ pub(crate) enum Val {
     String(String),
 }
 
-/// A range function's input: raw series and the window they are read through.
-pub(crate) struct RangeInput {
-    pub series: Vec<RawSeries>,
+/// How a range function reads its input: the window length, offset and `@` time.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WindowSpec {
     pub range_ms: i64,
     pub offset_ms: i64,
     /// The resolved `@` time, which fixes the window for every step.
     pub at: Option<i64>,
 }
 
-impl RangeInput {
+impl WindowSpec {
     /// The window `(start, end]` evaluated at step time `t`.
     pub fn window(&self, t: i64) -> (i64, i64) {
         let end = self.at.unwrap_or(t).saturating_sub(self.offset_ms);
         (end.saturating_sub(self.range_ms), end)
     }
+}
+
+/// A range function's input, materialised: raw series and the window they are read
+/// through.
+pub(crate) struct RangeInput {
+    pub series: Vec<RawSeries>,
+    pub spec: WindowSpec,
 }
 
 /// One query's evaluation state: the storage, limits and counters.
@@ -189,7 +196,7 @@ impl<'a> Evaluator<'a> {
                     ));
                 }
                 let input = self.range_input(expr, steps)?;
-                let (lo, hi) = input.window(steps.start);
+                let (lo, hi) = input.spec.window(steps.start);
                 let series = input
                     .series
                     .into_iter()
@@ -234,35 +241,34 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Loads the samples of every series matching `sel` in `[mint, maxt]`, staleness
-    /// markers included.
-    fn fetch(&mut self, sel: &Selector, mint: i64, maxt: i64) -> Result<Vec<RawSeries>> {
+    /// Reads every series matching `sel` with samples in `[mint, maxt]` (staleness
+    /// markers included) and hands each to `f` with its columns. One pair of buffers is
+    /// reused for all series, so a query holds one series' raw samples at a time.
+    fn for_each_series(
+        &mut self,
+        sel: &Selector,
+        mint: i64,
+        maxt: i64,
+        mut f: impl FnMut(&Labels, &[i64], &[f64]) -> Result<()>,
+    ) -> Result<()> {
         if mint > maxt {
-            return Ok(Vec::new());
+            return Ok(());
         }
         let querier = self.db.querier(mint, maxt)?;
         let entries = querier.select(&sel.matchers)?;
-        let mut out = Vec::with_capacity(entries.len());
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
         for entry in entries {
             self.check_deadline()?;
-            let mut ts = Vec::new();
-            let mut vs = Vec::new();
-            for sample in entry.iter() {
-                let sample = sample?;
-                ts.push(sample.t);
-                vs.push(sample.v);
-            }
+            ts.clear();
+            vs.clear();
+            entry.iter().read_into(&mut ts, &mut vs)?;
             if ts.is_empty() {
                 continue;
             }
             self.charge_samples(ts.len())?;
-            out.push(RawSeries {
-                labels: entry.labels().clone(),
-                ts,
-                vs,
-            });
+            f(entry.labels(), &ts, &vs)?;
         }
-        Ok(out)
+        Ok(())
     }
 
     /// An instant vector selector: at each step, the newest sample within the lookback
@@ -279,20 +285,21 @@ impl<'a> Evaluator<'a> {
         let at = self.resolve_at(sel.at);
         let lookback = self.opts.lookback_delta_ms;
         let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
-        let raw = self.fetch(sel, ref_lo.saturating_sub(lookback) + 1, ref_hi)?;
-        let mut out = Vec::with_capacity(raw.len());
-        for s in raw {
+        let mut out = Vec::new();
+        let mint = ref_lo.saturating_sub(lookback) + 1;
+        self.for_each_series(sel, mint, ref_hi, |labels, ts, vs| {
             let mut points = Vec::new();
             let mut next = 0usize; // index of the first sample after the reference time
             for t in steps.times() {
                 let reference = at.unwrap_or(t).saturating_sub(sel.offset_ms);
-                while next < s.ts.len() && s.ts[next] <= reference {
-                    next += 1;
+                // Steps are usually far apart compared to samples: jump, don't walk.
+                if ts.get(next).is_some_and(|&x| x <= reference) {
+                    next += ts[next..].partition_point(|&x| x <= reference);
                 }
                 if next == 0 {
                     continue;
                 }
-                let (st, sv) = (s.ts[next - 1], s.vs[next - 1]);
+                let (st, sv) = (ts[next - 1], vs[next - 1]);
                 if st <= reference.saturating_sub(lookback) || is_stale_nan(sv) {
                     continue;
                 }
@@ -301,48 +308,78 @@ impl<'a> Evaluator<'a> {
             }
             if !points.is_empty() {
                 out.push(StepSeries {
-                    labels: s.labels,
+                    labels: labels.clone(),
                     points,
                 });
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
     }
 
-    /// The input of a range function: a range selector's raw samples (staleness markers
-    /// dropped), or a subquery's results.
-    pub fn range_input(&mut self, expr: &Expr, steps: Steps) -> Result<RangeInput> {
+    /// Visits the input of a range function series by series: a range selector's raw
+    /// samples (staleness markers dropped) straight from storage, or a subquery's
+    /// results. Returns the window the series are read through.
+    pub fn for_each_range_series(
+        &mut self,
+        expr: &Expr,
+        steps: Steps,
+        mut f: impl FnMut(WindowSpec, &Labels, &[i64], &[f64]) -> Result<()>,
+    ) -> Result<WindowSpec> {
         match expr {
             Expr::Range(rs) => {
                 let sel = &rs.selector;
                 let at = self.resolve_at(sel.at);
-                let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
-                let mut series = self.fetch(sel, ref_lo.saturating_sub(rs.range_ms) + 1, ref_hi)?;
-                for s in &mut series {
-                    if s.vs.iter().any(|v| is_stale_nan(*v)) {
-                        let (ts, vs): (Vec<i64>, Vec<f64>) =
-                            s.ts.iter()
-                                .zip(&s.vs)
-                                .filter(|(_, v)| !is_stale_nan(**v))
-                                .map(|(t, v)| (*t, *v))
-                                .unzip();
-                        s.ts = ts;
-                        s.vs = vs;
-                    }
-                }
-                Ok(RangeInput {
-                    series,
+                let spec = WindowSpec {
                     range_ms: rs.range_ms,
                     offset_ms: sel.offset_ms,
                     at,
-                })
+                };
+                let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
+                let mint = ref_lo.saturating_sub(rs.range_ms) + 1;
+                let (mut fresh_ts, mut fresh_vs) = (Vec::new(), Vec::new());
+                self.for_each_series(sel, mint, ref_hi, |labels, ts, vs| {
+                    if !vs.iter().any(|v| is_stale_nan(*v)) {
+                        return f(spec, labels, ts, vs);
+                    }
+                    fresh_ts.clear();
+                    fresh_vs.clear();
+                    for (&t, &v) in ts.iter().zip(vs).filter(|(_, v)| !is_stale_nan(**v)) {
+                        fresh_ts.push(t);
+                        fresh_vs.push(v);
+                    }
+                    f(spec, labels, &fresh_ts, &fresh_vs)
+                })?;
+                Ok(spec)
             }
-            Expr::Subquery(sq) => self.subquery(sq, steps),
+            Expr::Subquery(sq) => {
+                let input = self.subquery(sq, steps)?;
+                for s in &input.series {
+                    self.check_deadline()?;
+                    f(input.spec, &s.labels, &s.ts, &s.vs)?;
+                }
+                Ok(input.spec)
+            }
             other => Err(Error::Invalid(format!(
                 "expected a range vector, got {}",
                 other.value_type()
             ))),
         }
+    }
+
+    /// The input of a range function, materialised (for the few users that need every
+    /// series at once).
+    pub fn range_input(&mut self, expr: &Expr, steps: Steps) -> Result<RangeInput> {
+        let mut series = Vec::new();
+        let spec = self.for_each_range_series(expr, steps, |_, labels, ts, vs| {
+            series.push(RawSeries {
+                labels: labels.clone(),
+                ts: ts.to_vec(),
+                vs: vs.to_vec(),
+            });
+            Ok(())
+        })?;
+        Ok(RangeInput { series, spec })
     }
 
     /// Evaluates a subquery's inner expression at its own steps, aligned to multiples of
@@ -402,9 +439,11 @@ impl<'a> Evaluator<'a> {
         }
         Ok(RangeInput {
             series,
-            range_ms: sq.range_ms,
-            offset_ms: sq.offset_ms,
-            at,
+            spec: WindowSpec {
+                range_ms: sq.range_ms,
+                offset_ms: sq.offset_ms,
+                at,
+            },
         })
     }
 }
