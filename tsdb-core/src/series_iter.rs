@@ -219,8 +219,15 @@ impl SeriesIter {
         let keep =
             |t: i64| t >= mint && t <= maxt && !deleted.iter().any(|&(a, b)| t >= a && t <= b);
         let tail = ts.get(start..).unwrap_or_default();
-        if tail.iter().all(|&t| keep(t)) {
-            return;
+        // A run is sorted: when its ends are inside the window and no deleted range meets
+        // it, every sample is kept (the common case, checked without a per-sample pass).
+        if let (Some(&first), Some(&last)) = (tail.first(), tail.last()) {
+            if first >= mint
+                && last <= maxt
+                && !deleted.iter().any(|&(a, b)| a <= last && b >= first)
+            {
+                return;
+            }
         }
         let mut w = start;
         for r in start..ts.len() {

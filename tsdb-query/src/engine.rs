@@ -25,6 +25,10 @@ pub struct EngineOptions {
     /// The step of a subquery written without one, `expr[30m:]` (Prometheus: the global
     /// evaluation interval, 1 minute by default).
     pub default_subquery_step_ms: i64,
+    /// Threads one query may use to read and decode series (each thread takes at least
+    /// 32 series). Default: the machine's cores, at most 4; 1 reads on the caller's
+    /// thread only.
+    pub parallelism: usize,
     /// The most `(end − start) / step` a range query may have: Prometheus refuses a query
     /// above 11,000 (so it allows 11,001 points).
     pub max_steps: usize,
@@ -38,6 +42,7 @@ impl Default for EngineOptions {
             timeout: Duration::from_secs(120),
             default_subquery_step_ms: 60_000,
             max_steps: 11_000,
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
         }
     }
 }

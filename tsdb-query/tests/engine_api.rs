@@ -261,3 +261,73 @@ proptest! {
         });
     }
 }
+
+/// Enough series that reads run on several threads (32+ per thread).
+fn wide(dir: &std::path::Path) -> Db {
+    let db = Db::open(dir, Options::default()).unwrap();
+    let mut batch = tsdb_core::Batch::new();
+    for host in 0..400 {
+        let name = format!("h{host}");
+        let labels = Labels::new([
+            ("__name__", "load"),
+            ("host", name.as_str()),
+            ("rack", ["a", "b", "c"][host % 3]),
+        ])
+        .unwrap();
+        let s = batch.series(labels);
+        for i in 0..100i64 {
+            let v = if i == 50 && host % 7 == 0 {
+                f64::from_bits(tsdb_query::STALE_NAN_BITS)
+            } else {
+                ((i * 13 + host as i64) % 97) as f64
+            };
+            batch.sample(s, 1_000_000 + i * 15_000, v);
+        }
+    }
+    db.append_batch(&batch).unwrap();
+    db
+}
+
+#[test]
+fn parallel_reads_give_the_same_answers_as_one_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = wide(dir.path());
+    let one = Engine::new(EngineOptions {
+        parallelism: 1,
+        ..EngineOptions::default()
+    });
+    let four = Engine::new(EngineOptions {
+        parallelism: 4,
+        ..EngineOptions::default()
+    });
+    let end = 1_000_000 + 99 * 15_000;
+    for q in [
+        "load",
+        "rate(load[2m])",
+        "max_over_time(load[5m]) > 90",
+        "sum by (rack) (avg_over_time(load[3m]))",
+        "topk(3, load)",
+        "timestamp(load)",
+    ] {
+        let a = one.range_query(&db, q, 1_000_000, end, 30_000).unwrap();
+        let b = four.range_query(&db, q, 1_000_000, end, 30_000).unwrap();
+        assert_eq!(a, b, "{q}");
+        assert!(
+            matches!(&a, Value::Matrix(m) if !m.is_empty()),
+            "{q} is empty"
+        );
+    }
+    // The sample limit holds across threads too.
+    let limited = Engine::new(EngineOptions {
+        parallelism: 4,
+        max_samples: 5_000,
+        ..EngineOptions::default()
+    });
+    let err = limited
+        .instant_query(&db, "count_over_time(load[1h])", end)
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::TooManySamples { limit: 5_000 }),
+        "{err}"
+    );
+}

@@ -509,20 +509,17 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<V
         }
     }
     let keep_name = f == F::LastOverTime;
-    let mut out = Vec::new();
-    let mut scratch = Vec::new();
     let times: Vec<i64> = steps.times().collect();
-    ev.for_each_range_series(range_arg, steps, |spec, labels, ts, vs| {
-        let points = windows(f, spec, &times, ts, vs, &params, &mut scratch);
-        if !points.is_empty() {
-            let labels = if keep_name {
+    let (_, out) = ev.map_range_series(range_arg, steps, |spec, labels, ts, vs| {
+        let points = windows(f, spec, &times, ts, vs, &params);
+        (!points.is_empty()).then(|| StepSeries {
+            labels: if keep_name {
                 labels.clone()
             } else {
                 labels::drop_name(labels)
-            };
-            out.push(StepSeries { labels, points });
-        }
-        Ok(())
+            },
+            points,
+        })
     })?;
     Ok(Val::Vector(merge_same_labels(out)?))
 }
@@ -535,9 +532,9 @@ fn windows(
     ts: &[i64],
     vs: &[f64],
     params: &[f64],
-    scratch: &mut Vec<f64>,
 ) -> Vec<(i64, f64)> {
     let mut points = Vec::new();
+    let mut scratch = Vec::new();
     let (mut from, mut to) = (0usize, 0usize);
     for (i, &t) in times.iter().enumerate() {
         let (lo, hi) = spec.window(t);
@@ -567,7 +564,7 @@ fn windows(
             eval_t: t,
         };
         let param = params.get(i).copied().unwrap_or(f64::NAN);
-        if let Some(v) = window_value(f, &window, param, scratch) {
+        if let Some(v) = window_value(f, &window, param, &mut scratch) {
             points.push((t, v));
         }
     }

@@ -7,12 +7,12 @@ mod aggregate;
 mod binary;
 mod functions;
 pub(crate) mod labels;
+mod read;
 mod stats;
 
 pub use stats::format_float;
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use tsdb_core::Db;
 use tsdb_index::Labels;
@@ -115,8 +115,7 @@ pub(crate) struct Evaluator<'a> {
     /// The outer query's start and end, for `@ start()` and `@ end()`.
     query_start: i64,
     query_end: i64,
-    started: Instant,
-    samples_loaded: usize,
+    budget: read::Budget,
 }
 
 impl<'a> Evaluator<'a> {
@@ -126,32 +125,18 @@ impl<'a> Evaluator<'a> {
             opts,
             query_start,
             query_end,
-            started: Instant::now(),
-            samples_loaded: 0,
+            budget: read::Budget::new(opts.timeout, opts.max_samples),
         }
     }
 
     /// Fails once the query has run past the engine's timeout.
     pub fn check_deadline(&self) -> Result<()> {
-        let elapsed = self.started.elapsed();
-        if elapsed > self.opts.timeout {
-            return Err(Error::Timeout {
-                limit_ms: self.opts.timeout.as_millis() as u64,
-                elapsed_ms: elapsed.as_millis() as u64,
-            });
-        }
-        Ok(())
+        self.budget.check_deadline()
     }
 
     /// Counts `n` more samples held by the query against the engine's limit.
     pub fn charge_samples(&mut self, n: usize) -> Result<()> {
-        self.samples_loaded = self.samples_loaded.saturating_add(n);
-        if self.samples_loaded > self.opts.max_samples {
-            return Err(Error::TooManySamples {
-                limit: self.opts.max_samples,
-            });
-        }
-        Ok(())
+        self.budget.charge(n)
     }
 
     fn resolve_at(&self, at: Option<At>) -> Option<i64> {
@@ -241,34 +226,21 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// Reads every series matching `sel` with samples in `[mint, maxt]` (staleness
-    /// markers included) and hands each to `f` with its columns. One pair of buffers is
-    /// reused for all series, so a query holds one series' raw samples at a time.
-    fn for_each_series(
+    /// Maps every series matching `sel` with samples in `[mint, maxt]` (staleness
+    /// markers included) through `map`, on up to `EngineOptions::parallelism` threads.
+    fn map_series<T: Send>(
         &mut self,
         sel: &Selector,
         mint: i64,
         maxt: i64,
-        mut f: impl FnMut(&Labels, &[i64], &[f64]) -> Result<()>,
-    ) -> Result<()> {
+        map: impl Fn(&Labels, &[i64], &[f64]) -> Option<T> + Sync,
+    ) -> Result<Vec<T>> {
         if mint > maxt {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let querier = self.db.querier(mint, maxt)?;
-        let entries = querier.select(&sel.matchers)?;
-        let (mut ts, mut vs) = (Vec::new(), Vec::new());
-        for entry in entries {
-            self.check_deadline()?;
-            ts.clear();
-            vs.clear();
-            entry.iter().read_into(&mut ts, &mut vs)?;
-            if ts.is_empty() {
-                continue;
-            }
-            self.charge_samples(ts.len())?;
-            f(entry.labels(), &ts, &vs)?;
-        }
-        Ok(())
+        let threads = self.opts.parallelism.max(1);
+        read::map_series(&querier, &sel.matchers, threads, &self.budget, map)
     }
 
     /// An instant vector selector: at each step, the newest sample within the lookback
@@ -285,9 +257,8 @@ impl<'a> Evaluator<'a> {
         let at = self.resolve_at(sel.at);
         let lookback = self.opts.lookback_delta_ms;
         let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
-        let mut out = Vec::new();
         let mint = ref_lo.saturating_sub(lookback) + 1;
-        self.for_each_series(sel, mint, ref_hi, |labels, ts, vs| {
+        self.map_series(sel, mint, ref_hi, |labels, ts, vs| {
             let mut points = Vec::new();
             let mut next = 0usize; // index of the first sample after the reference time
             for t in steps.times() {
@@ -306,26 +277,22 @@ impl<'a> Evaluator<'a> {
                 let v = if sample_time { st as f64 / 1000.0 } else { sv };
                 points.push((t, v));
             }
-            if !points.is_empty() {
-                out.push(StepSeries {
-                    labels: labels.clone(),
-                    points,
-                });
-            }
-            Ok(())
-        })?;
-        Ok(out)
+            (!points.is_empty()).then(|| StepSeries {
+                labels: labels.clone(),
+                points,
+            })
+        })
     }
 
-    /// Visits the input of a range function series by series: a range selector's raw
+    /// Maps the input of a range function series by series: a range selector's raw
     /// samples (staleness markers dropped) straight from storage, or a subquery's
-    /// results. Returns the window the series are read through.
-    pub fn for_each_range_series(
+    /// results. `map` gets the window the series are read through.
+    pub fn map_range_series<T: Send>(
         &mut self,
         expr: &Expr,
         steps: Steps,
-        mut f: impl FnMut(WindowSpec, &Labels, &[i64], &[f64]) -> Result<()>,
-    ) -> Result<WindowSpec> {
+        map: impl Fn(WindowSpec, &Labels, &[i64], &[f64]) -> Option<T> + Sync,
+    ) -> Result<(WindowSpec, Vec<T>)> {
         match expr {
             Expr::Range(rs) => {
                 let sel = &rs.selector;
@@ -337,28 +304,28 @@ impl<'a> Evaluator<'a> {
                 };
                 let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
                 let mint = ref_lo.saturating_sub(rs.range_ms) + 1;
-                let (mut fresh_ts, mut fresh_vs) = (Vec::new(), Vec::new());
-                self.for_each_series(sel, mint, ref_hi, |labels, ts, vs| {
+                let out = self.map_series(sel, mint, ref_hi, |labels, ts, vs| {
                     if !vs.iter().any(|v| is_stale_nan(*v)) {
-                        return f(spec, labels, ts, vs);
+                        return map(spec, labels, ts, vs);
                     }
-                    fresh_ts.clear();
-                    fresh_vs.clear();
-                    for (&t, &v) in ts.iter().zip(vs).filter(|(_, v)| !is_stale_nan(**v)) {
-                        fresh_ts.push(t);
-                        fresh_vs.push(v);
-                    }
-                    f(spec, labels, &fresh_ts, &fresh_vs)
+                    let (fresh_ts, fresh_vs): (Vec<i64>, Vec<f64>) = ts
+                        .iter()
+                        .zip(vs)
+                        .filter(|(_, v)| !is_stale_nan(**v))
+                        .map(|(&t, &v)| (t, v))
+                        .unzip();
+                    map(spec, labels, &fresh_ts, &fresh_vs)
                 })?;
-                Ok(spec)
+                Ok((spec, out))
             }
             Expr::Subquery(sq) => {
                 let input = self.subquery(sq, steps)?;
+                let mut out = Vec::with_capacity(input.series.len());
                 for s in &input.series {
                     self.check_deadline()?;
-                    f(input.spec, &s.labels, &s.ts, &s.vs)?;
+                    out.extend(map(input.spec, &s.labels, &s.ts, &s.vs));
                 }
-                Ok(input.spec)
+                Ok((input.spec, out))
             }
             other => Err(Error::Invalid(format!(
                 "expected a range vector, got {}",
@@ -370,14 +337,12 @@ impl<'a> Evaluator<'a> {
     /// The input of a range function, materialised (for the few users that need every
     /// series at once).
     pub fn range_input(&mut self, expr: &Expr, steps: Steps) -> Result<RangeInput> {
-        let mut series = Vec::new();
-        let spec = self.for_each_range_series(expr, steps, |_, labels, ts, vs| {
-            series.push(RawSeries {
+        let (spec, series) = self.map_range_series(expr, steps, |_, labels, ts, vs| {
+            Some(RawSeries {
                 labels: labels.clone(),
                 ts: ts.to_vec(),
                 vs: vs.to_vec(),
-            });
-            Ok(())
+            })
         })?;
         Ok(RangeInput { series, spec })
     }
