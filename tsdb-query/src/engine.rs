@@ -25,9 +25,9 @@ pub struct EngineOptions {
     /// The step of a subquery written without one, `expr[30m:]` (Prometheus: the global
     /// evaluation interval, 1 minute by default).
     pub default_subquery_step_ms: i64,
-    /// Threads one query may use to read and decode series (each thread takes at least
-    /// 32 series). Default: the machine's cores, at most 4; 1 reads on the caller's
-    /// thread only.
+    /// Threads one query may use to read and decode a selector's series (only when each
+    /// gets 64+ chunks to decode). Default: the machine's cores, at most 4; 1 reads on
+    /// the caller's thread only.
     pub parallelism: usize,
     /// The most `(end − start) / step` a range query may have: Prometheus refuses a query
     /// above 11,000 (so it allows 11,001 points).

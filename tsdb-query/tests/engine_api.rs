@@ -262,7 +262,7 @@ proptest! {
     }
 }
 
-/// Enough series that reads run on several threads (32+ per thread).
+/// Enough chunks that reads run on several threads (64+ per thread).
 fn wide(dir: &std::path::Path) -> Db {
     let db = Db::open(dir, Options::default()).unwrap();
     let mut batch = tsdb_core::Batch::new();
@@ -275,7 +275,7 @@ fn wide(dir: &std::path::Path) -> Db {
         ])
         .unwrap();
         let s = batch.series(labels);
-        for i in 0..100i64 {
+        for i in 0..400i64 {
             let v = if i == 50 && host % 7 == 0 {
                 f64::from_bits(tsdb_query::STALE_NAN_BITS)
             } else {
@@ -300,7 +300,7 @@ fn parallel_reads_give_the_same_answers_as_one_thread() {
         parallelism: 4,
         ..EngineOptions::default()
     });
-    let end = 1_000_000 + 99 * 15_000;
+    let end = 1_000_000 + 399 * 15_000;
     for q in [
         "load",
         "rate(load[2m])",

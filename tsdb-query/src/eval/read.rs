@@ -10,8 +10,9 @@ use tsdb_index::{Labels, Matcher};
 
 use crate::error::{Error, Result};
 
-/// Below this many series per thread, a second thread costs more than it saves.
-const MIN_SERIES_PER_THREAD: usize = 32;
+/// Below this many chunks to decode per thread (a chunk holds up to 1,024 samples; a
+/// segment's 2 h of 10 s samples is one 720-sample chunk), a thread costs more than it saves.
+const MIN_CHUNKS_PER_THREAD: usize = 64;
 
 /// A query's limits, shared by its reading threads.
 #[derive(Debug)]
@@ -74,7 +75,8 @@ where
     F: Fn(&Labels, &[i64], &[f64]) -> Option<T> + Sync,
 {
     let entries = querier.select(matchers)?;
-    let threads = threads.min(entries.len() / MIN_SERIES_PER_THREAD).max(1);
+    let chunks: usize = entries.iter().map(SeriesEntry::chunk_count).sum();
+    let threads = threads.min(chunks / MIN_CHUNKS_PER_THREAD).max(1);
     if threads == 1 {
         return read_part(&entries, budget, &map);
     }
