@@ -56,6 +56,8 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
         .collect();
 
     let mut out = SeriesBuilder::new();
+    let mut group_slot: Vec<Option<usize>> = vec![None; group_labels.len()];
+    let mut series_slot: Vec<Option<usize>> = vec![None; series.len()];
     let mut members: Vec<Vec<(usize, f64)>> = vec![Vec::new(); group_labels.len()];
     for (i, present) in by_step(&series, steps).into_iter().enumerate() {
         ev.check_deadline()?;
@@ -98,12 +100,15 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
                     // lowest first for bottomk, NaN last; an instant query keeps this order.
                     chosen.sort_by(|a, b| rank_order(a.1, b.1, top));
                     for (si, v) in chosen {
-                        out.push(&series[si].labels, t, v)?;
+                        let slot =
+                            *series_slot[si].get_or_insert_with(|| out.slot(&series[si].labels));
+                        out.push_slot(slot, t, v)?;
                     }
                 }
                 op => {
                     let v = fold(op, m, numeric_param.get(i).copied().unwrap_or(f64::NAN));
-                    out.push(glabels, t, v)?;
+                    let slot = *group_slot[g].get_or_insert_with(|| out.slot(glabels));
+                    out.push_slot(slot, t, v)?;
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! Binary operators, mirroring `VectorBinop`, `VectorAnd/Or/Unless`,
 //! `VectorscalarBinop` and `scalarBinop` in Prometheus' promql/engine.go.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use tsdb_index::Labels;
 
@@ -123,6 +123,25 @@ fn vector_scalar(
     }
 }
 
+/// Each series' matching signature as a small id: equal signatures (on both sides) get
+/// equal ids, so per-step matching indexes arrays instead of hashing strings.
+fn signature_ids(sides: [&[StepSeries]; 2], m: &VectorMatching) -> ([Vec<usize>; 2], usize) {
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    let mut intern = |side: &[StepSeries]| -> Vec<usize> {
+        side.iter()
+            .map(|s| {
+                let next = ids.len();
+                *ids.entry(labels::signature(&s.labels, m.on, &m.labels))
+                    .or_insert(next)
+            })
+            .collect()
+    };
+    let first = intern(sides[0]);
+    let second = intern(sides[1]);
+    let count = ids.len();
+    ([first, second], count)
+}
+
 /// `and`, `or`, `unless`: label-set operations on the matching signatures.
 fn set_op(
     op: BinaryOp,
@@ -131,44 +150,40 @@ fn set_op(
     rhs: &[StepSeries],
     steps: Steps,
 ) -> Result<Vec<StepSeries>> {
-    let lsig: Vec<String> = lhs
-        .iter()
-        .map(|s| labels::signature(&s.labels, m.on, &m.labels))
-        .collect();
-    let rsig: Vec<String> = rhs
-        .iter()
-        .map(|s| labels::signature(&s.labels, m.on, &m.labels))
-        .collect();
+    let ([lsig, rsig], nsig) = signature_ids([lhs, rhs], m);
     let lsteps = by_step(lhs, steps);
     let rsteps = by_step(rhs, steps);
     let mut out = SeriesBuilder::new();
+    let lslot: Vec<usize> = lhs.iter().map(|s| out.slot(&s.labels)).collect();
+    let mut rslot: Vec<Option<usize>> = vec![None; rhs.len()];
+    // `present[sig] == stamp`: the signature occurs on the other side at this step.
+    let mut present = vec![0usize; nsig];
     for (i, (l, r)) in lsteps.iter().zip(&rsteps).enumerate() {
         let t = steps.time(i);
+        let stamp = i + 1;
         match op {
-            BinaryOp::And => {
-                let right: HashSet<&str> = r.iter().map(|&(si, _)| rsig[si].as_str()).collect();
-                for &(si, v) in l {
-                    if right.contains(lsig[si].as_str()) {
-                        out.push(&lhs[si].labels, t, v)?;
-                    }
-                }
-            }
             BinaryOp::Or => {
-                let left: HashSet<&str> = l.iter().map(|&(si, _)| lsig[si].as_str()).collect();
+                for &(si, _) in l {
+                    present[lsig[si]] = stamp;
+                }
                 for &(si, v) in l {
-                    out.push(&lhs[si].labels, t, v)?;
+                    out.push_slot(lslot[si], t, v)?;
                 }
                 for &(si, v) in r {
-                    if !left.contains(rsig[si].as_str()) {
-                        out.push(&rhs[si].labels, t, v)?;
+                    if present[rsig[si]] != stamp {
+                        let slot = *rslot[si].get_or_insert_with(|| out.slot(&rhs[si].labels));
+                        out.push_slot(slot, t, v)?;
                     }
                 }
             }
             _ => {
-                let right: HashSet<&str> = r.iter().map(|&(si, _)| rsig[si].as_str()).collect();
+                for &(si, _) in r {
+                    present[rsig[si]] = stamp;
+                }
+                let want = op == BinaryOp::And;
                 for &(si, v) in l {
-                    if !right.contains(lsig[si].as_str()) {
-                        out.push(&lhs[si].labels, t, v)?;
+                    if (present[lsig[si]] == stamp) == want {
+                        out.push_slot(lslot[si], t, v)?;
                     }
                 }
             }
@@ -195,18 +210,19 @@ fn vector_vector(
     // For one-to-many, swap sides so the right side is always the "one" side.
     let swapped = m.card == Cardinality::OneToMany;
     let (many, one) = if swapped { (rhs, lhs) } else { (lhs, rhs) };
-    let many_sig: Vec<String> = many
-        .iter()
-        .map(|s| labels::signature(&s.labels, m.on, &m.labels))
-        .collect();
-    let one_sig: Vec<String> = one
-        .iter()
-        .map(|s| labels::signature(&s.labels, m.on, &m.labels))
-        .collect();
+    let ([many_sig, one_sig], nsig) = signature_ids([many, one], m);
     let many_steps = by_step(many, steps);
     let one_steps = by_step(one, steps);
-    let mut result_labels: HashMap<(usize, usize), Labels> = HashMap::new();
     let mut out = SeriesBuilder::new();
+    // The output slot of each (many, one) pair met so far: usually one pair per series.
+    let mut pair_slot: Vec<Vec<(usize, usize)>> = vec![Vec::new(); many.len()];
+    // Per signature, at this step: the "one" side's series (when `one_stamp` is current)
+    // and whether a "many" series matched it already (`matched_stamp`).
+    let mut one_stamp = vec![0usize; nsig];
+    let mut one_at = vec![(0usize, 0.0f64); nsig];
+    let mut matched_stamp = vec![0usize; nsig];
+    // Per output slot: the step and signature that last produced it.
+    let mut slot_seen: Vec<(usize, usize)> = Vec::new();
     for (i, (ms, os)) in many_steps.iter().zip(&one_steps).enumerate() {
         ev.check_deadline()?;
         // Nothing can match when a side is empty at this step; Prometheus' VectorBinop
@@ -215,9 +231,11 @@ fn vector_vector(
             continue;
         }
         let t = steps.time(i);
-        let mut one_by_sig: HashMap<&str, (usize, f64)> = HashMap::with_capacity(os.len());
+        let stamp = i + 1;
         for &(si, v) in os {
-            if let Some(&(dup, _)) = one_by_sig.get(one_sig[si].as_str()) {
+            let sig = one_sig[si];
+            if one_stamp[sig] == stamp {
+                let dup = one_at[sig].0;
                 let side = if swapped { "left" } else { "right" };
                 return Err(Error::Execution(format!(
                     "found duplicate series for the match group {} on the {side} hand-side of \
@@ -228,46 +246,52 @@ fn vector_vector(
                     one[dup].labels
                 )));
             }
-            one_by_sig.insert(one_sig[si].as_str(), (si, v));
+            one_stamp[sig] = stamp;
+            one_at[sig] = (si, v);
         }
-        let mut matched: HashMap<&str, HashSet<Labels>> = HashMap::new();
         for &(mi, mv) in ms {
-            let Some(&(oi, ov)) = one_by_sig.get(many_sig[mi].as_str()) else {
+            let sig = many_sig[mi];
+            if one_stamp[sig] != stamp {
                 continue;
-            };
+            }
+            let (oi, ov) = one_at[sig];
             let (l, r) = if swapped { (ov, mv) } else { (mv, ov) };
             let (mut value, keep) = elem_op(bin.op, l, r);
             if bin.return_bool {
                 value = f64::from(u8::from(keep));
             }
-            // As Prometheus, a match counts for the uniqueness checks below even when a
-            // filtering comparison then drops it.
-            let metric = match result_labels.get(&(mi, oi)) {
-                Some(l) => l.clone(),
+            let slot = match pair_slot[mi].iter().find(|p| p.0 == oi) {
+                Some(&(_, slot)) => slot,
                 None => {
-                    let l = result_metric(&many[mi].labels, &one[oi].labels, bin)?;
-                    result_labels.insert((mi, oi), l.clone());
-                    l
+                    let metric = result_metric(&many[mi].labels, &one[oi].labels, bin)?;
+                    let slot = out.slot(&metric);
+                    pair_slot[mi].push((oi, slot));
+                    slot
                 }
             };
-            let seen = matched.entry(many_sig[mi].as_str()).or_default();
+            if slot_seen.len() <= slot {
+                slot_seen.resize(slot + 1, (0, 0));
+            }
+            // As Prometheus, a match counts for the uniqueness checks below even when a
+            // filtering comparison then drops it.
             if m.card == Cardinality::OneToOne {
-                if !seen.is_empty() {
+                if matched_stamp[sig] == stamp {
                     return Err(Error::Execution(
                         "multiple matches for labels: many-to-one matching must be explicit \
                          (group_left/group_right)"
                             .into(),
                     ));
                 }
-            } else if seen.contains(&metric) {
+            } else if slot_seen[slot] == (stamp, sig) {
                 return Err(Error::Execution(
                     "multiple matches for labels: grouping labels must ensure unique matches"
                         .into(),
                 ));
             }
-            seen.insert(metric.clone());
+            matched_stamp[sig] = stamp;
+            slot_seen[slot] = (stamp, sig);
             if keep || bin.return_bool {
-                out.push(&metric, t, value)?;
+                out.push_slot(slot, t, value)?;
             }
         }
     }

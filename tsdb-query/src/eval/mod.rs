@@ -480,31 +480,46 @@ impl SeriesBuilder {
         }
     }
 
-    /// Adds a point; steps must be pushed in time order.
-    pub fn push(&mut self, labels: &Labels, t: i64, v: f64) -> Result<()> {
-        let i = match self.index.get(labels) {
-            Some(&i) => i,
-            None => {
-                self.index.insert(labels.clone(), self.out.len());
-                self.out.push(StepSeries {
-                    labels: labels.clone(),
-                    points: Vec::new(),
-                });
-                self.out.len() - 1
-            }
+    /// The output series for `labels`, created empty the first time.
+    pub fn slot(&mut self, labels: &Labels) -> usize {
+        if let Some(&i) = self.index.get(labels) {
+            return i;
+        }
+        self.index.insert(labels.clone(), self.out.len());
+        self.out.push(StepSeries {
+            labels: labels.clone(),
+            points: Vec::new(),
+        });
+        self.out.len() - 1
+    }
+
+    /// Adds a point to the series of `slot`; steps must be pushed in time order.
+    pub fn push_slot(&mut self, slot: usize, t: i64, v: f64) -> Result<()> {
+        let Some(series) = self.out.get_mut(slot) else {
+            return Err(Error::Execution("internal: unknown output series".into()));
         };
-        let points = &mut self.out[i].points;
-        if points.last().is_some_and(|p| p.0 == t) {
+        if series.points.last().is_some_and(|p| p.0 == t) {
             return Err(Error::Execution(format!(
-                "vector cannot contain metrics with the same labelset: {labels}"
+                "vector cannot contain metrics with the same labelset: {}",
+                series.labels
             )));
         }
-        points.push((t, v));
+        series.points.push((t, v));
         Ok(())
     }
 
+    /// Adds a point; steps must be pushed in time order.
+    pub fn push(&mut self, labels: &Labels, t: i64, v: f64) -> Result<()> {
+        let slot = self.slot(labels);
+        self.push_slot(slot, t, v)
+    }
+
+    /// The series, dropping any that got no point.
     pub fn finish(self) -> Vec<StepSeries> {
         self.out
+            .into_iter()
+            .filter(|s| !s.points.is_empty())
+            .collect()
     }
 }
 
