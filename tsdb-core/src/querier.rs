@@ -9,7 +9,7 @@
 //! read them is dropped (the [`Readers`] registry), so nothing is missed and nothing is
 //! counted twice. Samples appended after the querier was made may or may not be seen.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -142,7 +142,9 @@ impl Querier {
     /// match the empty string), in label order, each with the chunks that overlap the
     /// range. Samples are decoded only when a series is iterated.
     pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<SeriesEntry>> {
-        let mut found: BTreeMap<Labels, Vec<ChunkHandle>> = BTreeMap::new();
+        // Merged by hash, sorted once at the end: cheaper than keeping a tree ordered
+        // while every segment's copy of a series is inserted.
+        let mut found: HashMap<Labels, Vec<ChunkHandle>> = HashMap::new();
         for seg in self.segments() {
             for (labels, handles) in seg.select(matchers, self.mint, self.maxt)? {
                 found.entry(labels).or_default().extend(handles);
@@ -160,6 +162,8 @@ impl Querier {
             }
         }
         let deletions = &self.snapshot.deletions;
+        let mut found: Vec<(Labels, Vec<ChunkHandle>)> = found.into_iter().collect();
+        found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(found
             .into_iter()
             .map(|(labels, chunks)| {

@@ -598,7 +598,7 @@ fn window_value(f: Function, w: &Window<'_>, param: f64, scratch: &mut Vec<f64>)
             let (slope, intercept) = linear_regression(w.ts, vs, w.eval_t);
             intercept + slope * param
         }),
-        F::Resets => Some(vs.windows(2).filter(|p| p[1] < p[0]).count() as f64),
+        F::Resets => Some(resets(vs) as f64),
         F::Changes => Some(
             vs.windows(2)
                 .filter(|p| !(p[1] == p[0] || (p[1].is_nan() && p[0].is_nan())))
@@ -653,7 +653,9 @@ fn extrapolated_rate(w: &Window<'_>, is_counter: bool, is_rate: bool) -> Option<
     }
     let (first_t, last_t) = (ts[0], ts[ts.len() - 1]);
     let mut result = vs[vs.len() - 1] - vs[0];
-    if is_counter {
+    // Counter resets are rare: count them with a loop the compiler vectorises, and add
+    // the corrections (in Prometheus' order) only when there are any.
+    if is_counter && resets(vs) > 0 {
         let mut last = 0.0;
         for &v in vs {
             if v < last {
@@ -687,6 +689,12 @@ fn extrapolated_rate(w: &Window<'_>, is_counter: bool, is_rate: bool) -> Option<
         factor /= w.range_ms as f64 / 1000.0;
     }
     Some(result * factor)
+}
+
+/// How many times a value is below the one before it.
+fn resets(vs: &[f64]) -> usize {
+    let next = vs.get(1..).unwrap_or_default();
+    vs.iter().zip(next).map(|(a, b)| usize::from(b < a)).sum()
 }
 
 /// `irate` and `idelta`: from the last two samples (Prometheus `instantValue`).
