@@ -11,6 +11,7 @@
 //!     [--results-dir DIR]        # one Prometheus-API JSON per query, as the peers' run.sh
 //!     [--peers SUMMARY.json]     # the peers' bench.py summary: their medians and ratios
 //!     [--queries FILE] [--data GEN_OUT_DIR] [--tmp DIR] [--only NAME,NAME]
+//!     [--threads N]              # read threads per selector (default: the engine's)
 //! ```
 //!
 //! `--results-dir` writes `<name>.json` in the layout of the peers' `results/<target>/`, so
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tsdb_benches::query_fleet::{counts, loadavg, queries_file, read_queries, Fixture, Kind};
-use tsdb_query::{json, Engine};
+use tsdb_query::{json, Engine, EngineOptions};
 
 struct Args {
     reps: usize,
@@ -31,6 +32,7 @@ struct Args {
     data: Option<PathBuf>,
     tmp: PathBuf,
     only: Option<Vec<String>>,
+    threads: Option<usize>,
 }
 
 fn args() -> Result<Args, String> {
@@ -42,6 +44,7 @@ fn args() -> Result<Args, String> {
         data: None,
         tmp: PathBuf::from("/tmp"),
         only: None,
+        threads: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -59,6 +62,10 @@ fn args() -> Result<Args, String> {
             "--data" => a.data = Some(value()?.into()),
             "--tmp" => a.tmp = value()?.into(),
             "--only" => a.only = Some(value()?.split(',').map(str::to_owned).collect()),
+            "--threads" => {
+                let n: usize = value()?.parse().map_err(|e| format!("--threads: {e}"))?;
+                a.threads = Some(n.max(1));
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -175,7 +182,15 @@ fn main() {
         if let Some(dir) = &a.results_dir {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let engine = Engine::default();
+        let mut options = EngineOptions::default();
+        if let Some(n) = a.threads {
+            options.parallelism = n;
+        }
+        println!(
+            "engine: up to {} read threads per selector",
+            options.parallelism
+        );
+        let engine = Engine::new(options);
         let anchor = fx.anchor_ms();
         let load_start = loadavg();
         let mut rows = Vec::new();
