@@ -32,7 +32,7 @@ pub fn success(value: &Value) -> String {
                 out.push_str(r#"{"metric":"#);
                 metric(&mut out, &s.labels);
                 out.push_str(r#","value":"#);
-                point(&mut out, s.t, &format_sample_value(s.v));
+                sample_point(&mut out, s.t, s.v);
                 out.push('}');
             }
             out.push(']');
@@ -50,7 +50,7 @@ pub fn success(value: &Value) -> String {
                     if j > 0 {
                         out.push(',');
                     }
-                    point(&mut out, p.t, &format_sample_value(p.v));
+                    sample_point(&mut out, p.t, p.v);
                 }
                 out.push_str("]}");
             }
@@ -84,6 +84,13 @@ pub fn error(err: &Error) -> String {
 /// A vector or matrix sample value as Prometheus writes it: Go's shortest `'f'` format,
 /// or `'e'` format (`1e-09`, `1.7e+308`) when `|v|` is below 1e-6 or at least 1e21.
 pub fn format_sample_value(v: f64) -> String {
+    let mut out = String::new();
+    write_sample_value(&mut out, v);
+    out
+}
+
+/// [`format_sample_value`] appended to `out` (no allocation on the common path).
+fn write_sample_value(out: &mut String, v: f64) {
     let abs = v.abs();
     if abs != 0.0 && abs.is_finite() && !(1e-6..1e21).contains(&abs) {
         // Rust writes `1.7e308`; Go writes `1.7e+308`, with at least two exponent digits.
@@ -91,25 +98,30 @@ pub fn format_sample_value(v: f64) -> String {
         if let Some((mantissa, exponent)) = rust.split_once('e') {
             if let Ok(e) = exponent.parse::<i32>() {
                 let sign = if e < 0 { '-' } else { '+' };
-                return format!("{mantissa}e{sign}{:02}", e.unsigned_abs());
+                let _ = write!(out, "{mantissa}e{sign}{:02}", e.unsigned_abs());
+                return;
             }
         }
-        return rust;
+        out.push_str(&rust);
+    } else if v.is_finite() {
+        let _ = write!(out, "{v}");
+    } else {
+        out.push_str(&format_float(v));
     }
-    format_float(v)
+}
+
+/// `[timestamp,"value"]` of a vector or matrix sample; a number needs no escaping.
+fn sample_point(out: &mut String, t: i64, v: f64) {
+    out.push('[');
+    timestamp(out, t);
+    out.push_str(",\"");
+    write_sample_value(out, v);
+    out.push_str("\"]");
 }
 
 fn scalar_point(out: &mut String, t: i64, v: &str) {
     out.push('[');
     let _ = write!(out, "{}", t as f64 / 1000.0);
-    out.push(',');
-    string(out, v);
-    out.push(']');
-}
-
-fn point(out: &mut String, t: i64, v: &str) {
-    out.push('[');
-    timestamp(out, t);
     out.push(',');
     string(out, v);
     out.push(']');
@@ -125,7 +137,14 @@ fn timestamp(out: &mut String, t: i64) {
     let _ = write!(out, "{}", abs / 1000);
     let frac = abs % 1000;
     if frac != 0 {
-        let _ = write!(out, ".{frac:03}");
+        // Three digits, trailing zeros kept (`1.500`), as Prometheus writes them.
+        let digits = [
+            b'0' + (frac / 100) as u8,
+            b'0' + (frac / 10 % 10) as u8,
+            b'0' + (frac % 10) as u8,
+        ];
+        out.push('.');
+        out.extend(digits.iter().map(|&d| char::from(d)));
     }
 }
 
