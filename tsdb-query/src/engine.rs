@@ -174,7 +174,10 @@ impl Engine {
             end: end_ms,
             step: step_ms,
         };
-        if (end_ms - start_ms) / step_ms > self.options.max_steps as i64 {
+        let Some(span) = end_ms.checked_sub(start_ms) else {
+            return Err(Error::Invalid("the query's time range is too long".into()));
+        };
+        if span / step_ms > self.options.max_steps as i64 {
             return Err(Error::Invalid(format!(
                 "exceeded maximum resolution of {} points per timeseries. Try decreasing the \
                  query resolution (?step=XX)",

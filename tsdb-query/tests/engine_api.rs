@@ -331,3 +331,30 @@ fn parallel_reads_give_the_same_answers_as_one_thread() {
         "{err}"
     );
 }
+
+#[test]
+fn extreme_times_are_answers_or_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fleet(dir.path());
+    let engine = Engine::default();
+    for q in [
+        "rate(cpu[5m] offset -100000d)",
+        "cpu @ 0",
+        "deriv(cpu[1h] @ 1)",
+        "cpu[5m:1m] offset 100000d",
+    ] {
+        for t in [i64::MIN, i64::MIN + 1, -1, i64::MAX - 1, i64::MAX] {
+            let _ = engine.instant_query(&db, q, t);
+        }
+        assert!(
+            engine
+                .range_query(&db, q, i64::MIN, i64::MAX, i64::MAX)
+                .is_err()
+                || q.contains('[')
+        );
+    }
+    let err = engine
+        .range_query(&db, "cpu", i64::MIN, i64::MAX, 1)
+        .unwrap_err();
+    assert!(matches!(err, Error::Invalid(_)), "{err}");
+}

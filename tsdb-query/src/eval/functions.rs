@@ -664,9 +664,9 @@ fn extrapolated_rate(w: &Window<'_>, is_counter: bool, is_rate: bool) -> Option<
             last = v;
         }
     }
-    let mut duration_to_start = (first_t - w.lo) as f64 / 1000.0;
-    let mut duration_to_end = (w.hi - last_t) as f64 / 1000.0;
-    let sampled_interval = (last_t - first_t) as f64 / 1000.0;
+    let mut duration_to_start = first_t.saturating_sub(w.lo) as f64 / 1000.0;
+    let mut duration_to_end = w.hi.saturating_sub(last_t) as f64 / 1000.0;
+    let sampled_interval = last_t.saturating_sub(first_t) as f64 / 1000.0;
     let average_between = sampled_interval / (vs.len() - 1) as f64;
     let threshold = average_between * 1.1;
     let mut extrapolate_to = sampled_interval;
@@ -710,7 +710,7 @@ fn instant_value(w: &Window<'_>, is_rate: bool) -> Option<f64> {
     } else {
         last_v - prev_v
     };
-    let interval = last_t - prev_t;
+    let interval = last_t.saturating_sub(prev_t);
     if interval == 0 {
         return None;
     }
@@ -732,7 +732,7 @@ fn linear_regression(ts: &[i64], vs: &[f64], intercept_t: i64) -> (f64, f64) {
             const_y = false;
         }
         n += 1.0;
-        let x = (t - intercept_t) as f64 / 1000.0;
+        let x = t.saturating_sub(intercept_t) as f64 / 1000.0;
         (sum_x, c_x) = stats::kahan_sum_inc(x, sum_x, c_x);
         (sum_y, c_y) = stats::kahan_sum_inc(v, sum_y, c_y);
         (sum_xy, c_xy) = stats::kahan_sum_inc(x * v, sum_xy, c_xy);

@@ -38,16 +38,21 @@ pub(crate) struct Steps {
 }
 
 impl Steps {
+    // In i128: a grid may span the whole i64 range (the engine refuses such range
+    // queries, but `@` and offsets can put a subquery's grid anywhere).
     pub fn len(&self) -> usize {
-        ((self.end - self.start) / self.step + 1) as usize
+        let span = i128::from(self.end) - i128::from(self.start);
+        usize::try_from(span / i128::from(self.step.max(1)) + 1).unwrap_or(usize::MAX)
     }
 
     pub fn time(&self, i: usize) -> i64 {
-        self.start + i as i64 * self.step
+        let t = i128::from(self.start) + i as i128 * i128::from(self.step);
+        i64::try_from(t).unwrap_or(i64::MAX)
     }
 
     pub fn index(&self, t: i64) -> usize {
-        ((t - self.start) / self.step) as usize
+        let offset = i128::from(t) - i128::from(self.start);
+        usize::try_from(offset / i128::from(self.step.max(1))).unwrap_or(0)
     }
 
     pub fn times(&self) -> impl Iterator<Item = i64> + '_ {
