@@ -40,7 +40,21 @@ fn register_extensions() {
 /// Parses PromQL text into an expression tree.
 pub fn parse(query: &str) -> Result<Expr> {
     register_extensions();
-    let tree = pp::parse(query).map_err(|message| parse_error(query, message))?;
+    // promql-parser panics on some inputs (a bare number too large for a duration, as in
+    // `foo[1e30]`, goes to `Duration::from_secs_f64`). A query must never take the
+    // process down, so a panic in the parser becomes a parse error.
+    let parsed = std::panic::catch_unwind(|| pp::parse(query)).map_err(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        Error::Parse {
+            message: format!("the PromQL parser failed on this query ({why})"),
+            position: None,
+        }
+    })?;
+    let tree = parsed.map_err(|message| parse_error(query, message))?;
     convert(&tree)
 }
 
@@ -306,6 +320,17 @@ mod tests {
         let Expr::Selector(s) = &b.rhs else { panic!() };
         assert_eq!(s.offset_ms, 300_000);
         assert_eq!(s.matchers[0].value(), "y");
+    }
+
+    #[test]
+    fn parser_panics_become_parse_errors() {
+        for q in [
+            "1[2222222222222222222222222222222222]",
+            "foo[1e30]",
+            "foo offset 1e30",
+        ] {
+            assert!(matches!(parse(q), Err(Error::Parse { .. })), "{q}");
+        }
     }
 
     #[test]
