@@ -315,22 +315,23 @@ fn date_part(f: Function, seconds: f64) -> f64 {
     }
 }
 
-/// The labels `absent()` reports: the equality matchers of its selector argument, except
-/// the metric name and any label matched more than once (Prometheus
-/// `createLabelsForAbsentFunction`).
+/// The labels `absent()` reports, built from its selector's matchers in order as
+/// Prometheus' `createLabelsForAbsentFunction` does: the first equality matcher of a name
+/// sets the label, any other matcher of that name deletes it (only an equality matcher
+/// marks the name as set, so `{job=~"a", job="b"}` still gives `job="b"`); the metric
+/// name is skipped.
 fn absent_labels(matchers: &[tsdb_index::Matcher]) -> Result<Labels> {
     let mut pairs: Vec<(&str, &str)> = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
+    let mut set: Vec<&str> = Vec::new();
     for m in matchers {
         if m.name() == METRIC_NAME {
             continue;
         }
-        if m.op() == MatchOp::Equal && !seen.contains(&m.name()) {
+        if m.op() == MatchOp::Equal && !set.contains(&m.name()) {
             pairs.push((m.name(), m.value()));
-            seen.push(m.name());
+            set.push(m.name());
         } else {
             pairs.retain(|(n, _)| *n != m.name());
-            seen.push(m.name());
         }
     }
     labels::build(pairs)
