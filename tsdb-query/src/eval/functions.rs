@@ -482,9 +482,11 @@ fn histogram_quantile(q: &[f64], series: &[StepSeries], steps: Steps) -> Result<
     drop_names(out)
 }
 
-/// Parses a float the way Go's `strconv.ParseFloat` accepts it in `le` labels.
+/// Parses an `le` label as Prometheus' `resetHistograms` does with Go's
+/// `strconv.ParseFloat`, which refuses surrounding whitespace: a bucket labelled
+/// `le=" 2"` is not a bucket. (Go's hexadecimal floats, `0x1p3`, are not accepted here.)
 fn parse_go_float(s: &str) -> Option<f64> {
-    s.trim().parse::<f64>().ok()
+    s.parse::<f64>().ok()
 }
 
 /// Range functions: one value per series per step from the samples in the step's window.
