@@ -524,7 +524,18 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<V
             points,
         })
     })?;
-    Ok(Val::Vector(merge_same_labels(out)?))
+    // Prometheus fails when two of the function's output series have the same labels,
+    // even if they have values at different steps (`mat.ContainsSameLabelset()` after
+    // the range function loop of the `*parser.Call` case in engine.go): unlike other
+    // operations, the series are not merged.
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    if let Some(dup) = out.iter().find(|s| !seen.insert(&s.labels)) {
+        return Err(Error::Execution(format!(
+            "vector cannot contain metrics with the same labelset: {}",
+            dup.labels
+        )));
+    }
+    Ok(Val::Vector(out))
 }
 
 /// One series' values of a range function at every step.
