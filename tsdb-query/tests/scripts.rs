@@ -96,6 +96,7 @@ scripts! {
     ema,
     errors,
     storage,
+    review,
 }
 
 // ------------------------------------------------------------------ the runner itself

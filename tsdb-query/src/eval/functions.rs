@@ -315,22 +315,23 @@ fn date_part(f: Function, seconds: f64) -> f64 {
     }
 }
 
-/// The labels `absent()` reports: the equality matchers of its selector argument, except
-/// the metric name and any label matched more than once (Prometheus
-/// `createLabelsForAbsentFunction`).
+/// The labels `absent()` reports, built from its selector's matchers in order as
+/// Prometheus' `createLabelsForAbsentFunction` does: the first equality matcher of a name
+/// sets the label, any other matcher of that name deletes it (only an equality matcher
+/// marks the name as set, so `{job=~"a", job="b"}` still gives `job="b"`); the metric
+/// name is skipped.
 fn absent_labels(matchers: &[tsdb_index::Matcher]) -> Result<Labels> {
     let mut pairs: Vec<(&str, &str)> = Vec::new();
-    let mut seen: Vec<&str> = Vec::new();
+    let mut set: Vec<&str> = Vec::new();
     for m in matchers {
         if m.name() == METRIC_NAME {
             continue;
         }
-        if m.op() == MatchOp::Equal && !seen.contains(&m.name()) {
+        if m.op() == MatchOp::Equal && !set.contains(&m.name()) {
             pairs.push((m.name(), m.value()));
-            seen.push(m.name());
+            set.push(m.name());
         } else {
             pairs.retain(|(n, _)| *n != m.name());
-            seen.push(m.name());
         }
     }
     labels::build(pairs)
@@ -481,9 +482,11 @@ fn histogram_quantile(q: &[f64], series: &[StepSeries], steps: Steps) -> Result<
     drop_names(out)
 }
 
-/// Parses a float the way Go's `strconv.ParseFloat` accepts it in `le` labels.
+/// Parses an `le` label as Prometheus' `resetHistograms` does with Go's
+/// `strconv.ParseFloat`, which refuses surrounding whitespace: a bucket labelled
+/// `le=" 2"` is not a bucket. (Go's hexadecimal floats, `0x1p3`, are not accepted here.)
 fn parse_go_float(s: &str) -> Option<f64> {
-    s.trim().parse::<f64>().ok()
+    s.parse::<f64>().ok()
 }
 
 /// Range functions: one value per series per step from the samples in the step's window.
@@ -521,7 +524,18 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<V
             points,
         })
     })?;
-    Ok(Val::Vector(merge_same_labels(out)?))
+    // Prometheus fails when two of the function's output series have the same labels,
+    // even if they have values at different steps (`mat.ContainsSameLabelset()` after
+    // the range function loop of the `*parser.Call` case in engine.go): unlike other
+    // operations, the series are not merged.
+    let mut seen = std::collections::HashSet::with_capacity(out.len());
+    if let Some(dup) = out.iter().find(|s| !seen.insert(&s.labels)) {
+        return Err(Error::Execution(format!(
+            "vector cannot contain metrics with the same labelset: {}",
+            dup.labels
+        )));
+    }
+    Ok(Val::Vector(out))
 }
 
 /// One series' values of a range function at every step.
