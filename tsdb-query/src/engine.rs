@@ -11,11 +11,14 @@ use crate::eval::{Evaluator, Steps, Val};
 use crate::parse::parse;
 use crate::value::{InstantSample, Point, Series, Value};
 
+/// Prometheus' default lookback delta, 5 minutes.
+pub const DEFAULT_LOOKBACK_DELTA_MS: i64 = 5 * 60 * 1000;
+
 /// Settings of an [`Engine`]. Defaults are Prometheus' server defaults.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// How far back an instant selector looks for a sample (Prometheus
-    /// `--query.lookback-delta`, 5 minutes).
+    /// `--query.lookback-delta`, 5 minutes; 0 means that default, as in Prometheus).
     pub lookback_delta_ms: i64,
     /// The most samples one query may load or produce (Prometheus `--query.max-samples`,
     /// 50 million).
@@ -37,7 +40,7 @@ pub struct EngineOptions {
 impl Default for EngineOptions {
     fn default() -> Self {
         EngineOptions {
-            lookback_delta_ms: 5 * 60 * 1000,
+            lookback_delta_ms: DEFAULT_LOOKBACK_DELTA_MS,
             max_samples: 50_000_000,
             timeout: Duration::from_secs(120),
             default_subquery_step_ms: 60_000,

@@ -18,7 +18,7 @@ pub mod json;
 mod parse;
 mod value;
 
-pub use engine::{Engine, EngineOptions};
+pub use engine::{Engine, EngineOptions, DEFAULT_LOOKBACK_DELTA_MS};
 pub use error::{Error, Result};
 pub use eval::{format_float, is_stale_nan, STALE_NAN_BITS};
 pub use parse::parse;

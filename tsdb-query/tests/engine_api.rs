@@ -358,3 +358,24 @@ fn extreme_times_are_answers_or_errors() {
         .unwrap_err();
     assert!(matches!(err, Error::Invalid(_)), "{err}");
 }
+
+#[test]
+fn a_zero_lookback_means_the_default_five_minutes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = fleet(dir.path());
+    let zero = Engine::new(EngineOptions {
+        lookback_delta_ms: 0,
+        ..EngineOptions::default()
+    });
+    let q = "cpu{service=\"api\", host=\"h1\"}";
+    // Two minutes after the last sample: inside the default lookback.
+    let got = zero.instant_query(&db, q, END + 120_000).unwrap();
+    assert_eq!(
+        got,
+        Engine::default()
+            .instant_query(&db, q, END + 120_000)
+            .unwrap()
+    );
+    assert!(matches!(got, Value::Vector(v) if v.len() == 1));
+    let _ = zero.instant_query(&db, q, i64::MAX);
+}

@@ -260,9 +260,13 @@ impl<'a> Evaluator<'a> {
         sample_time: bool,
     ) -> Result<Vec<StepSeries>> {
         let at = self.resolve_at(sel.at);
-        let lookback = self.opts.lookback_delta_ms;
+        // As Prometheus: a lookback of 0 (or less) means the default 5 minutes.
+        let lookback = match self.opts.lookback_delta_ms {
+            l if l > 0 => l,
+            _ => crate::engine::DEFAULT_LOOKBACK_DELTA_MS,
+        };
         let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
-        let mint = ref_lo.saturating_sub(lookback) + 1;
+        let mint = ref_lo.saturating_sub(lookback).saturating_add(1);
         self.map_series(sel, mint, ref_hi, |labels, ts, vs| {
             let mut points = Vec::new();
             let mut next = 0usize; // index of the first sample after the reference time
@@ -308,7 +312,7 @@ impl<'a> Evaluator<'a> {
                     at,
                 };
                 let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
-                let mint = ref_lo.saturating_sub(rs.range_ms) + 1;
+                let mint = ref_lo.saturating_sub(rs.range_ms).saturating_add(1);
                 let out = self.map_series(sel, mint, ref_hi, |labels, ts, vs| {
                     if !vs.iter().any(|v| is_stale_nan(*v)) {
                         return map(spec, labels, ts, vs);
