@@ -115,13 +115,7 @@ fn import_export_round_trip() {
     let exported_path = tmp.path().join("out.om");
     let (_, all, _) = tsdb(&["export", "--data", data.to_str().unwrap()]);
     std::fs::write(&exported_path, &all).unwrap();
-    let (code, _, err) = tsdb(&[
-        "import",
-        "--data",
-        again.to_str().unwrap(),
-        exported_path.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
+    import_ok(&again, &exported_path);
     let (_, all_again, _) = tsdb(&["export", "--data", again.to_str().unwrap()]);
     assert_eq!(all_again, all);
 
@@ -155,6 +149,12 @@ fn small_db(tmp: &tempfile::TempDir) -> String {
     let file = tmp.path().join("small.om");
     std::fs::write(&file, om).unwrap();
     let data = tmp.path().join("data");
+    import_ok(&data, &file);
+    data.to_str().unwrap().to_owned()
+}
+
+/// `tsdb import --data DATA FILE`, which must succeed.
+fn import_ok(data: &std::path::Path, file: &std::path::Path) {
     let (code, _, err) = tsdb(&[
         "import",
         "--data",
@@ -162,7 +162,6 @@ fn small_db(tmp: &tempfile::TempDir) -> String {
         file.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{err}");
-    data.to_str().unwrap().to_owned()
 }
 
 fn json(text: &str) -> serde_json::Value {
