@@ -130,6 +130,18 @@ impl Querier {
         (self.mint, self.maxt)
     }
 
+    /// Whether the head holds samples that can fall in this querier's range. Label names
+    /// and values consult the head only then: like Prometheus' head, it is not filtered
+    /// series by series.
+    fn head_overlaps(&self) -> bool {
+        let head = &self.snapshot.head;
+        let from = self.mint.max(self.snapshot.head_from);
+        from <= self.maxt
+            && head.series_count() > 0
+            && head.max_t() >= from
+            && head.min_t() <= self.maxt
+    }
+
     fn segments(&self) -> impl Iterator<Item = &Arc<Segment>> {
         let (mint, maxt) = (self.mint, self.maxt);
         self.snapshot.segments.iter().filter(move |s| {
@@ -185,7 +197,9 @@ impl Querier {
         for seg in self.segments() {
             names.extend(seg.label_names(matchers)?);
         }
-        names.extend(self.snapshot.head.label_names(matchers)?);
+        if self.head_overlaps() {
+            names.extend(self.snapshot.head.label_names(matchers)?);
+        }
         Ok(names.into_iter().collect())
     }
 
@@ -195,7 +209,9 @@ impl Querier {
         for seg in self.segments() {
             values.extend(seg.label_values(name, matchers)?);
         }
-        values.extend(self.snapshot.head.label_values(name, matchers)?);
+        if self.head_overlaps() {
+            values.extend(self.snapshot.head.label_values(name, matchers)?);
+        }
         Ok(values.into_iter().collect())
     }
 }

@@ -294,3 +294,20 @@ fn persist_all_skips_empty_block_ranges_after_a_time_gap() {
     assert_eq!(read(&db, "a", T0, T0 + year), vec![(T0, 1.0)]);
     assert_eq!(read(&db, "b", T0, T0 + year), vec![(T0 + year, 2.0)]);
 }
+
+#[test]
+fn label_queries_skip_the_head_outside_its_time_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0 + HOUR));
+    let db = Db::open(dir.path(), options(&clock)).unwrap();
+    db.append(&labels("a"), T0, 1.0).unwrap();
+    db.append(&labels("a"), T0 + HOUR, 2.0).unwrap();
+    let inside = db.querier(T0 - HOUR, T0 + 2 * HOUR).unwrap();
+    assert_eq!(inside.label_names(&[]).unwrap(), vec!["__name__", "host"]);
+    assert_eq!(inside.label_values("host", &[]).unwrap(), vec!["a"]);
+    let before = db.querier(T0 - 10 * HOUR, T0 - 5 * HOUR).unwrap();
+    assert!(before.label_names(&[]).unwrap().is_empty());
+    assert!(before.label_values("host", &[]).unwrap().is_empty());
+    let after = db.querier(T0 + 2 * HOUR, T0 + 3 * HOUR).unwrap();
+    assert!(after.label_values("host", &[]).unwrap().is_empty());
+}
