@@ -138,13 +138,7 @@ fn timestamp(out: &mut String, t: i64) {
     let frac = abs % 1000;
     if frac != 0 {
         // Three digits, trailing zeros kept (`1.500`), as Prometheus writes them.
-        let digits = [
-            b'0' + (frac / 100) as u8,
-            b'0' + (frac / 10 % 10) as u8,
-            b'0' + (frac % 10) as u8,
-        ];
-        out.push('.');
-        out.extend(digits.iter().map(|&d| char::from(d)));
+        let _ = write!(out, ".{frac:03}");
     }
 }
 

@@ -88,7 +88,6 @@ fn vector_scalar(
 ) -> Result<Vec<StepSeries>> {
     let drop = drops_name(bin.op) || bin.return_bool;
     let mut out = Vec::with_capacity(series.len());
-    let mut renamed = false;
     for mut s in series {
         s.points = s
             .points
@@ -107,17 +106,12 @@ fn vector_scalar(
                 keep.then_some((t, value))
             })
             .collect();
-        if s.points.is_empty() {
-            continue;
+        if !s.points.is_empty() {
+            out.push(s);
         }
-        if drop && s.labels.get(METRIC_NAME).is_some() {
-            s.labels = labels::drop_name(&s.labels);
-            renamed = true;
-        }
-        out.push(s);
     }
-    if renamed {
-        super::merge_same_labels(out)
+    if drop {
+        super::drop_names(out)
     } else {
         Ok(out)
     }

@@ -8,7 +8,7 @@ use tsdb_index::{is_valid_label_name, Labels, MatchOp};
 
 use super::labels::{self, METRIC_NAME};
 use super::stats::{self, Bucket};
-use super::{merge_same_labels, Evaluator, StepSeries, Steps, Val};
+use super::{drop_names, merge_same_labels, Evaluator, StepSeries, Steps, Val};
 use crate::ast::{Call, Expr, Function};
 use crate::error::{Error, Result};
 
@@ -223,27 +223,6 @@ fn map_with_params(
         }
     }
     Ok(Val::Vector(drop_names(out)?))
-}
-
-/// Drops `__name__` from every series, failing if that makes two series at one step the
-/// same.
-fn drop_names(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
-    let mut dropped = false;
-    let series: Vec<StepSeries> = series
-        .into_iter()
-        .map(|mut s| {
-            if s.labels.get(METRIC_NAME).is_some() {
-                s.labels = labels::drop_name(&s.labels);
-                dropped = true;
-            }
-            s
-        })
-        .collect();
-    if dropped {
-        merge_same_labels(series)
-    } else {
-        Ok(series)
-    }
 }
 
 fn simple_math(f: Function, v: f64) -> f64 {

@@ -163,16 +163,11 @@ impl<'a> Evaluator<'a> {
                     v.iter_mut().for_each(|x| *x = -*x);
                     Ok(Val::Scalar(v))
                 }
-                Val::Vector(series) => {
-                    let negated = series
-                        .into_iter()
-                        .map(|mut s| {
-                            s.labels = labels::drop_name(&s.labels);
-                            s.points.iter_mut().for_each(|p| p.1 = -p.1);
-                            s
-                        })
-                        .collect();
-                    Ok(Val::Vector(merge_same_labels(negated)?))
+                Val::Vector(mut series) => {
+                    for s in &mut series {
+                        s.points.iter_mut().for_each(|p| p.1 = -p.1);
+                    }
+                    Ok(Val::Vector(drop_names(series)?))
                 }
                 other => Err(type_error("unary minus", &other)),
             },
@@ -441,6 +436,27 @@ pub(crate) fn type_error(context: &str, got: &Val) -> Error {
         Val::String(_) => ValueType::String,
     };
     Error::Invalid(format!("{context}: unexpected {t}"))
+}
+
+/// Drops `__name__` from every series, failing if that makes two series at one step the
+/// same.
+pub(crate) fn drop_names(series: Vec<StepSeries>) -> Result<Vec<StepSeries>> {
+    let mut dropped = false;
+    let series: Vec<StepSeries> = series
+        .into_iter()
+        .map(|mut s| {
+            if s.labels.get(labels::METRIC_NAME).is_some() {
+                s.labels = labels::drop_name(&s.labels);
+                dropped = true;
+            }
+            s
+        })
+        .collect();
+    if dropped {
+        merge_same_labels(series)
+    } else {
+        Ok(series)
+    }
 }
 
 /// Groups series by label set, merging points. Two points of the same labels at one step
