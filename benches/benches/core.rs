@@ -222,7 +222,7 @@ fn query(c: &mut Criterion) {
     let db = open(
         &dir,
         Options {
-            auto_persist: false,
+            background_maintenance: false,
             sync: SyncMode::Never,
             ..Options::default()
         },

@@ -12,7 +12,8 @@ use std::path::Path;
 use tsdb_compress::varint::{put_uvarint, split_crc, Cursor};
 use tsdb_index::{Labels, MatchOp, Matcher};
 
-use crate::error::{io_err, Error, IoOp, Result};
+use crate::atomic_file;
+use crate::error::{Error, Result};
 use crate::fs::Fs;
 
 pub(crate) const TOMBSTONES_FILE: &str = "tombstones";
@@ -137,26 +138,13 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Vec<Deletion>> {
 
 /// Replaces the tombstones file of `dir` with `deletions`, durably.
 pub(crate) fn store(fs: &dyn Fs, dir: &Path, deletions: &[Deletion]) -> Result<()> {
-    let path = dir.join(TOMBSTONES_FILE);
-    let tmp = dir.join(format!("{TOMBSTONES_FILE}.tmp"));
-    if fs.file_len(&tmp).is_ok() {
-        fs.remove_file(&tmp).map_err(io_err(IoOp::Remove, &tmp))?;
-    }
-    let file = fs.create_new(&tmp).map_err(io_err(IoOp::Create, &tmp))?;
-    file.write_all(&encode(deletions))
-        .map_err(io_err(IoOp::Write, &tmp))?;
-    file.sync_data().map_err(io_err(IoOp::Sync, &tmp))?;
-    drop(file);
-    fs.rename(&tmp, &path).map_err(io_err(IoOp::Rename, &tmp))?;
-    fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))
+    atomic_file::replace(fs, dir, TOMBSTONES_FILE, &encode(deletions))
 }
 
 /// Reads the tombstones file of `dir`; none when it does not exist.
 pub(crate) fn load(fs: &dyn Fs, dir: &Path) -> Result<Vec<Deletion>> {
-    let path = dir.join(TOMBSTONES_FILE);
-    match fs.read(&path) {
-        Ok(bytes) => decode(&bytes, &path),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::io(IoOp::Read, &path, e)),
+    match atomic_file::read(fs, dir, TOMBSTONES_FILE)? {
+        Some(bytes) => decode(&bytes, &dir.join(TOMBSTONES_FILE)),
+        None => Ok(Vec::new()),
     }
 }

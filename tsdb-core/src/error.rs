@@ -156,13 +156,40 @@ pub enum Error {
     /// A single-sample append was refused; batches report these per sample instead.
     #[error("sample refused: {0}")]
     Sample(crate::batch::SampleError),
-    /// A thread panicked while holding one of the engine's locks; the state behind it
-    /// cannot be trusted, so the object refuses further work.
-    #[error("a thread panicked while holding the {what} lock")]
-    Poisoned {
-        /// Which lock.
-        what: &'static str,
+    /// An internal invariant did not hold: a bug in the engine, not something the caller
+    /// did. Debug builds assert these; release builds return this error instead of
+    /// carrying on with state that cannot be trusted.
+    #[error("internal error (a bug in the engine): {reason}")]
+    Invariant {
+        /// Which invariant, in words.
+        reason: Cow<'static, str>,
     },
+    /// A maintenance pass (persisting the head, …) failed; it is retried in the
+    /// background with backoff.
+    #[error("maintenance failed: {cause}")]
+    Maintenance {
+        /// What the pass ran into.
+        #[source]
+        cause: Arc<Error>,
+    },
+    /// The database was opened read-only ([`crate::Db::open_read_only`]) and this call
+    /// would write.
+    #[error("the database is open read-only")]
+    ReadOnly,
+}
+
+/// Who an [`Error`] is for: what a server maps to a status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// The caller's request was wrong (bad argument, bad labels, a refused sample):
+    /// HTTP 400. Retrying the same request fails the same way.
+    Caller,
+    /// The data directory is busy or the handle cannot write now (locked, closed,
+    /// read-only, the log failed and must be reopened): HTTP 503.
+    Unavailable,
+    /// Something went wrong inside (I/O, corruption, an engine bug): HTTP 500.
+    Internal,
 }
 
 impl Error {
@@ -192,6 +219,33 @@ impl Error {
     pub(crate) fn invalid_argument(reason: impl Into<Cow<'static, str>>) -> Error {
         Error::InvalidArgument {
             reason: reason.into(),
+        }
+    }
+
+    /// An [`Error::Invariant`]; panics in debug builds, where a broken invariant should
+    /// stop the test that found it.
+    pub(crate) fn invariant(reason: impl Into<Cow<'static, str>>) -> Error {
+        let reason = reason.into();
+        debug_assert!(false, "invariant: {reason}");
+        Error::Invariant { reason }
+    }
+
+    /// Whether the caller, the engine's availability or the engine itself is at fault.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::InvalidArgument { .. }
+            | Error::InvalidRecord { .. }
+            | Error::RecordTooLarge { .. }
+            | Error::Labels(_)
+            | Error::Sample(_) => ErrorClass::Caller,
+            Error::Locked { .. } | Error::Closed | Error::ReadOnly | Error::WalFailed { .. } => {
+                ErrorClass::Unavailable
+            }
+            Error::Io { .. }
+            | Error::Corruption { .. }
+            | Error::UnsupportedFormat { .. }
+            | Error::Invariant { .. }
+            | Error::Maintenance { .. } => ErrorClass::Internal,
         }
     }
 

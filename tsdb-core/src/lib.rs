@@ -16,13 +16,18 @@
 
 #![deny(unsafe_code)] // the one exception is the mmap in segment/mmap.rs
 
+mod atomic_file;
 mod batch;
 mod clock;
 mod db;
 mod deletes;
+mod dry_run_fs;
 mod error;
 pub mod fs;
 mod head;
+mod maintenance;
+mod manifest;
+pub mod observe;
 mod options;
 mod querier;
 mod segment;
@@ -31,9 +36,10 @@ pub mod wal;
 
 pub use batch::{Batch, BatchOutcome, BatchSeries, Rejected, SampleError, SeriesKey, SeriesRef};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::{Db, DbStats};
-pub use error::{Error, IoOp, Result};
+pub use db::{Db, DbStats, ManifestStatus, OpenReport};
+pub use error::{Error, ErrorClass, IoOp, Result};
 pub use fs::testing;
+pub use maintenance::MaintenanceStats;
 pub use options::{Options, DEFAULT_BLOCK_RANGE_MS};
 pub use querier::{Querier, SeriesEntry};
 pub use segment::{Segment, SegmentMeta};

@@ -6,6 +6,7 @@ use tsdb_compress::chunk::DEFAULT_MAX_SAMPLES;
 
 use crate::clock::{Clock, SystemClock};
 use crate::fs::{Fs, RealFs};
+use crate::observe::{NoopObserver, Observer};
 use crate::wal::{RecoveryMode, SyncMode};
 
 /// Two hours, Prometheus's block range.
@@ -33,13 +34,18 @@ pub struct Options {
     pub wal_segment_size: u64,
     /// Samples per head chunk. Default [`DEFAULT_MAX_SAMPLES`].
     pub chunk_max_samples: usize,
-    /// Whether appends persist the head to segments by themselves when it grows past 1.5
-    /// block ranges (otherwise call [`crate::Db::persist_if_due`]). Default true.
-    pub auto_persist: bool,
+    /// Whether a background thread owns maintenance (persisting the head to segments when
+    /// it spans 1.5 block ranges, checkpointing the WAL). Default true. Off, nothing is
+    /// persisted unless the embedder calls [`crate::Db::maintain`] (or
+    /// [`crate::Db::persist_all`]): for tools and tests that want no thread.
+    pub background_maintenance: bool,
     /// The clock (tests substitute [`crate::ManualClock`]).
     pub clock: Arc<dyn Clock>,
     /// The file system for writes (tests substitute a fault-injecting one).
     pub fs: Arc<dyn Fs>,
+    /// Told about appends, refusals, fsyncs, persists and failures, for metrics.
+    /// Default: [`NoopObserver`].
+    pub observer: Arc<dyn Observer>,
 }
 
 impl Default for Options {
@@ -52,9 +58,10 @@ impl Default for Options {
             wal_recovery: RecoveryMode::Strict,
             wal_segment_size: crate::wal::DEFAULT_SEGMENT_SIZE,
             chunk_max_samples: DEFAULT_MAX_SAMPLES,
-            auto_persist: true,
+            background_maintenance: true,
             clock: Arc::new(SystemClock),
             fs: RealFs::arc(),
+            observer: Arc::new(NoopObserver),
         }
     }
 }

@@ -11,7 +11,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use tsdb_index::{Labels, Matcher};
 
@@ -31,9 +33,7 @@ pub(crate) struct Readers {
 impl Readers {
     fn register(self: &Arc<Self>, head_from: i64) -> ReaderGuard {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut live) = self.live.lock() {
-            live.insert(id, head_from);
-        }
+        self.live.lock().insert(id, head_from);
         ReaderGuard {
             readers: self.clone(),
             id,
@@ -42,11 +42,7 @@ impl Readers {
 
     /// The oldest head boundary a live querier reads from (`i64::MAX` with none).
     pub(crate) fn oldest(&self) -> i64 {
-        self.live
-            .lock()
-            .ok()
-            .and_then(|live| live.values().min().copied())
-            .unwrap_or(i64::MAX)
+        self.live.lock().values().min().copied().unwrap_or(i64::MAX)
     }
 }
 
@@ -58,9 +54,7 @@ struct ReaderGuard {
 
 impl Drop for ReaderGuard {
     fn drop(&mut self) {
-        if let Ok(mut live) = self.readers.live.lock() {
-            live.remove(&self.id);
-        }
+        self.readers.live.lock().remove(&self.id);
     }
 }
 

@@ -50,8 +50,11 @@ fn samples_survive_reopen_and_persist() {
         db.append(&labels("a"), t, v).unwrap();
         want.push((t, v));
     }
+    // appends only signal; the maintenance owner persists in the background
+    db.wait_for_maintenance().unwrap();
     let stats = db.stats().unwrap();
     assert!(!stats.segments.is_empty(), "expected persisted segments");
+    assert_eq!(stats.maintenance.failures, 0);
     assert_eq!(read(&db, "a", i64::MIN, i64::MAX), want);
     db.close().unwrap();
     drop(db);
@@ -281,7 +284,7 @@ fn persist_all_skips_empty_block_ranges_after_a_time_gap() {
         Options {
             block_range_ms: HOUR,
             out_of_order_window_ms: 2 * year,
-            auto_persist: false,
+            background_maintenance: false,
             ..options(&clock)
         },
     )

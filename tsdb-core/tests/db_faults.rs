@@ -17,7 +17,7 @@ const T0: i64 = 1_700_000_000_000;
 fn options(fs: &FaultFs) -> Options {
     Options {
         block_range_ms: 1000,
-        auto_persist: false,
+        background_maintenance: false,
         clock: Arc::new(ManualClock::new(T0 + 1_000_000_000)),
         fs: Arc::new(fs.clone()),
         ..Options::default()

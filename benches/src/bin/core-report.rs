@@ -4,7 +4,7 @@
 //!   TSBS-like fleet with a few samples each, and over 100,000 series holding 2 hours of
 //!   10-second data (720 samples each);
 //! - restart: close, then reopen in a fresh process and time the WAL replay of the
-//!   100,000 x 720 head (kept entirely in the log: `auto_persist: false`, 7-day block
+//!   100,000 x 720 head (kept entirely in the log: `background_maintenance: false`, 7-day block
 //!   range).
 //!
 //! Each measurement runs in its own child process (this binary again, `phase ...`), so
@@ -34,7 +34,7 @@ const HARNESS_BYTES_PER_SERIES: u64 = 12;
 
 fn replay_options() -> Options {
     Options {
-        auto_persist: false,
+        background_maintenance: false,
         block_range_ms: 7 * 86_400_000,
         ..Options::default()
     }

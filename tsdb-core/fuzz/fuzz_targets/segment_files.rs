@@ -54,7 +54,7 @@ fn options() -> Options {
     Options {
         block_range_ms: 5_000_000,
         max_future_ms: i64::MAX / 4,
-        auto_persist: false,
+        background_maintenance: false,
         ..Options::default()
     }
 }

@@ -9,18 +9,21 @@
 //! this module appends and validates; reading hands out chunk handles (`select`);
 //! persisting reads a time range out (`collect_range`) and forgets it (`truncate`).
 
+mod range;
 mod series;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
-use tsdb_compress::{Chunk, ChunkOptions, Sample};
+use parking_lot::{Mutex, MutexGuard};
+
+use tsdb_compress::ChunkOptions;
 use tsdb_index::{Labels, Matcher, MemIndex, SeriesId};
 
 use crate::batch::{Batch, BatchOutcome, Rejected, SampleError, SeriesKey, SeriesRef};
 use crate::error::{Error, Result};
-use crate::series_iter::{ChunkHandle, SeriesIter};
+use crate::series_iter::ChunkHandle;
 use series::{Appended, MemSeries};
 
 /// Number of lock stripes; a power of two well above the core count.
@@ -56,19 +59,23 @@ pub(crate) struct Head {
     chunk_options: ChunkOptions,
     /// Newest sample time seen (i64::MIN while empty).
     max_t: AtomicI64,
-    /// Oldest sample time held (i64::MAX while empty); approximate after truncation.
+    /// A lower bound of the oldest sample time held (i64::MAX while empty); exact but
+    /// for chunks straddling the last truncation point.
     min_t: AtomicI64,
-    /// Everything before this has been persisted to segments and is refused.
-    min_valid_t: AtomicI64,
+    /// The oldest sample time appended since the current truncation started: a
+    /// truncation computes the new `min_t` from the series it scans, and an append to a
+    /// stripe it already scanned is accounted for here instead of being lost.
+    min_since_truncate: AtomicI64,
+    /// The write floor: appends before it are refused (it is raised to the end of a
+    /// range before that range is persisted).
+    write_floor: AtomicI64,
     series_count: AtomicUsize,
     /// The next series' write-ahead-log id; above every id the log holds.
     next_wal_ref: AtomicU64,
 }
 
-fn lock(stripe: &Mutex<Stripe>) -> Result<MutexGuard<'_, Stripe>> {
-    stripe.lock().map_err(|_| Error::Poisoned {
-        what: "head stripe",
-    })
+fn lock(stripe: &Mutex<Stripe>) -> MutexGuard<'_, Stripe> {
+    stripe.lock()
 }
 
 /// `(stripe, sample index)` pairs grouped by stripe, keeping the batch order within a
@@ -104,14 +111,15 @@ fn slot_of(id: SeriesId) -> (usize, usize) {
 }
 
 impl Head {
-    pub(crate) fn new(chunk_options: ChunkOptions, min_valid_t: i64) -> Head {
+    pub(crate) fn new(chunk_options: ChunkOptions, write_floor: i64) -> Head {
         Head {
             index: MemIndex::new(),
             stripes: (0..STRIPES).map(|_| Mutex::new(Vec::new())).collect(),
             chunk_options,
             max_t: AtomicI64::new(i64::MIN),
             min_t: AtomicI64::new(i64::MAX),
-            min_valid_t: AtomicI64::new(min_valid_t),
+            min_since_truncate: AtomicI64::new(i64::MAX),
+            write_floor: AtomicI64::new(write_floor),
             series_count: AtomicUsize::new(0),
             next_wal_ref: AtomicU64::new(0),
         }
@@ -125,8 +133,8 @@ impl Head {
         self.min_t.load(Ordering::Acquire)
     }
 
-    pub(crate) fn min_valid_t(&self) -> i64 {
-        self.min_valid_t.load(Ordering::Acquire)
+    pub(crate) fn write_floor(&self) -> i64 {
+        self.write_floor.load(Ordering::Acquire)
     }
 
     pub(crate) fn series_count(&self) -> usize {
@@ -134,8 +142,16 @@ impl Head {
     }
 
     fn note_time(&self, t: i64) {
-        self.max_t.fetch_max(t, Ordering::AcqRel);
-        self.min_t.fetch_min(t, Ordering::AcqRel);
+        // loads first: the read-modify-writes are rare once the bounds settle
+        if t > self.max_t.load(Ordering::Acquire) {
+            self.max_t.fetch_max(t, Ordering::AcqRel);
+        }
+        if t < self.min_since_truncate.load(Ordering::Acquire) {
+            self.min_since_truncate.fetch_min(t, Ordering::AcqRel);
+        }
+        if t < self.min_t.load(Ordering::Acquire) {
+            self.min_t.fetch_min(t, Ordering::AcqRel);
+        }
     }
 
     /// The id of the series with these labels, creating it (and calling `on_new` under
@@ -186,7 +202,7 @@ impl Head {
         let Some(stripe) = self.stripes.get(stripe) else {
             return Err(Error::invalid_argument("series id outside the stripes"));
         };
-        let mut guard = lock(stripe)?;
+        let mut guard = lock(stripe);
         if guard.len() <= slot {
             guard.resize_with(slot + 1, || None);
         }
@@ -224,7 +240,7 @@ impl Head {
         let Some(stripe) = self.stripes.get(stripe) else {
             return Ok(false);
         };
-        Ok(lock(stripe)?.get(slot).is_some_and(Option::is_some))
+        Ok(lock(stripe).get(slot).is_some_and(Option::is_some))
     }
 
     /// Validates and applies a batch. New series are reported to `on_new` (under their
@@ -274,28 +290,36 @@ impl Head {
         }
         let order = group_by_stripe(&order);
 
-        let min_valid = self.min_valid_t();
         // one view of the head's newest time for the whole batch, so the verdict on a
         // sample does not depend on the order stripes are visited in
         let head_max = self.max_t();
-        let mut current: Option<(u32, MutexGuard<'_, Stripe>)> = None;
+        // The write floor is read under each stripe's lock: a persist raises it, then
+        // reads every series of the range under its stripe lock, so a sample is either
+        // appended before the persist reads its series (and persisted with it) or sees
+        // the raised floor and is refused; none can slip in behind the persist.
+        let mut current: Option<(u32, MutexGuard<'_, Stripe>, i64)> = None;
         for &(stripe_no, i) in &order {
-            let Some(s) = batch.samples.get(i as usize) else {
-                continue;
+            let (Some(s), Some(Ok(id))) = (
+                batch.samples.get(i as usize),
+                batch
+                    .samples
+                    .get(i as usize)
+                    .and_then(|s| ids.get(s.series as usize)),
+            ) else {
+                return Err(Error::invariant("a grouped sample has no resolved series"));
             };
-            let Some(Ok(id)) = ids.get(s.series as usize) else {
-                continue;
-            };
-            if current.as_ref().is_none_or(|(n, _)| *n != stripe_no) {
-                current = None; // release the previous stripe first
+            if current.as_ref().is_none_or(|(n, _, _)| *n != stripe_no) {
+                drop(current.take()); // release the previous stripe first
                 let Some(stripe) = self.stripes.get(stripe_no as usize) else {
-                    continue;
+                    return Err(Error::invariant("series id outside the stripes"));
                 };
-                current = Some((stripe_no, lock(stripe)?));
+                let guard = lock(stripe);
+                current = Some((stripe_no, guard, self.write_floor()));
             }
-            let Some((_, guard)) = current.as_mut() else {
-                continue;
+            let Some((_, guard, floor)) = current.as_mut() else {
+                return Err(Error::invariant("no stripe locked"));
             };
+            let floor = *floor;
             let Some(Some(series)) = guard.get_mut(slot_of(*id).1) else {
                 outcome.rejected.push(Rejected {
                     index: i as usize,
@@ -303,7 +327,7 @@ impl Head {
                 });
                 continue;
             };
-            match self.check_and_append(series, s.t, s.v, limits, min_valid, head_max) {
+            match self.check_and_append(series, s.t, s.v, limits, floor, head_max) {
                 Ok(Appended::New) => {
                     outcome.accepted += 1;
                     accepted.push(Accepted {
@@ -330,7 +354,7 @@ impl Head {
         t: i64,
         v: f64,
         limits: AppendLimits,
-        min_valid: i64,
+        floor: i64,
         head_max: i64,
     ) -> std::result::Result<Appended, SampleError> {
         if t > limits.max_t {
@@ -339,8 +363,8 @@ impl Head {
                 max: limits.max_t,
             });
         }
-        let in_order_min = min_valid.max(head_max.saturating_sub(limits.in_order_lag));
-        let ooo_min = min_valid.max(head_max.saturating_sub(limits.ooo_window));
+        let in_order_min = floor.max(head_max.saturating_sub(limits.in_order_lag));
+        let ooo_min = floor.max(head_max.saturating_sub(limits.ooo_window));
         let is_in_order = series.last_t().is_none_or(|last| t >= last);
         if is_in_order && t < in_order_min && head_max != i64::MIN {
             if limits.ooo_window > 0 && t >= ooo_min {
@@ -352,8 +376,8 @@ impl Head {
                 });
             }
         }
-        if t < min_valid {
-            return Err(SampleError::TooOld { t, min: min_valid });
+        if t < floor {
+            return Err(SampleError::TooOld { t, min: floor });
         }
         let ooo_allowed = limits.ooo_window > 0 && t >= ooo_min;
         if !is_in_order && limits.ooo_window > 0 && !ooo_allowed {
@@ -373,21 +397,20 @@ impl Head {
 
     /// Applies a logged sample while replaying: accepted in any order (the log holds only
     /// samples that were accepted once), except what segments already hold.
-    pub(crate) fn replay_sample(&self, id: SeriesId, t: i64, v: f64) -> Result<()> {
-        if t < self.min_valid_t() {
-            return Ok(());
+    pub(crate) fn replay_sample(&self, id: SeriesId, t: i64, v: f64) {
+        if t < self.write_floor() {
+            return;
         }
         let (stripe, slot) = slot_of(id);
         let Some(stripe) = self.stripes.get(stripe) else {
-            return Ok(());
+            return;
         };
-        let mut guard = lock(stripe)?;
+        let mut guard = lock(stripe);
         if let Some(Some(series)) = guard.get_mut(slot) {
             if series.append(t, v, true, self.chunk_options).is_ok() {
                 self.note_time(t);
             }
         }
-        Ok(())
     }
 
     /// The series matching `matchers` with their chunks overlapping `[mint, maxt]`.
@@ -410,7 +433,7 @@ impl Head {
                 let Some(stripe) = self.stripes.get(stripe_no) else {
                     continue;
                 };
-                current = Some((stripe_no, lock(stripe)?));
+                current = Some((stripe_no, lock(stripe)));
             }
             let Some((_, guard)) = current.as_ref() else {
                 continue;
@@ -436,50 +459,9 @@ impl Head {
         Ok(self.index.label_values(name, matchers)?)
     }
 
-    /// Every series' samples in `[mint, maxt)`, merged, deduplicated and re-encoded into
-    /// chunks of `segment_chunks` (compressed as they are gathered, so a persist holds about
-    /// a byte a sample, not sixteen). One stripe is locked at a time, only while its chunk
-    /// handles are gathered.
-    pub(crate) fn collect_range(
-        &self,
-        mint: i64,
-        maxt: i64,
-        segment_chunks: ChunkOptions,
-    ) -> Result<Vec<(Labels, Vec<Chunk>)>> {
-        let mut out = Vec::new();
-        let mut samples: Vec<Sample> = Vec::new();
-        for stripe in self.stripes.iter() {
-            let gathered: Vec<(Labels, Vec<ChunkHandle>)> = {
-                let guard = lock(stripe)?;
-                guard
-                    .iter()
-                    .flatten()
-                    .filter_map(|series| {
-                        let mut handles = Vec::new();
-                        series.chunk_handles(mint, maxt - 1, &mut handles);
-                        (!handles.is_empty()).then(|| (series.labels.clone(), handles))
-                    })
-                    .collect()
-            };
-            for (labels, handles) in gathered {
-                samples.clear();
-                for s in SeriesIter::new(handles, mint, maxt - 1, Arc::from([])) {
-                    samples.push(s?);
-                }
-                if samples.is_empty() {
-                    continue;
-                }
-                let chunks = Chunk::encode_series(&samples, segment_chunks)
-                    .map_err(|e| Error::invalid_argument(format!("re-encoding {labels}: {e}")))?;
-                out.push((labels, chunks));
-            }
-        }
-        Ok(out)
-    }
-
     /// Refuses samples before `t` from now on (they are being persisted).
     pub(crate) fn raise_write_floor(&self, t: i64) {
-        self.min_valid_t.fetch_max(t, Ordering::AcqRel);
+        self.write_floor.fetch_max(t, Ordering::AcqRel);
     }
 
     /// Cardinality statistics of the head's index.
@@ -489,11 +471,12 @@ impl Head {
 
     /// Forgets everything before `t` (persisted, and no reader needs it) and drops series
     /// with nothing written since `idle_before`.
-    pub(crate) fn truncate(&self, t: i64, idle_before: i64) -> Result<()> {
+    pub(crate) fn truncate(&self, t: i64, idle_before: i64) {
+        self.min_since_truncate.store(i64::MAX, Ordering::Release);
         let mut new_min = i64::MAX;
         for (stripe_no, stripe) in self.stripes.iter().enumerate() {
             let mut removed = tsdb_index::RoaringBitmap::new();
-            let mut guard = lock(stripe)?;
+            let mut guard = lock(stripe);
             for (slot, entry) in guard.iter_mut().enumerate() {
                 let Some(series) = entry else { continue };
                 series.truncate_before(t);
@@ -514,29 +497,30 @@ impl Head {
                 self.index.remove(&removed);
             }
         }
-        self.min_t.store(new_min, Ordering::Release);
-        Ok(())
+        let appended_meanwhile = self.min_since_truncate.load(Ordering::Acquire);
+        self.min_t
+            .store(new_min.min(appended_meanwhile), Ordering::Release);
     }
 
     /// Samples held (sealed chunks count their samples).
-    pub(crate) fn sample_count(&self) -> Result<usize> {
+    pub(crate) fn sample_count(&self) -> usize {
         let mut n = 0;
         for stripe in self.stripes.iter() {
-            n += lock(stripe)?
+            n += lock(stripe)
                 .iter()
                 .flatten()
                 .map(MemSeries::sample_count)
                 .sum::<usize>();
         }
-        Ok(n)
+        n
     }
 
     /// The log ids of every live series, for a WAL checkpoint.
-    pub(crate) fn live_wal_refs(&self) -> Result<HashSet<u64>> {
+    pub(crate) fn live_wal_refs(&self) -> HashSet<u64> {
         let mut out = HashSet::with_capacity(self.series_count());
         for stripe in self.stripes.iter() {
-            out.extend(lock(stripe)?.iter().flatten().map(|s| s.wal_ref));
+            out.extend(lock(stripe).iter().flatten().map(|s| s.wal_ref));
         }
-        Ok(out)
+        out
     }
 }

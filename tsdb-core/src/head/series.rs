@@ -241,17 +241,42 @@ impl MemSeries {
         self.ooo.retain(|&(x, _)| x >= t);
     }
 
-    /// A lower bound of the series' first sample at or after `t` (`t` itself when a chunk
-    /// straddles it), for a series that is not idle before `t`.
+    /// The series' first sample time at or after `t` (`t` itself if a chunk cannot be
+    /// read), for a series that is not idle before `t`. Exact, so that after a time gap
+    /// the next persist starts at the next sample's range instead of walking empty
+    /// ranges: a chunk straddling `t` is searched (decoded), the others give their start.
     pub(crate) fn first_t_from(&self, t: i64) -> i64 {
-        let chunk_min = |c: &Arc<Chunk>| c.view().map_or(t, |v| v.min_time());
+        let first_in = |chunk: &Chunk| -> i64 {
+            let Ok(view) = chunk.view() else { return t };
+            if view.min_time() >= t {
+                view.min_time()
+            } else if view.max_time() < t {
+                i64::MAX
+            } else {
+                match view.iter().seek(t) {
+                    Some(Ok(s)) => s.t,
+                    _ => t,
+                }
+            }
+        };
+        let open = self.open.as_ref().and_then(|o| {
+            let first = o.first_timestamp()?;
+            if first >= t {
+                Some(first)
+            } else if o.last_timestamp()? < t {
+                None
+            } else {
+                // straddling: rare (the open chunk is the newest few minutes)
+                o.snapshot().map(|c| first_in(&c))
+            }
+        });
         let first = self
             .closed
             .iter()
             .chain(&self.ooo_chunks)
-            .map(chunk_min)
-            .chain(self.open.as_ref().and_then(ChunkAppender::first_timestamp))
-            .chain(self.ooo.first().map(|&(x, _)| x))
+            .map(|c| first_in(c))
+            .chain(open)
+            .chain(self.ooo.iter().map(|&(x, _)| x).find(|&x| x >= t))
             .min()
             .unwrap_or(t);
         first.max(t)
@@ -271,5 +296,25 @@ impl MemSeries {
             + self.open.as_ref().map_or(0, ChunkAppender::len)
             + self.ooo_chunks.iter().map(chunk_len).sum::<usize>()
             + self.ooo.len()
+    }
+}
+
+impl MemSeries {
+    /// Whether the series may hold samples in `[mint, maxt]` (from chunk time ranges, no
+    /// decoding): persisting asks this before it re-encodes a series.
+    pub(crate) fn may_have_data_in(&self, mint: i64, maxt: i64) -> bool {
+        let overlaps = |lo: i64, hi: i64| hi >= mint && lo <= maxt;
+        let chunk_overlaps =
+            |c: &Arc<Chunk>| c.view().is_ok_and(|v| overlaps(v.min_time(), v.max_time()));
+        self.closed
+            .iter()
+            .chain(&self.ooo_chunks)
+            .any(chunk_overlaps)
+            || self
+                .open
+                .as_ref()
+                .and_then(|o| Some((o.first_timestamp()?, o.last_timestamp()?)))
+                .is_some_and(|(lo, hi)| overlaps(lo, hi))
+            || self.ooo.iter().any(|&(t, _)| t >= mint && t <= maxt)
     }
 }

@@ -22,14 +22,35 @@ const WRITE_BUFFER: usize = 1 << 20;
 /// Suffix of a segment directory still being written.
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
-/// What to write: series (any order) with their chunks in time order, not overlapping,
-/// all inside `[min_t, max_t)`.
-pub(crate) struct SegmentInput {
+/// The time range and kind of a segment to write.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SegmentSpec {
+    /// First millisecond covered (inclusive).
     pub(crate) min_t: i64,
+    /// End of the range (exclusive).
     pub(crate) max_t: i64,
+    /// 0 for raw samples.
     pub(crate) resolution_ms: u64,
+    /// Compaction level, 0 when cut from the head.
     pub(crate) level: u32,
-    pub(crate) series: Vec<(Labels, Vec<Chunk>)>,
+}
+
+/// One series on its way into a segment: its labels and its chunks in time order, not
+/// overlapping, inside the segment's range.
+#[derive(Debug)]
+pub(crate) struct SourceSeries {
+    pub(crate) labels: Labels,
+    pub(crate) chunks: Vec<Chunk>,
+}
+
+/// Where a segment's series come from, one at a time and in label order, so the writer
+/// holds one series' chunks at a time, never the whole segment (Prometheus'
+/// `Compactor.Write(dest, BlockReader)`, which takes the head and blocks alike). A head
+/// range implements it (`head::HeadRange`); compaction and rollups add merging and
+/// rolling-up sources, never another writer.
+pub(crate) trait SeriesSource {
+    /// The next series in label order (strictly ascending), `None` at the end.
+    fn next_series(&mut self) -> Result<Option<SourceSeries>>;
 }
 
 fn write_file(fs: &dyn Fs, path: &Path, bytes: &[u8]) -> Result<()> {
@@ -38,116 +59,215 @@ fn write_file(fs: &dyn Fs, path: &Path, bytes: &[u8]) -> Result<()> {
     file.sync_data().map_err(io_err(IoOp::Sync, path))
 }
 
-/// Writes `input` as segment directory `dir` (which must not exist) and returns its meta.
+/// The temporary directory a segment `dir` is written in.
+fn tmp_dir_of(dir: &Path) -> Result<(PathBuf, &Path)> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| Error::invariant("segment path has no name"))?;
+    let parent = dir
+        .parent()
+        .ok_or_else(|| Error::invariant("segment path has no parent"))?;
+    let mut tmp_name = name.to_os_string();
+    tmp_name.push(TMP_SUFFIX);
+    Ok((parent.join(tmp_name), parent))
+}
+
+/// Streams series into a new segment directory; see [`write_segment`].
+struct SegmentWriter<'a> {
+    fs: &'a dyn Fs,
+    spec: SegmentSpec,
+    tmp: PathBuf,
+    chunks_path: PathBuf,
+    chunks_file: Arc<dyn FsFile>,
+    buf: Vec<u8>,
+    written: u64,
+    series_entries: Vec<u8>,
+    entry_offsets: Vec<u64>,
+    index: IndexWriter,
+    last_labels: Option<Labels>,
+    samples: u64,
+    chunks: u64,
+}
+
+impl<'a> SegmentWriter<'a> {
+    fn begin(fs: &'a dyn Fs, tmp: PathBuf, spec: SegmentSpec) -> Result<SegmentWriter<'a>> {
+        if fs.file_len(&tmp).is_ok() || fs.list_dir(&tmp).is_ok() {
+            fs.remove_dir_all(&tmp)
+                .map_err(io_err(IoOp::Remove, &tmp))?;
+        }
+        fs.create_dir_all(&tmp)
+            .map_err(io_err(IoOp::CreateDir, &tmp))?;
+        let chunks_path = tmp.join(CHUNKS_FILE);
+        let chunks_file = fs
+            .create_new(&chunks_path)
+            .map_err(io_err(IoOp::Create, &chunks_path))?;
+        let mut buf = Vec::with_capacity(WRITE_BUFFER + 4096);
+        buf.extend_from_slice(CHUNKS_MAGIC);
+        buf.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
+        debug_assert_eq!(buf.len() as u64, CHUNKS_HEADER_LEN);
+        Ok(SegmentWriter {
+            fs,
+            spec,
+            tmp,
+            chunks_path,
+            chunks_file,
+            buf,
+            written: 0,
+            series_entries: Vec::new(),
+            entry_offsets: Vec::new(),
+            index: IndexWriter::new(),
+            last_labels: None,
+            samples: 0,
+            chunks: 0,
+        })
+    }
+
+    /// Adds one series; series must come in strictly ascending label order.
+    fn add(&mut self, series: &SourceSeries) -> Result<()> {
+        if series.chunks.is_empty() {
+            return Ok(());
+        }
+        if self
+            .last_labels
+            .as_ref()
+            .is_some_and(|l| *l >= series.labels)
+        {
+            return Err(Error::invariant(
+                "segment series do not come in ascending label order",
+            ));
+        }
+        // the index writer numbers label sets 0..n in the order they come
+        let id = self.index.add(&series.labels).map_err(|e| {
+            Error::invariant(format!("index writer refused {}: {e}", series.labels))
+        })?;
+        if id as usize != self.entry_offsets.len() {
+            return Err(Error::invariant(
+                "index writer numbered series out of order",
+            ));
+        }
+        self.entry_offsets.push(self.series_entries.len() as u64);
+        put_uvarint(&mut self.series_entries, series.chunks.len() as u64);
+        let mut prev_max = None;
+        for chunk in &series.chunks {
+            let view = chunk
+                .view()
+                .map_err(|e| Error::invariant(format!("chunk to persist does not decode: {e}")))?;
+            let (min_t, max_t) = (view.min_time(), view.max_time());
+            if prev_max.is_some_and(|p| min_t <= p)
+                || min_t < self.spec.min_t
+                || max_t >= self.spec.max_t
+            {
+                return Err(Error::invariant(format!(
+                    "chunk [{min_t}, {max_t}] of {} overlaps its predecessor or leaves the \
+                     segment range [{}, {})",
+                    series.labels, self.spec.min_t, self.spec.max_t
+                )));
+            }
+            prev_max = Some(max_t);
+            let offset = self.written + self.buf.len() as u64;
+            put_varint(&mut self.series_entries, min_t);
+            put_uvarint(&mut self.series_entries, max_t.abs_diff(min_t));
+            put_uvarint(&mut self.series_entries, offset);
+            put_uvarint(&mut self.series_entries, chunk.as_bytes().len() as u64);
+            self.buf.extend_from_slice(chunk.as_bytes());
+            self.chunks += 1;
+            self.samples += chunk.len() as u64;
+        }
+        if self.buf.len() >= WRITE_BUFFER {
+            self.chunks_file
+                .write_all(&self.buf)
+                .map_err(io_err(IoOp::Write, &self.chunks_path))?;
+            self.written += self.buf.len() as u64;
+            self.buf.clear();
+        }
+        self.last_labels = Some(series.labels.clone());
+        Ok(())
+    }
+
+    /// Writes `series`, `index` and `meta`, fsyncing each file and the directory.
+    fn finish(self) -> Result<SegmentMeta> {
+        let SegmentWriter {
+            fs,
+            spec,
+            tmp,
+            chunks_path,
+            chunks_file,
+            buf,
+            series_entries,
+            entry_offsets,
+            index,
+            samples,
+            chunks,
+            ..
+        } = self;
+        chunks_file
+            .write_all(&buf)
+            .map_err(io_err(IoOp::Write, &chunks_path))?;
+        chunks_file
+            .sync_data()
+            .map_err(io_err(IoOp::Sync, &chunks_path))?;
+        drop(chunks_file);
+
+        // series: header, offset table (absolute), entries, CRC
+        let n = u32::try_from(entry_offsets.len())
+            .map_err(|_| Error::invalid_argument("more than 2^32 series in one segment"))?;
+        let table_end = 9 + 8 * u64::from(n);
+        let mut series_file =
+            Vec::with_capacity(entry_offsets.len() * 8 + series_entries.len() + 13);
+        series_file.extend_from_slice(SERIES_MAGIC);
+        series_file.push(FORMAT_VERSION);
+        series_file.extend_from_slice(&n.to_le_bytes());
+        for off in &entry_offsets {
+            series_file.extend_from_slice(&(table_end + off).to_le_bytes());
+        }
+        series_file.extend_from_slice(&series_entries);
+        let crc = crc32fast::hash(&series_file);
+        series_file.extend_from_slice(&crc.to_le_bytes());
+        write_file(fs, &tmp.join(SERIES_FILE), &series_file)?;
+
+        let index_bytes = index
+            .finish_to_vec()
+            .map_err(|e| Error::invariant(format!("index writer failed: {e}")))?;
+        write_file(fs, &tmp.join(INDEX_FILE), &index_bytes)?;
+
+        let meta = SegmentMeta {
+            min_t: spec.min_t,
+            max_t: spec.max_t,
+            resolution_ms: spec.resolution_ms,
+            level: spec.level,
+            series: u64::from(n),
+            samples,
+            chunks,
+        };
+        write_file(fs, &tmp.join(META_FILE), &meta.encode())?;
+        fs.sync_dir(&tmp).map_err(io_err(IoOp::SyncDir, &tmp))?;
+        Ok(meta)
+    }
+}
+
+/// Writes the series of `source` as segment directory `dir` (which must not exist) and
+/// returns its meta, or `None` (and nothing on disk) when the source had no samples.
+/// Memory is bounded by one series' chunks plus the index being built, whatever the
+/// segment's size.
 pub(crate) fn write_segment(
     fs: &dyn Fs,
     dir: &Path,
-    mut input: SegmentInput,
-) -> Result<SegmentMeta> {
-    input.series.retain(|(_, s)| !s.is_empty());
-    input.series.sort_by(|a, b| a.0.cmp(&b.0));
-    input.series.dedup_by(|a, b| a.0 == b.0);
-
-    let name = dir
-        .file_name()
-        .ok_or_else(|| Error::invalid_argument("segment path has no name"))?;
-    let parent = dir
-        .parent()
-        .ok_or_else(|| Error::invalid_argument("segment path has no parent"))?;
-    let mut tmp_name = name.to_os_string();
-    tmp_name.push(TMP_SUFFIX);
-    let tmp: PathBuf = parent.join(tmp_name);
-    if fs.file_len(&tmp).is_ok() || fs.list_dir(&tmp).is_ok() {
+    spec: SegmentSpec,
+    source: &mut dyn SeriesSource,
+) -> Result<Option<SegmentMeta>> {
+    let (tmp, parent) = tmp_dir_of(dir)?;
+    let mut writer = SegmentWriter::begin(fs, tmp.clone(), spec)?;
+    while let Some(series) = source.next_series()? {
+        writer.add(&series)?;
+    }
+    if writer.entry_offsets.is_empty() {
+        drop(writer);
         fs.remove_dir_all(&tmp)
             .map_err(io_err(IoOp::Remove, &tmp))?;
+        return Ok(None);
     }
-    fs.create_dir_all(&tmp)
-        .map_err(io_err(IoOp::CreateDir, &tmp))?;
-
-    // chunks, streamed; remember where each series' chunks went
-    let chunks_path = tmp.join(CHUNKS_FILE);
-    let chunks_file: Arc<dyn FsFile> = fs
-        .create_new(&chunks_path)
-        .map_err(io_err(IoOp::Create, &chunks_path))?;
-    let mut buf = Vec::with_capacity(WRITE_BUFFER + 4096);
-    buf.extend_from_slice(CHUNKS_MAGIC);
-    buf.extend_from_slice(&[FORMAT_VERSION, 0, 0, 0]);
-    debug_assert_eq!(buf.len() as u64, CHUNKS_HEADER_LEN);
-    let mut written: u64 = 0;
-    let mut series_entries: Vec<u8> = Vec::new();
-    let mut entry_offsets: Vec<u64> = Vec::with_capacity(input.series.len());
-    let (mut n_samples, mut n_chunks) = (0u64, 0u64);
-    let mut index = IndexWriter::new();
-    for (i, (labels, chunks)) in input.series.iter().enumerate() {
-        // the writer numbers label sets 0..n in the (sorted) order they come
-        let id = index.add(labels)?;
-        if id as usize != i {
-            return Err(Error::invalid_argument("segment series are not unique"));
-        }
-        entry_offsets.push(series_entries.len() as u64);
-        put_uvarint(&mut series_entries, chunks.len() as u64);
-        for chunk in chunks {
-            let view = chunk
-                .view()
-                .map_err(|e| Error::invalid_argument(format!("chunk: {e}")))?;
-            let offset = written + buf.len() as u64;
-            put_varint(&mut series_entries, view.min_time());
-            put_uvarint(
-                &mut series_entries,
-                view.max_time().wrapping_sub(view.min_time()) as u64,
-            );
-            put_uvarint(&mut series_entries, offset);
-            put_uvarint(&mut series_entries, chunk.as_bytes().len() as u64);
-            buf.extend_from_slice(chunk.as_bytes());
-            n_chunks += 1;
-            n_samples += chunk.len() as u64;
-        }
-        if buf.len() >= WRITE_BUFFER {
-            chunks_file
-                .write_all(&buf)
-                .map_err(io_err(IoOp::Write, &chunks_path))?;
-            written += buf.len() as u64;
-            buf.clear();
-        }
-    }
-    chunks_file
-        .write_all(&buf)
-        .map_err(io_err(IoOp::Write, &chunks_path))?;
-    chunks_file
-        .sync_data()
-        .map_err(io_err(IoOp::Sync, &chunks_path))?;
-    drop(chunks_file);
-
-    // series: header, offset table (absolute), entries, CRC
-    let n = u32::try_from(input.series.len())
-        .map_err(|_| Error::invalid_argument("more than 2^32 series in one segment"))?;
-    let table_end = 9 + 8 * n as u64;
-    let mut series_file = Vec::with_capacity(table_end as usize + series_entries.len() + 4);
-    series_file.extend_from_slice(SERIES_MAGIC);
-    series_file.push(FORMAT_VERSION);
-    series_file.extend_from_slice(&n.to_le_bytes());
-    for off in &entry_offsets {
-        series_file.extend_from_slice(&(table_end + off).to_le_bytes());
-    }
-    series_file.extend_from_slice(&series_entries);
-    let crc = crc32fast::hash(&series_file);
-    series_file.extend_from_slice(&crc.to_le_bytes());
-    write_file(fs, &tmp.join(SERIES_FILE), &series_file)?;
-
-    write_file(fs, &tmp.join(INDEX_FILE), &index.finish_to_vec()?)?;
-
-    let meta = SegmentMeta {
-        min_t: input.min_t,
-        max_t: input.max_t,
-        resolution_ms: input.resolution_ms,
-        level: input.level,
-        series: u64::from(n),
-        samples: n_samples,
-        chunks: n_chunks,
-    };
-    write_file(fs, &tmp.join(META_FILE), &meta.encode())?;
-    fs.sync_dir(&tmp).map_err(io_err(IoOp::SyncDir, &tmp))?;
+    let meta = writer.finish()?;
     fs.rename(&tmp, dir).map_err(io_err(IoOp::Rename, &tmp))?;
     fs.sync_dir(parent).map_err(io_err(IoOp::SyncDir, parent))?;
-    Ok(meta)
+    Ok(Some(meta))
 }

@@ -159,3 +159,17 @@ impl std::fmt::Display for Lsn {
         write!(f, "{:08}:{}", self.segment, self.offset)
     }
 }
+
+/// Replays the log in `dir` into `replay` without changing anything on disk: what a
+/// read-write open would repair (a torn tail, damage under
+/// [`RecoveryMode::TruncateCorrupt`]) is reported but left in place, and no segment is
+/// started. For read-only opens beside a process that may be writing the log.
+pub fn replay_read_only(
+    fs: std::sync::Arc<dyn crate::fs::Fs>,
+    dir: &std::path::Path,
+    mode: RecoveryMode,
+    mut replay: impl FnMut(Record) -> crate::Result<()>,
+) -> crate::Result<RecoveryReport> {
+    let dry = crate::dry_run_fs::DryRunFs(fs);
+    Ok(recovery::recover(&dry, dir, mode, &mut replay)?.report)
+}

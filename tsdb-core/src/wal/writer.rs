@@ -5,7 +5,9 @@
 use std::mem;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -17,6 +19,7 @@ use super::segment::{list, segment_name, SegmentFile};
 use super::{Lsn, SyncMode, WalOptions};
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::{Fs, RealFs};
+use crate::observe::Observer;
 
 /// Rotated-out segments waiting for their fsync. Beyond this many (only reachable with
 /// [`SyncMode::Never`] or very tiny segments), rotation fsyncs the oldest itself, so
@@ -64,6 +67,8 @@ pub(super) struct Shared {
     fsyncs: AtomicU64,
     dir_syncs: AtomicU64,
     pub(super) checkpoint_lock: Mutex<()>,
+    /// Told how long each group-commit fsync took; set once by the database.
+    observer: std::sync::OnceLock<Arc<dyn Observer>>,
     stop: Mutex<bool>,
     stop_cv: Condvar,
 }
@@ -91,10 +96,6 @@ struct SyncState {
     /// A leader is fsyncing right now.
     syncing: bool,
     failed: Option<Arc<Error>>,
-}
-
-fn poisoned<T>(what: &'static str) -> impl FnOnce(PoisonError<T>) -> Error {
-    move |_| Error::Poisoned { what }
 }
 
 impl Wal {
@@ -153,6 +154,7 @@ impl Wal {
             fsyncs: AtomicU64::new(1),
             dir_syncs: AtomicU64::new(1),
             checkpoint_lock: Mutex::new(()),
+            observer: std::sync::OnceLock::new(),
             stop: Mutex::new(false),
             stop_cv: Condvar::new(),
         });
@@ -291,11 +293,7 @@ impl Wal {
         keep_series: impl Fn(u64) -> bool,
         min_time: i64,
     ) -> Result<CheckpointStats> {
-        let _one_at_a_time = self
-            .shared
-            .checkpoint_lock
-            .lock()
-            .map_err(poisoned("checkpoint"))?;
+        let _one_at_a_time = self.shared.checkpoint_lock.lock();
         let current = {
             let inner = self.shared.lock_inner()?;
             inner.check_writable()?;
@@ -310,6 +308,12 @@ impl Wal {
             )));
         }
         checkpoint::run(&self.shared, up_to_segment, &keep_series, min_time)
+    }
+
+    /// Reports every group-commit fsync's duration to `observer` from now on. Only the
+    /// first call takes effect.
+    pub fn set_observer(&self, observer: Arc<dyn Observer>) {
+        let _ = self.shared.observer.set(observer);
     }
 
     /// Sizes and counters; lists the directory, so it costs a few system calls.
@@ -333,17 +337,9 @@ impl Wal {
     }
 
     fn stop_background(&self) {
-        let handle = self
-            .bg
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let handle = self.bg.lock().take();
         if let Some(h) = handle {
-            *self
-                .shared
-                .stop
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = true;
+            *self.shared.stop.lock() = true;
             self.shared.stop_cv.notify_all();
             // A panic in the sync thread has already marked nothing; the log state is
             // unaffected, so there is nothing more to do with it here.
@@ -363,11 +359,9 @@ impl Drop for Wal {
 /// until the log fails.
 fn periodic_sync(s: &Shared, every: Duration) {
     loop {
-        let stop = s.stop.lock().unwrap_or_else(PoisonError::into_inner);
-        let (stop, _) = s
-            .stop_cv
-            .wait_timeout_while(stop, every, |stop| !*stop)
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut stop = s.stop.lock();
+        let deadline = std::time::Instant::now() + every;
+        while !*stop && !s.stop_cv.wait_until(&mut stop, deadline).timed_out() {}
         if *stop {
             return;
         }
@@ -400,7 +394,7 @@ struct LeaderGuard<'a>(&'a Shared);
 
 impl Drop for LeaderGuard<'_> {
     fn drop(&mut self) {
-        let mut st = self.0.sync.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.0.sync.lock();
         st.syncing = false;
         drop(st);
         self.0.sync_cv.notify_all();
@@ -409,11 +403,11 @@ impl Drop for LeaderGuard<'_> {
 
 impl Shared {
     fn lock_inner(&self) -> Result<MutexGuard<'_, Inner>> {
-        self.inner.lock().map_err(poisoned("WAL append"))
+        Ok(self.inner.lock())
     }
 
     fn lock_sync(&self) -> Result<MutexGuard<'_, SyncState>> {
-        self.sync.lock().map_err(poisoned("WAL sync"))
+        Ok(self.sync.lock())
     }
 
     fn last_lsn(&self) -> Result<Lsn> {
@@ -440,7 +434,7 @@ impl Shared {
                 c
             }
         };
-        let mut st = self.sync.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.sync.lock();
         if st.failed.is_none() {
             st.failed = Some(Arc::clone(&cause));
         }
@@ -450,7 +444,7 @@ impl Shared {
     }
 
     fn fail_unlocked(&self, e: Error) -> Error {
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut inner = self.inner.lock();
         self.fail(&mut inner, e)
     }
 
@@ -538,7 +532,7 @@ impl Shared {
                 });
             }
             if st.syncing {
-                st = self.sync_cv.wait(st).map_err(poisoned("WAL sync"))?;
+                self.sync_cv.wait(&mut st);
                 continue;
             }
             // Lead: fsync everything written so far, for every waiter.
@@ -586,7 +580,11 @@ impl Shared {
                 .map_err(io_err(IoOp::SyncDir, &self.dir))?;
         }
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         cur.sync()?;
+        if let Some(o) = self.observer.get() {
+            o.wal_fsync(started.elapsed());
+        }
         Ok(target)
     }
 }
@@ -674,6 +672,6 @@ mod tests {
             std::thread::sleep(Duration::from_millis(2));
         }
         wal.close().unwrap();
-        assert!(wal.bg.lock().unwrap().is_none(), "thread joined");
+        assert!(wal.bg.lock().is_none(), "thread joined");
     }
 }

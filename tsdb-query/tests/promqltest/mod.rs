@@ -1038,7 +1038,7 @@ fn db_options(block_range_ms: i64) -> Options {
         clock: Arc::new(ManualClock::new(0)),
         max_future_ms: i64::MAX / 4,
         out_of_order_window_ms: i64::MAX / 4,
-        auto_persist: false,
+        background_maintenance: false,
         sync: tsdb_core::wal::SyncMode::Never,
         block_range_ms,
         ..Options::default()

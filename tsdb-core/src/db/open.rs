@@ -1,0 +1,473 @@
+//! Opening a data directory: the lock, the manifest (trusted; rebuilt from the directory
+//! listing only when it is missing or damaged, with a report), the live segments
+//! (leftovers of interrupted steps removed, damaged ones set aside), WAL replay into the
+//! head, and the maintenance owner. Read-only opens do the same reading and no writing.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use tsdb_compress::ChunkOptions;
+
+use super::persist::segment_name;
+use super::{Db, Inner, PersistState, State, LOCK_FILE, SEGMENTS_DIR, WAL_DIR};
+use crate::deletes;
+use crate::error::{io_err, Error, IoOp, Result};
+use crate::fs::Fs;
+use crate::head::Head;
+use crate::maintenance::Maintenance;
+use crate::manifest::{Manifest, SegmentEntry};
+use crate::options::Options;
+use crate::segment::write::TMP_SUFFIX;
+use crate::segment::Segment;
+use crate::wal::{self, Record, RecoveryReport, Wal, WalOptions};
+
+/// How the manifest was found when the database was opened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ManifestStatus {
+    /// Read and trusted.
+    Loaded {
+        /// Its commit counter.
+        generation: u64,
+    },
+    /// A new, empty data directory: a manifest was written.
+    Created,
+    /// Missing or damaged, and rebuilt from the segment directories found (a directory
+    /// written before manifests existed, or a damaged disk). Every segment directory
+    /// that opened was taken as live, so segments a crashed compaction left behind
+    /// could be counted twice (reads deduplicate equal timestamps).
+    Rebuilt {
+        /// Why it was rebuilt.
+        reason: String,
+        /// Segments found.
+        segments: usize,
+    },
+}
+
+/// What opening found and did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// The WAL replay.
+    pub wal: RecoveryReport,
+    /// The manifest.
+    pub manifest: ManifestStatus,
+    /// Segment directories removed because the manifest does not list them (leftovers of
+    /// a persist or compaction that crashed before its commit; their data is elsewhere).
+    pub removed_leftovers: Vec<PathBuf>,
+    /// Segments left out because they failed their checks or are missing, with why;
+    /// left on disk for an operator.
+    pub set_aside: Vec<(PathBuf, String)>,
+}
+
+/// WAL series ref -> head id while replaying. Refs come from a counter, so they are
+/// dense: a vector serves them (a hash map per sample cost about 30 % of replay); a
+/// stray huge ref falls back to the map.
+#[derive(Default)]
+struct RefMap {
+    dense: Vec<u32>,
+    sparse: HashMap<u64, tsdb_index::SeriesId>,
+}
+
+impl RefMap {
+    /// Largest ref kept in the vector (64 MiB of it at most).
+    const DENSE_LIMIT: u64 = 1 << 24;
+    const NONE: u32 = u32::MAX;
+
+    fn insert(&mut self, r: u64, id: tsdb_index::SeriesId) {
+        match usize::try_from(r) {
+            Ok(i) if r < Self::DENSE_LIMIT => {
+                if self.dense.len() <= i {
+                    self.dense.resize(i + 1, Self::NONE);
+                }
+                if let Some(slot) = self.dense.get_mut(i) {
+                    *slot = id;
+                }
+            }
+            _ => {
+                self.sparse.insert(r, id);
+            }
+        }
+    }
+
+    fn get(&self, r: u64) -> Option<tsdb_index::SeriesId> {
+        match usize::try_from(r) {
+            Ok(i) if r < Self::DENSE_LIMIT => {
+                self.dense.get(i).copied().filter(|&id| id != Self::NONE)
+            }
+            _ => self.sparse.get(&r).copied(),
+        }
+    }
+}
+
+fn lock_dir(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err(IoOp::Open, &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Error::Locked { path }),
+        Err(TryLockError::Error(e)) => Err(Error::io(IoOp::Open, &path, e)),
+    }
+}
+
+fn validate(options: &Options) -> Result<ChunkOptions> {
+    if options.block_range_ms <= 0 {
+        return Err(Error::invalid_argument("block_range_ms must be positive"));
+    }
+    if options.out_of_order_window_ms < 0 || options.max_future_ms < 0 {
+        return Err(Error::invalid_argument(
+            "out_of_order_window_ms and max_future_ms must not be negative",
+        ));
+    }
+    let chunk_options = ChunkOptions {
+        max_samples: options.chunk_max_samples,
+    };
+    tsdb_compress::ChunkAppender::new(chunk_options)
+        .map_err(|e| Error::invalid_argument(format!("chunk_max_samples: {e}")))?;
+    Ok(chunk_options)
+}
+
+/// The segments a data directory holds, as the manifest says (or as rebuilt).
+struct Segments {
+    manifest: Manifest,
+    status: ManifestStatus,
+    open: Vec<Arc<Segment>>,
+    set_aside: Vec<(PathBuf, String)>,
+    removed: Vec<PathBuf>,
+}
+
+/// Loads the manifest and opens its segments. `write`: remove leftovers and commit a
+/// rebuilt or new manifest; otherwise change nothing.
+fn load_segments(fs: &dyn Fs, dir: &Path, write: bool) -> Result<Segments> {
+    let seg_dir = dir.join(SEGMENTS_DIR);
+    if write {
+        fs.create_dir_all(&seg_dir)
+            .map_err(io_err(IoOp::CreateDir, &seg_dir))?;
+    }
+    let mut entries = match fs.list_dir(&seg_dir) {
+        Ok(entries) => entries,
+        Err(e) if !write && e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(IoOp::ListDir, &seg_dir, e)),
+    };
+    entries.retain(|e| e.is_dir);
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let (mut manifest, status) = match Manifest::load(fs, dir) {
+        Ok(Some(m)) => {
+            let generation = m.generation;
+            (m, ManifestStatus::Loaded { generation })
+        }
+        Ok(None) if !entries.iter().any(|e| e.name.parse::<u32>().is_ok()) => {
+            (Manifest::empty(), ManifestStatus::Created)
+        }
+        Ok(None) => rebuild(&seg_dir, &entries, "no MANIFEST file".into()),
+        Err(e @ (Error::Corruption { .. } | Error::UnsupportedFormat { .. })) => {
+            rebuild(&seg_dir, &entries, format!("MANIFEST unreadable: {e}"))
+        }
+        Err(e) => return Err(e),
+    };
+    if write && !matches!(status, ManifestStatus::Loaded { .. }) {
+        manifest.commit(fs, dir)?;
+    }
+
+    let listed: HashSet<String> = manifest
+        .segments
+        .iter()
+        .map(|s| segment_name(s.seq))
+        .collect();
+    let mut removed = Vec::new();
+    if write {
+        for e in &entries {
+            if listed.contains(&e.name) {
+                continue;
+            }
+            // a persist or compaction that crashed before its commit (or a `.tmp`
+            // directory it was writing): its data is in the WAL or in live segments
+            let path = seg_dir.join(&e.name);
+            fs.remove_dir_all(&path)
+                .map_err(io_err(IoOp::Remove, &path))?;
+            if !e.name.ends_with(TMP_SUFFIX) {
+                removed.push(path);
+            }
+        }
+        if !removed.is_empty() {
+            fs.sync_dir(&seg_dir)
+                .map_err(io_err(IoOp::SyncDir, &seg_dir))?;
+        }
+    }
+
+    let mut open = Vec::new();
+    let mut set_aside = Vec::new();
+    for entry in &manifest.segments {
+        let path = seg_dir.join(segment_name(entry.seq));
+        match Segment::open(&path) {
+            Ok(seg) => {
+                let m = seg.meta();
+                if (m.min_t, m.max_t, m.resolution_ms, m.level)
+                    == (entry.min_t, entry.max_t, entry.resolution_ms, entry.level)
+                {
+                    open.push(Arc::new(seg));
+                } else {
+                    set_aside.push((path, "meta disagrees with the MANIFEST".to_string()));
+                }
+            }
+            Err(err) => set_aside.push((path, err.to_string())),
+        }
+    }
+    Ok(Segments {
+        manifest,
+        status,
+        open,
+        set_aside,
+        removed,
+    })
+}
+
+/// A manifest from the segment directories found: every one that opens is taken as live.
+/// The head was persisted up to the end of the newest raw level-0 segment (the rule
+/// before manifests existed).
+fn rebuild(
+    seg_dir: &Path,
+    entries: &[crate::fs::DirEntry],
+    reason: String,
+) -> (Manifest, ManifestStatus) {
+    let mut manifest = Manifest::empty();
+    for e in entries {
+        let Ok(seq) = e.name.parse::<u32>() else {
+            continue;
+        };
+        manifest.next_seq = manifest.next_seq.max(seq.saturating_add(1));
+        let Ok(seg) = Segment::open(&seg_dir.join(&e.name)) else {
+            continue; // opened again below and set aside there, with the reason
+        };
+        let m = seg.meta();
+        if m.level == 0 && m.resolution_ms == 0 {
+            manifest.persisted_until = manifest.persisted_until.max(m.max_t);
+        }
+        manifest.segments.push(SegmentEntry {
+            seq,
+            min_t: m.min_t,
+            max_t: m.max_t,
+            resolution_ms: m.resolution_ms,
+            level: m.level,
+            sources: Vec::new(),
+            parents: Vec::new(),
+        });
+    }
+    let segments = manifest.segments.len();
+    (manifest, ManifestStatus::Rebuilt { reason, segments })
+}
+
+/// Replays the WAL's records into `head`.
+fn replay_into(head: &Head) -> impl FnMut(Record) -> Result<()> + '_ {
+    let mut refs = RefMap::default();
+    // Samples whose series record comes later in the log (two writers raced).
+    let mut pending: HashMap<u64, Vec<(i64, f64)>> = HashMap::new();
+    move |rec| {
+        match rec {
+            Record::Series { series_ref, labels } => {
+                if let Some(id) = head.replay_series(series_ref, &labels)? {
+                    refs.insert(series_ref, id);
+                    for (t, v) in pending.remove(&series_ref).unwrap_or_default() {
+                        head.replay_sample(id, t, v);
+                    }
+                }
+            }
+            Record::Samples(samples) => {
+                for s in samples {
+                    match refs.get(s.series_ref) {
+                        Some(id) => head.replay_sample(id, s.t, s.v),
+                        None => pending.entry(s.series_ref).or_default().push((s.t, s.v)),
+                    }
+                }
+            }
+            // deletions live in the tombstones file, not in the log
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Opens (creating if needed) the database in `dir`: takes the directory lock, reads
+    /// the manifest and opens its segments (damaged ones are set aside and reported,
+    /// leftovers of interrupted steps removed), replays the write-ahead log into the head,
+    /// and starts the maintenance owner (unless [`Options::background_maintenance`] is
+    /// off). What it found is in [`Db::open_report`].
+    pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let dir = dir.as_ref().to_path_buf();
+        let chunk_options = validate(&options)?;
+        let fs = options.fs.clone();
+        fs.create_dir_all(&dir)
+            .map_err(io_err(IoOp::CreateDir, &dir))?;
+        let lock = lock_dir(&dir)?;
+        let segments = load_segments(&*fs, &dir, true)?;
+        let head = Arc::new(Head::new(chunk_options, segments.manifest.persisted_until));
+        let wal_options = WalOptions {
+            segment_size: options.wal_segment_size,
+            sync: options.sync,
+            recovery: options.wal_recovery,
+        };
+        let (wal, replay) = Wal::open_with_fs(
+            fs.clone(),
+            dir.join(WAL_DIR),
+            wal_options,
+            replay_into(&head),
+        )?;
+        wal.set_observer(options.observer.clone());
+        let deletions = deletes::load(&*fs, &dir)?;
+        Db::assemble(
+            dir,
+            options,
+            head,
+            Some(wal),
+            segments,
+            replay,
+            deletions,
+            Some(lock),
+        )
+    }
+
+    /// Opens the database in `dir` for reading only: no lock is taken, nothing is written
+    /// (no WAL segment, no repair, no manifest), and a missing directory is an error. It
+    /// can read a directory another process has open for writing; it sees that
+    /// process's state as of the open (the manifest, then the WAL; retried if the writer
+    /// committed in between). Appends and deletions fail with [`Error::ReadOnly`].
+    pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<Db> {
+        let dir = dir.as_ref().to_path_buf();
+        let chunk_options = validate(&options)?;
+        let fs = options.fs.clone();
+        fs.list_dir(&dir).map_err(io_err(IoOp::ListDir, &dir))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Db::try_open_read_only(&dir, &options, chunk_options) {
+                Ok(Some(db)) => return Ok(db),
+                // the writer changed the manifest while the WAL was read, or removed a
+                // file mid-read: read again
+                Ok(None) | Err(Error::Io { .. }) if attempt < 5 => continue,
+                Ok(None) => {
+                    return Err(Error::corruption(
+                        &dir.join(crate::manifest::MANIFEST_FILE),
+                        0,
+                        "the manifest kept changing while the database was read",
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn try_open_read_only(
+        dir: &Path,
+        options: &Options,
+        chunk_options: ChunkOptions,
+    ) -> Result<Option<Db>> {
+        let fs = options.fs.clone();
+        let segments = load_segments(&*fs, dir, false)?;
+        let head = Arc::new(Head::new(chunk_options, segments.manifest.persisted_until));
+        let wal_dir = dir.join(WAL_DIR);
+        let replay = match fs.list_dir(&wal_dir) {
+            Ok(_) => wal::replay_read_only(
+                fs.clone(),
+                &wal_dir,
+                options.wal_recovery,
+                replay_into(&head),
+            )?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => RecoveryReport::default(),
+            Err(e) => return Err(Error::io(IoOp::ListDir, &wal_dir, e)),
+        };
+        let now = Manifest::load(&*fs, dir).ok().flatten();
+        if now.is_some_and(|m| m.generation != segments.manifest.generation) {
+            return Ok(None);
+        }
+        let deletions = deletes::load(&*fs, dir)?;
+        Ok(Some(Db::assemble(
+            dir.to_path_buf(),
+            options.clone(),
+            head,
+            None,
+            segments,
+            replay,
+            deletions,
+            None,
+        )?))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        dir: PathBuf,
+        options: Options,
+        head: Arc<Head>,
+        wal: Option<Wal>,
+        segments: Segments,
+        replay: RecoveryReport,
+        deletions: Vec<deletes::Deletion>,
+        lock: Option<File>,
+    ) -> Result<Db> {
+        let observer = options.observer.clone();
+        for (path, reason) in &segments.set_aside {
+            observer.segment_set_aside(path, reason);
+        }
+        if let Some(torn) = &replay.torn_tail {
+            observer.wal_torn_tail(&torn.path, torn.bytes);
+        }
+        let background = options.background_maintenance && wal.is_some();
+        let report = OpenReport {
+            wal: replay,
+            manifest: segments.status,
+            removed_leftovers: segments.removed,
+            set_aside: segments.set_aside,
+        };
+        let mut spawn_error = None;
+        let inner = Arc::new_cyclic(|weak| {
+            let maintenance = if background {
+                match Maintenance::start(weak.clone()) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        spawn_error = Some(Error::io(IoOp::SpawnThread, &dir, e));
+                        Maintenance::manual()
+                    }
+                }
+            } else {
+                Maintenance::manual()
+            };
+            Inner {
+                options,
+                head,
+                wal,
+                state: RwLock::new(State {
+                    segments: Arc::new(segments.open),
+                    persisted_until: segments.manifest.persisted_until,
+                    manifest_generation: segments.manifest.generation,
+                    deletions: Arc::new(deletions),
+                }),
+                readers: Arc::default(),
+                persist: Mutex::new(PersistState {
+                    manifest: segments.manifest,
+                }),
+                report,
+                maintenance,
+                _lock: lock,
+                dir: dir.clone(),
+            }
+        });
+        if let Some(e) = spawn_error {
+            return Err(e);
+        }
+        let db = Db { inner };
+        // a head replayed past the threshold is persisted at once, not at the next append
+        if db.persist_due() {
+            db.inner.maintenance.signal();
+        }
+        Ok(db)
+    }
+}
