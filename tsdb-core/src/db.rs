@@ -11,7 +11,6 @@
 //! ```
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -21,6 +20,7 @@ use tsdb_index::{Labels, Matcher};
 use crate::batch::{Batch, BatchOutcome, SampleError, SeriesRef};
 use crate::deletes::{self, Deletion};
 use crate::error::{io_err, Error, IoOp, Result};
+use crate::fs::{Fs, FsLock};
 use crate::head::{AppendLimits, Head};
 use crate::options::Options;
 use crate::querier::{Querier, Readers, Snapshot};
@@ -54,7 +54,7 @@ struct Inner {
     /// Segments that failed to open, with why; left on disk for an operator.
     set_aside: Vec<(PathBuf, String)>,
     replay: RecoveryReport,
-    _lock: File,
+    _lock: FsLock,
 }
 
 /// An embedded time-series database: a cheap, cloneable, thread-safe handle.
@@ -145,19 +145,12 @@ impl RefMap {
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<File> {
+fn lock_dir(fs: &dyn Fs, dir: &Path) -> Result<FsLock> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_err(IoOp::Open, &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked { path }),
-        Err(TryLockError::Error(e)) => Err(Error::io(IoOp::Open, &path, e)),
-    }
+    fs.lock(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => Error::Locked { path: path.clone() },
+        _ => Error::io(IoOp::Open, &path, e),
+    })
 }
 
 fn segment_name(seq: u32) -> String {
@@ -190,7 +183,7 @@ impl Db {
         let fs = options.fs.clone();
         fs.create_dir_all(&dir)
             .map_err(io_err(IoOp::CreateDir, &dir))?;
-        let lock = lock_dir(&dir)?;
+        let lock = lock_dir(&*fs, &dir)?;
 
         let seg_dir = dir.join(SEGMENTS_DIR);
         fs.create_dir_all(&seg_dir)
@@ -213,7 +206,7 @@ impl Db {
             if let Ok(seq) = e.name.parse::<u32>() {
                 next_seq = next_seq.max(seq.saturating_add(1));
             }
-            match Segment::open(&path) {
+            match Segment::open(&*fs, &path) {
                 Ok(seg) => segments.push(Arc::new(seg)),
                 Err(err) => set_aside.push((path, err.to_string())),
             }
@@ -504,7 +497,7 @@ impl Db {
             };
             write_segment(&*inner.options.fs, &dir, input)?;
             *seq += 1;
-            new_segment = Some(Arc::new(Segment::open(&dir)?));
+            new_segment = Some(Arc::new(Segment::open(&*inner.options.fs, &dir)?));
         }
         {
             let mut state = inner

@@ -14,7 +14,7 @@
 //!   full disk in tests.
 //! - [`Error`]: the crate's one error type.
 
-#![deny(unsafe_code)] // the one exception is the mmap in segment/mmap.rs
+#![deny(unsafe_code)] // the one exception is the mmap in fs/mapped.rs
 
 mod batch;
 mod clock;

@@ -38,7 +38,8 @@ pub struct Options {
     pub auto_persist: bool,
     /// The clock (tests substitute [`crate::ManualClock`]).
     pub clock: Arc<dyn Clock>,
-    /// The file system for writes (tests substitute a fault-injecting one).
+    /// The file system every read and write goes through (tests substitute a
+    /// fault-injecting one or a power-loss simulator).
     pub fs: Arc<dyn Fs>,
 }
 
