@@ -20,7 +20,7 @@ use tsdb_index::{Labels, Matcher};
 use crate::batch::{Batch, BatchOutcome, SampleError, SeriesRef};
 use crate::deletes::{self, Deletion};
 use crate::error::{io_err, Error, IoOp, Result};
-use crate::fs::{Fs, FsLock};
+use crate::fs::{create_dir_all_durable, Fs, FsLock};
 use crate::head::{AppendLimits, Head};
 use crate::options::Options;
 use crate::querier::{Querier, Readers, Snapshot};
@@ -181,13 +181,11 @@ impl Db {
         tsdb_compress::ChunkAppender::new(chunk_options)
             .map_err(|e| Error::invalid_argument(e.to_string()))?;
         let fs = options.fs.clone();
-        fs.create_dir_all(&dir)
-            .map_err(io_err(IoOp::CreateDir, &dir))?;
+        create_dir_all_durable(&*fs, &dir).map_err(io_err(IoOp::CreateDir, &dir))?;
         let lock = lock_dir(&*fs, &dir)?;
 
         let seg_dir = dir.join(SEGMENTS_DIR);
-        fs.create_dir_all(&seg_dir)
-            .map_err(io_err(IoOp::CreateDir, &seg_dir))?;
+        create_dir_all_durable(&*fs, &seg_dir).map_err(io_err(IoOp::CreateDir, &seg_dir))?;
         let mut entries = fs
             .list_dir(&seg_dir)
             .map_err(io_err(IoOp::ListDir, &seg_dir))?;

@@ -147,6 +147,35 @@ pub(crate) fn read_exact_at(
     Ok(())
 }
 
+/// Creates `path` and its missing parents, like [`Fs::create_dir_all`], and makes each
+/// directory it created durable by fsyncing the directory that holds it: without that, a
+/// power loss can take a new data directory away with everything later synced inside it.
+/// Costs nothing when `path` exists.
+pub(crate) fn create_dir_all_durable(fs: &dyn Fs, path: &Path) -> io::Result<()> {
+    // the missing directories, deepest first
+    let mut missing = Vec::new();
+    let mut p = path;
+    while !p.as_os_str().is_empty() && fs.list_dir(p).is_err() {
+        missing.push(p);
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => break,
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs.create_dir_all(path)?;
+    for created in missing.iter().rev() {
+        match created.parent() {
+            Some(parent) if parent.as_os_str().is_empty() => fs.sync_dir(Path::new("."))?,
+            Some(parent) => fs.sync_dir(parent)?,
+            None => {}
+        }
+    }
+    Ok(())
+}
+
 /// The real file system, through `std::fs`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RealFs;
@@ -306,7 +335,7 @@ pub mod testing {
 
     mod power_loss;
 
-    pub use power_loss::PowerLossFs;
+    pub use power_loss::{CrashSurvival, EntryChange, PowerLossFs};
 
     use super::{DirEntry, Fs, FsFile, FsLock, MappedBytes, RealFs};
     use std::io;

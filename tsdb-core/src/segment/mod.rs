@@ -164,7 +164,9 @@ impl Segment {
     pub(crate) fn open(fs: &dyn Fs, dir: &Path) -> Result<Segment> {
         let map = |path: &Path| fs.map(path).map_err(io_err(IoOp::Read, path));
         let meta_path = dir.join(META_FILE);
-        let meta_bytes = fs.read(&meta_path).map_err(io_err(IoOp::Read, &meta_path))?;
+        let meta_bytes = fs
+            .read(&meta_path)
+            .map_err(io_err(IoOp::Read, &meta_path))?;
         let meta = SegmentMeta::decode(&meta_bytes, &meta_path)?;
 
         let index_path = dir.join(INDEX_FILE);

@@ -14,11 +14,14 @@
 //!   contents, even if the contents were synced.
 //!
 //! A test arms [`PowerLossFs::crash_after_syncs`]: once that many syncs (file syncs,
-//! directory syncs and truncates) have completed, the machine is gone and every later
-//! operation fails. [`PowerLossFs::crash_image`] then hands out what the disk holds as a
-//! fresh file system for the test to reopen, and [`PowerLossFs::crash_image_with`] lets
-//! unsynced appended bytes partly survive as a prefix (a torn write), since real disks
-//! may write back any part of the page cache before the power goes.
+//! directory syncs and truncates) have completed, the next sync never happens: the
+//! machine is gone and every operation from then on fails. [`PowerLossFs::crash_image`] then hands out what the disk holds as a
+//! fresh file system for the test to reopen. Real disks may also write back any part of
+//! the page cache before the power goes, so [`PowerLossFs::crash_image_with`] lets a
+//! [`CrashSurvival`] choose what else survives: a prefix of each file's unsynced
+//! appended bytes (a torn write), and any subset of the unsynced directory changes,
+//! replayed in order (a rename within one directory is atomic, as `rename(2)` is on the
+//! file systems we target; one between two directories is a removal and a creation).
 //!
 //! Modelled on redb's `CrashBackend` (`tests/crash_consistency.rs`), with directory
 //! entries added: a log-structured engine commits by rename, not by overwriting pages.
@@ -82,7 +85,70 @@ struct Tree {
     crashed: bool,
     /// Paths locked through [`Fs::lock`].
     locks: HashSet<PathBuf>,
+    /// Changes to directory entries not yet made durable by a sync of their directory,
+    /// in the order they were made: replaying any subset of them, in order, on the
+    /// durable tables gives a state a power loss may leave.
+    pending: Vec<(Ino, DirOp)>,
 }
+
+/// One change to a directory's entries.
+#[derive(Clone, Debug)]
+enum DirOp {
+    Add(String, Ino),
+    Remove(String),
+    /// Within one directory; atomic, as `rename(2)` is on the file systems we target.
+    Rename(String, String, Ino),
+}
+
+/// An unsynced change to a directory's entries, for [`CrashSurvival::entry_change`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryChange<'a> {
+    /// Entry `name` was created (a file, a directory, or the target half of a rename
+    /// from another directory).
+    Created {
+        /// The entry's name.
+        name: &'a str,
+    },
+    /// Entry `name` was removed (or moved to another directory).
+    Removed {
+        /// The entry's name.
+        name: &'a str,
+    },
+    /// Entry `from` was renamed to `to` in the same directory (replacing `to`).
+    Renamed {
+        /// The old name.
+        from: &'a str,
+        /// The new name.
+        to: &'a str,
+    },
+}
+
+/// What survives of what was never synced, for [`PowerLossFs::crash_image_with`]. Real
+/// disks may write back any part of the page cache before the power goes: some
+/// unsynced appended bytes (a prefix: writes reach the disk in order within a file,
+/// but torn at any byte), and some unsynced directory changes. The defaults keep
+/// nothing, which is [`PowerLossFs::crash_image`].
+pub trait CrashSurvival {
+    /// How many of the `unsynced` bytes appended to the file that ends up at `path`
+    /// survive (clamped to `unsynced`).
+    fn file_tail(&mut self, path: &Path, unsynced: u64) -> u64 {
+        let _ = (path, unsynced);
+        0
+    }
+
+    /// Whether `change`, not yet synced, survives. Asked once per change, in the order
+    /// the changes were made; a rename between two directories is a removal and a
+    /// creation, asked separately.
+    fn entry_change(&mut self, change: EntryChange<'_>) -> bool {
+        let _ = change;
+        false
+    }
+}
+
+/// Only what was synced survives.
+struct SyncedOnly;
+
+impl CrashSurvival for SyncedOnly {}
 
 impl Tree {
     fn new() -> Tree {
@@ -101,7 +167,20 @@ impl Tree {
             crash_at: None,
             crashed: false,
             locks: HashSet::new(),
+            pending: Vec::new(),
         }
+    }
+
+    fn add_entry(&mut self, dir: Ino, name: String, ino: Ino) -> io::Result<()> {
+        self.live_entries_mut(dir)?.insert(name.clone(), ino);
+        self.pending.push((dir, DirOp::Add(name, ino)));
+        Ok(())
+    }
+
+    fn remove_entry(&mut self, dir: Ino, name: String) -> io::Result<()> {
+        self.live_entries_mut(dir)?.remove(&name);
+        self.pending.push((dir, DirOp::Remove(name)));
+        Ok(())
     }
 
     fn alive(&self) -> io::Result<()> {
@@ -114,7 +193,18 @@ impl Tree {
         }
     }
 
-    /// Counts one completed sync and crashes if that was the armed one.
+    /// Called before every sync: the power goes here, before the sync does anything, if
+    /// the armed number of syncs has completed.
+    fn before_sync(&mut self) -> io::Result<()> {
+        self.alive()?;
+        if self.crash_at.is_some_and(|k| self.counters.total() >= k) {
+            self.crashed = true;
+            self.alive()?;
+        }
+        Ok(())
+    }
+
+    /// Counts one completed sync.
     fn synced(&mut self, kind: SyncKind) {
         let c = &mut self.counters;
         *match kind {
@@ -122,9 +212,6 @@ impl Tree {
             SyncKind::Dir => &mut c.dir_syncs,
             SyncKind::Truncate => &mut c.truncates,
         } += 1;
-        if self.crash_at.is_some_and(|k| self.counters.total() >= k) {
-            self.crashed = true;
-        }
     }
 
     fn alloc(&mut self, node: Node) -> Ino {
@@ -185,9 +272,9 @@ impl Tree {
     /// The directory holding `path` and the entry's name.
     fn parent_of(&self, path: &Path) -> io::Result<(Ino, String)> {
         let mut names = components(path)?;
-        let name = names.pop().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidInput, "the root has no parent")
-        })?;
+        let name = names
+            .pop()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the root has no parent"))?;
         let mut ino = ROOT;
         for n in names {
             ino = *self
@@ -320,16 +407,15 @@ impl PowerLossFs {
         self.tree.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Arms the power loss: once `k` syncs (see [`PowerLossFs::sync_count`]) have
-    /// completed, in total since this file system was made, every later operation
-    /// fails. The `k`-th sync itself completes and returns `Ok`. With `k` at or below
-    /// the syncs already done, the machine is off at once.
+    /// Arms the power loss after `k` syncs (see [`PowerLossFs::sync_count`], counted
+    /// since this file system was made): the next sync after the `k`-th fails without
+    /// doing anything, and so does every operation after it. The operations between the
+    /// `k`-th sync and that attempt still run: none of them is durable without a sync,
+    /// so this is the power going at any moment between sync `k` and sync `k + 1`, and
+    /// [`PowerLossFs::crash_image_with`] can choose which of them reached the disk
+    /// anyway.
     pub fn crash_after_syncs(&self, k: u64) {
-        let mut t = self.lock_tree();
-        t.crash_at = Some(k);
-        if t.counters.total() >= k {
-            t.crashed = true;
-        }
+        self.lock_tree().crash_at = Some(k);
     }
 
     /// Turns the machine off now.
@@ -358,24 +444,61 @@ impl PowerLossFs {
         self.lock_tree().counters.dir_syncs
     }
 
-    /// What the disk holds if the power goes now, as a new file system (every file and
-    /// entry durable, no syncs counted, nothing armed, no locks held): synced bytes of
+    /// What the disk holds if the power goes now, as a new file system (everything in
+    /// it durable, no syncs counted, nothing armed, no locks held): the synced bytes of
     /// files reachable through synced directory entries. This file system is left as
     /// it is.
     pub fn crash_image(&self) -> PowerLossFs {
-        self.crash_image_with(&mut |_, _| 0)
+        self.crash_image_with(&mut SyncedOnly)
     }
 
-    /// Like [`PowerLossFs::crash_image`], but a file whose live bytes extend its durable
-    /// bytes (appended, not yet synced) keeps `keep(path, unsynced_len)` of the unsynced
-    /// bytes (clamped to `unsynced_len`): a torn write, where the disk wrote back part of
-    /// the page cache before the power went. `path` is where the file ends up in the
-    /// image.
-    pub fn crash_image_with(&self, keep: &mut dyn FnMut(&Path, u64) -> u64) -> PowerLossFs {
+    /// Like [`PowerLossFs::crash_image`], but `survival` decides which unsynced
+    /// directory changes and how many unsynced appended bytes survive as well (torn
+    /// writes). A file whose live bytes do not extend its durable bytes (overwritten
+    /// in place, which the engine never does) keeps its durable bytes.
+    pub fn crash_image_with(&self, survival: &mut dyn CrashSurvival) -> PowerLossFs {
         let old = self.lock_tree();
+        let mut tables: HashMap<Ino, BTreeMap<String, Ino>> = old
+            .nodes
+            .iter()
+            .filter_map(|(&ino, node)| match node {
+                Node::Dir { durable, .. } => Some((ino, durable.clone())),
+                Node::File { .. } => None,
+            })
+            .collect();
+        for (dir, op) in &old.pending {
+            let change = match op {
+                DirOp::Add(name, _) => EntryChange::Created { name },
+                DirOp::Remove(name) => EntryChange::Removed { name },
+                DirOp::Rename(from, to, _) => EntryChange::Renamed { from, to },
+            };
+            if !survival.entry_change(change) {
+                continue;
+            }
+            if let Some(table) = tables.get_mut(dir) {
+                match op {
+                    DirOp::Add(name, ino) => {
+                        table.insert(name.clone(), *ino);
+                    }
+                    DirOp::Remove(name) => {
+                        table.remove(name);
+                    }
+                    DirOp::Rename(from, to, ino) => {
+                        table.remove(from);
+                        table.insert(to.clone(), *ino);
+                    }
+                }
+            }
+        }
         let mut new = Tree::new();
-        let mut ancestors = vec![ROOT];
-        copy_durable(&old, ROOT, &mut new, ROOT, Path::new("/"), &mut ancestors, keep);
+        let mut copy = Copy {
+            old: &old,
+            tables: &tables,
+            new: &mut new,
+            ancestors: vec![ROOT],
+            survival,
+        };
+        copy.dir(ROOT, ROOT, Path::new("/"));
         PowerLossFs {
             tree: Arc::new(Mutex::new(new)),
         }
@@ -394,51 +517,59 @@ impl PowerLossFs {
     }
 }
 
-/// Copies the durable entries of directory `from` of `old` into directory `to` of `new`,
-/// recursively. `ancestors` breaks cycles (possible only through unsynced renames of
-/// directories into each other, which the engine never does).
-fn copy_durable(
-    old: &Tree,
-    from: Ino,
-    new: &mut Tree,
-    to: Ino,
-    path: &Path,
-    ancestors: &mut Vec<Ino>,
-    keep: &mut dyn FnMut(&Path, u64) -> u64,
-) {
-    let Some(Node::Dir { durable, .. }) = old.nodes.get(&from) else {
-        return;
-    };
-    for (name, &child) in durable {
-        let child_path = path.join(name);
-        let made = match old.nodes.get(&child) {
-            Some(Node::File { live, durable }) => {
-                let mut bytes = durable.clone();
-                if let Some(unsynced) = live.strip_prefix(durable.as_slice()) {
-                    let n = keep(&child_path, unsynced.len() as u64);
-                    let n = usize::try_from(n).unwrap_or(usize::MAX).min(unsynced.len());
-                    bytes.extend_from_slice(unsynced.get(..n).unwrap_or_default());
-                }
-                new.alloc(Node::File {
-                    live: bytes.clone(),
-                    durable: bytes,
-                })
-            }
-            Some(Node::Dir { .. }) if !ancestors.contains(&child) => {
-                let ino = new.alloc(Node::Dir {
-                    live: BTreeMap::new(),
-                    durable: BTreeMap::new(),
-                });
-                ancestors.push(child);
-                copy_durable(old, child, new, ino, &child_path, ancestors, keep);
-                ancestors.pop();
-                ino
-            }
-            _ => continue,
+/// Builds a crash image: copies what survives of the old tree into a new one.
+struct Copy<'a> {
+    old: &'a Tree,
+    /// The surviving entries of every directory of the old tree.
+    tables: &'a HashMap<Ino, BTreeMap<String, Ino>>,
+    new: &'a mut Tree,
+    /// The directories being copied, outermost first: breaks cycles (possible only
+    /// through unsynced renames of directories into each other, which the engine never
+    /// does).
+    ancestors: Vec<Ino>,
+    survival: &'a mut dyn CrashSurvival,
+}
+
+impl Copy<'_> {
+    /// Copies the surviving entries of directory `from` (old tree) into directory `to`
+    /// (new tree), recursively.
+    fn dir(&mut self, from: Ino, to: Ino, path: &Path) {
+        let Some(table) = self.tables.get(&from) else {
+            return;
         };
-        if let Some(Node::Dir { live, durable }) = new.nodes.get_mut(&to) {
-            live.insert(name.clone(), made);
-            durable.insert(name.clone(), made);
+        for (name, &child) in table {
+            let child_path = path.join(name);
+            let made = match self.old.nodes.get(&child) {
+                Some(Node::File { live, durable }) => {
+                    let mut bytes = durable.clone();
+                    if let Some(unsynced) = live.strip_prefix(durable.as_slice()) {
+                        if !unsynced.is_empty() {
+                            let n = self.survival.file_tail(&child_path, unsynced.len() as u64);
+                            let n = usize::try_from(n).unwrap_or(usize::MAX).min(unsynced.len());
+                            bytes.extend_from_slice(unsynced.get(..n).unwrap_or_default());
+                        }
+                    }
+                    self.new.alloc(Node::File {
+                        live: bytes.clone(),
+                        durable: bytes,
+                    })
+                }
+                Some(Node::Dir { .. }) if !self.ancestors.contains(&child) => {
+                    let ino = self.new.alloc(Node::Dir {
+                        live: BTreeMap::new(),
+                        durable: BTreeMap::new(),
+                    });
+                    self.ancestors.push(child);
+                    self.dir(child, ino, &child_path);
+                    self.ancestors.pop();
+                    ino
+                }
+                _ => continue,
+            };
+            if let Some(Node::Dir { live, durable }) = self.new.nodes.get_mut(&to) {
+                live.insert(name.clone(), made);
+                durable.insert(name.clone(), made);
+            }
         }
     }
 }
@@ -462,7 +593,7 @@ impl Fs for PowerLossFs {
                         live: BTreeMap::new(),
                         durable: BTreeMap::new(),
                     });
-                    t.live_entries_mut(ino)?.insert(name, child);
+                    t.add_entry(ino, name, child)?;
                     child
                 }
             };
@@ -499,7 +630,7 @@ impl Fs for PowerLossFs {
             live: Vec::new(),
             durable: Vec::new(),
         });
-        t.live_entries_mut(dir)?.insert(name, ino);
+        t.add_entry(dir, name, ino)?;
         Ok(Arc::new(MemFile {
             tree: Arc::clone(&self.tree),
             ino,
@@ -554,8 +685,16 @@ impl Fs for PowerLossFs {
                 "cannot move a directory into itself",
             ));
         }
-        t.live_entries_mut(from_dir)?.remove(&from_name);
-        t.live_entries_mut(to_dir)?.insert(to_name, ino);
+        if from_dir == to_dir {
+            let entries = t.live_entries_mut(from_dir)?;
+            entries.remove(&from_name);
+            entries.insert(to_name.clone(), ino);
+            t.pending
+                .push((from_dir, DirOp::Rename(from_name, to_name, ino)));
+        } else {
+            t.remove_entry(from_dir, from_name)?;
+            t.add_entry(to_dir, to_name, ino)?;
+        }
         Ok(())
     }
 
@@ -570,8 +709,7 @@ impl Fs for PowerLossFs {
         if t.is_dir(ino)? {
             return Err(is_a_dir());
         }
-        t.live_entries_mut(dir)?.remove(&name);
-        Ok(())
+        t.remove_entry(dir, name)
     }
 
     /// Unlinks the directory from its parent. Its own entries are left as they are, so
@@ -587,18 +725,18 @@ impl Fs for PowerLossFs {
         if !t.is_dir(ino)? {
             return Err(not_a_dir());
         }
-        t.live_entries_mut(dir)?.remove(&name);
-        Ok(())
+        t.remove_entry(dir, name)
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         let mut t = self.lock_tree();
-        t.alive()?;
+        t.before_sync()?;
         let ino = t.lookup(path)?;
         match t.node_mut(ino)? {
             Node::Dir { live, durable } => *durable = live.clone(),
             Node::File { .. } => return Err(not_a_dir()),
         }
+        t.pending.retain(|(dir, _)| *dir != ino);
         t.synced(SyncKind::Dir);
         Ok(())
     }
@@ -614,7 +752,7 @@ impl Fs for PowerLossFs {
     /// [`crate::fs::RealFs::truncate`] does with `sync_all`.
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()> {
         let mut t = self.lock_tree();
-        t.alive()?;
+        t.before_sync()?;
         let ino = t.lookup(path)?;
         let len = usize::try_from(len).map_err(io::Error::other)?;
         let (live, durable) = t.file_mut(ino)?;
@@ -647,7 +785,7 @@ impl Fs for PowerLossFs {
                     live: Vec::new(),
                     durable: Vec::new(),
                 });
-                t.live_entries_mut(dir)?.insert(name, ino);
+                t.add_entry(dir, name, ino)?;
             }
         }
         let key = PathBuf::from_iter(components(path)?);
@@ -750,7 +888,7 @@ impl FsFile for MemFile {
 
     fn sync_data(&self) -> io::Result<()> {
         let mut t = self.lock_tree();
-        t.alive()?;
+        t.before_sync()?;
         let (live, durable) = t.file_mut(self.ino)?;
         durable.clone_from(live);
         t.synced(SyncKind::File);
@@ -767,7 +905,9 @@ impl FsFile for MemFile {
         let t = self.lock_tree();
         t.alive()?;
         let live = t.file_live(self.ino)?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(live.len());
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(live.len());
         let src = live.get(start..).unwrap_or_default();
         let n = src.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), src.get(..n)) {
@@ -797,6 +937,100 @@ mod tests {
         fs
     }
 
+    /// Keeps `bytes` of every unsynced tail and the unsynced entry changes whose
+    /// positions are in `entries`; records what it was asked.
+    #[derive(Default)]
+    struct Keep {
+        bytes: u64,
+        entries: Vec<usize>,
+        asked: Vec<(PathBuf, u64)>,
+        changes: Vec<String>,
+    }
+
+    impl Keep {
+        fn bytes(bytes: u64) -> Keep {
+            Keep {
+                bytes,
+                ..Keep::default()
+            }
+        }
+
+        fn entries(entries: &[usize]) -> Keep {
+            Keep {
+                entries: entries.to_vec(),
+                ..Keep::default()
+            }
+        }
+    }
+
+    impl CrashSurvival for Keep {
+        fn file_tail(&mut self, path: &Path, unsynced: u64) -> u64 {
+            self.asked.push((path.to_path_buf(), unsynced));
+            self.bytes
+        }
+
+        fn entry_change(&mut self, change: EntryChange<'_>) -> bool {
+            let i = self.changes.len();
+            self.changes.push(format!("{change:?}"));
+            self.entries.contains(&i)
+        }
+    }
+
+    #[test]
+    fn unsynced_entry_changes_survive_as_chosen_in_order() {
+        let fs = durable_file(b"old");
+        let a = fs.create_new(p("/d/a")).unwrap();
+        a.write_all(b"A").unwrap();
+        a.sync_data().unwrap();
+        fs.rename(p("/d/a"), p("/d/f")).unwrap();
+        fs.create_new(p("/d/b")).unwrap();
+
+        let mut none = Keep::entries(&[]);
+        let img = fs.crash_image_with(&mut none);
+        assert_eq!(names(&img, "/d"), ["f"]);
+        assert_eq!(img.read(p("/d/f")).unwrap(), b"old");
+        assert_eq!(
+            none.changes,
+            [
+                r#"Created { name: "a" }"#,
+                r#"Renamed { from: "a", to: "f" }"#,
+                r#"Created { name: "b" }"#
+            ]
+        );
+        // the creation alone: the synced file is there under its first name
+        let img = fs.crash_image_with(&mut Keep::entries(&[0]));
+        assert_eq!(names(&img, "/d"), ["a", "f"]);
+        assert_eq!(img.read(p("/d/a")).unwrap(), b"A");
+        // creation and rename (atomic): the new content replaced the old
+        let img = fs.crash_image_with(&mut Keep::entries(&[0, 1]));
+        assert_eq!(names(&img, "/d"), ["f"]);
+        assert_eq!(img.read(p("/d/f")).unwrap(), b"A");
+        // a later creation without the earlier ones: an empty file, never synced
+        let img = fs.crash_image_with(&mut Keep::entries(&[2]));
+        assert_eq!(names(&img, "/d"), ["b", "f"]);
+        assert!(img.read(p("/d/b")).unwrap().is_empty());
+        // a directory sync leaves nothing to choose
+        fs.sync_dir(p("/d")).unwrap();
+        let mut after = Keep::entries(&[]);
+        let img = fs.crash_image_with(&mut after);
+        assert!(after.changes.is_empty());
+        assert_eq!(names(&img, "/d"), ["b", "f"]);
+    }
+
+    #[test]
+    fn a_rename_between_directories_can_survive_half_way() {
+        let fs = durable_file(b"v");
+        fs.create_dir_all(p("/e")).unwrap();
+        fs.sync_dir(p("/")).unwrap();
+        fs.rename(p("/d/f"), p("/e/f")).unwrap();
+        // removal from /d survives, creation in /e does not: the file is gone
+        let img = fs.crash_image_with(&mut Keep::entries(&[0]));
+        assert!(names(&img, "/d").is_empty() && names(&img, "/e").is_empty());
+        // both survive as separate changes
+        let img = fs.crash_image_with(&mut Keep::entries(&[0, 1]));
+        assert_eq!(img.read(p("/e/f")).unwrap(), b"v");
+    }
+
     fn names(fs: &PowerLossFs, dir: &str) -> Vec<String> {
         fs.list_dir(p(dir))
             .unwrap()
@@ -818,16 +1052,17 @@ mod tests {
         let fs = durable_file(b"abc");
         let f = fs.open_append(p("/d/f")).unwrap();
         f.write_all(b"defg").unwrap();
-        assert_eq!(fs.read(p("/d/f")).unwrap(), b"abcdefg", "reads see live bytes");
+        assert_eq!(
+            fs.read(p("/d/f")).unwrap(),
+            b"abcdefg",
+            "reads see live bytes"
+        );
         assert_eq!(fs.crash_image().read(p("/d/f")).unwrap(), b"abc");
-        let mut asked = Vec::new();
-        let torn = fs.crash_image_with(&mut |path, n| {
-            asked.push((path.to_path_buf(), n));
-            2
-        });
+        let mut keep = Keep::bytes(2);
+        let torn = fs.crash_image_with(&mut keep);
         assert_eq!(torn.read(p("/d/f")).unwrap(), b"abcde");
-        assert_eq!(asked, [(PathBuf::from("/d/f"), 4)]);
-        let all = fs.crash_image_with(&mut |_, _| u64::MAX);
+        assert_eq!(keep.asked, [(PathBuf::from("/d/f"), 4)]);
+        let all = fs.crash_image_with(&mut Keep::bytes(u64::MAX));
         assert_eq!(all.read(p("/d/f")).unwrap(), b"abcdefg", "clamped");
         f.sync_data().unwrap();
         assert_eq!(fs.crash_image().read(p("/d/f")).unwrap(), b"abcdefg");
@@ -923,28 +1158,43 @@ mod tests {
     }
 
     #[test]
-    fn crash_after_k_syncs_stops_everything_after_the_kth() {
+    fn crash_after_k_syncs_stops_everything_from_the_next_sync() {
         let fs = PowerLossFs::new();
         fs.crash_after_syncs(2);
         fs.create_dir_all(p("/d")).unwrap();
         fs.sync_dir(p("/")).unwrap();
         let f = fs.create_new(p("/d/f")).unwrap();
         f.write_all(b"a").unwrap();
-        assert!(!fs.is_crashed());
         f.sync_data().unwrap();
-        assert!(fs.is_crashed(), "the second sync completed, then the power went");
-        assert!(f.write_all(b"b").is_err());
+        // not durable without a sync, so these still run
+        f.write_all(b"b").unwrap();
+        fs.create_new(p("/d/g")).unwrap();
+        assert!(!fs.is_crashed());
+        assert!(
+            fs.sync_dir(p("/d")).is_err(),
+            "the third sync never happens"
+        );
+        assert!(fs.is_crashed());
+        assert!(f.write_all(b"c").is_err());
         assert!(f.sync_data().is_err());
         assert!(fs.read(p("/d/f")).is_err());
         assert!(fs.list_dir(p("/")).is_err());
+        assert!(fs.create_dir_all(p("/x")).is_err());
         assert_eq!((fs.file_sync_count(), fs.dir_sync_count()), (1, 1));
-        // the entry of f was never synced
+        // the entries of f and g were never synced
         assert!(names(&fs.crash_image(), "/d").is_empty());
+        let img = fs.crash_image_with(&mut Keep {
+            bytes: 1,
+            entries: vec![0],
+            ..Keep::default()
+        });
+        assert_eq!(img.read(p("/d/f")).unwrap(), b"ab");
 
         let off = PowerLossFs::new();
         off.crash_after_syncs(0);
+        off.create_dir_all(p("/x")).unwrap();
+        assert!(off.sync_dir(p("/")).is_err());
         assert!(off.is_crashed());
-        assert!(off.create_dir_all(p("/x")).is_err());
     }
 
     #[test]
