@@ -238,7 +238,7 @@ impl CrashSurvival for Torn {
     }
 
     fn entry_change(&mut self, _: EntryChange<'_>) -> bool {
-        self.next() % 2 == 0
+        self.next().is_multiple_of(2)
     }
 }
 
