@@ -1,32 +1,4 @@
 //! [`PowerLossFs`]: an in-memory file system that knows what a power loss would keep.
-//!
-//! Every file has a *live* image (what reads see) and a *durable* image (what survives a
-//! power loss); so does every directory's table of entries. The rules are the POSIX
-//! minimum that a careful program can rely on (ext4 and XFS keep more, but an engine that
-//! is correct only because of that is not portable):
-//!
-//! - a file's bytes become durable at [`FsFile::sync_data`] of any handle to it;
-//! - a created, renamed or removed directory entry becomes durable at [`Fs::sync_dir`] of
-//!   the directory holding it (a rename between two directories needs both synced);
-//! - [`Fs::truncate`] is durable when it returns (the trait promises it; [`RealFs`]
-//!   syncs the whole file), so it counts as a sync here;
-//! - nothing else is durable: a file whose entry was never synced vanishes with its
-//!   contents, even if the contents were synced.
-//!
-//! A test arms [`PowerLossFs::crash_after_syncs`]: once that many syncs (file syncs,
-//! directory syncs and truncates) have completed, the next sync never happens: the
-//! machine is gone and every operation from then on fails. [`PowerLossFs::crash_image`] then hands out what the disk holds as a
-//! fresh file system for the test to reopen. Real disks may also write back any part of
-//! the page cache before the power goes, so [`PowerLossFs::crash_image_with`] lets a
-//! [`CrashSurvival`] choose what else survives: a prefix of each file's unsynced
-//! appended bytes (a torn write), and any subset of the unsynced directory changes,
-//! replayed in order (a rename within one directory is atomic, as `rename(2)` is on the
-//! file systems we target; one between two directories is a removal and a creation).
-//!
-//! Modelled on redb's `CrashBackend` (`tests/crash_consistency.rs`), with directory
-//! entries added: a log-structured engine commits by rename, not by overwriting pages.
-//!
-//! [`RealFs`]: crate::fs::RealFs
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -349,9 +321,38 @@ fn components(path: &Path) -> io::Result<Vec<String>> {
     Ok(out)
 }
 
-/// The in-memory file system with a live and a durable image of everything; see the
-/// [module docs](self) for the durability rules. Cloning shares the state, so a test
-/// keeps one clone and gives the engine another.
+/// An in-memory file system that knows what a power loss would keep.
+///
+/// Every file has a *live* image (what reads see) and a *durable* image (what survives a
+/// power loss); so does every directory's table of entries. The rules are the POSIX
+/// minimum that a careful program can rely on (ext4 and XFS keep more, but an engine that
+/// is correct only because of that is not portable):
+///
+/// - a file's bytes become durable at [`FsFile::sync_data`] of any handle to it;
+/// - a created, renamed or removed directory entry becomes durable at [`Fs::sync_dir`] of
+///   the directory holding it (a rename between two directories needs both synced);
+/// - [`Fs::truncate`] is durable when it returns (the trait promises it; [`RealFs`]
+///   syncs the whole file), so it counts as a sync here;
+/// - nothing else is durable: a file whose entry was never synced vanishes with its
+///   contents, even if the contents were synced.
+///
+/// A test arms [`PowerLossFs::crash_after_syncs`]: once that many syncs (file syncs,
+/// directory syncs and truncates) have completed, the next sync never happens: the
+/// machine is gone and every operation from then on fails. [`PowerLossFs::crash_image`]
+/// then hands out what the disk holds as a fresh file system for the test to reopen.
+/// Real disks may also write back any part of
+/// the page cache before the power goes, so [`PowerLossFs::crash_image_with`] lets a
+/// [`CrashSurvival`] choose what else survives: a prefix of each file's unsynced
+/// appended bytes (a torn write), and any subset of the unsynced directory changes,
+/// replayed in order (a rename within one directory is atomic, as `rename(2)` is on the
+/// file systems we target; one between two directories is a removal and a creation).
+///
+/// Modelled on redb's `CrashBackend` (`tests/crash_consistency.rs`), with directory
+/// entries added: a log-structured engine commits by rename, not by overwriting pages.
+///
+/// Cloning shares the state, so a test keeps one clone and gives the engine another.
+///
+/// [`RealFs`]: crate::fs::RealFs
 ///
 /// ```
 /// use std::path::Path;
