@@ -269,16 +269,16 @@ fn every_acknowledged_sample_survives_power_loss_at_every_fsync() {
     assert_eq!(ledger.acked.len(), 32 * 2 * SERIES);
     assert_eq!(ledger.deleted.len(), 2);
     recover_and_check(&full.crash_image(), &ledger).unwrap();
-    {
+    let segments = {
         let db = Db::open(DIR, options(&full.crash_image())).unwrap();
         let stats = db.stats().unwrap();
-        assert!(
-            stats.segments.len() >= 5,
-            "the workload persists several segments: {:?}",
-            stats.segments.len()
-        );
         db.close().unwrap();
-    }
+        stats.segments.len()
+    };
+    assert!(
+        segments >= 5,
+        "the workload persists several segments: {segments}"
+    );
 
     // Random draws of surviving unsynced data per crash point; a deeper local run:
     // TSDB_POWER_LOSS_DRAWS=100 cargo test --release -p tsdb-core --test power_loss
@@ -304,8 +304,12 @@ fn every_acknowledged_sample_survives_power_loss_at_every_fsync() {
     }
     let elapsed = started.elapsed();
     eprintln!(
-        "power loss sweep: {} crash points, each with synced data only and {draws} draws \
+        "power loss sweep: workload of {} samples, {segments} segments, {} file and {} \
+         directory fsyncs; {} crash points, each with synced data only and {draws} draws \
          of surviving unsynced data, in {elapsed:.2?}",
+        ledger.acked.len(),
+        full.file_sync_count(),
+        full.dir_sync_count(),
         total + 1
     );
     assert!(
