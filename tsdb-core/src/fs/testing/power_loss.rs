@@ -492,7 +492,7 @@ impl PowerLossFs {
             }
         }
         let mut new = Tree::new();
-        let mut copy = Copy {
+        let mut copy = ImageBuilder {
             old: &old,
             tables: &tables,
             new: &mut new,
@@ -519,7 +519,7 @@ impl PowerLossFs {
 }
 
 /// Builds a crash image: copies what survives of the old tree into a new one.
-struct Copy<'a> {
+struct ImageBuilder<'a> {
     old: &'a Tree,
     /// The surviving entries of every directory of the old tree.
     tables: &'a HashMap<Ino, BTreeMap<String, Ino>>,
@@ -531,7 +531,7 @@ struct Copy<'a> {
     survival: &'a mut dyn CrashSurvival,
 }
 
-impl Copy<'_> {
+impl ImageBuilder<'_> {
     /// Copies the surviving entries of directory `from` (old tree) into directory `to`
     /// (new tree), recursively.
     fn dir(&mut self, from: Ino, to: Ino, path: &Path) {
