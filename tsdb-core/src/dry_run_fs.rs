@@ -10,7 +10,7 @@ use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::fs::{DirEntry, Fs, FsFile};
+use crate::fs::{DirEntry, Fs, FsFile, FsLock, MappedBytes};
 
 #[derive(Debug)]
 pub(crate) struct DryRunFs(pub(crate) Arc<dyn Fs>);
@@ -70,5 +70,14 @@ impl Fs for DryRunFs {
     }
     fn truncate(&self, _path: &Path, _len: u64) -> io::Result<()> {
         Ok(())
+    }
+    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+        self.0.map(path)
+    }
+    fn lock(&self, _path: &Path) -> io::Result<FsLock> {
+        Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            "a read-only open takes no lock",
+        ))
     }
 }

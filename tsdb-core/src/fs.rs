@@ -1,18 +1,24 @@
 //! The file-system seam: every byte the engine reads or writes goes through [`Fs`] and
-//! [`FsFile`], so tests can inject failures (see [`testing::FaultFs`]) without touching
-//! the code under test. Modelled on redb's `StorageBackend`: a handful of object-safe
-//! methods, `&self` everywhere, `std::io` errors in and out.
+//! [`FsFile`] (segments are memory-mapped through [`Fs::map`], the data directory is
+//! locked through [`Fs::lock`]), so tests can inject failures (see [`testing::FaultFs`])
+//! or simulate a power loss (see [`testing::PowerLossFs`]) without touching the code
+//! under test. Modelled on redb's `StorageBackend`: a handful of object-safe methods,
+//! `&self` everywhere, `std::io` errors in and out.
 //!
 //! [`RealFs`] is the production implementation over `std::fs`. Directory fsync, which
 //! makes file creations, renames and removals durable, opens the directory and calls
 //! `sync_all` on it (the POSIX way; on other platforms it is a no-op, see
 //! [`RealFs::sync_dir`]).
 
+mod mapped;
+
 use std::fmt;
-use std::fs::{File, OpenOptions};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
+
+pub use mapped::MappedBytes;
 
 /// One entry of a directory listing.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +59,40 @@ pub trait Fs: Send + Sync + fmt::Debug {
     /// Cuts a file to `len` bytes and makes the new length durable before returning
     /// (recovery truncates a torn tail and must not see it come back after a crash).
     fn truncate(&self, path: &Path, len: u64) -> io::Result<()>;
+    /// The whole file at `path`, read-only, for as long as the result lives. The real
+    /// file system maps it into memory (segments are read in place, and only the pages a
+    /// query touches are read); the default reads it whole, which is what an in-memory
+    /// file system wants. The engine maps only files it never changes again.
+    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+        self.read(path).map(MappedBytes::from_vec)
+    }
+    /// Takes an exclusive lock on the file `path` (creating it if missing), held until
+    /// the returned [`FsLock`] is dropped; fails with [`io::ErrorKind::WouldBlock`] if
+    /// someone else holds it. The database takes one on its directory so that two
+    /// processes (or two handles in one process) never write the same files. The lock
+    /// file's existence need not be durable: a lock never outlives its holder.
+    fn lock(&self, path: &Path) -> io::Result<FsLock>;
+}
+
+/// A lock from [`Fs::lock`]; dropping it releases the lock.
+pub struct FsLock {
+    _held: Box<dyn fmt::Debug + Send + Sync>,
+}
+
+impl FsLock {
+    /// A lock released when `held` is dropped (for [`Fs`] implementations: the open,
+    /// locked file of the real file system, a guard of an in-memory one).
+    pub fn new(held: impl fmt::Debug + Send + Sync + 'static) -> FsLock {
+        FsLock {
+            _held: Box::new(held),
+        }
+    }
+}
+
+impl fmt::Debug for FsLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("FsLock").field(&self._held).finish()
+    }
 }
 
 /// An open file. All methods take `&self` so one handle can be shared between the
@@ -102,6 +142,35 @@ pub(crate) fn read_exact_at(
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Creates `path` and its missing parents, like [`Fs::create_dir_all`], and makes each
+/// directory it created durable by fsyncing the directory that holds it: without that, a
+/// power loss can take a new data directory away with everything later synced inside it.
+/// Costs nothing when `path` exists.
+pub(crate) fn create_dir_all_durable(fs: &dyn Fs, path: &Path) -> io::Result<()> {
+    // the missing directories, deepest first
+    let mut missing = Vec::new();
+    let mut p = path;
+    while !p.as_os_str().is_empty() && fs.list_dir(p).is_err() {
+        missing.push(p);
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => break,
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    fs.create_dir_all(path)?;
+    for created in missing.iter().rev() {
+        match created.parent() {
+            Some(parent) if parent.as_os_str().is_empty() => fs.sync_dir(Path::new("."))?,
+            Some(parent) => fs.sync_dir(parent)?,
+            None => {}
         }
     }
     Ok(())
@@ -222,13 +291,41 @@ impl Fs for RealFs {
         f.set_len(len)?;
         f.sync_all()
     }
+
+    /// Memory-maps the file (see [`MappedBytes`] for why that is sound here).
+    fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+        MappedBytes::map_file(&File::open(path)?)
+    }
+
+    /// An advisory `flock`-style lock ([`File::try_lock`]) on the file: released when
+    /// the process exits, however it exits, so a crash never leaves a stale lock.
+    fn lock(&self, path: &Path) -> io::Result<FsLock> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(FsLock::new(file)),
+            Err(TryLockError::WouldBlock) => Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "locked by another handle or process",
+            )),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
+    }
 }
 
 pub mod testing {
-    //! Failure injection for tests: [`FaultFs`] wraps any [`Fs`] and can be armed to fail
-    //! fsyncs, cut writes short, run out of space, or fail a rename, removal or file
-    //! creation; it also counts fsyncs and can hold them at a gate so a test controls
-    //! exactly which writers pile up behind a group-commit fsync.
+    //! File systems for tests.
+    //!
+    //! - [`FaultFs`] wraps any [`Fs`] and can be armed to fail fsyncs, cut writes short,
+    //!   run out of space, or fail a rename, removal or file creation; it also counts
+    //!   fsyncs and can hold them at a gate so a test controls exactly which writers pile
+    //!   up behind a group-commit fsync.
+    //! - [`PowerLossFs`] is an in-memory file system that keeps what reads see apart from
+    //!   what would survive a power loss, can "lose power" after any given fsync, and
+    //!   hands out the surviving image as a new file system to reopen.
     //!
     //! This module is always compiled (it is small and has no dependencies) rather than
     //! hidden behind a cargo feature: integration tests in `tests/`, the engine's crash
@@ -236,7 +333,11 @@ pub mod testing {
     //! handling of disk errors can all use it without feature juggling. It is not meant
     //! for production use.
 
-    use super::{DirEntry, Fs, FsFile, RealFs};
+    mod power_loss;
+
+    pub use power_loss::{CrashSurvival, EntryChange, PowerLossFs};
+
+    use super::{DirEntry, Fs, FsFile, FsLock, MappedBytes, RealFs};
     use std::io;
     use std::path::Path;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -518,6 +619,14 @@ pub mod testing {
             self.check(FaultOp::Truncate, "truncate")?;
             self.inner.truncate(path, len)
         }
+
+        fn map(&self, path: &Path) -> io::Result<MappedBytes> {
+            self.inner.map(path)
+        }
+
+        fn lock(&self, path: &Path) -> io::Result<FsLock> {
+            self.inner.lock(path)
+        }
     }
 
     #[derive(Debug)]
@@ -633,6 +742,26 @@ mod tests {
         fs.remove_file(&q).unwrap();
         fs.remove_dir_all(&dir.path().join("a")).unwrap();
         assert!(fs.list_dir(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn real_fs_maps_and_locks() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = RealFs;
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"mapped bytes").unwrap();
+        assert_eq!(&*fs.map(&p).unwrap(), b"mapped bytes");
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(fs.map(&empty).unwrap().is_empty());
+        assert!(fs.map(&dir.path().join("missing")).is_err());
+
+        let lock = dir.path().join("LOCK");
+        let held = fs.lock(&lock).unwrap();
+        let e = fs.lock(&lock).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        drop(held);
+        drop(fs.lock(&lock).unwrap());
     }
 
     #[test]

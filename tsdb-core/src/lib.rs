@@ -9,12 +9,13 @@
 //!
 //! - [`wal`]: the write-ahead log — segment files, typed records, group commit, replay
 //!   with torn-tail recovery, checkpoints. Format in `FORMAT-wal.md`.
-//! - [`fs`]: the file-system seam every file operation goes through, with [`fs::RealFs`]
-//!   for production and [`testing::FaultFs`] to inject fsync errors, short writes and a
-//!   full disk in tests.
+//! - [`fs`]: the file-system seam every file operation goes through (segments are mapped
+//!   and the directory locked through it too), with [`fs::RealFs`] for production,
+//!   [`testing::FaultFs`] to inject fsync errors, short writes and a full disk in tests,
+//!   and [`testing::PowerLossFs`] to simulate a power loss after any fsync.
 //! - [`Error`]: the crate's one error type.
 
-#![deny(unsafe_code)] // the one exception is the mmap in segment/mmap.rs
+#![deny(unsafe_code)] // the one exception is the mmap in fs/mapped.rs
 
 mod atomic_file;
 mod batch;

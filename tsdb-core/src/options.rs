@@ -41,7 +41,8 @@ pub struct Options {
     pub background_maintenance: bool,
     /// The clock (tests substitute [`crate::ManualClock`]).
     pub clock: Arc<dyn Clock>,
-    /// The file system for writes (tests substitute a fault-injecting one).
+    /// The file system every read and write goes through (tests substitute a
+    /// fault-injecting one or a power-loss simulator).
     pub fs: Arc<dyn Fs>,
     /// Told about appends, refusals, fsyncs, persists and failures, for metrics.
     /// Default: [`NoopObserver`].

@@ -9,6 +9,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -16,6 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::T0;
 use tsdb_core::{Batch, Db, ManualClock, Options};
 use tsdb_index::{Labels, Matcher};
 
@@ -24,7 +27,6 @@ const START_ENV: &str = "TSDB_CRASH_START";
 const SERIES: usize = 20;
 const PER_BATCH: i64 = 5;
 /// Batch k holds timestamps T0 + k*PER_BATCH*STEP ..., so batches never overlap.
-const T0: i64 = 1_700_000_000_000;
 const STEP: i64 = 100;
 const ROUNDS: usize = 40;
 

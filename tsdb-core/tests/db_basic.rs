@@ -3,12 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 
+use common::T0;
 use tsdb_core::{Batch, Db, Error, ManualClock, Options, SampleError};
 use tsdb_index::{Labels, Matcher};
 
-const T0: i64 = 1_700_000_000_000;
 const HOUR: i64 = 3_600_000;
 
 fn options(clock: &Arc<ManualClock>) -> Options {

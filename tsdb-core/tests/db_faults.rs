@@ -5,14 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use common::T0;
 use tsdb_core::testing::FaultFs;
 use tsdb_core::{Batch, Db, ManualClock, Options};
 use tsdb_index::{Labels, Matcher};
-
-const T0: i64 = 1_700_000_000_000;
 
 fn options(fs: &FaultFs) -> Options {
     Options {

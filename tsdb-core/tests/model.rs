@@ -4,14 +4,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use common::T0;
 use proptest::prelude::*;
 use tsdb_core::{Batch, Db, ManualClock, Options};
 use tsdb_index::{Labels, Matcher};
 
-const T0: i64 = 1_700_000_000_000;
 const SERIES: usize = 4;
 
 #[derive(Clone, Debug)]

@@ -5,14 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use common::{copy_dir, T0};
 use tsdb_core::{Db, Error, ManualClock, Options};
 use tsdb_index::{Labels, Matcher};
-
-const T0: i64 = 1_700_000_000_000;
 
 fn options() -> Options {
     Options {
@@ -93,17 +94,4 @@ fn every_flipped_byte_is_caught_or_harmless() {
         }
     }
     assert!(cases > 200, "only {cases} cases");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else if e.file_name() != "LOCK" {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }

@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
+use common::{open_wal, replay_wal};
 use tsdb_core::fs::Fs;
 use tsdb_core::testing::{FaultFs, FaultOp};
 use tsdb_core::wal::{Record, RecoveryReport, RefSample, Tombstone, Wal, WalOptions};
@@ -96,19 +99,11 @@ fn append_all(wal: &Wal, recs: &[Record]) {
 }
 
 fn open(fs: Arc<dyn Fs>, dir: &Path) -> (Wal, Vec<Record>, RecoveryReport) {
-    let mut got = Vec::new();
-    let (wal, report) = Wal::open_with_fs(fs, dir, opts(), |r| {
-        got.push(r);
-        Ok(())
-    })
-    .unwrap();
-    (wal, got, report)
+    open_wal(fs, dir, opts()).unwrap()
 }
 
 fn replay(dir: &Path) -> (Vec<Record>, RecoveryReport) {
-    let (wal, got, report) = open(tsdb_core::fs::RealFs::arc(), dir);
-    wal.close().unwrap();
-    (got, report)
+    replay_wal(tsdb_core::fs::RealFs::arc(), dir, opts()).unwrap()
 }
 
 fn count(recs: &[Record]) -> (u64, u64, u64) {

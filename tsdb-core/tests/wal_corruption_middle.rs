@@ -5,8 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{copy_dir, replay_wal};
+use tsdb_core::fs::RealFs;
 use tsdb_core::wal::{inspect_segment, Record, RecoveryMode, RefSample, Wal, WalOptions};
 use tsdb_core::Error;
 
@@ -65,21 +69,7 @@ fn try_open(
     dir: &Path,
     mode: RecoveryMode,
 ) -> Result<(Vec<Record>, tsdb_core::wal::RecoveryReport), Error> {
-    let mut got = Vec::new();
-    let (wal, report) = Wal::open(dir, opts(mode), |r| {
-        got.push(r);
-        Ok(())
-    })?;
-    wal.close()?;
-    Ok((got, report))
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
+    replay_wal(RealFs::arc(), dir, opts(mode))
 }
 
 #[test]

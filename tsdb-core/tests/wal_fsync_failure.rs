@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::replay_wal;
 use tsdb_core::fs::{Fs, RealFs};
 use tsdb_core::testing::FaultFs;
 use tsdb_core::wal::{Record, RefSample, SyncMode, Wal, WalOptions};
@@ -21,14 +24,9 @@ fn rec(i: u64) -> Record {
 }
 
 fn replay(dir: &std::path::Path) -> Vec<Record> {
-    let mut got = Vec::new();
-    let (wal, _) = Wal::open_with_fs(RealFs::arc(), dir, WalOptions::default(), |r| {
-        got.push(r);
-        Ok(())
-    })
-    .unwrap();
-    wal.close().unwrap();
-    got
+    replay_wal(RealFs::arc(), dir, WalOptions::default())
+        .unwrap()
+        .0
 }
 
 #[test]

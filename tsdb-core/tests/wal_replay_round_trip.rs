@@ -3,17 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
 
+mod common;
+
+use common::open_wal;
 use proptest::prelude::*;
+use tsdb_core::fs::RealFs;
 use tsdb_core::wal::{Record, RefSample, Tombstone, Wal, WalOptions};
 use tsdb_index::{LabelLimits, Labels};
 
 fn open(dir: &std::path::Path, opts: &WalOptions) -> (Wal, Vec<Record>) {
-    let mut got = Vec::new();
-    let (wal, report) = Wal::open(dir, opts.clone(), |r| {
-        got.push(r);
-        Ok(())
-    })
-    .unwrap();
+    let (wal, got, report) = open_wal(RealFs::arc(), dir, opts.clone()).unwrap();
     assert_eq!(report.records, got.len() as u64);
     assert!(report.torn_tail.is_none(), "{report:?}");
     (wal, got)

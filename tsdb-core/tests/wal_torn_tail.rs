@@ -4,8 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
 
+mod common;
+
 use std::path::Path;
 
+use common::open_wal;
+use tsdb_core::fs::RealFs;
 use tsdb_core::wal::{inspect_segment, Record, RefSample, Wal, WalOptions, SEGMENT_HEADER_LEN};
 use tsdb_index::Labels;
 
@@ -34,13 +38,7 @@ fn records() -> Vec<Record> {
 }
 
 fn replay(dir: &Path) -> (Wal, Vec<Record>, tsdb_core::wal::RecoveryReport) {
-    let mut got = Vec::new();
-    let (wal, report) = Wal::open(dir, WalOptions::default(), |r| {
-        got.push(r);
-        Ok(())
-    })
-    .unwrap();
-    (wal, got, report)
+    open_wal(RealFs::arc(), dir, WalOptions::default()).unwrap()
 }
 
 #[test]

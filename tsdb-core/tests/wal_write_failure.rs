@@ -4,9 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
 
+mod common;
+
 use std::io;
 use std::sync::Arc;
 
+use common::replay_wal;
 use tsdb_core::fs::{Fs, RealFs};
 use tsdb_core::testing::FaultFs;
 use tsdb_core::wal::{Record, RecoveryReport, RefSample, Wal, WalOptions};
@@ -28,13 +31,7 @@ fn replay_with(
     fs: Arc<dyn Fs>,
     dir: &std::path::Path,
 ) -> Result<(Vec<Record>, RecoveryReport), Error> {
-    let mut got = Vec::new();
-    let (wal, report) = Wal::open_with_fs(fs, dir, WalOptions::default(), |r| {
-        got.push(r);
-        Ok(())
-    })?;
-    wal.close()?;
-    Ok((got, report))
+    replay_wal(fs, dir, WalOptions::default())
 }
 
 fn assert_write_failure(e: &Error, kind: Option<io::ErrorKind>) {

@@ -22,7 +22,6 @@
 mod open;
 mod persist;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -79,7 +78,7 @@ pub(crate) struct Inner {
     persist: Mutex<PersistState>,
     report: OpenReport,
     maintenance: Maintenance,
-    _lock: Option<File>,
+    _lock: Option<crate::fs::FsLock>,
 }
 
 /// An embedded time-series database: a cheap, cloneable, thread-safe handle.

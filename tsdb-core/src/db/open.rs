@@ -4,7 +4,6 @@
 //! head, and the maintenance owner. Read-only opens do the same reading and no writing.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -15,7 +14,7 @@ use super::persist::segment_name;
 use super::{Db, Inner, PersistState, State, LOCK_FILE, SEGMENTS_DIR, WAL_DIR};
 use crate::deletes;
 use crate::error::{io_err, Error, IoOp, Result};
-use crate::fs::Fs;
+use crate::fs::{create_dir_all_durable, Fs, FsLock};
 use crate::head::Head;
 use crate::maintenance::Maintenance;
 use crate::manifest::{Manifest, SegmentEntry};
@@ -103,19 +102,12 @@ impl RefMap {
     }
 }
 
-fn lock_dir(dir: &Path) -> Result<File> {
+fn lock_dir(fs: &dyn Fs, dir: &Path) -> Result<FsLock> {
     let path = dir.join(LOCK_FILE);
-    let file = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_err(IoOp::Open, &path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(TryLockError::WouldBlock) => Err(Error::Locked { path }),
-        Err(TryLockError::Error(e)) => Err(Error::io(IoOp::Open, &path, e)),
-    }
+    fs.lock(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::WouldBlock => Error::Locked { path: path.clone() },
+        _ => Error::io(IoOp::Open, &path, e),
+    })
 }
 
 fn validate(options: &Options) -> Result<ChunkOptions> {
@@ -149,8 +141,7 @@ struct Segments {
 fn load_segments(fs: &dyn Fs, dir: &Path, write: bool) -> Result<Segments> {
     let seg_dir = dir.join(SEGMENTS_DIR);
     if write {
-        fs.create_dir_all(&seg_dir)
-            .map_err(io_err(IoOp::CreateDir, &seg_dir))?;
+        create_dir_all_durable(fs, &seg_dir).map_err(io_err(IoOp::CreateDir, &seg_dir))?;
     }
     let mut entries = match fs.list_dir(&seg_dir) {
         Ok(entries) => entries,
@@ -168,9 +159,9 @@ fn load_segments(fs: &dyn Fs, dir: &Path, write: bool) -> Result<Segments> {
         Ok(None) if !entries.iter().any(|e| e.name.parse::<u32>().is_ok()) => {
             (Manifest::empty(), ManifestStatus::Created)
         }
-        Ok(None) => rebuild(&seg_dir, &entries, "no MANIFEST file".into()),
+        Ok(None) => rebuild(fs, &seg_dir, &entries, "no MANIFEST file".into()),
         Err(e @ (Error::Corruption { .. } | Error::UnsupportedFormat { .. })) => {
-            rebuild(&seg_dir, &entries, format!("MANIFEST unreadable: {e}"))
+            rebuild(fs, &seg_dir, &entries, format!("MANIFEST unreadable: {e}"))
         }
         Err(e) => return Err(e),
     };
@@ -208,7 +199,7 @@ fn load_segments(fs: &dyn Fs, dir: &Path, write: bool) -> Result<Segments> {
     let mut set_aside = Vec::new();
     for entry in &manifest.segments {
         let path = seg_dir.join(segment_name(entry.seq));
-        match Segment::open(&path) {
+        match Segment::open(fs, &path) {
             Ok(seg) => {
                 let m = seg.meta();
                 if (m.min_t, m.max_t, m.resolution_ms, m.level)
@@ -235,6 +226,7 @@ fn load_segments(fs: &dyn Fs, dir: &Path, write: bool) -> Result<Segments> {
 /// The head was persisted up to the end of the newest raw level-0 segment (the rule
 /// before manifests existed).
 fn rebuild(
+    fs: &dyn Fs,
     seg_dir: &Path,
     entries: &[crate::fs::DirEntry],
     reason: String,
@@ -245,7 +237,7 @@ fn rebuild(
             continue;
         };
         manifest.next_seq = manifest.next_seq.max(seq.saturating_add(1));
-        let Ok(seg) = Segment::open(&seg_dir.join(&e.name)) else {
+        let Ok(seg) = Segment::open(fs, &seg_dir.join(&e.name)) else {
             continue; // opened again below and set aside there, with the reason
         };
         let m = seg.meta();
@@ -306,9 +298,8 @@ impl Db {
         let dir = dir.as_ref().to_path_buf();
         let chunk_options = validate(&options)?;
         let fs = options.fs.clone();
-        fs.create_dir_all(&dir)
-            .map_err(io_err(IoOp::CreateDir, &dir))?;
-        let lock = lock_dir(&dir)?;
+        create_dir_all_durable(&*fs, &dir).map_err(io_err(IoOp::CreateDir, &dir))?;
+        let lock = lock_dir(&*fs, &dir)?;
         let segments = load_segments(&*fs, &dir, true)?;
         let head = Arc::new(Head::new(chunk_options, segments.manifest.persisted_until));
         let wal_options = WalOptions {
@@ -411,7 +402,7 @@ impl Db {
         segments: Segments,
         replay: RecoveryReport,
         deletions: Vec<deletes::Deletion>,
-        lock: Option<File>,
+        lock: Option<FsLock>,
     ) -> Result<Db> {
         let observer = options.observer.clone();
         for (path, reason) in &segments.set_aside {

@@ -161,7 +161,7 @@ impl Inner {
                     sources: Vec::new(),
                     parents: Vec::new(),
                 });
-                Some(Arc::new(Segment::open(&dir)?))
+                Some(Arc::new(Segment::open(&*self.options.fs, &dir)?))
             }
             // Nothing to write (rare: the head's lower bound is exact but for chunks that
             // straddle a boundary): only the boundary moves.

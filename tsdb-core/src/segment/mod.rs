@@ -1,4 +1,5 @@
-//! Immutable segments: one time range of persisted series, read through mmap.
+//! Immutable segments: one time range of persisted series, read in place from the
+//! mappings [`Fs::map`] hands out.
 //!
 //! A segment is a directory of four files (byte layouts in `FORMAT-segment.md`):
 //! `meta` (time range, resolution, level, counts), `index` (the `tsdb-index` on-disk
@@ -8,18 +9,17 @@
 //! header and CRC except `chunks`, whose chunks are checked as they are read; a segment
 //! found corrupt is marked and left out of later queries while the rest keeps serving.
 
-mod mmap;
 pub(crate) mod write;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use memmap2::Mmap;
 use tsdb_compress::varint::{split_crc, Cursor};
 use tsdb_index::{DiskIndex, Labels, Matcher};
 
-use crate::error::{Error, Result};
+use crate::error::{io_err, Error, IoOp, Result};
+use crate::fs::{Fs, MappedBytes};
 use crate::series_iter::{ChunkBytes, ChunkHandle};
 
 pub(crate) const META_FILE: &str = "meta";
@@ -134,7 +134,7 @@ fn check_version(v: u8, path: &Path) -> Result<()> {
 self_cell::self_cell!(
     /// The segment's index, borrowing the mapping it was opened from.
     struct MappedIndex {
-        owner: Mmap,
+        owner: MappedBytes,
         #[covariant]
         dependent: DiskIndex,
     }
@@ -153,27 +153,29 @@ pub struct Segment {
     meta: SegmentMeta,
     index: MappedIndex,
     /// Offsets table then entries of the `series` file (CRC already checked).
-    series: Mmap,
+    series: MappedBytes,
     series_count: u32,
-    chunks: Mmap,
+    chunks: MappedBytes,
     corrupt: AtomicBool,
 }
 
 impl Segment {
-    /// Opens and checks a segment directory.
-    pub(crate) fn open(dir: &Path) -> Result<Segment> {
+    /// Opens and checks a segment directory, reading it through `fs`.
+    pub(crate) fn open(fs: &dyn Fs, dir: &Path) -> Result<Segment> {
+        let map = |path: &Path| fs.map(path).map_err(io_err(IoOp::Read, path));
         let meta_path = dir.join(META_FILE);
-        let meta_bytes = std::fs::read(&meta_path)
-            .map_err(crate::error::io_err(crate::error::IoOp::Read, &meta_path))?;
+        let meta_bytes = fs
+            .read(&meta_path)
+            .map_err(io_err(IoOp::Read, &meta_path))?;
         let meta = SegmentMeta::decode(&meta_bytes, &meta_path)?;
 
         let index_path = dir.join(INDEX_FILE);
-        let index_map = mmap::map_file(&index_path)?;
+        let index_map = map(&index_path)?;
         let index = MappedIndex::try_new(index_map, |m| DiskIndex::open(m))
             .map_err(|e| Error::corruption(&index_path, 0, e.to_string()))?;
 
         let series_path = dir.join(SERIES_FILE);
-        let series = mmap::map_file(&series_path)?;
+        let series = map(&series_path)?;
         let series_count = check_series_file(&series, &series_path, meta.series)?;
         if index.borrow_dependent().num_series() != series_count {
             return Err(Error::corruption(
@@ -184,7 +186,7 @@ impl Segment {
         }
 
         let chunks_path = dir.join(CHUNKS_FILE);
-        let chunks = mmap::map_file(&chunks_path)?;
+        let chunks = map(&chunks_path)?;
         match chunks.get(..5) {
             Some(h) if h.get(..4) == Some(CHUNKS_MAGIC.as_slice()) => {
                 check_version(h.get(4).copied().unwrap_or(0), &chunks_path)?
