@@ -1,10 +1,11 @@
-//! A real data directory (two segments and a tombstones file) with one of its files
+//! A real data directory (two segments, a manifest and a tombstones file) with one of its files
 //! replaced by arbitrary bytes, then opened and read through the public API: `Db::open`
 //! must either set the damaged segment aside or fail with a typed error, and every read
 //! afterwards must be an answer or a typed error. Nothing may panic.
 //!
 //! The first input byte picks the file: segment `meta`, `index`, `series` or `chunks` of
-//! the first segment, or the directory's `tombstones`; the rest is its new content. Bit 7
+//! the first segment, or the directory's `tombstones` or `MANIFEST`; the rest is its new
+//! content. Bit 7
 //! of the first byte keeps the original bytes and overwrites only a prefix of them
 //! instead, so the fuzzer also reaches the deeper decoders behind valid headers.
 #![no_main]
@@ -16,7 +17,7 @@ use libfuzzer_sys::fuzz_target;
 use tsdb_core::{Db, Options};
 use tsdb_index::{Labels, Matcher};
 
-const FILES: [&str; 5] = ["meta", "index", "series", "chunks", "tombstones"];
+const FILES: [&str; 6] = ["meta", "index", "series", "chunks", "tombstones", "MANIFEST"];
 
 /// A directory with two persisted segments and a deletion, built once.
 fn template() -> &'static Path {
@@ -76,7 +77,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// The path of `file` in the copy: the directory's tombstones, or the first segment's.
 fn target(data: &Path, file: &str) -> Option<PathBuf> {
-    if file == "tombstones" {
+    if file == "tombstones" || file == "MANIFEST" {
         return Some(data.join(file));
     }
     let mut segments: Vec<PathBuf> = std::fs::read_dir(data.join("segments"))
