@@ -1,19 +1,27 @@
-//! The storage engine of the tsdb time-series database.
+//! The storage engine of the tsdb time-series database: the [`Db`] handle applications
+//! embed. Samples are made durable in a write-ahead log, held in an in-memory head as
+//! compressed chunks, and persisted by a background maintenance thread into immutable,
+//! memory-mapped segments listed in a manifest. Reads take a consistent snapshot
+//! ([`Querier`]) across head and segments. It builds on `tsdb-compress` for chunks and
+//! `tsdb-index` for series lookup; PromQL is in `tsdb-query`.
 //!
-//! This crate will hold (see `../shared/DESIGN.md` and issue 4): the `Db` handle that
-//! applications embed, the write-ahead log, the in-memory head, immutable memory-mapped
-//! segments, and later the compactor, downsampling and retention. It builds on
-//! `tsdb-compress` for chunk encoding and `tsdb-index` for series lookup.
+//! # Stable API
 //!
-//! What exists so far:
+//! What an embedder uses: [`Db`] with [`Options`] (and [`Clock`], [`ManualClock`] for
+//! tests), [`Batch`]/[`BatchOutcome`]/[`SampleError`] for writing, [`Querier`],
+//! [`SeriesEntry`] and [`SeriesIter`] for reading, [`DbStats`], [`OpenReport`] and the
+//! [`observe::Observer`] hook for monitoring, [`Error`] with [`Error::class`] for
+//! mapping failures (caller, unavailable, internal). These follow semver once the crate
+//! reaches 1.0; breaking changes before that are listed in the release notes.
 //!
-//! - [`wal`]: the write-ahead log — segment files, typed records, group commit, replay
-//!   with torn-tail recovery, checkpoints. Format in `FORMAT-wal.md`.
-//! - [`fs`]: the file-system seam every file operation goes through (segments are mapped
-//!   and the directory locked through it too), with [`fs::RealFs`] for production,
-//!   [`testing::FaultFs`] to inject fsync errors, short writes and a full disk in tests,
-//!   and [`testing::PowerLossFs`] to simulate a power loss after any fsync.
-//! - [`Error`]: the crate's one error type.
+//! Also public, for tools and tests, with no stability promise: [`wal`] (the log on its
+//! own: segments, records, replay, checkpoints; format in `FORMAT-wal.md`), [`fs`] (the
+//! file-system seam every read and write goes through) and [`testing`]
+//! ([`testing::FaultFs`] injects fsync errors, short writes and full disks;
+//! [`testing::PowerLossFs`] simulates a power loss after any fsync).
+//!
+//! On-disk formats: `FORMAT-segment.md` (data directory, manifest, segments, tombstones)
+//! and `FORMAT-wal.md`.
 
 #![deny(unsafe_code)] // the one exception is the mmap in fs/mapped.rs
 

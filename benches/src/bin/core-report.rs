@@ -11,7 +11,8 @@
 //! that every RSS baseline is a fresh process and not memory a previous phase freed. The
 //! phases can be run alone (for perf or callgrind); they print `#R key=value` lines:
 //! `phase series DIR N K`, `phase hours DIR N K` (N series, K samples each), and
-//! `phase replay DIR K` (reopen a `hours` directory).
+//! `phase replay DIR K` (reopen a `hours` directory), and `phase persist DIR K` (reopen a
+//! `hours` directory and time `persist_all` of its whole head; the directory is changed).
 //!
 //! ```sh
 //! cargo run --release -p tsdb-benches --bin core-report
@@ -132,6 +133,37 @@ fn phase_replay(dir: &Path, k: u32) {
     out("load_end", loadavg());
 }
 
+/// `phase persist DIR K`: reopen a `hours` directory (replay untimed), then time
+/// `persist_all` writing its whole head to a segment, and check one series.
+fn phase_persist(dir: &Path, k: u32) {
+    out("load_start", loadavg());
+    let db = open(dir, replay_options());
+    let (cpu0, wait0) = sched_times();
+    let start = Instant::now();
+    let written = match db.persist_all() {
+        Ok(n) => n,
+        Err(e) => panic!("persist_all: {e}"),
+    };
+    out("persist_s", start.elapsed().as_secs_f64());
+    let (cpu1, wait1) = sched_times();
+    out("persist_cpu_s", cpu1 - cpu0);
+    out("persist_runq_s", wait1 - wait0);
+    out("persist_segments", written);
+    let m = [
+        Matcher::equal("__name__", "cpu_usage_user"),
+        Matcher::equal("hostname", "host_42"),
+    ];
+    let got = db
+        .querier(T0, T0 + i64::from(k) * STEP_MS)
+        .and_then(|q| q.select(&m))
+        .map(|s| s.iter().map(|e| e.iter().count()).sum::<usize>());
+    match got {
+        Ok(n) if n == k as usize => {}
+        other => panic!("after persist host_42 has {other:?} samples, want {k}"),
+    }
+    out("load_end", loadavg());
+}
+
 fn report_stats(db: &Db) {
     match db.stats() {
         Ok(s) => {
@@ -206,6 +238,7 @@ fn main() {
             "series" => phase_series(&dir, p(3).parse().unwrap_or(0), k),
             "hours" => phase_hours(&dir, p(3).parse().unwrap_or(0), k),
             "replay" => phase_replay(&dir, p(3).parse().unwrap_or(0)),
+            "persist" => phase_persist(&dir, p(3).parse().unwrap_or(0)),
             other => panic!("unknown phase {other}"),
         }
         return;

@@ -187,7 +187,7 @@ impl Db {
         }
     }
 
-    /// Appends a batch. Every refused series or sample gets its own [`SampleError`] in
+    /// Appends a batch. Every refused series or sample gets its own [`SampleError`](crate::SampleError) in
     /// the outcome; the accepted ones are durable (under [`crate::wal::SyncMode`]) when
     /// this returns `Ok`. An `Err` means the log failed: nothing of the batch is
     /// acknowledged (some of it may be readable until a restart).
