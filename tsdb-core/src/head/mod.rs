@@ -180,8 +180,8 @@ impl Head {
                 None => continue,
             }
         }
-        Err(Error::invalid_argument(
-            "series kept disappearing while being created",
+        Err(Error::invariant(
+            "series kept disappearing while being created (8 tries against head GC)",
         ))
     }
 
@@ -200,7 +200,7 @@ impl Head {
         };
         let (stripe, slot) = slot_of(id);
         let Some(stripe) = self.stripes.get(stripe) else {
-            return Err(Error::invalid_argument("series id outside the stripes"));
+            return Err(Error::invariant("series id outside the stripes"));
         };
         let mut guard = lock(stripe);
         if guard.len() <= slot {
@@ -429,14 +429,14 @@ impl Head {
         for id in by_stripe {
             let (stripe_no, slot) = slot_of(id);
             if current.as_ref().is_none_or(|(n, _)| *n != stripe_no) {
-                current = None;
+                drop(current.take()); // release the previous stripe first
                 let Some(stripe) = self.stripes.get(stripe_no) else {
-                    continue;
+                    return Err(Error::invariant("series id outside the stripes"));
                 };
                 current = Some((stripe_no, lock(stripe)));
             }
             let Some((_, guard)) = current.as_ref() else {
-                continue;
+                return Err(Error::invariant("no stripe locked"));
             };
             if let Some(Some(series)) = guard.get(slot) {
                 let mut handles = Vec::new();

@@ -318,7 +318,9 @@ pub(crate) fn recover(
         (None, None) => 0,
     }
     .checked_add(1)
-    .ok_or_else(|| Error::invalid_argument("WAL segment numbers exhausted"))?;
+    .ok_or_else(|| Error::Invariant {
+        reason: "WAL segment numbers exhausted (2^32 segments)".into(),
+    })?;
     Ok(Recovered {
         report,
         next_segment: next,

@@ -501,7 +501,9 @@ impl Shared {
             .seg
             .index
             .checked_add(1)
-            .ok_or_else(|| Error::invalid_argument("WAL segment numbers exhausted"))?;
+            .ok_or_else(|| Error::Invariant {
+                reason: "WAL segment numbers exhausted (2^32 segments)".into(),
+            })?;
         let new = SegmentFile::create(&*self.fs, &self.dir, next)?;
         let old = mem::replace(&mut inner.seg, new);
         inner.pending.push(old);
