@@ -10,8 +10,8 @@ use crate::decimal::{DecimalParams, PredictorChoice};
 use crate::error::{Error, Result};
 use crate::timestamp::{TimestampDecoder, TimestampEncoder};
 use crate::values::{ValueDecoder, ValueEncoder, ValueEncoding, ValueStreams};
-use crate::varint::{put_uvarint, put_varint, split_crc, Cursor};
 use crate::Sample;
+use tsdb_encoding::{put_uvarint, put_varint, split_crc, Cursor};
 
 /// Samples per chunk unless configured otherwise. Larger chunks amortise the ~18-byte
 /// header and let the adaptive codes settle; 1024 samples of a 10 s scrape cover about

@@ -35,7 +35,7 @@
 use crate::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};
 use crate::rice::{self, RiceEncoder, RiceState, Symbol, FAST_K};
-use crate::varint::{unzigzag, zigzag};
+use tsdb_encoding::{unzigzag, zigzag};
 
 /// Largest decimal scale tried (values with more fractional digits use XOR).
 pub const MAX_SCALE: u8 = 18;

@@ -40,7 +40,6 @@ pub mod gorilla;
 pub mod rice;
 pub mod timestamp;
 pub mod values;
-pub mod varint;
 pub mod xor;
 
 pub use block::{Block, BlockEncoder};

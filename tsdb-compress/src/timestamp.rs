@@ -13,7 +13,7 @@
 use crate::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};
 use crate::rice::{self, RiceEncoder, RiceState, Symbol, FAST_K};
-use crate::varint::{unzigzag, zigzag};
+use tsdb_encoding::{unzigzag, zigzag};
 
 /// Streams timestamps after the first, which the caller stores elsewhere.
 #[derive(Clone, Debug)]

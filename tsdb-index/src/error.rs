@@ -140,6 +140,32 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl From<tsdb_encoding::DecodeError> for Error {
+    /// The on-disk reader goes through `tsdb_encoding::Cursor` (with file offsets); its
+    /// errors keep their offset and words, and their kind picks the variant.
+    #[cold]
+    fn from(e: tsdb_encoding::DecodeError) -> Self {
+        match e.kind {
+            tsdb_encoding::ErrorKind::ChecksumMismatch {
+                what,
+                stored,
+                computed,
+            } => Error::ChecksumMismatch {
+                section: what,
+                stored,
+                computed,
+            },
+            tsdb_encoding::ErrorKind::Unsupported { what, found } => {
+                Error::Unsupported { what, found }
+            }
+            _ => Error::Corrupt {
+                offset: e.offset,
+                reason: e.reason,
+            },
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn corrupt(offset: usize, reason: impl Into<Cow<'static, str>>) -> Self {
         Error::Corrupt {

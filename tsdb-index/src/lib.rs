@@ -36,7 +36,6 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod cursor;
 mod disk;
 mod error;
 mod labels;

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use super::{HEADER_LEN, MAGIC, SECTIONS, TOC_ENTRY_LEN, VERSION};
-use crate::cursor::put_uvarint;
+use tsdb_encoding::put_uvarint;
+
+use super::{HEADER, HEADER_LEN, SECTIONS, TOC_ENTRY_LEN};
 use crate::error::{cut, Error, Result};
 use crate::labels::{Labels, METRIC_NAME};
 use crate::scope::{ScopeNames, SCOPE_MIN_SERIES};
@@ -279,9 +280,7 @@ where
     let mut scope_section = Vec::new();
     put_scopes(&mut scope_section, &mut scopes)?;
 
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.extend_from_slice(&[0, 0, 0]);
+    HEADER.write(out);
     debug_assert_eq!(out.len() - start, HEADER_LEN);
     let mut toc = Vec::with_capacity(SECTIONS.len() * TOC_ENTRY_LEN + 4);
     for section in [
