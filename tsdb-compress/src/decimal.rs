@@ -262,6 +262,7 @@ impl DecimalEncoder {
     }
 
     /// The same encoder with the predictor fixed to `choice`; call before any push.
+    #[cfg(test)]
     pub fn with_predictor(mut self, choice: PredictorChoice) -> Self {
         self.params.predictor = choice;
         self.predictor = Predictor::new(choice);

@@ -324,13 +324,15 @@ pub(crate) fn log_or_1(u: u64) -> u32 {
     (u | 1).ilog2()
 }
 
-/// Decodes what a [`RiceEncoder`] wrote, one symbol at a time (the batch decoders use
-/// [`RiceState`] and the fast and slow paths directly).
+/// Decodes what a [`RiceEncoder`] wrote, one symbol at a time: the tests' reference (the
+/// batch decoders use [`RiceState`] and the fast and slow paths directly).
+#[cfg(test)]
 #[derive(Clone, Debug, Default)]
 pub struct RiceDecoder {
     state: RiceState,
 }
 
+#[cfg(test)]
 impl RiceDecoder {
     /// Reads the next symbol and adapts.
     #[inline]

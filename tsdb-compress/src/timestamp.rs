@@ -193,7 +193,9 @@ impl<'a> TimestampDecoder<'a> {
     }
 
     /// The next timestamp, one at a time and without the ordering check (the codec is
-    /// total over any `i64` sequence); the first call returns `first`.
+    /// total over any `i64` sequence); the first call returns `first`. The tests' reference
+    /// for the batch decoder.
+    #[cfg(test)]
     pub fn next_timestamp(&mut self) -> Result<i64> {
         if self.first_pending {
             self.first_pending = false;

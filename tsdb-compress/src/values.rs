@@ -90,11 +90,6 @@ impl ValueEncoder {
         }
     }
 
-    /// Values pushed so far.
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
     /// Appends a value.
     #[inline]
     pub fn push(&mut self, v: f64) {

@@ -7,7 +7,7 @@
 //! otherwise. Bit patterns, NaN payloads included, round-trip exactly.
 //!
 //! It is the fallback for chunks whose values are not short decimals, and the value half
-//! of the [`crate::gorilla`] baseline.
+//! of the `gorilla` baseline.
 
 use crate::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};

@@ -271,7 +271,7 @@ fn page_sized_gauges_use_a_multiplier() {
 
 #[test]
 fn decimal_chunks_choose_their_predictor() {
-    use tsdb_compress::decimal::PredictorChoice;
+    use tsdb_compress::PredictorChoice;
     let predictor = |chunk: &Chunk| match chunk.view().unwrap().value_encoding() {
         tsdb_compress::ValueEncoding::Decimal(p) => p.predictor,
         other => panic!("expected decimal, got {other:?}"),

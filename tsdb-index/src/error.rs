@@ -96,12 +96,6 @@ pub enum Error {
         /// The refused label set (possibly cut).
         labels: String,
     },
-    /// A series id that the index does not hold (never assigned, or removed).
-    #[error("no series with id {id}")]
-    UnknownSeries {
-        /// The id asked for.
-        id: u32,
-    },
     /// The index cannot grow further (series ids are `u32`, internal offsets are `u32`).
     #[error("index capacity exceeded: {what}")]
     CapacityExceeded {

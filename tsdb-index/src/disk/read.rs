@@ -216,10 +216,10 @@ struct ScopeRec {
 /// The immutable on-disk index, read in place from a byte slice.
 ///
 /// ```
-/// use tsdb_index::{DiskIndex, Labels, Matcher, MemIndex};
-/// let mem = MemIndex::new();
-/// mem.get_or_insert(&Labels::new([("__name__", "up"), ("job", "api")])?)?;
-/// let bytes = mem.to_bytes()?;
+/// use tsdb_index::{DiskIndex, IndexWriter, Labels, Matcher};
+/// let mut w = IndexWriter::new();
+/// w.add(&Labels::new([("__name__", "up"), ("job", "api")])?)?;
+/// let bytes = w.finish_to_vec()?;
 /// let disk = DiskIndex::open(&bytes)?;
 /// assert_eq!(disk.select(&[Matcher::equal("job", "api")])?.len(), 1);
 /// # Ok::<(), tsdb_index::Error>(())

@@ -1,9 +1,8 @@
 //! Encodes series into the on-disk format (see FORMAT.md).
 //!
-//! [`encode`] is the one encoder. Its callers bring the final symbol table (sorted,
-//! unique) and every series as `(name ref, value ref)` pairs in id order:
-//! [`IndexWriter`] for label sets streamed in label order (compaction), and
-//! `MemIndex::write_subset` / `MemIndex::write_to` for the series of the head.
+//! [`IndexWriter`] takes label sets streamed in label order (the segment writer, and
+//! compaction next) and hands [`encode`] the final symbol table (sorted, unique) and
+//! every series as `(name ref, value ref)` pairs in id order.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -304,12 +303,12 @@ where
 }
 
 /// Writes an on-disk index from label sets given in label order, assigning them ids
-/// `0, 1, 2, …`: the writer for compaction, which merges the (sorted) series of several
-/// segments into one.
+/// `0, 1, 2, …`: the one index writer, used by the segment writer (and compaction next,
+/// which merges the sorted series of several segments into one).
 ///
 /// Label sets must come strictly increasing in [`Labels`]' order (the order of
-/// Prometheus' `labels.Compare`, which is also the order `DiskIndex` and
-/// `MemIndex::write_subset` number series in); a set that is not greater than the
+/// Prometheus' `labels.Compare`, which is also the order `DiskIndex` numbers series
+/// in); a set that is not greater than the
 /// previous one is refused with [`Error::SeriesOutOfOrder`] and not added, so the writer
 /// stays usable. Memory is the label references (4 bytes each) plus one copy of every
 /// distinct string, until [`IndexWriter::finish`].
