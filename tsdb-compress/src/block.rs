@@ -85,8 +85,11 @@ impl BlockEncoder {
         HEADER.write(&mut out);
         out.push(COMPRESSION_ZSTD);
         out.extend_from_slice(&count.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
+        let too_large = |what| Error::InvalidArgument(format!("block {what} over 4 GiB").into());
+        let payload_len = u32::try_from(payload.len()).map_err(|_| too_large("payload"))?;
+        let compressed_len = u32::try_from(compressed.len()).map_err(|_| too_large("frame"))?;
+        out.extend_from_slice(&payload_len.to_le_bytes());
+        out.extend_from_slice(&compressed_len.to_le_bytes());
         out.extend_from_slice(&compressed);
         append_crc(&mut out);
         Ok(out)

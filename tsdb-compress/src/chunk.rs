@@ -236,7 +236,7 @@ fn write_chunk(
     out.push(ts_code | (value_code << 4));
     put_uvarint(&mut out, ts.count() as u64);
     put_varint(&mut out, first_t);
-    put_uvarint(&mut out, last_t.wrapping_sub(first_t) as u64);
+    put_uvarint(&mut out, last_t.wrapping_sub(first_t).cast_unsigned());
     if ts_code == TS_DELTA_OF_DELTA {
         put_uvarint(&mut out, ts_stream.len() as u64);
     }
@@ -420,11 +420,12 @@ impl<'a> ChunkRef<'a> {
                 format!("sample count {count} out of range"),
             ));
         }
-        let count = count as usize;
+        let count = usize::try_from(count)
+            .map_err(|_| Error::corrupt(count_at, "sample count exceeds usize"))?;
         let first_t = c.varint("first timestamp")?;
         let span_at = c.position();
         let span = c.uvarint("time span")?;
-        let last_t = first_t.wrapping_add(span as i64);
+        let last_t = first_t.wrapping_add(span.cast_signed());
         if count > 1 && (span < count as u64 - 1 || last_t <= first_t) {
             return Err(Error::corrupt(
                 span_at,
@@ -599,7 +600,9 @@ impl<'a> ChunkRef<'a> {
         let ts = match self.ts_encoding {
             TimestampEncoding::Regular => {
                 let interval = if self.count > 1 {
-                    (self.last_t.wrapping_sub(self.first_t) as u64 / (self.count as u64 - 1)) as i64
+                    (self.last_t.wrapping_sub(self.first_t).cast_unsigned()
+                        / (self.count as u64 - 1))
+                        .cast_signed()
                 } else {
                     0
                 };
@@ -734,10 +737,16 @@ impl ChunkIter<'_> {
             // Both halves are arithmetic: jump straight to the sample.
             if let TsState::Regular { next, interval } = &mut self.ts {
                 if t > *next && *interval > 0 && self.undecoded > 0 {
-                    let skip = ((t.wrapping_sub(*next) as u64).div_ceil(*interval as u64))
-                        .min(self.undecoded as u64 - 1);
-                    *next = next.wrapping_add((skip as i64).wrapping_mul(*interval));
-                    self.undecoded -= skip as usize;
+                    let steps = t
+                        .wrapping_sub(*next)
+                        .cast_unsigned()
+                        .div_ceil(interval.cast_unsigned());
+                    // below `undecoded`, so it fits usize and i64 alike
+                    let skip = usize::try_from(steps)
+                        .unwrap_or(usize::MAX)
+                        .min(self.undecoded - 1);
+                    *next = next.wrapping_add((skip as u64).cast_signed().wrapping_mul(*interval));
+                    self.undecoded -= skip;
                 }
             }
         }

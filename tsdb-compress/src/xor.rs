@@ -164,8 +164,8 @@ impl XorDecoder {
             return Ok(f64::from_bits(self.prev));
         }
         if r.read_bit()? {
-            let leading = r.read_bits(5)? as u32;
-            let mut meaningful = r.read_bits(6)? as u32;
+            #[expect(clippy::cast_possible_truncation, reason = "fields of 5 and 6 bits")]
+            let (leading, mut meaningful) = (r.read_bits(5)? as u32, r.read_bits(6)? as u32);
             if meaningful == 0 {
                 meaningful = 64;
             }

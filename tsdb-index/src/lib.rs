@@ -49,6 +49,11 @@
 //! # Ok::<(), tsdb_index::Error>(())
 //! ```
 #![forbid(unsafe_code)]
+#![deny(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 
 mod disk;
 mod error;

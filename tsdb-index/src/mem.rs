@@ -169,7 +169,7 @@ impl Inner {
     /// One past the largest id ever assigned.
     fn id_bound(&self) -> u32 {
         // offsets.len() <= u32::MAX is enforced on insert.
-        self.offsets.len().saturating_sub(1) as u32
+        u32::try_from(self.offsets.len().saturating_sub(1)).unwrap_or(u32::MAX)
     }
 
     fn series_syms(&self, id: u32) -> Option<&[u32]> {
@@ -464,7 +464,10 @@ impl Inner {
             if let Some(pairs) = self.series_syms(id) {
                 arena.extend_from_slice(pairs);
             }
-            // The arena only shrinks, so its length still fits a u32.
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "the arena only shrinks, and its length fit a u32 on insert"
+            )]
             offsets.push(arena.len() as u32);
         }
         self.arena = arena;
@@ -499,7 +502,8 @@ impl Inner {
         const BITSET: usize = 8192 + 16; // [u64; 1024] box + allocator header
         let bitmap = |r: &RoaringBitmap| {
             let s = r.statistics();
-            (s.n_bytes_array_containers / 2 + s.n_bytes_run_containers) as usize
+            usize::try_from(s.n_bytes_array_containers / 2 + s.n_bytes_run_containers)
+                .unwrap_or(usize::MAX)
                 + s.n_bitset_containers as usize * BITSET
                 + s.n_containers as usize * CONTAINER
         };

@@ -706,7 +706,10 @@ impl Scope for DiskScope<'_, '_> {
         }
         // Only near 2^32 series: map position by position.
         let mut ids = Vec::new();
-        scope::for_each_set(selected, |i| ids.push(first.saturating_add(i as u32)));
+        scope::for_each_set(selected, |i| {
+            // a position past u32 saturates, and `from_sorted` refuses the repeat
+            ids.push(u32::try_from(i).map_or(u32::MAX, |i| first.saturating_add(i)));
+        });
         crate::postings::from_sorted(&ids)
             .ok_or_else(|| Error::corrupt(self.scopes.bits_base, "scope positions overflow"))
     }

@@ -20,6 +20,15 @@ fn to_u32(v: usize, what: &'static str) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::CapacityExceeded { what })
 }
 
+/// The value ref of a postings key `(name ref << 32) | value ref`.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the low 32 bits of a key are its value ref"
+)]
+fn value_ref(key: u64) -> u32 {
+    key as u32
+}
+
 /// Hashes `u64` keys (pairs of refs) with one multiply; they are not attacker-chosen
 /// strings, and the std SipHash is most of the encoding time otherwise.
 #[derive(Default)]
@@ -269,7 +278,7 @@ where
             let ids = pairs_postings.remove(&key).unwrap_or_default();
             let count = to_u32(ids.len(), "series count")?;
             let (off, len) = put_postings(&mut postings, &ids)?;
-            values.extend_from_slice(&(key as u32).to_le_bytes());
+            values.extend_from_slice(&value_ref(key).to_le_bytes());
             values.extend_from_slice(&count.to_le_bytes());
             values.extend_from_slice(&len.to_le_bytes());
             values.extend_from_slice(&off.to_le_bytes());
@@ -406,9 +415,10 @@ impl IndexWriter {
         let mut order: Vec<u32> = (0..to_u32(self.symbols.len(), "symbol count")?).collect();
         order.sort_unstable_by(|&a, &b| self.sym(a).cmp(self.sym(b)));
         let mut rank = vec![0u32; order.len()];
-        for (new, &old) in order.iter().enumerate() {
+        // `order` has fewer than 2^32 entries (checked above)
+        for (new, &old) in (0u32..).zip(&order) {
             if let Some(r) = rank.get_mut(old as usize) {
-                *r = new as u32;
+                *r = new;
             }
         }
         let sorted: Vec<&str> = order.iter().map(|&i| self.sym(i)).collect();
