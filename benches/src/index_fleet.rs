@@ -3,7 +3,7 @@
 //! in TSBS's `cpu-only` use case. No `rand`: a splitmix64 of the host number picks every
 //! attribute, so host `i` has the same labels in every run and in every program.
 
-use tsdb_index::{Labels, Matcher, Renumbering, RoaringBitmap};
+use tsdb_index::{IndexWriter, Labels, Matcher, RoaringBitmap};
 
 /// The ten TSBS cpu fields, as Prometheus-style metric names.
 pub const METRICS: [&str; 10] = [
@@ -129,10 +129,31 @@ pub fn query_region_services_any_metric() -> Vec<Matcher> {
     q
 }
 
-/// The ids of a label-ordered index (written by `MemIndex::write_subset`) mapped back to
-/// the ids of the index it was written from, sorted.
-pub fn old_ids(hits: &RoaringBitmap, map: &Renumbering) -> Vec<u32> {
-    let mut ids: Vec<u32> = hits.iter().filter_map(|id| map.old_id(id)).collect();
+/// The fleet's ids in label order: `order[disk id]` is the position in `series` of the
+/// series the on-disk index numbers `disk id`. The head hands a segment's series to the
+/// segment writer sorted like this.
+pub fn label_order(series: &[Labels]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..series.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| series[a as usize].cmp(&series[b as usize]));
+    order
+}
+
+/// Writes the on-disk index as the segment writer does (`tsdb-core/src/segment/write.rs`):
+/// one `IndexWriter::add` per series in label order, then `finish_to_vec`.
+pub fn write_index(series: &[Labels], order: &[u32]) -> Result<Vec<u8>, tsdb_index::Error> {
+    let mut w = IndexWriter::new();
+    for &i in order {
+        w.add(&series[i as usize])?;
+    }
+    w.finish_to_vec()
+}
+
+/// The ids of the label-ordered on-disk index mapped back to fleet ids, sorted.
+pub fn fleet_ids(hits: &RoaringBitmap, order: &[u32]) -> Vec<u32> {
+    let mut ids: Vec<u32> = hits
+        .iter()
+        .filter_map(|id| order.get(id as usize).copied())
+        .collect();
     ids.sort_unstable();
     ids
 }

@@ -142,6 +142,7 @@ impl<'a> BitReader<'a> {
     }
 
     /// Bits not yet read (zero once the stream has been overread).
+    #[cfg(any(test, feature = "gorilla"))]
     pub fn remaining(&self) -> usize {
         self.end.saturating_sub(self.pos)
     }

@@ -6,7 +6,7 @@
 
 use crate::chunk::{Chunk, ChunkRef};
 use crate::error::{Error, Result};
-use crate::varint::{put_uvarint, split_crc, Cursor};
+use tsdb_encoding::{append_crc, check_crc, put_uvarint, Cursor, Header, CRC_LEN};
 
 /// First bytes of every block.
 pub const BLOCK_MAGIC: [u8; 4] = *b"TSZB";
@@ -18,7 +18,20 @@ pub const MAX_BLOCK_PAYLOAD: usize = 256 << 20;
 /// zstd level used unless configured otherwise.
 pub const DEFAULT_ZSTD_LEVEL: i32 = 3;
 
-const HEADER_LEN: usize = 4 + 1 + 1 + 4 + 4 + 4;
+/// Magic and version; the reader accepts exactly version 1 (FORMAT.md).
+const HEADER: Header = Header {
+    magic: BLOCK_MAGIC,
+    name: "chunk block",
+    version_field: "block version",
+    version: BLOCK_VERSION,
+    oldest_version: BLOCK_VERSION,
+    reserved: 0,
+};
+/// Header, then compression (u8), chunk count, payload length, compressed length (u32
+/// each).
+const HEADER_LEN: usize = HEADER.len() + 1 + 4 + 4 + 4;
+/// Offset of the payload length, named in the error for an oversized declaration.
+const PAYLOAD_LEN_OFFSET: usize = HEADER.len() + 1 + 4;
 const COMPRESSION_ZSTD: u8 = 1;
 
 /// Compresses runs of chunks.
@@ -69,15 +82,16 @@ impl BlockEncoder {
         }
         let compressed = zstd::bulk::compress(&payload, self.level).map_err(Error::Zstd)?;
         let mut out = Vec::with_capacity(HEADER_LEN + compressed.len() + 4);
-        out.extend_from_slice(&BLOCK_MAGIC);
-        out.push(BLOCK_VERSION);
+        HEADER.write(&mut out);
         out.push(COMPRESSION_ZSTD);
         out.extend_from_slice(&count.to_le_bytes());
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(compressed.len() as u32).to_le_bytes());
+        let too_large = |what| Error::InvalidArgument(format!("block {what} over 4 GiB").into());
+        let payload_len = u32::try_from(payload.len()).map_err(|_| too_large("payload"))?;
+        let compressed_len = u32::try_from(compressed.len()).map_err(|_| too_large("frame"))?;
+        out.extend_from_slice(&payload_len.to_le_bytes());
+        out.extend_from_slice(&compressed_len.to_le_bytes());
         out.extend_from_slice(&compressed);
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
+        append_crc(&mut out);
         Ok(out)
     }
 }
@@ -93,26 +107,12 @@ impl Block {
     /// Validates and decompresses a block. Every chunk's own header and CRC are checked
     /// too, so a `Block` only hands out chunks that parse.
     pub fn decode(bytes: &[u8]) -> Result<Block> {
-        if bytes.len() < HEADER_LEN + 4 {
+        if bytes.len() < HEADER_LEN + CRC_LEN {
             return Err(Error::corrupt(0, "block shorter than its header"));
         }
-        let (body, stored) =
-            split_crc(bytes).ok_or_else(|| Error::corrupt(0, "block shorter than its CRC"))?;
-        let computed = crc32fast::hash(body);
-        if stored != computed {
-            return Err(Error::ChecksumMismatch { stored, computed });
-        }
+        let body = check_crc(bytes, "block")?;
         let mut c = Cursor::new(body);
-        if c.bytes(4, "magic")? != BLOCK_MAGIC {
-            return Err(Error::corrupt(0, "not a chunk block (bad magic)"));
-        }
-        let version = c.u8("version")?;
-        if version != BLOCK_VERSION {
-            return Err(Error::Unsupported {
-                what: "block version",
-                found: u64::from(version),
-            });
-        }
+        HEADER.read(&mut c)?;
         let compression = c.u8("compression")?;
         if compression != COMPRESSION_ZSTD {
             return Err(Error::Unsupported {
@@ -125,14 +125,12 @@ impl Block {
         let compressed_len = c.u32_le("compressed length")? as usize;
         if payload_len > MAX_BLOCK_PAYLOAD {
             return Err(Error::corrupt(
-                10,
+                PAYLOAD_LEN_OFFSET,
                 format!("declared payload of {payload_len} bytes exceeds {MAX_BLOCK_PAYLOAD}"),
             ));
         }
         let compressed = c.bytes(compressed_len, "compressed payload")?;
-        if c.remaining() != 0 {
-            return Err(Error::corrupt(c.position(), "trailing bytes after payload"));
-        }
+        c.expect_end("the compressed payload")?;
         let payload = zstd::bulk::decompress(compressed, payload_len).map_err(Error::Zstd)?;
         if payload.len() != payload_len {
             return Err(Error::corrupt(

@@ -10,10 +10,10 @@ use crate::decimal::{DecimalParams, PredictorChoice};
 use crate::error::{Error, Result};
 use crate::timestamp::{TimestampDecoder, TimestampEncoder};
 use crate::values::{ValueDecoder, ValueEncoder, ValueEncoding, ValueStreams};
-use crate::varint::{put_uvarint, put_varint, split_crc, Cursor};
 use crate::Sample;
+use tsdb_encoding::{put_uvarint, put_varint, split_crc, Cursor};
 
-/// Samples per chunk unless configured otherwise. Larger chunks amortise the ~18-byte
+/// Samples per chunk unless configured otherwise. Larger chunks amortise the ~19-byte
 /// header and let the adaptive codes settle; 1024 samples of a 10 s scrape cover about
 /// 2.8 hours, one head block range, and decode in a few microseconds.
 pub const DEFAULT_MAX_SAMPLES: usize = 1024;
@@ -22,12 +22,22 @@ pub const DEFAULT_MAX_SAMPLES: usize = 1024;
 /// count cannot make an iterator run for ever over a stream-less chunk.
 pub const MAX_SAMPLES: usize = 1 << 16;
 
+/// The chunk format this build writes, in the chunk's first byte (FORMAT.md, "Versions
+/// and compatibility").
+pub const FORMAT_VERSION: u8 = 3;
+/// The oldest chunk format this build reads. Format 2 chunks carry no version byte: they
+/// start with the encoding byte, whose values (low nibble 0 or 1) no version byte takes.
+pub const OLDEST_FORMAT_VERSION: u8 = 2;
+/// Version byte values: 2 to 15. A first byte outside them is a format 2 encoding byte.
+const VERSION_BYTES: std::ops::RangeInclusive<u8> = 2..=15;
+
 const TS_REGULAR: u8 = 0;
 const TS_DELTA_OF_DELTA: u8 = 1;
 const VALUES_CONSTANT: u8 = 0;
 const VALUES_XOR: u8 = 1;
-/// Decimal values as in format 2 (per-group predictor choice, corrections in a stream of
-/// their own). Id 2, format 1's decimal encoding, is refused.
+/// Decimal values since format 2 (one predictor per chunk, residuals in two streams by
+/// sample parity, corrections in streams of their own). Id 2, format 1's decimal
+/// encoding, is refused.
 const VALUES_DECIMAL: u8 = 3;
 /// Bits of a decimal chunk's scale byte: the scale (0..=18), the linear predictor, a
 /// reserved zero bit, and whether a correction stream follows the residuals.
@@ -36,7 +46,8 @@ const LINEAR_FLAG: u8 = 0x20;
 const RESERVED_FLAG: u8 = 0x40;
 const CORRECTIONS_FLAG: u8 = 0x80;
 
-/// Smallest possible chunk: encoding byte, count, first timestamp, span, CRC.
+/// Smallest possible chunk of any format read: (format 3: a version byte,) encoding
+/// byte, count, first timestamp, span, CRC.
 const MIN_CHUNK_LEN: usize = 1 + 1 + 1 + 1 + 4;
 
 /// How a chunk stores its timestamps.
@@ -221,10 +232,11 @@ fn write_chunk(
             + corrections.gaps.len()
             + corrections.values.len(),
     );
+    out.push(FORMAT_VERSION);
     out.push(ts_code | (value_code << 4));
     put_uvarint(&mut out, ts.count() as u64);
     put_varint(&mut out, first_t);
-    put_uvarint(&mut out, last_t.wrapping_sub(first_t) as u64);
+    put_uvarint(&mut out, last_t.wrapping_sub(first_t).cast_unsigned());
     if ts_code == TS_DELTA_OF_DELTA {
         put_uvarint(&mut out, ts_stream.len() as u64);
     }
@@ -343,6 +355,7 @@ impl Chunk {
 /// A validated view of an encoded chunk in borrowed bytes (for example an mmapped file).
 #[derive(Clone, Debug)]
 pub struct ChunkRef<'a> {
+    version: u8,
     count: usize,
     first_t: i64,
     last_t: i64,
@@ -377,7 +390,18 @@ impl<'a> ChunkRef<'a> {
             }
         }
         let mut c = Cursor::new(body);
-        let enc = c.u8("encoding")?;
+        let first = c.u8("chunk format version")?;
+        let (version, enc) = match first {
+            FORMAT_VERSION => (FORMAT_VERSION, c.u8("encoding")?),
+            v if VERSION_BYTES.contains(&v) => {
+                return Err(Error::Unsupported {
+                    what: "chunk format version",
+                    found: u64::from(v),
+                })
+            }
+            // format 2: no version byte, this is the encoding byte
+            enc => (OLDEST_FORMAT_VERSION, enc),
+        };
         let ts_encoding = match enc & 0x0f {
             TS_REGULAR => TimestampEncoding::Regular,
             TS_DELTA_OF_DELTA => TimestampEncoding::DeltaOfDelta,
@@ -388,18 +412,20 @@ impl<'a> ChunkRef<'a> {
                 })
             }
         };
+        let count_at = c.position();
         let count = c.uvarint("sample count")?;
         if count == 0 || count > MAX_SAMPLES as u64 {
             return Err(Error::corrupt(
-                1,
+                count_at,
                 format!("sample count {count} out of range"),
             ));
         }
-        let count = count as usize;
+        let count = usize::try_from(count)
+            .map_err(|_| Error::corrupt(count_at, "sample count exceeds usize"))?;
         let first_t = c.varint("first timestamp")?;
         let span_at = c.position();
         let span = c.uvarint("time span")?;
-        let last_t = first_t.wrapping_add(span as i64);
+        let last_t = first_t.wrapping_add(span.cast_signed());
         if count > 1 && (span < count as u64 - 1 || last_t <= first_t) {
             return Err(Error::corrupt(
                 span_at,
@@ -424,8 +450,8 @@ impl<'a> ChunkRef<'a> {
             }
             TimestampEncoding::DeltaOfDelta => c.uvarint("timestamp stream length")?,
         };
-        // decimal: the lengths of the odd samples' residual stream and, with corrections,
-        // the even samples' one (else it runs to the CRC)
+        // decimal: the length of the even samples' residual stream and, with corrections,
+        // the odd samples' one (else it runs to the CRC)
         let mut residual_lens = None;
         let mut nonzero_corrections = 0;
         let mut gaps_len = 0;
@@ -453,13 +479,13 @@ impl<'a> ChunkRef<'a> {
                     c.uvarint(what)
                         .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
                 };
-                let odd = len(&mut c, "decimal residual stream length")?;
-                let even = if corrections {
+                let even = len(&mut c, "decimal residual stream length")?;
+                let odd = if corrections {
                     Some(len(&mut c, "decimal residual stream length")?)
                 } else {
                     None
                 };
-                residual_lens = Some((odd, even));
+                residual_lens = Some((even, odd));
                 if corrections {
                     nonzero_corrections = c.uvarint("nonzero corrections")?;
                     gaps_len = len(&mut c, "correction gap stream length")?;
@@ -487,8 +513,8 @@ impl<'a> ChunkRef<'a> {
         let values_region = c.rest();
         // the residual streams share one slice (their readers share a pointer and length)
         let (split, residuals_len) = match residual_lens {
-            Some((odd, Some(even))) => (odd, odd.saturating_add(even)),
-            Some((odd, None)) => (odd, values_region.len()),
+            Some((even, Some(odd))) => (even, even.saturating_add(odd)),
+            Some((even, None)) => (even, values_region.len()),
             None => (values_region.len(), values_region.len()),
         };
         if split > values_region.len() || residuals_len > values_region.len() {
@@ -512,6 +538,7 @@ impl<'a> ChunkRef<'a> {
             ));
         }
         Ok(Self {
+            version,
             count,
             first_t,
             last_t,
@@ -530,6 +557,12 @@ impl<'a> ChunkRef<'a> {
                 nonzero_corrections,
             )?,
         })
+    }
+
+    /// The chunk format the bytes are in: [`FORMAT_VERSION`] for chunks this build
+    /// wrote, down to [`OLDEST_FORMAT_VERSION`] for older ones.
+    pub fn format_version(&self) -> u8 {
+        self.version
     }
 
     /// Number of samples (at least one).
@@ -567,7 +600,9 @@ impl<'a> ChunkRef<'a> {
         let ts = match self.ts_encoding {
             TimestampEncoding::Regular => {
                 let interval = if self.count > 1 {
-                    (self.last_t.wrapping_sub(self.first_t) as u64 / (self.count as u64 - 1)) as i64
+                    (self.last_t.wrapping_sub(self.first_t).cast_unsigned()
+                        / (self.count as u64 - 1))
+                        .cast_signed()
                 } else {
                     0
                 };
@@ -702,10 +737,16 @@ impl ChunkIter<'_> {
             // Both halves are arithmetic: jump straight to the sample.
             if let TsState::Regular { next, interval } = &mut self.ts {
                 if t > *next && *interval > 0 && self.undecoded > 0 {
-                    let skip = ((t.wrapping_sub(*next) as u64).div_ceil(*interval as u64))
-                        .min(self.undecoded as u64 - 1);
-                    *next = next.wrapping_add((skip as i64).wrapping_mul(*interval));
-                    self.undecoded -= skip as usize;
+                    let steps = t
+                        .wrapping_sub(*next)
+                        .cast_unsigned()
+                        .div_ceil(interval.cast_unsigned());
+                    // below `undecoded`, so it fits usize and i64 alike
+                    let skip = usize::try_from(steps)
+                        .unwrap_or(usize::MAX)
+                        .min(self.undecoded - 1);
+                    *next = next.wrapping_add((skip as u64).cast_signed().wrapping_mul(*interval));
+                    self.undecoded -= skip;
                 }
             }
         }

@@ -35,7 +35,7 @@
 use crate::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};
 use crate::rice::{self, RiceEncoder, RiceState, Symbol, FAST_K};
-use crate::varint::{unzigzag, zigzag};
+use tsdb_encoding::{unzigzag, zigzag};
 
 /// Largest decimal scale tried (values with more fractional digits use XOR).
 pub const MAX_SCALE: u8 = 18;
@@ -51,6 +51,27 @@ pub const MAX_CORRECTION: i64 = 64;
 /// Integers up to 2^53 convert to and from `f64` exactly.
 const MAX_EXACT: f64 = 9_007_199_254_740_992.0;
 
+/// `s`, an integral value within ±2^53 ([`MAX_EXACT`]), as the integer it is.
+#[inline]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "callers check |s| <= MAX_EXACT = 2^53 and round first, so i64 holds s exactly"
+)]
+fn exact_int(s: f64) -> i64 {
+    s as i64
+}
+
+/// `i`, a slot of a pass (at most [`PASS`] = 64), as a shift amount into the pass's
+/// exception mask.
+#[inline(always)]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "slots and slot counts of a pass are at most PASS = 64"
+)]
+const fn slot_shift(i: usize) -> u32 {
+    i as u32
+}
+
 /// `m` such that `m / 10^scale` is `v` bit for bit, if there is one.
 #[inline]
 pub fn to_scaled(v: f64, scale: u8) -> Option<i64> {
@@ -59,7 +80,7 @@ pub fn to_scaled(v: f64, scale: u8) -> Option<i64> {
     if s.is_nan() || s.abs() > MAX_EXACT {
         return None;
     }
-    let m = s as i64;
+    let m = exact_int(s);
     let exact = |m: i64| ((m as f64) / p).to_bits() == v.to_bits();
     if exact(m) {
         return Some(m);
@@ -80,14 +101,17 @@ pub fn nearest(v: f64, scale: u8) -> Option<(i64, i64)> {
     if s.is_nan() || s.abs() > MAX_EXACT || is_exception(v) {
         return None;
     }
-    let m = s as i64;
-    let c = (v.to_bits() as i64).wrapping_sub(((m as f64) / p).to_bits() as i64);
+    let m = exact_int(s);
+    let c = v
+        .to_bits()
+        .cast_signed()
+        .wrapping_sub(((m as f64) / p).to_bits().cast_signed());
     (c.abs() <= MAX_CORRECTION).then_some((m, c))
 }
 
 #[inline]
 fn apply_correction(v: f64, c: i64) -> f64 {
-    f64::from_bits((v.to_bits() as i64).wrapping_add(c) as u64)
+    f64::from_bits(v.to_bits().cast_signed().wrapping_add(c).cast_unsigned())
 }
 
 /// The value that `m` at `scale` stands for.
@@ -262,6 +286,7 @@ impl DecimalEncoder {
     }
 
     /// The same encoder with the predictor fixed to `choice`; call before any push.
+    #[cfg(test)]
     pub fn with_predictor(mut self, choice: PredictorChoice) -> Self {
         self.params.predictor = choice;
         self.predictor = Predictor::new(choice);
@@ -342,9 +367,9 @@ impl DecimalEncoder {
         let y = if self.params.multiplier == 1 {
             diff
         } else {
-            diff / self.params.multiplier as i64
+            diff / self.params.multiplier.cast_signed()
         };
-        debug_assert_eq!(y.wrapping_mul(self.params.multiplier as i64), diff);
+        debug_assert_eq!(y.wrapping_mul(self.params.multiplier.cast_signed()), diff);
         self.push_scaled(y);
         self.push_correction(correction);
         if self.gcd != 1 {
@@ -415,8 +440,8 @@ impl DecimalEncoder {
             correction_bits: self.correction_bits.clone(),
             ..*self
         };
-        let old_mult = self.params.multiplier as i64;
-        let new_mult = enc.params.multiplier as i64;
+        let old_mult = self.params.multiplier.cast_signed();
+        let new_mult = enc.params.multiplier.cast_signed();
         let bytes = self.residuals.clone().map(|w| w.to_bytes());
         let mut readers = bytes.each_ref().map(|b| BitReader::new(b, 0));
         let mut state = RiceState::default();
@@ -664,7 +689,7 @@ impl<'a> DecimalDecoder<'a> {
                 }
             };
             let (count, exc) = n;
-            exceptions |= exc.checked_shl(slot as u32).unwrap_or(0);
+            exceptions |= exc.checked_shl(slot_shift(slot)).unwrap_or(0);
             slot += count;
         }
         Ok(exceptions)
@@ -698,7 +723,7 @@ impl<'a> DecimalDecoder<'a> {
                 } else {
                     self.params
                         .base
-                        .wrapping_add(y.wrapping_mul(self.params.multiplier as i64))
+                        .wrapping_add(y.wrapping_mul(self.params.multiplier.cast_signed()))
                 };
                 *slot = (m as f64) / divisor;
                 Ok((1, 0))
@@ -730,7 +755,7 @@ impl<'a> DecimalDecoder<'a> {
             .copied()
             .unwrap_or(1.0);
         let base = self.params.base;
-        let multiplier = self.params.multiplier as i64;
+        let multiplier = self.params.multiplier.cast_signed();
         let mut prev = self.prev;
         let mut delta = self.prev_delta;
         // the Rice states' statistics: sums of floor(log2(u | 1)), zeros
@@ -766,7 +791,7 @@ impl<'a> DecimalDecoder<'a> {
                         Ok(u) => Some(u),
                         Err(bits) => {
                             *a = f64::from_bits(bits);
-                            exceptions |= 1u64.checked_shl(2 * j as u32).unwrap_or(0);
+                            exceptions |= 1u64.checked_shl(slot_shift(2 * j)).unwrap_or(0);
                             None
                         }
                     }
@@ -786,7 +811,7 @@ impl<'a> DecimalDecoder<'a> {
                         Ok(u) => Some(u),
                         Err(bits) => {
                             *b = f64::from_bits(bits);
-                            exceptions |= 1u64.checked_shl(2 * j as u32 + 1).unwrap_or(0);
+                            exceptions |= 1u64.checked_shl(slot_shift(2 * j + 1)).unwrap_or(0);
                             None
                         }
                     }
@@ -802,7 +827,7 @@ impl<'a> DecimalDecoder<'a> {
         self.prev = prev;
         self.prev_delta = delta;
         self.next += 2 * pairs;
-        let symbols = 2 * pairs as u32 - exceptions.count_ones();
+        let symbols = slot_shift(2 * pairs) - exceptions.count_ones();
         self.rice.add_run(log_sum, zeros, symbols);
         Ok((2 * pairs, exceptions))
     }
@@ -871,13 +896,14 @@ impl DecimalDecoder<'_> {
         let (mut gap_log, mut gap_zeros, mut value_log, mut value_zeros) = (0, 0, 0, 0);
         let mut read = 0;
         while at < end && read < pairs {
-            let index = (at - seen) as usize;
+            // below the pass's value count, a usize
+            let index = usize::try_from(at - seen).unwrap_or(usize::MAX);
             // the slot of the index-th non-exception value
             let slot = if exceptions == 0 {
                 index
             } else {
                 (0..out.len())
-                    .filter(|&i| exceptions.checked_shr(i as u32).unwrap_or(0) & 1 == 0)
+                    .filter(|&i| exceptions.checked_shr(slot_shift(i)).unwrap_or(0) & 1 == 0)
                     .nth(index)
                     .unwrap_or(out.len())
             };
@@ -1003,7 +1029,7 @@ mod tests {
 
         #[test]
         fn integers_round_trip(ms in proptest::collection::vec(-(1i64 << 40)..(1i64 << 40), 1..300), mult in 1u64..5) {
-            let ms: Vec<i64> = ms.into_iter().map(|m| m * mult as i64).collect();
+            let ms: Vec<i64> = ms.into_iter().map(|m| m * mult.cast_signed()).collect();
             let mut enc = DecimalEncoder::new(3, ms[0], mult, false);
             for &m in &ms[1..] { enc.push(m, 0); }
             let out = decode(&enc, ms.len(), 13);
@@ -1073,7 +1099,7 @@ mod tests {
             .map(|i| {
                 let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
                 let x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                50 + ((x ^ (x >> 27)) >> 60) as i64
+                50 + ((x ^ (x >> 27)) >> 60).cast_signed()
             })
             .collect();
         for (ms, want) in [

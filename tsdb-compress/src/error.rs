@@ -59,6 +59,26 @@ pub enum Error {
     Zstd(#[source] std::io::Error),
 }
 
+impl From<tsdb_encoding::DecodeError> for Error {
+    /// Header and length reads go through `tsdb_encoding::Cursor`; its errors keep their
+    /// offset and words, and their kind picks the variant.
+    #[cold]
+    fn from(e: tsdb_encoding::DecodeError) -> Self {
+        match e.kind {
+            tsdb_encoding::ErrorKind::ChecksumMismatch {
+                stored, computed, ..
+            } => Error::ChecksumMismatch { stored, computed },
+            tsdb_encoding::ErrorKind::Unsupported { what, found } => {
+                Error::Unsupported { what, found }
+            }
+            _ => Error::Corrupt {
+                offset: e.offset,
+                reason: e.reason,
+            },
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn corrupt(offset: usize, reason: impl Into<Cow<'static, str>>) -> Self {
         Error::Corrupt {

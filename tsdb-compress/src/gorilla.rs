@@ -41,7 +41,7 @@ impl GorillaEncoder {
     /// Appends a sample.
     pub fn push(&mut self, t: i64, v: f64) {
         if self.count == 0 {
-            self.bits.write_bits(t as u64, 64);
+            self.bits.write_bits(t.cast_unsigned(), 64);
         } else {
             let delta = t.wrapping_sub(self.prev_t);
             let dod = delta.wrapping_sub(self.prev_delta);
@@ -50,14 +50,15 @@ impl GorillaEncoder {
                 self.bits.write_bit(false);
             } else if let Some(&(n, prefix, plen)) = BUCKETS.iter().find(|b| fits(dod, b.0)) {
                 self.bits.write_bits(prefix, plen);
-                self.bits.write_bits((dod as u64) & ((1 << n) - 1), n);
+                self.bits
+                    .write_bits(dod.cast_unsigned() & ((1 << n) - 1), n);
             } else if fits(dod, 32) {
                 self.bits.write_bits(0b1111, 4);
-                self.bits.write_bits((dod as u64) & 0xffff_ffff, 32);
+                self.bits.write_bits(dod.cast_unsigned() & 0xffff_ffff, 32);
             } else {
                 self.bits.write_bits(0b1111, 4);
                 self.bits.write_bits(0xffff_ffff, 32);
-                self.bits.write_bits(dod as u64, 64);
+                self.bits.write_bits(dod.cast_unsigned(), 64);
             }
         }
         self.prev_t = t;
@@ -89,14 +90,14 @@ pub fn decode(stream: &[u8], count: usize) -> Result<Vec<Sample>> {
     let (mut prev_t, mut prev_delta) = (0i64, 0i64);
     for i in 0..count {
         let t = if i == 0 {
-            r.read_bits(64)? as i64
+            r.read_bits(64)?.cast_signed()
         } else {
             let ones = r.read_unary(4)?;
             let dod = match ones {
                 0 => 0,
                 1..=3 => {
                     let n = BUCKETS.get(ones as usize - 1).map_or(7, |b| b.0);
-                    let raw = r.read_bits(n)? as i64;
+                    let raw = r.read_bits(n)?.cast_signed();
                     if raw > 1 << (n - 1) {
                         raw - (1 << n)
                     } else {
@@ -106,11 +107,11 @@ pub fn decode(stream: &[u8], count: usize) -> Result<Vec<Sample>> {
                 _ => {
                     let raw = r.read_bits(32)?;
                     if raw == 0xffff_ffff {
-                        r.read_bits(64)? as i64
+                        r.read_bits(64)?.cast_signed()
                     } else if raw > 1 << 31 {
-                        raw as i64 - (1 << 32)
+                        raw.cast_signed() - (1 << 32)
                     } else {
-                        raw as i64
+                        raw.cast_signed()
                     }
                 }
             };

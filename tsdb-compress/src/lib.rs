@@ -11,6 +11,14 @@
 //!
 //! Decoders never panic on arbitrary input: they return [`Error`].
 //!
+//! # Stable API
+//!
+//! The crate-root items and the `chunk` and `block` modules (their constants included)
+//! are the API; the codecs underneath (bit streams, the Rice coder, the timestamp,
+//! decimal and XOR codecs) are private and change freely. The byte layouts and which
+//! versions a reader accepts are in `FORMAT.md`. The `gorilla` feature adds the Gorilla
+//! paper's codec, a baseline for the benches only, outside the stable API.
+//!
 //! ```
 //! use tsdb_compress::{ChunkAppender, ChunkOptions, ChunkRef};
 //!
@@ -30,21 +38,27 @@
 //! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+#![deny(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 
-pub mod bits;
+mod bits;
 pub mod block;
 pub mod chunk;
-pub mod decimal;
+mod decimal;
 mod error;
+#[cfg(feature = "gorilla")]
 pub mod gorilla;
-pub mod rice;
-pub mod timestamp;
-pub mod values;
-pub mod varint;
-pub mod xor;
+mod rice;
+mod timestamp;
+mod values;
+mod xor;
 
 pub use block::{Block, BlockEncoder};
 pub use chunk::{Chunk, ChunkAppender, ChunkIter, ChunkOptions, ChunkRef, TimestampEncoding};
+pub use decimal::{DecimalParams, PredictorChoice};
 pub use error::{Error, Result};
 pub use values::ValueEncoding;
 

@@ -175,6 +175,7 @@ impl RiceState {
 fn write_rice(w: &mut BitWriter, u: u64, k: u32) {
     let q = u >> k;
     if q < u64::from(UNARY_LIMIT) {
+        #[expect(clippy::cast_possible_truncation, reason = "q < UNARY_LIMIT = 8")]
         let q = q as u32;
         // q ones, a zero, then the k low bits: one write when that fits 64 bits
         let unary = (1u64 << (q + 1)) - 2;
@@ -205,6 +206,7 @@ fn read_rice(r: &mut BitReader<'_>, k: u32) -> Result<Symbol> {
         let low = r.read_bits(k)?;
         return Ok(Symbol::Value((u64::from(q) << k) | low));
     }
+    #[expect(clippy::cast_possible_truncation, reason = "WIDTH_BITS = 7 bits")]
     let width = r.read_bits(WIDTH_BITS)? as u32;
     match width {
         0 => Ok(Symbol::Exception),
@@ -272,7 +274,12 @@ pub(crate) fn decode_fast<const FLAGGED: bool>(r: &mut BitReader<'_>, k: u32) ->
         // `if`, the compiler emitted a branch, mispredicted about every other symbol).
         let nonzero = word >> 63;
         let mask = 0u64.wrapping_sub(nonzero);
-        r.consume(1 + (len & mask as u32));
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the mask is all zeros or all ones; its low 32 bits are the same"
+        )]
+        let mask32 = mask as u32;
+        r.consume(1 + (len & mask32));
         Some((u + 1) & mask)
     } else {
         r.consume(len);
@@ -324,13 +331,15 @@ pub(crate) fn log_or_1(u: u64) -> u32 {
     (u | 1).ilog2()
 }
 
-/// Decodes what a [`RiceEncoder`] wrote, one symbol at a time (the batch decoders use
-/// [`RiceState`] and the fast and slow paths directly).
+/// Decodes what a [`RiceEncoder`] wrote, one symbol at a time: the tests' reference (the
+/// batch decoders use [`RiceState`] and the fast and slow paths directly).
+#[cfg(test)]
 #[derive(Clone, Debug, Default)]
 pub struct RiceDecoder {
     state: RiceState,
 }
 
+#[cfg(test)]
 impl RiceDecoder {
     /// Reads the next symbol and adapts.
     #[inline]

@@ -13,7 +13,7 @@
 use crate::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};
 use crate::rice::{self, RiceEncoder, RiceState, Symbol, FAST_K};
-use crate::varint::{unzigzag, zigzag};
+use tsdb_encoding::{unzigzag, zigzag};
 
 /// Streams timestamps after the first, which the caller stores elsewhere.
 #[derive(Clone, Debug)]
@@ -144,8 +144,10 @@ impl<'a> TimestampDecoder<'a> {
         while i < out.len() {
             if ZERO_RUNS {
                 let run = (r.peek().leading_zeros().min(56) as usize).min(out.len() - i);
-                r.consume(run as u32);
-                zeros += run as u32;
+                #[expect(clippy::cast_possible_truncation, reason = "run <= 56")]
+                let run32 = run as u32;
+                r.consume(run32);
+                zeros += run32;
                 for slot in out.get_mut(i..i + run).unwrap_or_default() {
                     let next = t.wrapping_add(delta);
                     increasing &= next > t;
@@ -188,12 +190,19 @@ impl<'a> TimestampDecoder<'a> {
         self.bits = r;
         self.prev = t;
         self.prev_delta = delta;
-        self.rice.add_run(log_sum, zeros, out.len() as u32);
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "a run lies within one Rice group, at most 64 symbols"
+        )]
+        let symbols = out.len() as u32;
+        self.rice.add_run(log_sum, zeros, symbols);
         Ok(())
     }
 
     /// The next timestamp, one at a time and without the ordering check (the codec is
-    /// total over any `i64` sequence); the first call returns `first`.
+    /// total over any `i64` sequence); the first call returns `first`. The tests' reference
+    /// for the batch decoder.
+    #[cfg(test)]
     pub fn next_timestamp(&mut self) -> Result<i64> {
         if self.first_pending {
             self.first_pending = false;
@@ -256,7 +265,7 @@ mod tests {
         #[test]
         fn jittered_scrapes_round_trip(start in any::<i64>(), jitter in proptest::collection::vec(-50i64..50, 1..500)) {
             let ts: Vec<i64> = jitter.iter().enumerate()
-                .map(|(i, j)| start.wrapping_add(15_000 * i as i64).wrapping_add(*j)).collect();
+                .map(|(i, j)| start.wrapping_add(15_000 * i64::try_from(i).unwrap()).wrapping_add(*j)).collect();
             round_trip(&ts);
         }
     }

@@ -90,11 +90,6 @@ impl ValueEncoder {
         }
     }
 
-    /// Values pushed so far.
-    pub fn count(&self) -> usize {
-        self.count
-    }
-
     /// Appends a value.
     #[inline]
     pub fn push(&mut self, v: f64) {
@@ -305,9 +300,10 @@ fn decimal_streams(d: &DecimalEncoder) -> ValueStreams {
 /// The encoded streams of a chunk's values.
 #[derive(Clone, Debug, Default)]
 pub struct ValueStreams {
-    /// XOR values, or the residuals and exceptions of odd decimal samples.
+    /// XOR values, or the residuals and exceptions of even decimal samples (the first
+    /// stream).
     pub main: Vec<u8>,
-    /// The residuals and exceptions of even decimal samples.
+    /// The residuals and exceptions of odd decimal samples (the second stream).
     pub second: Vec<u8>,
     /// Decimal corrections, when the chunk has them.
     pub corrections: Option<CorrectionStreams>,

@@ -7,7 +7,7 @@
 //! otherwise. Bit patterns, NaN payloads included, round-trip exactly.
 //!
 //! It is the fallback for chunks whose values are not short decimals, and the value half
-//! of the [`crate::gorilla`] baseline.
+//! of the `gorilla` baseline.
 
 use crate::bits::{BitReader, BitWriter};
 use crate::error::{Error, Result};
@@ -164,8 +164,8 @@ impl XorDecoder {
             return Ok(f64::from_bits(self.prev));
         }
         if r.read_bit()? {
-            let leading = r.read_bits(5)? as u32;
-            let mut meaningful = r.read_bits(6)? as u32;
+            #[expect(clippy::cast_possible_truncation, reason = "fields of 5 and 6 bits")]
+            let (leading, mut meaningful) = (r.read_bits(5)? as u32, r.read_bits(6)? as u32);
             if meaningful == 0 {
                 meaningful = 64;
             }

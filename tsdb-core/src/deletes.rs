@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use tsdb_compress::varint::{put_uvarint, split_crc, Cursor};
+use tsdb_encoding::{put_uvarint, split_crc, Cursor};
 use tsdb_index::{Labels, MatchOp, Matcher};
 
 use crate::atomic_file;
@@ -87,7 +87,8 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Vec<Deletion>> {
         return Err(corrupt(body.len(), "CRC mismatch".into()));
     }
     let mut c = Cursor::new(body);
-    let e = |err: tsdb_compress::Error| Error::corruption(path, 0, err.to_string());
+    let e =
+        |err: tsdb_encoding::DecodeError| Error::corruption(path, err.offset as u64, err.reason);
     if c.bytes(4, "magic").map_err(e)? != MAGIC {
         return Err(corrupt(0, "not a tombstones file".into()));
     }

@@ -222,6 +222,24 @@ impl Error {
         }
     }
 
+    /// The error for bytes of `path` that `tsdb-encoding` could not decode: an unknown
+    /// version is [`Error::UnsupportedFormat`] (never "repaired"), the rest
+    /// [`Error::Corruption`].
+    pub(crate) fn decode(path: &Path, e: tsdb_encoding::DecodeError) -> Error {
+        match e.kind {
+            tsdb_encoding::ErrorKind::Unsupported { what, found } => Error::UnsupportedFormat {
+                path: path.to_path_buf(),
+                what,
+                found,
+            },
+            _ => Error::Corruption {
+                path: path.to_path_buf(),
+                offset: e.offset as u64,
+                reason: e.reason,
+            },
+        }
+    }
+
     /// An [`Error::Invariant`]; panics in debug builds, where a broken invariant should
     /// stop the test that found it.
     pub(crate) fn invariant(reason: impl Into<Cow<'static, str>>) -> Error {

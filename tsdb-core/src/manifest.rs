@@ -15,7 +15,7 @@
 
 use std::path::Path;
 
-use tsdb_compress::varint::{put_uvarint, put_varint, split_crc, Cursor};
+use tsdb_encoding::{append_crc, check_crc, put_uvarint, put_varint, Cursor, DecodeError, Header};
 
 use crate::atomic_file;
 use crate::error::{Error, Result};
@@ -23,8 +23,14 @@ use crate::fs::Fs;
 
 /// The manifest's file name in the data directory.
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
-const MAGIC: &[u8; 4] = b"TSMF";
-const VERSION: u8 = 1;
+const HEADER: Header = Header {
+    magic: *b"TSMF",
+    name: "manifest",
+    version_field: "manifest version",
+    version: 1,
+    oldest_version: 1,
+    reserved: 0,
+};
 
 /// One live segment as the manifest records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,8 +78,7 @@ impl Manifest {
 
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.segments.len() * 24);
-        out.extend_from_slice(MAGIC);
-        out.push(VERSION);
+        HEADER.write(&mut out);
         put_uvarint(&mut out, self.generation);
         out.extend_from_slice(&self.persisted_until.to_le_bytes());
         out.extend_from_slice(&self.next_seq.to_le_bytes());
@@ -91,79 +96,53 @@ impl Manifest {
                 }
             }
         }
-        let crc = crc32fast::hash(&out);
-        out.extend_from_slice(&crc.to_le_bytes());
+        append_crc(&mut out);
         out
     }
 
     pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Manifest> {
-        let corrupt = |at: usize, why: String| Error::corruption(path, at as u64, why);
-        let (body, stored) =
-            split_crc(bytes).ok_or_else(|| corrupt(0, "file shorter than its CRC".into()))?;
-        let computed = crc32fast::hash(body);
-        if computed != stored {
-            return Err(corrupt(
-                body.len(),
-                format!("CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"),
-            ));
-        }
-        let mut c = Cursor::new(body);
-        let e = |err: tsdb_compress::Error| Error::corruption(path, 0, err.to_string());
-        if c.bytes(4, "magic").map_err(e)? != MAGIC {
-            return Err(corrupt(0, "not a manifest file".into()));
-        }
-        let version = c.u8("version").map_err(e)?;
-        if version != VERSION {
-            return Err(Error::UnsupportedFormat {
-                path: path.to_path_buf(),
-                what: "manifest version",
-                found: u64::from(version),
-            });
-        }
-        let generation = c.uvarint("generation").map_err(e)?;
-        let persisted_until =
-            i64::from_le_bytes(c.u64_le("persisted_until").map_err(e)?.to_le_bytes());
-        let next_seq = c.u32_le("next_seq").map_err(e)?;
-        let n = c.uvarint("segment count").map_err(e)?;
-        let seq = |c: &mut Cursor<'_>, what: &'static str| -> Result<u32> {
-            let at = c.position();
-            let v = c.uvarint(what).map_err(e)?;
-            u32::try_from(v).map_err(|_| corrupt(at, format!("{what} {v} exceeds u32")))
-        };
-        let mut segments = Vec::new();
-        // each entry takes at least 7 bytes: never trust the count to allocate
-        for _ in 0..n.min(c.remaining() as u64) {
-            let at = c.position();
-            let entry_seq = seq(&mut c, "segment number")?;
-            let min_t = c.varint("min_t").map_err(e)?;
-            let max_t = c.varint("max_t").map_err(e)?;
-            let resolution_ms = c.uvarint("resolution").map_err(e)?;
-            let level_at = c.position();
-            let level = c.uvarint("level").map_err(e)?;
-            let level = u32::try_from(level)
-                .map_err(|_| corrupt(level_at, format!("level {level} exceeds u32")))?;
+        Manifest::decode_body(bytes).map_err(|e| Error::decode(path, e))
+    }
+
+    fn decode_body(bytes: &[u8]) -> tsdb_encoding::Result<Manifest> {
+        let mut c = Cursor::new(check_crc(bytes, "manifest")?);
+        HEADER.read(&mut c)?;
+        let generation = c.uvarint("generation")?;
+        let persisted_until = c.i64_le("persisted_until")?;
+        let next_seq = c.u32_le("next_seq")?;
+        // every entry takes at least 7 bytes: the count is checked before anything is
+        // allocated from it
+        let n = c.count(7, "segment")?;
+        let mut segments = Vec::with_capacity(n);
+        for _ in 0..n {
+            let at = c.offset();
+            let seq = c.uvarint32("segment number")?;
+            let min_t = c.varint("min_t")?;
+            let max_t = c.varint("max_t")?;
+            let resolution_ms = c.uvarint("resolution")?;
+            let level = c.uvarint32("level")?;
             let mut lists = [Vec::new(), Vec::new()];
             for list in &mut lists {
-                let len = c.uvarint("list length").map_err(e)?;
-                for _ in 0..len.min(c.remaining() as u64) {
-                    list.push(seq(&mut c, "source segment number")?);
+                let len = c.count(1, "source segment")?;
+                for _ in 0..len {
+                    list.push(c.uvarint32("source segment number")?);
                 }
             }
             if max_t <= min_t {
-                return Err(corrupt(
+                return Err(DecodeError::malformed(
                     at,
-                    format!("segment {entry_seq}: empty time range"),
+                    format!("segment {seq}: empty time range"),
                 ));
             }
-            if entry_seq >= next_seq {
-                return Err(corrupt(
+            if seq >= next_seq {
+                return Err(DecodeError::malformed(
                     at,
-                    format!("segment {entry_seq} is not below next_seq {next_seq}"),
+                    format!("segment {seq} is not below next_seq {next_seq}"),
                 ));
             }
             let [sources, parents] = lists;
             segments.push(SegmentEntry {
-                seq: entry_seq,
+                seq,
                 min_t,
                 max_t,
                 resolution_ms,
@@ -172,12 +151,7 @@ impl Manifest {
                 parents,
             });
         }
-        if segments.len() as u64 != n || c.remaining() != 0 {
-            return Err(corrupt(
-                c.position(),
-                "entry count disagrees with the file".into(),
-            ));
-        }
+        c.expect_end("manifest")?;
         Ok(Manifest {
             generation,
             persisted_until,

@@ -117,16 +117,20 @@ fn a_failed_pass_is_retried_with_backoff_and_visible_in_stats() {
     }
     db.wait_for_maintenance().unwrap();
     assert_eq!(db.stats().unwrap().segments.len(), 0, "not due yet");
-    // the next persist fails to create its segment directory's first file
-    fs.fail_next(FaultOp::Create);
+    // the next persists fail to create their segment's first file (armed for more passes
+    // than can run before the barrier below is answered: the signal's and the barrier's)
+    for _ in 0..3 {
+        fs.fail_next(FaultOp::Create);
+    }
     db.append(&labels("a"), T0 + 91 * 60_000, 1.0).unwrap();
     let e = db.wait_for_maintenance().unwrap_err();
     assert!(matches!(e, Error::Maintenance { .. }), "{e}");
     let stats = db.stats().unwrap();
     assert_eq!(stats.segments.len(), 0);
-    assert_eq!(stats.maintenance.consecutive_failures, 1, "{stats:?}");
+    assert!(stats.maintenance.consecutive_failures >= 1, "{stats:?}");
     assert!(stats.maintenance.last_error.is_some());
-    assert_eq!(counts.failures.load(Ordering::Relaxed), 1);
+    assert!(counts.failures.load(Ordering::Relaxed) >= 1);
+    fs.clear();
     // appends go on meanwhile, and the retry (after the 1 s backoff) succeeds by itself
     db.append(&labels("a"), T0 + 92 * 60_000, 1.0).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -140,7 +144,7 @@ fn a_failed_pass_is_retried_with_backoff_and_visible_in_stats() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(stats.maintenance.last_error.is_none());
-    assert_eq!(stats.maintenance.failures, 1);
+    assert!(stats.maintenance.failures >= 1);
     db.close().unwrap();
 }
 

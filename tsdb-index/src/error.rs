@@ -96,12 +96,6 @@ pub enum Error {
         /// The refused label set (possibly cut).
         labels: String,
     },
-    /// A series id that the index does not hold (never assigned, or removed).
-    #[error("no series with id {id}")]
-    UnknownSeries {
-        /// The id asked for.
-        id: u32,
-    },
     /// The index cannot grow further (series ids are `u32`, internal offsets are `u32`).
     #[error("index capacity exceeded: {what}")]
     CapacityExceeded {
@@ -138,6 +132,32 @@ pub enum Error {
     /// Writing the on-disk index failed.
     #[error("i/o error writing index: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<tsdb_encoding::DecodeError> for Error {
+    /// The on-disk reader goes through `tsdb_encoding::Cursor` (with file offsets); its
+    /// errors keep their offset and words, and their kind picks the variant.
+    #[cold]
+    fn from(e: tsdb_encoding::DecodeError) -> Self {
+        match e.kind {
+            tsdb_encoding::ErrorKind::ChecksumMismatch {
+                what,
+                stored,
+                computed,
+            } => Error::ChecksumMismatch {
+                section: what,
+                stored,
+                computed,
+            },
+            tsdb_encoding::ErrorKind::Unsupported { what, found } => {
+                Error::Unsupported { what, found }
+            }
+            _ => Error::Corrupt {
+                offset: e.offset,
+                reason: e.reason,
+            },
+        }
+    }
 }
 
 impl Error {

@@ -165,78 +165,11 @@ impl std::fmt::Debug for MemIndex {
     }
 }
 
-/// How a written index numbered the series it was given: new ids are dense, `0..len()`,
-/// in label order. Returned by [`MemIndex::write_subset`] so that the caller can write
-/// each series' chunks in the same order.
-///
-/// ```
-/// use tsdb_index::{Labels, MemIndex, RoaringBitmap};
-/// let idx = MemIndex::new();
-/// let b = idx.get_or_insert(&Labels::new([("__name__", "up"), ("job", "b")])?)?;
-/// let a = idx.get_or_insert(&Labels::new([("__name__", "up"), ("job", "a")])?)?;
-/// let mut bytes = Vec::new();
-/// let ids = idx.write_subset(&RoaringBitmap::from_iter([a, b]), &mut bytes)?;
-/// assert_eq!(ids.old_ids(), [a, b]); // new id 0 is `job="a"`
-/// assert_eq!(ids.new_id(b), Some(1));
-/// # Ok::<(), tsdb_index::Error>(())
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Renumbering {
-    old_by_new: Vec<SeriesId>,
-    /// `(old, new)`, sorted by old id.
-    new_by_old: Vec<(SeriesId, SeriesId)>,
-}
-
-impl Renumbering {
-    fn new(old_by_new: Vec<SeriesId>) -> Renumbering {
-        let mut new_by_old: Vec<(SeriesId, SeriesId)> = old_by_new
-            .iter()
-            .enumerate()
-            .map(|(new, &old)| (old, new as SeriesId))
-            .collect();
-        new_by_old.sort_unstable();
-        Renumbering {
-            old_by_new,
-            new_by_old,
-        }
-    }
-
-    /// Number of series written.
-    pub fn len(&self) -> usize {
-        self.old_by_new.len()
-    }
-
-    /// True if no series was written.
-    pub fn is_empty(&self) -> bool {
-        self.old_by_new.is_empty()
-    }
-
-    /// The old id of every new id: `old_ids()[new] == old`. This is the order to write
-    /// the series' data in.
-    pub fn old_ids(&self) -> &[SeriesId] {
-        &self.old_by_new
-    }
-
-    /// The old id of new id `new`.
-    pub fn old_id(&self, new: SeriesId) -> Option<SeriesId> {
-        self.old_by_new.get(new as usize).copied()
-    }
-
-    /// The new id of old id `old`, if that series was written.
-    pub fn new_id(&self, old: SeriesId) -> Option<SeriesId> {
-        self.new_by_old
-            .binary_search_by_key(&old, |p| p.0)
-            .ok()
-            .and_then(|i| self.new_by_old.get(i))
-            .map(|p| p.1)
-    }
-}
-
 impl Inner {
     /// One past the largest id ever assigned.
     fn id_bound(&self) -> u32 {
         // offsets.len() <= u32::MAX is enforced on insert.
-        self.offsets.len().saturating_sub(1) as u32
+        u32::try_from(self.offsets.len().saturating_sub(1)).unwrap_or(u32::MAX)
     }
 
     fn series_syms(&self, id: u32) -> Option<&[u32]> {
@@ -531,80 +464,15 @@ impl Inner {
             if let Some(pairs) = self.series_syms(id) {
                 arena.extend_from_slice(pairs);
             }
-            // The arena only shrinks, so its length still fits a u32.
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "the arena only shrinks, and its length fit a u32 on insert"
+            )]
             offsets.push(arena.len() as u32);
         }
         self.arena = arena;
         self.offsets = offsets;
         self.arena_dead = 0;
-    }
-
-    /// Encodes the series `ids` (each must exist), numbered in label order.
-    fn write_subset(
-        &self,
-        ids: impl IntoIterator<Item = u32>,
-        out: &mut Vec<u8>,
-    ) -> Result<Renumbering> {
-        let mut list = Vec::new();
-        let mut used = vec![false; self.symbols.len()];
-        for id in ids {
-            let pairs = self.series_syms(id).ok_or(Error::UnknownSeries { id })?;
-            for &s in pairs {
-                if let Some(u) = used.get_mut(s as usize) {
-                    *u = true;
-                }
-            }
-            list.push(id);
-        }
-        let mut syms: Vec<u32> = (0..used.len() as u32)
-            .filter(|&s| used.get(s as usize).copied().unwrap_or(false))
-            .collect();
-        drop(used);
-        syms.sort_unstable_by(|&a, &b| self.sym(a).cmp(self.sym(b)));
-        let mut rank = vec![0u32; self.symbols.len()];
-        for (r, &s) in syms.iter().enumerate() {
-            if let Some(slot) = rank.get_mut(s as usize) {
-                *slot = r as u32;
-            }
-        }
-        let strings: Vec<&str> = syms.iter().map(|&s| self.sym(s)).collect();
-        let mut flat = Vec::new();
-        let mut bounds = Vec::with_capacity(list.len());
-        for &id in &list {
-            let start = flat.len();
-            for &s in self.series_syms(id).unwrap_or(&[]) {
-                flat.push(rank.get(s as usize).copied().unwrap_or(0));
-            }
-            bounds.push((start, flat.len()));
-        }
-        drop(rank);
-        let slice = |k: usize| {
-            bounds
-                .get(k)
-                .and_then(|&(s, e)| flat.get(s..e))
-                .unwrap_or(&[])
-        };
-        // Ranks compare like their strings, so comparing rank sequences compares label
-        // sets in `Labels`' order. The first eight ranks (plus one, so that 0 marks the
-        // end of a shorter set) are sorted inline; only ties look at the whole sets.
-        let mut keys: Vec<([u32; 8], usize)> = (0..list.len())
-            .map(|k| {
-                let mut prefix = [0u32; 8];
-                for (p, &r) in prefix.iter_mut().zip(slice(k)) {
-                    *p = r.saturating_add(1);
-                }
-                (prefix, k)
-            })
-            .collect();
-        keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| slice(a.1).cmp(slice(b.1))));
-        let order: Vec<usize> = keys.into_iter().map(|(_, k)| k).collect();
-        crate::disk::write::encode(&strings, order.iter().map(|&k| slice(k)), out)?;
-        Ok(Renumbering::new(
-            order
-                .iter()
-                .map(|&k| list.get(k).copied().unwrap_or(0))
-                .collect(),
-        ))
     }
 
     /// Best-effort heap accounting; see [`MemIndex::heap_bytes`].
@@ -634,7 +502,8 @@ impl Inner {
         const BITSET: usize = 8192 + 16; // [u64; 1024] box + allocator header
         let bitmap = |r: &RoaringBitmap| {
             let s = r.statistics();
-            (s.n_bytes_array_containers / 2 + s.n_bytes_run_containers) as usize
+            usize::try_from(s.n_bytes_array_containers / 2 + s.n_bytes_run_containers)
+                .unwrap_or(usize::MAX)
                 + s.n_bitset_containers as usize * BITSET
                 + s.n_containers as usize * CONTAINER
         };
@@ -978,45 +847,6 @@ impl MemIndex {
     /// nodes. Allocator slack is not included (compare with RSS for that).
     pub fn heap_bytes(&self) -> usize {
         self.read().heap_bytes()
-    }
-
-    /// Encodes the series `ids` in the on-disk format (see FORMAT.md) and appends it to
-    /// `out`: the index of one segment. The written index numbers the series densely in
-    /// label order; the returned [`Renumbering`] says which old id each new id is, so
-    /// that the segment's chunks can be written in the same order. Fails with
-    /// [`Error::UnknownSeries`] if an id is not in the index (never assigned, or removed).
-    pub fn write_subset(&self, ids: &RoaringBitmap, out: &mut Vec<u8>) -> Result<Renumbering> {
-        self.read().write_subset(ids.iter(), out)
-    }
-
-    /// Encodes every series in the on-disk format (see FORMAT.md) into `out`, numbered
-    /// in label order like [`MemIndex::write_subset`]. Ids are unchanged when the series
-    /// were inserted in label order and none was removed (as when a segment's series are
-    /// added to a fresh index in order); otherwise use `write_subset` to learn the new
-    /// ids.
-    pub fn write_to(&self, out: &mut Vec<u8>) -> Result<()> {
-        let r = self.read();
-        let live = (0..r.id_bound()).filter(|&id| r.series_syms(id).is_some());
-        r.write_subset(live, out).map(drop)
-    }
-
-    /// Encodes every series in the on-disk format into a new buffer (see
-    /// [`MemIndex::write_to`] for the numbering).
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::new();
-        self.write_to(&mut out)?;
-        Ok(out)
-    }
-
-    /// Writes the on-disk form to `path` and fsyncs it. The caller owns the
-    /// temp-file-and-rename protocol of the segment directory.
-    pub fn write_file(&self, path: &std::path::Path) -> Result<()> {
-        use std::io::Write;
-        let bytes = self.to_bytes()?;
-        let mut f = std::fs::File::create(path)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        Ok(())
     }
 }
 

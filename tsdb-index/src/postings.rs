@@ -44,11 +44,21 @@ impl SortedBuilder {
             Some((k, end)) if *k == key => *end += 1,
             _ => self.containers.push((key, self.low.len() + 1)),
         }
+        #[expect(
+            clippy::cast_possible_truncation,
+            reason = "the low 16 bits; the container key holds the high ones"
+        )]
         self.low.push(id as u16);
         true
     }
 
     /// The bitmap of the ids pushed.
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "ids are u32: at most 2^16 containers (one per high half) of at most 2^16 \
+                  ids each, so the container count fits a u32, a cardinality minus one a \
+                  u16, and offsets stay under 8 + 8 * 2^16 + 2^16 * 8192 bytes (~512 MiB)"
+    )]
     pub(crate) fn finish(self) -> RoaringBitmap {
         let n = self.containers.len();
         let size = |s: usize, e: usize| {

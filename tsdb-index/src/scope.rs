@@ -410,7 +410,7 @@ mod tests {
     fn names_unscope_past_the_value_limit_and_forget_removed_values() {
         let mut s = ScopeNames::default();
         let metric = 0;
-        for i in 0..=SCOPE_MAX_VALUES as u32 {
+        for i in 0..=u32::try_from(SCOPE_MAX_VALUES).unwrap() {
             // name 1: a new value each time; name 2: always value 7
             s.add(i as usize, &[metric, 99, 1, 100 + i, 2, 7], metric);
         }
@@ -419,11 +419,11 @@ mod tests {
         match s.state(2) {
             NameState::Scoped(v) => {
                 assert_eq!(v.len(), 1);
-                assert_eq!(v[0].count, SCOPE_MAX_VALUES as u32 + 1);
+                assert_eq!(v[0].count, u32::try_from(SCOPE_MAX_VALUES).unwrap() + 1);
             }
             _ => panic!("name 2 should be scoped"),
         }
-        for i in 0..=SCOPE_MAX_VALUES as u32 {
+        for i in 0..=u32::try_from(SCOPE_MAX_VALUES).unwrap() {
             s.remove(i as usize, &[metric, 99, 1, 100 + i, 2, 7], metric);
         }
         assert!(matches!(s.state(2), NameState::Absent));

@@ -24,11 +24,13 @@ fn sample_series() -> Vec<Labels> {
 }
 
 fn sample() -> Vec<u8> {
-    let idx = MemIndex::new();
-    for l in sample_series() {
-        idx.get_or_insert(&l).unwrap();
+    let mut series = sample_series();
+    series.sort();
+    let mut w = IndexWriter::new();
+    for l in &series {
+        w.add(l).unwrap();
     }
-    idx.to_bytes().unwrap()
+    w.finish_to_vec().unwrap()
 }
 
 /// An index with a scope: 1,100 series of `up` (the scope) and a few others.

@@ -53,6 +53,11 @@
 //! RUSTC_BOOTSTRAP=1 cargo fuzz run parse_influx -- -max_total_time=60
 //! ```
 #![forbid(unsafe_code)]
+#![deny(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
 #![cfg_attr(not(test), deny(clippy::indexing_slicing))]
 
 mod error;

@@ -210,7 +210,14 @@ pub(crate) fn prometheus_reads(text: &str, ms: i64) -> bool {
         Ok(secs) if secs.is_finite() => {
             let x = secs * 1000.0;
             // Go's conversion is undefined out of range; require the value in range.
-            x > -9.223_372_036_854_776e18 && x < 9.223_372_036_854_776e18 && x as i64 == ms
+            let in_range = x > -9.223_372_036_854_776e18 && x < 9.223_372_036_854_776e18;
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "truncation toward zero is Go's int64(float64), which this mirrors; \
+                          `x` is finite and inside i64's range"
+            )]
+            let truncated = x as i64;
+            in_range && truncated == ms
         }
         _ => false,
     }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use tsdb_compress::varint::{split_crc, Cursor};
+use tsdb_encoding::{split_crc, Cursor};
 use tsdb_index::{DiskIndex, Labels, Matcher};
 
 use crate::error::{io_err, Error, IoOp, Result};
@@ -75,7 +75,8 @@ impl SegmentMeta {
     pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<SegmentMeta> {
         let (body, stored) = checked_body(bytes, path)?;
         let mut c = Cursor::new(body);
-        let corrupt = |e: tsdb_compress::Error| Error::corruption(path, 0, e.to_string());
+        let corrupt =
+            |e: tsdb_encoding::DecodeError| Error::corruption(path, e.offset as u64, e.reason);
         let magic = c.bytes(4, "magic").map_err(corrupt)?;
         if magic != META_MAGIC {
             return Err(Error::corruption(path, 0, "not a segment meta file"));
@@ -271,7 +272,7 @@ impl Segment {
                 .get(usize::try_from(entry_start).unwrap_or(usize::MAX)..)
                 .ok_or_else(|| corrupt("entry offset"))?,
         );
-        let e = |err: tsdb_compress::Error| corrupt(&err.to_string());
+        let e = |err: tsdb_encoding::DecodeError| corrupt(&err.to_string());
         let n = c.uvarint("chunk count").map_err(e)?;
         let mut out = Vec::new();
         let mut prev_max = i64::MIN;

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tsdb_compress::varint::{put_uvarint, put_varint};
 use tsdb_compress::Chunk;
+use tsdb_encoding::{put_uvarint, put_varint};
 use tsdb_index::{IndexWriter, Labels};
 
 use super::{

@@ -6,9 +6,8 @@
 //! encoding byte for byte: a payload that decodes re-encodes to the same bytes (the fuzz
 //! target checks this).
 
-use std::borrow::Cow;
-use std::fmt;
-
+pub use tsdb_encoding::DecodeError;
+use tsdb_encoding::{put_uvarint, put_varint, Cursor};
 use tsdb_index::{LabelLimits, Labels, MAX_STRING_LEN};
 
 use super::framing::{self, TYPE_SAMPLES, TYPE_SERIES, TYPE_TOMBSTONES};
@@ -69,24 +68,6 @@ pub enum Record {
     /// A batch of deletions.
     Tombstones(Vec<Tombstone>),
 }
-
-/// Why a record payload could not be decoded: the byte offset inside the payload and a
-/// reason. The log turns it into [`Error::Corruption`] with the file and absolute offset.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DecodeError {
-    /// Offset inside the payload where decoding failed.
-    pub offset: usize,
-    /// What was wrong.
-    pub reason: Cow<'static, str>,
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} (payload byte {})", self.reason, self.offset)
-    }
-}
-
-impl std::error::Error for DecodeError {}
 
 /// Smallest encoded size of one sample: two one-byte varints and the 8 value bytes.
 const MIN_SAMPLE_LEN: usize = 10;
@@ -166,10 +147,8 @@ impl Record {
 
     /// Decodes a payload of record type `typ`, validating everything.
     pub fn decode(typ: u8, payload: &[u8]) -> Result<Record, DecodeError> {
-        let mut c = Cursor {
-            buf: payload,
-            pos: 0,
-        };
+        // minimal varints: a payload that decodes re-encodes to the same bytes
+        let mut c = Cursor::new(payload).require_minimal_varints();
         let rec = match typ {
             TYPE_SERIES => decode_series(&mut c)?,
             TYPE_SAMPLES => {
@@ -177,9 +156,9 @@ impl Record {
                 let mut v = Vec::with_capacity(n);
                 let (mut pref, mut pt) = (0u64, 0i64);
                 for _ in 0..n {
-                    let series_ref = pref.wrapping_add(c.varint()? as u64);
-                    let t = pt.wrapping_add(c.varint()?);
-                    let bits = u64::from_le_bytes(c.array::<8>()?);
+                    let series_ref = pref.wrapping_add(c.varint("series ref delta")? as u64);
+                    let t = pt.wrapping_add(c.varint("timestamp delta")?);
+                    let bits = c.u64_le("value")?;
                     v.push(RefSample {
                         series_ref,
                         t,
@@ -193,13 +172,13 @@ impl Record {
                 let n = c.count(MIN_TOMBSTONE_LEN, "tombstone")?;
                 let mut v = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let series_ref = c.uvarint()?;
-                    let mint = c.varint()?;
-                    let at = c.pos;
-                    let span = c.uvarint()?;
-                    let maxt = mint
-                        .checked_add_unsigned(span)
-                        .ok_or_else(|| c.err_at(at, "tombstone maxt overflows i64"))?;
+                    let series_ref = c.uvarint("series ref")?;
+                    let mint = c.varint("tombstone mint")?;
+                    let at = c.offset();
+                    let span = c.uvarint("tombstone span")?;
+                    let maxt = mint.checked_add_unsigned(span).ok_or_else(|| {
+                        DecodeError::malformed(at, "tombstone maxt overflows i64")
+                    })?;
                     v.push(Tombstone {
                         series_ref,
                         mint,
@@ -208,32 +187,30 @@ impl Record {
                 }
                 Record::Tombstones(v)
             }
-            other => return Err(c.err(format!("unknown record type {other}"))),
+            other => return Err(c.error(format!("unknown record type {other}"))),
         };
-        if c.pos != payload.len() {
-            return Err(c.err(format!(
-                "{} trailing bytes after the record",
-                payload.len() - c.pos
-            )));
-        }
+        c.expect_end("the record")?;
         Ok(rec)
     }
 }
 
 fn decode_series(c: &mut Cursor<'_>) -> Result<Record, DecodeError> {
-    let series_ref = c.uvarint()?;
+    let series_ref = c.uvarint("series ref")?;
     let n = c.count(MIN_LABEL_LEN, "label")?;
     let mut pairs: Vec<(&[u8], &[u8])> = Vec::with_capacity(n);
     for _ in 0..n {
-        let at = c.pos;
-        let name = c.bytes()?;
-        let value = c.bytes()?;
+        let at = c.offset();
+        let name = c.len_prefixed("label name")?;
+        let value = c.len_prefixed("label value")?;
         if value.is_empty() {
-            return Err(c.err_at(at, "label with an empty value"));
+            return Err(DecodeError::malformed(at, "label with an empty value"));
         }
         if let Some((prev, _)) = pairs.last() {
             if *prev >= name {
-                return Err(c.err_at(at, "label names not strictly increasing"));
+                return Err(DecodeError::malformed(
+                    at,
+                    "label names not strictly increasing",
+                ));
             }
         }
         pairs.push((name, value));
@@ -247,118 +224,8 @@ fn decode_series(c: &mut Cursor<'_>) -> Result<Record, DecodeError> {
         require_metric_name: false,
     };
     let labels = Labels::from_bytes(pairs, &limits)
-        .map_err(|e| c.err_at(0, format!("invalid labels: {e}")))?;
+        .map_err(|e| DecodeError::malformed(0, format!("invalid labels: {e}")))?;
     Ok(Record::Series { series_ref, labels })
-}
-
-/// Unsigned LEB128.
-pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-/// Zigzag-mapped signed LEB128.
-pub(crate) fn put_varint(out: &mut Vec<u8>, v: i64) {
-    put_uvarint(out, ((v << 1) ^ (v >> 63)) as u64);
-}
-
-/// A bounds-checked reader over a payload.
-struct Cursor<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn err(&self, reason: impl Into<Cow<'static, str>>) -> DecodeError {
-        self.err_at(self.pos, reason)
-    }
-
-    fn err_at(&self, offset: usize, reason: impl Into<Cow<'static, str>>) -> DecodeError {
-        DecodeError {
-            offset,
-            reason: reason.into(),
-        }
-    }
-
-    fn remaining(&self) -> usize {
-        self.buf.len().saturating_sub(self.pos)
-    }
-
-    /// A minimal LEB128 `u64`: at most 10 bytes, no redundant trailing zero group.
-    fn uvarint(&mut self) -> Result<u64, DecodeError> {
-        let start = self.pos;
-        let mut v = 0u64;
-        for i in 0..10u32 {
-            let Some(&b) = self.buf.get(self.pos) else {
-                return Err(self.err_at(start, "varint runs past the end of the record"));
-            };
-            self.pos += 1;
-            if i == 9 && b > 1 {
-                return Err(self.err_at(start, "varint overflows 64 bits"));
-            }
-            v |= u64::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                if b == 0 && i > 0 {
-                    return Err(self.err_at(start, "varint is not minimally encoded"));
-                }
-                return Ok(v);
-            }
-        }
-        Err(self.err_at(start, "varint longer than 10 bytes"))
-    }
-
-    fn varint(&mut self) -> Result<i64, DecodeError> {
-        let u = self.uvarint()?;
-        Ok(((u >> 1) as i64) ^ -((u & 1) as i64))
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let b = self
-            .buf
-            .get(self.pos..self.pos.saturating_add(N))
-            .and_then(|s| <[u8; N]>::try_from(s).ok())
-            .ok_or_else(|| self.err("value runs past the end of the record"))?;
-        self.pos += N;
-        Ok(b)
-    }
-
-    /// A uvarint length and that many bytes.
-    fn bytes(&mut self) -> Result<&'a [u8], DecodeError> {
-        let at = self.pos;
-        let len = self.uvarint()?;
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|&l| l <= self.remaining())
-            .ok_or_else(|| self.err_at(at, "string length runs past the end of the record"))?;
-        let s = self
-            .buf
-            .get(self.pos..self.pos + len)
-            .ok_or_else(|| self.err_at(at, "string runs past the end of the record"))?;
-        self.pos += len;
-        Ok(s)
-    }
-
-    /// A uvarint element count, checked against the bytes that remain (each element
-    /// takes at least `min_len`) before the caller allocates for it.
-    fn count(&mut self, min_len: usize, what: &str) -> Result<usize, DecodeError> {
-        let at = self.pos;
-        let n = self.uvarint()?;
-        usize::try_from(n)
-            .ok()
-            .filter(|&n| n <= self.remaining() / min_len)
-            .ok_or_else(|| {
-                self.err_at(
-                    at,
-                    format!(
-                        "{what} count {n} cannot fit in the {} bytes that remain",
-                        self.remaining()
-                    ),
-                )
-            })
-    }
 }
 
 #[cfg(test)]

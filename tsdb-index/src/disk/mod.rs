@@ -4,12 +4,20 @@
 pub(crate) mod read;
 pub(crate) mod write;
 
-/// First four bytes of every index file.
-pub(crate) const MAGIC: [u8; 4] = *b"TSIX";
-/// The format version this build writes. It also reads version 1 (no scopes section).
-pub(crate) const VERSION: u8 = 2;
-/// Magic, version, three reserved zero bytes.
-pub(crate) const HEADER_LEN: usize = 8;
+use tsdb_encoding::Header;
+
+/// Magic `TSIX`, the version, three reserved zero bytes. This build writes version 2 and
+/// also reads version 1 (no scopes section).
+pub(crate) const HEADER: Header = Header {
+    magic: *b"TSIX",
+    name: "tsdb index",
+    version_field: "index format version",
+    version: 2,
+    oldest_version: 1,
+    reserved: 3,
+};
+/// Offset of the first section.
+pub(crate) const HEADER_LEN: usize = HEADER.len();
 /// Section names in table-of-contents order, used in checksum errors. Version 1 files
 /// have the first five.
 pub(crate) const SECTIONS: [&str; 6] = [

@@ -12,12 +12,12 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 
 use roaring::RoaringBitmap;
+use tsdb_encoding::{check_crc, Cursor};
 
 use super::{
-    toc_len, HEADER_LEN, MAGIC, NAME_RECORD_LEN, SCOPE_NAME_RECORD_LEN, SCOPE_RECORD_LEN,
-    SCOPE_VALUE_RECORD_LEN, SECTIONS, SECTIONS_V1, TOC_ENTRY_LEN, VALUE_RECORD_LEN, VERSION,
+    toc_len, HEADER, HEADER_LEN, NAME_RECORD_LEN, SCOPE_NAME_RECORD_LEN, SCOPE_RECORD_LEN,
+    SCOPE_VALUE_RECORD_LEN, SECTIONS, SECTIONS_V1, TOC_ENTRY_LEN, VALUE_RECORD_LEN,
 };
-use crate::cursor::Cursor;
 use crate::error::{Error, Result};
 use crate::labels::{Labels, METRIC_NAME};
 use crate::matcher::{MatchOp, Matcher};
@@ -51,7 +51,7 @@ struct OffsetTable<'a> {
 
 impl<'a> OffsetTable<'a> {
     fn parse(section: &'a [u8], base: usize, what: &'static str) -> Result<Self> {
-        let mut c = Cursor::new(section, base);
+        let mut c = Cursor::with_base(section, base);
         let count = c.u32_le(what)?;
         let n = (count as usize)
             .checked_add(1)
@@ -136,7 +136,7 @@ impl<'a> Records<'a> {
 
     /// A whole section of records; nothing may follow them.
     fn parse(section: &'a [u8], base: usize, width: usize, what: &'static str) -> Result<Self> {
-        let mut c = Cursor::new(section, base);
+        let mut c = Cursor::with_base(section, base);
         let r = Self::take(&mut c, width, what)?;
         if c.remaining() != 0 {
             return Err(Error::corrupt(
@@ -188,7 +188,7 @@ struct Scopes<'a> {
 
 impl<'a> Scopes<'a> {
     fn parse(section: &'a [u8], base: usize) -> Result<Self> {
-        let mut c = Cursor::new(section, base);
+        let mut c = Cursor::with_base(section, base);
         let scopes = Records::take(&mut c, SCOPE_RECORD_LEN, "scope")?;
         let names = Records::take(&mut c, SCOPE_NAME_RECORD_LEN, "scope name")?;
         let values = Records::take(&mut c, SCOPE_VALUE_RECORD_LEN, "scope value")?;
@@ -216,10 +216,10 @@ struct ScopeRec {
 /// The immutable on-disk index, read in place from a byte slice.
 ///
 /// ```
-/// use tsdb_index::{DiskIndex, Labels, Matcher, MemIndex};
-/// let mem = MemIndex::new();
-/// mem.get_or_insert(&Labels::new([("__name__", "up"), ("job", "api")])?)?;
-/// let bytes = mem.to_bytes()?;
+/// use tsdb_index::{DiskIndex, IndexWriter, Labels, Matcher};
+/// let mut w = IndexWriter::new();
+/// w.add(&Labels::new([("__name__", "up"), ("job", "api")])?)?;
+/// let bytes = w.finish_to_vec()?;
 /// let disk = DiskIndex::open(&bytes)?;
 /// assert_eq!(disk.select(&[Matcher::equal("job", "api")])?.len(), 1);
 /// # Ok::<(), tsdb_index::Error>(())
@@ -243,43 +243,23 @@ impl<'a> DiskIndex<'a> {
     pub fn open(data: &'a [u8]) -> Result<DiskIndex<'a>> {
         let too_short =
             || Error::corrupt(0, format!("{} bytes is too short for an index", data.len()));
-        let header = data.get(..HEADER_LEN).ok_or_else(too_short)?;
-        if header.get(..4) != Some(&MAGIC[..]) {
-            return Err(Error::corrupt(0, "bad magic: not a tsdb index"));
+        if data.len() < HEADER_LEN {
+            return Err(too_short());
         }
-        let version = header.get(4).copied().unwrap_or(0);
-        let n_sections = match version {
-            1 => SECTIONS_V1,
-            VERSION => SECTIONS.len(),
-            v => {
-                return Err(Error::Unsupported {
-                    what: "index format version",
-                    found: u64::from(v),
-                })
-            }
+        let version = HEADER.read(&mut Cursor::new(data))?;
+        // version 1 has no scopes section
+        let n_sections = if version == 1 {
+            SECTIONS_V1
+        } else {
+            SECTIONS.len()
         };
-        if header.get(5..8) != Some(&[0u8, 0, 0][..]) {
-            return Err(Error::Unsupported {
-                what: "index header flags",
-                found: u64::from(le_u32(header, 4).unwrap_or(0) >> 8),
-            });
-        }
         let toc_at = data
             .len()
             .checked_sub(toc_len(n_sections))
             .filter(|&at| at >= HEADER_LEN)
             .ok_or_else(too_short)?;
-        let toc = data.get(toc_at..).unwrap_or_default();
-        let body = toc.len() - 4;
-        let stored = le_u32(toc, body).unwrap_or(0);
-        let computed = crc32fast::hash(toc.get(..body).unwrap_or_default());
-        if stored != computed {
-            return Err(Error::ChecksumMismatch {
-                section: "table of contents",
-                stored,
-                computed,
-            });
-        }
+        // the entries, without the table's own CRC
+        let toc = check_crc(data.get(toc_at..).unwrap_or_default(), "table of contents")?;
         let mut sections: [(&'a [u8], usize); SECTIONS.len()] = [(&[], 0); SECTIONS.len()];
         for (i, (name, slot)) in SECTIONS
             .iter()
@@ -350,7 +330,7 @@ impl<'a> DiskIndex<'a> {
             return Ok(None);
         }
         let entry = self.series.get(id, "series")?;
-        let mut c = Cursor::new(entry, self.series.data_base);
+        let mut c = Cursor::with_base(entry, self.series.data_base);
         let n = c.uvarint("label count")?;
         // Each pair needs at least two bytes: clamp before allocating.
         let cap = usize::try_from(n)
@@ -726,7 +706,10 @@ impl Scope for DiskScope<'_, '_> {
         }
         // Only near 2^32 series: map position by position.
         let mut ids = Vec::new();
-        scope::for_each_set(selected, |i| ids.push(first.saturating_add(i as u32)));
+        scope::for_each_set(selected, |i| {
+            // a position past u32 saturates, and `from_sorted` refuses the repeat
+            ids.push(u32::try_from(i).map_or(u32::MAX, |i| first.saturating_add(i)));
+        });
         crate::postings::from_sorted(&ids)
             .ok_or_else(|| Error::corrupt(self.scopes.bits_base, "scope positions overflow"))
     }
@@ -832,7 +815,7 @@ impl Source for DiskIndex<'_> {
             return Ok(());
         }
         let entry = self.series.get(id, "series")?;
-        let mut c = Cursor::new(entry, self.series.data_base);
+        let mut c = Cursor::with_base(entry, self.series.data_base);
         let n = c.uvarint("label count")?;
         for _ in 0..n {
             let nref = c.uvarint32("label name ref")?;

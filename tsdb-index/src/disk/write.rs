@@ -1,16 +1,16 @@
 //! Encodes series into the on-disk format (see FORMAT.md).
 //!
-//! [`encode`] is the one encoder. Its callers bring the final symbol table (sorted,
-//! unique) and every series as `(name ref, value ref)` pairs in id order:
-//! [`IndexWriter`] for label sets streamed in label order (compaction), and
-//! `MemIndex::write_subset` / `MemIndex::write_to` for the series of the head.
+//! [`IndexWriter`] takes label sets streamed in label order (the segment writer, and
+//! compaction next) and hands [`encode`] the final symbol table (sorted, unique) and
+//! every series as `(name ref, value ref)` pairs in id order.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use super::{HEADER_LEN, MAGIC, SECTIONS, TOC_ENTRY_LEN, VERSION};
-use crate::cursor::put_uvarint;
+use tsdb_encoding::put_uvarint;
+
+use super::{HEADER, HEADER_LEN, SECTIONS, TOC_ENTRY_LEN};
 use crate::error::{cut, Error, Result};
 use crate::labels::{Labels, METRIC_NAME};
 use crate::scope::{ScopeNames, SCOPE_MIN_SERIES};
@@ -18,6 +18,15 @@ use crate::SeriesId;
 
 fn to_u32(v: usize, what: &'static str) -> Result<u32> {
     u32::try_from(v).map_err(|_| Error::CapacityExceeded { what })
+}
+
+/// The value ref of a postings key `(name ref << 32) | value ref`.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "the low 32 bits of a key are its value ref"
+)]
+fn value_ref(key: u64) -> u32 {
+    key as u32
 }
 
 /// Hashes `u64` keys (pairs of refs) with one multiply; they are not attacker-chosen
@@ -269,7 +278,7 @@ where
             let ids = pairs_postings.remove(&key).unwrap_or_default();
             let count = to_u32(ids.len(), "series count")?;
             let (off, len) = put_postings(&mut postings, &ids)?;
-            values.extend_from_slice(&(key as u32).to_le_bytes());
+            values.extend_from_slice(&value_ref(key).to_le_bytes());
             values.extend_from_slice(&count.to_le_bytes());
             values.extend_from_slice(&len.to_le_bytes());
             values.extend_from_slice(&off.to_le_bytes());
@@ -279,9 +288,7 @@ where
     let mut scope_section = Vec::new();
     put_scopes(&mut scope_section, &mut scopes)?;
 
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.extend_from_slice(&[0, 0, 0]);
+    HEADER.write(out);
     debug_assert_eq!(out.len() - start, HEADER_LEN);
     let mut toc = Vec::with_capacity(SECTIONS.len() * TOC_ENTRY_LEN + 4);
     for section in [
@@ -305,12 +312,12 @@ where
 }
 
 /// Writes an on-disk index from label sets given in label order, assigning them ids
-/// `0, 1, 2, …`: the writer for compaction, which merges the (sorted) series of several
-/// segments into one.
+/// `0, 1, 2, …`: the one index writer, used by the segment writer (and compaction next,
+/// which merges the sorted series of several segments into one).
 ///
 /// Label sets must come strictly increasing in [`Labels`]' order (the order of
-/// Prometheus' `labels.Compare`, which is also the order `DiskIndex` and
-/// `MemIndex::write_subset` number series in); a set that is not greater than the
+/// Prometheus' `labels.Compare`, which is also the order `DiskIndex` numbers series
+/// in); a set that is not greater than the
 /// previous one is refused with [`Error::SeriesOutOfOrder`] and not added, so the writer
 /// stays usable. Memory is the label references (4 bytes each) plus one copy of every
 /// distinct string, until [`IndexWriter::finish`].
@@ -408,9 +415,10 @@ impl IndexWriter {
         let mut order: Vec<u32> = (0..to_u32(self.symbols.len(), "symbol count")?).collect();
         order.sort_unstable_by(|&a, &b| self.sym(a).cmp(self.sym(b)));
         let mut rank = vec![0u32; order.len()];
-        for (new, &old) in order.iter().enumerate() {
+        // `order` has fewer than 2^32 entries (checked above)
+        for (new, &old) in (0u32..).zip(&order) {
             if let Some(r) = rank.get_mut(old as usize) {
-                *r = new as u32;
+                *r = new;
             }
         }
         let sorted: Vec<&str> = order.iter().map(|&i| self.sym(i)).collect();

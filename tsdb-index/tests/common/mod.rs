@@ -8,7 +8,9 @@
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
-use tsdb_index::{DiskIndex, Error, Labels, MatchOp, Matcher, MemIndex, RoaringBitmap};
+use tsdb_index::{
+    DiskIndex, Error, IndexWriter, Labels, MatchOp, Matcher, MemIndex, RoaringBitmap,
+};
 
 pub const NAMES: &[&str] = &["__name__", "a", "b", "c", "d", "e"];
 pub const VALUES: &[&str] = &[
@@ -103,6 +105,16 @@ pub fn sorted(series: &[Labels]) -> Vec<Labels> {
     let mut s = dedup(series);
     s.sort();
     s
+}
+
+/// The on-disk index of `series` (unique, in label order), written as the engine writes
+/// a segment's.
+pub fn write_disk(series: &[Labels]) -> Vec<u8> {
+    let mut w = IndexWriter::new();
+    for l in sorted(series) {
+        w.add(&l).unwrap();
+    }
+    w.finish_to_vec().unwrap()
 }
 
 /// `None` when the selector must be refused (every matcher matches ""). `series[id]` is
