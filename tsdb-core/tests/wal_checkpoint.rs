@@ -12,7 +12,7 @@ use std::sync::Arc;
 use common::{open_wal, replay_wal};
 use tsdb_core::fs::Fs;
 use tsdb_core::testing::{FaultFs, FaultOp};
-use tsdb_core::wal::{Record, RecoveryReport, RefSample, Tombstone, Wal, WalOptions};
+use tsdb_core::wal::{Record, RecoveryReport, RefSample, Wal, WalOptions};
 use tsdb_core::Error;
 use tsdb_index::Labels;
 
@@ -30,7 +30,7 @@ fn series(r: u64) -> Record {
     }
 }
 
-/// Series 0..10, samples at t = 0..20 for each, and some tombstones.
+/// Series 0..10, samples at t = 0..20 for each.
 fn workload(first_t: i64) -> Vec<Record> {
     let mut v: Vec<Record> = if first_t == 0 {
         (0..10).map(series).collect()
@@ -47,20 +47,6 @@ fn workload(first_t: i64) -> Vec<Record> {
                 })
                 .collect(),
         ));
-        if t % 7 == 0 {
-            v.push(Record::Tombstones(vec![
-                Tombstone {
-                    series_ref: t as u64 % 10,
-                    mint: t - 5,
-                    maxt: t - 1,
-                },
-                Tombstone {
-                    series_ref: (t as u64 + 1) % 10,
-                    mint: t,
-                    maxt: t + 3,
-                },
-            ]));
-        }
     }
     v
 }
@@ -77,14 +63,6 @@ fn model(recs: &[Record], keep: impl Fn(u64) -> bool, min_time: i64) -> Vec<Reco
                     .copied()
                     .collect();
                 (!k.is_empty()).then_some(Record::Samples(k))
-            }
-            Record::Tombstones(s) => {
-                let k: Vec<_> = s
-                    .iter()
-                    .filter(|x| keep(x.series_ref) && x.maxt >= min_time)
-                    .copied()
-                    .collect();
-                (!k.is_empty()).then_some(Record::Tombstones(k))
             }
             _ => unreachable!(),
         })
@@ -106,13 +84,12 @@ fn replay(dir: &Path) -> (Vec<Record>, RecoveryReport) {
     replay_wal(tsdb_core::fs::RealFs::arc(), dir, opts()).unwrap()
 }
 
-fn count(recs: &[Record]) -> (u64, u64, u64) {
-    let mut c = (0, 0, 0);
+fn count(recs: &[Record]) -> (u64, u64) {
+    let mut c = (0, 0);
     for r in recs {
         match r {
             Record::Series { .. } => c.0 += 1,
             Record::Samples(s) => c.1 += s.len() as u64,
-            Record::Tombstones(t) => c.2 += t.len() as u64,
             _ => unreachable!(),
         }
     }
@@ -142,8 +119,8 @@ fn checkpoint_keeps_what_the_predicates_say() {
     append_all(&wal, &after[5..]);
 
     let want_cp = model(&before, keep, 10);
-    let (s_all, x_all, t_all) = count(&before);
-    let (s_kept, x_kept, t_kept) = count(&want_cp);
+    let (s_all, x_all) = count(&before);
+    let (s_kept, x_kept) = count(&want_cp);
     assert_eq!(stats.checkpoint, cut - 1);
     assert_eq!(
         (stats.series_kept, stats.series_dropped),
@@ -153,13 +130,9 @@ fn checkpoint_keeps_what_the_predicates_say() {
         (stats.samples_kept, stats.samples_dropped),
         (x_kept, x_all - x_kept)
     );
-    assert_eq!(
-        (stats.tombstones_kept, stats.tombstones_dropped),
-        (t_kept, t_all - t_kept)
-    );
     assert!(
-        t_kept > 0 && t_kept < t_all,
-        "the tombstone rule was exercised"
+        x_kept > 0 && x_kept < x_all,
+        "the min_time and keep rules were exercised"
     );
     assert_eq!(stats.segments_removed, (cut - 1) as usize);
     assert!(wal.segments().unwrap().iter().all(|&s| s >= cut));

@@ -8,7 +8,7 @@ mod common;
 use common::open_wal;
 use proptest::prelude::*;
 use tsdb_core::fs::RealFs;
-use tsdb_core::wal::{Record, RefSample, Tombstone, Wal, WalOptions};
+use tsdb_core::wal::{Record, RefSample, Wal, WalOptions};
 use tsdb_index::{LabelLimits, Labels};
 
 fn open(dir: &std::path::Path, opts: &WalOptions) -> (Wal, Vec<Record>) {
@@ -57,15 +57,6 @@ fn arb_record() -> impl Strategy<Value = Record> {
             0..40
         )
         .prop_map(Record::Samples),
-        proptest::collection::vec(
-            (any::<u64>(), arb_time(), arb_time()).prop_map(|(series_ref, a, b)| Tombstone {
-                series_ref,
-                mint: a.min(b),
-                maxt: a.max(b),
-            }),
-            0..5
-        )
-        .prop_map(Record::Tombstones),
     ]
 }
 

@@ -281,8 +281,6 @@ fn replay_into(head: &Head) -> impl FnMut(Record) -> Result<()> + '_ {
                     }
                 }
             }
-            // deletions live in the tombstones file, not in the log
-            _ => {}
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::framing::{HeaderCheck, SEGMENT_HEADER_LEN};
 use super::reader::{Scanner, Step};
-use super::record::{Record, RefSample, Tombstone};
+use super::record::{Record, RefSample};
 use super::segment::{
     check_contiguous, checkpoint_name, list, segment_name, SegmentFile, Source, TMP_SUFFIX,
 };
@@ -28,10 +28,6 @@ pub struct CheckpointStats {
     pub samples_kept: u64,
     /// Samples dropped (series dropped, or older than `min_time`).
     pub samples_dropped: u64,
-    /// Tombstones kept.
-    pub tombstones_kept: u64,
-    /// Tombstones dropped.
-    pub tombstones_dropped: u64,
     /// Bytes of the new checkpoint on disk.
     pub bytes_written: u64,
     /// Segment files deleted.
@@ -194,16 +190,6 @@ fn filter(
             stats.samples_kept += kept.len() as u64;
             stats.samples_dropped += total - kept.len() as u64;
             (!kept.is_empty()).then_some(Record::Samples(kept))
-        }
-        Record::Tombstones(v) => {
-            let total = v.len() as u64;
-            let kept: Vec<Tombstone> = v
-                .into_iter()
-                .filter(|x| x.maxt >= min_time && keep_series(x.series_ref))
-                .collect();
-            stats.tombstones_kept += kept.len() as u64;
-            stats.tombstones_dropped += total - kept.len() as u64;
-            (!kept.is_empty()).then_some(Record::Tombstones(kept))
         }
     }
 }

@@ -20,14 +20,15 @@ pub const FRAME_HEADER_LEN: u64 = 9;
 /// The largest payload one record can carry (its length field is a `u32`).
 pub const MAX_PAYLOAD_LEN: u64 = u32::MAX as u64;
 
-/// Record type bytes. 0 is reserved so that zero-filled space never parses as a header.
+/// Record type bytes. 0 is reserved so that zero-filled space never parses as a header;
+/// 3 (per-series tombstones) is retired: no `Db` ever wrote it (deletions live in the
+/// tombstones file), and it must not be reused for something else.
 pub(crate) const TYPE_SERIES: u8 = 1;
 pub(crate) const TYPE_SAMPLES: u8 = 2;
-pub(crate) const TYPE_TOMBSTONES: u8 = 3;
 
 /// True for a record type this version can decode.
 pub(crate) fn is_known_type(t: u8) -> bool {
-    matches!(t, TYPE_SERIES | TYPE_SAMPLES | TYPE_TOMBSTONES)
+    matches!(t, TYPE_SERIES | TYPE_SAMPLES)
 }
 
 /// The header of a segment written by this version.

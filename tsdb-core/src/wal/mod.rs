@@ -54,7 +54,7 @@ use std::time::Duration;
 pub use checkpoint::CheckpointStats;
 pub use framing::{FORMAT_VERSION, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
 pub use reader::{inspect_segment, SegmentEnd, SegmentScan};
-pub use record::{DecodeError, Record, RefSample, Tombstone};
+pub use record::{DecodeError, Record, RefSample};
 pub use recovery::{DroppedData, RecoveryReport, TornTail};
 pub use writer::{Wal, WalStats};
 

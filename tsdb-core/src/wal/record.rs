@@ -10,7 +10,7 @@ pub use tsdb_encoding::DecodeError;
 use tsdb_encoding::{put_uvarint, put_varint, Cursor};
 use tsdb_index::{LabelLimits, Labels, MAX_STRING_LEN};
 
-use super::framing::{self, TYPE_SAMPLES, TYPE_SERIES, TYPE_TOMBSTONES};
+use super::framing::{self, TYPE_SAMPLES, TYPE_SERIES};
 use crate::error::{Error, Result};
 
 /// One sample of a series, referenced by the head's series id.
@@ -36,22 +36,10 @@ impl PartialEq for RefSample {
 
 impl Eq for RefSample {}
 
-/// A deletion of the samples of one series in `[mint, maxt]` (both inclusive), honoured at
-/// read time until compaction drops the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Tombstone {
-    /// The series id.
-    pub series_ref: u64,
-    /// First deleted timestamp (inclusive).
-    pub mint: i64,
-    /// Last deleted timestamp (inclusive); at least `mint`.
-    pub maxt: i64,
-}
-
 /// One entry of the write-ahead log: what the head needs to rebuild itself on restart.
 ///
 /// A series is announced once, before its first samples, with the id the head gave it;
-/// samples and tombstones refer to that id. `#[non_exhaustive]` because more kinds
+/// samples refer to that id (deletions are not logged: they live in the tombstones file). `#[non_exhaustive]` because more kinds
 /// (exemplars, metadata) will come with new type bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -65,14 +53,10 @@ pub enum Record {
     },
     /// A batch of samples, possibly of many series.
     Samples(Vec<RefSample>),
-    /// A batch of deletions.
-    Tombstones(Vec<Tombstone>),
 }
 
 /// Smallest encoded size of one sample: two one-byte varints and the 8 value bytes.
 const MIN_SAMPLE_LEN: usize = 10;
-/// Smallest encoded size of one tombstone: three one-byte varints.
-const MIN_TOMBSTONE_LEN: usize = 3;
 /// Smallest encoded size of one label: two one-byte lengths and a one-byte name and value.
 const MIN_LABEL_LEN: usize = 4;
 
@@ -82,12 +66,11 @@ impl Record {
         match self {
             Record::Series { .. } => TYPE_SERIES,
             Record::Samples(_) => TYPE_SAMPLES,
-            Record::Tombstones(_) => TYPE_TOMBSTONES,
         }
     }
 
-    /// Appends the payload encoding of this record to `out`. Fails (writing nothing
-    /// useful) for a tombstone with `mint > maxt`.
+    /// Appends the payload encoding of this record to `out`. (Infallible today; the
+    /// `Result` leaves room for record kinds with invariants to check.)
     pub fn encode_payload(&self, out: &mut Vec<u8>) -> Result<()> {
         match self {
             Record::Series { series_ref, labels } => {
@@ -109,23 +92,6 @@ impl Record {
                     put_varint(out, s.t.wrapping_sub(pt));
                     out.extend_from_slice(&s.v.to_bits().to_le_bytes());
                     (pref, pt) = (s.series_ref, s.t);
-                }
-            }
-            Record::Tombstones(ts) => {
-                put_uvarint(out, ts.len() as u64);
-                for t in ts {
-                    if t.mint > t.maxt {
-                        return Err(Error::InvalidRecord {
-                            reason: format!(
-                                "tombstone for series {} has mint {} after maxt {}",
-                                t.series_ref, t.mint, t.maxt
-                            )
-                            .into(),
-                        });
-                    }
-                    put_uvarint(out, t.series_ref);
-                    put_varint(out, t.mint);
-                    put_uvarint(out, t.maxt.wrapping_sub(t.mint) as u64);
                 }
             }
         }
@@ -167,25 +133,6 @@ impl Record {
                     (pref, pt) = (series_ref, t);
                 }
                 Record::Samples(v)
-            }
-            TYPE_TOMBSTONES => {
-                let n = c.count(MIN_TOMBSTONE_LEN, "tombstone")?;
-                let mut v = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let series_ref = c.uvarint("series ref")?;
-                    let mint = c.varint("tombstone mint")?;
-                    let at = c.offset();
-                    let span = c.uvarint("tombstone span")?;
-                    let maxt = mint.checked_add_unsigned(span).ok_or_else(|| {
-                        DecodeError::malformed(at, "tombstone maxt overflows i64")
-                    })?;
-                    v.push(Tombstone {
-                        series_ref,
-                        mint,
-                        maxt,
-                    });
-                }
-                Record::Tombstones(v)
             }
             other => return Err(c.error(format!("unknown record type {other}"))),
         };
@@ -265,12 +212,6 @@ mod tests {
             },
         ]);
         assert_eq!(round_trip(&r), r);
-        let r = Record::Tombstones(vec![Tombstone {
-            series_ref: 1,
-            mint: i64::MIN,
-            maxt: i64::MAX,
-        }]);
-        assert_eq!(round_trip(&r), r);
         assert_eq!(
             round_trip(&Record::Samples(vec![])),
             Record::Samples(vec![])
@@ -293,21 +234,6 @@ mod tests {
     }
 
     #[test]
-    fn bad_tombstone_is_refused_on_encode() {
-        let r = Record::Tombstones(vec![Tombstone {
-            series_ref: 1,
-            mint: 5,
-            maxt: 4,
-        }]);
-        let mut out = vec![1, 2, 3];
-        assert!(matches!(
-            r.encode_frame(&mut out),
-            Err(Error::InvalidRecord { .. })
-        ));
-        assert_eq!(out, [1, 2, 3], "a refused record leaves nothing behind");
-    }
-
-    #[test]
     fn decoder_refusals() {
         let err = |typ, b: &[u8]| Record::decode(typ, b).unwrap_err();
         // Count far beyond the bytes: refused before allocating.
@@ -321,16 +247,12 @@ mod tests {
             .reason
             .contains("minimally"));
         // 11-byte varint.
-        assert!(err(TYPE_TOMBSTONES, &[0xff; 11]).reason.contains("varint"));
+        assert!(err(TYPE_SAMPLES, &[0xff; 11]).reason.contains("varint"));
         // Empty payload.
         assert!(err(TYPE_SERIES, &[]).reason.contains("past the end"));
-        // Unknown type.
+        // Unknown type, and the retired tombstones type (3).
         assert!(err(9, &[]).reason.contains("unknown record type 9"));
-        // Tombstone whose maxt overflows.
-        let mut p = vec![1, 1];
-        put_varint(&mut p, i64::MAX);
-        put_uvarint(&mut p, 1);
-        assert!(err(TYPE_TOMBSTONES, &p).reason.contains("overflows"));
+        assert!(err(3, &[0]).reason.contains("unknown record type 3"));
         // Labels: unsorted, empty value, invalid name, bad UTF-8.
         let series = |pairs: &[(&[u8], &[u8])]| {
             let mut p = vec![1];
@@ -416,15 +338,6 @@ mod tests {
                 0..50
             )
             .prop_map(Record::Samples),
-            proptest::collection::vec(
-                (any::<u64>(), arb_i64(), arb_i64()).prop_map(|(series_ref, a, b)| Tombstone {
-                    series_ref,
-                    mint: a.min(b),
-                    maxt: a.max(b),
-                }),
-                0..10
-            )
-            .prop_map(Record::Tombstones),
         ]
     }
 

@@ -277,7 +277,6 @@ impl Wal {
     ///
     /// - series records for which `keep_series(ref)` is true,
     /// - samples with `keep_series(ref)` and `t >= min_time`,
-    /// - tombstones with `keep_series(ref)` and `maxt >= min_time`,
     ///
     /// then deletes those segments and older checkpoints. The checkpoint is written to a
     /// temporary directory, fsynced, renamed into place and the directory fsynced, so a
