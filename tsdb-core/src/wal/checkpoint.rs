@@ -11,7 +11,6 @@ use super::record::{Record, RefSample};
 use super::segment::{
     check_contiguous, checkpoint_name, list, segment_name, SegmentFile, Source, TMP_SUFFIX,
 };
-use super::writer::Shared;
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::Fs;
 
@@ -39,14 +38,17 @@ pub struct CheckpointStats {
 /// Flush the checkpoint's write buffer at this size, as Prometheus does.
 const FLUSH_AT: usize = 1 << 20;
 
+/// Writes checkpoint `up_to` of the log in `dir` (its segments at most `segment_size`
+/// bytes). The writer calls this under its checkpoint lock; this module knows nothing
+/// of the writer.
 pub(super) fn run(
-    s: &Shared,
+    fs: &dyn Fs,
+    dir: &Path,
+    segment_size: u64,
     up_to: u32,
     keep_series: &dyn Fn(u64) -> bool,
     min_time: i64,
 ) -> Result<CheckpointStats> {
-    let fs = &*s.fs;
-    let dir = &s.dir;
     let listing = list(fs, dir)?;
     let prev = listing.checkpoints.last().copied();
     let mut stats = CheckpointStats {
@@ -97,7 +99,15 @@ pub(super) fn run(
 
         let tmp = dir.join(format!("{}{TMP_SUFFIX}", checkpoint_name(up_to)));
         let done = dir.join(checkpoint_name(up_to));
-        match write_checkpoint(s, &sources, &tmp, keep_series, min_time, &mut stats) {
+        match write_checkpoint(
+            fs,
+            segment_size,
+            &sources,
+            &tmp,
+            keep_series,
+            min_time,
+            &mut stats,
+        ) {
             Ok(()) => {}
             Err(e) => {
                 // Best effort: the next checkpoint or open removes it anyway.
@@ -141,17 +151,17 @@ fn remove_file_if_present(fs: &dyn Fs, p: &Path) -> Result<()> {
 
 /// Writes the filtered records of `sources` into `tmp` and makes them durable.
 fn write_checkpoint(
-    s: &Shared,
+    fs: &dyn Fs,
+    segment_size: u64,
     sources: &[PathBuf],
     tmp: &Path,
     keep_series: &dyn Fn(u64) -> bool,
     min_time: i64,
     stats: &mut CheckpointStats,
 ) -> Result<()> {
-    let fs = &*s.fs;
     fs.create_dir_all(tmp)
         .map_err(io_err(IoOp::CreateDir, tmp))?;
-    let mut sink = Sink::new(fs, tmp, s.opts.segment_size)?;
+    let mut sink = Sink::new(fs, tmp, segment_size)?;
     for src in sources {
         for_each_record(fs, src, &mut |rec| {
             if let Some(kept) = filter(rec, keep_series, min_time, stats) {

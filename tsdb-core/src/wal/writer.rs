@@ -306,7 +306,15 @@ impl Wal {
                 segment_name(current)
             )));
         }
-        checkpoint::run(&self.shared, up_to_segment, &keep_series, min_time)
+        let s = &self.shared;
+        checkpoint::run(
+            &*s.fs,
+            &s.dir,
+            s.opts.segment_size,
+            up_to_segment,
+            &keep_series,
+            min_time,
+        )
     }
 
     /// Reports every group-commit fsync's duration to `observer` from now on. Only the
