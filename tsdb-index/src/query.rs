@@ -197,7 +197,7 @@ fn filter<S: Source + ?Sized>(src: &S, acc: &RoaringBitmap, m: &Matcher) -> Resu
         let mut keep = false;
         src.with_series_value(id, m.name(), &mut |v| keep = m.matches(v.unwrap_or("")))?;
         if keep {
-            crate::mem::append(&mut out, id);
+            out.insert(id);
         }
     }
     Ok(out)
