@@ -103,8 +103,8 @@ pub(crate) fn decode(bytes: &[u8], path: &Path) -> Result<Vec<Deletion>> {
     let n = c.uvarint("count").map_err(e)?;
     let mut out = Vec::new();
     for _ in 0..n.min(c.remaining() as u64) {
-        let mint = c.u64_le("mint").map_err(e)? as i64;
-        let maxt = c.u64_le("maxt").map_err(e)? as i64;
+        let mint = c.i64_le("mint").map_err(e)?;
+        let maxt = c.i64_le("maxt").map_err(e)?;
         let nm = c.uvarint("matcher count").map_err(e)?;
         let mut matchers = Vec::new();
         for _ in 0..nm.min(c.remaining() as u64) {

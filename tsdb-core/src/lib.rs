@@ -23,7 +23,23 @@
 //! On-disk formats: `FORMAT-segment.md` (data directory, manifest, segments, tombstones)
 //! and `FORMAT-wal.md`.
 
-#![deny(unsafe_code)] // the one exception is the mmap in fs/mapped.rs
+#![deny(unsafe_code)]
+// the one exception is the mmap in fs/mapped.rs
+// Casts that can truncate or change sign are where format code goes wrong: values from
+// data go through `try_from`, provably safe casts carry an `#[expect]` with the reason.
+#![deny(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_possible_wrap
+)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_possible_wrap
+    )
+)]
 
 mod atomic_file;
 mod batch;

@@ -178,7 +178,7 @@ impl SeriesIter {
                 gts.clear();
                 gvs.clear();
                 c.decode(&mut gts, &mut gvs)?;
-                let prio = prio as u32;
+                let prio = u32::try_from(prio).unwrap_or(u32::MAX);
                 self.merge
                     .extend(gts.iter().zip(&gvs).map(|(&t, &v)| (t, prio, v)));
             }

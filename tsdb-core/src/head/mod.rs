@@ -105,6 +105,16 @@ fn group_by_stripe(order: &[(u32, u32)]) -> Vec<(u32, u32)> {
     out
 }
 
+/// The id of the series in `slot` of stripe `stripe_no`: the inverse of [`slot_of`].
+pub(crate) fn series_id(stripe_no: usize, slot: usize) -> SeriesId {
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "slots exist only for ids the index handed out, which are u32"
+    )]
+    let id = (slot * STRIPES + stripe_no) as SeriesId;
+    id
+}
+
 fn slot_of(id: SeriesId) -> (usize, usize) {
     let id = id as usize;
     (id % STRIPES, id / STRIPES)
@@ -277,7 +287,16 @@ impl Head {
         let mut order: Vec<(u32, u32)> = Vec::with_capacity(batch.samples.len());
         for (i, s) in batch.samples.iter().enumerate() {
             match ids.get(s.series as usize) {
-                Some(Ok(id)) => order.push((slot_of(*id).0 as u32, i as u32)),
+                Some(Ok(id)) => {
+                    let i = u32::try_from(i).map_err(|_| {
+                        Error::invalid_argument("a batch holds more than 2^32 samples")
+                    })?;
+                    #[expect(
+                        clippy::cast_possible_truncation,
+                        reason = "a stripe number is below STRIPES (128)"
+                    )]
+                    order.push((slot_of(*id).0 as u32, i));
+                }
                 Some(Err(e)) => outcome.rejected.push(Rejected {
                     index: i,
                     error: e.clone(),
@@ -421,7 +440,7 @@ impl Head {
         maxt: i64,
     ) -> Result<Vec<(Labels, Vec<ChunkHandle>)>> {
         let ids = self.index.select(matchers)?;
-        let mut out = Vec::with_capacity(ids.len() as usize);
+        let mut out = Vec::with_capacity(usize::try_from(ids.len()).unwrap_or(0));
         let mut current: Option<(usize, MutexGuard<'_, Stripe>)> = None;
         // ids ascend, so stripes repeat every STRIPES ids; group by stripe
         let mut by_stripe: Vec<SeriesId> = ids.iter().collect();
@@ -483,7 +502,7 @@ impl Head {
                 if series.is_idle_before(idle_before) {
                     *entry = None;
                     self.series_count.fetch_sub(1, Ordering::Relaxed);
-                    removed.insert((slot * STRIPES + stripe_no) as SeriesId);
+                    removed.insert(series_id(stripe_no, slot));
                 } else {
                     // The true lower bound, not `t`: after a time gap the next persist
                     // starts at the next sample's block instead of walking empty ones.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tsdb_compress::{Chunk, ChunkOptions, Sample};
 use tsdb_index::{Labels, SeriesId};
 
-use super::{lock, slot_of, Head};
+use super::{lock, series_id, slot_of, Head};
 use crate::error::{Error, Result};
 use crate::segment::write::{SeriesSource, SourceSeries};
 use crate::series_iter::SeriesIter;
@@ -37,8 +37,7 @@ impl Head {
             for (slot, entry) in guard.iter().enumerate() {
                 if let Some(s) = entry {
                     if s.may_have_data_in(mint, maxt - 1) {
-                        let id = (slot * super::STRIPES + stripe_no) as SeriesId;
-                        series.push((s.labels.clone(), id));
+                        series.push((s.labels.clone(), series_id(stripe_no, slot)));
                     }
                 }
             }

@@ -83,8 +83,8 @@ impl SegmentMeta {
         }
         check_version(c.u8("version").map_err(corrupt)?, path)?;
         let meta = SegmentMeta {
-            min_t: c.u64_le("min_t").map_err(corrupt)? as i64,
-            max_t: c.u64_le("max_t").map_err(corrupt)? as i64,
+            min_t: c.i64_le("min_t").map_err(corrupt)?,
+            max_t: c.i64_le("max_t").map_err(corrupt)?,
             resolution_ms: c.u64_le("resolution").map_err(corrupt)?,
             level: c.u32_le("level").map_err(corrupt)?,
             series: c.u64_le("series").map_err(corrupt)?,
@@ -281,8 +281,10 @@ impl Segment {
             let span = c.uvarint("chunk span").map_err(e)?;
             let offset = c.uvarint("chunk offset").map_err(e)?;
             let len = c.uvarint("chunk length").map_err(e)?;
-            let max_t = min_t.wrapping_add(span as i64);
-            if max_t < min_t || min_t <= prev_max && prev_max != i64::MIN {
+            let max_t = min_t
+                .checked_add_unsigned(span)
+                .ok_or_else(|| corrupt("chunk span overflows i64"))?;
+            if min_t <= prev_max && prev_max != i64::MIN {
                 return Err(corrupt("chunk time ranges out of order"));
             }
             prev_max = max_t;
@@ -312,7 +314,7 @@ impl Segment {
     ) -> Result<Vec<(Labels, Vec<ChunkHandle>)>> {
         let index = self.index.borrow_dependent();
         let ids = index.select(matchers).map_err(|e| self.index_error(e))?;
-        let mut out = Vec::with_capacity(ids.len() as usize);
+        let mut out = Vec::with_capacity(usize::try_from(ids.len()).unwrap_or(0));
         for id in ids.iter() {
             let handles = self.chunk_refs(id, mint, maxt)?;
             if handles.is_empty() {

@@ -32,6 +32,10 @@ pub(crate) fn is_known_type(t: u8) -> bool {
 }
 
 /// The header of a segment written by this version.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "SEGMENT_HEADER_LEN is the constant 8"
+)]
 pub fn segment_header() -> [u8; SEGMENT_HEADER_LEN as usize] {
     let [a, b, c, d] = SEGMENT_MAGIC;
     [a, b, c, d, FORMAT_VERSION, 0, 0, 0]
@@ -132,6 +136,10 @@ pub(crate) fn begin_frame(out: &mut Vec<u8>, typ: u8) -> usize {
 /// Fills in length and CRC of the frame begun at `start`. `Err(len)` if the payload is
 /// longer than [`MAX_PAYLOAD_LEN`] (the frame is then removed from `out`).
 pub(crate) fn finish_frame(out: &mut Vec<u8>, start: usize) -> Result<(), u64> {
+    #[expect(
+        clippy::cast_possible_truncation,
+        reason = "FRAME_HEADER_LEN is the constant 9"
+    )]
     let payload_start = start + FRAME_HEADER_LEN as usize;
     let payload_len = out.len().saturating_sub(payload_start);
     let Ok(len) = u32::try_from(payload_len) else {

@@ -88,7 +88,7 @@ impl Record {
                 put_uvarint(out, samples.len() as u64);
                 let (mut pref, mut pt) = (0u64, 0i64);
                 for s in samples {
-                    put_varint(out, s.series_ref.wrapping_sub(pref) as i64);
+                    put_varint(out, s.series_ref.wrapping_sub(pref).cast_signed());
                     put_varint(out, s.t.wrapping_sub(pt));
                     out.extend_from_slice(&s.v.to_bits().to_le_bytes());
                     (pref, pt) = (s.series_ref, s.t);
@@ -122,7 +122,8 @@ impl Record {
                 let mut v = Vec::with_capacity(n);
                 let (mut pref, mut pt) = (0u64, 0i64);
                 for _ in 0..n {
-                    let series_ref = pref.wrapping_add(c.varint("series ref delta")? as u64);
+                    let series_ref =
+                        pref.wrapping_add(c.varint("series ref delta")?.cast_unsigned());
                     let t = pt.wrapping_add(c.varint("timestamp delta")?);
                     let bits = c.u64_le("value")?;
                     v.push(RefSample {
