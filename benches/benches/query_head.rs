@@ -59,11 +59,7 @@ fn bench(c: &mut Criterion) {
     let cases = [
         ("selector", "cpu_usage_user", 1_000),
         ("alert", "max by (region) (cpu_usage_user) > 50", 0),
-        (
-            "rate_5m",
-            "sum by (region) (rate(cpu_usage_system[5m]))",
-            0,
-        ),
+        ("rate_5m", "sum by (region) (rate(cpu_usage_system[5m]))", 0),
         ("avg_6h", "avg_over_time(cpu_usage_idle[6h])", 1_000),
     ];
     let mut g = c.benchmark_group("query_head");
