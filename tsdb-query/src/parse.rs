@@ -2,6 +2,8 @@
 //! query text and converts the parser's tree into [`crate::ast::Expr`], so a new parser
 //! version (or a different parser) touches this one file.
 
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +19,7 @@ use crate::ast::{
     RangeSelector, Selector, Subquery, VectorMatching,
 };
 use crate::error::{Error, Result};
+use crate::nesting::{self, MAX_DEPTH};
 
 static REGISTER_EXTENSIONS: Once = Once::new();
 
@@ -38,24 +41,99 @@ fn register_extensions() {
 }
 
 /// Parses PromQL text into an expression tree.
+///
+/// Text nested deeper than [`MAX_DEPTH`] levels is refused with [`Error::TooDeep`]
+/// before the parser sees it (the parser recurses, see [`crate::nesting`]), and its tree
+/// is measured again, exactly, before it is converted.
 pub fn parse(query: &str) -> Result<Expr> {
     register_extensions();
+    nesting::check_text(query)?;
     // promql-parser panics on some inputs (a bare number too large for a duration, as in
     // `foo[1e30]`, goes to `Duration::from_secs_f64`). A query must never take the
-    // process down, so a panic in the parser becomes a parse error.
-    let parsed = std::panic::catch_unwind(|| pp::parse(query)).map_err(|panic| {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown".into());
-        Error::Parse {
-            message: format!("the PromQL parser failed on this query ({why})"),
-            position: None,
-        }
+    // process down, so a panic in the parser becomes a parse error, and it is not
+    // reported on stderr as a crash either.
+    let parsed = quietly(|| pp::parse(query)).map_err(|panic| Error::Parse {
+        message: format!(
+            "the PromQL parser failed on this query ({})",
+            crate::eval::read::panic_message(panic.as_ref())
+        ),
+        position: None,
     })?;
     let tree = parsed.map_err(|message| parse_error(query, message))?;
+    check_depth(&tree)?;
     convert(&tree)
+}
+
+thread_local! {
+    /// Set while this thread runs a [`quietly`] call.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+static QUIET_HOOK: Once = Once::new();
+
+/// Runs `f`, catching a panic, with the panic hook silent for panics raised by `f` on
+/// this thread only.
+///
+/// The panic hook is global, so swapping it around each call would race with panics on
+/// other threads (theirs would go unreported, or ours be printed). Instead a hook is
+/// installed once per process that stays silent while this thread's flag is set and
+/// hands every other panic to the hook that was there before it (the default one, which
+/// prints the message and backtrace, or the embedder's). An embedder that installs its
+/// own hook after the first query replaces this one; its hook then sees the parser's
+/// panics too, which are still caught.
+fn quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // `try_with`: the hook may run while a thread's locals are being torn down,
+            // and a panic inside a panic hook aborts.
+            if !QUIET.try_with(Cell::get).unwrap_or(false) {
+                previous(info);
+            }
+        }));
+    });
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            QUIET.with(|q| q.set(self.0));
+        }
+    }
+    let _reset = Reset(QUIET.with(|q| q.replace(true)));
+    catch_unwind(AssertUnwindSafe(f))
+}
+
+/// Refuses a parsed tree deeper than [`MAX_DEPTH`], without recursing over it (the
+/// conversion below recurses).
+fn check_depth(tree: &pp::Expr) -> Result<()> {
+    let mut stack = vec![(tree, 1usize)];
+    while let Some((e, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(Error::TooDeep { limit: MAX_DEPTH });
+        }
+        let below = depth + 1;
+        match e {
+            pp::Expr::Paren(p) => stack.push((&p.expr, below)),
+            pp::Expr::Unary(u) => stack.push((&u.expr, below)),
+            pp::Expr::Subquery(sq) => stack.push((&sq.expr, below)),
+            pp::Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| (a.as_ref(), below))),
+            pp::Expr::Aggregate(a) => {
+                stack.push((&a.expr, below));
+                if let Some(p) = &a.param {
+                    stack.push((p, below));
+                }
+            }
+            pp::Expr::Binary(b) => {
+                stack.push((&b.lhs, below));
+                stack.push((&b.rhs, below));
+            }
+            pp::Expr::NumberLiteral(_)
+            | pp::Expr::StringLiteral(_)
+            | pp::Expr::VectorSelector(_)
+            | pp::Expr::MatrixSelector(_)
+            | pp::Expr::Extension(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Builds a typed parse error, with a position when the message names a piece of the
