@@ -16,8 +16,11 @@
 //!   [`crate::builder`]).
 //!
 //! Prometheus has no such limit (Go stacks grow to 1 GB); 256 levels is far beyond
-//! queries people write (the golden suite's deepest is 9) and leaves the evaluator at
-//! least a fourfold margin on a 2 MiB thread stack in a debug build (tested).
+//! queries people write. The recursive functions (`convert`, `Evaluator::eval`,
+//! `functions::eval_call`, `binary::eval`, `aggregate::eval`) are thin dispatchers so
+//! that a level costs at most about 3 KB of stack in a debug build and 1.4 KB in a
+//! release build (measured per query shape): the deepest accepted query needs under
+//! 0.8 MiB, and `tests/nesting.rs` evaluates one of every shape on a 2 MiB thread.
 
 use crate::ast::Expr;
 use crate::error::{Error, Result};

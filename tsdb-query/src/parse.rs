@@ -312,72 +312,91 @@ fn vector_matching(op: BinaryOp, m: &Option<BinModifier>) -> (bool, VectorMatchi
     (m.return_bool, vm)
 }
 
+/// Converts the parser's tree. A thin dispatcher over one function per node kind: it
+/// recurses once per level of the query, and its frame (with every arm's temporaries in
+/// an unoptimised build) is what each level costs on the stack, so it holds none.
 fn convert(e: &pp::Expr) -> Result<Expr> {
-    Ok(match e {
-        pp::Expr::NumberLiteral(n) => Expr::Number(n.val),
-        pp::Expr::StringLiteral(s) => Expr::String(s.val.clone()),
-        pp::Expr::Paren(p) => convert(&p.expr)?,
-        pp::Expr::Unary(u) => Expr::Neg(Box::new(convert(&u.expr)?)),
-        pp::Expr::VectorSelector(vs) => Expr::Selector(selector(vs)?),
-        pp::Expr::MatrixSelector(ms) => Expr::Range(RangeSelector {
-            selector: selector(&ms.vs)?,
-            range_ms: millis(&ms.range)?,
-        }),
-        pp::Expr::Subquery(sq) => Expr::Subquery(Box::new(Subquery {
-            expr: convert(&sq.expr)?,
-            range_ms: millis(&sq.range)?,
-            step_ms: sq.step.as_ref().map(millis).transpose()?.filter(|&s| s > 0),
-            offset_ms: offset_ms(&sq.offset)?,
-            at: at(&sq.at)?,
-        })),
-        pp::Expr::Call(c) => {
-            let func = Function::from_name(c.func.name).ok_or_else(|| Error::Parse {
-                message: format!("function {} is not supported", c.func.name),
-                position: None,
-            })?;
-            let args = c
-                .args
-                .args
-                .iter()
-                .map(|a| convert(a))
-                .collect::<Result<Vec<_>>>()?;
-            Expr::Call(Call { func, args })
-        }
-        pp::Expr::Aggregate(a) => {
-            let name = a.op.to_string();
-            let op = AggregateOp::from_name(&name).ok_or_else(|| Error::Parse {
-                message: format!("aggregation {name} is not supported"),
-                position: None,
-            })?;
-            let grouping = match &a.modifier {
-                None => Grouping::By(Vec::new()),
-                Some(LabelModifier::Include(l)) => Grouping::By(label_list(l)),
-                Some(LabelModifier::Exclude(l)) => Grouping::Without(label_list(l)),
-            };
-            Expr::Aggregate(Box::new(Aggregate {
-                op,
-                param: a.param.as_ref().map(|p| convert(p)).transpose()?,
-                grouping,
-                expr: convert(&a.expr)?,
-            }))
-        }
-        pp::Expr::Binary(b) => {
-            let op = binary_op(&b.op.to_string())?;
-            let (return_bool, matching) = vector_matching(op, &b.modifier);
-            Expr::Binary(Box::new(Binary {
-                op,
-                lhs: convert(&b.lhs)?,
-                rhs: convert(&b.rhs)?,
-                return_bool,
-                matching,
-            }))
-        }
-        pp::Expr::Extension(_) => {
-            return Err(Error::Invalid(
-                "parser extension nodes are not supported".into(),
-            ))
-        }
-    })
+    match e {
+        pp::Expr::NumberLiteral(n) => Ok(Expr::Number(n.val)),
+        pp::Expr::StringLiteral(s) => Ok(Expr::String(s.val.clone())),
+        pp::Expr::Paren(p) => convert(&p.expr),
+        pp::Expr::Unary(u) => convert_unary(u),
+        pp::Expr::VectorSelector(vs) => Ok(Expr::Selector(selector(vs)?)),
+        pp::Expr::MatrixSelector(ms) => convert_matrix(ms),
+        pp::Expr::Subquery(sq) => convert_subquery(sq),
+        pp::Expr::Call(c) => convert_call(c),
+        pp::Expr::Aggregate(a) => convert_aggregate(a),
+        pp::Expr::Binary(b) => convert_binary(b),
+        pp::Expr::Extension(_) => Err(Error::Invalid(
+            "parser extension nodes are not supported".into(),
+        )),
+    }
+}
+
+fn convert_unary(u: &pp::UnaryExpr) -> Result<Expr> {
+    Ok(Expr::Neg(Box::new(convert(&u.expr)?)))
+}
+
+fn convert_matrix(ms: &pp::MatrixSelector) -> Result<Expr> {
+    Ok(Expr::Range(RangeSelector {
+        selector: selector(&ms.vs)?,
+        range_ms: millis(&ms.range)?,
+    }))
+}
+
+fn convert_subquery(sq: &pp::SubqueryExpr) -> Result<Expr> {
+    Ok(Expr::Subquery(Box::new(Subquery {
+        expr: convert(&sq.expr)?,
+        range_ms: millis(&sq.range)?,
+        step_ms: sq.step.as_ref().map(millis).transpose()?.filter(|&s| s > 0),
+        offset_ms: offset_ms(&sq.offset)?,
+        at: at(&sq.at)?,
+    })))
+}
+
+fn convert_call(c: &pp::Call) -> Result<Expr> {
+    let func = Function::from_name(c.func.name).ok_or_else(|| Error::Parse {
+        message: format!("function {} is not supported", c.func.name),
+        position: None,
+    })?;
+    let args = c
+        .args
+        .args
+        .iter()
+        .map(|a| convert(a))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Expr::Call(Call { func, args }))
+}
+
+fn convert_aggregate(a: &pp::AggregateExpr) -> Result<Expr> {
+    let name = a.op.to_string();
+    let op = AggregateOp::from_name(&name).ok_or_else(|| Error::Parse {
+        message: format!("aggregation {name} is not supported"),
+        position: None,
+    })?;
+    let grouping = match &a.modifier {
+        None => Grouping::By(Vec::new()),
+        Some(LabelModifier::Include(l)) => Grouping::By(label_list(l)),
+        Some(LabelModifier::Exclude(l)) => Grouping::Without(label_list(l)),
+    };
+    Ok(Expr::Aggregate(Box::new(Aggregate {
+        op,
+        param: a.param.as_ref().map(|p| convert(p)).transpose()?,
+        grouping,
+        expr: convert(&a.expr)?,
+    })))
+}
+
+fn convert_binary(b: &pp::BinaryExpr) -> Result<Expr> {
+    let op = binary_op(&b.op.to_string())?;
+    let (return_bool, matching) = vector_matching(op, &b.modifier);
+    Ok(Expr::Binary(Box::new(Binary {
+        op,
+        lhs: convert(&b.lhs)?,
+        rhs: convert(&b.rhs)?,
+        return_bool,
+        matching,
+    })))
 }
 
 #[cfg(test)]

@@ -167,52 +167,67 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluates `expr` at every step of `steps`.
+    ///
+    /// A thin dispatcher: it recurses once per level of the query, so it holds no
+    /// temporaries of its own (an unoptimised build gives a frame room for every arm's),
+    /// and the work of each node kind is in a function of its own.
     pub fn eval(&mut self, expr: &Expr, steps: Steps) -> Result<Val> {
         self.check_deadline()?;
         match expr {
-            Expr::Number(n) => Ok(Val::Scalar(vec![*n; steps.len()])),
-            Expr::String(s) => Ok(Val::String(s.clone())),
-            Expr::Neg(inner) => match self.eval(inner, steps)? {
-                Val::Scalar(mut v) => {
-                    v.iter_mut().for_each(|x| *x = -*x);
-                    Ok(Val::Scalar(v))
-                }
-                Val::Vector(mut series) => {
-                    for s in &mut series {
-                        s.points.iter_mut().for_each(|p| p.1 = -p.1);
-                    }
-                    Ok(Val::Vector(drop_names(series)?))
-                }
-                other => Err(type_error("unary minus", &other)),
-            },
-            Expr::Selector(sel) => Ok(Val::Vector(self.vector_selector(sel, steps, false)?)),
-            Expr::Range(_) | Expr::Subquery(_) => {
-                if steps.len() != 1 {
-                    return Err(Error::Invalid(
-                        "a range vector cannot be the result of a range query; \
-                         use an instant query or a function over it"
-                            .into(),
-                    ));
-                }
-                let input = self.range_input(expr, steps)?;
-                let (lo, hi) = input.spec.window(steps.start);
-                let series = input
-                    .series
-                    .into_iter()
-                    .filter_map(|mut s| {
-                        let from = s.ts.partition_point(|&t| t <= lo);
-                        let to = s.ts.partition_point(|&t| t <= hi);
-                        s.ts = s.ts[from..to].to_vec();
-                        s.vs = s.vs[from..to].to_vec();
-                        (!s.ts.is_empty()).then_some(s)
-                    })
-                    .collect();
-                Ok(Val::Matrix(series))
-            }
+            Expr::Number(_) | Expr::String(_) => Ok(literal(expr, steps)),
+            Expr::Neg(inner) => self.negate(inner, steps),
+            Expr::Selector(sel) => self.selector(sel, steps),
+            Expr::Range(_) | Expr::Subquery(_) => self.matrix(expr, steps),
             Expr::Call(call) => functions::eval_call(self, call, steps),
             Expr::Aggregate(agg) => aggregate::eval(self, agg, steps),
             Expr::Binary(bin) => binary::eval(self, bin, steps),
         }
+    }
+
+    fn selector(&mut self, sel: &Selector, steps: Steps) -> Result<Val> {
+        Ok(Val::Vector(self.vector_selector(sel, steps, false)?))
+    }
+
+    /// Unary minus.
+    fn negate(&mut self, inner: &Expr, steps: Steps) -> Result<Val> {
+        match self.eval(inner, steps)? {
+            Val::Scalar(mut v) => {
+                v.iter_mut().for_each(|x| *x = -*x);
+                Ok(Val::Scalar(v))
+            }
+            Val::Vector(mut series) => {
+                for s in &mut series {
+                    s.points.iter_mut().for_each(|p| p.1 = -p.1);
+                }
+                Ok(Val::Vector(drop_names(series)?))
+            }
+            other => Err(type_error("unary minus", &other)),
+        }
+    }
+
+    /// A range selector or subquery as a query's result (an instant query only).
+    fn matrix(&mut self, expr: &Expr, steps: Steps) -> Result<Val> {
+        if steps.len() != 1 {
+            return Err(Error::Invalid(
+                "a range vector cannot be the result of a range query; \
+                 use an instant query or a function over it"
+                    .into(),
+            ));
+        }
+        let input = self.range_input(expr, steps)?;
+        let (lo, hi) = input.spec.window(steps.start);
+        let series = input
+            .series
+            .into_iter()
+            .filter_map(|mut s| {
+                let from = s.ts.partition_point(|&t| t <= lo);
+                let to = s.ts.partition_point(|&t| t <= hi);
+                s.ts = s.ts[from..to].to_vec();
+                s.vs = s.vs[from..to].to_vec();
+                (!s.ts.is_empty()).then_some(s)
+            })
+            .collect();
+        Ok(Val::Matrix(series))
     }
 
     /// Evaluates an expression that must be a scalar (function and aggregation
@@ -418,6 +433,15 @@ impl<'a> Evaluator<'a> {
                 at,
             },
         })
+    }
+}
+
+/// A number or string literal at every step.
+fn literal(expr: &Expr, steps: Steps) -> Val {
+    match expr {
+        Expr::String(s) => Val::String(s.clone()),
+        Expr::Number(n) => Val::Scalar(vec![*n; steps.len()]),
+        _ => Val::Scalar(vec![f64::NAN; steps.len()]),
     }
 }
 
