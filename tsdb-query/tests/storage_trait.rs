@@ -204,13 +204,15 @@ fn the_engine_answers_from_another_storage_as_from_a_db() {
     assert!(mem.reads.load(Ordering::Relaxed) > 0);
 }
 
+/// A query, the range of the querier it opens (none: no querier), and its selectors.
+type Case = (&'static str, Option<(i64, i64)>, usize);
+
 #[test]
 fn a_query_opens_one_querier_and_reads_inside_it() {
     let (_dir, _db, mem) = both();
     let engine = Engine::default();
     let t = START + 5_000_000;
-    // (query, the querier's range, selectors)
-    let cases: [(&str, Option<(i64, i64)>, usize); 6] = [
+    let cases: [Case; 6] = [
         // instant selector: the lookback window, (t - 5m, t]
         ("up", Some((t - 300_000 + 1, t)), 1),
         // range, offset and a second selector: the union
