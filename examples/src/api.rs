@@ -84,8 +84,9 @@ pub fn query_range(
 }
 
 /// The error body of a failed query. Prometheus' API reports a query that does not parse
-/// as a bad `query` parameter, `invalid parameter "query": 1:8: parse error: ...`; every
-/// other error is the engine's, as [`json::error`] writes it.
+/// as a bad `query` parameter, `invalid parameter "query": 1:8: parse error: ...`, and so
+/// is a query refused for its nesting before it is parsed; every other error is the
+/// engine's, as [`json::error`] writes it.
 fn error(e: &Error) -> String {
     match e {
         Error::Parse { message, position } => {
@@ -94,6 +95,7 @@ fn error(e: &Error) -> String {
                 "invalid parameter \"query\": {at}parse error: {message}"
             ))
         }
+        Error::TooDeep { .. } => bad_data(&format!("invalid parameter \"query\": {e}")),
         other => json::error(other),
     }
 }
@@ -158,6 +160,17 @@ mod tests {
         }
         let e = series_selector("rate(cpu[5m])").unwrap_err();
         assert!(e.contains("not a series selector"), "{e}");
+    }
+
+    #[test]
+    fn a_query_nested_too_deeply_is_a_bad_query_parameter() {
+        let body = error(&Error::TooDeep { limit: 256 });
+        assert!(
+            body.starts_with(
+                r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": query is nested too deeply: more than 256 levels"#
+            ),
+            "{body}"
+        );
     }
 
     #[test]

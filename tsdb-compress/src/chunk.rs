@@ -188,6 +188,19 @@ impl ChunkAppender {
         ))
     }
 
+    /// Decodes the samples appended so far into two columns, as the sealed chunk would
+    /// decode, without building one: the streams are read where the encoder keeps them
+    /// (copied once into one buffer, since each keeps its last bits in a register
+    /// word), with no chunk header, CRC or per-stream vectors. This is how the head reads
+    /// the open chunk of a series on every query; the cost is the decoding.
+    pub fn decode_into(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
+        let Some(open) = &self.open else {
+            return Ok(());
+        };
+        let mut streams = Vec::new();
+        open.view(&mut streams)?.decode_into(ts, vs)
+    }
+
     /// The samples so far as a chunk, leaving the appender open (for reading the head).
     pub fn snapshot(&self) -> Option<Chunk> {
         let open = self.open.as_ref()?;
@@ -199,6 +212,51 @@ impl ChunkAppender {
             values,
             &streams,
         ))
+    }
+}
+
+impl Open {
+    /// A view over the streams as they stand, written into `streams`: the same fields
+    /// [`ChunkRef::parse`] reads from a header, taken from the encoders instead.
+    fn view<'a>(&self, streams: &'a mut Vec<u8>) -> Result<ChunkRef<'a>> {
+        let count = self.ts.count();
+        let ts_encoding = if self.ts.is_regular() {
+            TimestampEncoding::Regular
+        } else {
+            TimestampEncoding::DeltaOfDelta
+        };
+        streams.clear();
+        if ts_encoding == TimestampEncoding::DeltaOfDelta {
+            self.ts.stream().write_to(streams);
+        }
+        let ts_len = streams.len();
+        let (values, lens) = self.values.write_streams(streams);
+        let streams: &'a [u8] = streams;
+        let (ts_stream, region) = streams.split_at(ts_len);
+        let residuals = lens.main + lens.second;
+        let (main, corrections) = region.split_at(residuals.min(region.len()));
+        let (gaps, correction_values) = corrections.split_at(lens.gaps.min(corrections.len()));
+        Ok(ChunkRef {
+            // the streams as the writer writes them: the current format
+            version: FORMAT_VERSION,
+            count,
+            first_t: self.first_t,
+            last_t: self.last_t,
+            ts_encoding,
+            values,
+            ts_stream,
+            ts_offset: 0,
+            value_decoder: ValueDecoder::new(
+                values,
+                [
+                    BitReader::window(main, 0, lens.main, ts_len),
+                    BitReader::window(main, lens.main, main.len(), ts_len),
+                    BitReader::new(gaps, ts_len + residuals),
+                    BitReader::new(correction_values, ts_len + residuals + lens.gaps),
+                ],
+                lens.nonzero,
+            )?,
+        })
     }
 }
 

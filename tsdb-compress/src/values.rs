@@ -231,6 +231,43 @@ impl ValueEncoder {
         self.streams()
     }
 
+    /// The encoding and streams as they stand (what [`ValueEncoder::snapshot`] returns),
+    /// appended to `out` back to back (main, second, correction gaps, correction values)
+    /// instead of into fresh vectors: reading an open chunk then costs one buffer, not a
+    /// chunk built per query.
+    pub fn write_streams(&self, out: &mut Vec<u8>) -> (ValueEncoding, StreamLens) {
+        let mut lens = StreamLens::default();
+        if self.constant {
+            return (
+                ValueEncoding::Constant(f64::from_bits(self.first_bits)),
+                lens,
+            );
+        }
+        let mut put = |w: &BitWriter, len: &mut usize| {
+            let start = out.len();
+            w.write_to(out);
+            *len = out.len() - start;
+        };
+        match &self.mode {
+            Mode::Xor(_) => {
+                put(&self.bits, &mut lens.main);
+                (ValueEncoding::Xor, lens)
+            }
+            Mode::Decimal(d) => {
+                let [a, b] = d.residuals();
+                put(a, &mut lens.main);
+                put(b, &mut lens.second);
+                if d.params().corrections {
+                    let [gaps, values] = d.corrections();
+                    put(gaps, &mut lens.gaps);
+                    put(values, &mut lens.values);
+                    lens.nonzero = d.nonzero_corrections();
+                }
+                (ValueEncoding::Decimal(d.params()), lens)
+            }
+        }
+    }
+
     /// Final encoding for a sealed chunk: constant when every value is the same, and
     /// decimal streams re-encoded with the common divisor of their changes.
     pub fn seal(self) -> (ValueEncoding, ValueStreams) {
@@ -307,6 +344,21 @@ pub struct ValueStreams {
     pub second: Vec<u8>,
     /// Decimal corrections, when the chunk has them.
     pub corrections: Option<CorrectionStreams>,
+}
+
+/// Byte lengths of the streams [`ValueEncoder::write_streams`] wrote, in order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamLens {
+    /// The XOR stream, or the odd decimal samples' residuals.
+    pub main: usize,
+    /// The even decimal samples' residuals.
+    pub second: usize,
+    /// The correction gaps.
+    pub gaps: usize,
+    /// The nonzero corrections.
+    pub values: usize,
+    /// How many corrections are nonzero.
+    pub nonzero: u64,
 }
 
 /// The correction streams of a decimal chunk.

@@ -54,7 +54,22 @@ fn round_trip(samples: &[Sample], max: usize) -> Vec<Chunk> {
     if let Some(snap) = app.snapshot() {
         assert_same(&decode_all(&[snap]), &samples[..samples.len().min(max)]);
     }
+    // ... and so does the open chunk read in place
+    assert_same(&decode_open(&app), &samples[..samples.len().min(max)]);
     chunks
+}
+
+/// The samples of an open appender, decoded in place (`ChunkAppender::decode_into`).
+fn decode_open(app: &ChunkAppender) -> Vec<Sample> {
+    let (mut ts, mut vs) = (vec![-1], vec![-1.0]); // appends after what is there
+    app.decode_into(&mut ts, &mut vs)
+        .expect("open chunk decodes");
+    assert_eq!((ts[0], vs[0]), (-1, -1.0));
+    ts.into_iter()
+        .zip(vs)
+        .skip(1)
+        .map(|(t, v)| Sample { t, v })
+        .collect()
 }
 
 /// Strictly increasing timestamps from a start and positive gaps.
@@ -151,6 +166,30 @@ proptest! {
                 }
                 (got, want) => prop_assert!(false, "seek({}) = {:?}, want index {:?}", t, got, want),
             }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Every prefix of an open chunk reads in place as what was appended, through the
+    /// encoder's rescaling, exceptions, corrections and switch to XOR (values chosen to
+    /// provoke them mid-chunk).
+    #[test]
+    fn open_chunk_decodes_in_place_at_every_length(
+        start in any::<i64>(),
+        gaps in proptest::collection::vec(1u64..100_000, 0..200),
+        values in proptest::collection::vec(interesting_value(), 201),
+    ) {
+        let Some(ts) = timestamps(start, &gaps) else { return Ok(()) };
+        let mut app = ChunkAppender::new(ChunkOptions { max_samples: 1024 }).unwrap();
+        prop_assert!(decode_open(&app).is_empty());
+        let mut appended = Vec::new();
+        for (&t, &v) in ts.iter().zip(&values) {
+            app.append(t, v).unwrap();
+            appended.push(Sample { t, v });
+            assert_same(&decode_open(&app), &appended);
         }
     }
 }

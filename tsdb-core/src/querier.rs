@@ -137,7 +137,10 @@ impl Querier {
     }
 
     fn segments(&self) -> impl Iterator<Item = &Arc<Segment>> {
-        let (mint, maxt) = (self.mint, self.maxt);
+        self.segments_in(self.mint, self.maxt)
+    }
+
+    fn segments_in(&self, mint: i64, maxt: i64) -> impl Iterator<Item = &Arc<Segment>> {
         self.snapshot.segments.iter().filter(move |s| {
             let m = s.meta();
             !s.is_corrupt() && m.max_t > mint && m.min_t <= maxt
@@ -148,19 +151,33 @@ impl Querier {
     /// match the empty string), in label order, each with the chunks that overlap the
     /// range. Samples are decoded only when a series is iterated.
     pub fn select(&self, matchers: &[Matcher]) -> Result<Vec<SeriesEntry>> {
+        self.select_range(matchers, self.mint, self.maxt)
+    }
+
+    /// [`Querier::select`] over `[mint, maxt]`, a part of the querier's range (it is
+    /// clipped to it): a query opens one querier for its whole time range, so every
+    /// selector reads the same snapshot, and each selector reads only its own window.
+    pub fn select_range(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<SeriesEntry>> {
+        let (mint, maxt) = (mint.max(self.mint), maxt.min(self.maxt));
+        if mint > maxt {
+            return Ok(Vec::new());
+        }
         // Merged by hash, sorted once at the end: cheaper than keeping a tree ordered
         // while every segment's copy of a series is inserted.
         let mut found: HashMap<Labels, Vec<ChunkHandle>> = HashMap::new();
-        for seg in self.segments() {
-            for (labels, handles) in seg.select(matchers, self.mint, self.maxt)? {
+        for seg in self.segments_in(mint, maxt) {
+            for (labels, handles) in seg.select(matchers, mint, maxt)? {
                 found.entry(labels).or_default().extend(handles);
             }
         }
-        let head_mint = self.mint.max(self.snapshot.head_from);
-        if head_mint <= self.maxt {
-            for (labels, mut handles) in
-                self.snapshot.head.select(matchers, head_mint, self.maxt)?
-            {
+        let head_mint = mint.max(self.snapshot.head_from);
+        if head_mint <= maxt {
+            for (labels, mut handles) in self.snapshot.head.select(matchers, head_mint, maxt)? {
                 for h in &mut handles {
                     h.from = self.snapshot.head_from;
                 }
@@ -178,8 +195,8 @@ impl Querier {
                     labels,
                     chunks,
                     deleted,
-                    mint: self.mint,
-                    maxt: self.maxt,
+                    mint,
+                    maxt,
                 }
             })
             .collect())

@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tsdb_compress::{Chunk, ChunkRef, Sample};
+use tsdb_compress::{Chunk, ChunkAppender, ChunkRef, Sample};
 
 use crate::error::{Error, Result};
 use crate::segment::Segment;
@@ -20,8 +20,12 @@ use crate::segment::Segment;
 /// Where the bytes of one chunk live.
 #[derive(Clone, Debug)]
 pub(crate) enum ChunkBytes {
-    /// A chunk owned by the head (closed, or a snapshot of the open one).
+    /// A sealed chunk owned by the head.
     Head(Arc<Chunk>),
+    /// The open chunk of a head series as it stood when the querier found it: the head
+    /// copies the appender before appending while a reader holds it, so this view is
+    /// frozen, and it is decoded in place, never re-encoded into a chunk.
+    Open(Arc<ChunkAppender>),
     /// A chunk inside a segment's memory-mapped chunk file.
     Segment {
         segment: Arc<Segment>,
@@ -59,10 +63,13 @@ impl ChunkHandle {
     fn decode_all(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<()> {
         match &self.bytes {
             ChunkBytes::Head(chunk) => {
-                let bytes = chunk.as_bytes();
-                let view = ChunkRef::new(bytes).map_err(|e| head_corruption(&e))?;
+                // Encoded by this process: no CRC to check (`Chunk::view`).
+                let view = chunk.view().map_err(|e| head_corruption(&e))?;
                 view.decode_into(ts, vs).map_err(|e| head_corruption(&e))
             }
+            ChunkBytes::Open(appender) => appender
+                .decode_into(ts, vs)
+                .map_err(|e| head_corruption(&e)),
             ChunkBytes::Segment {
                 segment,
                 offset,

@@ -1,56 +1,29 @@
-//! The query engine: limits, instant and range queries over a [`Db`].
+//! The query engine: the instant and range entry points over any [`Queryable`].
 
-use std::time::Duration;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
-use tsdb_core::Db;
 use tsdb_index::Labels;
 
 use crate::ast::{AggregateOp, Expr, Function, ValueType};
+use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
-use crate::eval::{Evaluator, Steps, Val};
+use crate::eval::budget::Budget;
+use crate::eval::pool::ReadPool;
+use crate::eval::span::SpanCtx;
+use crate::eval::{Evaluator, Snapshot, Steps, Val};
+use crate::nesting;
+use crate::options::EngineOptions;
 use crate::parse::parse;
+use crate::storage::Queryable;
 use crate::value::{InstantSample, Point, Series, Value};
 
-/// Prometheus' default lookback delta, 5 minutes.
-pub const DEFAULT_LOOKBACK_DELTA_MS: i64 = 5 * 60 * 1000;
-
-/// Settings of an [`Engine`]. Defaults are Prometheus' server defaults.
-#[derive(Debug, Clone)]
-pub struct EngineOptions {
-    /// How far back an instant selector looks for a sample (Prometheus
-    /// `--query.lookback-delta`, 5 minutes; 0 means that default, as in Prometheus).
-    pub lookback_delta_ms: i64,
-    /// The most samples one query may load or produce (Prometheus `--query.max-samples`,
-    /// 50 million).
-    pub max_samples: usize,
-    /// How long one query may run (Prometheus `--query.timeout`, 2 minutes).
-    pub timeout: Duration,
-    /// The step of a subquery written without one, `expr[30m:]` (Prometheus: the global
-    /// evaluation interval, 1 minute by default).
-    pub default_subquery_step_ms: i64,
-    /// Threads one query may use to read and decode a selector's series (only when each
-    /// gets 64+ chunks to decode). Default: the machine's cores, at most 4; 1 reads on
-    /// the caller's thread only.
-    pub parallelism: usize,
-    /// The most `(end − start) / step` a range query may have: Prometheus refuses a query
-    /// above 11,000 (so it allows 11,001 points).
-    pub max_steps: usize,
-}
-
-impl Default for EngineOptions {
-    fn default() -> Self {
-        EngineOptions {
-            lookback_delta_ms: DEFAULT_LOOKBACK_DELTA_MS,
-            max_samples: 50_000_000,
-            timeout: Duration::from_secs(120),
-            default_subquery_step_ms: 60_000,
-            max_steps: 11_000,
-            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get().min(4)),
-        }
-    }
-}
-
-/// Evaluates PromQL (text or [`Expr`] trees) against a [`Db`].
+/// Evaluates PromQL (text or [`Expr`] trees) against a [`Queryable`] storage, such as a
+/// [`tsdb_core::Db`].
+///
+/// Each query opens one querier of the storage for its whole time range, so all its
+/// selectors read one consistent snapshot. Clones share the engine's reading threads (see
+/// [`EngineOptions::parallelism`]): make one engine and clone it where it is needed.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -71,15 +44,31 @@ impl Default for EngineOptions {
 /// assert!((v[0].v - 2.0).abs() < 1e-12); // 30 per 15 s
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct Engine {
     options: EngineOptions,
+    pool: Arc<ReadPool>,
+}
+
+impl Default for Engine {
+    fn default() -> Self {
+        Engine::new(EngineOptions::default())
+    }
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Engine {
-    /// An engine with the given options.
+    /// An engine with the given options. No thread starts until a query needs one.
     pub fn new(options: EngineOptions) -> Engine {
-        Engine { options }
+        let pool = Arc::new(ReadPool::new(options.parallelism.saturating_sub(1)));
+        Engine { options, pool }
     }
 
     /// The engine's options.
@@ -88,32 +77,124 @@ impl Engine {
     }
 
     /// Parses and evaluates `query` at `time_ms`, like Prometheus' `/api/v1/query`.
-    pub fn instant_query(&self, db: &Db, query: &str, time_ms: i64) -> Result<Value> {
-        self.instant(db, &parse(query)?, time_ms)
+    pub fn instant_query<Q: Queryable + ?Sized>(
+        &self,
+        storage: &Q,
+        query: &str,
+        time_ms: i64,
+    ) -> Result<Value> {
+        self.instant(storage, &parse(query)?, time_ms)
     }
 
     /// Parses and evaluates `query` at every step of `[start_ms, end_ms]`, like
     /// Prometheus' `/api/v1/query_range`. The result is always a matrix.
-    pub fn range_query(
+    pub fn range_query<Q: Queryable + ?Sized>(
         &self,
-        db: &Db,
+        storage: &Q,
         query: &str,
         start_ms: i64,
         end_ms: i64,
         step_ms: i64,
     ) -> Result<Value> {
-        self.range(db, &parse(query)?, start_ms, end_ms, step_ms)
+        self.range(storage, &parse(query)?, start_ms, end_ms, step_ms)
     }
 
     /// Evaluates an expression tree at `time_ms`.
-    pub fn instant(&self, db: &Db, expr: &Expr, time_ms: i64) -> Result<Value> {
+    pub fn instant<Q: Queryable + ?Sized>(
+        &self,
+        storage: &Q,
+        expr: &Expr,
+        time_ms: i64,
+    ) -> Result<Value> {
+        self.instant_inner(storage, expr, time_ms, None)
+    }
+
+    /// [`Engine::instant`], stopped with [`Error::Canceled`] once `cancel` is canceled.
+    pub fn instant_cancelable<Q: Queryable + ?Sized>(
+        &self,
+        storage: &Q,
+        expr: &Expr,
+        time_ms: i64,
+        cancel: &CancelToken,
+    ) -> Result<Value> {
+        self.instant_inner(storage, expr, time_ms, Some(cancel))
+    }
+
+    /// Evaluates an expression tree at every step of `[start_ms, end_ms]`.
+    pub fn range<Q: Queryable + ?Sized>(
+        &self,
+        storage: &Q,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<Value> {
+        self.range_inner(storage, expr, (start_ms, end_ms, step_ms), None)
+    }
+
+    /// [`Engine::range`], stopped with [`Error::Canceled`] once `cancel` is canceled.
+    pub fn range_cancelable<Q: Queryable + ?Sized>(
+        &self,
+        storage: &Q,
+        expr: &Expr,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+        cancel: &CancelToken,
+    ) -> Result<Value> {
+        self.range_inner(storage, expr, (start_ms, end_ms, step_ms), Some(cancel))
+    }
+
+    /// Evaluates `expr` (whose depth was checked) at `steps`: opens the query's one querier over
+    /// the union of the windows it reads, and evaluates. A panic in the evaluator (a bug)
+    /// becomes [`Error::Internal`] rather than unwinding into the caller.
+    fn evaluate<Q: Queryable + ?Sized>(
+        &self,
+        storage: &Q,
+        expr: &Expr,
+        steps: Steps,
+        cancel: Option<&CancelToken>,
+    ) -> Result<Val> {
+        let budget = Budget::new(
+            self.options.timeout,
+            self.options.max_samples,
+            cancel.cloned(),
+        );
+        budget.check()?;
+        let ctx = SpanCtx::new(&self.options, steps.start, steps.end);
+        let range = ctx.read_range(expr, steps);
+        let querier = match range {
+            Some((mint, maxt)) => Some(storage.querier(mint, maxt).map_err(Error::Storage)?),
+            None => None,
+        };
+        let snapshot = match (&querier, range) {
+            (Some(q), Some(range)) => Some(Snapshot { querier: q, range }),
+            _ => None,
+        };
+        let mut ev = Evaluator::new(snapshot, &self.options, &self.pool, ctx, budget);
+        catch_unwind(AssertUnwindSafe(|| ev.eval(expr, steps))).unwrap_or_else(|panic| {
+            Err(Error::Internal(format!(
+                "query evaluation panicked: {}",
+                crate::eval::read::panic_message(panic.as_ref())
+            )))
+        })
+    }
+
+    fn instant_inner<Q: Queryable + ?Sized>(
+        &self,
+        storage: &Q,
+        expr: &Expr,
+        time_ms: i64,
+        cancel: Option<&CancelToken>,
+    ) -> Result<Value> {
+        // First: everything after this may recurse over the tree.
+        nesting::check_expr(expr)?;
         let steps = Steps {
             start: time_ms,
             end: time_ms,
             step: 1,
         };
-        let mut ev = Evaluator::new(db, &self.options, time_ms, time_ms);
-        let val = ev.eval(expr, steps)?;
+        let val = self.evaluate(storage, expr, steps, cancel)?;
         Ok(match val {
             Val::Scalar(v) => Value::Scalar {
                 t: time_ms,
@@ -153,15 +234,15 @@ impl Engine {
         })
     }
 
-    /// Evaluates an expression tree at every step of `[start_ms, end_ms]`.
-    pub fn range(
+    fn range_inner<Q: Queryable + ?Sized>(
         &self,
-        db: &Db,
+        storage: &Q,
         expr: &Expr,
-        start_ms: i64,
-        end_ms: i64,
-        step_ms: i64,
+        (start_ms, end_ms, step_ms): (i64, i64, i64),
+        cancel: Option<&CancelToken>,
     ) -> Result<Value> {
+        // First: everything after this may recurse over the tree.
+        nesting::check_expr(expr)?;
         if step_ms <= 0 {
             return Err(Error::Invalid(
                 "zero or negative query resolution step widths are not accepted".into(),
@@ -196,8 +277,7 @@ impl Engine {
                 )))
             }
         }
-        let mut ev = Evaluator::new(db, &self.options, start_ms, end_ms);
-        let val = ev.eval(expr, steps)?;
+        let val = self.evaluate(storage, expr, steps, cancel)?;
         let mut series = match val {
             Val::Scalar(values) => vec![Series {
                 labels: Labels::empty(),

@@ -34,9 +34,33 @@ pub enum Error {
         /// How long it had run when stopped.
         elapsed_ms: u64,
     },
+    /// The query was canceled through its [`CancelToken`](crate::CancelToken).
+    #[error("query was canceled")]
+    Canceled,
+    /// The query is nested deeper than the engine evaluates: brackets, function calls,
+    /// aggregations, subqueries and operators each add a level. Refused before any
+    /// recursion, so no query text can overflow a thread's stack.
+    #[error(
+        "query is nested too deeply: more than {limit} levels (each bracket, function call, \
+         aggregation, subquery and operator counts as one)"
+    )]
+    TooDeep {
+        /// The limit, [`MAX_DEPTH`](crate::MAX_DEPTH).
+        limit: usize,
+    },
     /// Reading the storage failed.
     #[error("storage: {0}")]
-    Storage(#[from] tsdb_core::Error),
+    Storage(crate::storage::StorageError),
+    /// A failure inside the engine, not caused by the query (a read task that panicked):
+    /// a bug to report.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<tsdb_core::Error> for Error {
+    fn from(e: tsdb_core::Error) -> Error {
+        Error::Storage(Box::new(e))
+    }
 }
 
 fn parse_message(message: &str, position: &Option<(usize, usize)>) -> String {

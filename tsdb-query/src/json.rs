@@ -64,9 +64,10 @@ pub fn success(value: &Value) -> String {
 /// The Prometheus API's `errorType` for an error.
 pub fn error_type(err: &Error) -> &'static str {
     match err {
-        Error::Parse { .. } | Error::Invalid(_) => "bad_data",
+        Error::Parse { .. } | Error::Invalid(_) | Error::TooDeep { .. } => "bad_data",
         Error::Timeout { .. } => "timeout",
-        Error::Storage(_) => "internal",
+        Error::Canceled => "canceled",
+        Error::Storage(_) | Error::Internal(_) => "internal",
         _ => "execution",
     }
 }

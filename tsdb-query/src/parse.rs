@@ -2,6 +2,8 @@
 //! query text and converts the parser's tree into [`crate::ast::Expr`], so a new parser
 //! version (or a different parser) touches this one file.
 
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Once;
 use std::time::{Duration, SystemTime};
 
@@ -17,6 +19,7 @@ use crate::ast::{
     RangeSelector, Selector, Subquery, VectorMatching,
 };
 use crate::error::{Error, Result};
+use crate::nesting::{self, MAX_DEPTH};
 
 static REGISTER_EXTENSIONS: Once = Once::new();
 
@@ -38,24 +41,99 @@ fn register_extensions() {
 }
 
 /// Parses PromQL text into an expression tree.
+///
+/// Text nested deeper than [`MAX_DEPTH`] levels is refused with [`Error::TooDeep`]
+/// before the parser sees it (the parser recurses, see [`crate::nesting`]), and its tree
+/// is measured again, exactly, before it is converted.
 pub fn parse(query: &str) -> Result<Expr> {
     register_extensions();
+    nesting::check_text(query)?;
     // promql-parser panics on some inputs (a bare number too large for a duration, as in
     // `foo[1e30]`, goes to `Duration::from_secs_f64`). A query must never take the
-    // process down, so a panic in the parser becomes a parse error.
-    let parsed = std::panic::catch_unwind(|| pp::parse(query)).map_err(|panic| {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown".into());
-        Error::Parse {
-            message: format!("the PromQL parser failed on this query ({why})"),
-            position: None,
-        }
+    // process down, so a panic in the parser becomes a parse error, and it is not
+    // reported on stderr as a crash either.
+    let parsed = quietly(|| pp::parse(query)).map_err(|panic| Error::Parse {
+        message: format!(
+            "the PromQL parser failed on this query ({})",
+            crate::eval::read::panic_message(panic.as_ref())
+        ),
+        position: None,
     })?;
     let tree = parsed.map_err(|message| parse_error(query, message))?;
+    check_depth(&tree)?;
     convert(&tree)
+}
+
+thread_local! {
+    /// Set while this thread runs a [`quietly`] call.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+static QUIET_HOOK: Once = Once::new();
+
+/// Runs `f`, catching a panic, with the panic hook silent for panics raised by `f` on
+/// this thread only.
+///
+/// The panic hook is global, so swapping it around each call would race with panics on
+/// other threads (theirs would go unreported, or ours be printed). Instead a hook is
+/// installed once per process that stays silent while this thread's flag is set and
+/// hands every other panic to the hook that was there before it (the default one, which
+/// prints the message and backtrace, or the embedder's). An embedder that installs its
+/// own hook after the first query replaces this one; its hook then sees the parser's
+/// panics too, which are still caught.
+fn quietly<R>(f: impl FnOnce() -> R) -> std::thread::Result<R> {
+    QUIET_HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // `try_with`: the hook may run while a thread's locals are being torn down,
+            // and a panic inside a panic hook aborts.
+            if !QUIET.try_with(Cell::get).unwrap_or(false) {
+                previous(info);
+            }
+        }));
+    });
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            QUIET.with(|q| q.set(self.0));
+        }
+    }
+    let _reset = Reset(QUIET.with(|q| q.replace(true)));
+    catch_unwind(AssertUnwindSafe(f))
+}
+
+/// Refuses a parsed tree deeper than [`MAX_DEPTH`], without recursing over it (the
+/// conversion below recurses).
+fn check_depth(tree: &pp::Expr) -> Result<()> {
+    let mut stack = vec![(tree, 1usize)];
+    while let Some((e, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(Error::TooDeep { limit: MAX_DEPTH });
+        }
+        let below = depth + 1;
+        match e {
+            pp::Expr::Paren(p) => stack.push((&p.expr, below)),
+            pp::Expr::Unary(u) => stack.push((&u.expr, below)),
+            pp::Expr::Subquery(sq) => stack.push((&sq.expr, below)),
+            pp::Expr::Call(c) => stack.extend(c.args.args.iter().map(|a| (a.as_ref(), below))),
+            pp::Expr::Aggregate(a) => {
+                stack.push((&a.expr, below));
+                if let Some(p) = &a.param {
+                    stack.push((p, below));
+                }
+            }
+            pp::Expr::Binary(b) => {
+                stack.push((&b.lhs, below));
+                stack.push((&b.rhs, below));
+            }
+            pp::Expr::NumberLiteral(_)
+            | pp::Expr::StringLiteral(_)
+            | pp::Expr::VectorSelector(_)
+            | pp::Expr::MatrixSelector(_)
+            | pp::Expr::Extension(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Builds a typed parse error, with a position when the message names a piece of the
@@ -234,72 +312,91 @@ fn vector_matching(op: BinaryOp, m: &Option<BinModifier>) -> (bool, VectorMatchi
     (m.return_bool, vm)
 }
 
+/// Converts the parser's tree. A thin dispatcher over one function per node kind: it
+/// recurses once per level of the query, and its frame (with every arm's temporaries in
+/// an unoptimised build) is what each level costs on the stack, so it holds none.
 fn convert(e: &pp::Expr) -> Result<Expr> {
-    Ok(match e {
-        pp::Expr::NumberLiteral(n) => Expr::Number(n.val),
-        pp::Expr::StringLiteral(s) => Expr::String(s.val.clone()),
-        pp::Expr::Paren(p) => convert(&p.expr)?,
-        pp::Expr::Unary(u) => Expr::Neg(Box::new(convert(&u.expr)?)),
-        pp::Expr::VectorSelector(vs) => Expr::Selector(selector(vs)?),
-        pp::Expr::MatrixSelector(ms) => Expr::Range(RangeSelector {
-            selector: selector(&ms.vs)?,
-            range_ms: millis(&ms.range)?,
-        }),
-        pp::Expr::Subquery(sq) => Expr::Subquery(Box::new(Subquery {
-            expr: convert(&sq.expr)?,
-            range_ms: millis(&sq.range)?,
-            step_ms: sq.step.as_ref().map(millis).transpose()?.filter(|&s| s > 0),
-            offset_ms: offset_ms(&sq.offset)?,
-            at: at(&sq.at)?,
-        })),
-        pp::Expr::Call(c) => {
-            let func = Function::from_name(c.func.name).ok_or_else(|| Error::Parse {
-                message: format!("function {} is not supported", c.func.name),
-                position: None,
-            })?;
-            let args = c
-                .args
-                .args
-                .iter()
-                .map(|a| convert(a))
-                .collect::<Result<Vec<_>>>()?;
-            Expr::Call(Call { func, args })
-        }
-        pp::Expr::Aggregate(a) => {
-            let name = a.op.to_string();
-            let op = AggregateOp::from_name(&name).ok_or_else(|| Error::Parse {
-                message: format!("aggregation {name} is not supported"),
-                position: None,
-            })?;
-            let grouping = match &a.modifier {
-                None => Grouping::By(Vec::new()),
-                Some(LabelModifier::Include(l)) => Grouping::By(label_list(l)),
-                Some(LabelModifier::Exclude(l)) => Grouping::Without(label_list(l)),
-            };
-            Expr::Aggregate(Box::new(Aggregate {
-                op,
-                param: a.param.as_ref().map(|p| convert(p)).transpose()?,
-                grouping,
-                expr: convert(&a.expr)?,
-            }))
-        }
-        pp::Expr::Binary(b) => {
-            let op = binary_op(&b.op.to_string())?;
-            let (return_bool, matching) = vector_matching(op, &b.modifier);
-            Expr::Binary(Box::new(Binary {
-                op,
-                lhs: convert(&b.lhs)?,
-                rhs: convert(&b.rhs)?,
-                return_bool,
-                matching,
-            }))
-        }
-        pp::Expr::Extension(_) => {
-            return Err(Error::Invalid(
-                "parser extension nodes are not supported".into(),
-            ))
-        }
-    })
+    match e {
+        pp::Expr::NumberLiteral(n) => Ok(Expr::Number(n.val)),
+        pp::Expr::StringLiteral(s) => Ok(Expr::String(s.val.clone())),
+        pp::Expr::Paren(p) => convert(&p.expr),
+        pp::Expr::Unary(u) => convert_unary(u),
+        pp::Expr::VectorSelector(vs) => Ok(Expr::Selector(selector(vs)?)),
+        pp::Expr::MatrixSelector(ms) => convert_matrix(ms),
+        pp::Expr::Subquery(sq) => convert_subquery(sq),
+        pp::Expr::Call(c) => convert_call(c),
+        pp::Expr::Aggregate(a) => convert_aggregate(a),
+        pp::Expr::Binary(b) => convert_binary(b),
+        pp::Expr::Extension(_) => Err(Error::Invalid(
+            "parser extension nodes are not supported".into(),
+        )),
+    }
+}
+
+fn convert_unary(u: &pp::UnaryExpr) -> Result<Expr> {
+    Ok(Expr::Neg(Box::new(convert(&u.expr)?)))
+}
+
+fn convert_matrix(ms: &pp::MatrixSelector) -> Result<Expr> {
+    Ok(Expr::Range(RangeSelector {
+        selector: selector(&ms.vs)?,
+        range_ms: millis(&ms.range)?,
+    }))
+}
+
+fn convert_subquery(sq: &pp::SubqueryExpr) -> Result<Expr> {
+    Ok(Expr::Subquery(Box::new(Subquery {
+        expr: convert(&sq.expr)?,
+        range_ms: millis(&sq.range)?,
+        step_ms: sq.step.as_ref().map(millis).transpose()?.filter(|&s| s > 0),
+        offset_ms: offset_ms(&sq.offset)?,
+        at: at(&sq.at)?,
+    })))
+}
+
+fn convert_call(c: &pp::Call) -> Result<Expr> {
+    let func = Function::from_name(c.func.name).ok_or_else(|| Error::Parse {
+        message: format!("function {} is not supported", c.func.name),
+        position: None,
+    })?;
+    let args = c
+        .args
+        .args
+        .iter()
+        .map(|a| convert(a))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Expr::Call(Call { func, args }))
+}
+
+fn convert_aggregate(a: &pp::AggregateExpr) -> Result<Expr> {
+    let name = a.op.to_string();
+    let op = AggregateOp::from_name(&name).ok_or_else(|| Error::Parse {
+        message: format!("aggregation {name} is not supported"),
+        position: None,
+    })?;
+    let grouping = match &a.modifier {
+        None => Grouping::By(Vec::new()),
+        Some(LabelModifier::Include(l)) => Grouping::By(label_list(l)),
+        Some(LabelModifier::Exclude(l)) => Grouping::Without(label_list(l)),
+    };
+    Ok(Expr::Aggregate(Box::new(Aggregate {
+        op,
+        param: a.param.as_ref().map(|p| convert(p)).transpose()?,
+        grouping,
+        expr: convert(&a.expr)?,
+    })))
+}
+
+fn convert_binary(b: &pp::BinaryExpr) -> Result<Expr> {
+    let op = binary_op(&b.op.to_string())?;
+    let (return_bool, matching) = vector_matching(op, &b.modifier);
+    Ok(Expr::Binary(Box::new(Binary {
+        op,
+        lhs: convert(&b.lhs)?,
+        rhs: convert(&b.rhs)?,
+        return_bool,
+        matching,
+    })))
 }
 
 #[cfg(test)]

@@ -19,7 +19,11 @@ pub(crate) enum Appended {
 }
 
 /// Per-series state. Memory matters (ten million of these): closed chunks are shared
-/// `Arc`s so a querier's snapshot is a few reference counts, not a copy.
+/// `Arc`s so a querier's snapshot is a few reference counts, not a copy. The open chunk is
+/// shared the same way, copy on write: a reader takes a reference to the appender as it
+/// stands and decodes it in place; an append that finds a reader still holding it copies
+/// the appender first (`Arc::make_mut`), so the reader's view never changes under it and
+/// a query costs no copy unless an append races it.
 #[derive(Debug)]
 pub(crate) struct MemSeries {
     pub(crate) labels: Labels,
@@ -27,7 +31,7 @@ pub(crate) struct MemSeries {
     /// restarts (replay restores it), so log records and checkpoints stay consistent.
     pub(crate) wal_ref: u64,
     closed: Vec<Arc<Chunk>>,
-    open: Option<ChunkAppender>,
+    open: Option<Arc<ChunkAppender>>,
     /// Newest in-order sample, once there is one.
     last: Option<(i64, u64)>,
     /// Out-of-order samples, sorted by timestamp, unique timestamps; sealed into
@@ -87,7 +91,11 @@ impl MemSeries {
     fn append_in_order(&mut self, t: i64, v: f64, options: ChunkOptions) {
         if let Some(open) = &self.open {
             if open.is_full() {
-                if let Some(chunk) = self.open.take().and_then(ChunkAppender::finish) {
+                let sealed = self
+                    .open
+                    .take()
+                    .and_then(|open| Arc::unwrap_or_clone(open).finish());
+                if let Some(chunk) = sealed {
                     self.closed.push(Arc::new(chunk));
                 }
             }
@@ -96,10 +104,10 @@ impl MemSeries {
             Some(open) => open,
             None => self
                 .open
-                .insert(ChunkAppender::new(options).unwrap_or_default()),
+                .insert(Arc::new(ChunkAppender::new(options).unwrap_or_default())),
         };
         // t is after the newest sample, the only thing the appender checks
-        if open.append(t, v).is_ok() {
+        if Arc::make_mut(open).append(t, v).is_ok() {
             self.last = Some((t, v.to_bits()));
         }
     }
@@ -124,7 +132,7 @@ impl MemSeries {
             .find_map(|c| find(c))
             .or_else(|| {
                 self.open
-                    .as_ref()
+                    .as_deref()
                     .and_then(ChunkAppender::snapshot)
                     .and_then(|c| find(&c))
             })
@@ -180,38 +188,33 @@ impl MemSeries {
     /// The chunks a reader needs, in priority order (in-order data first, so it wins a
     /// duplicate timestamp against out-of-order data), restricted to `[mint, maxt]`.
     pub(crate) fn chunk_handles(&self, mint: i64, maxt: i64, out: &mut Vec<ChunkHandle>) {
-        let mut push = |chunk: Arc<Chunk>| {
+        let push = |out: &mut Vec<ChunkHandle>, min_t: i64, max_t: i64, bytes: ChunkBytes| {
+            if max_t >= mint && min_t <= maxt {
+                out.push(ChunkHandle {
+                    min_t,
+                    max_t,
+                    from: i64::MIN,
+                    bytes,
+                });
+            }
+        };
+        let push_sealed = |out: &mut Vec<ChunkHandle>, chunk: Arc<Chunk>| {
             if let Ok(view) = chunk.view() {
                 let (min_t, max_t) = (view.min_time(), view.max_time());
-                if max_t >= mint && min_t <= maxt {
-                    out.push(ChunkHandle {
-                        min_t,
-                        max_t,
-                        from: i64::MIN,
-                        bytes: ChunkBytes::Head(chunk.clone()),
-                    });
-                }
+                push(out, min_t, max_t, ChunkBytes::Head(chunk.clone()));
             }
         };
         for c in &self.closed {
-            push(c.clone());
+            push_sealed(out, c.clone());
         }
-        // A snapshot re-encodes the open chunk: take one only when the open chunk can
-        // overlap the range (it starts after the last closed chunk, ends at `last`).
-        let open_starts_after = self
-            .closed
-            .last()
-            .and_then(|c| c.view().ok())
-            .map_or(i64::MIN, |v| v.max_time());
-        let open_may_overlap =
-            self.last_t().is_some_and(|last| last >= mint) && open_starts_after < maxt;
-        if open_may_overlap {
-            if let Some(snap) = self.open.as_ref().and_then(ChunkAppender::snapshot) {
-                push(Arc::new(snap));
+        // The open chunk is shared as it stands (a reference count) and decoded in place.
+        if let Some(open) = &self.open {
+            if let (Some(min_t), Some(max_t)) = (open.first_timestamp(), open.last_timestamp()) {
+                push(out, min_t, max_t, ChunkBytes::Open(open.clone()));
             }
         }
         for c in &self.ooo_chunks {
-            push(c.clone());
+            push_sealed(out, c.clone());
         }
         if !self.ooo.is_empty() {
             let samples: Vec<tsdb_compress::Sample> = self
@@ -225,7 +228,7 @@ impl MemSeries {
             };
             if let Ok(chunks) = Chunk::encode_series(&samples, options) {
                 for c in chunks {
-                    push(Arc::new(c));
+                    push_sealed(out, Arc::new(c));
                 }
             }
         }
@@ -293,7 +296,7 @@ impl MemSeries {
     pub(crate) fn sample_count(&self) -> usize {
         let chunk_len = |c: &Arc<Chunk>| c.len();
         self.closed.iter().map(chunk_len).sum::<usize>()
-            + self.open.as_ref().map_or(0, ChunkAppender::len)
+            + self.open.as_deref().map_or(0, ChunkAppender::len)
             + self.ooo_chunks.iter().map(chunk_len).sum::<usize>()
             + self.ooo.len()
     }

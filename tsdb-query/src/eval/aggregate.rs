@@ -6,12 +6,20 @@ use tsdb_index::{is_valid_label_name, Labels};
 
 use super::labels;
 use super::stats;
-use super::{by_step, Evaluator, SeriesBuilder, Steps, Val};
+use super::{by_step, Evaluator, SeriesBuilder, StepSeries, Steps, Val};
 use crate::ast::{Aggregate, AggregateOp, Grouping};
 use crate::error::{Error, Result};
 
 /// Evaluates an aggregation at every step.
 pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Result<Val> {
+    // Only the recursion here: this frame is paid once per level of nesting.
+    let (numeric_param, label_param) = parameter(ev, agg, steps)?;
+    let series = ev.eval_vector(&agg.expr, steps)?;
+    aggregate(ev, agg, &numeric_param, &label_param, series, steps)
+}
+
+/// The aggregation's parameter, evaluated: a number per step, or `count_values`' label.
+fn parameter(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Result<(Vec<f64>, String)> {
     use AggregateOp as A;
     let mut numeric_param = Vec::new();
     let mut label_param = String::new();
@@ -33,9 +41,21 @@ pub(super) fn eval(ev: &mut Evaluator<'_>, agg: &Aggregate, steps: Steps) -> Res
             agg.op.name()
         )));
     }
-    let series = ev.eval_vector(&agg.expr, steps)?;
+    Ok((numeric_param, label_param))
+}
+
+/// Aggregates the evaluated input.
+fn aggregate(
+    ev: &mut Evaluator<'_>,
+    agg: &Aggregate,
+    numeric_param: &[f64],
+    label_param: &str,
+    series: Vec<StepSeries>,
+    steps: Steps,
+) -> Result<Val> {
+    use AggregateOp as A;
     if agg.op == A::CountValues {
-        return count_values(ev, &series, &agg.grouping, &label_param, steps);
+        return count_values(ev, &series, &agg.grouping, label_param, steps);
     }
 
     // Each input series' group, computed once.

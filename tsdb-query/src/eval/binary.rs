@@ -12,8 +12,14 @@ use crate::error::{Error, Result};
 
 /// Evaluates a binary operation at every step.
 pub(super) fn eval(ev: &mut Evaluator<'_>, bin: &Binary, steps: Steps) -> Result<Val> {
+    // Only the recursion here: this frame is paid once per level of nesting.
     let lhs = ev.eval(&bin.lhs, steps)?;
     let rhs = ev.eval(&bin.rhs, steps)?;
+    combine(ev, bin, lhs, rhs, steps)
+}
+
+/// Applies the operator to its evaluated sides.
+fn combine(ev: &mut Evaluator<'_>, bin: &Binary, lhs: Val, rhs: Val, steps: Steps) -> Result<Val> {
     match (lhs, rhs) {
         (Val::Scalar(a), Val::Scalar(b)) => Ok(Val::Scalar(
             a.into_iter()

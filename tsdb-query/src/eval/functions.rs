@@ -13,101 +13,23 @@ use crate::ast::{Call, Expr, Function};
 use crate::error::{Error, Result};
 
 /// Evaluates a function call at every step.
+///
+/// A thin dispatcher, like `Evaluator::eval`: it is on the recursion path of nested
+/// calls, so every function with temporaries has a function of its own.
 pub(super) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
     use Function as F;
-    let arg = |i: usize| -> Result<&Expr> {
-        call.args.get(i).ok_or_else(|| {
-            Error::Invalid(format!(
-                "missing argument {} of {}()",
-                i + 1,
-                call.func.name()
-            ))
-        })
-    };
     match call.func {
-        F::Time => Ok(Val::Scalar(
-            steps.times().map(|t| t as f64 / 1000.0).collect(),
-        )),
-        F::Pi => Ok(Val::Scalar(vec![std::f64::consts::PI; steps.len()])),
-        F::Vector => {
-            let values = ev.eval_scalar(arg(0)?, steps)?;
-            let points = steps.times().zip(values).collect();
-            Ok(Val::Vector(vec![StepSeries {
-                labels: Labels::empty(),
-                points,
-            }]))
-        }
-        F::Scalar => {
-            let series = ev.eval_vector(arg(0)?, steps)?;
-            let mut out = vec![f64::NAN; steps.len()];
-            let mut seen = vec![0u32; steps.len()];
-            for s in &series {
-                for &(t, v) in &s.points {
-                    let i = steps.index(t);
-                    seen[i] += 1;
-                    out[i] = v;
-                }
-            }
-            for (o, n) in out.iter_mut().zip(seen) {
-                if n != 1 {
-                    *o = f64::NAN;
-                }
-            }
-            Ok(Val::Scalar(out))
-        }
-        F::Timestamp => {
-            let series = match arg(0)? {
-                Expr::Selector(sel) => ev.vector_selector(sel, steps, true)?,
-                other => {
-                    let mut series = ev.eval_vector(other, steps)?;
-                    for s in &mut series {
-                        s.points.iter_mut().for_each(|p| p.1 = p.0 as f64 / 1000.0);
-                    }
-                    series
-                }
-            };
-            Ok(Val::Vector(drop_names(series)?))
-        }
-        F::Absent => {
-            let e = arg(0)?;
-            let series = ev.eval_vector(e, steps)?;
-            Ok(Val::Vector(absent(&series, e, steps)?))
-        }
-        F::Sort | F::SortDesc => Ok(Val::Vector(ev.eval_vector(arg(0)?, steps)?)),
+        F::Time | F::Pi => constant(call.func, steps),
+        F::Vector => vector(ev, call, steps),
+        F::Scalar => scalar(ev, call, steps),
+        F::Timestamp => timestamp(ev, call, steps),
+        F::Absent => absent_call(ev, call, steps),
+        F::Sort | F::SortDesc => sort(ev, call, steps),
         F::LabelReplace => label_replace(ev, call, steps),
         F::LabelJoin => label_join(ev, call, steps),
-        F::HistogramQuantile => {
-            let q = ev.eval_scalar(arg(0)?, steps)?;
-            let series = ev.eval_vector(arg(1)?, steps)?;
-            Ok(Val::Vector(histogram_quantile(&q, &series, steps)?))
-        }
-        F::Round => {
-            let to_nearest = match call.args.get(1) {
-                Some(e) => ev.eval_scalar(e, steps)?,
-                None => vec![1.0; steps.len()],
-            };
-            map_with_params(ev, arg(0)?, steps, |v, i| {
-                let inverse = 1.0 / to_nearest[i];
-                Some((v * inverse + 0.5).floor() / inverse)
-            })
-        }
-        F::Clamp => {
-            let lo = ev.eval_scalar(arg(1)?, steps)?;
-            let hi = ev.eval_scalar(arg(2)?, steps)?;
-            map_with_params(ev, arg(0)?, steps, |v, i| {
-                // Prometheus returns nothing when max < min.
-                (hi[i] >= lo[i] || lo[i].is_nan() || hi[i].is_nan())
-                    .then(|| stats::go_max(lo[i], stats::go_min(hi[i], v)))
-            })
-        }
-        F::ClampMax => {
-            let hi = ev.eval_scalar(arg(1)?, steps)?;
-            map_with_params(ev, arg(0)?, steps, |v, i| Some(stats::go_min(hi[i], v)))
-        }
-        F::ClampMin => {
-            let lo = ev.eval_scalar(arg(1)?, steps)?;
-            map_with_params(ev, arg(0)?, steps, |v, i| Some(stats::go_max(lo[i], v)))
-        }
+        F::HistogramQuantile => histogram_quantile_call(ev, call, steps),
+        F::Round => round(ev, call, steps),
+        F::Clamp | F::ClampMax | F::ClampMin => clamp(ev, call, steps),
         F::DayOfMonth
         | F::DayOfWeek
         | F::DayOfYear
@@ -115,19 +37,7 @@ pub(super) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Re
         | F::Hour
         | F::Minute
         | F::Month
-        | F::Year => {
-            let f = call.func;
-            match call.args.first() {
-                None => {
-                    let values = steps.times().map(|t| date_part(f, t as f64 / 1000.0));
-                    Ok(Val::Vector(vec![StepSeries {
-                        labels: Labels::empty(),
-                        points: steps.times().zip(values).collect(),
-                    }]))
-                }
-                Some(e) => map_with_params(ev, e, steps, |v, _| Some(date_part(f, v))),
-            }
-        }
+        | F::Year => date_function(ev, call, steps),
         F::Abs
         | F::Ceil
         | F::Floor
@@ -150,34 +60,8 @@ pub(super) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Re
         | F::Tan
         | F::Tanh
         | F::Deg
-        | F::Rad => {
-            let f = call.func;
-            map_with_params(ev, arg(0)?, steps, |v, _| Some(simple_math(f, v)))
-        }
-        F::AbsentOverTime => {
-            let e = arg(0)?;
-            let input = ev.range_input(e, steps)?;
-            let mut points = Vec::new();
-            for t in steps.times() {
-                let (lo, hi) = input.spec.window(t);
-                let any = input.series.iter().any(|s| {
-                    let from = s.ts.partition_point(|&x| x <= lo);
-                    s.ts.get(from).is_some_and(|&x| x <= hi)
-                });
-                if !any {
-                    points.push((t, 1.0));
-                }
-            }
-            let labels = match e {
-                Expr::Range(rs) => absent_labels(&rs.selector.matchers)?,
-                _ => Labels::empty(),
-            };
-            Ok(Val::Vector(if points.is_empty() {
-                Vec::new()
-            } else {
-                vec![StepSeries { labels, points }]
-            }))
-        }
+        | F::Rad => math(ev, call, steps),
+        F::AbsentOverTime => absent_over_time(ev, call, steps),
         F::Rate
         | F::Irate
         | F::Increase
@@ -202,6 +86,170 @@ pub(super) fn eval_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Re
     }
 }
 
+/// Argument `i` of a call.
+fn arg(call: &Call, i: usize) -> Result<&Expr> {
+    call.args.get(i).ok_or_else(|| {
+        Error::Invalid(format!(
+            "missing argument {} of {}()",
+            i + 1,
+            call.func.name()
+        ))
+    })
+}
+
+/// `time()` and `pi()`.
+fn constant(func: Function, steps: Steps) -> Result<Val> {
+    Ok(Val::Scalar(if func == Function::Pi {
+        vec![std::f64::consts::PI; steps.len()]
+    } else {
+        steps.times().map(|t| t as f64 / 1000.0).collect()
+    }))
+}
+
+fn absent_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    let e = arg(call, 0)?;
+    let series = ev.eval_vector(e, steps)?;
+    Ok(Val::Vector(absent(&series, e, steps)?))
+}
+
+/// `sort()` and `sort_desc()`: the engine orders a top-level result.
+fn sort(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    Ok(Val::Vector(ev.eval_vector(arg(call, 0)?, steps)?))
+}
+
+fn histogram_quantile_call(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    let q = ev.eval_scalar(arg(call, 0)?, steps)?;
+    let series = ev.eval_vector(arg(call, 1)?, steps)?;
+    Ok(Val::Vector(histogram_quantile(&q, &series, steps)?))
+}
+
+/// `abs()` and the other functions of one value.
+fn math(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    let f = call.func;
+    map_with_params(ev, arg(call, 0)?, steps, |v, _| Some(simple_math(f, v)))
+}
+
+fn vector(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    let values = ev.eval_scalar(arg(call, 0)?, steps)?;
+    let points = steps.times().zip(values).collect();
+    Ok(Val::Vector(vec![StepSeries {
+        labels: Labels::empty(),
+        points,
+    }]))
+}
+
+fn scalar(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    let series = ev.eval_vector(arg(call, 0)?, steps)?;
+    let mut out = vec![f64::NAN; steps.len()];
+    let mut seen = vec![0u32; steps.len()];
+    for s in &series {
+        for &(t, v) in &s.points {
+            let i = steps.index(t);
+            seen[i] += 1;
+            out[i] = v;
+        }
+    }
+    for (o, n) in out.iter_mut().zip(seen) {
+        if n != 1 {
+            *o = f64::NAN;
+        }
+    }
+    Ok(Val::Scalar(out))
+}
+
+fn timestamp(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    let series = match arg(call, 0)? {
+        Expr::Selector(sel) => ev.vector_selector(sel, steps, true)?,
+        other => {
+            let mut series = ev.eval_vector(other, steps)?;
+            for s in &mut series {
+                s.points.iter_mut().for_each(|p| p.1 = p.0 as f64 / 1000.0);
+            }
+            series
+        }
+    };
+    Ok(Val::Vector(drop_names(series)?))
+}
+
+fn round(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    let to_nearest = match call.args.get(1) {
+        Some(e) => ev.eval_scalar(e, steps)?,
+        None => vec![1.0; steps.len()],
+    };
+    map_with_params(ev, arg(call, 0)?, steps, |v, i| {
+        let inverse = 1.0 / to_nearest[i];
+        Some((v * inverse + 0.5).floor() / inverse)
+    })
+}
+
+/// `clamp`, `clamp_max` and `clamp_min`.
+fn clamp(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    use Function as F;
+    match call.func {
+        F::Clamp => {
+            let lo = ev.eval_scalar(arg(call, 1)?, steps)?;
+            let hi = ev.eval_scalar(arg(call, 2)?, steps)?;
+            map_with_params(ev, arg(call, 0)?, steps, |v, i| {
+                // Prometheus returns nothing when max < min.
+                (hi[i] >= lo[i] || lo[i].is_nan() || hi[i].is_nan())
+                    .then(|| stats::go_max(lo[i], stats::go_min(hi[i], v)))
+            })
+        }
+        F::ClampMax => {
+            let hi = ev.eval_scalar(arg(call, 1)?, steps)?;
+            map_with_params(ev, arg(call, 0)?, steps, |v, i| {
+                Some(stats::go_min(hi[i], v))
+            })
+        }
+        _ => {
+            let lo = ev.eval_scalar(arg(call, 1)?, steps)?;
+            map_with_params(ev, arg(call, 0)?, steps, |v, i| {
+                Some(stats::go_max(lo[i], v))
+            })
+        }
+    }
+}
+
+/// `day_of_month()` and the other calendar functions.
+fn date_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    let f = call.func;
+    match call.args.first() {
+        None => {
+            let values = steps.times().map(|t| date_part(f, t as f64 / 1000.0));
+            Ok(Val::Vector(vec![StepSeries {
+                labels: Labels::empty(),
+                points: steps.times().zip(values).collect(),
+            }]))
+        }
+        Some(e) => map_with_params(ev, e, steps, |v, _| Some(date_part(f, v))),
+    }
+}
+
+fn absent_over_time(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
+    let e = arg(call, 0)?;
+    let input = ev.range_input(e, steps)?;
+    let mut points = Vec::new();
+    for t in steps.times() {
+        let (lo, hi) = input.spec.window(t);
+        let any = input.series.iter().any(|s| {
+            let from = s.ts.partition_point(|&x| x <= lo);
+            s.ts.get(from).is_some_and(|&x| x <= hi)
+        });
+        if !any {
+            points.push((t, 1.0));
+        }
+    }
+    let labels = match e {
+        Expr::Range(rs) => absent_labels(&rs.selector.matchers)?,
+        _ => Labels::empty(),
+    };
+    Ok(Val::Vector(if points.is_empty() {
+        Vec::new()
+    } else {
+        vec![StepSeries { labels, points }]
+    }))
+}
+
 /// Applies `f(value, step index)` to every point of a vector argument, dropping the
 /// metric name; `None` removes the point.
 fn map_with_params(
@@ -211,6 +259,15 @@ fn map_with_params(
     f: impl Fn(f64, usize) -> Option<f64>,
 ) -> Result<Val> {
     let series = ev.eval_vector(e, steps)?;
+    apply_each(series, steps, f)
+}
+
+/// The work of [`map_with_params`], out of the recursion's path.
+fn apply_each(
+    series: Vec<StepSeries>,
+    steps: Steps,
+    f: impl Fn(f64, usize) -> Option<f64>,
+) -> Result<Val> {
     let mut out = Vec::with_capacity(series.len());
     for mut s in series {
         s.points = s

@@ -5,21 +5,27 @@
 
 mod aggregate;
 mod binary;
+pub(crate) mod budget;
 mod functions;
 pub(crate) mod labels;
-mod read;
+pub(crate) mod pool;
+pub(crate) mod read;
+pub(crate) mod span;
 mod stats;
 
 pub use stats::format_float;
 
 use std::collections::HashMap;
 
-use tsdb_core::Db;
 use tsdb_index::Labels;
 
-use crate::ast::{At, Expr, Selector, Subquery, ValueType};
-use crate::engine::EngineOptions;
+use crate::ast::{Expr, Selector, Subquery, ValueType};
 use crate::error::{Error, Result};
+use crate::options::EngineOptions;
+use budget::Budget;
+use pool::ReadPool;
+use read::DynQuerier;
+use span::SpanCtx;
 
 /// Prometheus' staleness marker: a NaN with this bit pattern ends a series.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -113,30 +119,46 @@ pub(crate) struct RangeInput {
     pub spec: WindowSpec,
 }
 
+/// The storage side of one query: its one querier and the range it was opened for.
+#[derive(Clone, Copy)]
+pub(crate) struct Snapshot<'a> {
+    pub querier: &'a dyn DynQuerier,
+    /// `[mint, maxt]` of the querier: the union of every window the query reads.
+    pub range: (i64, i64),
+}
+
 /// One query's evaluation state: the storage, limits and counters.
 pub(crate) struct Evaluator<'a> {
-    db: &'a Db,
+    /// `None` for a query that reads no series.
+    snapshot: Option<Snapshot<'a>>,
     opts: &'a EngineOptions,
-    /// The outer query's start and end, for `@ start()` and `@ end()`.
-    query_start: i64,
-    query_end: i64,
-    budget: read::Budget,
+    pool: &'a ReadPool,
+    /// The outer query's range (for `@ start()` and `@ end()`) and the window arithmetic
+    /// shared with the computation of the querier's range.
+    ctx: SpanCtx,
+    budget: Budget,
 }
 
 impl<'a> Evaluator<'a> {
-    pub fn new(db: &'a Db, opts: &'a EngineOptions, query_start: i64, query_end: i64) -> Self {
+    pub fn new(
+        snapshot: Option<Snapshot<'a>>,
+        opts: &'a EngineOptions,
+        pool: &'a ReadPool,
+        ctx: SpanCtx,
+        budget: Budget,
+    ) -> Self {
         Evaluator {
-            db,
+            snapshot,
             opts,
-            query_start,
-            query_end,
-            budget: read::Budget::new(opts.timeout, opts.max_samples),
+            pool,
+            ctx,
+            budget,
         }
     }
 
-    /// Fails once the query has run past the engine's timeout.
+    /// Fails once the query was canceled or has run past the engine's timeout.
     pub fn check_deadline(&self) -> Result<()> {
-        self.budget.check_deadline()
+        self.budget.check()
     }
 
     /// Counts `n` more samples held by the query against the engine's limit.
@@ -144,61 +166,68 @@ impl<'a> Evaluator<'a> {
         self.budget.charge(n)
     }
 
-    fn resolve_at(&self, at: Option<At>) -> Option<i64> {
-        at.map(|a| match a {
-            At::Time(t) => t,
-            At::Start => self.query_start,
-            At::End => self.query_end,
-        })
-    }
-
     /// Evaluates `expr` at every step of `steps`.
+    ///
+    /// A thin dispatcher: it recurses once per level of the query, so it holds no
+    /// temporaries of its own (an unoptimised build gives a frame room for every arm's),
+    /// and the work of each node kind is in a function of its own.
     pub fn eval(&mut self, expr: &Expr, steps: Steps) -> Result<Val> {
         self.check_deadline()?;
         match expr {
-            Expr::Number(n) => Ok(Val::Scalar(vec![*n; steps.len()])),
-            Expr::String(s) => Ok(Val::String(s.clone())),
-            Expr::Neg(inner) => match self.eval(inner, steps)? {
-                Val::Scalar(mut v) => {
-                    v.iter_mut().for_each(|x| *x = -*x);
-                    Ok(Val::Scalar(v))
-                }
-                Val::Vector(mut series) => {
-                    for s in &mut series {
-                        s.points.iter_mut().for_each(|p| p.1 = -p.1);
-                    }
-                    Ok(Val::Vector(drop_names(series)?))
-                }
-                other => Err(type_error("unary minus", &other)),
-            },
-            Expr::Selector(sel) => Ok(Val::Vector(self.vector_selector(sel, steps, false)?)),
-            Expr::Range(_) | Expr::Subquery(_) => {
-                if steps.len() != 1 {
-                    return Err(Error::Invalid(
-                        "a range vector cannot be the result of a range query; \
-                         use an instant query or a function over it"
-                            .into(),
-                    ));
-                }
-                let input = self.range_input(expr, steps)?;
-                let (lo, hi) = input.spec.window(steps.start);
-                let series = input
-                    .series
-                    .into_iter()
-                    .filter_map(|mut s| {
-                        let from = s.ts.partition_point(|&t| t <= lo);
-                        let to = s.ts.partition_point(|&t| t <= hi);
-                        s.ts = s.ts[from..to].to_vec();
-                        s.vs = s.vs[from..to].to_vec();
-                        (!s.ts.is_empty()).then_some(s)
-                    })
-                    .collect();
-                Ok(Val::Matrix(series))
-            }
+            Expr::Number(_) | Expr::String(_) => Ok(literal(expr, steps)),
+            Expr::Neg(inner) => self.negate(inner, steps),
+            Expr::Selector(sel) => self.selector(sel, steps),
+            Expr::Range(_) | Expr::Subquery(_) => self.matrix(expr, steps),
             Expr::Call(call) => functions::eval_call(self, call, steps),
             Expr::Aggregate(agg) => aggregate::eval(self, agg, steps),
             Expr::Binary(bin) => binary::eval(self, bin, steps),
         }
+    }
+
+    fn selector(&mut self, sel: &Selector, steps: Steps) -> Result<Val> {
+        Ok(Val::Vector(self.vector_selector(sel, steps, false)?))
+    }
+
+    /// Unary minus.
+    fn negate(&mut self, inner: &Expr, steps: Steps) -> Result<Val> {
+        match self.eval(inner, steps)? {
+            Val::Scalar(mut v) => {
+                v.iter_mut().for_each(|x| *x = -*x);
+                Ok(Val::Scalar(v))
+            }
+            Val::Vector(mut series) => {
+                for s in &mut series {
+                    s.points.iter_mut().for_each(|p| p.1 = -p.1);
+                }
+                Ok(Val::Vector(drop_names(series)?))
+            }
+            other => Err(type_error("unary minus", &other)),
+        }
+    }
+
+    /// A range selector or subquery as a query's result (an instant query only).
+    fn matrix(&mut self, expr: &Expr, steps: Steps) -> Result<Val> {
+        if steps.len() != 1 {
+            return Err(Error::Invalid(
+                "a range vector cannot be the result of a range query; \
+                 use an instant query or a function over it"
+                    .into(),
+            ));
+        }
+        let input = self.range_input(expr, steps)?;
+        let (lo, hi) = input.spec.window(steps.start);
+        let series = input
+            .series
+            .into_iter()
+            .filter_map(|mut s| {
+                let from = s.ts.partition_point(|&t| t <= lo);
+                let to = s.ts.partition_point(|&t| t <= hi);
+                s.ts = s.ts[from..to].to_vec();
+                s.vs = s.vs[from..to].to_vec();
+                (!s.ts.is_empty()).then_some(s)
+            })
+            .collect();
+        Ok(Val::Matrix(series))
     }
 
     /// Evaluates an expression that must be a scalar (function and aggregation
@@ -227,20 +256,39 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Maps every series matching `sel` with samples in `[mint, maxt]` (staleness
-    /// markers included) through `map`, on up to `EngineOptions::parallelism` threads.
+    /// markers included) through `map`, on up to `EngineOptions::parallelism` threads,
+    /// reading the query's one snapshot.
     fn map_series<T: Send>(
         &mut self,
         sel: &Selector,
-        mint: i64,
-        maxt: i64,
+        (mint, maxt): (i64, i64),
         map: impl Fn(&Labels, &[i64], &[f64]) -> Option<T> + Sync,
     ) -> Result<Vec<T>> {
         if mint > maxt {
             return Ok(Vec::new());
         }
-        let querier = self.db.querier(mint, maxt)?;
+        // The querier's range is the union of the windows computed by the same
+        // functions before evaluating: a window outside it is a bug in that
+        // computation, which must not go unnoticed as a silently clipped answer.
+        let snapshot = self
+            .snapshot
+            .filter(|s| s.range.0 <= mint && maxt <= s.range.1)
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "selector window [{mint}, {maxt}] outside the query's snapshot {:?}",
+                    self.snapshot.map(|s| s.range)
+                ))
+            })?;
         let threads = self.opts.parallelism.max(1);
-        read::map_series(&querier, &sel.matchers, threads, &self.budget, map)
+        let (pool, budget) = (self.pool, &self.budget);
+        let mut out = Vec::new();
+        snapshot
+            .querier
+            .with_select(mint, maxt, &sel.matchers, &mut |series| {
+                out = read::map_series(series, threads, pool, budget, &map)?;
+                Ok(())
+            })?;
+        Ok(out)
     }
 
     /// An instant vector selector: at each step, the newest sample within the lookback
@@ -254,15 +302,10 @@ impl<'a> Evaluator<'a> {
         steps: Steps,
         sample_time: bool,
     ) -> Result<Vec<StepSeries>> {
-        let at = self.resolve_at(sel.at);
-        // As Prometheus: a lookback of 0 (or less) means the default 5 minutes.
-        let lookback = match self.opts.lookback_delta_ms {
-            l if l > 0 => l,
-            _ => crate::engine::DEFAULT_LOOKBACK_DELTA_MS,
-        };
-        let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
-        let mint = ref_lo.saturating_sub(lookback).saturating_add(1);
-        self.map_series(sel, mint, ref_hi, |labels, ts, vs| {
+        let at = self.ctx.resolve_at(sel.at);
+        let lookback = self.ctx.lookback_ms();
+        let window = self.ctx.instant_window(sel, steps);
+        self.map_series(sel, window, |labels, ts, vs| {
             let mut points = Vec::new();
             let mut next = 0usize; // index of the first sample after the reference time
             for t in steps.times() {
@@ -300,15 +343,13 @@ impl<'a> Evaluator<'a> {
         match expr {
             Expr::Range(rs) => {
                 let sel = &rs.selector;
-                let at = self.resolve_at(sel.at);
                 let spec = WindowSpec {
                     range_ms: rs.range_ms,
                     offset_ms: sel.offset_ms,
-                    at,
+                    at: self.ctx.resolve_at(sel.at),
                 };
-                let (ref_lo, ref_hi) = reference_range(at, sel.offset_ms, steps);
-                let mint = ref_lo.saturating_sub(rs.range_ms).saturating_add(1);
-                let out = self.map_series(sel, mint, ref_hi, |labels, ts, vs| {
+                let window = self.ctx.range_window(rs, steps);
+                let out = self.map_series(sel, window, |labels, ts, vs| {
                     if !vs.iter().any(|v| is_stale_nan(*v)) {
                         return map(spec, labels, ts, vs);
                     }
@@ -354,31 +395,9 @@ impl<'a> Evaluator<'a> {
     /// Evaluates a subquery's inner expression at its own steps, aligned to multiples of
     /// the subquery step as Prometheus does (`case *parser.SubqueryExpr` in engine.go).
     fn subquery(&mut self, sq: &Subquery, steps: Steps) -> Result<RangeInput> {
-        let at = self.resolve_at(sq.at);
-        let interval = sq
-            .step_ms
-            .unwrap_or(self.opts.default_subquery_step_ms)
-            .max(1);
-        let (outer_start, outer_end) = match at {
-            Some(a) => (a, a),
-            None => (steps.start, steps.end),
-        };
-        let lowest = outer_start
-            .saturating_sub(sq.offset_ms)
-            .saturating_sub(sq.range_ms);
-        // The first multiple of the step after `lowest`: windows are left-open.
-        let mut start = interval * (lowest / interval);
-        if start <= lowest {
-            start = start.saturating_add(interval);
-        }
-        let end = outer_end.saturating_sub(sq.offset_ms);
+        let at = self.ctx.resolve_at(sq.at);
         let mut series = Vec::new();
-        if start <= end {
-            let inner_steps = Steps {
-                start,
-                end,
-                step: interval,
-            };
+        if let Some(inner_steps) = self.ctx.subquery_steps(sq, steps) {
             // Every inner step holds at least a number: refuse a subquery whose step count
             // alone is over the limit before allocating for it.
             self.charge_samples(inner_steps.len())?;
@@ -417,14 +436,12 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-/// The range of reference times (step time or `@` time, minus the offset) of a selector.
-fn reference_range(at: Option<i64>, offset_ms: i64, steps: Steps) -> (i64, i64) {
-    match at {
-        Some(a) => (a.saturating_sub(offset_ms), a.saturating_sub(offset_ms)),
-        None => (
-            steps.start.saturating_sub(offset_ms),
-            steps.end.saturating_sub(offset_ms),
-        ),
+/// A number or string literal at every step.
+fn literal(expr: &Expr, steps: Steps) -> Val {
+    match expr {
+        Expr::String(s) => Val::String(s.clone()),
+        Expr::Number(n) => Val::Scalar(vec![*n; steps.len()]),
+        _ => Val::Scalar(vec![f64::NAN; steps.len()]),
     }
 }
 

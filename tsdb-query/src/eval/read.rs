@@ -1,72 +1,73 @@
 //! Reading the series of one selector: each matching series is decoded into columns and
 //! mapped to its result right away (so a query holds one series' raw samples per
-//! thread), on several threads when there are enough series to share.
+//! thread), shared with the engine's reading pool when there are enough series to share.
+//!
+//! The storage's types are erased here, once per selector ([`DynQuerier`],
+//! [`SeriesList`]), so the evaluator is not generic over the storage: one virtual call
+//! per series, nothing per sample.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use tsdb_core::{Querier, SeriesEntry};
 use tsdb_index::{Labels, Matcher};
 
 use crate::error::{Error, Result};
+use crate::eval::budget::Budget;
+use crate::eval::pool::ReadPool;
+use crate::storage::{Querier, Series};
 
 /// Below this many chunks to decode per thread (a chunk holds up to 1,024 samples; a
 /// segment's 2 h of 10 s samples is one 720-sample chunk), a thread costs more than it saves.
 const MIN_CHUNKS_PER_THREAD: usize = 64;
 
-/// A query's limits, shared by its reading threads.
-#[derive(Debug)]
-pub(crate) struct Budget {
-    started: Instant,
-    timeout: Duration,
-    max_samples: usize,
-    loaded: AtomicUsize,
+/// A selector's answer with the storage's series type erased.
+pub(crate) trait SeriesList: Sync {
+    fn len(&self) -> usize;
+    fn get(&self, i: usize) -> Option<&dyn Series>;
 }
 
-impl Budget {
-    pub fn new(timeout: Duration, max_samples: usize) -> Budget {
-        Budget {
-            started: Instant::now(),
-            timeout,
-            max_samples,
-            loaded: AtomicUsize::new(0),
-        }
+impl<S: Series> SeriesList for Vec<S> {
+    fn len(&self) -> usize {
+        self.as_slice().len()
     }
 
-    /// Fails once the query has run past its timeout.
-    pub fn check_deadline(&self) -> Result<()> {
-        let elapsed = self.started.elapsed();
-        if elapsed > self.timeout {
-            return Err(Error::Timeout {
-                limit_ms: self.timeout.as_millis() as u64,
-                elapsed_ms: elapsed.as_millis() as u64,
-            });
-        }
-        Ok(())
-    }
-
-    /// Counts `n` more samples against the limit.
-    pub fn charge(&self, n: usize) -> Result<()> {
-        let total = self
-            .loaded
-            .fetch_add(n, Ordering::Relaxed)
-            .saturating_add(n);
-        if total > self.max_samples {
-            return Err(Error::TooManySamples {
-                limit: self.max_samples,
-            });
-        }
-        Ok(())
+    fn get(&self, i: usize) -> Option<&dyn Series> {
+        self.as_slice().get(i).map(|s| s as &dyn Series)
     }
 }
 
-/// Maps every series matching `matchers` that has samples in the querier's range, in
-/// label order, with `map(labels, timestamps, values)`; `None` results are dropped.
-/// Staleness markers are passed through.
+/// A [`Querier`] with its types erased: the selector's series are lent to `read`.
+pub(crate) trait DynQuerier {
+    fn with_select(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        read: &mut dyn FnMut(&dyn SeriesList) -> Result<()>,
+    ) -> Result<()>;
+}
+
+impl<Q: Querier> DynQuerier for Q {
+    fn with_select(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        read: &mut dyn FnMut(&dyn SeriesList) -> Result<()>,
+    ) -> Result<()> {
+        let series = self.select(mint, maxt, matchers).map_err(Error::Storage)?;
+        read(&series)
+    }
+}
+
+/// Maps every series of `series` in order with `map(labels, timestamps, values)`; `None`
+/// results are dropped. Staleness markers are passed through. With enough chunks to
+/// decode, the series are split into up to `threads` runs: the first is read on this
+/// thread, the others on the pool's threads.
 pub(crate) fn map_series<T, F>(
-    querier: &Querier,
-    matchers: &[Matcher],
+    series: &dyn SeriesList,
     threads: usize,
+    pool: &ReadPool,
     budget: &Budget,
     map: F,
 ) -> Result<Vec<T>>
@@ -74,56 +75,99 @@ where
     T: Send,
     F: Fn(&Labels, &[i64], &[f64]) -> Option<T> + Sync,
 {
-    let entries = querier.select(matchers)?;
-    let chunks: usize = entries.iter().map(SeriesEntry::chunk_count).sum();
+    let n = series.len();
+    let chunks: usize = (0..n)
+        .filter_map(|i| series.get(i))
+        .map(Series::chunk_count)
+        .sum();
     let threads = threads.min(chunks / MIN_CHUNKS_PER_THREAD).max(1);
-    if threads == 1 {
-        return read_part(&entries, budget, &map);
+    let pool = if threads > 1 { pool.get() } else { None };
+    let Some(pool) = pool else {
+        return guarded(|| read_part(series, 0..n, budget, &map));
+    };
+    let per_thread = n.div_ceil(threads).max(1);
+    let parts: Vec<Range<usize>> = (0..n)
+        .step_by(per_thread)
+        .map(|start| start..(start + per_thread).min(n))
+        .collect();
+    let mut results: Vec<Option<Result<Vec<T>>>> = parts.iter().map(|_| None).collect();
+    pool.in_place_scope(|scope| {
+        let mut slots = results.iter_mut().zip(&parts);
+        let first = slots.next();
+        for (slot, part) in slots {
+            let (part, map) = (part.clone(), &map);
+            scope.spawn(move |_| *slot = Some(guarded(|| read_part(series, part, budget, map))));
+        }
+        if let Some((slot, part)) = first {
+            *slot = Some(guarded(|| read_part(series, part.clone(), budget, &map)));
+        }
+    });
+    let mut out = Vec::with_capacity(n);
+    for result in results {
+        match result {
+            Some(Ok(part)) => out.extend(part),
+            Some(Err(e)) => return Err(e),
+            None => return Err(Error::Internal("a query read task did not run".into())),
+        }
     }
-    let per_thread = entries.len().div_ceil(threads);
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = entries
-            .chunks(per_thread)
-            .map(|part| scope.spawn(|| read_part(part, budget, &map)))
-            .collect();
-        let mut out = Vec::with_capacity(entries.len());
-        let mut failure = None;
-        for worker in workers {
-            match worker.join() {
-                Ok(Ok(part)) => out.extend(part),
-                Ok(Err(e)) => {
-                    failure.get_or_insert(e);
-                }
-                Err(_) => {
-                    failure.get_or_insert(Error::Execution(
-                        "a query thread failed unexpectedly".into(),
-                    ));
-                }
-            }
-        }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(out),
-        }
+    Ok(out)
+}
+
+/// Runs a read task, turning a panic into an error: a bug in a decoder or in the
+/// storage must fail the query, not take the process (or a pool thread) down.
+fn guarded<T>(task: impl FnOnce() -> Result<T>) -> Result<T> {
+    catch_unwind(AssertUnwindSafe(task)).unwrap_or_else(|panic| {
+        Err(Error::Internal(format!(
+            "a query read task panicked: {}",
+            panic_message(panic.as_ref())
+        )))
     })
 }
 
-fn read_part<T, F>(entries: &[SeriesEntry], budget: &Budget, map: &F) -> Result<Vec<T>>
+/// The message of a caught panic, when it carries one.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
+fn read_part<T, F>(
+    series: &dyn SeriesList,
+    part: Range<usize>,
+    budget: &Budget,
+    map: &F,
+) -> Result<Vec<T>>
 where
     F: Fn(&Labels, &[i64], &[f64]) -> Option<T>,
 {
     let (mut ts, mut vs) = (Vec::new(), Vec::new());
     let mut out = Vec::new();
-    for entry in entries {
-        budget.check_deadline()?;
+    for i in part {
+        budget.check()?;
+        let Some(s) = series.get(i) else {
+            break;
+        };
         ts.clear();
         vs.clear();
-        entry.iter().read_into(&mut ts, &mut vs)?;
+        s.read_into(&mut ts, &mut vs).map_err(Error::Storage)?;
+        if ts.len() != vs.len() {
+            return Err(Error::Storage(
+                format!(
+                    "series {} read {} timestamps and {} values",
+                    s.labels(),
+                    ts.len(),
+                    vs.len()
+                )
+                .into(),
+            ));
+        }
         if ts.is_empty() {
             continue;
         }
         budget.charge(ts.len())?;
-        if let Some(r) = map(entry.labels(), &ts, &vs) {
+        if let Some(r) = map(s.labels(), &ts, &vs) {
             out.push(r);
         }
     }
