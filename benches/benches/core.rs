@@ -1,4 +1,4 @@
-//! tsdb-core (issue 4): append throughput with the WAL on and an fsync per batch, and
+//! tsdb-core: append throughput with the WAL on and an fsync per batch, and
 //! query decode speed from the head and from segments.
 //!
 //! `cargo bench -p tsdb-benches --bench core`

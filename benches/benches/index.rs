@@ -1,5 +1,5 @@
 //! tsdb-index on a TSBS-like fleet of 1,000,000 series (10 cpu metrics x 100,000 hosts):
-//! the two issue-3 selectors on the in-memory and on-disk index against a linear scan in
+//! the two fleet selectors on the in-memory and on-disk index against a linear scan in
 //! the same run, inserting 1,000,000 series, and writing + reopening the on-disk form
 //! (written as a segment's is: `IndexWriter` over the series in label order).
 //!

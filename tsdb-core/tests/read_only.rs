@@ -1,4 +1,4 @@
-//! Read-only opens (issue 11, defect 5): no lock, no WAL written, a missing directory is
+//! Read-only opens: no lock, no WAL written, a missing directory is
 //! an error, appends refused, and a directory another handle is writing can be read.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -1,7 +1,7 @@
 //! Label model, matchers and the inverted series index of the tsdb engine.
 //!
 //! This crate maps label sets to dense `u32` series ids and answers "which series match
-//! these matchers"; it knows nothing about samples (see `../shared/DESIGN.md`).
+//! these matchers"; it knows nothing about samples.
 //!
 //! - [`Labels`]: a validated, sorted label set in one buffer ([`LabelLimits`] for limits).
 //! - [`Matcher`]: `=`, `!=`, `=~`, `!~` with Prometheus semantics; common regex shapes

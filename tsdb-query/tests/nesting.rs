@@ -1,4 +1,4 @@
-//! Deeply nested queries (issue 11, defect 2): on a 2 MiB thread stack, what a server
+//! Deeply nested queries: on a 2 MiB thread stack, what a server
 //! worker has, the deepest query the engine accepts parses and evaluates, one level more
 //! is refused with a typed `bad_data` error, and 10,000 nested parentheses or a
 //! 10,000-term `1+1+…+1` are refused, not a stack overflow (which aborts the process).

@@ -1,4 +1,4 @@
-//! The tsdb-core memory and restart figures of issue 4, as a Markdown table:
+//! The tsdb-core memory, restart and persist figures, as a Markdown table:
 //!
 //! - memory per active series, labels included: RSS growth over 1,000,000 series of the
 //!   TSBS-like fleet with a few samples each, and over 100,000 series holding 2 hours of

@@ -1,4 +1,4 @@
-//! Builds the 1,000,000-series TSBS-like fleet index once and prints the issue-3 figures
+//! Builds the 1,000,000-series TSBS-like fleet index once and prints the index figures
 //! as Markdown: insert rate, memory per series (RSS growth and the index's own heap
 //! accounting), on-disk bytes per series, write and open time, and the median latency of
 //! the two issue selectors (plus two that no metric scope answers) on the in-memory and
