@@ -376,6 +376,13 @@ impl Db {
         result
     }
 
+    /// Series in the head now ([`DbStats::head_series`]), read from one atomic counter:
+    /// cheap enough for every write request (a cardinality limit checks it), unlike
+    /// [`Db::stats`], which stats the WAL and walks the head.
+    pub fn head_series(&self) -> usize {
+        self.inner.head.series_count()
+    }
+
     /// Sizes and counts.
     pub fn stats(&self) -> Result<DbStats> {
         let head = &self.inner.head;
