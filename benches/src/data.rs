@@ -92,6 +92,58 @@ fn generate(hosts: u32, hours: u32, name: &str) -> Result<PathBuf, String> {
     }
 }
 
+/// Push-ingestion request bodies from `../shared/peers/gen.py --hosts HOSTS --hours
+/// HOURS --formats influx,rw` (default seed and end time: the bodies the peers harness
+/// sends), generated once into `<target>/bench-data/push-{HOSTS}h-{HOURS}h`: Influx line
+/// protocol bodies in `influx/*.lp` (nanosecond timestamps) and remote write 1.0 bodies
+/// (snappy-compressed `WriteRequest`) in `rw/*.bin`.
+pub fn push_bodies(hosts: u32, hours: u32) -> Result<PushBodies, String> {
+    let gen = peers_dir().join("gen.py");
+    let out = target_dir()
+        .join("bench-data")
+        .join(format!("push-{hosts}h-{hours}h"));
+    if !out.join("meta.json").exists() {
+        if !gen.exists() {
+            return Err(format!("{} not found", gen.display()));
+        }
+        let status = Command::new("python3")
+            .arg(&gen)
+            .args(["--hosts", &hosts.to_string(), "--hours", &hours.to_string()])
+            .args(["--formats", "influx,rw", "--quiet", "--out"])
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("running python3 {}: {e}", gen.display()))?;
+        if !status.success() {
+            return Err(format!("{} failed: {status}", gen.display()));
+        }
+    }
+    let read_dir = |sub: &str| -> Result<Vec<Vec<u8>>, String> {
+        let dir = out.join(sub);
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| std::fs::read(f).map_err(|e| format!("{}: {e}", f.display())))
+            .collect()
+    };
+    Ok(PushBodies {
+        influx: read_dir("influx")?,
+        remote_write: read_dir("rw")?,
+    })
+}
+
+/// Request bodies of [`push_bodies`].
+pub struct PushBodies {
+    /// Influx line protocol bodies.
+    pub influx: Vec<Vec<u8>>,
+    /// Remote write 1.0 bodies (snappy block of a `WriteRequest`).
+    pub remote_write: Vec<Vec<u8>>,
+}
+
 fn read_all(dir: &Path) -> Vec<Series> {
     let files = input::collect_files(&[dir.to_path_buf()]).unwrap_or_default();
     files

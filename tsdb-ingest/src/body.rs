@@ -46,17 +46,29 @@ mod tests {
             max_decompressed_bytes: 1000,
             ..IngestLimits::default()
         };
-        let big = snap::raw::Encoder::new().compress_vec(&[0u8; 5000]).unwrap();
+        let big = snap::raw::Encoder::new()
+            .compress_vec(&[0u8; 5000])
+            .unwrap();
         assert!(big.len() < 1000, "compresses well: {}", big.len());
         assert!(matches!(
             snappy(&big, &limits),
-            Err(RequestError::BodyTooLarge { size: 5000, decompressed: true, .. })
+            Err(RequestError::BodyTooLarge {
+                size: 5000,
+                decompressed: true,
+                ..
+            })
         ));
         // a header announcing 2^31 bytes with nothing behind it: refused, not allocated
         let lying = [0x80, 0x80, 0x80, 0x80, 0x08];
-        assert!(matches!(snappy(&lying, &limits), Err(RequestError::BodyTooLarge { .. })));
+        assert!(matches!(
+            snappy(&lying, &limits),
+            Err(RequestError::BodyTooLarge { .. })
+        ));
         let small = snap::raw::Encoder::new().compress_vec(b"hello").unwrap();
         assert_eq!(snappy(&small, &limits).unwrap(), b"hello");
-        assert!(matches!(snappy(b"\xff\xff", &limits), Err(RequestError::Malformed(_))));
+        assert!(matches!(
+            snappy(b"\xff\xff", &limits),
+            Err(RequestError::Malformed(_))
+        ));
     }
 }

@@ -4,8 +4,6 @@
 //! and InfluxDB's message shape (`unable to parse '<line>': <reason>`) while the good
 //! lines land.
 
-use std::collections::HashMap;
-
 use tsdb_index::Labels;
 use tsdb_text::influx::{Options, Parser, Precision};
 use tsdb_text::ErrorKind;
@@ -68,53 +66,62 @@ impl Ingester {
             return self.write(Pending::new(p, self.limits()));
         }
         let now = self.clock_ms();
-        let opts = Options {
-            precision,
-            default_timestamp: Some(now),
-            limits: self.limits().labels.clone(),
-            skip_string_fields: true,
-        };
-        let mut parser = Parser::new(body, opts);
         let mut pending = Pending::new(p, self.limits());
-        let mut lines = Lines::new(body);
-        let mut relabelled: HashMap<Labels, Result<Labels, tsdb_index::Error>> = HashMap::new();
-        for item in parser.by_ref() {
-            match item {
-                Ok(sample) => {
-                    let labels = match params.extra_label {
-                        None => sample.labels,
-                        Some(extra) => {
-                            let r = relabelled
-                                .entry(sample.labels)
-                                .or_insert_with_key(|l| add_label(l, extra, &self.limits().labels));
-                            match r {
-                                Ok(l) => l.clone(),
-                                Err(e) => {
-                                    let reason = Reason::from_labels_error(e);
-                                    let msg = e.to_string();
-                                    pending.outcome.refuse(reason, 1, || msg);
-                                    continue;
-                                }
-                            }
-                        }
-                    };
-                    let series = pending.series_dedup(labels);
-                    pending.sample(series, sample.timestamp.unwrap_or(now), sample.value);
-                }
-                Err(e) => {
-                    let reason = match &e.kind {
-                        ErrorKind::Labels(le) => Reason::from_labels_error(le),
-                        _ => Reason::Malformed,
-                    };
-                    pending.outcome.refuse(reason, 1, || {
-                        format!("unable to parse '{}': {e}", cut(&lines.line(e.line)))
-                    });
-                }
-            }
+        decode(body, precision, now, self.limits(), &mut pending);
+        if let Some(extra) = params.extra_label {
+            add_label_to_all(&mut pending, extra, &self.limits().labels);
         }
-        pending.outcome.string_fields_skipped = parser.string_fields_skipped();
         self.write(pending)
     }
+}
+
+/// Parses a body into `pending`: samples by series, each bad line refused with its
+/// text, string fields counted. Lines without a timestamp get `now`.
+pub(crate) fn decode(
+    body: &[u8],
+    precision: Precision,
+    now: i64,
+    limits: &crate::IngestLimits,
+    pending: &mut Pending,
+) {
+    let opts = Options {
+        precision,
+        default_timestamp: Some(now),
+        limits: limits.labels.clone(),
+        skip_string_fields: true,
+    };
+    let mut parser = Parser::new(body, opts);
+    let mut lines = Lines::new(body);
+    for item in parser.by_ref() {
+        match item {
+            Ok(sample) => {
+                let series = pending.series_dedup(sample.labels);
+                pending.sample(series, sample.timestamp.unwrap_or(now), sample.value);
+            }
+            Err(e) => {
+                let reason = match &e.kind {
+                    ErrorKind::Labels(le) => Reason::from_labels_error(le),
+                    _ => Reason::Malformed,
+                };
+                pending.outcome.refuse(reason, 1, || {
+                    format!("unable to parse '{}': {e}", cut(&lines.line(e.line)))
+                });
+            }
+        }
+    }
+    pending.outcome.string_fields_skipped = parser.string_fields_skipped();
+}
+
+/// Adds `extra` to every series of `pending` (unless a series has that label).
+fn add_label_to_all(pending: &mut Pending, extra: (&str, &str), limits: &tsdb_index::LabelLimits) {
+    pending.relabel(|l| {
+        add_label(l, extra, limits).map_err(|e| {
+            (
+                Reason::from_labels_error(&e),
+                format!("series {}: {e}", cut(&l.to_string())),
+            )
+        })
+    });
 }
 
 /// `labels` with `name="value"` added unless it has that label already.
@@ -153,7 +160,11 @@ impl<'a> Lines<'a> {
             self.at = 0;
         }
         while self.line < n {
-            match self.body.get(self.at..).and_then(|r| r.iter().position(|&b| b == b'\n')) {
+            match self
+                .body
+                .get(self.at..)
+                .and_then(|r| r.iter().position(|&b| b == b'\n'))
+            {
                 Some(p) => {
                     self.at += p + 1;
                     self.line += 1;
@@ -164,7 +175,9 @@ impl<'a> Lines<'a> {
         let rest = self.body.get(self.at..).unwrap_or_default();
         let end = rest.iter().position(|&b| b == b'\n').unwrap_or(rest.len());
         let text = rest.get(..end).unwrap_or_default();
-        String::from_utf8_lossy(text).trim_end_matches('\r').to_owned()
+        String::from_utf8_lossy(text)
+            .trim_end_matches('\r')
+            .to_owned()
     }
 }
 

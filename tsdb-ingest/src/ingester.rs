@@ -93,6 +93,36 @@ impl Pending {
         id
     }
 
+    /// Replaces every series' labels by `f(labels)`; a series for which `f` fails is
+    /// dropped with its samples, refused for the reason `f` gives.
+    pub(crate) fn relabel(
+        &mut self,
+        mut f: impl FnMut(&Labels) -> Result<Labels, (Reason, String)>,
+    ) {
+        let mut counts = vec![0u64; self.series.len()];
+        for s in &self.samples {
+            if let Some(c) = counts.get_mut(s.series as usize) {
+                *c += 1;
+            }
+        }
+        let mut dropped = vec![false; self.series.len()];
+        for (i, labels) in self.series.iter_mut().enumerate() {
+            match f(labels) {
+                Ok(l) => *labels = l,
+                Err((reason, message)) => {
+                    dropped[i] = true;
+                    let n = counts.get(i).copied().unwrap_or(0);
+                    self.outcome.refuse(reason, n, || message);
+                }
+            }
+        }
+        if dropped.contains(&true) {
+            self.samples
+                .retain(|s| !dropped.get(s.series as usize).copied().unwrap_or(true));
+        }
+        self.index.clear();
+    }
+
     /// A sample that belongs to no OTLP data point (every protocol but OTLP, and OTLP's
     /// `target_info`).
     pub(crate) fn sample(&mut self, series: u32, t: i64, v: f64) {
@@ -315,10 +345,7 @@ impl Ingester {
                         if let (Some(None), Some(Some(id))) =
                             (result.refs.get(batch_series), fresh.get(i))
                         {
-                            let metric = series
-                                .get(i)
-                                .and_then(Labels::metric_name)
-                                .unwrap_or("");
+                            let metric = series.get(i).and_then(Labels::metric_name).unwrap_or("");
                             tracker.forget(metric, *id);
                         }
                         batch_series += 1;
@@ -344,10 +371,7 @@ impl Ingester {
                 Err(e) => {
                     for (i, id) in fresh.iter().enumerate() {
                         if let Some(id) = id {
-                            let metric = series
-                                .get(i)
-                                .and_then(Labels::metric_name)
-                                .unwrap_or("");
+                            let metric = series.get(i).and_then(Labels::metric_name).unwrap_or("");
                             tracker.forget(metric, *id);
                         }
                     }
@@ -375,18 +399,18 @@ pub(crate) fn cut(s: &str) -> String {
     format!("{}...", s.get(..end).unwrap_or_default())
 }
 
-/// Runs a decoder and translator on arbitrary bytes, without a database: `protocol`
-/// [`Protocol::RemoteWriteV1`] or [`Protocol::RemoteWriteV2`] read a snappy block,
-/// [`Protocol::Otlp`] a protobuf body (others: nothing). Returns (series, samples)
-/// decoded and builds the response the outcome would give, so every path the fuzz
-/// targets reach is the real one.
+/// Runs a decoder and translator on a body, without a database (for the fuzz targets and
+/// the decoding benchmarks): [`Protocol::RemoteWriteV1`] and [`Protocol::RemoteWriteV2`]
+/// read a snappy block, [`Protocol::Otlp`] a protobuf body, the Influx protocols line
+/// protocol in nanoseconds. Returns (series, samples) decoded and builds the response
+/// the outcome would give, so every path the fuzz targets reach is the real one.
 pub fn fuzz_decode(protocol: Protocol, body: &[u8]) -> (usize, usize) {
     use prost::Message as _;
     let limits = IngestLimits::default();
     let mut pending = Pending::new(protocol, &limits);
     let result: Result<(), RequestError> = match protocol {
-        Protocol::RemoteWriteV1 | Protocol::RemoteWriteV2 => {
-            crate::body::snappy(body, &limits).and_then(|raw| {
+        Protocol::RemoteWriteV1 | Protocol::RemoteWriteV2 => crate::body::snappy(body, &limits)
+            .and_then(|raw| {
                 let r = if protocol == Protocol::RemoteWriteV2 {
                     crate::proto::write_v2::Request::decode(raw.as_slice()).map(|req| {
                         crate::remote_write::decode_v2(&req, &mut pending, &limits.labels)
@@ -397,12 +421,14 @@ pub fn fuzz_decode(protocol: Protocol, body: &[u8]) -> (usize, usize) {
                     })
                 };
                 r.map_err(|e| RequestError::Malformed(e.to_string()))
-            })
-        }
+            }),
         Protocol::Otlp => crate::proto::otlp::collector::ExportMetricsServiceRequest::decode(body)
             .map(|req| crate::otlp::translate(&req, &mut pending, &limits.labels))
             .map_err(|e| RequestError::Malformed(e.to_string())),
-        Protocol::InfluxV1 | Protocol::InfluxV2 => Ok(()),
+        Protocol::InfluxV1 | Protocol::InfluxV2 => {
+            crate::influx::decode(body, Default::default(), 0, &limits, &mut pending);
+            Ok(())
+        }
     };
     let (series, samples) = (pending.series.len(), pending.samples.len());
     let mut outcome = pending.outcome;

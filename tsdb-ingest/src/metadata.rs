@@ -217,13 +217,26 @@ mod tests {
     #[test]
     fn deduplicates_bounds_and_queries() {
         let store = MetadataStore::new(2, 2);
-        store.apply(&[md("a", MetricType::Counter, "x"), md("a", MetricType::Counter, "x")]);
-        store.apply(&[md("b", MetricType::Gauge, "y"), md("c", MetricType::Gauge, "z")]);
+        store.apply(&[
+            md("a", MetricType::Counter, "x"),
+            md("a", MetricType::Counter, "x"),
+        ]);
+        store.apply(&[
+            md("b", MetricType::Gauge, "y"),
+            md("c", MetricType::Gauge, "z"),
+        ]);
         assert_eq!(store.len(), 2, "the third metric is over max_metrics");
-        store.apply(&[md("a", MetricType::Counter, "x2"), md("a", MetricType::Counter, "x3")]);
+        store.apply(&[
+            md("a", MetricType::Counter, "x2"),
+            md("a", MetricType::Counter, "x3"),
+        ]);
         let a = store.query(Some("a"), 0, 0);
         let helps: Vec<_> = a[0].1.iter().map(|e| e.help.as_str()).collect();
-        assert_eq!(helps, ["x2", "x3"], "oldest entry dropped at max_per_metric");
+        assert_eq!(
+            helps,
+            ["x2", "x3"],
+            "oldest entry dropped at max_per_metric"
+        );
         let all = store.query(None, 1, 1);
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].0, "a");

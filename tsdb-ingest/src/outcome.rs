@@ -206,11 +206,7 @@ impl Outcome {
             let _ = write!(s, "{} {n}", r.name());
         }
         if self.string_fields_skipped > 0 {
-            let _ = write!(
-                s,
-                "; skipped {} string fields",
-                self.string_fields_skipped
-            );
+            let _ = write!(s, "; skipped {} string fields", self.string_fields_skipped);
         }
         s
     }
@@ -461,18 +457,26 @@ mod tests {
         o.accepted = 7;
         let r = o.response();
         assert_eq!(r.status, 204);
-        assert_eq!(r.header("x-prometheus-remote-write-samples-written"), Some("7"));
+        assert_eq!(
+            r.header("x-prometheus-remote-write-samples-written"),
+            Some("7")
+        );
         o.refuse(Reason::Exemplar, 2, || "2 exemplars of up{} refused".into());
         let r = o.response();
         assert_eq!(r.status, 400);
-        assert!(r.body_text().starts_with("written 7 samples; refused: exemplar_unsupported 2\n"));
+        assert!(r
+            .body_text()
+            .starts_with("written 7 samples; refused: exemplar_unsupported 2\n"));
         let f = Outcome::failed(
             Protocol::RemoteWriteV2,
             RequestError::UnsupportedContentType("text/plain".into()),
         );
         let r = f.response();
         assert_eq!(r.status, 415);
-        assert!(r.headers.is_empty(), "no written headers before negotiation");
+        assert!(
+            r.headers.is_empty(),
+            "no written headers before negotiation"
+        );
         let f = Outcome::failed(
             Protocol::RemoteWriteV1,
             RequestError::Storage(tsdb_core::Error::Closed),
@@ -492,7 +496,10 @@ mod tests {
         let ps = decoded.partial_success.unwrap();
         assert_eq!(ps.rejected_data_points, 2);
         assert!(ps.error_message.contains("delta_temporality_unsupported 2"));
-        let f = Outcome::failed(Protocol::Otlp, RequestError::Malformed("bad protobuf".into()));
+        let f = Outcome::failed(
+            Protocol::Otlp,
+            RequestError::Malformed("bad protobuf".into()),
+        );
         let r = f.response();
         assert_eq!(r.status, 400);
         assert_eq!(Status::decode(r.body.as_slice()).unwrap().code, 3);

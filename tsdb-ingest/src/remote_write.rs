@@ -119,7 +119,11 @@ impl Ingester {
                 .map(|req| decode_v1(&req, &mut pending, &self.limits().labels))
         };
         if let Err(e) = decoded {
-            let name = if protocol == Protocol::RemoteWriteV2 { PROTO_V2 } else { PROTO_V1 };
+            let name = if protocol == Protocol::RemoteWriteV2 {
+                PROTO_V2
+            } else {
+                PROTO_V1
+            };
             return self.fail(
                 protocol,
                 RequestError::Malformed(format!("cannot decode {name}: {e}")),
@@ -146,7 +150,10 @@ pub(crate) fn decode_v1(
         if ts.samples.is_empty() {
             continue;
         }
-        let pairs = ts.labels.iter().map(|l| (l.name.as_str(), l.value.as_str()));
+        let pairs = ts
+            .labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()));
         match Labels::with_limits(pairs, limits) {
             Ok(labels) => {
                 let s = pending.series(labels);
@@ -156,9 +163,11 @@ pub(crate) fn decode_v1(
             }
             Err(e) => {
                 let n = ts.samples.len() as u64;
-                pending.outcome.refuse(Reason::from_labels_error(&e), n, || {
-                    format!("series {{{}}}: {e}", cut(&v1_labels_text(ts)))
-                });
+                pending
+                    .outcome
+                    .refuse(Reason::from_labels_error(&e), n, || {
+                        format!("series {{{}}}: {e}", cut(&v1_labels_text(ts)))
+                    });
             }
         }
     }
@@ -199,12 +208,14 @@ fn refuse_unstored(
     histograms: usize,
     series: impl Fn() -> String,
 ) {
-    pending.outcome.refuse(Reason::Exemplar, exemplars as u64, || {
-        format!(
-            "series {{{}}}: {exemplars} exemplars refused: exemplars are not stored",
-            cut(&series())
-        )
-    });
+    pending
+        .outcome
+        .refuse(Reason::Exemplar, exemplars as u64, || {
+            format!(
+                "series {{{}}}: {exemplars} exemplars refused: exemplars are not stored",
+                cut(&series())
+            )
+        });
     pending
         .outcome
         .refuse(Reason::NativeHistogram, histograms as u64, || {
@@ -222,7 +233,8 @@ pub(crate) fn decode_v2(
     limits: &tsdb_index::LabelLimits,
 ) {
     let symbols = &req.symbols;
-    let symbol = |r: u32| -> Option<&str> { symbols.get(usize::try_from(r).ok()?).map(String::as_str) };
+    let symbol =
+        |r: u32| -> Option<&str> { symbols.get(usize::try_from(r).ok()?).map(String::as_str) };
     let mut metadata_index: HashMap<String, usize> = HashMap::new();
     for ts in &req.timeseries {
         let count = (ts.samples.len() + ts.histograms.len()) as u64;
@@ -259,7 +271,10 @@ pub(crate) fn decode_v2(
         };
         if let Some(why) = bad_ref {
             pending.outcome.refuse(Reason::Malformed, count.max(1), || {
-                format!("parsing labels for series {:?}: {why}", ts.labels_refs.iter().take(16).collect::<Vec<_>>())
+                format!(
+                    "parsing labels for series {:?}: {why}",
+                    ts.labels_refs.iter().take(16).collect::<Vec<_>>()
+                )
             });
             continue;
         }
@@ -281,12 +296,17 @@ pub(crate) fn decode_v2(
             });
             continue;
         }
-        refuse_unstored(pending, ts.exemplars.len(), ts.histograms.len(), || show(&pairs));
+        refuse_unstored(pending, ts.exemplars.len(), ts.histograms.len(), || {
+            show(&pairs)
+        });
         // metadata, its references checked too
         if let Some(m) = &ts.metadata {
             let help = symbol(m.help_ref);
             let unit = symbol(m.unit_ref);
-            let name = pairs.iter().find(|(n, _)| *n == "__name__").map(|(_, v)| *v);
+            let name = pairs
+                .iter()
+                .find(|(n, _)| *n == "__name__")
+                .map(|(_, v)| *v);
             match (help, unit, name) {
                 (Some(help), Some(unit), Some(name)) => {
                     let md = MetricMetadata {
@@ -306,7 +326,8 @@ pub(crate) fn decode_v2(
                                 }
                             }
                             None => {
-                                metadata_index.insert(name.to_owned(), pending.outcome.metadata.len());
+                                metadata_index
+                                    .insert(name.to_owned(), pending.outcome.metadata.len());
                                 pending.outcome.metadata.push(md);
                             }
                         }
@@ -337,9 +358,11 @@ pub(crate) fn decode_v2(
             }
             Err(e) => {
                 let n = ts.samples.len() as u64;
-                pending.outcome.refuse(Reason::from_labels_error(&e), n, || {
-                    format!("series {{{}}}: {e}", cut(&show(&pairs)))
-                });
+                pending
+                    .outcome
+                    .refuse(Reason::from_labels_error(&e), n, || {
+                        format!("series {{{}}}: {e}", cut(&show(&pairs)))
+                    });
             }
         }
     }
@@ -353,13 +376,22 @@ mod tests {
     fn negotiation() {
         let ok = |ct, enc| negotiate(ct, enc).ok();
         assert_eq!(ok(None, None), Some(Protocol::RemoteWriteV1));
-        assert_eq!(ok(Some("application/x-protobuf"), Some("snappy")), Some(Protocol::RemoteWriteV1));
         assert_eq!(
-            ok(Some("application/x-protobuf;proto=prometheus.WriteRequest"), None),
+            ok(Some("application/x-protobuf"), Some("snappy")),
             Some(Protocol::RemoteWriteV1)
         );
         assert_eq!(
-            ok(Some("application/x-protobuf; proto=io.prometheus.write.v2.Request"), Some("SNAPPY")),
+            ok(
+                Some("application/x-protobuf;proto=prometheus.WriteRequest"),
+                None
+            ),
+            Some(Protocol::RemoteWriteV1)
+        );
+        assert_eq!(
+            ok(
+                Some("application/x-protobuf; proto=io.prometheus.write.v2.Request"),
+                Some("SNAPPY")
+            ),
             Some(Protocol::RemoteWriteV2)
         );
         assert!(matches!(

@@ -1,13 +1,14 @@
 //! Influx line protocol end to end, and a differential test against InfluxData's own
 //! parser (the `influxdb-line-protocol` crate): for generated lines, both accept the
 //! same lines and agree on series, fields and values.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::{fixture, metric, now_ms};
 use proptest::prelude::*;
 use tsdb_index::Labels;
-use tsdb_ingest::{FailureKind, IngestLimits, InfluxParams, Protocol, Reason};
+use tsdb_ingest::{FailureKind, InfluxParams, IngestLimits, Protocol, Reason};
 use tsdb_text::influx::{sanitize_label_name, sanitize_metric_name, Options, Parser, Precision};
 
 #[test]
@@ -26,8 +27,14 @@ fn good_lines_land_bad_lines_are_named_and_strings_counted() {
         precision: Some("s"),
         ..InfluxParams::default()
     };
-    let o = f.ingester.influx(body.as_bytes(), Protocol::InfluxV2, &params);
-    assert_eq!((o.accepted, o.refused_total(), o.string_fields_skipped), (5, 1, 1), "{o:?}");
+    let o = f
+        .ingester
+        .influx(body.as_bytes(), Protocol::InfluxV2, &params);
+    assert_eq!(
+        (o.accepted, o.refused_total(), o.string_fields_skipped),
+        (5, 1, 1),
+        "{o:?}"
+    );
     let r = o.response();
     assert_eq!(r.status, 400);
     assert_eq!(
@@ -39,7 +46,10 @@ fn good_lines_land_bad_lines_are_named_and_strings_counted() {
     let t = s * 1000;
     assert_eq!(
         metric(&f.db, "cpu_usage_user"),
-        vec![(r#"cpu_usage_user{host="a"}"#.to_owned(), vec![(t, 51.5), (t + 10_000, 52.0)])]
+        vec![(
+            r#"cpu_usage_user{host="a"}"#.to_owned(),
+            vec![(t, 51.5), (t + 10_000, 52.0)]
+        )]
     );
     assert_eq!(metric(&f.db, "mem_ok")[0].1, vec![(t, 1.0)]);
     let stats = f.ingester.stats();
@@ -47,7 +57,11 @@ fn good_lines_land_bad_lines_are_named_and_strings_counted() {
     assert_eq!(stats.refused(Protocol::InfluxV2, Reason::Malformed), 1);
 
     // only string fields skipped: a full success
-    let o = f.ingester.influx(format!("x a=1,b=\"s\" {s}").as_bytes(), Protocol::InfluxV1, &params);
+    let o = f.ingester.influx(
+        format!("x a=1,b=\"s\" {s}").as_bytes(),
+        Protocol::InfluxV1,
+        &params,
+    );
     assert_eq!((o.response().status, o.string_fields_skipped), (204, 1));
 }
 
@@ -59,27 +73,89 @@ fn v1_errors_empty_bodies_precision_and_limits() {
         ..IngestLimits::default()
     });
     let none = InfluxParams::default();
-    let r = f.ingester.influx(b"bad line\n", Protocol::InfluxV1, &none).response();
+    let r = f
+        .ingester
+        .influx(b"bad line\n", Protocol::InfluxV1, &none)
+        .response();
     assert_eq!(r.status, 400);
-    assert!(r.body_text().starts_with(r#"{"error":"unable to parse 'bad line': line 1"#), "{}", r.body_text());
-    assert_eq!(f.ingester.influx(b"", Protocol::InfluxV1, &none).response().status, 204);
-    let r = f.ingester.influx(b"\n", Protocol::InfluxV2, &none).response();
-    assert_eq!((r.status, r.body_text().as_str()), (400, r#"{"code":"invalid","message":"writing requires points"}"#));
-    let bad = InfluxParams { precision: Some("h"), ..InfluxParams::default() };
-    let r = f.ingester.influx(b"x a=1", Protocol::InfluxV2, &bad).response();
+    assert!(
+        r.body_text()
+            .starts_with(r#"{"error":"unable to parse 'bad line': line 1"#),
+        "{}",
+        r.body_text()
+    );
+    assert_eq!(
+        f.ingester
+            .influx(b"", Protocol::InfluxV1, &none)
+            .response()
+            .status,
+        204
+    );
+    let r = f
+        .ingester
+        .influx(b"\n", Protocol::InfluxV2, &none)
+        .response();
     assert_eq!(
         (r.status, r.body_text().as_str()),
-        (400, r#"{"code":"invalid","message":"invalid precision; valid precision units are ns, us, ms, and s"}"#)
+        (
+            400,
+            r#"{"code":"invalid","message":"writing requires points"}"#
+        )
     );
-    let v1_only = InfluxParams { precision: Some("u"), ..InfluxParams::default() };
-    assert_eq!(f.ingester.influx(b"x a=1", Protocol::InfluxV2, &v1_only).response().status, 400);
-    assert_eq!(f.ingester.influx(b"x a=1", Protocol::InfluxV1, &v1_only).response().status, 204);
-    let r = f.ingester.influx(&[b'x'; 201], Protocol::InfluxV2, &none).response();
+    let bad = InfluxParams {
+        precision: Some("h"),
+        ..InfluxParams::default()
+    };
+    let r = f
+        .ingester
+        .influx(b"x a=1", Protocol::InfluxV2, &bad)
+        .response();
+    assert_eq!(
+        (r.status, r.body_text().as_str()),
+        (
+            400,
+            r#"{"code":"invalid","message":"invalid precision; valid precision units are ns, us, ms, and s"}"#
+        )
+    );
+    let v1_only = InfluxParams {
+        precision: Some("u"),
+        ..InfluxParams::default()
+    };
+    assert_eq!(
+        f.ingester
+            .influx(b"x a=1", Protocol::InfluxV2, &v1_only)
+            .response()
+            .status,
+        400
+    );
+    assert_eq!(
+        f.ingester
+            .influx(b"x a=1", Protocol::InfluxV1, &v1_only)
+            .response()
+            .status,
+        204
+    );
+    let r = f
+        .ingester
+        .influx(&[b'x'; 201], Protocol::InfluxV2, &none)
+        .response();
     assert_eq!(r.status, 413);
-    assert!(r.body_text().starts_with(r#"{"code":"request too large","#), "{}", r.body_text());
-    let r = f.ingester.influx(b"x a=1,b=2,c=3", Protocol::InfluxV2, &none).response();
+    assert!(
+        r.body_text().starts_with(r#"{"code":"request too large","#),
+        "{}",
+        r.body_text()
+    );
+    let r = f
+        .ingester
+        .influx(b"x a=1,b=2,c=3", Protocol::InfluxV2, &none)
+        .response();
     assert_eq!(r.status, 413, "more samples than the per-request limit");
-    assert_eq!(f.ingester.stats().failed(Protocol::InfluxV2, FailureKind::TooManySamples), 1);
+    assert_eq!(
+        f.ingester
+            .stats()
+            .failed(Protocol::InfluxV2, FailureKind::TooManySamples),
+        1
+    );
 }
 
 #[test]
@@ -90,19 +166,31 @@ fn extra_label_and_default_timestamps() {
         extra_label: Some(("db", "telegraf")),
         ..InfluxParams::default()
     };
-    let o = f.ingester.influx(b"disk,db=mine free=1\ndisk free=2\n", Protocol::InfluxV1, &params);
+    let o = f.ingester.influx(
+        b"disk,db=mine free=1\ndisk free=2\n",
+        Protocol::InfluxV1,
+        &params,
+    );
     assert!(o.is_success(), "{o:?}");
     let got = metric(&f.db, "disk_free");
     let labels: Vec<&str> = got.iter().map(|(l, _)| l.as_str()).collect();
-    assert_eq!(labels, [r#"disk_free{db="mine"}"#, r#"disk_free{db="telegraf"}"#], "a tag of the same name wins");
+    assert_eq!(
+        labels,
+        [r#"disk_free{db="mine"}"#, r#"disk_free{db="telegraf"}"#],
+        "a tag of the same name wins"
+    );
     let t = got[0].1[0].0;
-    assert!(t >= before && t <= now_ms(), "lines without a timestamp get the request time");
+    assert!(
+        t >= before && t <= now_ms(),
+        "lines without a timestamp get the request time"
+    );
 }
 
 // ---- differential test against influxdb-line-protocol ----
 
 fn escaped(chars: &'static str, escapes: &'static [&'static str]) -> impl Strategy<Value = String> {
-    let plain = proptest::sample::select(chars.chars().collect::<Vec<_>>()).prop_map(|c| c.to_string());
+    let plain =
+        proptest::sample::select(chars.chars().collect::<Vec<_>>()).prop_map(|c| c.to_string());
     let esc = proptest::sample::select(escapes.to_vec()).prop_map(str::to_owned);
     proptest::collection::vec(prop_oneof![4 => plain, 1 => esc], 1..8).prop_map(|v| v.concat())
 }
@@ -121,7 +209,9 @@ enum Value {
 fn value() -> impl Strategy<Value = Value> {
     prop_oneof![
         (-1e15f64..1e15).prop_map(Value::Float),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::FloatExp),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::FloatExp),
         any::<i64>().prop_map(Value::Int),
         any::<u64>().prop_map(Value::UInt),
         any::<bool>().prop_map(Value::Bool),
@@ -150,11 +240,8 @@ fn line() -> impl Strategy<Value = String> {
         escaped("abc019_.-:/", &["\\,", "\\=", "\\ "]),
         0..4,
     );
-    let fields = proptest::collection::btree_map(
-        escaped(key_chars, &["\\,", "\\=", "\\ "]),
-        value(),
-        1..4,
-    );
+    let fields =
+        proptest::collection::btree_map(escaped(key_chars, &["\\,", "\\=", "\\ "]), value(), 1..4);
     let ts = proptest::option::of(0i64..4_000_000_000_000_000_000);
     (measurement, tags, fields, ts).prop_map(|(m, tags, fields, ts)| {
         let mut s = m;
@@ -165,7 +252,10 @@ fn line() -> impl Strategy<Value = String> {
             s.push_str(&v);
         }
         s.push(' ');
-        let fs: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", render(v))).collect();
+        let fs: Vec<String> = fields
+            .iter()
+            .map(|(k, v)| format!("{k}={}", render(v)))
+            .collect();
         s.push_str(&fs.join(","));
         if let Some(t) = ts {
             s.push_str(&format!(" {t}"));
@@ -184,7 +274,12 @@ fn reference(line: &str) -> Option<Vec<(Labels, u64, Option<i64>)>> {
         .tag_set
         .iter()
         .flatten()
-        .map(|(k, v)| (sanitize_label_name(k.as_str()).into_owned(), v.as_str().to_owned()))
+        .map(|(k, v)| {
+            (
+                sanitize_label_name(k.as_str()).into_owned(),
+                v.as_str().to_owned(),
+            )
+        })
         .collect();
     let mut out = Vec::new();
     for (k, v) in &parsed.field_set {
@@ -197,8 +292,14 @@ fn reference(line: &str) -> Option<Vec<(Labels, u64, Option<i64>)>> {
             F::String(_) => continue,
         };
         let name = sanitize_metric_name(&format!("{measurement}_{}", k.as_str())).into_owned();
-        let labels = Labels::new(std::iter::once(("__name__".to_owned(), name)).chain(tags.iter().cloned())).ok()?;
-        out.push((labels, value.to_bits(), parsed.timestamp.map(|t| t / 1_000_000)));
+        let labels =
+            Labels::new(std::iter::once(("__name__".to_owned(), name)).chain(tags.iter().cloned()))
+                .ok()?;
+        out.push((
+            labels,
+            value.to_bits(),
+            parsed.timestamp.map(|t| t / 1_000_000),
+        ));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Some(out)
@@ -243,6 +344,14 @@ fn same_series_fields_and_values_as_influxdata_parser() {
         })
         .unwrap();
     // the comparison is not vacuous: most generated lines are valid for both
-    assert!(accepted.get() > 2000, "only {} of 3000 lines accepted", accepted.get());
-    assert!(fields.get() > accepted.get(), "numeric fields compared: {}", fields.get());
+    assert!(
+        accepted.get() > 2000,
+        "only {} of 3000 lines accepted",
+        accepted.get()
+    );
+    assert!(
+        fields.get() > accepted.get(),
+        "numeric fields compared: {}",
+        fields.get()
+    );
 }

@@ -1,12 +1,15 @@
 //! OTLP metrics translated as Prometheus 3 translates them, end to end through a real
 //! database, with hand-built requests.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
 use common::{fixture, metric, now_ms, read};
 use prost::Message;
 use tsdb_index::Matcher;
-use tsdb_ingest::proto::otlp::collector::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
+use tsdb_ingest::proto::otlp::collector::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use tsdb_ingest::proto::otlp::common::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use tsdb_ingest::proto::otlp::metrics::{
     exponential_histogram_data_point, metric, number_data_point, summary_data_point, Exemplar,
@@ -85,7 +88,11 @@ fn gauges_sums_histograms_and_summaries() {
             unit: "{item}".into(),
             description: "Items waiting.".into(),
             data: Some(metric::Data::Gauge(Gauge {
-                data_points: vec![number(t, 3.0, vec![s("queue", "a"), s("http.method", "GET")])],
+                data_points: vec![number(
+                    t,
+                    3.0,
+                    vec![s("queue", "a"), s("http.method", "GET")],
+                )],
             })),
             ..Default::default()
         },
@@ -153,8 +160,14 @@ fn gauges_sums_histograms_and_summaries() {
                     count: 4,
                     sum: 20.0,
                     quantile_values: vec![
-                        summary_data_point::ValueAtQuantile { quantile: 0.5, value: 4.0 },
-                        summary_data_point::ValueAtQuantile { quantile: 0.99, value: 9.0 },
+                        summary_data_point::ValueAtQuantile {
+                            quantile: 0.5,
+                            value: 4.0,
+                        },
+                        summary_data_point::ValueAtQuantile {
+                            quantile: 0.99,
+                            value: 9.0,
+                        },
                     ],
                     ..Default::default()
                 }],
@@ -172,34 +185,78 @@ fn gauges_sums_histograms_and_summaries() {
     assert_eq!(r.status, 200);
     let body = ExportMetricsServiceResponse::decode(r.body.as_slice()).unwrap();
     let ps = body.partial_success.unwrap();
-    assert_eq!(ps.rejected_data_points, 0, "exemplars are dropped, their points stored");
-    assert!(ps.error_message.contains("exemplars are not stored"), "{}", ps.error_message);
+    assert_eq!(
+        ps.rejected_data_points, 0,
+        "exemplars are dropped, their points stored"
+    );
+    assert!(
+        ps.error_message.contains("exemplars are not stored"),
+        "{}",
+        ps.error_message
+    );
 
     let ident = r#"instance="pod-1", job="prod/shop""#;
     assert_eq!(
         metric(&f.db, "queue_length"),
-        vec![(format!(r#"queue_length{{http_method="GET", {ident}, queue="a"}}"#), vec![(t, 3.0)])]
+        vec![(
+            format!(r#"queue_length{{http_method="GET", {ident}, queue="a"}}"#),
+            vec![(t, 3.0)]
+        )]
     );
-    assert_eq!(metric(&f.db, "http_server_requests_total")[0].1, vec![(t, 17.0)]);
+    assert_eq!(
+        metric(&f.db, "http_server_requests_total")[0].1,
+        vec![(t, 17.0)]
+    );
     assert_eq!(metric(&f.db, "memory_usage_bytes")[0].1, vec![(t, 1024.0)]);
-    let stale = read(&f.db, &[Matcher::equal("__name__", "cpu_utilization_ratio")]);
+    let stale = read(
+        &f.db,
+        &[Matcher::equal("__name__", "cpu_utilization_ratio")],
+    );
     assert_eq!(stale[0].1, vec![(t, STALE_NAN)]);
     let buckets = metric(&f.db, "http_server_duration_seconds_bucket");
     let by_le: Vec<(String, f64)> = buckets
         .iter()
-        .map(|(l, s)| (l.split("le=\"").nth(1).unwrap().split('"').next().unwrap().to_owned(), s[0].1))
+        .map(|(l, s)| {
+            (
+                l.split("le=\"")
+                    .nth(1)
+                    .unwrap()
+                    .split('"')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+                s[0].1,
+            )
+        })
         .collect();
     assert_eq!(
         by_le,
-        vec![("+Inf".into(), 10.0), ("0.1".into(), 2.0), ("0.5".into(), 7.0)],
+        vec![
+            ("+Inf".into(), 10.0),
+            ("0.1".into(), 2.0),
+            ("0.5".into(), 7.0)
+        ],
         "cumulative counts, +Inf = count"
     );
-    assert_eq!(metric(&f.db, "http_server_duration_seconds_sum")[0].1, vec![(t, 4.5)]);
-    assert_eq!(metric(&f.db, "http_server_duration_seconds_count")[0].1, vec![(t, 10.0)]);
+    assert_eq!(
+        metric(&f.db, "http_server_duration_seconds_sum")[0].1,
+        vec![(t, 4.5)]
+    );
+    assert_eq!(
+        metric(&f.db, "http_server_duration_seconds_count")[0].1,
+        vec![(t, 10.0)]
+    );
     let quantiles = metric(&f.db, "rpc_latency_milliseconds");
     assert_eq!(quantiles.len(), 2);
-    assert!(quantiles[0].0.contains(r#"quantile="0.5""#), "{:?}", quantiles);
-    assert_eq!(metric(&f.db, "rpc_latency_milliseconds_count")[0].1, vec![(t, 4.0)]);
+    assert!(
+        quantiles[0].0.contains(r#"quantile="0.5""#),
+        "{:?}",
+        quantiles
+    );
+    assert_eq!(
+        metric(&f.db, "rpc_latency_milliseconds_count")[0].1,
+        vec![(t, 4.0)]
+    );
     assert_eq!(
         metric(&f.db, "target_info"),
         vec![(
@@ -211,11 +268,21 @@ fn gauges_sums_histograms_and_summaries() {
     let md = f.ingester.metadata();
     let h = md.query(Some("http_server_duration_seconds"), 0, 0);
     assert_eq!(
-        (h[0].1[0].metric_type, h[0].1[0].help.as_str(), h[0].1[0].unit.as_str()),
+        (
+            h[0].1[0].metric_type,
+            h[0].1[0].help.as_str(),
+            h[0].1[0].unit.as_str()
+        ),
         (MetricType::Histogram, "Request latency.", "seconds")
     );
-    assert_eq!(md.query(Some("http_server_requests_total"), 0, 0)[0].1[0].metric_type, MetricType::Counter);
-    assert_eq!(md.query(Some("memory_usage_bytes"), 0, 0)[0].1[0].metric_type, MetricType::Gauge);
+    assert_eq!(
+        md.query(Some("http_server_requests_total"), 0, 0)[0].1[0].metric_type,
+        MetricType::Counter
+    );
+    assert_eq!(
+        md.query(Some("memory_usage_bytes"), 0, 0)[0].1[0].metric_type,
+        MetricType::Gauge
+    );
 }
 
 #[test]
@@ -260,7 +327,9 @@ fn delta_exponential_and_empty_metrics_are_refused_by_count() {
             ..Default::default()
         },
     ];
-    let o = f.ingester.otlp(&request(vec![s("service.name", "svc")], metrics), PROTOBUF);
+    let o = f
+        .ingester
+        .otlp(&request(vec![s("service.name", "svc")], metrics), PROTOBUF);
     assert_eq!(o.accepted, 1);
     assert_eq!(o.refused(Reason::DeltaTemporality), 2);
     assert_eq!(o.refused(Reason::ExponentialHistogram), 1);
@@ -270,11 +339,28 @@ fn delta_exponential_and_empty_metrics_are_refused_by_count() {
         .partial_success
         .unwrap();
     assert_eq!(ps.rejected_data_points, 4);
-    assert!(ps.error_message.contains("delta temporality is not supported"), "{}", ps.error_message);
-    assert!(ps.error_message.contains("exponential histogram"), "{}", ps.error_message);
+    assert!(
+        ps.error_message
+            .contains("delta temporality is not supported"),
+        "{}",
+        ps.error_message
+    );
+    assert!(
+        ps.error_message.contains("exponential histogram"),
+        "{}",
+        ps.error_message
+    );
     assert_eq!(metric(&f.db, "ok").len(), 1);
-    assert!(metric(&f.db, "target_info").is_empty(), "no attributes besides service.name");
-    assert_eq!(f.ingester.stats().refused(Protocol::Otlp, Reason::DeltaTemporality), 2);
+    assert!(
+        metric(&f.db, "target_info").is_empty(),
+        "no attributes besides service.name"
+    );
+    assert_eq!(
+        f.ingester
+            .stats()
+            .refused(Protocol::Otlp, Reason::DeltaTemporality),
+        2
+    );
 }
 
 #[test]
@@ -320,7 +406,11 @@ fn target_info_spans_the_request_in_bounded_steps() {
     }];
     let o = f.ingester.otlp(&request(service(), metrics), PROTOBUF);
     assert!(o.is_success(), "{o:?}");
-    let times: Vec<i64> = metric(&f.db, "target_info")[0].1.iter().map(|s| s.0).collect();
+    let times: Vec<i64> = metric(&f.db, "target_info")[0]
+        .1
+        .iter()
+        .map(|s| s.0)
+        .collect();
     assert_eq!(
         times,
         vec![t - 600_000, t - 450_000, t - 300_000, t - 150_000, t],
@@ -330,15 +420,28 @@ fn target_info_spans_the_request_in_bounded_steps() {
 
 #[test]
 fn content_type_and_malformed_bodies() {
-    let f = fixture(IngestLimits { max_body_bytes: 100, ..IngestLimits::default() });
+    let f = fixture(IngestLimits {
+        max_body_bytes: 100,
+        ..IngestLimits::default()
+    });
     let o = f.ingester.otlp(b"{}", Some("application/json"));
     assert_eq!(o.response().status, 415);
     let r = f.ingester.otlp(b"\xff\xff\xff", PROTOBUF).response();
     assert_eq!(r.status, 400);
     let status = tsdb_ingest::proto::otlp::Status::decode(r.body.as_slice()).unwrap();
     assert_eq!(status.code, 3);
-    assert!(status.message.contains("ExportMetricsServiceRequest"), "{}", status.message);
-    assert_eq!(f.ingester.otlp(&[0u8; 101], PROTOBUF).response().status, 413);
-    let r = f.ingester.otlp(b"", Some("application/x-protobuf; charset=utf-8")).response();
+    assert!(
+        status.message.contains("ExportMetricsServiceRequest"),
+        "{}",
+        status.message
+    );
+    assert_eq!(
+        f.ingester.otlp(&[0u8; 101], PROTOBUF).response().status,
+        413
+    );
+    let r = f
+        .ingester
+        .otlp(b"", Some("application/x-protobuf; charset=utf-8"))
+        .response();
     assert_eq!(r.status, 200, "an empty request is a valid empty export");
 }

@@ -6,6 +6,7 @@
 //! The Python packages are installed into a virtual environment under the target
 //! directory on first run (`python3 -m venv` + `pip install`, from PyPI); if that is not
 //! possible the test fails naming the step. It never passes without running the SDK.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -19,7 +20,10 @@ use std::time::Duration;
 use common::{fixture, metric};
 use tsdb_ingest::{IngestLimits, Ingester};
 
-const PACKAGES: [&str; 2] = ["opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http"];
+const PACKAGES: [&str; 2] = [
+    "opentelemetry-sdk",
+    "opentelemetry-exporter-otlp-proto-http",
+];
 
 /// The venv's python, with the SDK importable: installed if missing.
 fn python_with_sdk() -> PathBuf {
@@ -56,7 +60,10 @@ fn python_with_sdk() -> PathBuf {
             .args(PACKAGES),
         "installing the OpenTelemetry Python SDK from PyPI (pip install opentelemetry-sdk opentelemetry-exporter-otlp-proto-http)",
     );
-    assert!(check(), "the OpenTelemetry SDK is installed but does not import");
+    assert!(
+        check(),
+        "the OpenTelemetry SDK is installed but does not import"
+    );
     python
 }
 
@@ -74,7 +81,11 @@ fn serve(listener: TcpListener, ingester: Ingester, statuses: Arc<Mutex<Vec<u16>
     });
 }
 
-fn connection(stream: TcpStream, ingester: &Ingester, statuses: &Mutex<Vec<u16>>) -> std::io::Result<()> {
+fn connection(
+    stream: TcpStream,
+    ingester: &Ingester,
+    statuses: &Mutex<Vec<u16>>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
@@ -115,7 +126,11 @@ fn connection(stream: TcpStream, ingester: &Ingester, statuses: &Mutex<Vec<u16>>
         if let Ok(mut s) = statuses.lock() {
             s.push(response.status);
         }
-        let mut head = format!("HTTP/1.1 {} X\r\nContent-Length: {}\r\n", response.status, response.body.len());
+        let mut head = format!(
+            "HTTP/1.1 {} X\r\nContent-Length: {}\r\n",
+            response.status,
+            response.body.len()
+        );
         if let Some(ct) = response.content_type {
             head.push_str(&format!("Content-Type: {ct}\r\n"));
         }
@@ -188,18 +203,38 @@ fn python_sdk_exports_are_translated_as_prometheus_does() {
         String::from_utf8_lossy(&out.stderr)
     );
     let seen = statuses.lock().unwrap().clone();
-    assert!(!seen.is_empty() && seen.iter().all(|&s| s == 200), "statuses answered: {seen:?}");
+    assert!(
+        !seen.is_empty() && seen.iter().all(|&s| s == 200),
+        "statuses answered: {seen:?}"
+    );
 
     let ident = r#"instance="i-1", job="shop/checkout""#;
     let orders = metric(&f.db, "orders_total");
     assert_eq!(orders.len(), 1, "{orders:?}");
-    assert_eq!(orders[0].0, format!(r#"orders_total{{{ident}, payment_method="card"}}"#));
+    assert_eq!(
+        orders[0].0,
+        format!(r#"orders_total{{{ident}, payment_method="card"}}"#)
+    );
     assert_eq!(orders[0].1.last().unwrap().1, 5.0);
-    assert_eq!(metric(&f.db, "queue_size")[0].1.last().unwrap().1, 3.0, "up-down counter: a gauge");
+    assert_eq!(
+        metric(&f.db, "queue_size")[0].1.last().unwrap().1,
+        3.0,
+        "up-down counter: a gauge"
+    );
     let count = metric(&f.db, "request_duration_seconds_count");
-    assert_eq!(count[0].0, format!(r#"request_duration_seconds_count{{{ident}, route="/pay"}}"#));
+    assert_eq!(
+        count[0].0,
+        format!(r#"request_duration_seconds_count{{{ident}, route="/pay"}}"#)
+    );
     assert_eq!(count[0].1.last().unwrap().1, 3.0);
-    assert_eq!(metric(&f.db, "request_duration_seconds_sum")[0].1.last().unwrap().1, 3.9);
+    assert_eq!(
+        metric(&f.db, "request_duration_seconds_sum")[0]
+            .1
+            .last()
+            .unwrap()
+            .1,
+        3.9
+    );
     let buckets = metric(&f.db, "request_duration_seconds_bucket");
     let le = |b: &str| {
         buckets
@@ -208,12 +243,26 @@ fn python_sdk_exports_are_translated_as_prometheus_does() {
             .map(|(_, s)| s.last().unwrap().1)
     };
     // the SDK's default boundaries: 0, 5, 10, 25, 50, 75, 100, 250, ...
-    assert_eq!((le("0"), le("5"), le("+Inf")), (Some(0.0), Some(3.0), Some(3.0)));
-    assert_eq!(metric(&f.db, "temperature_celsius")[0].1.last().unwrap().1, 21.5);
+    assert_eq!(
+        (le("0"), le("5"), le("+Inf")),
+        (Some(0.0), Some(3.0), Some(3.0))
+    );
+    assert_eq!(
+        metric(&f.db, "temperature_celsius")[0].1.last().unwrap().1,
+        21.5
+    );
     let info = metric(&f.db, "target_info");
     assert_eq!(info.len(), 1);
-    assert!(info[0].0.contains(r#"deployment_environment="test""#), "{}", info[0].0);
-    assert!(info[0].0.contains(r#"telemetry_sdk_language="python""#), "{}", info[0].0);
+    assert!(
+        info[0].0.contains(r#"deployment_environment="test""#),
+        "{}",
+        info[0].0
+    );
+    assert!(
+        info[0].0.contains(r#"telemetry_sdk_language="python""#),
+        "{}",
+        info[0].0
+    );
     let md = f.ingester.metadata().query(Some("orders_total"), 0, 0);
     assert_eq!(md[0].1[0].help, "Orders placed.");
 }

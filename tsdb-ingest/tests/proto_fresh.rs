@@ -1,6 +1,7 @@
 //! The generated protobuf code is checked in (see `proto/README.md`): each generated file
 //! names the CRC-32 of the `.proto` files it came from, and this test fails when a
 //! `.proto` was changed without running the generator.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 
@@ -8,7 +9,11 @@ use std::path::Path;
 fn generated_code_matches_the_vendored_protos() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let sets: [(&str, &str, &[&str]); 3] = [
-        ("prometheus.rs", "prometheus", &["types.proto", "remote.proto"]),
+        (
+            "prometheus.rs",
+            "prometheus",
+            &["types.proto", "remote.proto"],
+        ),
         (
             "prometheus_write_v2.rs",
             "prometheus",

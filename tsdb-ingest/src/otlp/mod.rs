@@ -130,7 +130,9 @@ impl Ingester {
             Err(e) => {
                 return self.fail(
                     p,
-                    RequestError::Malformed(format!("cannot decode ExportMetricsServiceRequest: {e}")),
+                    RequestError::Malformed(format!(
+                        "cannot decode ExportMetricsServiceRequest: {e}"
+                    )),
                 )
             }
         };
@@ -141,7 +143,11 @@ impl Ingester {
 }
 
 /// Translates a whole request into `pending`.
-pub(crate) fn translate(req: &ExportMetricsServiceRequest, pending: &mut Pending, limits: &LabelLimits) {
+pub(crate) fn translate(
+    req: &ExportMetricsServiceRequest,
+    pending: &mut Pending,
+    limits: &LabelLimits,
+) {
     let mut t = Translator {
         pending,
         limits,
@@ -183,7 +189,12 @@ struct Resource {
 
 impl Resource {
     fn new(attrs: &[KeyValue]) -> Resource {
-        let get = |k: &str| attrs.iter().find(|a| a.key == k).map(|a| as_string(a.value.as_ref()));
+        let get = |k: &str| {
+            attrs
+                .iter()
+                .find(|a| a.key == k)
+                .map(|a| as_string(a.value.as_ref()))
+        };
         let job = get("service.name").map(|name| match get("service.namespace") {
             Some(ns) => format!("{ns}/{name}"),
             None => name,
@@ -243,12 +254,16 @@ impl Translator<'_> {
                 Some(s.aggregation_temporality),
                 s.data_points.len(),
             ),
-            metric::Data::Histogram(h) => {
-                (Kind::Histogram, Some(h.aggregation_temporality), h.data_points.len())
-            }
-            metric::Data::ExponentialHistogram(h) => {
-                (Kind::ExponentialHistogram, Some(h.aggregation_temporality), h.data_points.len())
-            }
+            metric::Data::Histogram(h) => (
+                Kind::Histogram,
+                Some(h.aggregation_temporality),
+                h.data_points.len(),
+            ),
+            metric::Data::ExponentialHistogram(h) => (
+                Kind::ExponentialHistogram,
+                Some(h.aggregation_temporality),
+                h.data_points.len(),
+            ),
             metric::Data::Summary(s) => (Kind::Summary, None, s.data_points.len()),
         };
         if points == 0 {
@@ -266,12 +281,21 @@ impl Translator<'_> {
         if let Some(t) = temporality {
             if t != CUMULATIVE {
                 let (reason, what) = if t == DELTA {
-                    (Reason::DeltaTemporality, "delta temporality is not supported")
+                    (
+                        Reason::DeltaTemporality,
+                        "delta temporality is not supported",
+                    )
                 } else {
-                    (Reason::UnsupportedMetric, "aggregation temporality is unspecified")
+                    (
+                        Reason::UnsupportedMetric,
+                        "aggregation temporality is unspecified",
+                    )
                 };
                 self.refuse_points(reason, points, || {
-                    format!("metric {:?}: {points} data points refused: {what}", cut(&m.name))
+                    format!(
+                        "metric {:?}: {points} data points refused: {what}",
+                        cut(&m.name)
+                    )
                 });
                 return;
             }
@@ -321,9 +345,17 @@ impl Translator<'_> {
                     let mut cumulative = 0u64;
                     for (bound, count) in p.explicit_bounds.iter().zip(&p.bucket_counts) {
                         cumulative = cumulative.saturating_add(*count);
-                        samples.push(("_bucket", Some(("le", format_float(*bound))), v(cumulative as f64)));
+                        samples.push((
+                            "_bucket",
+                            Some(("le", format_float(*bound))),
+                            v(cumulative as f64),
+                        ));
                     }
-                    samples.push(("_bucket", Some(("le", "+Inf".to_owned())), v(p.count as f64)));
+                    samples.push((
+                        "_bucket",
+                        Some(("le", "+Inf".to_owned())),
+                        v(p.count as f64),
+                    ));
                     self.point_samples(&name, &p.attributes, resource, p.time_unix_nano, samples);
                 }
             }
@@ -336,7 +368,11 @@ impl Translator<'_> {
                         ("_count", None, v(p.count as f64)),
                     ];
                     for q in &p.quantile_values {
-                        samples.push(("", Some(("quantile", format_float(q.quantile))), v(q.value)));
+                        samples.push((
+                            "",
+                            Some(("quantile", format_float(q.quantile))),
+                            v(q.value),
+                        ));
                     }
                     self.point_samples(&name, &p.attributes, resource, p.time_unix_nano, samples);
                 }
@@ -361,7 +397,13 @@ impl Translator<'_> {
                 None => 0.0,
             }
         };
-        self.point_samples(name, &p.attributes, resource, p.time_unix_nano, vec![("", None, v)]);
+        self.point_samples(
+            name,
+            &p.attributes,
+            resource,
+            p.time_unix_nano,
+            vec![("", None, v)],
+        );
     }
 
     /// Builds the label sets of one data point's samples and adds them.
@@ -455,7 +497,10 @@ impl Translator<'_> {
         };
         // Prometheus steps through time.Time values in nanoseconds and takes each
         // step's UnixMilli; the same here, with the number of steps bounded
-        let (latest_ms, step_ns) = (nanos_to_millis(latest), TARGET_INFO_STEP_MS as u64 * 1_000_000);
+        let (latest_ms, step_ns) = (
+            nanos_to_millis(latest),
+            TARGET_INFO_STEP_MS as u64 * 1_000_000,
+        );
         let span = latest.saturating_sub(earliest);
         let steps = span.div_ceil(step_ns.max(1));
         let max_steps = TARGET_INFO_MAX_SAMPLES as u64 - 1;
@@ -478,7 +523,9 @@ fn point_times(m: &Metric) -> Vec<u64> {
     match &m.data {
         Some(metric::Data::Gauge(g)) => g.data_points.iter().map(|p| p.time_unix_nano).collect(),
         Some(metric::Data::Sum(s)) => s.data_points.iter().map(|p| p.time_unix_nano).collect(),
-        Some(metric::Data::Histogram(h)) => h.data_points.iter().map(|p| p.time_unix_nano).collect(),
+        Some(metric::Data::Histogram(h)) => {
+            h.data_points.iter().map(|p| p.time_unix_nano).collect()
+        }
         Some(metric::Data::ExponentialHistogram(h)) => {
             h.data_points.iter().map(|p| p.time_unix_nano).collect()
         }
@@ -489,7 +536,10 @@ fn point_times(m: &Metric) -> Vec<u64> {
 
 /// `createAttributes`' first half: attributes (but `ignore`) sorted by key, names
 /// sanitised, values of names that collide joined with `;`.
-fn attribute_labels(attrs: &[KeyValue], ignore: &[&str]) -> Result<BTreeMap<String, String>, String> {
+fn attribute_labels(
+    attrs: &[KeyValue],
+    ignore: &[&str],
+) -> Result<BTreeMap<String, String>, String> {
     let mut sorted: Vec<(&str, String)> = attrs
         .iter()
         .filter(|a| !ignore.contains(&a.key.as_str()))
@@ -667,13 +717,19 @@ mod tests {
         assert_eq!(format_float(0.5), "0.5");
         assert_eq!(format_float(f64::INFINITY), "+Inf");
         let arr = AnyValue {
-            value: Some(any_value::Value::ArrayValue(crate::proto::otlp::common::ArrayValue {
-                values: vec![
-                    AnyValue { value: Some(any_value::Value::StringValue("a\"".into())) },
-                    AnyValue { value: Some(any_value::Value::IntValue(2)) },
-                    AnyValue { value: None },
-                ],
-            })),
+            value: Some(any_value::Value::ArrayValue(
+                crate::proto::otlp::common::ArrayValue {
+                    values: vec![
+                        AnyValue {
+                            value: Some(any_value::Value::StringValue("a\"".into())),
+                        },
+                        AnyValue {
+                            value: Some(any_value::Value::IntValue(2)),
+                        },
+                        AnyValue { value: None },
+                    ],
+                },
+            )),
         };
         assert_eq!(as_string(Some(&arr)), r#"["a\"",2,null]"#);
     }

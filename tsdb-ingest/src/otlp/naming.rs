@@ -238,35 +238,94 @@ mod tests {
     fn metric_names_as_otlptranslator_tests_expect() {
         let cases = [
             ("simple_metric", "", Kind::Gauge, "simple_metric"),
-            ("metric@with#special$chars", "", Kind::Gauge, "metric_with_special_chars"),
+            (
+                "metric@with#special$chars",
+                "",
+                Kind::Gauge,
+                "metric_with_special_chars",
+            ),
             ("123metric", "", Kind::Gauge, "_123metric"),
             ("metric@@##$$name", "", Kind::Gauge, "metric_name"),
             ("requests", "", Kind::MonotonicCounter, "requests_total"),
             ("cpu_usage", "1", Kind::Gauge, "cpu_usage_ratio"),
             ("items", "1", Kind::MonotonicCounter, "items_total"),
-            ("response_time", "ms", Kind::Gauge, "response_time_milliseconds"),
+            (
+                "response_time",
+                "ms",
+                Kind::Gauge,
+                "response_time_milliseconds",
+            ),
             ("memory_usage", "By", Kind::Gauge, "memory_usage_bytes"),
             ("requests", "1/s", Kind::Gauge, "requests_per_second"),
-            ("throughput", "By/s", Kind::Gauge, "throughput_bytes_per_second"),
-            ("custom_metric", "custom_unit", Kind::Gauge, "custom_metric_custom_unit"),
+            (
+                "throughput",
+                "By/s",
+                Kind::Gauge,
+                "throughput_bytes_per_second",
+            ),
+            (
+                "custom_metric",
+                "custom_unit",
+                Kind::Gauge,
+                "custom_metric_custom_unit",
+            ),
             ("custom_metric", "{custom}", Kind::Gauge, "custom_metric"),
-            ("custom_metric", "By/{custom}", Kind::Gauge, "custom_metric_bytes"),
-            ("requests_total", "", Kind::MonotonicCounter, "requests_total"),
+            (
+                "custom_metric",
+                "By/{custom}",
+                Kind::Gauge,
+                "custom_metric_bytes",
+            ),
+            (
+                "requests_total",
+                "",
+                Kind::MonotonicCounter,
+                "requests_total",
+            ),
             ("cpu_usage_ratio", "1", Kind::Gauge, "cpu_usage_ratio"),
-            ("response_time_seconds", "s", Kind::Gauge, "response_time_seconds"),
-            ("cpu_seconds_total", "s", Kind::MonotonicCounter, "cpu_seconds_total"),
+            (
+                "response_time_seconds",
+                "s",
+                Kind::Gauge,
+                "response_time_seconds",
+            ),
+            (
+                "cpu_seconds_total",
+                "s",
+                Kind::MonotonicCounter,
+                "cpu_seconds_total",
+            ),
             (
                 "otelcol_process_cpu_seconds",
                 "s",
                 Kind::MonotonicCounter,
                 "otelcol_process_cpu_seconds_total",
             ),
-            ("http.server.duration", "s", Kind::Histogram, "http_server_duration_seconds"),
-            ("memory.usage", "By", Kind::NonMonotonicCounter, "memory_usage_bytes"),
-            ("system.network.io", "By", Kind::MonotonicCounter, "system_network_io_bytes_total"),
+            (
+                "http.server.duration",
+                "s",
+                Kind::Histogram,
+                "http_server_duration_seconds",
+            ),
+            (
+                "memory.usage",
+                "By",
+                Kind::NonMonotonicCounter,
+                "memory_usage_bytes",
+            ),
+            (
+                "system.network.io",
+                "By",
+                Kind::MonotonicCounter,
+                "system_network_io_bytes_total",
+            ),
         ];
         for (name, unit, kind, want) in cases {
-            assert_eq!(metric(name, unit, kind).as_deref(), Ok(want), "{name} {unit}");
+            assert_eq!(
+                metric(name, unit, kind).as_deref(),
+                Ok(want),
+                "{name} {unit}"
+            );
         }
         assert!(metric("@#$%", "", Kind::Gauge).is_err());
         assert!(metric("", "", Kind::Gauge).is_err());

@@ -26,7 +26,13 @@ pub fn fixture_with(limits: IngestLimits, options: Options) -> Fixture {
 }
 
 pub fn now_ms() -> i64 {
-    i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis()).unwrap()
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
 }
 
 /// Every series matching `matchers` over all time: (labels as text, [(t, value bits)]).
@@ -48,6 +54,11 @@ pub fn read(db: &Db, matchers: &[Matcher]) -> Vec<(String, Vec<(i64, u64)>)> {
 pub fn metric(db: &Db, name: &str) -> Vec<(String, Vec<(i64, f64)>)> {
     read(db, &[Matcher::equal("__name__", name)])
         .into_iter()
-        .map(|(l, s)| (l, s.into_iter().map(|(t, b)| (t, f64::from_bits(b))).collect()))
+        .map(|(l, s)| {
+            (
+                l,
+                s.into_iter().map(|(t, b)| (t, f64::from_bits(b))).collect(),
+            )
+        })
         .collect()
 }

@@ -1,0 +1,55 @@
+//! tsdb-ingest: decode + translate throughput of push request bodies, single thread.
+//!
+//! `cargo bench -p tsdb-benches --bench ingest`
+//!
+//! The bodies are the peers harness's own: `../shared/peers/gen.py --hosts 20 --hours 1
+//! --formats influx,rw` (500 series, 180,000 samples, 180 bodies of each format),
+//! generated once into `<target>/bench-data/push-20h-1h`. One iteration decodes every
+//! body of a format: Influx line protocol through `tsdb_text::influx` into label sets and
+//! samples grouped by series; remote write 1.0 through snappy, prost and label
+//! validation. Nothing is appended to a database (that is `core/append`): this is the
+//! part of a write request the ingest crate adds. Criterion's rate is samples/s.
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use tsdb_ingest::fuzzing::fuzz_decode;
+use tsdb_ingest::Protocol;
+
+fn decode(c: &mut Criterion) {
+    let bodies = match tsdb_benches::data::push_bodies(20, 1) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("push bodies: {e}; skipping");
+            return;
+        }
+    };
+    let mut group = c.benchmark_group("ingest/decode");
+    for (name, protocol, set) in [
+        ("influx", Protocol::InfluxV1, &bodies.influx),
+        (
+            "remote_write_v1",
+            Protocol::RemoteWriteV1,
+            &bodies.remote_write,
+        ),
+    ] {
+        let samples: usize = set.iter().map(|b| fuzz_decode(protocol, b).1).sum();
+        let bytes: usize = set.iter().map(Vec::len).sum();
+        eprintln!(
+            "{name}: {} bodies, {bytes} bytes, {samples} samples",
+            set.len()
+        );
+        group.throughput(Throughput::Elements(samples as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for body in set {
+                    black_box(fuzz_decode(protocol, black_box(body)));
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decode);
+criterion_main!(benches);
