@@ -436,3 +436,63 @@ pub fn fuzz_decode(protocol: Protocol, body: &[u8]) -> (usize, usize) {
     let _ = outcome.response();
     (series, samples)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync + Clone>() {}
+        assert_send_sync::<Ingester>();
+    }
+
+    #[test]
+    fn relabel_drops_refused_series_with_their_samples() {
+        let limits = IngestLimits::default();
+        let mut p = Pending::new(Protocol::InfluxV1, &limits);
+        let a = p.series_dedup(Labels::new([("__name__", "a")]).unwrap());
+        let b = p.series_dedup(Labels::new([("__name__", "b")]).unwrap());
+        p.sample(a, 1, 1.0);
+        p.sample(b, 1, 1.0);
+        p.sample(b, 2, 1.0);
+        p.relabel(|l| {
+            if l.metric_name() == Some("b") {
+                Err((Reason::InvalidLabels, "no b".to_owned()))
+            } else {
+                Ok(l.clone())
+            }
+        });
+        assert_eq!(p.samples.len(), 1);
+        assert_eq!(p.outcome.refused(Reason::InvalidLabels), 2);
+        assert_eq!(p.outcome.messages, ["no b"]);
+    }
+
+    #[test]
+    fn fuzz_decode_never_panics_on_truncations_of_a_valid_body() {
+        use prost::Message as _;
+        let req = crate::proto::prometheus::WriteRequest {
+            timeseries: vec![crate::proto::prometheus::TimeSeries {
+                labels: vec![crate::proto::prometheus::Label {
+                    name: "__name__".into(),
+                    value: "up".into(),
+                }],
+                samples: vec![crate::proto::prometheus::Sample {
+                    value: 1.0,
+                    timestamp: 5,
+                }],
+                ..Default::default()
+            }],
+            metadata: Vec::new(),
+        };
+        let raw = req.encode_to_vec();
+        let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
+        assert_eq!(fuzz_decode(Protocol::RemoteWriteV1, &body), (1, 1));
+        for cut in 0..body.len() {
+            let _ = fuzz_decode(Protocol::RemoteWriteV1, &body[..cut]);
+            let _ = fuzz_decode(Protocol::RemoteWriteV2, &body[..cut]);
+            let _ = fuzz_decode(Protocol::Otlp, &raw[..cut.min(raw.len())]);
+        }
+        assert_eq!(fuzz_decode(Protocol::InfluxV1, b"a x=1 1000000\nbad\n"), (1, 1));
+    }
+}

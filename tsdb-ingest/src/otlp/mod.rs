@@ -199,9 +199,11 @@ impl Resource {
             Some(ns) => format!("{ns}/{name}"),
             None => name,
         });
+        // as Prometheus: an empty job or instance is not set (and so does not override a
+        // data point's own `job` or `instance` attribute)
         Resource {
-            job,
-            instance: get("service.instance.id"),
+            job: job.filter(|j| !j.is_empty()),
+            instance: get("service.instance.id").filter(|i| !i.is_empty()),
         }
     }
 }
