@@ -493,6 +493,9 @@ mod tests {
             let _ = fuzz_decode(Protocol::RemoteWriteV2, &body[..cut]);
             let _ = fuzz_decode(Protocol::Otlp, &raw[..cut.min(raw.len())]);
         }
-        assert_eq!(fuzz_decode(Protocol::InfluxV1, b"a x=1 1000000\nbad\n"), (1, 1));
+        assert_eq!(
+            fuzz_decode(Protocol::InfluxV1, b"a x=1 1000000\nbad\n"),
+            (1, 1)
+        );
     }
 }
