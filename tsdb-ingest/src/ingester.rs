@@ -422,9 +422,8 @@ pub fn fuzz_decode(protocol: Protocol, body: &[u8]) -> (usize, usize) {
                 };
                 r.map_err(|e| RequestError::Malformed(e.to_string()))
             }),
-        Protocol::Otlp => crate::proto::otlp::collector::ExportMetricsServiceRequest::decode(body)
-            .map(|req| crate::otlp::translate(&req, &mut pending, &limits.labels))
-            .map_err(|e| RequestError::Malformed(e.to_string())),
+        Protocol::Otlp | Protocol::OtlpJson => crate::otlp::decode(protocol, body)
+            .map(|req| crate::otlp::translate(&req, &mut pending, &limits.labels)),
         Protocol::InfluxV1 | Protocol::InfluxV2 => {
             crate::influx::decode(body, Default::default(), 0, &limits, &mut pending);
             Ok(())

@@ -61,7 +61,8 @@
 //! # Fuzzing
 //!
 //! `fuzz/` beside this crate holds cargo-fuzz targets for the remote-write 1.0 and 2.0
-//! decoders and the OTLP decoder and translator; see `fuzz/README.md`.
+//! decoders and the OTLP (protobuf and JSON) decoders and translator; see
+//! `fuzz/README.md`.
 #![forbid(unsafe_code)]
 #![deny(
     clippy::cast_possible_truncation,

@@ -247,7 +247,7 @@ impl Outcome {
         match self.protocol {
             Protocol::InfluxV1 | Protocol::InfluxV2 => self.influx_response(),
             Protocol::RemoteWriteV1 | Protocol::RemoteWriteV2 => self.remote_write_response(),
-            Protocol::Otlp => self.otlp_response(),
+            Protocol::Otlp | Protocol::OtlpJson => self.otlp_response(),
         }
     }
 
@@ -342,6 +342,7 @@ impl Outcome {
     }
 
     fn otlp_response(&self) -> Response {
+        let json = self.protocol == Protocol::OtlpJson;
         if let Some(e) = &self.failure {
             // google.rpc.Code: INVALID_ARGUMENT 3, RESOURCE_EXHAUSTED 8, INTERNAL 13,
             // UNAVAILABLE 14
@@ -351,21 +352,47 @@ impl Outcome {
                 FailureKind::Internal => 13,
                 _ => 3,
             };
-            let status = Status {
-                code,
-                message: e.to_string(),
+            let message = e.to_string();
+            let (content_type, body) = if json {
+                let mut s = format!("{{\"code\":{code},\"message\":");
+                json_string(&mut s, &message);
+                s.push('}');
+                ("application/json", s.into_bytes())
+            } else {
+                let status = Status { code, message };
+                ("application/x-protobuf", status.encode_to_vec())
             };
             return Response {
                 status: e.status(),
-                content_type: Some("application/x-protobuf"),
+                content_type: Some(content_type),
                 headers: Vec::new(),
-                body: status.encode_to_vec(),
+                body,
             };
         }
         let partial_success = (self.refused_total() > 0).then(|| ExportMetricsPartialSuccess {
             rejected_data_points: i64::try_from(self.points_refused).unwrap_or(i64::MAX),
             error_message: self.details(),
         });
+        if json {
+            // the protobuf JSON mapping: int64 as a decimal string
+            let mut s = String::from("{");
+            if let Some(p) = &partial_success {
+                let _ = write!(
+                    s,
+                    "\"partialSuccess\":{{\"rejectedDataPoints\":\"{}\",\"errorMessage\":",
+                    p.rejected_data_points
+                );
+                json_string(&mut s, &p.error_message);
+                s.push('}');
+            }
+            s.push('}');
+            return Response {
+                status: 200,
+                content_type: Some("application/json"),
+                headers: Vec::new(),
+                body: s.into_bytes(),
+            };
+        }
         let body = ExportMetricsServiceResponse { partial_success }.encode_to_vec();
         Response {
             status: 200,

@@ -16,16 +16,19 @@ pub enum Protocol {
     RemoteWriteV2,
     /// OpenTelemetry OTLP/HTTP metrics, protobuf encoding.
     Otlp,
+    /// OpenTelemetry OTLP/HTTP metrics, JSON encoding.
+    OtlpJson,
 }
 
 impl Protocol {
     /// Every protocol, in [`Protocol::index`] order.
-    pub const ALL: [Protocol; 5] = [
+    pub const ALL: [Protocol; 6] = [
         Protocol::InfluxV1,
         Protocol::InfluxV2,
         Protocol::RemoteWriteV1,
         Protocol::RemoteWriteV2,
         Protocol::Otlp,
+        Protocol::OtlpJson,
     ];
 
     /// A short stable name for a metric label (`influx_v1`, `remote_write_v2`, `otlp`, …).
@@ -36,6 +39,7 @@ impl Protocol {
             Protocol::RemoteWriteV1 => "remote_write_v1",
             Protocol::RemoteWriteV2 => "remote_write_v2",
             Protocol::Otlp => "otlp",
+            Protocol::OtlpJson => "otlp_json",
         }
     }
 

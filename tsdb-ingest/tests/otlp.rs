@@ -424,8 +424,19 @@ fn content_type_and_malformed_bodies() {
         max_body_bytes: 100,
         ..IngestLimits::default()
     });
-    let o = f.ingester.otlp(b"{}", Some("application/json"));
+    let o = f.ingester.otlp(b"x", Some("text/plain"));
     assert_eq!(o.response().status, 415);
+    let r = f.ingester.otlp(b"{}", Some("application/json")).response();
+    assert_eq!((r.status, r.body_text().as_str()), (200, "{}"));
+    let r = f.ingester.otlp(b"{", Some("application/json")).response();
+    assert_eq!(r.status, 400);
+    assert_eq!(r.content_type, Some("application/json"));
+    assert!(
+        r.body_text()
+            .starts_with(r#"{"code":3,"message":"cannot decode"#),
+        "{}",
+        r.body_text()
+    );
     let r = f.ingester.otlp(b"\xff\xff\xff", PROTOBUF).response();
     assert_eq!(r.status, 400);
     let status = tsdb_ingest::proto::otlp::Status::decode(r.body.as_slice()).unwrap();
@@ -444,4 +455,46 @@ fn content_type_and_malformed_bodies() {
         .otlp(b"", Some("application/x-protobuf; charset=utf-8"))
         .response();
     assert_eq!(r.status, 200, "an empty request is a valid empty export");
+}
+
+#[test]
+fn otlp_json_is_translated_and_answered_in_json() {
+    let f = fixture(IngestLimits::default());
+    let t = now_ms();
+    let body = format!(
+        r#"{{"resourceMetrics":[{{"resource":{{"attributes":[
+              {{"key":"service.name","value":{{"stringValue":"web"}}}},
+              {{"key":"host.name","value":{{"stringValue":"h1"}}}}]}},
+            "scopeMetrics":[{{"scope":{{"name":"browser"}},"metrics":[
+              {{"name":"page.loads","unit":"1","sum":{{"aggregationTemporality":2,"isMonotonic":true,
+                "dataPoints":[{{"timeUnixNano":"{ns}","asInt":"4","attributes":[{{"key":"page","value":{{"stringValue":"/"}}}}]}}]}}}},
+              {{"name":"clicks","sum":{{"aggregationTemporality":1,"isMonotonic":true,
+                "dataPoints":[{{"timeUnixNano":"{ns}","asInt":"1"}}]}}}}]}}]}}]}}"#,
+        ns = ns(t)
+    );
+    let o = f
+        .ingester
+        .otlp(body.as_bytes(), Some("application/json; charset=utf-8"));
+    assert_eq!(o.protocol, Protocol::OtlpJson);
+    assert_eq!(
+        (o.accepted, o.refused(Reason::DeltaTemporality)),
+        (2, 1),
+        "{o:?}"
+    );
+    let r = o.response();
+    assert_eq!((r.status, r.content_type), (200, Some("application/json")));
+    assert!(
+        r.body_text().starts_with(r#"{"partialSuccess":{"rejectedDataPoints":"1","errorMessage":"written 2 samples; refused: delta_temporality_unsupported 1"#),
+        "{}",
+        r.body_text()
+    );
+    assert_eq!(
+        metric(&f.db, "page_loads_total"),
+        vec![(
+            r#"page_loads_total{job="web", page="/"}"#.to_owned(),
+            vec![(t, 4.0)]
+        )]
+    );
+    assert_eq!(metric(&f.db, "target_info").len(), 1);
+    assert_eq!(f.ingester.stats().accepted(Protocol::OtlpJson), 2);
 }

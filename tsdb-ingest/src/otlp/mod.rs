@@ -24,7 +24,9 @@
 //!   histograms), exponential histograms, metrics without data. Exemplars are not
 //!   stored: counted and named in the response's message, their data points stored.
 //! - Metadata (type, description as help, unit) per metric name in the outcome.
+//! - Both encodings: protobuf and OTLP/JSON ([`json`]), decoded into the same messages.
 
+mod json;
 pub(crate) mod naming;
 
 use std::collections::{BTreeMap, HashSet};
@@ -64,9 +66,11 @@ const NO_RECORDED_VALUE: u32 = 1;
 const IDENTIFYING: [&str; 3] = ["service.namespace", "service.name", "service.instance.id"];
 
 impl Ingester {
-    /// Ingests an OTLP/HTTP metrics request body. `content_type` must be
-    /// `application/x-protobuf` (OTLP/JSON is refused with 415). A `Content-Encoding`
-    /// such as gzip is the HTTP server's to undo before calling this.
+    /// Ingests an OTLP/HTTP metrics request body: `content_type`
+    /// `application/x-protobuf` (protobuf, [`Protocol::Otlp`]) or `application/json`
+    /// (OTLP/JSON, [`Protocol::OtlpJson`], answered in JSON); anything else is refused
+    /// with 415. A `Content-Encoding` such as gzip is the HTTP server's to undo before
+    /// calling this.
     ///
     /// ```
     /// use tsdb_ingest::proto::otlp::{collector, common, metrics, resource};
@@ -113,33 +117,46 @@ impl Ingester {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn otlp(&self, body: &[u8], content_type: Option<&str>) -> Outcome {
-        let p = Protocol::Otlp;
         let media = content_type
             .and_then(|c| c.split(';').next())
             .map(|m| m.trim().to_ascii_lowercase())
             .unwrap_or_default();
-        if media != "application/x-protobuf" && media != "application/protobuf" {
-            let shown = content_type.unwrap_or("").to_owned();
-            return self.fail(p, RequestError::UnsupportedContentType(shown));
-        }
+        let p = match media.as_str() {
+            "application/x-protobuf" | "application/protobuf" => Protocol::Otlp,
+            "application/json" => Protocol::OtlpJson,
+            _ => {
+                let shown = content_type.unwrap_or("").to_owned();
+                return self.fail(Protocol::Otlp, RequestError::UnsupportedContentType(shown));
+            }
+        };
         if let Err(e) = crate::body::check_size(body, self.limits()) {
             return self.fail(p, e);
         }
-        let request = match ExportMetricsServiceRequest::decode(body) {
+        let request = match decode(p, body) {
             Ok(r) => r,
-            Err(e) => {
-                return self.fail(
-                    p,
-                    RequestError::Malformed(format!(
-                        "cannot decode ExportMetricsServiceRequest: {e}"
-                    )),
-                )
-            }
+            Err(e) => return self.fail(p, e),
         };
         let mut pending = Pending::new(p, self.limits());
         translate(&request, &mut pending, &self.limits().labels);
         self.write(pending)
     }
+}
+
+/// Decodes an OTLP request body: protobuf for [`Protocol::Otlp`], JSON otherwise.
+pub(crate) fn decode(
+    p: Protocol,
+    body: &[u8],
+) -> Result<ExportMetricsServiceRequest, RequestError> {
+    if p == Protocol::OtlpJson {
+        return json::decode(body).map_err(|e| {
+            RequestError::Malformed(format!(
+                "cannot decode ExportMetricsServiceRequest JSON: {e}"
+            ))
+        });
+    }
+    ExportMetricsServiceRequest::decode(body).map_err(|e| {
+        RequestError::Malformed(format!("cannot decode ExportMetricsServiceRequest: {e}"))
+    })
 }
 
 /// Translates a whole request into `pending`.
