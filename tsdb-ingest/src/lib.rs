@@ -22,6 +22,14 @@
 //! Which protocol features are supported and which are refused, by name: `README.md`
 //! beside this crate.
 //!
+//! # Stable API
+//!
+//! [`Ingester`] with [`IngestLimits`] and [`InfluxParams`]; [`Outcome`], [`Response`] and
+//! [`RequestError`]; [`Protocol`], [`Reason`] and [`FailureKind`] (their `name()`s are
+//! stable metric label values); [`IngestStats`]; [`MetadataStore`], [`MetricMetadata`],
+//! [`MetricType`]; the generated messages in [`proto`] (which follow their `.proto`
+//! files). `fuzzing` is for the fuzz targets and benches, with no stability promise.
+//!
 //! ```
 //! use tsdb_core::{Db, Options};
 //! use tsdb_index::Matcher;

@@ -100,7 +100,17 @@ impl SeriesTracker {
         shard.sweep(generation);
         let m = match shard.metrics.get_mut(metric) {
             Some(m) => m,
-            None => shard.metrics.entry(metric.into()).or_default(),
+            None => {
+                // a new metric's first series: nothing is stored for a refused one, so
+                // a flood of new metric names over the limit costs no memory here
+                if !total_ok() {
+                    return Admit::OverTotalLimit;
+                }
+                let m = shard.metrics.entry(metric.into()).or_default();
+                m.generation = generation;
+                m.current.insert(id.hash);
+                return Admit::New;
+            }
         };
         m.rotate(generation);
         if m.current.contains(&id.hash) {
@@ -220,6 +230,11 @@ mod tests {
         assert_eq!(t.admit("m", c, 0, 2, || true), Admit::OverMetricLimit);
         assert_eq!(t.admit("m", a, 0, 2, || false), Admit::Known);
         assert_eq!(t.admit("other", c, 0, 2, || false), Admit::OverTotalLimit);
+        assert_eq!(
+            t.metric_series("other", 0),
+            0,
+            "nothing kept for a refused metric"
+        );
         // one generation later: a (touched) and b are still there
         assert_eq!(t.admit("m", a, 600, 2, || true), Admit::Known);
         assert_eq!(t.metric_series("m", 600), 2);

@@ -10,6 +10,12 @@
 //!   `opentelemetry.proto.*`; plus [`otlp::Status`], the `google.rpc.Status` body of
 //!   OTLP/HTTP error responses.
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
+// the comments come from the .proto files, written for every language, not rustdoc
+#![allow(
+    rustdoc::invalid_html_tags,
+    rustdoc::bare_urls,
+    rustdoc::broken_intra_doc_links
+)]
 
 include!("prometheus.rs");
 include!("prometheus_write_v2.rs");
