@@ -9,12 +9,18 @@
 //! samples grouped by series; remote write 1.0 through snappy, prost and label
 //! validation. Nothing is appended to a database (that is `core/append`): this is the
 //! part of a write request the ingest crate adds. Criterion's rate is samples/s.
+//!
+//! `ingest/write` is the whole library path a server request takes, minus HTTP: every
+//! body through `Ingester::influx` / `Ingester::remote_write` into a fresh database
+//! (default options: an fsync per request) under /tmp, one request after another on one
+//! thread. Opening the database is outside the timing.
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use tsdb_core::{Db, Options};
 use tsdb_ingest::fuzzing::fuzz_decode;
-use tsdb_ingest::Protocol;
+use tsdb_ingest::{InfluxParams, IngestLimits, Ingester, Protocol};
 
 fn decode(c: &mut Criterion) {
     let bodies = match tsdb_benches::data::push_bodies(20, 1) {
@@ -51,5 +57,65 @@ fn decode(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decode);
+/// A fresh database and ingester in a temporary directory under /tmp.
+fn fresh() -> (tempfile::TempDir, Ingester) {
+    let dir = match tempfile::Builder::new()
+        .prefix("tsdb-ingest-bench")
+        .tempdir_in("/tmp")
+    {
+        Ok(d) => d,
+        Err(e) => panic!("temporary directory: {e}"),
+    };
+    let db = match Db::open(dir.path(), Options::default()) {
+        Ok(db) => db,
+        Err(e) => panic!("Db::open: {e}"),
+    };
+    match Ingester::new(db, IngestLimits::default()) {
+        Ok(i) => (dir, i),
+        Err(e) => panic!("Ingester::new: {e}"),
+    }
+}
+
+fn write(c: &mut Criterion) {
+    let bodies = match tsdb_benches::data::push_bodies(20, 1) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("push bodies: {e}; skipping");
+            return;
+        }
+    };
+    let mut group = c.benchmark_group("ingest/write");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(180_000));
+    let params = InfluxParams::default();
+    group.bench_function("influx", |b| {
+        b.iter_batched(
+            fresh,
+            |(dir, ingester)| {
+                for body in &bodies.influx {
+                    let o = ingester.influx(body, Protocol::InfluxV1, &params);
+                    assert!(o.is_success(), "{}", o.summary());
+                }
+                (dir, ingester)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("remote_write_v1", |b| {
+        b.iter_batched(
+            fresh,
+            |(dir, ingester)| {
+                for body in &bodies.remote_write {
+                    let o = ingester.remote_write(body, None, Some("snappy"));
+                    assert!(o.is_success(), "{}", o.summary());
+                }
+                (dir, ingester)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode, write);
 criterion_main!(benches);
