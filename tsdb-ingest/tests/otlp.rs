@@ -498,3 +498,47 @@ fn otlp_json_is_translated_and_answered_in_json() {
     assert_eq!(metric(&f.db, "target_info").len(), 1);
     assert_eq!(f.ingester.stats().accepted(Protocol::OtlpJson), 2);
 }
+
+#[test]
+fn a_data_point_refused_by_the_database_counts_once() {
+    let f = fixture(IngestLimits::default());
+    let t = now_ms();
+    let histogram = |at: i64| Metric {
+        name: "lat".into(),
+        unit: "s".into(),
+        data: Some(metric::Data::Histogram(Histogram {
+            data_points: vec![HistogramDataPoint {
+                time_unix_nano: ns(at),
+                count: 2,
+                sum: Some(1.0),
+                bucket_counts: vec![1, 1],
+                explicit_bounds: vec![0.5],
+                ..Default::default()
+            }],
+            aggregation_temporality: 2,
+        })),
+        ..Default::default()
+    };
+    let o = f
+        .ingester
+        .otlp(&request(vec![], vec![histogram(t)]), PROTOBUF);
+    assert_eq!(o.accepted, 4, "{o:?}");
+    // the same point a minute earlier: all four samples out of order, one point refused
+    let o = f
+        .ingester
+        .otlp(&request(vec![], vec![histogram(t - 60_000)]), PROTOBUF);
+    assert_eq!(
+        (o.accepted, o.refused(Reason::OutOfOrder), o.points_refused),
+        (0, 4, 1)
+    );
+    let ps = ExportMetricsServiceResponse::decode(o.response().body.as_slice())
+        .unwrap()
+        .partial_success
+        .unwrap();
+    assert_eq!(ps.rejected_data_points, 1);
+    assert!(
+        ps.error_message.contains("out of order"),
+        "{}",
+        ps.error_message
+    );
+}

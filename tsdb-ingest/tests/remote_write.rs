@@ -479,3 +479,43 @@ fn a_closed_database_is_a_retryable_failure() {
         1
     );
 }
+
+#[test]
+fn concurrent_writers_share_one_ingester() {
+    let f = fixture(IngestLimits {
+        max_series_per_metric: 1000,
+        ..IngestLimits::default()
+    });
+    let t = now_ms();
+    std::thread::scope(|scope| {
+        for w in 0..4 {
+            let ingester = f.ingester.clone();
+            scope.spawn(move || {
+                for round in 0..20 {
+                    let ts = (0..50)
+                        .map(|i| {
+                            let id = format!("{w}-{i}");
+                            series(&[("__name__", "conc"), ("id", &id)], &[(t + round, 1.0)])
+                        })
+                        .collect();
+                    let req = v1::WriteRequest {
+                        timeseries: ts,
+                        ..Default::default()
+                    };
+                    let o = ingester.remote_write(&snappy(&req.encode_to_vec()), None, None);
+                    assert!(o.is_success(), "{}", o.summary());
+                }
+            });
+        }
+    });
+    assert_eq!(
+        f.ingester.stats().accepted(Protocol::RemoteWriteV1),
+        4 * 20 * 50
+    );
+    assert_eq!(f.ingester.stats().requests(Protocol::RemoteWriteV1), 80);
+    assert_eq!(f.ingester.metric_series("conc"), 200);
+    assert_eq!(f.db.head_series(), 200);
+    let all = metric(&f.db, "conc");
+    assert_eq!(all.len(), 200);
+    assert!(all.iter().all(|(_, s)| s.len() == 20));
+}
