@@ -87,7 +87,8 @@ fn head_corruption(e: &tsdb_compress::Error) -> Error {
 }
 
 /// Samples of one series in time order, within the querier's window and without deleted
-/// ranges. Yields an error once (a corrupt chunk) and then ends.
+/// ranges. Yields an error once (a corrupt chunk) and then ends, unless the reader
+/// chooses to go on past the damage with [`SeriesIter::skip_damaged`].
 #[derive(Debug)]
 pub struct SeriesIter {
     chunks: Vec<ChunkHandle>,
@@ -100,6 +101,8 @@ pub struct SeriesIter {
     deleted: Arc<[(i64, i64)]>,
     done: bool,
     merge: Vec<(i64, u32, f64)>,
+    /// The time range of the chunks the last error left out.
+    damaged: Option<(i64, i64)>,
 }
 
 impl SeriesIter {
@@ -124,6 +127,25 @@ impl SeriesIter {
             deleted,
             done: false,
             merge: Vec::new(),
+            damaged: None,
+        }
+    }
+
+    /// After an error: the time range (inclusive) of the chunks whose samples it left
+    /// out, a damaged chunk and any chunk overlapping it.
+    pub fn damaged_range(&self) -> Option<(i64, i64)> {
+        self.damaged
+    }
+
+    /// After an error, goes on with the chunks after the damaged ones instead of ending:
+    /// for tools that salvage what is readable (`tsdb export`). Queries do not: a query
+    /// over damaged data fails rather than answer from part of it.
+    pub fn skip_damaged(&mut self) {
+        if self.damaged.is_some() {
+            self.done = false;
+            self.ts.clear();
+            self.vs.clear();
+            self.pos = 0;
         }
     }
 
@@ -150,6 +172,7 @@ impl SeriesIter {
     /// winning a duplicate timestamp, window and deletions applied) to `ts`/`vs`; false
     /// when there are no chunks left. On error, nothing of the run stays appended.
     fn decode_next_group(&mut self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<bool> {
+        self.damaged = None;
         let Some(first) = self.chunks.get(self.next_chunk) else {
             return Ok(false);
         };
@@ -165,10 +188,12 @@ impl SeriesIter {
         let group = self.chunks.get(self.next_chunk..end).unwrap_or_default();
         self.next_chunk = end;
         let start = ts.len();
+        let damaged = (first.min_t, group_max);
         if let [only] = group {
             if let Err(e) = only.decode(ts, vs) {
                 ts.truncate(start);
                 vs.truncate(start);
+                self.damaged = Some(damaged);
                 return Err(e);
             }
         } else {
@@ -177,7 +202,10 @@ impl SeriesIter {
             for (prio, c) in group.iter().enumerate() {
                 gts.clear();
                 gvs.clear();
-                c.decode(&mut gts, &mut gvs)?;
+                if let Err(e) = c.decode(&mut gts, &mut gvs) {
+                    self.damaged = Some(damaged);
+                    return Err(e);
+                }
                 let prio = prio as u32;
                 self.merge
                     .extend(gts.iter().zip(&gvs).map(|(&t, &v)| (t, prio, v)));

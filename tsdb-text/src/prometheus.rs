@@ -224,6 +224,10 @@ pub struct Parser<'a> {
     families: Vec<Family>,
     family_index: HashMap<String, usize>,
     eof_seen: bool,
+    /// The line of the first `# EOF`, in either dialect.
+    eof_line: Option<usize>,
+    /// More input follows in another piece (see [`Parser::resume`]).
+    more_input: bool,
     done: bool,
     /// The series text (`name{labels}`) of the previous sample and its labels: scrapes
     /// and exports repeat a series on consecutive lines.
@@ -252,10 +256,53 @@ impl<'a> Parser<'a> {
             families: Vec::new(),
             family_index: HashMap::new(),
             eof_seen: false,
+            eof_line: None,
+            more_input: false,
             done: false,
             last_series: None,
             pairs: Vec::new(),
         }
+    }
+
+    /// Declares whether more input follows this parser's, for input read in pieces (a
+    /// file read a block at a time, see [`Parser::resume`]). While more follows, the end
+    /// of this piece is not the end of the input: a missing `# EOF` is not reported there.
+    /// Default `false`.
+    pub fn set_more_input(&mut self, more: bool) {
+        self.more_input = more;
+    }
+
+    /// A parser over `next`, the piece of input that follows this parser's, continuing
+    /// where this one stopped: the same dialect and options, the families declared so far
+    /// (so `_created` samples are still recognised), whether `# EOF` was seen (so data
+    /// after it is still refused), line numbers counting on, and [`Parser::set_more_input`]
+    /// as it was. Pieces must be cut at line ends. Resuming on an empty slice releases the
+    /// borrow of a buffer before it is refilled.
+    pub fn resume<'b>(self, next: &'b [u8]) -> Parser<'b> {
+        Parser {
+            input: next,
+            pos: 0,
+            line_no: self.line_no,
+            dialect: self.dialect,
+            default_timestamp: self.default_timestamp,
+            limits: self.limits,
+            keep_created: self.keep_created,
+            families: self.families,
+            family_index: self.family_index,
+            eof_seen: self.eof_seen,
+            eof_line: self.eof_line,
+            more_input: self.more_input,
+            done: false,
+            last_series: None,
+            pairs: Vec::new(),
+        }
+    }
+
+    /// The line of the first `# EOF` line read, in either dialect. In Prometheus text it
+    /// is only a comment, but it is a sign that the input is OpenMetrics (timestamps in
+    /// seconds, not milliseconds): callers told the input is Prometheus text can refuse it.
+    pub fn eof_line(&self) -> Option<usize> {
+        self.eof_line
     }
 
     /// The dialect in use (given or detected).
@@ -329,6 +376,7 @@ impl<'a> Parser<'a> {
         let om = self.dialect == Dialect::OpenMetrics;
         match word {
             "EOF" if c.at_end() => {
+                self.eof_line.get_or_insert(self.line_no);
                 if om {
                     self.eof_seen = true;
                 }
@@ -559,7 +607,11 @@ impl Iterator for Parser<'_> {
         loop {
             let rest = self.input.get(self.pos..).unwrap_or_default();
             if rest.is_empty() {
-                if self.dialect == Dialect::OpenMetrics && !self.eof_seen && !self.done {
+                if self.dialect == Dialect::OpenMetrics
+                    && !self.eof_seen
+                    && !self.done
+                    && !self.more_input
+                {
                     self.done = true;
                     return Some(Err(LineError::new(
                         self.line_no + 1,
