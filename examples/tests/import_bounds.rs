@@ -94,6 +94,41 @@ fn a_small_memory_limit_spills_runs_and_loads_exactly_the_same_data() {
 }
 
 #[test]
+fn label_sets_outgrowing_the_limit_are_announced_and_still_loaded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = now_s() - 600;
+    // 40,000 one-sample series: their label sets alone outgrow what 4 MiB leaves
+    let mut text = String::new();
+    for i in 0..40_000 {
+        text.push_str(&format!(
+            "req{{id=\"{i:06}\",job=\"api\"}} 1 {}\n",
+            t * 1000 + i
+        ));
+    }
+    let file = tmp.path().join("series.prom");
+    std::fs::write(&file, text).unwrap();
+    let data = tmp.path().join("data");
+    let (code, _, err) = tsdb(&[
+        "import",
+        "--data",
+        data.to_str().unwrap(),
+        "--memory-limit",
+        "4MiB",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let notes: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("their label sets alone take"))
+        .collect();
+    assert_eq!(notes.len(), 1, "once: {err}");
+    assert!(
+        err.contains("40000 of 40000 samples read loaded (40000 series)"),
+        "{err}"
+    );
+}
+
+#[test]
 fn overlong_lines_are_refused_without_reading_them_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let t = now_s() - 600;

@@ -554,6 +554,11 @@ fn import(data: &Data, options: &ImportOptions, files: &[PathBuf]) -> Result<Exi
                 p.appended, p.samples, p.series
             ),
         },
+        Note::SeriesOverLimit { series, bytes } => eprintln!(
+            "tsdb import: {series} series: their label sets alone take {:.1} MiB, more than \
+             --memory-limit leaves for them; memory now grows with every new series",
+            bytes as f64 / 1048576.0
+        ),
     };
     let import_failure = |e: ImportError| match e {
         ImportError::UnknownFormat { .. } => Fail::usage(e.to_string()),

@@ -321,6 +321,14 @@ pub enum Note<'a> {
     },
     /// Progress, every [`ImportOptions::progress_interval`].
     Progress(Progress<'a>),
+    /// Once: the label-set dictionary alone has outgrown the memory limit; from here on
+    /// the importer's memory grows with each new series (sorted runs stay small).
+    SeriesOverLimit {
+        /// Distinct series so far.
+        series: usize,
+        /// Estimated bytes of the dictionary.
+        bytes: usize,
+    },
 }
 
 /// What an import loaded and refused.
@@ -493,6 +501,7 @@ impl Parsed {
             max_line: options.max_line(),
         };
         let mut last_progress = Instant::now();
+        let mut over_limit = false;
         for (file_no, (path, format)) in files.iter().zip(formats).enumerate() {
             let file_id =
                 u32::try_from(file_no).map_err(|_| ImportError::TooMany { what: "files" })?;
@@ -518,6 +527,13 @@ impl Parsed {
                             if new {
                                 series_bytes += SERIES_OVERHEAD
                                     + series.get_index(id).map_or(0, Labels::encoded_len);
+                                if series_bytes > budget && !over_limit {
+                                    over_limit = true;
+                                    notes(Note::SeriesOverLimit {
+                                        series: series.len(),
+                                        bytes: series_bytes,
+                                    });
+                                }
                             }
                             let id = u32::try_from(id)
                                 .map_err(|_| ImportError::TooMany { what: "series" })?;
