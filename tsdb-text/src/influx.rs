@@ -33,6 +33,9 @@
 //! - Lines starting with `#` are comments; blank lines, leading whitespace, runs of
 //!   spaces between sections and CRLF line ends are accepted.
 //!
+//! Input too large to hold whole is parsed in pieces cut at line ends, each continuing
+//! the last ([`Parser::resume`]; a string spanning the cut is carried over).
+//!
 //! Errors are per line: a line with a syntax error yields one [`LineError`] and no
 //! samples. When the label set of a line is refused (a bad tag), the line yields one
 //! error rather than one per field.

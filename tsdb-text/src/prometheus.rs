@@ -13,7 +13,8 @@
 //! [`Parser`] is an iterator that yields one item per sample line: `Ok(`[`Sample`]`)` or
 //! `Err(`[`LineError`]`)`. A bad line never stops the lines after it. `# HELP`, `# TYPE`
 //! and `# UNIT` lines yield nothing when they are well formed; what they declare is kept
-//! per family and available from [`Parser::families`].
+//! per family and available from [`Parser::families`]. Input too large to hold whole is
+//! parsed in pieces cut at line ends, each continuing the last ([`Parser::resume`]).
 //!
 //! What is accepted beyond the strict grammar, in both dialects (Prometheus's parser for
 //! the 0.0.4 text format accepts the same): runs of spaces and tabs wherever a space

@@ -5,9 +5,9 @@
 //! been read, and each file's timestamps can be judged against the rest of it:
 //!
 //! 1. [`Parsed::read`] streams each file through its parser a block at a time
-//!    ([`input`]), interns label sets in a dictionary, and gathers the samples in a
+//!    (`input.rs`), interns label sets in a dictionary, and gathers the samples in a
 //!    time-sorting buffer that spills sorted runs to temporary files when it outgrows
-//!    [`ImportOptions::memory_limit`] ([`runs`]). A file whose content contradicts its
+//!    [`ImportOptions::memory_limit`] (`runs.rs`). A file whose content contradicts its
 //!    format is refused whole.
 //! 2. [`Parsed::append_to`] merges the runs in time order, refuses implausible timestamps
 //!    ([`plausible`]), and appends batches to the database.

@@ -60,7 +60,7 @@ pub fn check(t: i64, now_ms: i64, median: Option<i64>) -> Option<Implausible> {
 }
 
 /// A histogram of one file's timestamps, for its median: buckets of `width`
-/// milliseconds, at most [`MAX_BUCKETS`] of them (the width doubles when there would be
+/// milliseconds, at most 256 of them (the width doubles when there would be
 /// more), so its memory does not depend on the file.
 #[derive(Debug)]
 pub struct TimeSketch {
