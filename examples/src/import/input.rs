@@ -90,6 +90,16 @@ impl<'a> TextParser<'a> {
         }
     }
 
+    /// The line of a `# EOF` read as Prometheus text, which contradicts the format.
+    fn eof_in_prometheus_text(&self) -> Option<usize> {
+        match self {
+            TextParser::Prometheus(p) if p.dialect() == prometheus::Dialect::Prometheus => {
+                p.eof_line()
+            }
+            _ => None,
+        }
+    }
+
     /// Bytes of the current piece left for the next one.
     fn unparsed(&self, piece: usize) -> usize {
         match self {
@@ -147,20 +157,35 @@ pub fn read_file(
                 Some(i) => {
                     buf.drain(..=i);
                     skipping = false;
-                    lines += 1;
-                    // keep the parser's line numbers in step: one blank line
-                    parser = parser.resume(b"\n", true);
-                    while parser.next().is_some() {}
-                    parser = parser.resume(&[], true);
+                    skip_line(&mut parser, &mut lines);
                 }
                 None => {
                     buf.clear();
-                    if eof {
-                        break;
+                    if !eof {
+                        continue;
                     }
+                }
+            }
+        }
+        // Only the first line of the buffer can be longer than a block: every later one
+        // starts inside the block just read. So checking it alone refuses every line
+        // longer than the limit, wherever the blocks fall.
+        match memchr(b'\n', &buf) {
+            Some(i) if i > limits.max_line => {
+                out(Item::TooLong(lines + 1), end.bytes)?;
+                buf.drain(..=i);
+                skip_line(&mut parser, &mut lines);
+                continue;
+            }
+            None if buf.len() > limits.max_line => {
+                out(Item::TooLong(lines + 1), end.bytes)?;
+                buf.clear();
+                skipping = !eof;
+                if !eof {
                     continue;
                 }
             }
+            _ => {}
         }
         let cut = if eof {
             buf.len()
@@ -170,11 +195,6 @@ pub fn read_file(
         // at the end of the file the last piece is parsed even when empty: the parser
         // must see the end (OpenMetrics' missing `# EOF`)
         if cut == 0 && !eof {
-            if buf.len() > limits.max_line {
-                out(Item::TooLong(lines + 1), end.bytes)?;
-                buf.clear();
-                skipping = true;
-            }
             continue;
         }
         let (used, contradiction) = parse_piece(&mut parser, &buf, cut, !eof, end.bytes, out)?;
@@ -182,8 +202,8 @@ pub fn read_file(
         // the whole file would at its end) and go on with the lines after it
         let (used, contradiction) =
             if contradiction.is_none() && used < cut && cut - used > limits.max_line {
-                let (more, c) =
-                    parse_piece(&mut parser, &buf[used..], cut - used, false, end.bytes, out)?;
+                let rest = buf.get(used..cut).unwrap_or_default();
+                let (more, c) = parse_piece(&mut parser, rest, rest.len(), false, end.bytes, out)?;
                 (used + more, c)
             } else {
                 (used, contradiction)
@@ -222,6 +242,9 @@ fn parse_piece(
     let mut p = taken.resume(piece, more);
     let mut contradiction = None;
     while let Some(item) = p.next() {
+        if p.eof_in_prometheus_text().is_some() {
+            break; // the file is refused: nothing after the `# EOF` line matters
+        }
         match item {
             Ok(s) => out(Item::Sample(s), bytes)?,
             Err(e) if matches!(e.kind, ErrorKind::MissingEof) => {
@@ -233,8 +256,8 @@ fn parse_piece(
             Err(e) => out(Item::Line(e), bytes)?,
         }
     }
-    if let TextParser::Prometheus(pp) = &p {
-        if let (Some(line), prometheus::Dialect::Prometheus) = (pp.eof_line(), pp.dialect()) {
+    if let Some(line) = p.eof_in_prometheus_text() {
+        {
             contradiction = Some(Contradiction {
                 line,
                 message: "\"# EOF\" in Prometheus text: this is OpenMetrics, whose timestamps are seconds, not milliseconds".into(),
@@ -244,6 +267,19 @@ fn parse_piece(
     let used = p.unparsed(cut);
     *parser = p.resume(&[], more);
     Ok((used, contradiction))
+}
+
+/// Counts a line that was skipped unread, in `lines` and in the parser (as a blank line,
+/// so its line numbers stay in step).
+fn skip_line(parser: &mut TextParser<'static>, lines: &mut usize) {
+    *lines += 1;
+    let taken = std::mem::replace(
+        parser,
+        TextParser::new(Format::Prometheus, influx::Precision::Nanoseconds),
+    );
+    let mut p = taken.resume(b"\n", true);
+    while p.next().is_some() {}
+    *parser = p.resume(&[], true);
 }
 
 /// Appends up to `block` bytes from `r` to `buf` (fewer only at the end); returns how many.
@@ -275,4 +311,151 @@ fn memchr(b: u8, s: &[u8]) -> Option<usize> {
 
 fn count_newlines(s: &[u8]) -> usize {
     s.iter().filter(|&&b| b == b'\n').count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Everything `read_file` hands out, as text, and how the file ended.
+    fn read_all(
+        text: &[u8],
+        ext: &str,
+        format: Format,
+        limits: Limits,
+    ) -> (Vec<String>, Option<Contradiction>, u64) {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string());
+        let Ok(dir) = dir else {
+            return (Vec::new(), None, 0);
+        };
+        let path = dir.path().join(format!("in.{ext}"));
+        if std::fs::write(&path, text).is_err() {
+            return (Vec::new(), None, 0);
+        }
+        let mut items = Vec::new();
+        let end = read_file(
+            &path,
+            format,
+            influx::Precision::Nanoseconds,
+            limits,
+            &mut |item, _| {
+                items.push(match item {
+                    Item::Sample(s) => {
+                        format!("{} {:?} {:x}", s.labels, s.timestamp, s.value.to_bits())
+                    }
+                    Item::Line(e) => e.to_string(),
+                    Item::TooLong(line) => format!("line {line} too long"),
+                });
+                Ok(())
+            },
+        );
+        match end {
+            Ok(end) => (items, end.contradiction, end.string_fields_skipped),
+            Err(e) => (vec![format!("error {e}")], None, 0),
+        }
+    }
+
+    const WHOLE: Limits = Limits {
+        block: 1 << 20,
+        max_line: 1 << 20,
+    };
+
+    proptest! {
+        #[test]
+        fn any_block_size_reads_as_the_whole_file(
+            lines in prop::collection::vec(
+                prop::sample::select(vec![
+                    "cpu{host=\"a\"} 1 1700000000",
+                    "# TYPE x counter",
+                    "x_created 1 1",
+                    "x_total 2 1700000000000",
+                    "m,t=v f=1,s=\"a",
+                    "b\" 1700000000000000000",
+                    "m f=2i,g=\"x\" 17",
+                    "not valid {",
+                    "",
+                    "# EOF",
+                    "late 1 2",
+                ]),
+                0..30,
+            ),
+            block in 1usize..40,
+            format in prop::sample::select(vec![Format::Prometheus, Format::OpenMetrics, Format::Influx]),
+            newline_at_end in any::<bool>(),
+        ) {
+            let mut text = lines.join("\n");
+            if newline_at_end {
+                text.push('\n');
+            }
+            let want = read_all(text.as_bytes(), "x", format, WHOLE);
+            let got = read_all(text.as_bytes(), "x", format, Limits { block, max_line: 1 << 20 });
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_and_numbered() {
+        let text = format!("a 1 1\n{}\nb 2 2\n{} 3 3", "x".repeat(100), "y".repeat(50));
+        for block in [1, 7, 16, 64] {
+            let (items, contradiction, _) = read_all(
+                text.as_bytes(),
+                "prom",
+                Format::Prometheus,
+                Limits {
+                    block,
+                    max_line: 32,
+                },
+            );
+            assert_eq!(
+                items,
+                [
+                    "a{} Some(1) 3ff0000000000000",
+                    "line 2 too long",
+                    "b{} Some(2) 4000000000000000",
+                    "line 4 too long",
+                ],
+                "block {block}"
+            );
+            assert_eq!(contradiction, None);
+        }
+    }
+
+    #[test]
+    fn an_influx_string_open_past_the_line_limit_is_refused_and_reading_goes_on() {
+        // a string opened on line 2 never closes: refused once it is longer than a line
+        // may be, then the lines inside it are read as lines, as the whole file would be
+        let mut text = String::from("m f=1 1\nm s=\"open\n");
+        for i in 0..20 {
+            text.push_str(&format!("m f={i} {i}\n"));
+        }
+        let want = read_all(text.as_bytes(), "lp", Format::Influx, WHOLE);
+        let got = read_all(
+            text.as_bytes(),
+            "lp",
+            Format::Influx,
+            Limits {
+                block: 8,
+                max_line: 64,
+            },
+        );
+        assert_eq!(got, want);
+        assert!(got
+            .0
+            .iter()
+            .any(|i| i.contains("unterminated quoted string")));
+        assert_eq!(got.0.len(), 22, "{:?}", got.0);
+    }
+
+    #[test]
+    fn contradictions_name_their_line() {
+        let (_, c, _) = read_all(b"m 1 1\n# EOF\n", "prom", Format::Prometheus, WHOLE);
+        assert_eq!(c.map(|c| c.line), Some(2));
+        let (_, c, _) = read_all(b"m 1 1\nm 2 2\n", "om", Format::OpenMetrics, WHOLE);
+        assert_eq!(c.map(|c| c.line), Some(3));
+        let (_, c, _) = read_all(b"m 1 1\n# EOF\n", "om", Format::OpenMetrics, WHOLE);
+        assert_eq!(c, None);
+        let (_, c, skipped) = read_all(b"m s=\"x\" 1\n# EOF\n", "lp", Format::Influx, WHOLE);
+        assert_eq!((c, skipped), (None, 1));
+    }
 }
