@@ -16,7 +16,7 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use tsdb_core::{Db, ManualClock, Options};
 use tsdb_examples::import::{
-    plausible, Format, ImportError, ImportOptions, Note, Parsed, Reason, TimeCheck,
+    fuzzing, plausible, Format, ImportError, ImportOptions, Note, Parsed, Reason, TimeCheck,
     MIN_MEMORY_LIMIT,
 };
 use tsdb_index::{Matcher, METRIC_NAME};
@@ -49,6 +49,17 @@ fuzz_target!(|data: &[u8]| {
     let tmp = tempfile::tempdir().expect("a temporary directory");
     let file = tmp.path().join(format!("in.{ext}"));
     std::fs::write(&file, input).expect("writing the input");
+
+    // read in tiny blocks, the file gives what one whole read gives
+    let read_format = format.unwrap_or(Format::Influx);
+    let whole = read_items(&file, read_format, precision, 1 << 20, 1 << 20);
+    let block = 1 + input.len() % 13;
+    let max_line = 1 << 20;
+    assert_eq!(
+        read_items(&file, read_format, precision, block, max_line),
+        whole,
+        "block {block}"
+    );
     let options = ImportOptions {
         format,
         precision,
@@ -121,3 +132,35 @@ fuzz_target!(|data: &[u8]| {
     db.close().expect("closing");
 });
 
+
+/// Everything `read_file` hands out, as text, and the contradiction if any.
+fn read_items(
+    file: &std::path::Path,
+    format: Format,
+    precision: Precision,
+    block: usize,
+    max_line: usize,
+) -> (Vec<String>, Option<fuzzing::Contradiction>, u64) {
+    let mut items = Vec::new();
+    let end = fuzzing::read_file(
+        file,
+        format,
+        precision,
+        fuzzing::Limits { block, max_line },
+        &mut |item, _| {
+            items.push(match item {
+                fuzzing::Item::Sample(s) => format!(
+                    "{} {:?} {:x}",
+                    s.labels,
+                    s.timestamp,
+                    s.value.to_bits()
+                ),
+                fuzzing::Item::Line(e) => e.to_string(),
+                fuzzing::Item::TooLong(line) => format!("line {line} too long"),
+            });
+            Ok(())
+        },
+    )
+    .expect("reading a file in a temporary directory");
+    (items, end.contradiction, end.string_fields_skipped)
+}

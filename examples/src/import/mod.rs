@@ -20,6 +20,13 @@ mod input;
 pub mod plausible;
 mod runs;
 
+/// The block reader, for the fuzz target's check that any block size reads a file as a
+/// whole read does. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use super::input::{read_file, Contradiction, Item, Limits};
+}
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
