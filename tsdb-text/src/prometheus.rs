@@ -455,8 +455,12 @@ impl<'a> Parser<'a> {
         let cached = match &self.last_series {
             Some((key, labels)) => {
                 let rest = raw.get(series_start..).unwrap_or_default();
-                let hit =
-                    rest.starts_with(key) && matches!(rest.get(key.len()), Some(b' ' | b'\t'));
+                // `m {a="b"} 1` is m{a="b"}, not m: whitespace may separate a name from
+                // its label set, so a hit needs something other than `{` after it
+                let after = rest.get(key.len()..).unwrap_or_default();
+                let hit = rest.starts_with(key)
+                    && matches!(after.first(), Some(b' ' | b'\t'))
+                    && after.iter().find(|&&b| b != b' ' && b != b'\t') != Some(&b'{');
                 hit.then(|| (key.len(), labels.clone()))
             }
             None => None,

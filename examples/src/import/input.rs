@@ -367,6 +367,8 @@ mod tests {
             lines in prop::collection::vec(
                 prop::sample::select(vec![
                     "cpu{host=\"a\"} 1 1700000000",
+                "cpu {host=\"b\"} 2 1700000001",
+                "cpu 3 1700000002",
                     "# TYPE x counter",
                     "x_created 1 1",
                     "x_total 2 1700000000000",
