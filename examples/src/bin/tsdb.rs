@@ -111,6 +111,12 @@ macro_rules! exit_no_data {
          another process, no permission)\n"
     };
 }
+macro_rules! exit_no_data_read {
+    () => {
+        "  3  the data directory is missing or cannot be read (not a directory, no \
+         permission); it is opened read-only, so a process writing to it is no obstacle\n"
+    };
+}
 macro_rules! exit_damaged {
     () => {
         "  4  the data directory is damaged and was not opened; for a damaged write-ahead \
@@ -146,11 +152,20 @@ const EXPORT_EXIT: &str = concat!(
     exit_ok!(),
     exit_failed!(),
     exit_usage!(),
-    exit_no_data!(),
+    exit_no_data_read!(),
     exit_damaged!(),
     "  6  some chunks could not be read: each is reported on standard error (segment, \
      series, time range) and skipped; everything readable is exported and the output \
      ends with \"# EOF\"\n",
+);
+
+const INSPECT_EXIT: &str = concat!(
+    "Exit status:\n",
+    exit_ok!(),
+    exit_failed!(),
+    exit_usage!(),
+    exit_no_data_read!(),
+    exit_damaged!(),
 );
 
 const PLAIN_EXIT: &str = concat!(
@@ -170,7 +185,7 @@ const QUERY_EXIT: &str = concat!(
      errorType bad_data for a syntax error or a bad --time/--start/--end/--step, \
      execution, timeout or internal otherwise\n",
     exit_usage!(),
-    exit_no_data!(),
+    exit_no_data_read!(),
     exit_damaged!(),
 );
 
@@ -262,7 +277,7 @@ enum Command {
     },
     /// Prints segments, time ranges, series and sample counts, bytes per sample and the
     /// metrics with the most series.
-    #[command(after_help = PLAIN_EXIT)]
+    #[command(after_help = INSPECT_EXIT)]
     Inspect {
         #[command(flatten)]
         data: Data,
@@ -403,19 +418,44 @@ fn existing(data: &Data) -> Result<(), Fail> {
 /// Opens the directory with `options` and the chosen WAL recovery; a failure is sorted
 /// into "cannot be opened" (3), "damaged" (4, naming `tsdb repair` for the log) or other
 /// (1). A log cut by `--wal-recovery truncate` is reported on standard error.
-fn open(data: &Data, mut options: Options) -> Result<Db, Fail> {
+fn open(data: &Data, options: Options) -> Result<Db, Fail> {
+    open_as(data, options, false)
+}
+
+/// [`open`] for the commands that only read (`query`, `query-range`, `export`,
+/// `inspect`): no lock, nothing written, so they run beside a server or an import that
+/// has the directory open, and a mistyped path is an error, not a new database.
+fn open_read_only(data: &Data, options: Options) -> Result<Db, Fail> {
+    open_as(data, options, true)
+}
+
+fn open_as(data: &Data, mut options: Options, read_only: bool) -> Result<Db, Fail> {
     options.wal_recovery = match data.wal_recovery {
         WalRecovery::Strict => RecoveryMode::Strict,
         WalRecovery::Truncate => RecoveryMode::TruncateCorrupt,
     };
     let dir = &data.data;
-    let db = Db::open(dir, options).map_err(|e| open_failure(dir, &e))?;
+    let db = if read_only {
+        Db::open_read_only(dir, options)
+    } else {
+        Db::open(dir, options)
+    }
+    .map_err(|e| open_failure(dir, &e))?;
     if let Some(d) = &db.recovery_report().dropped {
-        eprintln!(
-            "tsdb: {}: the write-ahead log was damaged and cut: {}",
-            dir.display(),
-            describe_dropped(d)
-        );
+        if read_only {
+            eprintln!(
+                "tsdb: {}: the write-ahead log is damaged; read up to the damage, changed \
+                 nothing (`tsdb repair` cuts it): {}",
+                dir.display(),
+                describe_dropped(d)
+            );
+        } else {
+            eprintln!(
+                "tsdb: {}: the write-ahead log was damaged and cut: {}",
+                dir.display(),
+                describe_dropped(d)
+            );
+        }
     }
     Ok(db)
 }
@@ -655,7 +695,7 @@ fn export(
 ) -> Result<Exit, Fail> {
     let (matchers, mint, maxt) = selection(selector, start, end)?;
     existing(data)?;
-    let db = open(data, tool_options())?;
+    let db = open_read_only(data, tool_options())?;
     let q = db_step(db.querier(mint, maxt))?;
     let mut found = db_step(q.select(&matchers))?;
     found.sort_by(|a, b| openmetrics::family_order(a.labels(), b.labels()));
@@ -726,7 +766,7 @@ fn chunk_source(e: &tsdb_core::Error) -> String {
 
 fn inspect(data: &Data, top: usize) -> Result<Exit, Fail> {
     existing(data)?;
-    let db = open(data, tool_options())?;
+    let db = open_read_only(data, tool_options())?;
     let stats = db_step(db.stats())?;
     let cardinality = db_step(db.cardinality(usize::MAX))?;
     print_inspect(&data.data, &stats, cardinality, top)
@@ -810,7 +850,7 @@ fn print_inspect(
 /// Runs one of the query endpoints on the data directory and prints its JSON body.
 fn query(data: &Data, run: impl FnOnce(&Engine, &Db) -> api::Body) -> Result<Exit, Fail> {
     existing(data)?;
-    let db = open(data, tool_options())?;
+    let db = open_read_only(data, tool_options())?;
     let (body, exit) = match run(&api::engine(), &db) {
         Ok(body) => (body, Exit::Ok),
         Err(body) => (body, Exit::Failed),
