@@ -182,6 +182,52 @@ fn the_issue_reproductions_of_a_wide_span_and_a_wrong_precision() {
 }
 
 #[test]
+fn the_wide_span_reproductions_load_with_allow_any_time_and_persist_per_range_held() {
+    // With the plausibility rule lifted, the issue's inputs reach the engine, which
+    // persists one segment per block range that holds samples (it used to step through
+    // every empty range of the span: 39 s for this file, and never finishing for the
+    // nanosecond one).
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let span = tmp.path().join("span.prom");
+    std::fs::write(&span, "m 1 0\nm 2 100000000000\n").unwrap();
+    let (code, _, err) = tsdb(&[
+        "import",
+        "--data",
+        data_s,
+        "--allow-any-time",
+        span.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        export(&data)["m{}"],
+        vec![(0, 1f64.to_bits()), (100_000_000_000, 2f64.to_bits())]
+    );
+    let prec = tmp.path().join("prec.lp");
+    std::fs::write(
+        &prec,
+        "cpu,host=a usage=1 1700000000000000000\ncpu,host=a usage=2 1700000000\n",
+    )
+    .unwrap();
+    let ns = tmp.path().join("ns");
+    let (code, _, err) = tsdb(&[
+        "import",
+        "--data",
+        ns.to_str().unwrap(),
+        "--precision",
+        "ns",
+        "--allow-any-time",
+        prec.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        export(&ns)["cpu_usage{host=\"a\"}"],
+        vec![(1_700, 2f64.to_bits()), (1_700_000_000_000, 1f64.to_bits())]
+    );
+}
+
+#[test]
 fn a_stray_far_from_its_file_is_refused_and_allow_any_time_loads_everything() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
@@ -204,8 +250,7 @@ fn a_stray_far_from_its_file_is_refused_and_allow_any_time_loads_everything() {
     );
     assert_eq!(export(&data)["m{}"].len(), 20);
 
-    // --allow-any-time: samples of 1990, more than 30 years behind the clock, load (a
-    // short span: persisting a wide one is slow until the engine skips empty ranges)
+    // --allow-any-time: samples of 1990, more than 30 years behind the clock, load
     let old = tmp.path().join("1990.prom");
     std::fs::write(&old, "m 1 631152000000\nm 2 631152015000\n").unwrap();
     let any = tmp.path().join("any");
