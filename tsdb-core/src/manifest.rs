@@ -89,7 +89,7 @@ impl Manifest {
         HEADER.write(&mut out);
         put_uvarint(&mut out, self.generation);
         out.extend_from_slice(&self.persisted_until.to_le_bytes());
-        out.extend_from_slice(&self.persisted_lsn.segment.to_le_bytes());
+        out.extend_from_slice(&self.persisted_lsn.file.to_le_bytes());
         out.extend_from_slice(&self.persisted_lsn.offset.to_le_bytes());
         out.extend_from_slice(&self.next_seq.to_le_bytes());
         put_uvarint(&mut out, self.segments.len() as u64);
@@ -120,7 +120,7 @@ impl Manifest {
         let generation = c.uvarint("generation")?;
         let persisted_until = c.i64_le("persisted_until")?;
         let persisted_lsn = Lsn {
-            segment: c.u32_le("persisted_lsn segment")?,
+            file: c.u32_le("persisted_lsn file")?,
             offset: c.u64_le("persisted_lsn offset")?,
         };
         let next_seq = c.u32_le("next_seq")?;
@@ -205,7 +205,7 @@ mod tests {
             generation: 7,
             persisted_until: 1_700_000_000_000,
             persisted_lsn: Lsn {
-                segment: 9,
+                file: 9,
                 offset: 4096,
             },
             next_seq: 12,

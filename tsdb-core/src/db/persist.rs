@@ -106,7 +106,7 @@ impl Inner {
         let mut written = 0;
         let mut persisted_any = false;
         loop {
-            // from the committed boundary: a failed persist is retried from where it was
+            // from the committed `persisted_until`: a failed persist is retried from where it was
             let (min, max) = (head.min_t().max(p.manifest.persisted_until), head.max_t());
             if min > max || head.series_count() == 0 {
                 break;
@@ -146,7 +146,7 @@ impl Inner {
             // The log: everything before `until` logged before `lsn` is in segments now.
             // One cut and one checkpoint for the whole persist.
             let started = Instant::now();
-            let cut = wal.cut_segment()?;
+            let cut = wal.cut_file()?;
             let live = head.live_wal_refs();
             wal.checkpoint_keeping(
                 cut.saturating_sub(1),
@@ -294,7 +294,7 @@ impl Inner {
                 Some(Arc::new(Segment::open(&*self.options.fs, &dir)?))
             }
             // Nothing to write (rare: the head's lower bound is exact but for chunks that
-            // straddle a boundary): only the boundary moves.
+            // straddle `persisted_until`): only `persisted_until` moves.
             None => None,
         };
         // The manifest must say how far the head is persisted before the checkpoint
