@@ -52,6 +52,21 @@ pub(crate) struct SegmentEntry {
     pub(crate) parents: Vec<u32>,
 }
 
+impl SegmentEntry {
+    /// A segment of raw samples cut from the head (level 0, made from no other segment).
+    pub(crate) fn from_head(seq: u32, min_t: i64, max_t: i64) -> SegmentEntry {
+        SegmentEntry {
+            seq,
+            min_t,
+            max_t,
+            resolution_ms: 0,
+            level: 0,
+            sources: Vec::new(),
+            parents: Vec::new(),
+        }
+    }
+}
+
 /// The committed state of the data directory's persisted part.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Manifest {

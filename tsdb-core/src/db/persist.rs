@@ -187,15 +187,7 @@ impl Inner {
                 };
                 let mut source = head.late_range(&batch, start, end, chunk_options);
                 if write_segment(&*self.options.fs, &dir, spec, &mut source)?.is_some() {
-                    next.segments.push(SegmentEntry {
-                        seq,
-                        min_t: start,
-                        max_t: end,
-                        resolution_ms: 0,
-                        level: 0,
-                        sources: Vec::new(),
-                        parents: Vec::new(),
-                    });
+                    next.segments.push(SegmentEntry::from_head(seq, start, end));
                     segments.push(Arc::new(Segment::open(&*self.options.fs, &dir)?));
                 }
             }
@@ -282,15 +274,7 @@ impl Inner {
                 // leftover that the next open removes, and a retry writes a new one
                 p.manifest.next_seq = seq.saturating_add(1);
                 next.next_seq = p.manifest.next_seq;
-                next.segments.push(SegmentEntry {
-                    seq,
-                    min_t: start,
-                    max_t: end,
-                    resolution_ms: 0,
-                    level: 0,
-                    sources: Vec::new(),
-                    parents: Vec::new(),
-                });
+                next.segments.push(SegmentEntry::from_head(seq, start, end));
                 Some(Arc::new(Segment::open(&*self.options.fs, &dir)?))
             }
             // Nothing to write (rare: the head's lower bound is exact but for chunks that
