@@ -7,7 +7,7 @@
 //! ```text
 //! LOCK                 held (flock) while a process has the database open for writing
 //! MANIFEST             the live segments and how far the head is persisted
-//! wal/                 write-ahead log segments and checkpoints (FORMAT-wal.md)
+//! wal/                 write-ahead log files and checkpoints (FORMAT-wal.md)
 //! segments/00000001/   immutable segments: meta, index, series, chunks
 //! tombstones           deletion requests honoured at read time
 //! ```
@@ -56,13 +56,26 @@ struct State {
     /// The committed manifest's generation (kept here so statistics never wait for a
     /// persist holding the persist lock).
     manifest_generation: u64,
+    /// Incremented by every publish of segments; readers register the generation they
+    /// saw, so the head knows when no reader can still need its copy of what was
+    /// published.
+    generation: u64,
     deletions: Arc<Vec<Deletion>>,
 }
 
-/// What only the persist lock's holder touches: the committed manifest.
+/// What only the persist lock's holder touches.
 #[derive(Debug)]
 struct PersistState {
+    /// The committed manifest.
     manifest: Manifest,
+    /// Set while a persist that has nothing late to take runs: its commits can record
+    /// this WAL position as `persisted_lsn` (see `persist.rs`).
+    next_lsn: Option<crate::wal::Lsn>,
+    /// Late persists published at a state generation, whose series still keep a copy
+    /// of what they took for readers older than that generation.
+    pending_late: Vec<(u64, Vec<tsdb_index::SeriesId>)>,
+    /// When the last late persist ran (clock milliseconds).
+    last_late_persist_ms: i64,
 }
 
 #[derive(Debug)]
@@ -126,8 +139,8 @@ pub struct DbStats {
     pub persisted_until: i64,
     /// Bytes of the write-ahead log on disk (0 when opened read-only).
     pub wal_bytes: u64,
-    /// WAL segment files (0 when opened read-only).
-    pub wal_segments: usize,
+    /// Write-ahead log files (0 when opened read-only).
+    pub wal_files: usize,
     /// Open segments, oldest first: directory, meta, bytes on disk.
     pub segments: Vec<(PathBuf, SegmentMeta, u64)>,
     /// Segments left out because they are damaged, with the reason.
@@ -295,7 +308,8 @@ impl Db {
         let state = self.inner.state.read();
         let snapshot = Snapshot {
             head: self.inner.head.clone(),
-            head_from: state.persisted_until,
+            persisted_until: state.persisted_until,
+            generation: state.generation,
             segments: state.segments.clone(),
             deletions: state.deletions.clone(),
         };
@@ -386,10 +400,10 @@ impl Db {
     /// Sizes and counts.
     pub fn stats(&self) -> Result<DbStats> {
         let head = &self.inner.head;
-        let (wal_bytes, wal_segments) = match &self.inner.wal {
+        let (wal_bytes, wal_files) = match &self.inner.wal {
             Some(wal) => {
                 let s = wal.stats()?;
-                (s.bytes_on_disk, s.segments)
+                (s.bytes_on_disk, s.files)
             }
             None => (0, 0),
         };
@@ -401,7 +415,7 @@ impl Db {
             head_range: (min <= max).then_some((min, max)),
             persisted_until: state.persisted_until,
             wal_bytes,
-            wal_segments,
+            wal_files,
             segments: state
                 .segments
                 .iter()
