@@ -87,6 +87,7 @@ mod otlp;
 mod outcome;
 pub mod proto;
 mod reason;
+mod remote_read;
 mod remote_write;
 mod stats;
 mod tracker;
@@ -101,6 +102,7 @@ pub use outcome::{
     SAMPLES_WRITTEN_HEADER,
 };
 pub use reason::{FailureKind, Protocol, Reason};
+pub use remote_read::{remote_read, ReadError, ReadLimits};
 pub use remote_write::{negotiate as negotiate_remote_write, PROTO_V1, PROTO_V2};
 pub use stats::IngestStats;
 
