@@ -60,8 +60,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status/tsdb", get(status_api::tsdb))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
-    let write = write_routes()
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_write));
+    let mut write = write_routes();
+    if write.has_routes() {
+        write = write.route_layer(middleware::from_fn_with_state(state.clone(), require_write));
+    }
     let admin = Router::new()
         .route(
             "/api/v1/admin/tsdb/delete_series",
