@@ -1,9 +1,10 @@
 //! Thin binaries around the tsdb engine, and the little they share.
 //!
 //! - `tsdb` (`src/bin/tsdb.rs`): the command-line tool, like `promtool tsdb`: `import`,
-//!   `export`, `inspect`, and `query`/`query-range` printing the Prometheus HTTP API's
-//!   JSON.
-//! - `import`: loading text files into a `Db` (the tool's `import`, and the benches' data).
+//!   `export`, `inspect`, `query`/`query-range` printing the Prometheus HTTP API's JSON,
+//!   `delete`, and `repair` for a damaged write-ahead log.
+//! - `import`: loading text files into a `Db` within a memory budget (the tool's
+//!   `import`, and the benches' data).
 //! - `api`: the Prometheus API's query endpoints over a `Db`, transport aside.
 //! - `timearg`: time and duration arguments as the Prometheus API reads them.
 //! - `server`: the reference server `tsdb-server` (`src/bin/tsdb-server.rs`): Prometheus'

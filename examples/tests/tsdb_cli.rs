@@ -69,7 +69,7 @@ fn import_export_round_trip() {
         om_path.to_str().unwrap(),
         lp_path.to_str().unwrap(),
     ]);
-    assert_eq!(code, 2, "bad lines make the exit code 2: {err}");
+    assert_eq!(code, 5, "refused lines make the exit code 5: {err}");
     assert!(
         err.contains("in.om:line 1002,"),
         "the broken OpenMetrics line is reported by number: {err}"
@@ -472,7 +472,7 @@ fn export_match_takes_promql_selectors() {
         ("cpu{", "parse error"),
     ] {
         let (code, out, err) = tsdb(&["export", "--data", &data, "--match", bad]);
-        assert_eq!((code, out.as_str()), (1, ""), "{bad}");
+        assert_eq!((code, out.as_str()), (2, ""), "{bad}");
         assert!(
             err.contains("--match") && err.contains(says),
             "{bad}: {err}"

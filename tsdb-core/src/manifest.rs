@@ -20,6 +20,7 @@ use tsdb_encoding::{append_crc, check_crc, put_uvarint, put_varint, Cursor, Deco
 use crate::atomic_file;
 use crate::error::{Error, Result};
 use crate::fs::Fs;
+use crate::wal::Lsn;
 
 /// The manifest's file name in the data directory.
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
@@ -57,8 +58,14 @@ pub(crate) struct Manifest {
     /// Incremented by every commit; a reader can tell two states apart.
     pub(crate) generation: u64,
     /// The head has been persisted up to here (exclusive): segments hold everything
-    /// before it, the head reads from it on, and WAL replay skips samples before it.
+    /// before it that was logged before `persisted_lsn`, and the head reads its in-order
+    /// data from it on.
     pub(crate) persisted_until: i64,
+    /// Where the WAL stood when the last complete persist began: a sample older than
+    /// `persisted_until` logged before this position is in a segment (WAL replay skips
+    /// it); one logged at or after it is a late sample that may not be (replayed into
+    /// the late store).
+    pub(crate) persisted_lsn: Lsn,
     /// The number the next segment directory gets.
     pub(crate) next_seq: u32,
     /// Live segments, in commit order.
@@ -71,6 +78,7 @@ impl Manifest {
         Manifest {
             generation: 0,
             persisted_until: i64::MIN,
+            persisted_lsn: Lsn::default(),
             next_seq: 1,
             segments: Vec::new(),
         }
@@ -81,6 +89,8 @@ impl Manifest {
         HEADER.write(&mut out);
         put_uvarint(&mut out, self.generation);
         out.extend_from_slice(&self.persisted_until.to_le_bytes());
+        out.extend_from_slice(&self.persisted_lsn.segment.to_le_bytes());
+        out.extend_from_slice(&self.persisted_lsn.offset.to_le_bytes());
         out.extend_from_slice(&self.next_seq.to_le_bytes());
         put_uvarint(&mut out, self.segments.len() as u64);
         for s in &self.segments {
@@ -109,6 +119,10 @@ impl Manifest {
         HEADER.read(&mut c)?;
         let generation = c.uvarint("generation")?;
         let persisted_until = c.i64_le("persisted_until")?;
+        let persisted_lsn = Lsn {
+            segment: c.u32_le("persisted_lsn segment")?,
+            offset: c.u64_le("persisted_lsn offset")?,
+        };
         let next_seq = c.u32_le("next_seq")?;
         // every entry takes at least 7 bytes: the count is checked before anything is
         // allocated from it
@@ -155,6 +169,7 @@ impl Manifest {
         Ok(Manifest {
             generation,
             persisted_until,
+            persisted_lsn,
             next_seq,
             segments,
         })
@@ -189,6 +204,10 @@ mod tests {
         Manifest {
             generation: 7,
             persisted_until: 1_700_000_000_000,
+            persisted_lsn: Lsn {
+                segment: 9,
+                offset: 4096,
+            },
             next_seq: 12,
             segments: vec![
                 SegmentEntry {

@@ -27,13 +27,14 @@ use crate::series_iter::{ChunkHandle, SeriesIter};
 #[derive(Debug, Default)]
 pub(crate) struct Readers {
     next: AtomicU64,
-    live: Mutex<BTreeMap<u64, i64>>,
+    /// Live queriers: their head boundary and the state generation they captured.
+    live: Mutex<BTreeMap<u64, (i64, u64)>>,
 }
 
 impl Readers {
-    fn register(self: &Arc<Self>, head_from: i64) -> ReaderGuard {
+    fn register(self: &Arc<Self>, head_from: i64, generation: u64) -> ReaderGuard {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.live.lock().insert(id, head_from);
+        self.live.lock().insert(id, (head_from, generation));
         ReaderGuard {
             readers: self.clone(),
             id,
@@ -42,7 +43,22 @@ impl Readers {
 
     /// The oldest head boundary a live querier reads from (`i64::MAX` with none).
     pub(crate) fn oldest(&self) -> i64 {
-        self.live.lock().values().min().copied().unwrap_or(i64::MAX)
+        self.live
+            .lock()
+            .values()
+            .map(|&(head_from, _)| head_from)
+            .min()
+            .unwrap_or(i64::MAX)
+    }
+
+    /// The oldest state generation a live querier captured (`u64::MAX` with none).
+    pub(crate) fn oldest_generation(&self) -> u64 {
+        self.live
+            .lock()
+            .values()
+            .map(|&(_, generation)| generation)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 }
 
@@ -63,6 +79,8 @@ impl Drop for ReaderGuard {
 pub(crate) struct Snapshot {
     pub(crate) head: Arc<Head>,
     pub(crate) head_from: i64,
+    /// The state generation this snapshot was taken at.
+    pub(crate) generation: u64,
     pub(crate) segments: Arc<Vec<Arc<Segment>>>,
     pub(crate) deletions: Arc<Vec<Deletion>>,
 }
@@ -110,7 +128,7 @@ impl SeriesEntry {
 
 impl Querier {
     pub(crate) fn new(readers: &Arc<Readers>, snapshot: Snapshot, mint: i64, maxt: i64) -> Querier {
-        let guard = readers.register(snapshot.head_from);
+        let guard = readers.register(snapshot.head_from, snapshot.generation);
         Querier {
             mint,
             maxt,
@@ -175,12 +193,9 @@ impl Querier {
                 found.entry(labels).or_default().extend(handles);
             }
         }
-        let head_mint = mint.max(self.snapshot.head_from);
-        if head_mint <= maxt {
-            for (labels, mut handles) in self.snapshot.head.select(matchers, head_mint, maxt)? {
-                for h in &mut handles {
-                    h.from = self.snapshot.head_from;
-                }
+        let head = &self.snapshot.head;
+        if mint.max(self.snapshot.head_from) <= maxt || head.late_series() > 0 {
+            for (labels, handles) in head.select(matchers, mint, maxt, self.snapshot.head_from)? {
                 found.entry(labels).or_default().extend(handles);
             }
         }

@@ -94,10 +94,14 @@ fn head_corruption(e: &tsdb_compress::Error) -> Error {
 }
 
 /// Samples of one series in time order, within the querier's window and without deleted
-/// ranges. Yields an error once (a corrupt chunk) and then ends.
+/// ranges. Yields an error once (a corrupt chunk) and then ends, unless the reader
+/// chooses to go on past the damage with [`SeriesIter::skip_damaged`].
 #[derive(Debug)]
 pub struct SeriesIter {
     chunks: Vec<ChunkHandle>,
+    /// Each chunk's place in the list the reader was given: its priority when chunks
+    /// overlap (lower wins a duplicate timestamp), whatever its start time.
+    priority: Vec<u32>,
     next_chunk: usize,
     ts: Vec<i64>,
     vs: Vec<f64>,
@@ -107,21 +111,30 @@ pub struct SeriesIter {
     deleted: Arc<[(i64, i64)]>,
     done: bool,
     merge: Vec<(i64, u32, f64)>,
+    /// The time range of the chunks the last error left out.
+    damaged: Option<(i64, i64)>,
 }
 
 impl SeriesIter {
     /// `chunks` in source priority order (the first wins a duplicate timestamp); they are
-    /// sorted by start time here, stably.
+    /// read in start-time order here, each keeping its priority.
     pub(crate) fn new(
-        mut chunks: Vec<ChunkHandle>,
+        chunks: Vec<ChunkHandle>,
         mint: i64,
         maxt: i64,
         deleted: Arc<[(i64, i64)]>,
     ) -> SeriesIter {
-        chunks.retain(|c| c.max_t >= mint && c.min_t <= maxt);
-        chunks.sort_by_key(|c| c.min_t);
+        let mut ranked: Vec<(u32, ChunkHandle)> = chunks
+            .into_iter()
+            .enumerate()
+            .filter(|(_, c)| c.max_t >= mint && c.min_t <= maxt)
+            .map(|(i, c)| (u32::try_from(i).unwrap_or(u32::MAX), c))
+            .collect();
+        ranked.sort_by_key(|(_, c)| c.min_t);
+        let (priority, chunks) = ranked.into_iter().unzip();
         SeriesIter {
             chunks,
+            priority,
             next_chunk: 0,
             ts: Vec::new(),
             vs: Vec::new(),
@@ -131,6 +144,25 @@ impl SeriesIter {
             deleted,
             done: false,
             merge: Vec::new(),
+            damaged: None,
+        }
+    }
+
+    /// After an error: the time range (inclusive) of the chunks whose samples it left
+    /// out, a damaged chunk and any chunk overlapping it.
+    pub fn damaged_range(&self) -> Option<(i64, i64)> {
+        self.damaged
+    }
+
+    /// After an error, goes on with the chunks after the damaged ones instead of ending:
+    /// for tools that salvage what is readable (`tsdb export`). Queries do not: a query
+    /// over damaged data fails rather than answer from part of it.
+    pub fn skip_damaged(&mut self) {
+        if self.damaged.is_some() {
+            self.done = false;
+            self.ts.clear();
+            self.vs.clear();
+            self.pos = 0;
         }
     }
 
@@ -157,6 +189,7 @@ impl SeriesIter {
     /// winning a duplicate timestamp, window and deletions applied) to `ts`/`vs`; false
     /// when there are no chunks left. On error, nothing of the run stays appended.
     fn decode_next_group(&mut self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<bool> {
+        self.damaged = None;
         let Some(first) = self.chunks.get(self.next_chunk) else {
             return Ok(false);
         };
@@ -172,24 +205,32 @@ impl SeriesIter {
         let group = self.chunks.get(self.next_chunk..end).unwrap_or_default();
         self.next_chunk = end;
         let start = ts.len();
+        let damaged = (first.min_t, group_max);
         if let [only] = group {
             if let Err(e) = only.decode(ts, vs) {
                 ts.truncate(start);
                 vs.truncate(start);
+                self.damaged = Some(damaged);
                 return Err(e);
             }
         } else {
             self.merge.clear();
             let (mut gts, mut gvs) = (Vec::new(), Vec::new());
-            for (prio, c) in group.iter().enumerate() {
+            let priorities = self
+                .priority
+                .get(end - group.len()..end)
+                .unwrap_or_default();
+            for (c, &prio) in group.iter().zip(priorities) {
                 gts.clear();
                 gvs.clear();
-                c.decode(&mut gts, &mut gvs)?;
-                let prio = u32::try_from(prio).unwrap_or(u32::MAX);
+                if let Err(e) = c.decode(&mut gts, &mut gvs) {
+                    self.damaged = Some(damaged);
+                    return Err(e);
+                }
                 self.merge
                     .extend(gts.iter().zip(&gvs).map(|(&t, &v)| (t, prio, v)));
             }
-            // stable priority: within a timestamp the earliest source comes first
+            // within a timestamp the source listed first wins
             self.merge.sort_by_key(|&(t, prio, _)| (t, prio));
             self.merge.dedup_by_key(|&mut (t, _, _)| t);
             ts.extend(self.merge.iter().map(|&(t, _, _)| t));

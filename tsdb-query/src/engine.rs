@@ -175,7 +175,7 @@ impl Engine {
         catch_unwind(AssertUnwindSafe(|| ev.eval(expr, steps))).unwrap_or_else(|panic| {
             Err(Error::Internal(format!(
                 "query evaluation panicked: {}",
-                crate::eval::read::panic_message(panic.as_ref())
+                crate::error::panic_message(panic.as_ref())
             )))
         })
     }

@@ -70,5 +70,15 @@ fn parse_message(message: &str, position: &Option<(usize, usize)>) -> String {
     }
 }
 
+/// The message of a caught panic, when it carries one (the parser's, a read task's, the
+/// evaluator's), for the error that replaces it.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into())
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;

@@ -55,7 +55,7 @@ pub fn parse(query: &str) -> Result<Expr> {
     let parsed = quietly(|| pp::parse(query)).map_err(|panic| Error::Parse {
         message: format!(
             "the PromQL parser failed on this query ({})",
-            crate::eval::read::panic_message(panic.as_ref())
+            crate::error::panic_message(panic.as_ref())
         ),
         position: None,
     })?;
@@ -73,7 +73,7 @@ pub fn prettify(query: &str) -> Result<String> {
     let parsed = quietly(|| pp::parse(query)).map_err(|panic| Error::Parse {
         message: format!(
             "the PromQL parser failed on this query ({})",
-            crate::eval::read::panic_message(panic.as_ref())
+            crate::error::panic_message(panic.as_ref())
         ),
         position: None,
     })?;

@@ -33,6 +33,9 @@
 //! - Lines starting with `#` are comments; blank lines, leading whitespace, runs of
 //!   spaces between sections and CRLF line ends are accepted.
 //!
+//! Input too large to hold whole is parsed in pieces cut at line ends, each continuing
+//! the last ([`Parser::resume`]; a string spanning the cut is carried over).
+//!
 //! Errors are per line: a line with a syntax error yields one [`LineError`] and no
 //! samples. When the label set of a line is refused (a bad tag), the line yields one
 //! error rather than one per field.
@@ -144,6 +147,11 @@ pub struct Parser<'a> {
     string_fields_skipped: u64,
     fields: Vec<Field<'a>>,
     cache: LabelCache,
+    /// More input follows in another piece (see [`Parser::resume`]).
+    more_input: bool,
+    /// Set when a quoted string ran to the end of a piece with more input to come: the
+    /// parser stopped at the start of that line.
+    stopped: bool,
 }
 
 #[derive(Debug)]
@@ -286,6 +294,49 @@ impl<'a> Parser<'a> {
             string_fields_skipped: 0,
             fields: Vec::new(),
             cache: LabelCache::default(),
+            more_input: false,
+            stopped: false,
+        }
+    }
+
+    /// Declares whether more input follows this parser's, for input read in pieces (a
+    /// file read a block at a time, see [`Parser::resume`]). While more follows, a quoted
+    /// string value that runs to the end of this piece may end in the next one: the parser
+    /// stops before the line that holds it instead of refusing the line, and
+    /// [`Parser::unparsed`] says where. Default `false`.
+    pub fn set_more_input(&mut self, more: bool) {
+        self.more_input = more;
+    }
+
+    /// Offset in this parser's input of the first byte it did not parse: the input's
+    /// length once it has been read to the end, or the start of the line it stopped before
+    /// (see [`Parser::set_more_input`]). Those bytes begin the next piece.
+    pub fn unparsed(&self) -> usize {
+        if self.stopped {
+            self.pos
+        } else {
+            self.b.len()
+        }
+    }
+
+    /// A parser over `next`, the piece of input that follows this parser's (starting with
+    /// its [`Parser::unparsed`] bytes), continuing where this one stopped: the same options,
+    /// label cache and count of skipped string fields, line numbers counting on, and
+    /// [`Parser::set_more_input`] as it was. Pieces must be cut at line ends. Resuming on
+    /// an empty slice releases the borrow of a buffer before it is refilled.
+    pub fn resume<'b>(self, next: &'b [u8]) -> Parser<'b> {
+        Parser {
+            b: next,
+            pos: 0,
+            line_no: self.line_no,
+            line_start: 0,
+            opts: self.opts,
+            pending: VecDeque::new(),
+            string_fields_skipped: self.string_fields_skipped,
+            fields: Vec::new(),
+            cache: self.cache,
+            more_input: self.more_input,
+            stopped: false,
         }
     }
 
@@ -694,9 +745,12 @@ impl Iterator for Parser<'_> {
             if let Some(item) = self.pending.pop_front() {
                 return Some(item);
             }
-            if self.pos >= self.b.len() {
+            if self.pos >= self.b.len() || self.stopped {
                 return None;
             }
+            // A string field spanning lines moves these on; a line that is not finished
+            // in this piece restarts from them in the next.
+            let (line_no, line_start) = (self.line_no, self.line_start);
             match self.parse_line() {
                 Ok(None) => {
                     let next = self.line_end_after(self.pos);
@@ -706,6 +760,16 @@ impl Iterator for Parser<'_> {
                     self.emit(line);
                     let next = self.line_end_after(self.pos);
                     self.advance_line(next);
+                }
+                Err(fail)
+                    if self.more_input && matches!(fail.kind, ErrorKind::UnterminatedString) =>
+                {
+                    // the string ran to the end of the piece: the rest of the line is in
+                    // the next one
+                    self.line_no = line_no;
+                    self.line_start = line_start;
+                    self.stopped = true;
+                    return None;
                 }
                 Err(fail) => {
                     let err = self.error(fail.at, fail.kind);

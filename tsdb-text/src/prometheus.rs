@@ -13,7 +13,8 @@
 //! [`Parser`] is an iterator that yields one item per sample line: `Ok(`[`Sample`]`)` or
 //! `Err(`[`LineError`]`)`. A bad line never stops the lines after it. `# HELP`, `# TYPE`
 //! and `# UNIT` lines yield nothing when they are well formed; what they declare is kept
-//! per family and available from [`Parser::families`].
+//! per family and available from [`Parser::families`]. Input too large to hold whole is
+//! parsed in pieces cut at line ends, each continuing the last ([`Parser::resume`]).
 //!
 //! What is accepted beyond the strict grammar, in both dialects (Prometheus's parser for
 //! the 0.0.4 text format accepts the same): runs of spaces and tabs wherever a space
@@ -224,6 +225,10 @@ pub struct Parser<'a> {
     families: Vec<Family>,
     family_index: HashMap<String, usize>,
     eof_seen: bool,
+    /// The line of the first `# EOF`, in either dialect.
+    eof_line: Option<usize>,
+    /// More input follows in another piece (see [`Parser::resume`]).
+    more_input: bool,
     done: bool,
     /// The series text (`name{labels}`) of the previous sample and its labels: scrapes
     /// and exports repeat a series on consecutive lines.
@@ -252,10 +257,53 @@ impl<'a> Parser<'a> {
             families: Vec::new(),
             family_index: HashMap::new(),
             eof_seen: false,
+            eof_line: None,
+            more_input: false,
             done: false,
             last_series: None,
             pairs: Vec::new(),
         }
+    }
+
+    /// Declares whether more input follows this parser's, for input read in pieces (a
+    /// file read a block at a time, see [`Parser::resume`]). While more follows, the end
+    /// of this piece is not the end of the input: a missing `# EOF` is not reported there.
+    /// Default `false`.
+    pub fn set_more_input(&mut self, more: bool) {
+        self.more_input = more;
+    }
+
+    /// A parser over `next`, the piece of input that follows this parser's, continuing
+    /// where this one stopped: the same dialect and options, the families declared so far
+    /// (so `_created` samples are still recognised), whether `# EOF` was seen (so data
+    /// after it is still refused), line numbers counting on, and [`Parser::set_more_input`]
+    /// as it was. Pieces must be cut at line ends. Resuming on an empty slice releases the
+    /// borrow of a buffer before it is refilled.
+    pub fn resume<'b>(self, next: &'b [u8]) -> Parser<'b> {
+        Parser {
+            input: next,
+            pos: 0,
+            line_no: self.line_no,
+            dialect: self.dialect,
+            default_timestamp: self.default_timestamp,
+            limits: self.limits,
+            keep_created: self.keep_created,
+            families: self.families,
+            family_index: self.family_index,
+            eof_seen: self.eof_seen,
+            eof_line: self.eof_line,
+            more_input: self.more_input,
+            done: false,
+            last_series: None,
+            pairs: Vec::new(),
+        }
+    }
+
+    /// The line of the first `# EOF` line read, in either dialect. In Prometheus text it
+    /// is only a comment, but it is a sign that the input is OpenMetrics (timestamps in
+    /// seconds, not milliseconds): callers told the input is Prometheus text can refuse it.
+    pub fn eof_line(&self) -> Option<usize> {
+        self.eof_line
     }
 
     /// The dialect in use (given or detected).
@@ -329,6 +377,7 @@ impl<'a> Parser<'a> {
         let om = self.dialect == Dialect::OpenMetrics;
         match word {
             "EOF" if c.at_end() => {
+                self.eof_line.get_or_insert(self.line_no);
                 if om {
                     self.eof_seen = true;
                 }
@@ -406,8 +455,12 @@ impl<'a> Parser<'a> {
         let cached = match &self.last_series {
             Some((key, labels)) => {
                 let rest = raw.get(series_start..).unwrap_or_default();
-                let hit =
-                    rest.starts_with(key) && matches!(rest.get(key.len()), Some(b' ' | b'\t'));
+                // `m {a="b"} 1` is m{a="b"}, not m: whitespace may separate a name from
+                // its label set, so a hit needs something other than `{` after it
+                let after = rest.get(key.len()..).unwrap_or_default();
+                let hit = rest.starts_with(key)
+                    && matches!(after.first(), Some(b' ' | b'\t'))
+                    && after.iter().find(|&&b| b != b' ' && b != b'\t') != Some(&b'{');
                 hit.then(|| (key.len(), labels.clone()))
             }
             None => None,
@@ -559,7 +612,11 @@ impl Iterator for Parser<'_> {
         loop {
             let rest = self.input.get(self.pos..).unwrap_or_default();
             if rest.is_empty() {
-                if self.dialect == Dialect::OpenMetrics && !self.eof_seen && !self.done {
+                if self.dialect == Dialect::OpenMetrics
+                    && !self.eof_seen
+                    && !self.done
+                    && !self.more_input
+                {
                     self.done = true;
                     return Some(Err(LineError::new(
                         self.line_no + 1,

@@ -565,3 +565,30 @@ http_requests_total{code="200",datacenter="us-west-1a",host="host_0",os="Ubuntu2
     assert_eq!(s[3].labels.len(), 9);
     assert_eq!(s[3].value, 7_590_019.0);
 }
+
+#[test]
+fn a_repeated_name_then_a_label_set_after_whitespace_is_that_label_set() {
+    // found by examples/fuzz: the previous line's series was reused for `m {...}`, whose
+    // label set then read as an invalid value; whitespace between a name and its labels
+    // is allowed, so these are two series
+    let s = ok(prom("m 1 1\nm {a=\"b\"} 2 2\nm\t{a=\"c\"} 3 3\nm 4 4\n"));
+    assert_eq!(s.len(), 4);
+    assert_eq!(s[0].labels, labels(&[("__name__", "m")]));
+    assert_eq!(s[1].labels, labels(&[("__name__", "m"), ("a", "b")]));
+    assert_eq!(s[2].labels, labels(&[("__name__", "m"), ("a", "c")]));
+    assert_eq!(s[3].labels, s[0].labels);
+    assert_eq!(s[1].value, 2.0);
+    // and a broken label set after a repeated name is a label error, as on a fresh line
+    let items = prom("m 1 1\nm {1 90\n");
+    let e = items[1].as_ref().unwrap_err();
+    assert!(
+        matches!(
+            e.kind,
+            ErrorKind::Syntax {
+                expected: "label name or }",
+                ..
+            }
+        ),
+        "{e}"
+    );
+}

@@ -56,13 +56,26 @@ struct State {
     /// The committed manifest's generation (kept here so statistics never wait for a
     /// persist holding the persist lock).
     manifest_generation: u64,
+    /// Incremented by every publish of segments; readers register the generation they
+    /// saw, so the head knows when no reader can still need its copy of what was
+    /// published.
+    generation: u64,
     deletions: Arc<Vec<Deletion>>,
 }
 
-/// What only the persist lock's holder touches: the committed manifest.
+/// What only the persist lock's holder touches.
 #[derive(Debug)]
 struct PersistState {
+    /// The committed manifest.
     manifest: Manifest,
+    /// Set while a persist that has nothing late to take runs: its commits can record
+    /// this WAL position as `persisted_lsn` (see `persist.rs`).
+    next_lsn: Option<crate::wal::Lsn>,
+    /// Late persists published at a state generation, whose series still keep a copy
+    /// of what they took for readers older than that generation.
+    pending_late: Vec<(u64, Vec<tsdb_index::SeriesId>)>,
+    /// When the last late persist ran (clock milliseconds).
+    last_late_persist_ms: i64,
 }
 
 #[derive(Debug)]
@@ -299,6 +312,7 @@ impl Db {
         let snapshot = Snapshot {
             head: self.inner.head.clone(),
             head_from: state.persisted_until,
+            generation: state.generation,
             segments: state.segments.clone(),
             deletions: state.deletions.clone(),
         };

@@ -21,7 +21,7 @@ use crate::manifest::{Manifest, SegmentEntry};
 use crate::options::Options;
 use crate::segment::write::TMP_SUFFIX;
 use crate::segment::Segment;
-use crate::wal::{self, Record, RecoveryReport, Wal, WalOptions};
+use crate::wal::{self, Lsn, Record, RecoveryReport, Wal, WalOptions};
 
 /// How the manifest was found when the database was opened.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -134,6 +134,16 @@ struct Segments {
     open: Vec<Arc<Segment>>,
     set_aside: Vec<(PathBuf, String)>,
     removed: Vec<PathBuf>,
+}
+
+impl Segments {
+    fn replay_floor(&self) -> ReplayFloor {
+        ReplayFloor {
+            persisted_until: self.manifest.persisted_until,
+            persisted_lsn: self.manifest.persisted_lsn,
+            legacy: matches!(self.status, ManifestStatus::Rebuilt { .. }),
+        }
+    }
 }
 
 /// Loads the manifest and opens its segments. `write`: remove leftovers and commit a
@@ -258,26 +268,49 @@ fn rebuild(
     (manifest, ManifestStatus::Rebuilt { reason, segments })
 }
 
-/// Replays the WAL's records into `head`.
-fn replay_into(head: &Head) -> impl FnMut(Record) -> Result<()> + '_ {
+/// Which logged samples replay skips: those older than `persisted_until` logged before
+/// `persisted_lsn` are in segments. `legacy`: a manifest rebuilt without a position, so
+/// every sample older than `persisted_until` is taken as persisted (the rule before late
+/// samples existed).
+#[derive(Clone, Copy)]
+struct ReplayFloor {
+    persisted_until: i64,
+    persisted_lsn: Lsn,
+    legacy: bool,
+}
+
+/// Replays the WAL's records into `head`: samples at or after the persisted boundary into
+/// the head as they came, older ones logged after the last persist began into the late
+/// store, older ones logged before it (in segments) skipped.
+fn replay_into(head: &Head, floor: ReplayFloor) -> impl FnMut(Record, Lsn) -> Result<()> + '_ {
     let mut refs = RefMap::default();
     // Samples whose series record comes later in the log (two writers raced).
-    let mut pending: HashMap<u64, Vec<(i64, f64)>> = HashMap::new();
-    move |rec| {
+    let mut pending: HashMap<u64, Vec<(i64, f64, Lsn)>> = HashMap::new();
+    let apply = move |id, t: i64, v, at: Lsn| {
+        if t >= floor.persisted_until {
+            head.replay_sample(id, t, v);
+        } else if !floor.legacy && at >= floor.persisted_lsn {
+            head.replay_late(id, t, v);
+        }
+    };
+    move |rec, at| {
         match rec {
             Record::Series { series_ref, labels } => {
                 if let Some(id) = head.replay_series(series_ref, &labels)? {
                     refs.insert(series_ref, id);
-                    for (t, v) in pending.remove(&series_ref).unwrap_or_default() {
-                        head.replay_sample(id, t, v);
+                    for (t, v, at) in pending.remove(&series_ref).unwrap_or_default() {
+                        apply(id, t, v, at);
                     }
                 }
             }
             Record::Samples(samples) => {
                 for s in samples {
                     match refs.get(s.series_ref) {
-                        Some(id) => head.replay_sample(id, s.t, s.v),
-                        None => pending.entry(s.series_ref).or_default().push((s.t, s.v)),
+                        Some(id) => apply(id, s.t, s.v, at),
+                        None => pending
+                            .entry(s.series_ref)
+                            .or_default()
+                            .push((s.t, s.v, at)),
                     }
                 }
             }
@@ -305,13 +338,20 @@ impl Db {
             sync: options.sync,
             recovery: options.wal_recovery,
         };
-        let (wal, replay) = Wal::open_with_fs(
+        let floor = segments.replay_floor();
+        let (wal, replay) = Wal::open_with_positions(
             fs.clone(),
             dir.join(WAL_DIR),
             wal_options,
-            replay_into(&head),
+            replay_into(&head, floor),
         )?;
         wal.set_observer(options.observer.clone());
+        let mut segments = segments;
+        if floor.legacy {
+            // From now on positions count: everything replayed was logged before this.
+            segments.manifest.persisted_lsn = wal.last_lsn()?;
+            segments.manifest.commit(&*fs, &dir)?;
+        }
         let deletions = deletes::load(&*fs, &dir)?;
         Db::assemble(
             dir,
@@ -369,7 +409,7 @@ impl Db {
                 fs.clone(),
                 &wal_dir,
                 options.wal_recovery,
-                replay_into(&head),
+                replay_into(&head, segments.replay_floor()),
             )?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RecoveryReport::default(),
             Err(e) => return Err(Error::io(IoOp::ListDir, &wal_dir, e)),
@@ -437,11 +477,15 @@ impl Db {
                     segments: Arc::new(segments.open),
                     persisted_until: segments.manifest.persisted_until,
                     manifest_generation: segments.manifest.generation,
+                    generation: 0,
                     deletions: Arc::new(deletions),
                 }),
                 readers: Arc::default(),
                 persist: Mutex::new(PersistState {
                     manifest: segments.manifest,
+                    next_lsn: None,
+                    pending_late: Vec::new(),
+                    last_late_persist_ms: i64::MIN,
                 }),
                 report,
                 maintenance,

@@ -36,6 +36,12 @@ enum Scope {
     All,
 }
 
+/// Late samples waiting in the head start a persist of their own once there are this many
+/// (otherwise they go with the next in-order persist, or after the interval below).
+const LATE_PERSIST_SAMPLES: usize = 1_000_000;
+/// … or once this long has passed since the last late persist (clock milliseconds).
+const LATE_PERSIST_INTERVAL_MS: i64 = 10 * 60 * 1000;
+
 pub(crate) fn segment_name(seq: u32) -> String {
     format!("{seq:08}")
 }
@@ -59,13 +65,14 @@ impl Db {
         self.inner.persist(Scope::All)
     }
 
-    /// True when the head has grown enough that a persist is due: a cheap check on
-    /// atomics, made after every append.
+    /// True when the head has grown enough that a persist is due (its span, or the late
+    /// samples waiting): a cheap check on atomics, made after every append.
     pub(super) fn persist_due(&self) -> bool {
         let head = &self.inner.head;
         let range = self.inner.options.block_range_ms;
         let (min, max) = (head.min_t().max(head.write_floor()), head.max_t());
-        min <= max && max.saturating_sub(min) > range / 2 * 3
+        (min <= max && max.saturating_sub(min) > range / 2 * 3)
+            || head.late_samples() >= LATE_PERSIST_SAMPLES
     }
 }
 
@@ -83,6 +90,17 @@ impl Inner {
             return Err(Error::ReadOnly);
         };
         let mut p = self.persist.lock();
+        self.finish_late_persists(&mut p);
+        // Where the log stands before anything is collected: every sample logged before
+        // this is in the head now, so once this persist has taken the in-order ranges
+        // and the late samples, the manifest can say so (replay skips what it covers).
+        let lsn = wal.last_lsn()?;
+        // Late samples logged before `lsn` were counted before it: none now means none
+        // to take, and the in-order commits can carry `lsn` themselves.
+        let late_pending = self.head.late_samples() > 0;
+        if !late_pending {
+            p.next_lsn = Some(lsn);
+        }
         let range = self.options.block_range_ms;
         let head = &self.head;
         let mut written = 0;
@@ -111,17 +129,126 @@ impl Inner {
                 break;
             }
         }
+        let now = self.options.clock.now_ms();
+        let late_due = late_pending
+            && (scope == Scope::All
+                || persisted_any
+                || head.late_samples() >= LATE_PERSIST_SAMPLES
+                || now.saturating_sub(p.last_late_persist_ms) >= LATE_PERSIST_INTERVAL_MS);
+        if late_due {
+            written += self.persist_late(&mut p, lsn)?;
+            p.last_late_persist_ms = now;
+            persisted_any = true;
+        }
+        p.next_lsn = None;
         if persisted_any {
-            let until = p.manifest.persisted_until;
-            // The log: everything before `until` is in segments now. One cut and one
-            // checkpoint for the whole persist.
+            let (until, lsn) = (p.manifest.persisted_until, p.manifest.persisted_lsn);
+            // The log: everything before `until` logged before `lsn` is in segments now.
+            // One cut and one checkpoint for the whole persist.
             let started = Instant::now();
             let cut = wal.cut_segment()?;
             let live = head.live_wal_refs();
-            wal.checkpoint(cut.saturating_sub(1), |r| live.contains(&r), until)?;
+            wal.checkpoint_keeping(
+                cut.saturating_sub(1),
+                |r| live.contains(&r),
+                |t, at| t >= until || at >= lsn,
+            )?;
             self.options.observer.checkpointed(started.elapsed());
         }
         Ok(written)
+    }
+
+    /// Persists the head's late samples (older than the write floor when they came) as
+    /// segments overlapping the ones already written, one per block range that holds any,
+    /// and commits them with `lsn` as the new `persisted_lsn`. The head keeps its copy
+    /// readable until the segments are published and no older reader remains.
+    fn persist_late(&self, p: &mut PersistState, lsn: crate::wal::Lsn) -> Result<usize> {
+        let started = Instant::now();
+        let range = self.options.block_range_ms;
+        let head = &self.head;
+        let batch = head.start_late_persist(range);
+        let chunk_options = ChunkOptions {
+            max_samples: tsdb_compress::chunk::DEFAULT_MAX_SAMPLES,
+        };
+        let mut next = p.manifest.clone();
+        let mut segments = Vec::new();
+        let mut written = || -> Result<()> {
+            for &start in &batch.ranges {
+                let end = start.saturating_add(range);
+                let seq = p.manifest.next_seq;
+                // used up whatever happens, as for in-order segments
+                p.manifest.next_seq = seq.saturating_add(1);
+                let dir = self.dir.join(SEGMENTS_DIR).join(segment_name(seq));
+                let spec = SegmentSpec {
+                    min_t: start,
+                    max_t: end,
+                    resolution_ms: 0,
+                    level: 0,
+                };
+                let mut source = head.late_range(&batch, start, end, chunk_options);
+                if write_segment(&*self.options.fs, &dir, spec, &mut source)?.is_some() {
+                    next.segments.push(SegmentEntry {
+                        seq,
+                        min_t: start,
+                        max_t: end,
+                        resolution_ms: 0,
+                        level: 0,
+                        sources: Vec::new(),
+                        parents: Vec::new(),
+                    });
+                    segments.push(Arc::new(Segment::open(&*self.options.fs, &dir)?));
+                }
+            }
+            next.next_seq = p.manifest.next_seq;
+            next.persisted_lsn = lsn;
+            next.commit(&*self.options.fs, &self.dir)
+        };
+        if let Err(e) = written() {
+            head.restore_late(&batch);
+            return Err(e);
+        }
+        p.manifest = next;
+        let count = segments.len();
+        let (mut series, mut samples) = (0, 0);
+        for s in &segments {
+            series += s.meta().series;
+            samples += s.meta().samples;
+        }
+        let generation = {
+            let mut state = self.state.write();
+            let mut list = state.segments.as_ref().clone();
+            list.extend(segments);
+            state.segments = Arc::new(list);
+            state.generation += 1;
+            state.manifest_generation = p.manifest.generation;
+            state.generation
+        };
+        let ids = batch.series.iter().map(|&(_, id)| id).collect();
+        p.pending_late.push((generation, ids));
+        self.finish_late_persists(p);
+        if let (Some(&first), Some(&last)) = (batch.ranges.first(), batch.ranges.last()) {
+            self.options.observer.persisted(&PersistEvent {
+                min_t: first,
+                max_t: last.saturating_add(range),
+                series,
+                samples,
+                duration: started.elapsed(),
+            });
+        }
+        Ok(count)
+    }
+
+    /// Lets the head forget late samples whose segments every live reader sees.
+    fn finish_late_persists(&self, p: &mut PersistState) {
+        let oldest = self.readers.oldest_generation();
+        p.pending_late.retain(|(generation, ids)| {
+            if *generation <= oldest {
+                self.head.finish_late_persist(ids);
+                false
+            } else {
+                true
+            }
+        });
     }
 
     /// Writes the head's samples in `[start, end)` to a new segment (none if the range is
@@ -146,6 +273,9 @@ impl Inner {
         let meta = write_segment(&*self.options.fs, &dir, spec, &mut source)?;
         let mut next = p.manifest.clone();
         next.persisted_until = next.persisted_until.max(end);
+        if let Some(lsn) = p.next_lsn {
+            next.persisted_lsn = lsn;
+        }
         let segment = match meta {
             Some(_) => {
                 // the number is used up even if the commit fails: the directory is then a
@@ -185,6 +315,7 @@ impl Inner {
             }
             state.persisted_until = state.persisted_until.max(end);
             state.manifest_generation = p.manifest.generation;
+            state.generation += 1;
         }
         let drop_before = end.min(self.readers.oldest());
         head.truncate(drop_before, end);

@@ -9,6 +9,7 @@
 //! this module appends and validates; reading hands out chunk handles (`select`);
 //! persisting reads a time range out (`collect_range`) and forgets it (`truncate`).
 
+mod late;
 mod range;
 mod series;
 
@@ -70,6 +71,11 @@ pub(crate) struct Head {
     /// range before that range is persisted).
     write_floor: AtomicI64,
     series_count: AtomicUsize,
+    /// Series holding late samples (fresh or being persisted): while none do, readers
+    /// skip the head for time ranges it has persisted.
+    late_series: AtomicUsize,
+    /// Fresh late samples, waiting for a persist.
+    late_samples: AtomicUsize,
     /// The next series' write-ahead-log id; above every id the log holds.
     next_wal_ref: AtomicU64,
 }
@@ -131,6 +137,8 @@ impl Head {
             min_since_truncate: AtomicI64::new(i64::MAX),
             write_floor: AtomicI64::new(write_floor),
             series_count: AtomicUsize::new(0),
+            late_series: AtomicUsize::new(0),
+            late_samples: AtomicUsize::new(0),
             next_wal_ref: AtomicU64::new(0),
         }
     }
@@ -149,6 +157,25 @@ impl Head {
 
     pub(crate) fn series_count(&self) -> usize {
         self.series_count.load(Ordering::Relaxed)
+    }
+
+    /// Counts a late sample just stored in a series that held late samples already
+    /// (`had_late`) or not.
+    fn note_late(&self, had_late: bool) {
+        if !had_late {
+            self.late_series.fetch_add(1, Ordering::AcqRel);
+        }
+        self.late_samples.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Series holding late samples.
+    pub(crate) fn late_series(&self) -> usize {
+        self.late_series.load(Ordering::Acquire)
+    }
+
+    /// Late samples waiting for a persist.
+    pub(crate) fn late_samples(&self) -> usize {
+        self.late_samples.load(Ordering::Acquire)
     }
 
     fn note_time(&self, t: i64) {
@@ -382,6 +409,30 @@ impl Head {
                 max: limits.max_t,
             });
         }
+        if t < floor {
+            // Late: its range is persisted (or being persisted). Accepted within the
+            // out-of-order window, measured from the head's newest sample (from the floor
+            // while the head is empty), into the late store.
+            let reference = if head_max == i64::MIN {
+                floor
+            } else {
+                head_max
+            };
+            let min = reference.saturating_sub(limits.ooo_window);
+            if limits.ooo_window == 0 || t < min {
+                return Err(SampleError::TooOld {
+                    t,
+                    min: if limits.ooo_window == 0 { floor } else { min },
+                });
+            }
+            let had_late = series.has_late();
+            let r = series.append_late(t, v, self.chunk_options)?;
+            if r == Appended::New {
+                self.note_late(had_late);
+                self.note_time(t);
+            }
+            return Ok(r);
+        }
         let in_order_min = floor.max(head_max.saturating_sub(limits.in_order_lag));
         let ooo_min = floor.max(head_max.saturating_sub(limits.ooo_window));
         let is_in_order = series.last_t().is_none_or(|last| t >= last);
@@ -394,9 +445,6 @@ impl Head {
                     min: in_order_min,
                 });
             }
-        }
-        if t < floor {
-            return Err(SampleError::TooOld { t, min: floor });
         }
         let ooo_allowed = limits.ooo_window > 0 && t >= ooo_min;
         if !is_in_order && limits.ooo_window > 0 && !ooo_allowed {
@@ -432,13 +480,39 @@ impl Head {
         }
     }
 
+    /// Applies a logged late sample while replaying: older than what segments hold, but
+    /// logged after the last persist began, so not in them (or not surely): into the
+    /// series' late store, whatever the window.
+    pub(crate) fn replay_late(&self, id: SeriesId, t: i64, v: f64) {
+        let (stripe, slot) = slot_of(id);
+        let Some(stripe) = self.stripes.get(stripe) else {
+            return;
+        };
+        let mut guard = lock(stripe);
+        if let Some(Some(series)) = guard.get_mut(slot) {
+            let had_late = series.has_late();
+            if matches!(
+                series.append_late(t, v, self.chunk_options),
+                Ok(Appended::New)
+            ) {
+                self.note_late(had_late);
+                self.note_time(t);
+            }
+        }
+    }
+
     /// The series matching `matchers` with their chunks overlapping `[mint, maxt]`.
+    /// In-order and out-of-order chunks are read from `in_order_from` on (segments hold
+    /// what is before it; the handles skip it); late samples over all of `[mint, maxt]`.
     pub(crate) fn select(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
+        in_order_from: i64,
     ) -> Result<Vec<(Labels, Vec<ChunkHandle>)>> {
+        let in_order_min = mint.max(in_order_from);
+        let with_late = self.late_series() > 0;
         let ids = self.index.select(matchers)?;
         let mut out = Vec::with_capacity(usize::try_from(ids.len()).unwrap_or(0));
         let mut current: Option<(usize, MutexGuard<'_, Stripe>)> = None;
@@ -459,7 +533,15 @@ impl Head {
             };
             if let Some(Some(series)) = guard.get(slot) {
                 let mut handles = Vec::new();
-                series.chunk_handles(mint, maxt, &mut handles);
+                if in_order_min <= maxt {
+                    series.chunk_handles(in_order_min, maxt, &mut handles);
+                    for h in &mut handles {
+                        h.from = in_order_from;
+                    }
+                }
+                if with_late {
+                    series.late_handles(mint, maxt, &mut handles);
+                }
                 if !handles.is_empty() {
                     out.push((series.labels.clone(), handles));
                 }

@@ -87,3 +87,132 @@ impl SeriesSource for HeadRange<'_> {
         Ok(None)
     }
 }
+
+/// The series whose late samples a persist took (`Head::start_late_persist`), in label
+/// order, and the block ranges those samples fall in.
+pub(crate) struct LateBatch {
+    pub(crate) series: Vec<(Labels, SeriesId)>,
+    pub(crate) ranges: std::collections::BTreeSet<i64>,
+    pub(crate) samples: usize,
+}
+
+impl Head {
+    /// Moves every series' fresh late samples into its `persisting` buffer (readers still
+    /// see them there) and says which series and block ranges they are in. The caller
+    /// holds the persist lock and finishes with [`Head::finish_late_persist`] once the
+    /// segments are published, or [`Head::restore_late`] if writing them failed.
+    pub(crate) fn start_late_persist(&self, range: i64) -> LateBatch {
+        let mut batch = LateBatch {
+            series: Vec::new(),
+            ranges: std::collections::BTreeSet::new(),
+            samples: 0,
+        };
+        for (stripe_no, stripe) in self.stripes.iter().enumerate() {
+            let mut guard = lock(stripe);
+            for (slot, entry) in guard.iter_mut().enumerate() {
+                let Some(s) = entry else { continue };
+                let taken = s.start_late_persist();
+                if taken > 0 {
+                    self.late_samples
+                        .fetch_sub(taken, std::sync::atomic::Ordering::AcqRel);
+                    batch.samples += taken;
+                    s.persisting_ranges(range, &mut batch.ranges);
+                    batch
+                        .series
+                        .push((s.labels.clone(), series_id(stripe_no, slot)));
+                }
+            }
+        }
+        batch.series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        batch
+    }
+
+    /// Writing the late segments failed: the samples taken become fresh again.
+    pub(crate) fn restore_late(&self, batch: &LateBatch) {
+        for &(_, id) in &batch.series {
+            self.with_series(id, |s| {
+                let n = s.persisting_count();
+                s.restore_late(self.chunk_options);
+                self.late_samples
+                    .fetch_add(n, std::sync::atomic::Ordering::AcqRel);
+            });
+        }
+    }
+
+    /// The late segments are published and no reader that could miss them remains: the
+    /// head forgets the samples it took.
+    pub(crate) fn finish_late_persist(&self, ids: &[SeriesId]) {
+        for &id in ids {
+            self.with_series(id, |s| {
+                s.finish_late_persist();
+                if !s.has_late() {
+                    self.late_series
+                        .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                }
+            });
+        }
+    }
+
+    fn with_series(&self, id: SeriesId, f: impl FnOnce(&mut super::series::MemSeries)) {
+        let (stripe_no, slot) = slot_of(id);
+        if let Some(stripe) = self.stripes.get(stripe_no) {
+            if let Some(Some(s)) = lock(stripe).get_mut(slot) {
+                f(s);
+            }
+        }
+    }
+
+    /// The [`SeriesSource`] of the late samples a persist took that fall in `[mint, maxt)`.
+    pub(crate) fn late_range<'a>(
+        &'a self,
+        batch: &'a LateBatch,
+        mint: i64,
+        maxt: i64,
+        chunk_options: ChunkOptions,
+    ) -> LateRange<'a> {
+        LateRange {
+            head: self,
+            mint,
+            maxt,
+            chunk_options,
+            series: batch.series.iter(),
+            samples: Vec::new(),
+        }
+    }
+}
+
+/// Late samples being persisted, in `[mint, maxt)`, series by series in label order.
+pub(crate) struct LateRange<'a> {
+    head: &'a Head,
+    mint: i64,
+    maxt: i64,
+    chunk_options: ChunkOptions,
+    series: std::slice::Iter<'a, (Labels, SeriesId)>,
+    samples: Vec<Sample>,
+}
+
+impl SeriesSource for LateRange<'_> {
+    fn next_series(&mut self) -> Result<Option<SourceSeries>> {
+        for (labels, id) in self.series.by_ref() {
+            let mut handles = Vec::new();
+            self.head.with_series(*id, |s| {
+                s.persisting_handles(self.mint, self.maxt - 1, &mut handles);
+            });
+            self.samples.clear();
+            for s in SeriesIter::new(handles, self.mint, self.maxt - 1, Arc::from([])) {
+                self.samples.push(s?);
+            }
+            if self.samples.is_empty() {
+                continue;
+            }
+            let chunks = Chunk::encode_series(&self.samples, self.chunk_options).map_err(|e| {
+                Error::invariant(format!("re-encoding late samples of {labels}: {e}"))
+            })?;
+            return Ok(Some(SourceSeries {
+                labels: labels.clone(),
+                chunks,
+            }));
+        }
+        Ok(None)
+    }
+}

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tsdb_compress::{Chunk, ChunkAppender, ChunkOptions};
 use tsdb_index::Labels;
 
+use super::late::LateStore;
 use crate::batch::SampleError;
 use crate::series_iter::{ChunkBytes, ChunkHandle};
 
@@ -38,6 +39,9 @@ pub(crate) struct MemSeries {
     /// `ooo_chunks` when they fill a chunk.
     ooo: Vec<(i64, f64)>,
     ooo_chunks: Vec<Arc<Chunk>>,
+    /// Samples older than the write floor, waiting to be persisted as overlapping
+    /// segments (`late.rs`); boxed, because most series never have any.
+    late: Option<Box<LateStore>>,
 }
 
 impl MemSeries {
@@ -50,6 +54,7 @@ impl MemSeries {
             last: None,
             ooo: Vec::new(),
             ooo_chunks: Vec::new(),
+            late: None,
         }
     }
 
@@ -290,6 +295,7 @@ impl MemSeries {
         self.last.is_none_or(|(last, _)| last < t)
             && self.ooo.is_empty()
             && self.ooo_chunks.is_empty()
+            && self.late.as_ref().is_none_or(|l| l.is_empty())
     }
 
     /// Chunks held: sealed, the open one, and out-of-order ones (the buffer of
@@ -308,6 +314,7 @@ impl MemSeries {
             + self.open.as_deref().map_or(0, ChunkAppender::len)
             + self.ooo_chunks.iter().map(chunk_len).sum::<usize>()
             + self.ooo.len()
+            + self.late.as_ref().map_or(0, |l| l.sample_count())
     }
 }
 
@@ -328,5 +335,92 @@ impl MemSeries {
                 .and_then(|o| Some((o.first_timestamp()?, o.last_timestamp()?)))
                 .is_some_and(|(lo, hi)| overlaps(lo, hi))
             || self.ooo.iter().any(|&(t, _)| t >= mint && t <= maxt)
+    }
+}
+
+/// Late samples (`late.rs`): appending, reading and persisting them.
+impl MemSeries {
+    /// Adds a sample older than the write floor to the late store, unless the series
+    /// already holds a sample at `t` anywhere in the head (then it is a duplicate, or a
+    /// refused second value). Samples at `t` already persisted to a segment are not seen
+    /// here: a different value there is stored too, and reads take the segment's.
+    pub(crate) fn append_late(
+        &mut self,
+        t: i64,
+        v: f64,
+        options: ChunkOptions,
+    ) -> Result<Appended, SampleError> {
+        let existing = self
+            .stored_value_at(t)
+            .or_else(|| {
+                self.ooo
+                    .binary_search_by_key(&t, |&(x, _)| x)
+                    .ok()
+                    .and_then(|i| self.ooo.get(i).map(|&(_, v)| v.to_bits()))
+            })
+            .or_else(|| self.late.as_ref().and_then(|l| l.value_at(t)));
+        match existing {
+            Some(bits) if bits == v.to_bits() => Ok(Appended::Duplicate),
+            Some(_) => Err(SampleError::DuplicateTimestamp { t }),
+            None => {
+                self.late
+                    .get_or_insert_with(Box::default)
+                    .insert(t, v, options);
+                Ok(Appended::New)
+            }
+        }
+    }
+
+    /// True while the series holds late samples, fresh or being persisted.
+    pub(crate) fn has_late(&self) -> bool {
+        self.late.as_ref().is_some_and(|l| !l.is_empty())
+    }
+
+    /// Readers' handles over the late samples in `[mint, maxt]`.
+    pub(crate) fn late_handles(&self, mint: i64, maxt: i64, out: &mut Vec<ChunkHandle>) {
+        if let Some(l) = &self.late {
+            l.handles(mint, maxt, out);
+        }
+    }
+
+    /// A persist takes the fresh late samples; returns how many.
+    pub(crate) fn start_late_persist(&mut self) -> usize {
+        self.late.as_mut().map_or(0, |l| l.start_persisting())
+    }
+
+    /// The persist failed: the samples it took are fresh again.
+    pub(crate) fn restore_late(&mut self, options: ChunkOptions) {
+        if let Some(l) = &mut self.late {
+            l.restore(options);
+        }
+    }
+
+    /// The persist's segments are published and no older reader remains: forget its
+    /// samples. Returns how many were dropped.
+    pub(crate) fn finish_late_persist(&mut self) -> usize {
+        let dropped = self.late.as_mut().map_or(0, |l| l.finish_persisting());
+        if self.late.as_ref().is_some_and(|l| l.is_empty()) {
+            self.late = None;
+        }
+        dropped
+    }
+
+    /// Late samples being persisted.
+    pub(crate) fn persisting_count(&self) -> usize {
+        self.late.as_ref().map_or(0, |l| l.persisting.len())
+    }
+
+    /// Handles over `[mint, maxt]` of the late samples being persisted.
+    pub(crate) fn persisting_handles(&self, mint: i64, maxt: i64, out: &mut Vec<ChunkHandle>) {
+        if let Some(l) = &self.late {
+            l.persisting_handles(mint, maxt, out);
+        }
+    }
+
+    /// Block-range starts of the late samples being persisted.
+    pub(crate) fn persisting_ranges(&self, range: i64, out: &mut std::collections::BTreeSet<i64>) {
+        if let Some(l) = &self.late {
+            l.persisting_ranges(range, out);
+        }
     }
 }

@@ -11,6 +11,7 @@ use super::record::{Record, RefSample};
 use super::segment::{
     check_contiguous, checkpoint_name, list, segment_name, SegmentFile, Source, TMP_SUFFIX,
 };
+use super::Lsn;
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::Fs;
 
@@ -47,7 +48,7 @@ pub(super) fn run(
     segment_size: u64,
     up_to: u32,
     keep_series: &dyn Fn(u64) -> bool,
-    min_time: i64,
+    keep_sample: &dyn Fn(i64, Lsn) -> bool,
 ) -> Result<CheckpointStats> {
     let listing = list(fs, dir)?;
     let prev = listing.checkpoints.last().copied();
@@ -71,12 +72,16 @@ pub(super) fn run(
     }
     if prev != Some(up_to) {
         // Sources: the previous checkpoint, then the segments after it up to `up_to`.
-        let mut sources: Vec<PathBuf> = Vec::new();
+        let mut sources: Vec<CheckpointSource> = Vec::new();
         if let Some(p) = prev {
             let cpdir = dir.join(checkpoint_name(p));
             let cl = list(fs, &cpdir)?;
             check_contiguous(&cpdir, &cl.segments)?;
-            sources.extend(cl.segments.iter().map(|&n| cpdir.join(segment_name(n))));
+            sources.extend(cl.segments.iter().map(|&n| CheckpointSource {
+                path: cpdir.join(segment_name(n)),
+                segment: None,
+                logged_in: p,
+            }));
         }
         let segs: Vec<u32> = listing
             .segments
@@ -95,7 +100,11 @@ pub(super) fn run(
                 prev.map_or_else(|| "the start".to_string(), checkpoint_name),
             )));
         }
-        sources.extend(segs.iter().map(|&n| dir.join(segment_name(n))));
+        sources.extend(segs.iter().map(|&n| CheckpointSource {
+            path: dir.join(segment_name(n)),
+            segment: Some(n),
+            logged_in: n,
+        }));
 
         let tmp = dir.join(format!("{}{TMP_SUFFIX}", checkpoint_name(up_to)));
         let done = dir.join(checkpoint_name(up_to));
@@ -105,7 +114,7 @@ pub(super) fn run(
             &sources,
             &tmp,
             keep_series,
-            min_time,
+            keep_sample,
             &mut stats,
         ) {
             Ok(()) => {}
@@ -153,18 +162,19 @@ fn remove_file_if_present(fs: &dyn Fs, p: &Path) -> Result<()> {
 fn write_checkpoint(
     fs: &dyn Fs,
     segment_size: u64,
-    sources: &[PathBuf],
+    sources: &[CheckpointSource],
     tmp: &Path,
     keep_series: &dyn Fn(u64) -> bool,
-    min_time: i64,
+    keep_sample: &dyn Fn(i64, Lsn) -> bool,
     stats: &mut CheckpointStats,
 ) -> Result<()> {
     fs.create_dir_all(tmp)
         .map_err(io_err(IoOp::CreateDir, tmp))?;
     let mut sink = Sink::new(fs, tmp, segment_size)?;
     for src in sources {
-        for_each_record(fs, src, &mut |rec| {
-            if let Some(kept) = filter(rec, keep_series, min_time, stats) {
+        for_each_record(fs, &src.path, &mut |rec, offset| {
+            let at = src.position(offset);
+            if let Some(kept) = filter(rec, keep_series, &|t| keep_sample(t, at), stats) {
                 sink.push(&kept)?;
             }
             Ok(())
@@ -174,11 +184,33 @@ fn write_checkpoint(
     fs.sync_dir(tmp).map_err(io_err(IoOp::SyncDir, tmp))
 }
 
+/// One file a checkpoint reads.
+struct CheckpointSource {
+    path: PathBuf,
+    /// `Some(n)` for WAL segment `n`, `None` for a segment of the previous checkpoint.
+    segment: Option<u32>,
+    /// The segment its records were logged in (for a checkpoint: its number).
+    logged_in: u32,
+}
+
+impl CheckpointSource {
+    /// Where the record at `offset` was logged (as recovery reports it).
+    fn position(&self, offset: u64) -> Lsn {
+        match self.segment {
+            Some(segment) => Lsn { segment, offset },
+            None => Lsn {
+                segment: self.logged_in,
+                offset: u64::MAX,
+            },
+        }
+    }
+}
+
 /// Applies the checkpoint's keep rules to one record; `None` if nothing is left.
 fn filter(
     rec: Record,
     keep_series: &dyn Fn(u64) -> bool,
-    min_time: i64,
+    keep_time: &dyn Fn(i64) -> bool,
     stats: &mut CheckpointStats,
 ) -> Option<Record> {
     match rec {
@@ -195,7 +227,7 @@ fn filter(
             let total = v.len() as u64;
             let kept: Vec<RefSample> = v
                 .into_iter()
-                .filter(|x| x.t >= min_time && keep_series(x.series_ref))
+                .filter(|x| keep_time(x.t) && keep_series(x.series_ref))
                 .collect();
             stats.samples_kept += kept.len() as u64;
             stats.samples_dropped += total - kept.len() as u64;
@@ -209,7 +241,7 @@ fn filter(
 fn for_each_record(
     fs: &dyn Fs,
     path: &Path,
-    f: &mut dyn FnMut(Record) -> Result<()>,
+    f: &mut dyn FnMut(Record, u64) -> Result<()>,
 ) -> Result<()> {
     let file = fs.open_read(path).map_err(io_err(IoOp::Open, path))?;
     let len = file.len().map_err(io_err(IoOp::Stat, path))?;
@@ -228,7 +260,7 @@ fn for_each_record(
     }
     loop {
         match sc.next_step().map_err(io_err(IoOp::Read, path))? {
-            Step::Record { record, .. } => f(record)?,
+            Step::Record { record, offset } => f(record, offset)?,
             Step::End => return Ok(()),
             Step::Torn { offset, reason } => return Err(Error::corruption(path, offset, reason)),
             Step::Corrupt { offset, reason, .. } => {

@@ -160,7 +160,8 @@ impl std::fmt::Display for Lsn {
     }
 }
 
-/// Replays the log in `dir` into `replay` without changing anything on disk: what a
+/// Replays the log in `dir` into `replay` (each record with its position, as
+/// [`Wal::open_with_positions`] gives them) without changing anything on disk: what a
 /// read-write open would repair (a torn tail, damage under
 /// [`RecoveryMode::TruncateCorrupt`]) is reported but left in place, and no segment is
 /// started. For read-only opens beside a process that may be writing the log.
@@ -168,7 +169,7 @@ pub fn replay_read_only(
     fs: std::sync::Arc<dyn crate::fs::Fs>,
     dir: &std::path::Path,
     mode: RecoveryMode,
-    mut replay: impl FnMut(Record) -> crate::Result<()>,
+    mut replay: impl FnMut(Record, Lsn) -> crate::Result<()>,
 ) -> crate::Result<RecoveryReport> {
     let dry = crate::dry_run_fs::DryRunFs(fs);
     Ok(recovery::recover(&dry, dir, mode, &mut replay)?.report)

@@ -11,7 +11,7 @@ use super::framing::{segment_header, HeaderCheck, SEGMENT_HEADER_LEN};
 use super::reader::{count_frames, Scanner, Step};
 use super::record::Record;
 use super::segment::{checkpoint_name, list, segment_name, Source};
-use super::RecoveryMode;
+use super::{Lsn, RecoveryMode};
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::Fs;
 
@@ -79,6 +79,9 @@ struct LogFile {
     path: PathBuf,
     /// `Some(n)` for WAL segment `n`; `None` for a checkpoint segment.
     segment: Option<u32>,
+    /// The segment number a record of this file was logged in (for a checkpoint
+    /// segment, the checkpoint's number: its records come from segments up to it).
+    logged_in: u32,
     /// A torn tail is allowed here: the last WAL segment holding records, and the
     /// record-less segments after it (see [`recover`], step 3).
     tail: bool,
@@ -99,7 +102,7 @@ pub(crate) fn recover(
     fs: &dyn Fs,
     dir: &Path,
     mode: RecoveryMode,
-    replay: &mut dyn FnMut(Record) -> Result<()>,
+    replay: &mut dyn FnMut(Record, Lsn) -> Result<()>,
 ) -> Result<Recovered> {
     if fs.list_dir(dir).is_err() {
         // A new log: its directory entry must survive a crash too.
@@ -166,6 +169,7 @@ pub(crate) fn recover(
                 files.push(LogFile {
                     path,
                     segment: None,
+                    logged_in: cp,
                     tail: false,
                 });
                 expect = s.saturating_add(1);
@@ -207,6 +211,7 @@ pub(crate) fn recover(
             files.push(LogFile {
                 path,
                 segment: Some(s),
+                logged_in: s,
                 tail: false,
             });
             expect = s.saturating_add(1);
@@ -327,6 +332,20 @@ pub(crate) fn recover(
     })
 }
 
+/// Where a replayed record was logged, as an [`Lsn`] comparable with the positions
+/// [`crate::wal::Wal::append`] returns: its start in its WAL segment, or, for a record
+/// folded into a checkpoint, the end of the checkpoint's last segment (it was logged at
+/// or before that).
+fn record_position(f: &LogFile, offset: u64) -> Lsn {
+    match f.segment {
+        Some(segment) => Lsn { segment, offset },
+        None => Lsn {
+            segment: f.logged_in,
+            offset: u64::MAX,
+        },
+    }
+}
+
 /// How replaying one file ended.
 enum FileEnd {
     /// Every record read (a torn tail, if any, was cut).
@@ -343,7 +362,7 @@ fn replay_file(
     f: &LogFile,
     index: usize,
     report: &mut RecoveryReport,
-    replay: &mut dyn FnMut(Record) -> Result<()>,
+    replay: &mut dyn FnMut(Record, Lsn) -> Result<()>,
 ) -> Result<FileEnd> {
     let path = &f.path;
     let file = fs.open_read(path).map_err(io_err(IoOp::Open, path))?;
@@ -373,9 +392,9 @@ fn replay_file(
     }
     loop {
         match sc.next_step().map_err(io_err(IoOp::Read, path))? {
-            Step::Record { record, .. } => {
+            Step::Record { record, offset } => {
                 report.records += 1;
-                replay(record)?;
+                replay(record, record_position(f, offset))?;
             }
             Step::End => return Ok(FileEnd::Clean),
             Step::Torn { offset, reason } => {

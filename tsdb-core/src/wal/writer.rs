@@ -123,6 +123,19 @@ impl Wal {
         opts: WalOptions,
         mut replay: impl FnMut(Record) -> Result<()>,
     ) -> Result<(Wal, RecoveryReport)> {
+        Wal::open_with_positions(fs, dir, opts, |r, _| replay(r))
+    }
+
+    /// [`Wal::open_with_fs`], handing `replay` each record's position too: where it was
+    /// logged, comparable with the positions [`Wal::append`] returned (a record folded
+    /// into checkpoint `N` is at the end of segment `N`). The database uses it to tell
+    /// samples logged before a persist from samples logged after it.
+    pub fn open_with_positions(
+        fs: Arc<dyn Fs>,
+        dir: impl AsRef<Path>,
+        opts: WalOptions,
+        mut replay: impl FnMut(Record, Lsn) -> Result<()>,
+    ) -> Result<(Wal, RecoveryReport)> {
         opts.validate()?;
         let dir = dir.as_ref().to_path_buf();
         let rec = recover(&*fs, &dir, opts.recovery, &mut replay)?;
@@ -292,6 +305,19 @@ impl Wal {
         keep_series: impl Fn(u64) -> bool,
         min_time: i64,
     ) -> Result<CheckpointStats> {
+        self.checkpoint_keeping(up_to_segment, keep_series, |t, _| t >= min_time)
+    }
+
+    /// [`Wal::checkpoint`] with the sample rule given as a function of the sample's time
+    /// and where it was logged (as [`Wal::open_with_positions`] reports positions): the
+    /// database keeps samples that are not yet in segments, which are either recent or
+    /// logged after the last persist began.
+    pub fn checkpoint_keeping(
+        &self,
+        up_to_segment: u32,
+        keep_series: impl Fn(u64) -> bool,
+        keep_sample: impl Fn(i64, Lsn) -> bool,
+    ) -> Result<CheckpointStats> {
         let _one_at_a_time = self.shared.checkpoint_lock.lock();
         let current = {
             let inner = self.shared.lock_inner()?;
@@ -313,7 +339,7 @@ impl Wal {
             s.opts.segment_size,
             up_to_segment,
             &keep_series,
-            min_time,
+            &keep_sample,
         )
     }
 

@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use tsdb_index::{Labels, Matcher};
 
-use crate::error::{Error, Result};
+use crate::error::{panic_message, Error, Result};
 use crate::eval::budget::Budget;
 use crate::eval::pool::ReadPool;
 use crate::storage::{Querier, Series};
@@ -122,15 +122,6 @@ fn guarded<T>(task: impl FnOnce() -> Result<T>) -> Result<T> {
             panic_message(panic.as_ref())
         )))
     })
-}
-
-/// The message of a caught panic, when it carries one.
-pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| (*s).to_owned())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "no message".into())
 }
 
 fn read_part<T, F>(
