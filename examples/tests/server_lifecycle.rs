@@ -1,0 +1,200 @@
+//! The server's life end to end: it starts with no arguments at all; it monitors itself
+//! (`up` answers right after start, `/metrics` is recorded into the database, metadata is
+//! filled); the configuration is reloaded by `/-/reload` and SIGHUP, an invalid one
+//! refused with its line while the old one stays; SIGTERM closes the database cleanly
+//! and a restart finds every sample; a database that cannot be opened stops the server
+//! with an error while `/-/healthy` answered from the start.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server_common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use server_common::{enc, Server};
+
+/// Polls `f` every 50 ms for at most `limit`.
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn no_arguments_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tsdb-server"))
+        .current_dir(tmp.path())
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut log = Vec::new();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(60) {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(line) => {
+                let done = line.contains("database open, ready") || line.contains("cannot listen");
+                log.push(line);
+                if done {
+                    break;
+                }
+            }
+            Err(_) => {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+            }
+        }
+    }
+    let text = log.join("\n");
+    if text.contains("cannot listen on 127.0.0.1:8491") {
+        // the default port is taken on this machine: the default was still used
+        let _ = child.kill();
+        let _ = child.wait();
+        return;
+    }
+    assert!(text.contains("listening on http://127.0.0.1:8491"), "{text}");
+    assert!(text.contains("database open, ready"), "{text}");
+    assert!(tmp.path().join("data").join("wal").is_dir(), "./data is the default");
+    server_common::signal(child.id(), "TERM");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "no exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn self_monitoring_reload_and_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("tsdb.yml");
+    std::fs::write(
+        &config,
+        "global:\n  scrape_interval: 1s\n  external_labels:\n    region: eu-1\n",
+    )
+    .unwrap();
+    let mut s = Server::start(&data, &["--config", config.to_str().unwrap()]);
+    s.wait_ready();
+
+    // `up` right after start, with the server's labels (1 s from global.scrape_interval)
+    let up = format!("/api/v1/query?query={}", enc("up{job=\"tsdb-server\"}"));
+    assert!(
+        eventually(Duration::from_secs(30), || s.get(&up).body.contains(r#""value":["#)),
+        "{}",
+        s.get(&up).body
+    );
+    let v = s.get(&up).json();
+    let sample = &v["data"]["result"][0];
+    assert_eq!(sample["metric"]["instance"], s.addr.as_str());
+    assert_eq!(sample["value"][1], "1");
+
+    // /metrics: OpenMetrics, with the engine's and the database's figures
+    let m = s.get("/metrics");
+    assert!(m.content_type.starts_with("application/openmetrics-text"), "{}", m.content_type);
+    for needle in [
+        "tsdb_head_series ",
+        "tsdb_head_chunks ",
+        "tsdb_samples_appended_total ",
+        "tsdb_wal_fsync_duration_seconds_bucket",
+        "tsdb_http_request_duration_seconds_count{handler=\"/api/v1/query\"}",
+        "process_resident_memory_bytes ",
+    ] {
+        assert!(m.body.contains(needle), "{needle} missing:\n{}", m.body);
+    }
+    // ...and recorded into the database: request counts, fsync latency
+    let q = format!(
+        "/api/v1/query?query={}",
+        enc("sum(tsdb_http_requests_total{job=\"tsdb-server\",handler=\"/api/v1/query\"})")
+    );
+    assert!(eventually(Duration::from_secs(30), || s.get(&q).body.contains(r#""value":["#)));
+    let q = format!("/api/v1/query?query={}", enc("tsdb_wal_fsync_duration_seconds_count"));
+    assert!(eventually(Duration::from_secs(30), || s.get(&q).body.contains(r#""value":["#)));
+    // metadata from the exposition's HELP/TYPE lines
+    let md = s.get("/api/v1/metadata?metric=tsdb_head_series").json();
+    assert_eq!(md["data"]["tsdb_head_series"][0]["type"], "gauge", "{md}");
+    assert_eq!(md["data"]["tsdb_head_series"][0]["help"], "Series in the head");
+
+    // reload: an invalid configuration is refused, naming the key and line; the old stays
+    let yaml = |s: &Server| s.get("/api/v1/status/config").json()["data"]["yaml"].as_str().unwrap().to_owned();
+    assert!(yaml(&s).contains("region: \"eu-1\""), "{}", yaml(&s));
+    std::fs::write(&config, "global:\n  scrape_interval: 1s\n  evaluation_intervall: 30s\n").unwrap();
+    let r = s.post_form("/-/reload", "");
+    assert_eq!(r.status, 500);
+    assert!(r.body.contains("evaluation_intervall") && r.body.contains("line 3"), "{}", r.body);
+    assert!(yaml(&s).contains("region: \"eu-1\""));
+    assert_eq!(s.get("/api/v1/status/runtimeinfo").json()["data"]["reloadConfigSuccess"], false);
+    let m = s.get("/metrics").body;
+    assert!(m.contains("tsdb_config_last_reload_successful 0"), "{m}");
+    // GET is not a reload
+    assert_eq!(s.get("/-/reload").status, 405);
+    // SIGHUP reads the fixed file
+    std::fs::write(&config, "global:\n  scrape_interval: 1s\n  evaluation_interval: 30s\n").unwrap();
+    server_common::signal(s.pid(), "HUP");
+    assert!(eventually(Duration::from_secs(30), || yaml(&s).contains("evaluation_interval: 30s")));
+    assert_eq!(s.get("/api/v1/status/runtimeinfo").json()["data"]["reloadConfigSuccess"], true);
+    // the evaluation interval is the default subquery step
+    let sq = format!(
+        "/api/v1/query?query={}&time=1000",
+        enc("count_over_time(vector(1)[2m:])")
+    );
+    assert!(s.get(&sq).body.contains(r#""value":[1000,"4"]"#), "{}", s.get(&sq).body);
+
+    // SIGTERM: clean close; a restart finds every self-monitoring sample
+    let count = format!("/api/v1/query?query={}", enc("count_over_time(up{job=\"tsdb-server\"}[1h])"));
+    let before: u64 = s.get(&count).json()["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let status = s.terminate();
+    assert!(status.success(), "{status:?}\n{}", s.log_text());
+    assert!(s.log_text().contains("database closed"), "{}", s.log_text());
+    let s = Server::start(&data, &["--self-scrape-interval", "0"]);
+    s.wait_ready();
+    let after: u64 = s.get(&count).json()["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(after >= before && before >= 2, "{before} then {after}");
+}
+
+#[test]
+fn a_database_that_cannot_open_stops_the_server() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    // another process (this test) holds the database
+    let held = tsdb_core::Db::open(&data, tsdb_core::Options::default()).unwrap();
+    let mut s = Server::start(&data, &[]);
+    // healthy answers while the database is not open (the listener comes first); the
+    // open fails at once here, so the server may already be gone
+    let healthy = server_common::agent().get(s.url("/-/healthy")).call();
+    if let Ok(r) = healthy {
+        assert_eq!(r.status(), 200);
+    }
+    let status = s.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{}", s.log_text());
+    assert!(s.log_text().contains("cannot open the database"), "{}", s.log_text());
+    held.close().unwrap();
+}
