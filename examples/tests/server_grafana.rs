@@ -36,9 +36,15 @@ fn grafana_call_sequence() {
     s.wait_ready();
     let t0 = Instant::now();
     // two self-scrapes, so that a range query at a 1 s step has a point after the first
-    let two = format!("/api/v1/query?query={}", enc("count_over_time(up[1m]) >= 2"));
+    let two = format!(
+        "/api/v1/query?query={}",
+        enc("count_over_time(up[1m]) >= 2")
+    );
     while !s.get(&two).body.contains(r#""value""#) {
-        assert!(t0.elapsed() < Duration::from_secs(30), "no self-monitoring data");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no self-monitoring data"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // Grafana formats times as float seconds ('f', -1): now-1h .. now
@@ -56,13 +62,21 @@ fn grafana_call_sequence() {
     let r = s.post_form("/api/v1/query", &form(&[("query", "1+1"), ("time", "4")]));
     assert_eq!(
         (r.status, r.body.as_str()),
-        (200, r#"{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}"#)
+        (
+            200,
+            r#"{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}"#
+        )
     );
 
     // 2. the editor's start
-    let r = s.get(&format!("/api/v1/label/__name__/values?start={start}&end={end}"));
+    let r = s.get(&format!(
+        "/api/v1/label/__name__/values?start={start}&end={end}"
+    ));
     let names: Vec<String> = serde_json::from_value(r.json()["data"].clone()).unwrap();
-    assert!(names.contains(&"up".to_owned()) && names.contains(&"tsdb_head_series".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"up".to_owned()) && names.contains(&"tsdb_head_series".to_owned()),
+        "{names:?}"
+    );
     let v = s.get("/api/v1/metadata").json();
     assert_eq!(v["status"], "success");
     assert_eq!(v["data"]["tsdb_http_requests"][0]["type"], "counter", "{v}");
@@ -85,10 +99,18 @@ fn grafana_call_sequence() {
         &form(&[("match[]", "up"), ("start", &start), ("end", &end)]),
     );
     let v = r.json();
-    assert_eq!(v["data"], serde_json::json!(["__name__", "instance", "job"]));
+    assert_eq!(
+        v["data"],
+        serde_json::json!(["__name__", "instance", "job"])
+    );
     let r = s.post_form(
         "/api/v1/series",
-        &form(&[("match[]", "{__name__=\"up\"}"), ("start", &start), ("end", &end), ("limit", "40000")]),
+        &form(&[
+            ("match[]", "{__name__=\"up\"}"),
+            ("start", &start),
+            ("end", &end),
+            ("limit", "40000"),
+        ]),
     );
     let v = r.json();
     assert_eq!(v["data"][0]["__name__"], "up", "{v}");
@@ -111,23 +133,51 @@ fn grafana_call_sequence() {
     let r = s.post_form(
         "/api/v1/query_range",
         // the last minute at a 1 s step: the server has been up for about a second
-        &form(&[("query", "up"), ("start", &recent), ("end", &end), ("step", "1"), ("timeout", "30s")]),
+        &form(&[
+            ("query", "up"),
+            ("start", &recent),
+            ("end", &end),
+            ("step", "1"),
+            ("timeout", "30s"),
+        ]),
     );
     let v = r.json();
-    let points = v["data"]["result"][0]["values"].as_array().unwrap_or_else(|| panic!("{} {recent} {end}", r.body));
-    assert!(!points.is_empty() && points.iter().all(|p| p[1] == "1"), "{v}");
+    let points = v["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{} {recent} {end}", r.body));
+    assert!(
+        !points.is_empty() && points.iter().all(|p| p[1] == "1"),
+        "{v}"
+    );
     let r = s.post_form(
         "/api/v1/query_exemplars",
         &form(&[("query", "up"), ("start", &start), ("end", &end)]),
     );
     assert_eq!(r.body, r#"{"status":"success","data":[]}"#);
-    let r = s.post_form("/api/v1/format_query", &form(&[("query", "sum(rate(up[5m]))by(job)")]));
-    assert_eq!(r.body, r#"{"status":"success","data":"sum by (job) (rate(up[5m]))"}"#);
+    let r = s.post_form(
+        "/api/v1/format_query",
+        &form(&[("query", "sum(rate(up[5m]))by(job)")]),
+    );
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":"sum by (job) (rate(up[5m]))"}"#
+    );
     // a query Grafana shows as an error: Prometheus' error JSON with 400
-    let r = s.post_form("/api/v1/query_range", &form(&[("query", "rate(up)"), ("start", &start), ("end", &end), ("step", "15")]));
+    let r = s.post_form(
+        "/api/v1/query_range",
+        &form(&[
+            ("query", "rate(up)"),
+            ("start", &start),
+            ("end", &end),
+            ("step", "15"),
+        ]),
+    );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["errorType"], "bad_data");
     // responses are gzipped for clients that ask (Grafana's Go client does)
-    let r = s.get_with("/api/v1/label/__name__/values", &[("Accept-Encoding", "gzip")]);
+    let r = s.get_with(
+        "/api/v1/label/__name__/values",
+        &[("Accept-Encoding", "gzip")],
+    );
     assert_eq!(r.status, 200);
 }

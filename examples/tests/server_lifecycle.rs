@@ -69,16 +69,25 @@ fn no_arguments_at_all() {
         let _ = child.wait();
         return;
     }
-    assert!(text.contains("listening on http://127.0.0.1:8491"), "{text}");
+    assert!(
+        text.contains("listening on http://127.0.0.1:8491"),
+        "{text}"
+    );
     assert!(text.contains("database open, ready"), "{text}");
-    assert!(tmp.path().join("data").join("wal").is_dir(), "./data is the default");
+    assert!(
+        tmp.path().join("data").join("wal").is_dir(),
+        "./data is the default"
+    );
     server_common::signal(child.id(), "TERM");
     let t0 = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "no exit after SIGTERM");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
@@ -100,7 +109,10 @@ fn self_monitoring_reload_and_restart() {
     // `up` right after start, with the server's labels (1 s from global.scrape_interval)
     let up = format!("/api/v1/query?query={}", enc("up{job=\"tsdb-server\"}"));
     assert!(
-        eventually(Duration::from_secs(30), || s.get(&up).body.contains(r#""value":["#)),
+        eventually(Duration::from_secs(30), || s
+            .get(&up)
+            .body
+            .contains(r#""value":["#)),
         "{}",
         s.get(&up).body
     );
@@ -111,7 +123,11 @@ fn self_monitoring_reload_and_restart() {
 
     // /metrics: OpenMetrics, with the engine's and the database's figures
     let m = s.get("/metrics");
-    assert!(m.content_type.starts_with("application/openmetrics-text"), "{}", m.content_type);
+    assert!(
+        m.content_type.starts_with("application/openmetrics-text"),
+        "{}",
+        m.content_type
+    );
     for needle in [
         "tsdb_head_series ",
         "tsdb_head_chunks ",
@@ -127,41 +143,84 @@ fn self_monitoring_reload_and_restart() {
         "/api/v1/query?query={}",
         enc("sum(tsdb_http_requests_total{job=\"tsdb-server\",handler=\"/api/v1/query\"})")
     );
-    assert!(eventually(Duration::from_secs(30), || s.get(&q).body.contains(r#""value":["#)));
-    let q = format!("/api/v1/query?query={}", enc("tsdb_wal_fsync_duration_seconds_count"));
-    assert!(eventually(Duration::from_secs(30), || s.get(&q).body.contains(r#""value":["#)));
+    assert!(eventually(Duration::from_secs(30), || s
+        .get(&q)
+        .body
+        .contains(r#""value":["#)));
+    let q = format!(
+        "/api/v1/query?query={}",
+        enc("tsdb_wal_fsync_duration_seconds_count")
+    );
+    assert!(eventually(Duration::from_secs(30), || s
+        .get(&q)
+        .body
+        .contains(r#""value":["#)));
     // metadata from the exposition's HELP/TYPE lines
     let md = s.get("/api/v1/metadata?metric=tsdb_head_series").json();
     assert_eq!(md["data"]["tsdb_head_series"][0]["type"], "gauge", "{md}");
-    assert_eq!(md["data"]["tsdb_head_series"][0]["help"], "Series in the head");
+    assert_eq!(
+        md["data"]["tsdb_head_series"][0]["help"],
+        "Series in the head"
+    );
 
     // reload: an invalid configuration is refused, naming the key and line; the old stays
-    let yaml = |s: &Server| s.get("/api/v1/status/config").json()["data"]["yaml"].as_str().unwrap().to_owned();
+    let yaml = |s: &Server| {
+        s.get("/api/v1/status/config").json()["data"]["yaml"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
     assert!(yaml(&s).contains("region: \"eu-1\""), "{}", yaml(&s));
-    std::fs::write(&config, "global:\n  scrape_interval: 1s\n  evaluation_intervall: 30s\n").unwrap();
+    std::fs::write(
+        &config,
+        "global:\n  scrape_interval: 1s\n  evaluation_intervall: 30s\n",
+    )
+    .unwrap();
     let r = s.post_form("/-/reload", "");
     assert_eq!(r.status, 500);
-    assert!(r.body.contains("evaluation_intervall") && r.body.contains("line 3"), "{}", r.body);
+    assert!(
+        r.body.contains("evaluation_intervall") && r.body.contains("line 3"),
+        "{}",
+        r.body
+    );
     assert!(yaml(&s).contains("region: \"eu-1\""));
-    assert_eq!(s.get("/api/v1/status/runtimeinfo").json()["data"]["reloadConfigSuccess"], false);
+    assert_eq!(
+        s.get("/api/v1/status/runtimeinfo").json()["data"]["reloadConfigSuccess"],
+        false
+    );
     let m = s.get("/metrics").body;
     assert!(m.contains("tsdb_config_last_reload_successful 0"), "{m}");
     // GET is not a reload
     assert_eq!(s.get("/-/reload").status, 405);
     // SIGHUP reads the fixed file
-    std::fs::write(&config, "global:\n  scrape_interval: 1s\n  evaluation_interval: 30s\n").unwrap();
+    std::fs::write(
+        &config,
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 30s\n",
+    )
+    .unwrap();
     server_common::signal(s.pid(), "HUP");
-    assert!(eventually(Duration::from_secs(30), || yaml(&s).contains("evaluation_interval: 30s")));
-    assert_eq!(s.get("/api/v1/status/runtimeinfo").json()["data"]["reloadConfigSuccess"], true);
+    assert!(eventually(Duration::from_secs(30), || yaml(&s)
+        .contains("evaluation_interval: 30s")));
+    assert_eq!(
+        s.get("/api/v1/status/runtimeinfo").json()["data"]["reloadConfigSuccess"],
+        true
+    );
     // the evaluation interval is the default subquery step
     let sq = format!(
         "/api/v1/query?query={}&time=1000",
         enc("count_over_time(vector(1)[2m:])")
     );
-    assert!(s.get(&sq).body.contains(r#""value":[1000,"4"]"#), "{}", s.get(&sq).body);
+    assert!(
+        s.get(&sq).body.contains(r#""value":[1000,"4"]"#),
+        "{}",
+        s.get(&sq).body
+    );
 
     // SIGTERM: clean close; a restart finds every self-monitoring sample
-    let count = format!("/api/v1/query?query={}", enc("count_over_time(up{job=\"tsdb-server\"}[1h])"));
+    let count = format!(
+        "/api/v1/query?query={}",
+        enc("count_over_time(up{job=\"tsdb-server\"}[1h])")
+    );
     let before: u64 = s.get(&count).json()["data"]["result"][0]["value"][1]
         .as_str()
         .unwrap()
@@ -195,6 +254,10 @@ fn a_database_that_cannot_open_stops_the_server() {
     }
     let status = s.wait_exit(Duration::from_secs(60));
     assert_eq!(status.code(), Some(1), "{}", s.log_text());
-    assert!(s.log_text().contains("cannot open the database"), "{}", s.log_text());
+    assert!(
+        s.log_text().contains("cannot open the database"),
+        "{}",
+        s.log_text()
+    );
     held.close().unwrap();
 }

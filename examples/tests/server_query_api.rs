@@ -69,7 +69,10 @@ fn golden_suite_over_http_and_every_endpoint() {
     for (i, (c, lib)) in cases.iter().zip(&library).enumerate() {
         let q = c["query"].as_str().unwrap();
         let (path, params) = if c["kind"] == "instant" {
-            ("/api/v1/query", vec![("query", q.to_owned()), ("time", num(&c["time"]))])
+            (
+                "/api/v1/query",
+                vec![("query", q.to_owned()), ("time", num(&c["time"]))],
+            )
         } else {
             (
                 "/api/v1/query_range",
@@ -100,14 +103,25 @@ fn golden_suite_over_http_and_every_endpoint() {
             assert_eq!(r.status, 200, "{q}: {}", r.body);
             continue;
         }
-        assert_eq!(u64::from(r.status), recorded_status, "query {i}: {q}: {}", r.body);
+        assert_eq!(
+            u64::from(r.status),
+            recorded_status,
+            "query {i}: {q}: {}",
+            r.body
+        );
         if recorded_status != 200 {
             // errors: Prometheus' type always; the message byte for byte where the API
             // layer writes it (bad parameters); engine and parser messages are the
             // engine's business (the golden test in tsdb-query), counted here
             let ours: Json = r.json();
-            assert_eq!(ours["errorType"], c["response"]["errorType"], "query {i}: {q}");
-            let (a, b) = (ours["error"].as_str().unwrap(), c["response"]["error"].as_str().unwrap());
+            assert_eq!(
+                ours["errorType"], c["response"]["errorType"],
+                "query {i}: {q}"
+            );
+            let (a, b) = (
+                ours["error"].as_str().unwrap(),
+                c["response"]["error"].as_str().unwrap(),
+            );
             let api_layer = b.starts_with("exceeded maximum resolution")
                 || (b.starts_with("invalid parameter") && !b.contains("parse error"));
             if api_layer || a == b {
@@ -163,7 +177,9 @@ fn check_parameter_errors(s: &Server) {
     }
     // a query that cannot finish within its timeout parameter: 503 timeout
     let slow = enc("count(count_over_time({__name__=~\".+\"}[1h:1ms]))");
-    let r = s.get(&format!("/api/v1/query?query={slow}&time=1704067200&timeout=0.05"));
+    let r = s.get(&format!(
+        "/api/v1/query?query={slow}&time=1704067200&timeout=0.05"
+    ));
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.json()["errorType"], "timeout");
 }
@@ -177,7 +193,12 @@ fn check_metadata_endpoints(s: &Server) {
     let series = v["data"].as_array().unwrap();
     assert_eq!(series.len(), 4, "{}", r.body);
     assert!(series.iter().all(|m| m["__name__"] == "temp_celsius"));
-    assert!(r.body.starts_with(r#"{"status":"success","data":[{"__name__":"temp_celsius","env":"dev""#), "{}", r.body);
+    assert!(
+        r.body
+            .starts_with(r#"{"status":"success","data":[{"__name__":"temp_celsius","env":"dev""#),
+        "{}",
+        r.body
+    );
     // limit: truncated with Prometheus' warning
     let r = s.get("/api/v1/series?match[]=temp_celsius&limit=1");
     let v = r.json();
@@ -185,24 +206,54 @@ fn check_metadata_endpoints(s: &Server) {
     assert_eq!(v["warnings"][0], "results truncated due to limit");
     // errors
     for (path, status, body) in [
-        ("/api/v1/series", 400, r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#),
-        ("/api/v1/series?match[]=up&start=x", 400, r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"start\": Invalid time value for 'start': cannot parse \"x\" to a valid timestamp"}"#),
-        ("/api/v1/series?match[]=up&limit=x", 400, r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"limit\": strconv.Atoi: parsing \"x\": invalid syntax"}"#),
-        ("/api/v1/label/a-b/values", 400, r#"{"status":"error","errorType":"bad_data","error":"invalid label name: \"a-b\""}"#),
+        (
+            "/api/v1/series",
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#,
+        ),
+        (
+            "/api/v1/series?match[]=up&start=x",
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"start\": Invalid time value for 'start': cannot parse \"x\" to a valid timestamp"}"#,
+        ),
+        (
+            "/api/v1/series?match[]=up&limit=x",
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"limit\": strconv.Atoi: parsing \"x\": invalid syntax"}"#,
+        ),
+        (
+            "/api/v1/label/a-b/values",
+            400,
+            r#"{"status":"error","errorType":"bad_data","error":"invalid label name: \"a-b\""}"#,
+        ),
     ] {
         let r = s.get(path);
         assert_eq!((r.status, r.body.as_str()), (status, body), "{path}");
     }
     let r = s.get("/api/v1/series?match[]=rate(up%5B5m%5D)");
     assert_eq!(r.status, 400);
-    assert!(r.json()["error"].as_str().unwrap().starts_with("invalid parameter \"match[]\": "), "{}", r.body);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid parameter \"match[]\": "),
+        "{}",
+        r.body
+    );
 
     // labels, with and without match[], GET and POST
     let r = s.get("/api/v1/labels");
     let names: Vec<String> = serde_json::from_value(r.json()["data"].clone()).unwrap();
     assert!(names.contains(&"__name__".to_owned()) && names.contains(&"env".to_owned()));
     assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted: {names:?}");
-    let r = s.post_form("/api/v1/labels", &form(&[("match[]", "temp_celsius"), ("start", "1704060000"), ("end", "1704067200")]));
+    let r = s.post_form(
+        "/api/v1/labels",
+        &form(&[
+            ("match[]", "temp_celsius"),
+            ("start", "1704060000"),
+            ("end", "1704067200"),
+        ]),
+    );
     let with_match: Vec<String> = serde_json::from_value(r.json()["data"].clone()).unwrap();
     assert_eq!(with_match, ["__name__", "env", "instance", "job", "zone"]);
     let r = s.get("/api/v1/labels?limit=2");
@@ -211,7 +262,10 @@ fn check_metadata_endpoints(s: &Server) {
 
     // label values
     let r = s.get("/api/v1/label/env/values?match[]=temp_celsius");
-    assert_eq!(r.body, r#"{"status":"success","data":["dev","prod","staging"]}"#);
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":["dev","prod","staging"]}"#
+    );
     let r = s.get("/api/v1/label/nonexistent/values");
     assert_eq!(r.body, r#"{"status":"success","data":[]}"#);
     let r = s.get("/api/v1/label/__name__/values?limit=1");
@@ -223,21 +277,36 @@ fn check_metadata_endpoints(s: &Server) {
     let r = s.get("/api/v1/metadata");
     assert_eq!(r.body, r#"{"status":"success","data":{}}"#);
     let r = s.get("/api/v1/metadata?limit=x");
-    assert_eq!(r.body, r#"{"status":"error","errorType":"bad_data","error":"limit must be a number"}"#);
+    assert_eq!(
+        r.body,
+        r#"{"status":"error","errorType":"bad_data","error":"limit must be a number"}"#
+    );
 
     // exemplars: none stored; 204 for a query without selectors, as Prometheus
     let r = s.get("/api/v1/query_exemplars?query=temp_celsius&start=1704060000&end=1704067200");
     assert_eq!(r.body, r#"{"status":"success","data":[]}"#);
     assert_eq!(s.get("/api/v1/query_exemplars?query=1%2B1").status, 204);
     let r = s.get("/api/v1/query_exemplars?query=up&start=10&end=5");
-    assert_eq!(r.body, r#"{"status":"error","errorType":"bad_data","error":"end timestamp must not be before start timestamp"}"#);
+    assert_eq!(
+        r.body,
+        r#"{"status":"error","errorType":"bad_data","error":"end timestamp must not be before start timestamp"}"#
+    );
 
     // format_query
-    let r = s.get(&format!("/api/v1/format_query?query={}", enc("sum by(job)(rate(x{a=\"b\"}[5m]))")));
-    assert_eq!(r.body, r#"{"status":"success","data":"sum by (job) (rate(x{a=\"b\"}[5m]))"}"#);
+    let r = s.get(&format!(
+        "/api/v1/format_query?query={}",
+        enc("sum by(job)(rate(x{a=\"b\"}[5m]))")
+    ));
+    assert_eq!(
+        r.body,
+        r#"{"status":"success","data":"sum by (job) (rate(x{a=\"b\"}[5m]))"}"#
+    );
     let r = s.post_form("/api/v1/format_query", "query=sum(");
     assert_eq!(r.status, 400);
-    assert_eq!(r.json()["error"], "invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis");
+    assert_eq!(
+        r.json()["error"],
+        "invalid parameter \"query\": 1:5: parse error: unclosed left parenthesis"
+    );
 
     // unknown paths
     assert_eq!(s.get("/api/v1/nope").status, 404);
@@ -246,11 +315,23 @@ fn check_metadata_endpoints(s: &Server) {
 fn check_status_endpoints(s: &Server) {
     let v = s.get("/api/v1/status/buildinfo").json();
     assert_eq!(v["data"]["version"], "2.42.0");
-    assert!(v["data"]["revision"].as_str().unwrap().starts_with("tsdb-server "));
+    assert!(v["data"]["revision"]
+        .as_str()
+        .unwrap()
+        .starts_with("tsdb-server "));
     assert!(v["data"].get("features").is_none());
 
     let v = s.get("/api/v1/status/runtimeinfo").json();
-    for key in ["startTime", "CWD", "reloadConfigSuccess", "lastConfigTime", "corruptionCount", "goroutineCount", "GOMAXPROCS", "storageRetention"] {
+    for key in [
+        "startTime",
+        "CWD",
+        "reloadConfigSuccess",
+        "lastConfigTime",
+        "corruptionCount",
+        "goroutineCount",
+        "GOMAXPROCS",
+        "storageRetention",
+    ] {
         assert!(v["data"].get(key).is_some(), "{key} missing: {v}");
     }
     assert_eq!(v["data"]["reloadConfigSuccess"], true);
@@ -260,7 +341,13 @@ fn check_status_endpoints(s: &Server) {
     assert_eq!(v["data"]["out-of-order-window"], "1d");
 
     let v = s.get("/api/v1/status/config").json();
-    assert!(v["data"]["yaml"].as_str().unwrap().contains("evaluation_interval: 1m"), "{v}");
+    assert!(
+        v["data"]["yaml"]
+            .as_str()
+            .unwrap()
+            .contains("evaluation_interval: 1m"),
+        "{v}"
+    );
 
     let r = s.get("/api/v1/status/tsdb");
     let v = r.json();
@@ -273,30 +360,51 @@ fn check_status_endpoints(s: &Server) {
     let by_metric = v["data"]["seriesCountByMetricName"].as_array().unwrap();
     assert!(!by_metric.is_empty() && by_metric.len() <= 10);
     assert!(by_metric[0]["name"].is_string() && by_metric[0]["value"].is_u64());
-    for key in ["labelValueCountByLabelName", "memoryInBytesByLabelName", "seriesCountByLabelValuePair"] {
+    for key in [
+        "labelValueCountByLabelName",
+        "memoryInBytesByLabelName",
+        "seriesCountByLabelValuePair",
+    ] {
         assert!(v["data"][key].is_array(), "{key}");
     }
     let v = s.get("/api/v1/status/tsdb?limit=2").json();
-    assert_eq!(v["data"]["seriesCountByMetricName"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["data"]["seriesCountByMetricName"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(s.get("/api/v1/status/tsdb?limit=0").status, 400);
 }
 
 fn check_delete_series(s: &Server) {
     let count = |s: &Server| {
-        s.get("/api/v1/series?match[]=temp_celsius")
-            .json()["data"]
+        s.get("/api/v1/series?match[]=temp_celsius").json()["data"]
             .as_array()
             .unwrap()
             .len()
     };
     assert_eq!(count(s), 4);
     // GET is not allowed; no match[] is bad_data
-    assert_eq!(s.get("/api/v1/admin/tsdb/delete_series?match[]=x").status, 405);
+    assert_eq!(
+        s.get("/api/v1/admin/tsdb/delete_series?match[]=x").status,
+        405
+    );
     let r = s.post_form("/api/v1/admin/tsdb/delete_series", "");
-    assert_eq!(r.body, r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#);
-    let r = s.post_form("/api/v1/admin/tsdb/delete_series", &form(&[("match[]", "temp_celsius{env=\"prod\"}")]));
+    assert_eq!(
+        r.body,
+        r#"{"status":"error","errorType":"bad_data","error":"no match[] parameter provided"}"#
+    );
+    let r = s.post_form(
+        "/api/v1/admin/tsdb/delete_series",
+        &form(&[("match[]", "temp_celsius{env=\"prod\"}")]),
+    );
     assert_eq!((r.status, r.body.as_str()), (204, ""));
     assert_eq!(count(s), 2);
-    let r = s.get(&format!("/api/v1/query?query={}&time=1704067200", enc("count(temp_celsius)")));
+    let r = s.get(&format!(
+        "/api/v1/query?query={}&time=1704067200",
+        enc("count(temp_celsius)")
+    ));
     assert!(r.body.contains(r#""value":[1704067200,"2"]"#), "{}", r.body);
 }

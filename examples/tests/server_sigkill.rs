@@ -46,7 +46,9 @@ fn sigkill_loses_no_acknowledged_write() {
     // deterministic "random" delays (an LCG), 40..290 ms
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
     let mut next_delay = move || {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         Duration::from_millis(40 + (seed >> 33) % 250)
     };
     let acked_upto = Arc::new(AtomicUsize::new(0)); // victims [0, acked_upto) acknowledged
@@ -56,11 +58,19 @@ fn sigkill_loses_no_acknowledged_write() {
         // everything acknowledged before is still deleted, the rest intact
         let done = acked_upto.load(Ordering::SeqCst);
         for i in 0..done {
-            assert_eq!(series_count(&server, &format!("victim_{i}")), 0, "round {round}: acknowledged deletion {i} lost");
+            assert_eq!(
+                series_count(&server, &format!("victim_{i}")),
+                0,
+                "round {round}: acknowledged deletion {i} lost"
+            );
         }
         // the one in flight at the kill may or may not have happened; later ones are intact
         for i in (done + 1).min(VICTIMS)..(done + 20).min(VICTIMS) {
-            assert_eq!(series_count(&server, &format!("victim_{i}")), 1, "round {round}: victim {i} lost");
+            assert_eq!(
+                series_count(&server, &format!("victim_{i}")),
+                1,
+                "round {round}: victim {i} lost"
+            );
         }
         let start = acked_upto.load(Ordering::SeqCst);
         let stop = Arc::new(AtomicBool::new(false));
@@ -92,14 +102,21 @@ fn sigkill_loses_no_acknowledged_write() {
         server.kill();
         stop.store(true, Ordering::SeqCst);
         writer.join().unwrap();
-        assert!(acked_upto.load(Ordering::SeqCst) > start || start == VICTIMS, "round {round}: no write acknowledged before the kill");
+        assert!(
+            acked_upto.load(Ordering::SeqCst) > start || start == VICTIMS,
+            "round {round}: no write acknowledged before the kill"
+        );
     }
     let s = Server::start(&data, &["--self-scrape-interval", "0"]);
     s.wait_ready();
     let done = acked_upto.load(Ordering::SeqCst);
     assert!(done > 5, "{done}");
     for i in 0..done {
-        assert_eq!(series_count(&s, &format!("victim_{i}")), 0, "acknowledged deletion {i} lost");
+        assert_eq!(
+            series_count(&s, &format!("victim_{i}")),
+            0,
+            "acknowledged deletion {i} lost"
+        );
     }
     // self-monitoring's samples survived the kills too (the WAL replayed)
     let r = s.get("/api/v1/query?query=count_over_time(up%5B1h%5D)");

@@ -86,7 +86,10 @@ impl Denied {
     /// The plain-text body of the refusal.
     pub fn message(self) -> String {
         match self {
-            Denied::Unauthenticated => "Unauthorized: this server needs credentials (Authorization: Bearer or Basic)\n".into(),
+            Denied::Unauthenticated => {
+                "Unauthorized: this server needs credentials (Authorization: Bearer or Basic)\n"
+                    .into()
+            }
             Denied::Forbidden(role) => format!(
                 "Forbidden: this credential may not {} (it is not a {} or admin credential)\n",
                 match role {
@@ -153,7 +156,9 @@ impl Credentials {
         }
         for r in roles {
             if r.bearer_tokens.iter().any(String::is_empty)
-                || r.basic_auth.iter().any(|(u, p)| u.is_empty() || p.is_empty() || u.contains(':'))
+                || r.basic_auth
+                    .iter()
+                    .any(|(u, p)| u.is_empty() || p.is_empty() || u.contains(':'))
             {
                 return Err("empty token, user or password (or a user with ':')".into());
             }
@@ -194,7 +199,9 @@ fn parse_header(value: &[u8]) -> Option<Presented<'_>> {
         return Some(Presented::Bearer(rest));
     }
     if scheme.eq_ignore_ascii_case(b"basic") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
         let colon = decoded.iter().position(|&b| b == b':')?;
         let (user, pass) = decoded.split_at(colon);
         return Some(Presented::Basic(user.to_vec(), pass.get(1..)?.to_vec()));
@@ -255,10 +262,21 @@ mod tests {
             assert_eq!(c.check(Some(b"Bearer a1"), role), Ok(()));
         }
         assert_eq!(c.check(None, Role::Read), Err(Denied::Unauthenticated));
-        assert_eq!(c.check(Some(b"Bearer r"), Role::Read), Err(Denied::Unauthenticated));
-        assert_eq!(c.check(Some(b"Basic !!!"), Role::Read), Err(Denied::Unauthenticated));
-        assert_eq!(c.check(Some(b"Digest x"), Role::Read), Err(Denied::Unauthenticated));
-        assert!(Denied::Forbidden(Role::Admin).message().contains("administer"));
+        assert_eq!(
+            c.check(Some(b"Bearer r"), Role::Read),
+            Err(Denied::Unauthenticated)
+        );
+        assert_eq!(
+            c.check(Some(b"Basic !!!"), Role::Read),
+            Err(Denied::Unauthenticated)
+        );
+        assert_eq!(
+            c.check(Some(b"Digest x"), Role::Read),
+            Err(Denied::Unauthenticated)
+        );
+        assert!(Denied::Forbidden(Role::Admin)
+            .message()
+            .contains("administer"));
     }
 
     #[test]

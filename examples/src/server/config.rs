@@ -111,7 +111,11 @@ impl Config {
     pub fn to_yaml(&self) -> String {
         let mut out = String::from("global:\n");
         if let Some(d) = self.scrape_interval {
-            let _ = writeln!(out, "  scrape_interval: {}", super::flags::format_duration(d));
+            let _ = writeln!(
+                out,
+                "  scrape_interval: {}",
+                super::flags::format_duration(d)
+            );
         }
         let _ = writeln!(
             out,
@@ -256,7 +260,8 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_the_key_and_the_line() {
-        let e = Config::parse("global:\n  scrape_interval: 15s\n  scrape_timeot: 10s\n").unwrap_err();
+        let e =
+            Config::parse("global:\n  scrape_interval: 15s\n  scrape_timeot: 10s\n").unwrap_err();
         assert!(e.contains("scrape_timeot") && e.contains("line 3"), "{e}");
         let e = Config::parse("global: {}\nglobals: {}\n").unwrap_err();
         assert!(e.contains("globals") && e.contains("line 2"), "{e}");
@@ -277,7 +282,10 @@ mod tests {
     #[test]
     fn bad_values_and_duplicates_name_the_line() {
         let e = Config::parse("global:\n  scrape_interval: 15 seconds\n").unwrap_err();
-        assert!(e.contains("not a valid duration") && e.contains("line 2"), "{e}");
+        assert!(
+            e.contains("not a valid duration") && e.contains("line 2"),
+            "{e}"
+        );
         let e = Config::parse("global:\n  evaluation_interval: 0s\n").unwrap_err();
         assert!(e.contains("greater than zero"), "{e}");
         let e = Config::parse("global:\n  external_labels:\n    a: x\n    a: y\n").unwrap_err();

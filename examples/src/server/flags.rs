@@ -120,7 +120,10 @@ impl Flags {
     /// Every flag and its value as Prometheus' `/api/v1/status/flags` lists them: the long
     /// name without dashes, the value as text (`""` for an unset optional one).
     pub fn to_map(&self) -> Vec<(&'static str, String)> {
-        let path = |p: &Option<PathBuf>| p.as_ref().map_or(String::new(), |p| p.display().to_string());
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or(String::new(), |p| p.display().to_string())
+        };
         let dur = |d: Duration| format_duration(d);
         vec![
             ("listen", self.listen.clone()),
@@ -145,7 +148,10 @@ impl Flags {
                 self.query_max_concurrency.to_string(),
             ),
             ("query-lookback-delta", dur(self.query_lookback_delta)),
-            ("max-request-body-size", self.max_request_body_size.to_string()),
+            (
+                "max-request-body-size",
+                self.max_request_body_size.to_string(),
+            ),
             ("http-timeout", dur(self.http_timeout)),
             ("shutdown-timeout", dur(self.shutdown_timeout)),
             ("log-level", self.log_level.clone()),
@@ -204,7 +210,11 @@ pub fn size(s: &str) -> Result<usize, String> {
         "KB" => 1_000,
         "MB" => 1_000_000,
         "GB" => 1_000_000_000,
-        other => return Err(format!("unknown size unit {other:?} in {s:?} (use KiB, MiB or GiB)")),
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (use KiB, MiB or GiB)"
+            ))
+        }
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("{s:?} is too large"))

@@ -131,7 +131,8 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     let server = match &tls {
         Some(tls) => {
-            let s = axum_server::from_tcp_rustls(listener, tls.rustls_config())?.handle(handle.clone());
+            let s =
+                axum_server::from_tcp_rustls(listener, tls.rustls_config())?.handle(handle.clone());
             tokio::spawn(async move { s.serve(app.into_make_service()).await })
         }
         None => {
@@ -267,7 +268,9 @@ async fn reload_inner(state: &AppState) -> Result<(), String> {
         None => Config::default(),
     };
     let auth = match &flags.auth_file {
-        Some(path) => Some(Arc::new(Credentials::load(path).map_err(|e| e.to_string())?)),
+        Some(path) => Some(Arc::new(
+            Credentials::load(path).map_err(|e| e.to_string())?,
+        )),
         None => None,
     };
     if let Some(tls) = &state.0.tls {
@@ -279,8 +282,7 @@ async fn reload_inner(state: &AppState) -> Result<(), String> {
     }
     let new_engine = {
         let old = state.0.config.read();
-        (old.evaluation_interval != config.evaluation_interval)
-            .then(|| engine_for(flags, &config))
+        (old.evaluation_interval != config.evaluation_interval).then(|| engine_for(flags, &config))
     };
     if let Some(engine) = new_engine {
         *state.0.engine.write() = engine;

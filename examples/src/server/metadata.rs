@@ -62,12 +62,11 @@ impl MetadataStore for MemoryMetadata {
         let mut map = self.map.write();
         let len = map.len();
         match map.get_mut(metric) {
-            Some(list) => {
-                if !list.contains(&metadata) && list.len() < Self::MAX_PER_METRIC {
-                    list.push(metadata);
-                    list.sort();
-                }
+            Some(list) if !list.contains(&metadata) && list.len() < Self::MAX_PER_METRIC => {
+                list.push(metadata);
+                list.sort();
             }
+            Some(_) => {}
             None if len < Self::MAX_METRICS => {
                 map.insert(metric.to_owned(), vec![metadata]);
             }

@@ -273,7 +273,10 @@ impl Metrics {
     /// One query evaluated (`outcome`: `success` or the error type).
     pub fn query(&self, kind: &'static str, outcome: &str, elapsed: Duration) {
         self.query_duration
-            .get_or_create(&vec![("kind", kind.to_owned()), ("outcome", outcome.to_owned())])
+            .get_or_create(&vec![
+                ("kind", kind.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
             .observe(elapsed.as_secs_f64());
     }
 
@@ -281,7 +284,8 @@ impl Metrics {
     pub fn config_loaded(&self, ok: bool) {
         self.config_reload_success.set(i64::from(ok));
         if ok {
-            self.config_reload_timestamp.set(unix_seconds(SystemTime::now()));
+            self.config_reload_timestamp
+                .set(unix_seconds(SystemTime::now()));
         }
     }
 
@@ -294,7 +298,8 @@ impl Metrics {
 }
 
 fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn gauge(
@@ -339,22 +344,94 @@ impl Collector for DbCollector {
         let Ok(s) = db.stats() else {
             return Ok(());
         };
-        gauge(&mut e, "tsdb_head_series", "Series in the head", None, s.head_series as f64)?;
-        gauge(&mut e, "tsdb_head_chunks", "Chunks in the head", None, s.head_chunks as f64)?;
-        gauge(&mut e, "tsdb_head_samples", "Samples in the head", None, s.head_samples as f64)?;
+        gauge(
+            &mut e,
+            "tsdb_head_series",
+            "Series in the head",
+            None,
+            s.head_series as f64,
+        )?;
+        gauge(
+            &mut e,
+            "tsdb_head_chunks",
+            "Chunks in the head",
+            None,
+            s.head_chunks as f64,
+        )?;
+        gauge(
+            &mut e,
+            "tsdb_head_samples",
+            "Samples in the head",
+            None,
+            s.head_samples as f64,
+        )?;
         if let Some((min, max)) = s.head_range {
-            gauge(&mut e, "tsdb_head_min_time", "Oldest sample time in the head", Some(&Unit::Seconds), min as f64 / 1000.0)?;
-            gauge(&mut e, "tsdb_head_max_time", "Newest sample time in the head", Some(&Unit::Seconds), max as f64 / 1000.0)?;
+            gauge(
+                &mut e,
+                "tsdb_head_min_time",
+                "Oldest sample time in the head",
+                Some(&Unit::Seconds),
+                min as f64 / 1000.0,
+            )?;
+            gauge(
+                &mut e,
+                "tsdb_head_max_time",
+                "Newest sample time in the head",
+                Some(&Unit::Seconds),
+                max as f64 / 1000.0,
+            )?;
         }
-        gauge(&mut e, "tsdb_segments", "Segments open", None, s.segments.len() as f64)?;
+        gauge(
+            &mut e,
+            "tsdb_segments",
+            "Segments open",
+            None,
+            s.segments.len() as f64,
+        )?;
         let bytes: u64 = s.segments.iter().map(|(_, _, b)| b).sum();
-        gauge(&mut e, "tsdb_segment", "Bytes of the open segments on disk", Some(&Unit::Bytes), bytes as f64)?;
+        gauge(
+            &mut e,
+            "tsdb_segment",
+            "Bytes of the open segments on disk",
+            Some(&Unit::Bytes),
+            bytes as f64,
+        )?;
         let samples: u64 = s.segments.iter().map(|(_, m, _)| m.samples).sum();
-        gauge(&mut e, "tsdb_segment_samples", "Samples in the open segments", None, samples as f64)?;
-        gauge(&mut e, "tsdb_wal", "Bytes of the write-ahead log on disk", Some(&Unit::Bytes), s.wal_bytes as f64)?;
-        gauge(&mut e, "tsdb_wal_segment_files", "Write-ahead log files", None, s.wal_segments as f64)?;
-        gauge(&mut e, "tsdb_deletions", "Deletion requests in force", None, s.deletions as f64)?;
-        gauge(&mut e, "tsdb_maintenance_consecutive_failures", "Maintenance failures since the last pass that succeeded", None, f64::from(s.maintenance.consecutive_failures))?;
+        gauge(
+            &mut e,
+            "tsdb_segment_samples",
+            "Samples in the open segments",
+            None,
+            samples as f64,
+        )?;
+        gauge(
+            &mut e,
+            "tsdb_wal",
+            "Bytes of the write-ahead log on disk",
+            Some(&Unit::Bytes),
+            s.wal_bytes as f64,
+        )?;
+        gauge(
+            &mut e,
+            "tsdb_wal_segment_files",
+            "Write-ahead log files",
+            None,
+            s.wal_segments as f64,
+        )?;
+        gauge(
+            &mut e,
+            "tsdb_deletions",
+            "Deletion requests in force",
+            None,
+            s.deletions as f64,
+        )?;
+        gauge(
+            &mut e,
+            "tsdb_maintenance_consecutive_failures",
+            "Maintenance failures since the last pass that succeeded",
+            None,
+            f64::from(s.maintenance.consecutive_failures),
+        )?;
         Ok(())
     }
 }
@@ -375,18 +452,48 @@ const USER_HZ: f64 = 100.0;
 )]
 impl Collector for ProcessCollector {
     fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        gauge(&mut e, "process_start_time", "When the process started, since the Unix epoch", Some(&Unit::Seconds), unix_seconds(self.started))?;
+        gauge(
+            &mut e,
+            "process_start_time",
+            "When the process started, since the Unix epoch",
+            Some(&Unit::Seconds),
+            unix_seconds(self.started),
+        )?;
         if let Some(kb) = status_kb("VmRSS:") {
-            gauge(&mut e, "process_resident_memory", "Resident memory size", Some(&Unit::Bytes), (kb * 1024) as f64)?;
+            gauge(
+                &mut e,
+                "process_resident_memory",
+                "Resident memory size",
+                Some(&Unit::Bytes),
+                (kb * 1024) as f64,
+            )?;
         }
         if let Some(kb) = status_kb("VmSize:") {
-            gauge(&mut e, "process_virtual_memory", "Virtual memory size", Some(&Unit::Bytes), (kb * 1024) as f64)?;
+            gauge(
+                &mut e,
+                "process_virtual_memory",
+                "Virtual memory size",
+                Some(&Unit::Bytes),
+                (kb * 1024) as f64,
+            )?;
         }
         if let Some(ticks) = cpu_ticks() {
-            counter(&mut e, "process_cpu", "User and system CPU time spent", Some(&Unit::Seconds), ticks as f64 / USER_HZ)?;
+            counter(
+                &mut e,
+                "process_cpu",
+                "User and system CPU time spent",
+                Some(&Unit::Seconds),
+                ticks as f64 / USER_HZ,
+            )?;
         }
         if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
-            gauge(&mut e, "process_open_fds", "Open file descriptors", None, dir.count() as f64)?;
+            gauge(
+                &mut e,
+                "process_open_fds",
+                "Open file descriptors",
+                None,
+                dir.count() as f64,
+            )?;
         }
         Ok(())
     }

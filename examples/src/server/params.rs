@@ -19,7 +19,10 @@ impl Params {
             .get(axum::http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(';').next())
-            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+            .is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            });
         if (method == Method::POST || method == Method::PUT || method == Method::PATCH) && is_form {
             out.extend(form_urlencoded::parse(body).into_owned());
         }
@@ -62,7 +65,9 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(
             axum::http::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap(),
+            "application/x-www-form-urlencoded; charset=utf-8"
+                .parse()
+                .unwrap(),
         );
         let p = Params::new(
             &Method::POST,

@@ -71,7 +71,10 @@ impl QueryPool {
         let permit = match tokio::time::timeout(limit, self.slots.clone().acquire_owned()).await {
             Ok(Ok(p)) => p,
             Ok(Err(_)) => {
-                return Err(ApiError::new(ErrorType::Unavailable, "the server is shutting down"))
+                return Err(ApiError::new(
+                    ErrorType::Unavailable,
+                    "the server is shutting down",
+                ))
             }
             Err(_) => {
                 return Err(ApiError::new(
@@ -133,7 +136,10 @@ mod tests {
         let (slow, queued) = tokio::join!(slow, queued);
         assert_eq!(slow.unwrap_err().kind, ErrorType::Timeout);
         let e = queued.unwrap_err();
-        assert_eq!((e.kind, e.message.as_str()), (ErrorType::Timeout, "query timed out in query queue"));
+        assert_eq!(
+            (e.kind, e.message.as_str()),
+            (ErrorType::Timeout, "query timed out in query queue")
+        );
         // the slot is free again once the canceled query has stopped
         let t0 = Instant::now();
         assert_eq!(pool.run(None, |_: &CancelToken| 7).await.unwrap(), 7);

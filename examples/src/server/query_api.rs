@@ -80,12 +80,13 @@ pub async fn query(State(s): State<AppState>, req: Request) -> Response {
     let engine = s.engine();
     let started = Instant::now();
     let timeout = q.timeout;
-    let body = s
-        .0
-        .pool
-        .run(timeout, move |cancel| api::run_instant(&engine, &db, &q, Some(cancel)))
-        .await
-        .unwrap_or_else(|e| Err(e.body()));
+    let body =
+        s.0.pool
+            .run(timeout, move |cancel| {
+                api::run_instant(&engine, &db, &q, Some(cancel))
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.body()));
     s.0.metrics
         .query("instant", outcome(&body), started.elapsed());
     response::from_body(body)
@@ -114,13 +115,15 @@ pub async fn query_range(State(s): State<AppState>, req: Request) -> Response {
     let engine = s.engine();
     let started = Instant::now();
     let timeout = q.timeout;
-    let body = s
-        .0
-        .pool
-        .run(timeout, move |cancel| api::run_range(&engine, &db, &q, Some(cancel)))
-        .await
-        .unwrap_or_else(|e| Err(e.body()));
-    s.0.metrics.query("range", outcome(&body), started.elapsed());
+    let body =
+        s.0.pool
+            .run(timeout, move |cancel| {
+                api::run_range(&engine, &db, &q, Some(cancel))
+            })
+            .await
+            .unwrap_or_else(|e| Err(e.body()));
+    s.0.metrics
+        .query("range", outcome(&body), started.elapsed());
     response::from_body(body)
 }
 

@@ -182,7 +182,15 @@ mod tests {
         assert_eq!(ErrorType::Canceled.status().as_u16(), 503);
         assert_eq!(ErrorType::NotFound.status().as_u16(), 404);
         assert_eq!(ErrorType::Internal.status().as_u16(), 500);
-        for t in ["bad_data", "execution", "canceled", "timeout", "internal", "not_found", "unavailable"] {
+        for t in [
+            "bad_data",
+            "execution",
+            "canceled",
+            "timeout",
+            "internal",
+            "not_found",
+            "unavailable",
+        ] {
             assert_eq!(ErrorType::from_name(t).as_str(), t);
         }
         assert_eq!(string_array(["a<b", "c"]), r#"["a\u003cb","c"]"#);

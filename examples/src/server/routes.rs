@@ -36,7 +36,10 @@ use super::{query_api, series_api, status_api};
 pub fn router(state: AppState) -> Router {
     let flags = &state.0.flags;
     let read = Router::new()
-        .route("/api/v1/query", get(query_api::query).post(query_api::query))
+        .route(
+            "/api/v1/query",
+            get(query_api::query).post(query_api::query),
+        )
         .route(
             "/api/v1/query_range",
             get(query_api::query_range).post(query_api::query_range),
@@ -49,8 +52,14 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/format_query",
             get(query_api::format_query).post(query_api::format_query),
         )
-        .route("/api/v1/series", get(series_api::series).post(series_api::series))
-        .route("/api/v1/labels", get(series_api::labels).post(series_api::labels))
+        .route(
+            "/api/v1/series",
+            get(series_api::series).post(series_api::series),
+        )
+        .route(
+            "/api/v1/labels",
+            get(series_api::labels).post(series_api::labels),
+        )
         .route("/api/v1/label/{name}/values", get(series_api::label_values))
         .route("/api/v1/metadata", get(status_api::metadata))
         .route("/api/v1/status/buildinfo", get(status_api::buildinfo))
@@ -79,7 +88,10 @@ pub fn router(state: AppState) -> Router {
         .merge(read)
         .merge(write)
         .merge(admin)
-        .route_layer(middleware::from_fn_with_state(state.clone(), record_request))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_request,
+        ))
         .fallback(not_found)
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -43,7 +43,10 @@ fn limit(p: &Params) -> Result<usize, ApiError> {
         return Ok(0);
     };
     let n: i64 = text.parse().map_err(|_| {
-        ApiError::invalid_param("limit", format!("strconv.Atoi: parsing {text:?}: invalid syntax"))
+        ApiError::invalid_param(
+            "limit",
+            format!("strconv.Atoi: parsing {text:?}: invalid syntax"),
+        )
     })?;
     usize::try_from(n).map_err(|_| ApiError::invalid_param("limit", "limit must be non-negative"))
 }
@@ -262,7 +265,12 @@ mod tests {
 
     #[test]
     fn matchers_limits_and_names() {
-        assert_eq!(matcher_sets(&params("match[]=up&match[]={job=\"x\"}")).unwrap().len(), 2);
+        assert_eq!(
+            matcher_sets(&params("match[]=up&match[]={job=\"x\"}"))
+                .unwrap()
+                .len(),
+            2
+        );
         // refused by the parser already, as Prometheus' parser refuses it
         let e = matcher_sets(&params("match[]={job=\"\"}")).unwrap_err();
         assert!(e.contains("at least one non-empty matcher"), "{e}");

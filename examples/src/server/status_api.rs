@@ -122,7 +122,11 @@ pub async fn tsdb(State(s): State<AppState>, req: Request) -> Response {
     };
     let computed = tokio::task::spawn_blocking(move || {
         let stats = db.stats()?;
-        let head = db.cardinality(limit)?.into_iter().next().unwrap_or_default();
+        let head = db
+            .cardinality(limit)?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         Ok::<_, tsdb_core::Error>((stats, head))
     })
     .await;

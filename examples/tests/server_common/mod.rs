@@ -167,7 +167,10 @@ impl Server {
             }
             if t0.elapsed() > limit {
                 let _ = self.child.kill();
-                panic!("did not exit within {limit:?}: {:?}", self.log.lock().unwrap());
+                panic!(
+                    "did not exit within {limit:?}: {:?}",
+                    self.log.lock().unwrap()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
