@@ -280,6 +280,18 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("cat > auth.yml <<'YAML'\n").unwrap();
+        let body = &readme[start..];
+        let body = &body[body.find('\n').unwrap() + 1..body.find("\nYAML\n").unwrap()];
+        let c = Credentials::parse(body).unwrap();
+        assert_eq!(c.read.basic_auth["grafana"], "change-me");
+        assert_eq!(c.write.bearer_tokens, ["agent-token"]);
+        assert_eq!(c.check(Some(b"Bearer agent-token"), Role::Write), Ok(()));
+    }
+
+    #[test]
     fn files_without_credentials_or_with_unknown_keys_are_refused() {
         assert!(Credentials::parse("read: {}\n").is_err());
         let e = Credentials::parse("read:\n  tokens: [x]\n").unwrap_err();
