@@ -261,3 +261,33 @@ fn a_database_that_cannot_open_stops_the_server() {
     );
     held.close().unwrap();
 }
+
+#[test]
+fn sigterm_lets_a_query_in_flight_finish() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut s = Server::start(&tmp.path().join("data"), &["--self-scrape-interval", "0"]);
+    s.wait_ready();
+    // about a second of evaluation in a debug build: six subqueries of 3.6 M steps
+    let term = "count_over_time(vector(1)[1h:1ms])";
+    let heavy = vec![term; 6].join(" + ");
+    let url = s.url(&format!("/api/v1/query?time=1000000&query={}", enc(&heavy)));
+    let query = std::thread::spawn(move || {
+        let mut r = server_common::agent().get(&url).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    });
+    // SIGTERM while it evaluates
+    assert!(
+        eventually(Duration::from_secs(30), || s
+            .get("/metrics")
+            .body
+            .contains("tsdb_queries_in_flight 1")),
+        "the query never ran"
+    );
+    server_common::signal(s.pid(), "TERM");
+    let (status, body) = query.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(r#""value":[1000000,"21600000"]"#), "{body}");
+    let exit = s.wait_exit(Duration::from_secs(60));
+    assert!(exit.success(), "{exit:?}");
+    assert!(s.log_text().contains("database closed"), "{}", s.log_text());
+}

@@ -40,7 +40,10 @@ fn tool(name: &str) -> String {
         .output()
         .unwrap();
     let path = String::from_utf8_lossy(&found.stdout).trim().to_owned();
-    assert!(found.status.success() && !path.is_empty(), "`{name}` is missing: {INSTALL}");
+    assert!(
+        found.status.success() && !path.is_empty(),
+        "`{name}` is missing: {INSTALL}"
+    );
     path
 }
 
@@ -49,7 +52,10 @@ fn start_prometheus(dir: &Path) -> Prometheus {
     let version = Command::new(&prometheus).arg("--version").output().unwrap();
     let version = String::from_utf8_lossy(&version.stdout).to_string()
         + &String::from_utf8_lossy(&version.stderr);
-    assert!(version.contains("version 2.42"), "need Prometheus 2.42, found {version}: {INSTALL}");
+    assert!(
+        version.contains("version 2.42"),
+        "need Prometheus 2.42, found {version}: {INSTALL}"
+    );
     let data = dir.join("data");
     let out = Command::new(&promtool)
         .args(["tsdb", "create-blocks-from", "openmetrics"])
@@ -57,13 +63,21 @@ fn start_prometheus(dir: &Path) -> Prometheus {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "promtool: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "promtool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::write(
         dir.join("prometheus.yml"),
         "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n",
     )
     .unwrap();
-    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new(&prometheus)
         .current_dir(dir)
         .args([
@@ -90,7 +104,10 @@ fn start_prometheus(dir: &Path) -> Prometheus {
                 return p;
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(60), "Prometheus not ready in 60 s");
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "Prometheus not ready in 60 s"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -108,7 +125,11 @@ fn call(base: &str, method: &str, path: &str) -> Resp {
                 .unwrap()
         }
         other => {
-            let req = ureq::http::Request::builder().method(other).uri(&url).body(()).unwrap();
+            let req = ureq::http::Request::builder()
+                .method(other)
+                .uri(&url)
+                .body(())
+                .unwrap();
             a.run(req).unwrap()
         }
     };
@@ -123,7 +144,9 @@ fn call(base: &str, method: &str, path: &str) -> Resp {
 fn same_shape(a: &Json, b: &Json) -> bool {
     match (a, b) {
         (Json::Object(x), Json::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_shape(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_shape(v, w)))
         }
         (Json::Array(x), Json::Array(y)) => match (x.first(), y.first()) {
             (Some(p), Some(q)) => same_shape(p, q),
@@ -162,42 +185,158 @@ fn the_api_answers_as_prometheus_does() {
     let range = "start=1704060000&end=1704070800";
     let sel = |s: &str| enc(s);
     let cases: Vec<(&str, String, Expect)> = vec![
-        ("GET", format!("/api/v1/series?match[]=temp_celsius&{range}"), Expect::Same),
-        ("GET", format!("/api/v1/series?match[]={}&match[]=requests_total", sel("temp_celsius{env=\"prod\"}")), Expect::Same),
-        ("POST", format!("/api/v1/series?match[]={}", sel("{__name__=~\"temp.*|gap_gauge\"}")), Expect::Same),
-        ("GET", "/api/v1/series?match[]=temp_celsius&start=1&end=2".into(), Expect::Same),
+        (
+            "GET",
+            format!("/api/v1/series?match[]=temp_celsius&{range}"),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            format!(
+                "/api/v1/series?match[]={}&match[]=requests_total",
+                sel("temp_celsius{env=\"prod\"}")
+            ),
+            Expect::Same,
+        ),
+        (
+            "POST",
+            format!(
+                "/api/v1/series?match[]={}",
+                sel("{__name__=~\"temp.*|gap_gauge\"}")
+            ),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            "/api/v1/series?match[]=temp_celsius&start=1&end=2".into(),
+            Expect::Same,
+        ),
         ("GET", "/api/v1/series".into(), Expect::Same),
-        ("GET", "/api/v1/series?match[]=up&start=x".into(), Expect::Same),
-        ("GET", "/api/v1/series?match[]=up&end=2024-13-01".into(), Expect::Same),
-        ("GET", format!("/api/v1/series?match[]={}", sel("{job=~\".*\"}")), Expect::ErrorType),
-        ("GET", format!("/api/v1/series?match[]={}", sel("rate(x[5m])")), Expect::ErrorType),
+        (
+            "GET",
+            "/api/v1/series?match[]=up&start=x".into(),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            "/api/v1/series?match[]=up&end=2024-13-01".into(),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            format!("/api/v1/series?match[]={}", sel("{job=~\".*\"}")),
+            Expect::ErrorType,
+        ),
+        (
+            "GET",
+            format!("/api/v1/series?match[]={}", sel("rate(x[5m])")),
+            Expect::ErrorType,
+        ),
         ("GET", "/api/v1/labels".into(), Expect::Same),
-        ("GET", format!("/api/v1/labels?match[]=temp_celsius&{range}"), Expect::Same),
-        ("POST", "/api/v1/labels?match[]=requests_total&match[]=node_info".into(), Expect::Same),
+        (
+            "GET",
+            format!("/api/v1/labels?match[]=temp_celsius&{range}"),
+            Expect::Same,
+        ),
+        (
+            "POST",
+            "/api/v1/labels?match[]=requests_total&match[]=node_info".into(),
+            Expect::Same,
+        ),
         ("GET", "/api/v1/labels?start=abc".into(), Expect::Same),
-        ("GET", format!("/api/v1/labels?match[]={}", sel("sum(x)")), Expect::ErrorType),
+        (
+            "GET",
+            format!("/api/v1/labels?match[]={}", sel("sum(x)")),
+            Expect::ErrorType,
+        ),
         ("GET", "/api/v1/label/env/values".into(), Expect::Same),
-        ("GET", format!("/api/v1/label/instance/values?match[]=temp_celsius&{range}"), Expect::Same),
+        (
+            "GET",
+            format!("/api/v1/label/instance/values?match[]=temp_celsius&{range}"),
+            Expect::Same,
+        ),
         ("GET", "/api/v1/label/__name__/values".into(), Expect::Same),
-        ("GET", "/api/v1/label/nonexistent/values".into(), Expect::Same),
+        (
+            "GET",
+            "/api/v1/label/nonexistent/values".into(),
+            Expect::Same,
+        ),
         ("GET", "/api/v1/label/a-b/values".into(), Expect::Same),
         ("GET", "/api/v1/label/env/values?end=x".into(), Expect::Same),
         ("POST", "/api/v1/label/env/values".into(), Expect::Status),
         ("GET", "/api/v1/metadata".into(), Expect::Same),
-        ("GET", "/api/v1/metadata?metric=temp_celsius".into(), Expect::Same),
+        (
+            "GET",
+            "/api/v1/metadata?metric=temp_celsius".into(),
+            Expect::Same,
+        ),
         ("GET", "/api/v1/metadata?limit=x".into(), Expect::Same),
-        ("GET", format!("/api/v1/query_exemplars?query=temp_celsius&{range}"), Expect::Same),
-        ("GET", "/api/v1/query_exemplars?query=1%2B1".into(), Expect::Status),
-        ("GET", "/api/v1/query_exemplars?query=up&start=10&end=5".into(), Expect::Same),
-        ("GET", "/api/v1/query_exemplars?query=up&start=x".into(), Expect::Same),
-        ("GET", format!("/api/v1/format_query?query={}", sel("sum by(job)(rate(x{a=\"b\"}[5m]))")), Expect::Same),
-        ("POST", format!("/api/v1/format_query?query={}", sel("a+b*on(x)group_left(y)c")), Expect::Same),
-        ("GET", format!("/api/v1/format_query?query={}", sel("sum(")), Expect::ErrorType),
-        ("GET", "/api/v1/query?query=1&time=yesterday".into(), Expect::Same),
-        ("GET", "/api/v1/query?query=1&timeout=soon".into(), Expect::Same),
-        ("POST", "/api/v1/query?query=temp_celsius&time=1704067200".into(), Expect::Same),
-        ("POST", "/api/v1/query_range?query=temp_celsius&start=1704066000&end=1704067200&step=60".into(), Expect::Same),
-        ("GET", "/api/v1/query_range?query=up&start=1&end=2".into(), Expect::Same),
+        (
+            "GET",
+            format!("/api/v1/query_exemplars?query=temp_celsius&{range}"),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            "/api/v1/query_exemplars?query=1%2B1".into(),
+            Expect::Status,
+        ),
+        (
+            "GET",
+            "/api/v1/query_exemplars?query=up&start=10&end=5".into(),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            "/api/v1/query_exemplars?query=up&start=x".into(),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            format!(
+                "/api/v1/format_query?query={}",
+                sel("sum by(job)(rate(x{a=\"b\"}[5m]))")
+            ),
+            Expect::Same,
+        ),
+        (
+            "POST",
+            format!(
+                "/api/v1/format_query?query={}",
+                sel("a+b*on(x)group_left(y)c")
+            ),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            format!("/api/v1/format_query?query={}", sel("sum(")),
+            Expect::ErrorType,
+        ),
+        (
+            "GET",
+            "/api/v1/query?query=1&time=yesterday".into(),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            "/api/v1/query?query=1&timeout=soon".into(),
+            Expect::Same,
+        ),
+        (
+            "POST",
+            "/api/v1/query?query=temp_celsius&time=1704067200".into(),
+            Expect::Same,
+        ),
+        (
+            "POST",
+            "/api/v1/query_range?query=temp_celsius&start=1704066000&end=1704067200&step=60".into(),
+            Expect::Same,
+        ),
+        (
+            "GET",
+            "/api/v1/query_range?query=up&start=1&end=2".into(),
+            Expect::Same,
+        ),
         ("PUT", "/api/v1/query?query=1".into(), Expect::Status),
         ("GET", "/api/v1/status/buildinfo".into(), Expect::Shape),
         ("GET", "/api/v1/status/runtimeinfo".into(), Expect::Shape),
@@ -243,7 +382,14 @@ fn the_api_answers_as_prometheus_does() {
     }
     // both really served the data
     assert!(successes >= 20, "{successes}");
-    let v: Json = serde_json::from_str(&call(&prom.url, "GET", "/api/v1/label/env/values").body).unwrap();
+    let v: Json =
+        serde_json::from_str(&call(&prom.url, "GET", "/api/v1/label/env/values").body).unwrap();
     assert_eq!(v["data"], serde_json::json!(["dev", "prod", "staging"]));
-    assert!(failures.is_empty(), "{} of {} differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }

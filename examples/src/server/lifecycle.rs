@@ -103,15 +103,20 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
 
     let started = SystemTime::now();
     let db_cell: Arc<OnceLock<Db>> = Arc::new(OnceLock::new());
-    let metrics = Arc::new(Metrics::new(db_cell.clone(), started));
+    let pool = QueryPool::new(
+        usize::try_from(flags.query_max_concurrency).unwrap_or(1),
+        flags.query_timeout,
+    );
+    let metrics = Arc::new(Metrics::new(
+        db_cell.clone(),
+        started,
+        pool.in_flight_counter(),
+    ));
     metrics.config_loaded(true);
     let metadata: Arc<dyn MetadataStore> = Arc::new(MemoryMetadata::default());
     let state = AppState(Arc::new(Shared {
         engine: RwLock::new(engine_for(&flags, &config)),
-        pool: QueryPool::new(
-            usize::try_from(flags.query_max_concurrency).unwrap_or(1),
-            flags.query_timeout,
-        ),
+        pool,
         listen: local.to_string(),
         db: db_cell,
         open_error: OnceLock::new(),

@@ -18,6 +18,7 @@
 //! register here when the write endpoints are wired ([`Metrics::registry_mut`] before
 //! the registry is shared).
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -121,8 +122,13 @@ impl Observer for EngineObserver {
 }
 
 impl Metrics {
-    /// Registers everything; `db` is read at scrape time once it is open.
-    pub fn new(db: Arc<OnceLock<Db>>, started: SystemTime) -> Metrics {
+    /// Registers everything; `db` is read at scrape time once it is open, and so is
+    /// `queries_in_flight` (the query pool's count).
+    pub fn new(
+        db: Arc<OnceLock<Db>>,
+        started: SystemTime,
+        queries_in_flight: Arc<AtomicI64>,
+    ) -> Metrics {
         let mut registry = Registry::default();
         let http_requests = Family::<LabelSet, Counter>::default();
         registry.register(
@@ -232,6 +238,9 @@ impl Metrics {
             o.torn_tail_bytes.clone(),
         );
         registry.register_collector(Box::new(DbCollector { db }));
+        registry.register_collector(Box::new(QueryCollector {
+            in_flight: queries_in_flight,
+        }));
         registry.register_collector(Box::new(ProcessCollector { started }));
         Metrics {
             registry,
@@ -324,6 +333,25 @@ fn counter(
     let c = ConstCounter::new(value);
     let metric = encoder.encode_descriptor(name, help, unit, c.metric_type())?;
     c.encode(metric)
+}
+
+/// Queries evaluating now, read from the query pool at scrape time.
+#[derive(Debug)]
+struct QueryCollector {
+    in_flight: Arc<AtomicI64>,
+}
+
+impl Collector for QueryCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let g = ConstGauge::new(self.in_flight.load(Ordering::Relaxed));
+        let metric = e.encode_descriptor(
+            "tsdb_queries_in_flight",
+            "Queries evaluating now (waiting ones excluded)",
+            None,
+            g.metric_type(),
+        )?;
+        g.encode(metric)
+    }
 }
 
 /// Sizes read from [`Db::stats`] at scrape time (nothing until the database is open).
@@ -529,7 +557,11 @@ mod tests {
 
     #[test]
     fn exposition_has_our_families_and_the_observer_feeds_them() {
-        let m = Metrics::new(Arc::new(OnceLock::new()), SystemTime::now());
+        let m = Metrics::new(
+            Arc::new(OnceLock::new()),
+            SystemTime::now(),
+            Arc::new(AtomicI64::new(0)),
+        );
         m.http_request("/api/v1/query", 200, Duration::from_millis(3));
         m.query("instant", "success", Duration::from_millis(2));
         m.observer.appended(10, 2);
@@ -544,6 +576,7 @@ mod tests {
             "tsdb_samples_refused_total{reason=\"out_of_order\"} 3",
             "tsdb_wal_fsync_duration_seconds_count 1",
             "process_start_time_seconds",
+            "tsdb_queries_in_flight 0",
             "# EOF",
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");

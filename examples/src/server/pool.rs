@@ -53,6 +53,11 @@ impl QueryPool {
         self.in_flight.load(Ordering::Relaxed)
     }
 
+    /// The counter behind [`QueryPool::in_flight`], for `/metrics`.
+    pub fn in_flight_counter(&self) -> Arc<AtomicI64> {
+        self.in_flight.clone()
+    }
+
     /// The server's query timeout.
     pub fn timeout(&self) -> Duration {
         self.timeout
