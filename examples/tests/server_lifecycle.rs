@@ -269,7 +269,7 @@ fn sigterm_lets_a_query_in_flight_finish() {
     s.wait_ready();
     // about a second of evaluation in a debug build: six subqueries of 3.6 M steps
     let term = "count_over_time(vector(1)[1h:1ms])";
-    let heavy = vec![term; 6].join(" + ");
+    let heavy = [term; 6].join(" + ");
     let url = s.url(&format!("/api/v1/query?time=1000000&query={}", enc(&heavy)));
     let query = std::thread::spawn(move || {
         let mut r = server_common::agent().get(&url).call().unwrap();

@@ -196,12 +196,8 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let interval = flags
-        .self_scrape_interval
-        .or(state.0.config.read().scrape_interval)
-        .unwrap_or(Duration::from_secs(15));
-    let scraper = (!interval.is_zero())
-        .then(|| tokio::spawn(self_scrape::run(state.clone(), interval, stop_rx)));
+    let scraper = (!self_scrape::interval(&state).is_zero())
+        .then(|| tokio::spawn(self_scrape::run(state.clone(), stop_rx)));
 
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;

@@ -8,6 +8,10 @@
 //!
 //! Labels `job` and `instance` already on an exposed series are kept as `exported_job`
 //! and `exported_instance`, as Prometheus does without `honor_labels`.
+//!
+//! The interval is `--self-scrape-interval`, else the configuration's
+//! `global.scrape_interval` (which a reload may change: the next scrape follows the new
+//! interval), else 15 s. Zero, from the flag, turns self-monitoring off.
 
 use std::time::{Duration, Instant};
 
@@ -23,9 +27,22 @@ use super::state::AppState;
 /// The `job` label of self-monitoring series.
 pub const JOB: &str = "tsdb-server";
 
+/// The self-monitoring interval in force.
+pub fn interval(state: &AppState) -> Duration {
+    state
+        .0
+        .flags
+        .self_scrape_interval
+        .or(state.0.config.read().scrape_interval)
+        .unwrap_or(DEFAULT_INTERVAL)
+}
+
+/// Without a flag or a configured `scrape_interval`.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
+
 /// Runs until `stop` turns true: waits for the database, scrapes at once, then every
-/// `interval`.
-pub async fn run(state: AppState, interval: Duration, mut stop: watch::Receiver<bool>) {
+/// [`interval`] (re-read after each scrape).
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
     while !state.is_ready() {
         if *stop.borrow() {
             return;
@@ -35,15 +52,20 @@ pub async fn run(state: AppState, interval: Duration, mut stop: watch::Receiver<
             _ = stop.changed() => {}
         }
     }
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next = tokio::time::Instant::now();
     loop {
         tokio::select! {
-            _ = ticker.tick() => {}
+            _ = tokio::time::sleep_until(next) => {}
             _ = stop.changed() => {}
         }
         if *stop.borrow() {
             return;
+        }
+        // the next scrape one interval after this one started (at least 1 ms later)
+        next += interval(&state).max(Duration::from_millis(1));
+        let now = tokio::time::Instant::now();
+        if next < now {
+            next = now; // a scrape that ran late does not cause a burst
         }
         match scrape_once(&state).await {
             Ok(_) => state.0.metrics.self_scrape("success"),
