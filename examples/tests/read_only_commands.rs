@@ -1,6 +1,6 @@
 //! The reading commands (`query`, `query-range`, `export`, `inspect`) open the data
 //! directory read-only: they run while another process has it open for writing, write
-//! nothing (no WAL segment per run), and a mistyped path is an error, not a new database.
+//! nothing (no log file per run), and a mistyped path is an error, not a new database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 

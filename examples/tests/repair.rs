@@ -17,9 +17,9 @@ use tsdb_index::Labels;
 
 /// A directory as a finished import leaves it (yesterday's data in segments), plus
 /// samples of the last half hour appended by a writer and left in the log (20 batches,
-/// so 20 records, in WAL segments of `wal_segment_size` bytes). Returns the segment data
+/// so 20 records, in log files of `wal_file_size` bytes). Returns the segment data
 /// and the logged samples in append order.
-fn fixture(dir: &Path, wal_segment_size: u64) -> (Samples, Vec<(i64, u64)>) {
+fn fixture(dir: &Path, wal_file_size: u64) -> (Samples, Vec<(i64, u64)>) {
     let (text, persisted) = common::openmetrics(2, 400, now_s() - 86_400);
     let file = dir.join("old.om");
     std::fs::write(&file, text).unwrap();
@@ -29,7 +29,7 @@ fn fixture(dir: &Path, wal_segment_size: u64) -> (Samples, Vec<(i64, u64)>) {
     let db = Db::open(
         &data,
         Options {
-            wal_segment_size,
+            wal_file_size,
             ..tool_options()
         },
     )
@@ -133,7 +133,7 @@ fn repair_keeps_segments_and_a_prefix(
 #[test]
 fn a_byte_flipped_in_the_middle_of_the_log() {
     let tmp = tempfile::tempdir().unwrap();
-    let (persisted, logged) = fixture(tmp.path(), tsdb_core::wal::DEFAULT_SEGMENT_SIZE);
+    let (persisted, logged) = fixture(tmp.path(), tsdb_core::wal::DEFAULT_FILE_SIZE);
     let data = tmp.path().join("data");
     let data_s = data.to_str().unwrap();
     // the log file with the records: the largest
@@ -183,9 +183,9 @@ fn a_byte_flipped_in_the_middle_of_the_log() {
 }
 
 #[test]
-fn a_damaged_segment_header() {
+fn a_damaged_log_file_header() {
     let tmp = tempfile::tempdir().unwrap();
-    // small log segments: the records spread over several files
+    // small log files: the records spread over several of them
     let (persisted, logged) = fixture(tmp.path(), 2048);
     let data = tmp.path().join("data");
     let files: Vec<PathBuf> = wal_files(&data)
@@ -244,7 +244,7 @@ fn repair_needs_an_existing_directory_and_leaves_a_healthy_one_alone() {
     assert_eq!(code, 3, "{err}");
     assert!(!missing.exists());
 
-    let (persisted, logged) = fixture(tmp.path(), tsdb_core::wal::DEFAULT_SEGMENT_SIZE);
+    let (persisted, logged) = fixture(tmp.path(), tsdb_core::wal::DEFAULT_FILE_SIZE);
     let data = tmp.path().join("data");
     let (code, out, err) = tsdb(&["repair", "--data", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");

@@ -5,35 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
-use std::process::Command;
+mod common;
 
-use tsdb_text::prometheus::{Dialect, Options, Parser};
-
-fn tsdb(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tsdb"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
-type Samples = BTreeMap<String, Vec<(i64, u64)>>;
-
-fn parse(text: &[u8]) -> Samples {
-    let mut out = Samples::new();
-    for s in Parser::new(text, Options::new(Dialect::OpenMetrics)) {
-        let s = s.unwrap();
-        out.entry(s.labels.to_string())
-            .or_default()
-            .push((s.timestamp.unwrap(), s.value.to_bits()));
-    }
-    out
-}
+use common::{parse, tsdb};
 
 #[test]
 fn import_export_round_trip() {
@@ -81,8 +55,8 @@ fn import_export_round_trip() {
 
     let (code, exported, err) = tsdb(&["export", "--data", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    let got = parse(exported.as_bytes());
-    let mut want = parse(om.replace("this line is broken\n", "").as_bytes());
+    let got = parse(&exported);
+    let mut want = parse(&om.replace("this line is broken\n", ""));
     want.insert(
         "disk_used{host=\"a\"}".into(),
         vec![(1_700_000_100_000, 12.5f64.to_bits())],
@@ -106,7 +80,7 @@ fn import_export_round_trip() {
         "1700000029",
     ]);
     assert_eq!(code, 0);
-    let got = parse(exported.as_bytes());
+    let got = parse(&exported);
     assert_eq!(got.len(), 1);
     assert_eq!(got.values().next().unwrap().len(), 2);
 
@@ -453,7 +427,7 @@ fn export_match_takes_promql_selectors() {
     let hosts = |selector: &str| {
         let (code, out, err) = tsdb(&["export", "--data", &data, "--match", selector]);
         assert_eq!(code, 0, "{selector}: {err}");
-        let got = parse(out.as_bytes());
+        let got = parse(&out);
         got.into_iter()
             .map(|(series, samples)| (series, samples.len()))
             .collect::<Vec<_>>()

@@ -15,7 +15,7 @@ use crate::fs::{DirEntry, Fs, FsFile, FsLock, MappedBytes};
 #[derive(Debug)]
 pub(crate) struct DryRunFs(pub(crate) Arc<dyn Fs>);
 
-/// A file that swallows writes (recovery rewrites a damaged segment header this way).
+/// A file that swallows writes (recovery rewrites a damaged log file header this way).
 #[derive(Debug)]
 struct Sink;
 

@@ -86,7 +86,7 @@ pub enum Error {
         source: io::Error,
     },
     /// Bytes on disk are damaged or inconsistent (a checksum mismatch, an impossible
-    /// length, a missing segment). Modelled on Prometheus `wlog.CorruptionErr`: it names
+    /// length, a missing file). Modelled on Prometheus `wlog.CorruptionErr`: it names
     /// the file and the byte offset so an operator can inspect or cut it.
     #[error("corruption in {} at byte {offset}: {reason}", path.display())]
     Corruption {
@@ -137,7 +137,7 @@ pub enum Error {
         /// What was wrong.
         reason: Cow<'static, str>,
     },
-    /// An argument or option is out of range (for example checkpointing the segment that
+    /// An argument or option is out of range (for example checkpointing the log file that
     /// is still being written).
     #[error("invalid argument: {reason}")]
     InvalidArgument {

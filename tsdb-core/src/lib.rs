@@ -15,7 +15,7 @@
 //! reaches 1.0; breaking changes before that are listed in the release notes.
 //!
 //! Also public, for tools and tests, with no stability promise: [`wal`] (the log on its
-//! own: segments, records, replay, checkpoints; format in `FORMAT-wal.md`), [`fs`] (the
+//! own: log files, records, replay, checkpoints; format in `FORMAT-wal.md`), [`fs`] (the
 //! file-system seam every read and write goes through) and [`testing`]
 //! ([`testing::FaultFs`] injects fsync errors, short writes and full disks;
 //! [`testing::PowerLossFs`] simulates a power loss after any fsync).

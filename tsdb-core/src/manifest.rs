@@ -52,6 +52,21 @@ pub(crate) struct SegmentEntry {
     pub(crate) parents: Vec<u32>,
 }
 
+impl SegmentEntry {
+    /// A segment of raw samples cut from the head (level 0, made from no other segment).
+    pub(crate) fn from_head(seq: u32, min_t: i64, max_t: i64) -> SegmentEntry {
+        SegmentEntry {
+            seq,
+            min_t,
+            max_t,
+            resolution_ms: 0,
+            level: 0,
+            sources: Vec::new(),
+            parents: Vec::new(),
+        }
+    }
+}
+
 /// The committed state of the data directory's persisted part.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Manifest {
@@ -89,7 +104,7 @@ impl Manifest {
         HEADER.write(&mut out);
         put_uvarint(&mut out, self.generation);
         out.extend_from_slice(&self.persisted_until.to_le_bytes());
-        out.extend_from_slice(&self.persisted_lsn.segment.to_le_bytes());
+        out.extend_from_slice(&self.persisted_lsn.file.to_le_bytes());
         out.extend_from_slice(&self.persisted_lsn.offset.to_le_bytes());
         out.extend_from_slice(&self.next_seq.to_le_bytes());
         put_uvarint(&mut out, self.segments.len() as u64);
@@ -120,7 +135,7 @@ impl Manifest {
         let generation = c.uvarint("generation")?;
         let persisted_until = c.i64_le("persisted_until")?;
         let persisted_lsn = Lsn {
-            segment: c.u32_le("persisted_lsn segment")?,
+            file: c.u32_le("persisted_lsn file")?,
             offset: c.u64_le("persisted_lsn offset")?,
         };
         let next_seq = c.u32_le("next_seq")?;
@@ -205,7 +220,7 @@ mod tests {
             generation: 7,
             persisted_until: 1_700_000_000_000,
             persisted_lsn: Lsn {
-                segment: 9,
+                file: 9,
                 offset: 4096,
             },
             next_seq: 12,

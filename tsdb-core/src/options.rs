@@ -30,8 +30,8 @@ pub struct Options {
     pub sync: SyncMode,
     /// What opening does with log damage other than a torn tail. Default strict.
     pub wal_recovery: RecoveryMode,
-    /// Maximum size of a WAL segment file. Default 128 MiB.
-    pub wal_segment_size: u64,
+    /// Maximum size of one write-ahead log file. Default 128 MiB.
+    pub wal_file_size: u64,
     /// Samples per head chunk. Default [`DEFAULT_MAX_SAMPLES`].
     pub chunk_max_samples: usize,
     /// Whether a background thread owns maintenance (persisting the head to segments when
@@ -57,7 +57,7 @@ impl Default for Options {
             max_future_ms: 3600 * 1000,
             sync: SyncMode::Always,
             wal_recovery: RecoveryMode::Strict,
-            wal_segment_size: crate::wal::DEFAULT_SEGMENT_SIZE,
+            wal_file_size: crate::wal::DEFAULT_FILE_SIZE,
             chunk_max_samples: DEFAULT_MAX_SAMPLES,
             background_maintenance: true,
             clock: Arc::new(SystemClock),

@@ -1,13 +1,14 @@
 //! Reading: a [`Querier`] is a consistent snapshot of the segments and the head over a
 //! time range.
 //!
-//! Consistency across a concurrent persist works like this: the list of segments and the
-//! head's persisted boundary are captured together under one lock when the querier is
-//! made, and the querier reads the head only from that boundary on. A persist that runs
-//! meanwhile adds a segment the querier does not see and raises the boundary for later
-//! queriers, but the head keeps the persisted chunks until every querier that might still
-//! read them is dropped (the [`Readers`] registry), so nothing is missed and nothing is
-//! counted twice. Samples appended after the querier was made may or may not be seen.
+//! Consistency across a concurrent persist works like this: the list of segments and
+//! *persisted until* (segments hold everything before it) are captured together under one
+//! lock when the querier is made, and the querier reads the head only from that boundary
+//! on. A persist that runs meanwhile adds a segment the querier does not see and raises
+//! the boundary for later queriers, but the head keeps the persisted chunks until every
+//! querier that might still read them is dropped (the [`Readers`] registry), so nothing
+//! is missed and nothing is counted twice. Samples appended after the querier was made
+//! may or may not be seen.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,30 +24,31 @@ use crate::head::Head;
 use crate::segment::Segment;
 use crate::series_iter::{ChunkHandle, SeriesIter};
 
-/// Live queriers and the head boundary each one reads from.
+/// Live queriers and the persisted-until boundary each one reads the head from.
 #[derive(Debug, Default)]
 pub(crate) struct Readers {
     next: AtomicU64,
-    /// Live queriers: their head boundary and the state generation they captured.
+    /// Live queriers: their persisted-until boundary and the state generation they captured.
     live: Mutex<BTreeMap<u64, (i64, u64)>>,
 }
 
 impl Readers {
-    fn register(self: &Arc<Self>, head_from: i64, generation: u64) -> ReaderGuard {
+    fn register(self: &Arc<Self>, persisted_until: i64, generation: u64) -> ReaderGuard {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.live.lock().insert(id, (head_from, generation));
+        self.live.lock().insert(id, (persisted_until, generation));
         ReaderGuard {
             readers: self.clone(),
             id,
         }
     }
 
-    /// The oldest head boundary a live querier reads from (`i64::MAX` with none).
+    /// The oldest persisted-until boundary a live querier reads the head from (`i64::MAX`
+    /// with none).
     pub(crate) fn oldest(&self) -> i64 {
         self.live
             .lock()
             .values()
-            .map(|&(head_from, _)| head_from)
+            .map(|&(persisted_until, _)| persisted_until)
             .min()
             .unwrap_or(i64::MAX)
     }
@@ -78,7 +80,9 @@ impl Drop for ReaderGuard {
 #[derive(Debug)]
 pub(crate) struct Snapshot {
     pub(crate) head: Arc<Head>,
-    pub(crate) head_from: i64,
+    /// Persisted until, as captured: segments hold what is before it, the head is read
+    /// from it on.
+    pub(crate) persisted_until: i64,
     /// The state generation this snapshot was taken at.
     pub(crate) generation: u64,
     pub(crate) segments: Arc<Vec<Arc<Segment>>>,
@@ -128,7 +132,7 @@ impl SeriesEntry {
 
 impl Querier {
     pub(crate) fn new(readers: &Arc<Readers>, snapshot: Snapshot, mint: i64, maxt: i64) -> Querier {
-        let guard = readers.register(snapshot.head_from, snapshot.generation);
+        let guard = readers.register(snapshot.persisted_until, snapshot.generation);
         Querier {
             mint,
             maxt,
@@ -147,7 +151,7 @@ impl Querier {
     /// series by series.
     fn head_overlaps(&self) -> bool {
         let head = &self.snapshot.head;
-        let from = self.mint.max(self.snapshot.head_from);
+        let from = self.mint.max(self.snapshot.persisted_until);
         from <= self.maxt
             && head.series_count() > 0
             && head.max_t() >= from
@@ -194,8 +198,10 @@ impl Querier {
             }
         }
         let head = &self.snapshot.head;
-        if mint.max(self.snapshot.head_from) <= maxt || head.late_series() > 0 {
-            for (labels, handles) in head.select(matchers, mint, maxt, self.snapshot.head_from)? {
+        if mint.max(self.snapshot.persisted_until) <= maxt || head.late_series() > 0 {
+            for (labels, handles) in
+                head.select(matchers, mint, maxt, self.snapshot.persisted_until)?
+            {
                 found.entry(labels).or_default().extend(handles);
             }
         }

@@ -39,8 +39,10 @@ pub(crate) enum ChunkBytes {
 pub(crate) struct ChunkHandle {
     pub(crate) min_t: i64,
     pub(crate) max_t: i64,
-    /// Samples before this are ignored: they belong to a segment the reader also sees
-    /// (a head chunk straddling the persisted boundary).
+    /// Samples before this are ignored. For the head's in-order and out-of-order chunks it
+    /// is the querier's persisted-until boundary (a chunk straddling it holds samples that
+    /// a segment the reader also sees holds); `i64::MIN` for segment chunks and late
+    /// samples.
     pub(crate) from: i64,
     pub(crate) bytes: ChunkBytes,
 }

@@ -170,7 +170,7 @@ fn the_window_and_duplicates_still_hold_for_late_samples() {
     );
     assert_eq!(read(&db, "late")["0"], vec![(START + HOUR, 1.0)]);
 
-    // without a window nothing older than the persisted boundary is accepted
+    // without a window nothing older than the write floor is accepted
     let tmp = tempfile::tempdir().unwrap();
     let db = Db::open(tmp.path(), options(0)).unwrap();
     live(&db);

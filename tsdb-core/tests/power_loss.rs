@@ -37,8 +37,8 @@ fn options(fs: &PowerLossFs) -> Options {
         out_of_order_window_ms: 1_000_000,
         block_range_ms: BLOCK_RANGE,
         background_maintenance: false,
-        // small WAL segments: rotations (and their directory fsyncs) happen mid-workload
-        wal_segment_size: 256,
+        // small log files: rotations (and their directory fsyncs) happen mid-workload
+        wal_file_size: 256,
         clock: Arc::new(ManualClock::new(T0 + 1_000_000_000)),
         fs: Arc::new(fs.clone()),
         ..Options::default()
@@ -145,7 +145,7 @@ fn workload(fs: &PowerLossFs, ledger: &mut Ledger) -> tsdb_core::Result<()> {
 }
 
 /// The workload with late samples: after the in-order series have been persisted past
-/// them, three more series send their history (older than the persisted boundary), some
+/// them, three more series send their history (older than the write floor), some
 /// of it deleted, across persists of both kinds and a reopen.
 fn workload_late(fs: &PowerLossFs, ledger: &mut Ledger) -> tsdb_core::Result<()> {
     let db = Db::open(DIR, options(fs))?;

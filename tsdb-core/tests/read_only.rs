@@ -115,7 +115,7 @@ fn a_torn_wal_tail_is_read_up_to_the_tear_and_left_for_the_writer_to_cut() {
         }
         db.close().unwrap();
     }
-    // tear the last record of the newest WAL segment holding records
+    // tear the last record of the newest log file holding records
     let wal = tmp.path().join("wal");
     let mut segs: Vec<_> = std::fs::read_dir(&wal)
         .unwrap()

@@ -18,7 +18,7 @@ use tsdb_index::Labels;
 
 fn opts() -> WalOptions {
     WalOptions {
-        segment_size: 512,
+        file_size: 512,
         ..WalOptions::default()
     }
 }
@@ -104,14 +104,14 @@ fn checkpoint_keeps_what_the_predicates_say() {
     let (wal, _, _) = open(fs.clone(), dir);
     let before = workload(0);
     append_all(&wal, &before);
-    let cut = wal.cut_segment().unwrap();
-    assert!(cut > 3, "several segments to fold");
+    let cut = wal.cut_file().unwrap();
+    assert!(cut > 3, "several log files to fold");
     let after = workload(20);
     append_all(&wal, &after[..5]);
 
-    // Appends go on while the checkpoint runs; the segment being written is refused.
+    // Appends go on while the checkpoint runs; the log file being written is refused.
     assert!(matches!(
-        wal.checkpoint(wal.current_segment().unwrap(), |_| true, 0),
+        wal.checkpoint(wal.current_file().unwrap(), |_| true, 0),
         Err(Error::InvalidArgument { .. })
     ));
     let keep = |r: u64| r.is_multiple_of(2);
@@ -134,8 +134,8 @@ fn checkpoint_keeps_what_the_predicates_say() {
         x_kept > 0 && x_kept < x_all,
         "the min_time and keep rules were exercised"
     );
-    assert_eq!(stats.segments_removed, (cut - 1) as usize);
-    assert!(wal.segments().unwrap().iter().all(|&s| s >= cut));
+    assert_eq!(stats.files_removed, (cut - 1) as usize);
+    assert!(wal.files().unwrap().iter().all(|&s| s >= cut));
     let st = wal.stats().unwrap();
     assert_eq!(st.checkpoint, Some(cut - 1));
     wal.close().unwrap();
@@ -150,7 +150,7 @@ fn checkpoint_keeps_what_the_predicates_say() {
 
     // A second checkpoint folds the first one in, with stricter rules, and removes it.
     let (wal, _, _) = open(fs, dir);
-    let cut2 = wal.cut_segment().unwrap();
+    let cut2 = wal.cut_file().unwrap();
     let keep2 = |r: u64| r.is_multiple_of(4);
     wal.checkpoint(cut2 - 1, keep2, 25).unwrap();
     wal.close().unwrap();
@@ -171,7 +171,7 @@ fn setup(dir: &Path) -> (Wal, FaultFs, Vec<Record>, Vec<Record>, u32) {
     let (wal, _, _) = open(fs, dir);
     let before = workload(0);
     append_all(&wal, &before);
-    let cut = wal.cut_segment().unwrap();
+    let cut = wal.cut_file().unwrap();
     let after = workload(20);
     append_all(&wal, &after);
     let mut all = before.clone();
@@ -206,7 +206,7 @@ fn crash_before_the_rename_leaves_the_old_state() {
 }
 
 #[test]
-fn crash_after_the_rename_before_deleting_segments() {
+fn crash_after_the_rename_before_deleting_log_files() {
     let tmp = tempfile::tempdir().unwrap();
     let (wal, fault, _, checkpointed, up_to) = setup(tmp.path());
     fault.fail_next(FaultOp::Remove);
@@ -215,23 +215,23 @@ fn crash_after_the_rename_before_deleting_segments() {
     drop(wal);
     assert!(
         tmp.path().join("00000001").exists(),
-        "old segments are still there"
+        "old log files are still there"
     );
     let (got, report) = replay(tmp.path());
     assert_eq!(report.checkpoint, Some(up_to));
     assert_eq!(report.removed_stale, up_to as usize);
-    assert_eq!(got, checkpointed, "no duplicates from the stale segments");
+    assert_eq!(got, checkpointed, "no duplicates from the stale log files");
     assert!(!tmp.path().join("00000001").exists());
 }
 
 #[test]
-fn crash_leaving_an_older_checkpoint_and_its_segments_behind() {
-    // By hand: after a second checkpoint, put the first checkpoint and the segments it
+fn crash_leaving_an_older_checkpoint_and_its_log_files_behind() {
+    // By hand: after a second checkpoint, put the first checkpoint and the log files it
     // and the second one cover back, as if neither deletion had happened.
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (wal, _fault, _, _, up_to) = setup(dir);
-    let saved = tmp.path().join("../saved-segments");
+    let saved = tmp.path().join("../saved-files");
     let saved = saved.as_path();
     let _ = std::fs::remove_dir_all(saved);
     std::fs::create_dir_all(saved).unwrap();
@@ -249,7 +249,7 @@ fn crash_leaving_an_older_checkpoint_and_its_segments_behind() {
     }
     let more = workload(40);
     append_all(&wal, &more);
-    let cut2 = wal.cut_segment().unwrap();
+    let cut2 = wal.cut_file().unwrap();
     wal.checkpoint(cut2 - 1, |r| r < 5, 12).unwrap();
     wal.close().unwrap();
     drop(wal);

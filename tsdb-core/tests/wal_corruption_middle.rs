@@ -1,4 +1,4 @@
-//! Damage that is not a torn tail — anywhere in a middle segment, or a bad record with
+//! Damage that is not a torn tail — anywhere in a middle log file, or a bad record with
 //! more bytes behind it — is reported as `Error::Corruption` with the file and offset,
 //! and nothing after it is silently dropped. `RecoveryMode::TruncateCorrupt` drops from
 //! the damage on and says how much.
@@ -11,14 +11,14 @@ use std::path::{Path, PathBuf};
 
 use common::{copy_dir, replay_wal};
 use tsdb_core::fs::RealFs;
-use tsdb_core::wal::{inspect_segment, Record, RecoveryMode, RefSample, Wal, WalOptions};
+use tsdb_core::wal::{inspect_file, Record, RecoveryMode, RefSample, Wal, WalOptions};
 use tsdb_core::Error;
 
-const SEGMENT_SIZE: u64 = 200;
+const FILE_SIZE: u64 = 200;
 
 fn opts(recovery: RecoveryMode) -> WalOptions {
     WalOptions {
-        segment_size: SEGMENT_SIZE,
+        file_size: FILE_SIZE,
         recovery,
         ..WalOptions::default()
     }
@@ -36,7 +36,7 @@ fn record(i: u64) -> Record {
     )
 }
 
-/// A log of four segments, the last holding three records.
+/// A log of four files, the last holding three records.
 fn build(dir: &Path) -> Vec<Record> {
     let (wal, _) = Wal::open(dir, opts(RecoveryMode::Strict), |_| Ok(())).unwrap();
     let mut recs = Vec::new();
@@ -48,19 +48,19 @@ fn build(dir: &Path) -> Vec<Record> {
         recs.push(r);
         i += 1;
     };
-    while wal.current_segment().unwrap() < 4 {
+    while wal.current_file().unwrap() < 4 {
         append(&wal);
     }
     append(&wal);
     append(&wal);
-    assert_eq!(wal.segments().unwrap(), [1, 2, 3, 4]);
+    assert_eq!(wal.files().unwrap(), [1, 2, 3, 4]);
     wal.close().unwrap();
     drop(wal);
     recs
 }
 
 fn records_in(path: &Path) -> usize {
-    inspect_segment(&std::fs::read(path).unwrap(), false)
+    inspect_file(&std::fs::read(path).unwrap(), false)
         .records
         .len()
 }
@@ -73,15 +73,15 @@ fn try_open(
 }
 
 #[test]
-fn every_flipped_byte_of_a_middle_segment_is_reported_where_it_is() {
+fn every_flipped_byte_of_a_middle_file_is_reported_where_it_is() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().join("base");
     let recs = build(&base);
     let seg2: PathBuf = base.join("00000002");
     let bytes = std::fs::read(&seg2).unwrap();
-    let scan = inspect_segment(&bytes, false);
+    let scan = inspect_file(&bytes, false);
     let starts: Vec<u64> = scan.records.iter().map(|(o, _)| *o).collect();
-    assert!(starts.len() >= 2, "segment 2 holds several records");
+    assert!(starts.len() >= 2, "log file 2 holds several records");
     let before = records_in(&base.join("00000001"));
     let after = records_in(&base.join("00000003")) + records_in(&base.join("00000004"));
 
@@ -140,13 +140,13 @@ fn every_flipped_byte_of_a_middle_segment_is_reported_where_it_is() {
         assert_eq!(got.len(), before + kept_in_seg2, "byte {i}");
         assert_eq!(got[..], recs[..got.len()]);
         // Records behind the damage that can still be framed are counted: at least all of
-        // segments 3 and 4, never more than were written.
+        // log files 3 and 4, never more than were written.
         assert!(dropped.records as usize >= after, "byte {i}");
         assert!(
             dropped.records as usize + got.len() <= recs.len(),
             "byte {i}"
         );
-        assert_eq!(dropped.files_removed, 2, "segments 3 and 4");
+        assert_eq!(dropped.files_removed, 2, "log files 3 and 4");
         // And the log is healthy afterwards.
         let (again, report) = try_open(&dir, RecoveryMode::Strict).unwrap();
         assert_eq!(again, got);
@@ -156,13 +156,13 @@ fn every_flipped_byte_of_a_middle_segment_is_reported_where_it_is() {
 }
 
 #[test]
-fn bad_record_followed_by_more_bytes_in_the_last_segment_is_corruption() {
+fn bad_record_followed_by_more_bytes_in_the_last_file_is_corruption() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let recs = build(dir);
     let p = dir.join("00000004");
     let mut bytes = std::fs::read(&p).unwrap();
-    let scan = inspect_segment(&bytes, true);
+    let scan = inspect_file(&bytes, true);
     assert!(scan.records.len() >= 2);
     let first = scan.records[0].0 as usize;
     bytes[first + 12] ^= 1; // inside the first record's payload
@@ -183,7 +183,7 @@ fn bad_record_followed_by_more_bytes_in_the_last_segment_is_corruption() {
 }
 
 #[test]
-fn a_missing_middle_segment_is_corruption() {
+fn a_missing_middle_file_is_corruption() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let recs = build(dir);

@@ -88,7 +88,7 @@ fn fsync_error_reaches_the_leader_and_every_piggybacking_waiter() {
     assert!(wal.is_failed());
     assert!(wal.stats().unwrap().failed);
     assert!(wal.append(&[rec(9)]).unwrap_err().is_wal_failed());
-    assert!(wal.cut_segment().unwrap_err().is_wal_failed());
+    assert!(wal.cut_file().unwrap_err().is_wal_failed());
     assert!(wal.flush().unwrap_err().is_wal_failed());
     // What was durable before the failure stays acknowledged.
     wal.sync(lsn0).unwrap();
@@ -137,7 +137,7 @@ fn a_failed_directory_fsync_after_rotation_fails_the_log() {
     let (wal, _) = Wal::open_with_fs(fs, tmp.path(), WalOptions::default(), |_| Ok(())).unwrap();
     let lsn = wal.append(&[rec(1)]).unwrap();
     wal.sync(lsn).unwrap();
-    wal.cut_segment().unwrap();
+    wal.cut_file().unwrap();
     let lsn = wal.append(&[rec(2)]).unwrap();
     fault.fail_next(tsdb_core::testing::FaultOp::SyncDir);
     match wal.sync(lsn) {

@@ -23,7 +23,7 @@ fn concurrent_writers_share_fsyncs_and_lose_nothing() {
     fault.set_fsync_delay(Some(Duration::from_millis(2)));
     let fs: Arc<dyn Fs> = Arc::new(fault.clone());
     let opts = WalOptions {
-        segment_size: 64 << 10, // a few rotations along the way
+        file_size: 64 << 10, // a few rotations along the way
         ..WalOptions::default()
     };
     let (wal, _) = Wal::open_with_fs(fs.clone(), tmp.path(), opts.clone(), |_| Ok(())).unwrap();
@@ -67,7 +67,7 @@ fn concurrent_writers_share_fsyncs_and_lose_nothing() {
         "{fsyncs} fsyncs for {syncs} commits: no sharing"
     );
     let stats = wal.stats().unwrap();
-    assert!(stats.segments > 1, "rotated");
+    assert!(stats.files > 1, "rotated");
     assert_eq!(stats.synced_lsn, stats.last_lsn);
     Arc::try_unwrap(wal).unwrap().close().unwrap();
 

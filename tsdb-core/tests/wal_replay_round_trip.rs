@@ -1,5 +1,5 @@
 //! Whatever is appended comes back from replay after a reopen, exactly and in order,
-//! across any number of reopen cycles and segment sizes.
+//! across any number of reopen cycles and log file sizes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
 
@@ -64,7 +64,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     /// Batches appended over several sessions (each closed and reopened) replay to the
-    /// concatenation of every batch, with tiny and default segment sizes.
+    /// concatenation of every batch, with tiny and default log file sizes.
     #[test]
     fn replay_returns_exactly_what_was_appended(
         sessions in proptest::collection::vec(
@@ -76,7 +76,7 @@ proptest! {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("wal");
         let opts = WalOptions {
-            segment_size: if tiny { 256 } else { WalOptions::default().segment_size },
+            file_size: if tiny { 256 } else { WalOptions::default().file_size },
             ..WalOptions::default()
         };
         let mut model: Vec<Record> = Vec::new();

@@ -1,9 +1,9 @@
-//! Segments rotate when the next record would not fit; records never span segments; a
-//! record larger than the maximum gets a segment to itself; replay crosses segments.
+//! Log files rotate when the next record would not fit; records never span log files; a
+//! record larger than the maximum gets a log file to itself; replay crosses log files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed assertion
 
-use tsdb_core::wal::{inspect_segment, Record, RefSample, SegmentEnd, Wal, WalOptions};
+use tsdb_core::wal::{inspect_file, FileEnd, Record, RefSample, Wal, WalOptions};
 
 const MAX: u64 = 128;
 
@@ -20,10 +20,10 @@ fn rec(i: u64, n: u64) -> Record {
 }
 
 #[test]
-fn tiny_segments() {
+fn tiny_files() {
     let tmp = tempfile::tempdir().unwrap();
     let opts = WalOptions {
-        segment_size: MAX,
+        file_size: MAX,
         ..WalOptions::default()
     };
     let (wal, _) = Wal::open(tmp.path(), opts.clone(), |_| Ok(())).unwrap();
@@ -37,22 +37,22 @@ fn tiny_segments() {
         };
         recs.push(rec(i, n));
     }
-    // Some batches, so one append can span several segments.
+    // Some batches, so one append can span several log files.
     for batch in recs.chunks(3) {
         let lsn = wal.append(batch).unwrap();
         wal.commit(lsn).unwrap();
     }
-    let segs = wal.segments().unwrap();
-    assert_eq!(segs, (1..=segs.len() as u32).collect::<Vec<_>>());
-    assert!(segs.len() > 10, "{segs:?}");
-    assert_eq!(wal.current_segment().unwrap(), *segs.last().unwrap());
+    let files = wal.files().unwrap();
+    assert_eq!(files, (1..=files.len() as u32).collect::<Vec<_>>());
+    assert!(files.len() > 10, "{files:?}");
+    assert_eq!(wal.current_file().unwrap(), *files.last().unwrap());
     wal.close().unwrap();
 
     let mut seen = 0;
-    for s in &segs {
+    for s in &files {
         let bytes = std::fs::read(tmp.path().join(format!("{s:08}"))).unwrap();
-        let scan = inspect_segment(&bytes, false);
-        assert_eq!(scan.end, SegmentEnd::Clean);
+        let scan = inspect_file(&bytes, false);
+        assert_eq!(scan.end, FileEnd::Clean);
         if bytes.len() as u64 > MAX {
             assert_eq!(
                 scan.records.len(),
@@ -71,30 +71,30 @@ fn tiny_segments() {
     })
     .unwrap();
     assert_eq!(got, recs);
-    assert_eq!(report.segments, segs.len());
+    assert_eq!(report.files, files.len());
     let stats = wal.stats().unwrap();
     assert_eq!(
-        stats.segments,
-        segs.len() + 1,
-        "the reopen started a new segment"
+        stats.files,
+        files.len() + 1,
+        "the reopen started a new log file"
     );
     assert!(stats.bytes_on_disk > MAX * 5);
 }
 
 #[test]
-fn cut_segment_starts_a_new_one() {
+fn cut_file_starts_a_new_one() {
     let tmp = tempfile::tempdir().unwrap();
     let (wal, _) = Wal::open(tmp.path(), WalOptions::default(), |_| Ok(())).unwrap();
-    assert_eq!(wal.current_segment().unwrap(), 1);
+    assert_eq!(wal.current_file().unwrap(), 1);
     wal.append(&[rec(1, 1)]).unwrap();
-    assert_eq!(wal.cut_segment().unwrap(), 2);
+    assert_eq!(wal.cut_file().unwrap(), 2);
     assert_eq!(
-        wal.cut_segment().unwrap(),
+        wal.cut_file().unwrap(),
         3,
-        "an empty segment can be cut too"
+        "an empty log file can be cut too"
     );
     let lsn = wal.append(&[rec(2, 1)]).unwrap();
-    assert_eq!(lsn.segment, 3);
+    assert_eq!(lsn.file, 3);
     wal.sync(lsn).unwrap();
-    assert_eq!(wal.segments().unwrap(), [1, 2, 3]);
+    assert_eq!(wal.files().unwrap(), [1, 2, 3]);
 }

@@ -1,4 +1,4 @@
-//! A crash can leave the last record of the last segment half written. Cut the final
+//! A crash can leave the last record of the last log file half written. Cut the final
 //! record at every byte offset: replay returns every earlier record, the tail is cut off
 //! (and reported), and the log accepts and replays new writes afterwards.
 
@@ -10,7 +10,7 @@ use std::path::Path;
 
 use common::open_wal;
 use tsdb_core::fs::RealFs;
-use tsdb_core::wal::{inspect_segment, Record, RefSample, Wal, WalOptions, SEGMENT_HEADER_LEN};
+use tsdb_core::wal::{inspect_file, Record, RefSample, Wal, WalOptions, FILE_HEADER_LEN};
 use tsdb_index::Labels;
 
 fn records() -> Vec<Record> {
@@ -52,17 +52,17 @@ fn torn_final_record_at_every_offset() {
     wal.close().unwrap();
     drop(wal);
 
-    let seg = base.join("00000001");
-    let bytes = std::fs::read(&seg).unwrap();
-    let scan = inspect_segment(&bytes, true);
+    let file = base.join("00000001");
+    let bytes = std::fs::read(&file).unwrap();
+    let scan = inspect_file(&bytes, true);
     assert_eq!(scan.records.len(), 3);
     let last_start = scan.records[2].0;
-    assert!(last_start > SEGMENT_HEADER_LEN);
+    assert!(last_start > FILE_HEADER_LEN);
 
     for cut in last_start..bytes.len() as u64 {
         let dir = tmp.path().join(format!("cut{cut}"));
         std::fs::create_dir(&dir).unwrap();
-        // Only the segment with records; the empty one the reopen created is not needed.
+        // Only the log file with records; the empty one the reopen created is not needed.
         std::fs::write(dir.join("00000001"), &bytes[..cut as usize]).unwrap();
 
         let (wal, got, report) = replay(&dir);
@@ -103,10 +103,10 @@ fn torn_final_record_at_every_offset() {
     }
 }
 
-/// A crash right after a segment file was created leaves it empty or with part of its
-/// header: that segment holds nothing and is removed.
+/// A crash right after a log file was created leaves it empty or with part of its
+/// header: that log file holds nothing and is removed.
 #[test]
-fn torn_segment_header() {
+fn torn_file_header() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     let (wal, _, _) = replay(dir);
@@ -128,11 +128,7 @@ fn torn_segment_header() {
         let t = report.torn_tail.expect("torn header reported");
         assert_eq!(t.offset, 0);
         assert_eq!(t.bytes, partial.len() as u64);
-        assert_eq!(
-            wal.current_segment().unwrap(),
-            2,
-            "the torn file was replaced"
-        );
+        assert_eq!(wal.current_file().unwrap(), 2, "the torn file was replaced");
         wal.close().unwrap();
     }
 }

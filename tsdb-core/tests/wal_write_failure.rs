@@ -87,7 +87,7 @@ fn disk_full() {
     let fault = FaultFs::real();
     let fs: Arc<dyn Fs> = Arc::new(fault.clone());
     let opts = WalOptions {
-        segment_size: 4096,
+        file_size: 4096,
         ..WalOptions::default()
     };
     let (wal, _) = Wal::open_with_fs(fs.clone(), tmp.path(), opts, |_| Ok(())).unwrap();
@@ -103,12 +103,12 @@ fn disk_full() {
             Err(e) => break e,
         }
     };
-    // Either a record write or a new segment's header hit the limit.
+    // Either a record write or a new log file's header hit the limit.
     assert_write_failure(&err, Some(io::ErrorKind::StorageFull));
     assert!(synced.len() > 10 && synced.len() < 60, "{}", synced.len());
     drop(wal);
 
-    // While the disk is still full, opening fails cleanly (it must start a new segment).
+    // While the disk is still full, opening fails cleanly (it must start a new log file).
     match replay_with(fs.clone(), tmp.path()) {
         Err(Error::Io {
             op: IoOp::Write,

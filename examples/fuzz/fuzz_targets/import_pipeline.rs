@@ -88,7 +88,7 @@ fuzz_target!(|data: &[u8]| {
     let db = Db::open(
         tmp.path().join("data"),
         Options {
-            auto_persist: false,
+            background_maintenance: false,
             clock: Arc::new(ManualClock::new(NOW)),
             ..options.db_options()
         },

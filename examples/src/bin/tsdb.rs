@@ -827,7 +827,7 @@ fn print_inspect(
     writeln!(
         out,
         "wal: {} bytes in {} files; deletions in force: {}",
-        stats.wal_bytes, stats.wal_segments, stats.deletions
+        stats.wal_bytes, stats.wal_files, stats.deletions
     )?;
     // series per metric, summed over the head and segments (a series in several segments
     // counts once per segment: an upper bound)
@@ -931,7 +931,7 @@ fn repair(dir: &Path) -> Result<Exit, Fail> {
             out,
             "replayed {} records from {} log files{}",
             report.records,
-            report.segments,
+            report.files,
             report
                 .checkpoint
                 .map(|c| format!(" after checkpoint {c}"))

@@ -441,10 +441,10 @@ impl Collector for DbCollector {
         )?;
         gauge(
             &mut e,
-            "tsdb_wal_segment_files",
+            "tsdb_wal_files",
             "Write-ahead log files",
             None,
-            s.wal_segments as f64,
+            s.wal_files as f64,
         )?;
         gauge(
             &mut e,

@@ -7,7 +7,7 @@
 //! ```text
 //! LOCK                 held (flock) while a process has the database open for writing
 //! MANIFEST             the live segments and how far the head is persisted
-//! wal/                 write-ahead log segments and checkpoints (FORMAT-wal.md)
+//! wal/                 write-ahead log files and checkpoints (FORMAT-wal.md)
 //! segments/00000001/   immutable segments: meta, index, series, chunks
 //! tombstones           deletion requests honoured at read time
 //! ```
@@ -142,8 +142,8 @@ pub struct DbStats {
     pub persisted_until: i64,
     /// Bytes of the write-ahead log on disk (0 when opened read-only).
     pub wal_bytes: u64,
-    /// WAL segment files (0 when opened read-only).
-    pub wal_segments: usize,
+    /// Write-ahead log files (0 when opened read-only).
+    pub wal_files: usize,
     /// Open segments, oldest first: directory, meta, bytes on disk.
     pub segments: Vec<(PathBuf, SegmentMeta, u64)>,
     /// Segments left out because they are damaged, with the reason.
@@ -311,7 +311,7 @@ impl Db {
         let state = self.inner.state.read();
         let snapshot = Snapshot {
             head: self.inner.head.clone(),
-            head_from: state.persisted_until,
+            persisted_until: state.persisted_until,
             generation: state.generation,
             segments: state.segments.clone(),
             deletions: state.deletions.clone(),
@@ -396,10 +396,10 @@ impl Db {
     /// Sizes and counts.
     pub fn stats(&self) -> Result<DbStats> {
         let head = &self.inner.head;
-        let (wal_bytes, wal_segments) = match &self.inner.wal {
+        let (wal_bytes, wal_files) = match &self.inner.wal {
             Some(wal) => {
                 let s = wal.stats()?;
-                (s.bytes_on_disk, s.segments)
+                (s.bytes_on_disk, s.files)
             }
             None => (0, 0),
         };
@@ -412,7 +412,7 @@ impl Db {
             head_range: (min <= max).then_some((min, max)),
             persisted_until: state.persisted_until,
             wal_bytes,
-            wal_segments,
+            wal_files,
             segments: state
                 .segments
                 .iter()

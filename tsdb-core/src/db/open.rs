@@ -137,8 +137,8 @@ struct Segments {
 }
 
 impl Segments {
-    fn replay_floor(&self) -> ReplayFloor {
-        ReplayFloor {
+    fn replay_rule(&self) -> ReplayRule {
+        ReplayRule {
             persisted_until: self.manifest.persisted_until,
             persisted_lsn: self.manifest.persisted_lsn,
             legacy: matches!(self.status, ManifestStatus::Rebuilt { .. }),
@@ -273,23 +273,23 @@ fn rebuild(
 /// every sample older than `persisted_until` is taken as persisted (the rule before late
 /// samples existed).
 #[derive(Clone, Copy)]
-struct ReplayFloor {
+struct ReplayRule {
     persisted_until: i64,
     persisted_lsn: Lsn,
     legacy: bool,
 }
 
-/// Replays the WAL's records into `head`: samples at or after the persisted boundary into
+/// Replays the WAL's records into `head`: samples at or after `persisted_until` into
 /// the head as they came, older ones logged after the last persist began into the late
 /// store, older ones logged before it (in segments) skipped.
-fn replay_into(head: &Head, floor: ReplayFloor) -> impl FnMut(Record, Lsn) -> Result<()> + '_ {
+fn replay_into(head: &Head, rule: ReplayRule) -> impl FnMut(Record, Lsn) -> Result<()> + '_ {
     let mut refs = RefMap::default();
     // Samples whose series record comes later in the log (two writers raced).
     let mut pending: HashMap<u64, Vec<(i64, f64, Lsn)>> = HashMap::new();
     let apply = move |id, t: i64, v, at: Lsn| {
-        if t >= floor.persisted_until {
+        if t >= rule.persisted_until {
             head.replay_sample(id, t, v);
-        } else if !floor.legacy && at >= floor.persisted_lsn {
+        } else if !rule.legacy && at >= rule.persisted_lsn {
             head.replay_late(id, t, v);
         }
     };
@@ -334,20 +334,20 @@ impl Db {
         let segments = load_segments(&*fs, &dir, true)?;
         let head = Arc::new(Head::new(chunk_options, segments.manifest.persisted_until));
         let wal_options = WalOptions {
-            segment_size: options.wal_segment_size,
+            file_size: options.wal_file_size,
             sync: options.sync,
             recovery: options.wal_recovery,
         };
-        let floor = segments.replay_floor();
+        let rule = segments.replay_rule();
         let (wal, replay) = Wal::open_with_positions(
             fs.clone(),
             dir.join(WAL_DIR),
             wal_options,
-            replay_into(&head, floor),
+            replay_into(&head, rule),
         )?;
         wal.set_observer(options.observer.clone());
         let mut segments = segments;
-        if floor.legacy {
+        if rule.legacy {
             // From now on positions count: everything replayed was logged before this.
             segments.manifest.persisted_lsn = wal.last_lsn()?;
             segments.manifest.commit(&*fs, &dir)?;
@@ -366,7 +366,7 @@ impl Db {
     }
 
     /// Opens the database in `dir` for reading only: no lock is taken, nothing is written
-    /// (no WAL segment, no repair, no manifest), and a missing directory is an error. It
+    /// (no log file, no repair, no manifest), and a missing directory is an error. It
     /// can read a directory another process has open for writing; it sees that
     /// process's state as of the open (the manifest, then the WAL; retried if the writer
     /// committed in between). Appends and deletions fail with [`Error::ReadOnly`].
@@ -409,7 +409,7 @@ impl Db {
                 fs.clone(),
                 &wal_dir,
                 options.wal_recovery,
-                replay_into(&head, segments.replay_floor()),
+                replay_into(&head, segments.replay_rule()),
             )?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => RecoveryReport::default(),
             Err(e) => return Err(Error::io(IoOp::ListDir, &wal_dir, e)),

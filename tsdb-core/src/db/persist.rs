@@ -106,7 +106,7 @@ impl Inner {
         let mut written = 0;
         let mut persisted_any = false;
         loop {
-            // from the committed boundary: a failed persist is retried from where it was
+            // from the committed `persisted_until`: a failed persist is retried from where it was
             let (min, max) = (head.min_t().max(p.manifest.persisted_until), head.max_t());
             if min > max || head.series_count() == 0 {
                 break;
@@ -146,7 +146,7 @@ impl Inner {
             // The log: everything before `until` logged before `lsn` is in segments now.
             // One cut and one checkpoint for the whole persist.
             let started = Instant::now();
-            let cut = wal.cut_segment()?;
+            let cut = wal.cut_file()?;
             let live = head.live_wal_refs();
             wal.checkpoint_keeping(
                 cut.saturating_sub(1),
@@ -187,15 +187,7 @@ impl Inner {
                 };
                 let mut source = head.late_range(&batch, start, end, chunk_options);
                 if write_segment(&*self.options.fs, &dir, spec, &mut source)?.is_some() {
-                    next.segments.push(SegmentEntry {
-                        seq,
-                        min_t: start,
-                        max_t: end,
-                        resolution_ms: 0,
-                        level: 0,
-                        sources: Vec::new(),
-                        parents: Vec::new(),
-                    });
+                    next.segments.push(SegmentEntry::from_head(seq, start, end));
                     segments.push(Arc::new(Segment::open(&*self.options.fs, &dir)?));
                 }
             }
@@ -282,19 +274,11 @@ impl Inner {
                 // leftover that the next open removes, and a retry writes a new one
                 p.manifest.next_seq = seq.saturating_add(1);
                 next.next_seq = p.manifest.next_seq;
-                next.segments.push(SegmentEntry {
-                    seq,
-                    min_t: start,
-                    max_t: end,
-                    resolution_ms: 0,
-                    level: 0,
-                    sources: Vec::new(),
-                    parents: Vec::new(),
-                });
+                next.segments.push(SegmentEntry::from_head(seq, start, end));
                 Some(Arc::new(Segment::open(&*self.options.fs, &dir)?))
             }
             // Nothing to write (rare: the head's lower bound is exact but for chunks that
-            // straddle a boundary): only the boundary moves.
+            // straddle `persisted_until`): only `persisted_until` moves.
             None => None,
         };
         // The manifest must say how far the head is persisted before the checkpoint

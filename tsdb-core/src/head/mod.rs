@@ -502,16 +502,16 @@ impl Head {
     }
 
     /// The series matching `matchers` with their chunks overlapping `[mint, maxt]`.
-    /// In-order and out-of-order chunks are read from `in_order_from` on (segments hold
+    /// In-order and out-of-order chunks are read from `persisted_until` on (segments hold
     /// what is before it; the handles skip it); late samples over all of `[mint, maxt]`.
     pub(crate) fn select(
         &self,
         matchers: &[Matcher],
         mint: i64,
         maxt: i64,
-        in_order_from: i64,
+        persisted_until: i64,
     ) -> Result<Vec<(Labels, Vec<ChunkHandle>)>> {
-        let in_order_min = mint.max(in_order_from);
+        let in_order_min = mint.max(persisted_until);
         let with_late = self.late_series() > 0;
         let ids = self.index.select(matchers)?;
         let mut out = Vec::with_capacity(usize::try_from(ids.len()).unwrap_or(0));
@@ -536,7 +536,7 @@ impl Head {
                 if in_order_min <= maxt {
                     series.chunk_handles(in_order_min, maxt, &mut handles);
                     for h in &mut handles {
-                        h.from = in_order_from;
+                        h.from = persisted_until;
                     }
                 }
                 if with_late {

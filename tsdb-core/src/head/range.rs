@@ -72,20 +72,41 @@ impl SeriesSource for HeadRange<'_> {
                 series.chunk_handles(self.mint, self.maxt - 1, &mut handles);
                 handles
             };
-            self.samples.clear();
-            for s in SeriesIter::new(handles, self.mint, self.maxt - 1, Arc::from([])) {
-                self.samples.push(s?);
+            if let Some(chunks) = reencode(
+                handles,
+                self.mint,
+                self.maxt,
+                self.chunk_options,
+                &mut self.samples,
+                &labels,
+            )? {
+                return Ok(Some(SourceSeries { labels, chunks }));
             }
-            if self.samples.is_empty() {
-                continue;
-            }
-            let chunks = Chunk::encode_series(&self.samples, self.chunk_options).map_err(|e| {
-                Error::invariant(format!("re-encoding {labels} for a segment: {e}"))
-            })?;
-            return Ok(Some(SourceSeries { labels, chunks }));
         }
         Ok(None)
     }
+}
+
+/// The samples of `handles` in `[mint, maxt)`, merged and deduplicated, re-encoded into
+/// a segment's chunks; `None` when there are none. `samples` is a reused buffer.
+fn reencode(
+    handles: Vec<crate::series_iter::ChunkHandle>,
+    mint: i64,
+    maxt: i64,
+    options: ChunkOptions,
+    samples: &mut Vec<Sample>,
+    labels: &Labels,
+) -> Result<Option<Vec<Chunk>>> {
+    samples.clear();
+    for s in SeriesIter::new(handles, mint, maxt - 1, Arc::from([])) {
+        samples.push(s?);
+    }
+    if samples.is_empty() {
+        return Ok(None);
+    }
+    let chunks = Chunk::encode_series(samples, options)
+        .map_err(|e| Error::invariant(format!("re-encoding {labels} for a segment: {e}")))?;
+    Ok(Some(chunks))
 }
 
 /// The series whose late samples a persist took (`Head::start_late_persist`), in label
@@ -198,20 +219,19 @@ impl SeriesSource for LateRange<'_> {
             self.head.with_series(*id, |s| {
                 s.persisting_handles(self.mint, self.maxt - 1, &mut handles);
             });
-            self.samples.clear();
-            for s in SeriesIter::new(handles, self.mint, self.maxt - 1, Arc::from([])) {
-                self.samples.push(s?);
+            if let Some(chunks) = reencode(
+                handles,
+                self.mint,
+                self.maxt,
+                self.chunk_options,
+                &mut self.samples,
+                labels,
+            )? {
+                return Ok(Some(SourceSeries {
+                    labels: labels.clone(),
+                    chunks,
+                }));
             }
-            if self.samples.is_empty() {
-                continue;
-            }
-            let chunks = Chunk::encode_series(&self.samples, self.chunk_options).map_err(|e| {
-                Error::invariant(format!("re-encoding late samples of {labels}: {e}"))
-            })?;
-            return Ok(Some(SourceSeries {
-                labels: labels.clone(),
-                chunks,
-            }));
         }
         Ok(None)
     }

@@ -1,16 +1,16 @@
-//! Checkpoints: old segments folded into `checkpoint.N/`, keeping only what the head
+//! Checkpoints: old log files folded into `checkpoint.N/`, keeping only what the head
 //! still needs, so the log does not grow without bound. Modelled on Prometheus
 //! `tsdb/wlog/checkpoint.go`; steps and crash cases in `FORMAT-wal.md`, "Checkpoints".
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::framing::{HeaderCheck, SEGMENT_HEADER_LEN};
+use super::file::{
+    check_contiguous, checkpoint_name, file_name, list, LogFile, Source, TMP_SUFFIX,
+};
+use super::framing::{HeaderCheck, FILE_HEADER_LEN};
 use super::reader::{Scanner, Step};
 use super::record::{Record, RefSample};
-use super::segment::{
-    check_contiguous, checkpoint_name, list, segment_name, SegmentFile, Source, TMP_SUFFIX,
-};
 use super::Lsn;
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::Fs;
@@ -18,7 +18,7 @@ use crate::fs::Fs;
 /// What a checkpoint kept and dropped.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CheckpointStats {
-    /// The checkpoint written: `checkpoint.<checkpoint>` covers segments up to this one.
+    /// The checkpoint written: `checkpoint.<checkpoint>` covers log files up to this one.
     pub checkpoint: u32,
     /// Series records kept.
     pub series_kept: u64,
@@ -30,8 +30,8 @@ pub struct CheckpointStats {
     pub samples_dropped: u64,
     /// Bytes of the new checkpoint on disk.
     pub bytes_written: u64,
-    /// Segment files deleted.
-    pub segments_removed: usize,
+    /// Log files deleted.
+    pub files_removed: usize,
     /// Older checkpoints deleted.
     pub checkpoints_removed: usize,
 }
@@ -39,13 +39,13 @@ pub struct CheckpointStats {
 /// Flush the checkpoint's write buffer at this size, as Prometheus does.
 const FLUSH_AT: usize = 1 << 20;
 
-/// Writes checkpoint `up_to` of the log in `dir` (its segments at most `segment_size`
+/// Writes checkpoint `up_to` of the log in `dir` (its log files at most `file_size`
 /// bytes). The writer calls this under its checkpoint lock; this module knows nothing
 /// of the writer.
 pub(super) fn run(
     fs: &dyn Fs,
     dir: &Path,
-    segment_size: u64,
+    file_size: u64,
     up_to: u32,
     keep_series: &dyn Fn(u64) -> bool,
     keep_sample: &dyn Fn(i64, Lsn) -> bool,
@@ -59,9 +59,9 @@ pub(super) fn run(
     if let Some(p) = prev {
         if p > up_to {
             return Err(Error::invalid_argument(format!(
-                "checkpoint {} already covers segment {}",
+                "checkpoint {} already covers log file {}",
                 checkpoint_name(p),
-                segment_name(up_to)
+                file_name(up_to)
             )));
         }
     }
@@ -71,38 +71,38 @@ pub(super) fn run(
         fs.remove_dir_all(&p).map_err(io_err(IoOp::Remove, &p))?;
     }
     if prev != Some(up_to) {
-        // Sources: the previous checkpoint, then the segments after it up to `up_to`.
+        // Sources: the previous checkpoint, then the log files after it up to `up_to`.
         let mut sources: Vec<CheckpointSource> = Vec::new();
         if let Some(p) = prev {
             let cpdir = dir.join(checkpoint_name(p));
             let cl = list(fs, &cpdir)?;
-            check_contiguous(&cpdir, &cl.segments)?;
-            sources.extend(cl.segments.iter().map(|&n| CheckpointSource {
-                path: cpdir.join(segment_name(n)),
-                segment: None,
+            check_contiguous(&cpdir, &cl.files)?;
+            sources.extend(cl.files.iter().map(|&n| CheckpointSource {
+                path: cpdir.join(file_name(n)),
+                file: None,
                 logged_in: p,
             }));
         }
-        let segs: Vec<u32> = listing
-            .segments
+        let files: Vec<u32> = listing
+            .files
             .iter()
             .copied()
             .filter(|&n| n <= up_to && prev.is_none_or(|p| n > p))
             .collect();
-        check_contiguous(dir, &segs)?;
+        check_contiguous(dir, &files)?;
         let expected_first = prev.map(|p| p + 1);
-        if segs.last() != Some(&up_to)
-            || (expected_first.is_some() && segs.first().copied() != expected_first)
+        if files.last() != Some(&up_to)
+            || (expected_first.is_some() && files.first().copied() != expected_first)
         {
             return Err(Error::invalid_argument(format!(
-                "cannot checkpoint up to segment {}: the segments after {} up to it are not all on disk",
-                segment_name(up_to),
+                "cannot checkpoint up to log file {}: the log files after {} up to it are not all on disk",
+                file_name(up_to),
                 prev.map_or_else(|| "the start".to_string(), checkpoint_name),
             )));
         }
-        sources.extend(segs.iter().map(|&n| CheckpointSource {
-            path: dir.join(segment_name(n)),
-            segment: Some(n),
+        sources.extend(files.iter().map(|&n| CheckpointSource {
+            path: dir.join(file_name(n)),
+            file: Some(n),
             logged_in: n,
         }));
 
@@ -110,7 +110,7 @@ pub(super) fn run(
         let done = dir.join(checkpoint_name(up_to));
         match write_checkpoint(
             fs,
-            segment_size,
+            file_size,
             &sources,
             &tmp,
             keep_series,
@@ -132,10 +132,10 @@ pub(super) fn run(
     }
 
     // The checkpoint is durable; what it covers can go.
-    for &n in listing.segments.iter().filter(|&&n| n <= up_to) {
-        let p = dir.join(segment_name(n));
+    for &n in listing.files.iter().filter(|&&n| n <= up_to) {
+        let p = dir.join(file_name(n));
         remove_file_if_present(fs, &p)?;
-        stats.segments_removed += 1;
+        stats.files_removed += 1;
     }
     for &c in listing.checkpoints.iter().filter(|&&c| c < up_to) {
         let p = dir.join(checkpoint_name(c));
@@ -161,7 +161,7 @@ fn remove_file_if_present(fs: &dyn Fs, p: &Path) -> Result<()> {
 /// Writes the filtered records of `sources` into `tmp` and makes them durable.
 fn write_checkpoint(
     fs: &dyn Fs,
-    segment_size: u64,
+    file_size: u64,
     sources: &[CheckpointSource],
     tmp: &Path,
     keep_series: &dyn Fn(u64) -> bool,
@@ -170,7 +170,7 @@ fn write_checkpoint(
 ) -> Result<()> {
     fs.create_dir_all(tmp)
         .map_err(io_err(IoOp::CreateDir, tmp))?;
-    let mut sink = Sink::new(fs, tmp, segment_size)?;
+    let mut sink = Sink::new(fs, tmp, file_size)?;
     for src in sources {
         for_each_record(fs, &src.path, &mut |rec, offset| {
             let at = src.position(offset);
@@ -187,19 +187,19 @@ fn write_checkpoint(
 /// One file a checkpoint reads.
 struct CheckpointSource {
     path: PathBuf,
-    /// `Some(n)` for WAL segment `n`, `None` for a segment of the previous checkpoint.
-    segment: Option<u32>,
-    /// The segment its records were logged in (for a checkpoint: its number).
+    /// `Some(n)` for log file `n`, `None` for a file of the previous checkpoint.
+    file: Option<u32>,
+    /// The log file number its records were logged in (for a checkpoint: its number).
     logged_in: u32,
 }
 
 impl CheckpointSource {
     /// Where the record at `offset` was logged (as recovery reports it).
     fn position(&self, offset: u64) -> Lsn {
-        match self.segment {
-            Some(segment) => Lsn { segment, offset },
+        match self.file {
+            Some(file) => Lsn { file, offset },
             None => Lsn {
-                segment: self.logged_in,
+                file: self.logged_in,
                 offset: u64::MAX,
             },
         }
@@ -236,7 +236,7 @@ fn filter(
     }
 }
 
-/// Reads every record of a closed segment; any damage is an error (a checkpoint never
+/// Reads every record of a closed log file; any damage is an error (a checkpoint never
 /// repairs: the head would not know which series records were lost).
 fn for_each_record(
     fs: &dyn Fs,
@@ -255,7 +255,7 @@ fn for_each_record(
                 found: u64::from(v),
             })
         }
-        HeaderCheck::Torn => return Err(Error::corruption(path, 0, "torn segment header")),
+        HeaderCheck::Torn => return Err(Error::corruption(path, 0, "torn log file header")),
         HeaderCheck::Invalid(r) => return Err(Error::corruption(path, 0, r)),
     }
     loop {
@@ -270,15 +270,15 @@ fn for_each_record(
     }
 }
 
-/// Writes frames into numbered segment files `00000000, 00000001, …` of a checkpoint
+/// Writes frames into numbered files `00000000, 00000001, …` of a checkpoint
 /// directory, with the same size limit and rotation rule as the log.
 struct Sink<'a> {
     fs: &'a dyn Fs,
     dir: &'a Path,
     max: u64,
-    seg: SegmentFile,
-    /// Closed segments, fsynced at the end.
-    done: Vec<SegmentFile>,
+    file: LogFile,
+    /// Closed log files, fsynced at the end.
+    done: Vec<LogFile>,
     buf: Vec<u8>,
     frame: Vec<u8>,
 }
@@ -289,7 +289,7 @@ impl<'a> Sink<'a> {
             fs,
             dir,
             max,
-            seg: SegmentFile::create(fs, dir, 0)?,
+            file: LogFile::create(fs, dir, 0)?,
             done: Vec::new(),
             buf: Vec::new(),
             frame: Vec::new(),
@@ -299,11 +299,11 @@ impl<'a> Sink<'a> {
     fn push(&mut self, rec: &Record) -> Result<()> {
         self.frame.clear();
         rec.encode_frame(&mut self.frame)?;
-        let used = self.seg.len + self.buf.len() as u64;
-        if used > SEGMENT_HEADER_LEN && used + self.frame.len() as u64 > self.max {
+        let used = self.file.len + self.buf.len() as u64;
+        if used > FILE_HEADER_LEN && used + self.frame.len() as u64 > self.max {
             self.flush()?;
-            let next = SegmentFile::create(self.fs, self.dir, self.seg.index + 1)?;
-            self.done.push(std::mem::replace(&mut self.seg, next));
+            let next = LogFile::create(self.fs, self.dir, self.file.index + 1)?;
+            self.done.push(std::mem::replace(&mut self.file, next));
         }
         self.buf.extend_from_slice(&self.frame);
         if self.buf.len() >= FLUSH_AT {
@@ -314,7 +314,7 @@ impl<'a> Sink<'a> {
 
     fn flush(&mut self) -> Result<()> {
         if !self.buf.is_empty() {
-            self.seg.write(&self.buf)?;
+            self.file.write(&self.buf)?;
             self.buf.clear();
         }
         Ok(())
@@ -323,17 +323,17 @@ impl<'a> Sink<'a> {
     /// Flushes and fsyncs every file; returns the bytes written.
     fn finish(mut self) -> Result<u64> {
         self.flush()?;
-        self.done.push(self.seg.clone());
+        self.done.push(self.file.clone());
         let mut bytes = 0;
-        for seg in &self.done {
-            seg.sync()?;
-            bytes += seg.len;
+        for file in &self.done {
+            file.sync()?;
+            bytes += file.len;
         }
         Ok(bytes)
     }
 }
 
-/// Bytes of all segment and checkpoint files, the number of segments, and the latest
+/// Bytes of all log and checkpoint files, the number of log files, and the latest
 /// checkpoint. Files that vanish while being measured (a concurrent checkpoint) count 0.
 pub(super) fn disk_usage(fs: &dyn Fs, dir: &Path) -> Result<(u64, usize, Option<u32>)> {
     let l = list(fs, dir)?;
@@ -343,21 +343,21 @@ pub(super) fn disk_usage(fs: &dyn Fs, dir: &Path) -> Result<(u64, usize, Option<
         Err(e) => Err(Error::io(IoOp::Stat, p, e)),
     };
     let mut bytes = 0;
-    for &n in &l.segments {
-        bytes += len(&dir.join(segment_name(n)))?;
+    for &n in &l.files {
+        bytes += len(&dir.join(file_name(n)))?;
     }
     let cp = l.checkpoints.last().copied();
     if let Some(c) = cp {
         let cpdir = dir.join(checkpoint_name(c));
         match list(fs, &cpdir) {
             Ok(cl) => {
-                for &n in &cl.segments {
-                    bytes += len(&cpdir.join(segment_name(n)))?;
+                for &n in &cl.files {
+                    bytes += len(&cpdir.join(file_name(n)))?;
                 }
             }
             Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
     }
-    Ok((bytes, l.segments.len(), cp))
+    Ok((bytes, l.files.len(), cp))
 }

@@ -1,18 +1,18 @@
-//! Bytes on disk below the record level: the segment header and the record frame
+//! Bytes on disk below the record level: the log file header and the record frame
 //! (type, length, CRC32, payload). Layouts in `FORMAT-wal.md`.
 //!
 //! Everything here works on byte slices and never panics: parsing takes the bytes that
 //! exist and reports what is missing.
 
-/// The four bytes every segment file starts with.
-pub const SEGMENT_MAGIC: [u8; 4] = *b"TSWL";
+/// The four bytes every log file starts with.
+pub const FILE_MAGIC: [u8; 4] = *b"TSWL";
 
-/// The format version written into every segment header (see the version history in
+/// The format version written into every log file header (see the version history in
 /// `FORMAT-wal.md`).
 pub const FORMAT_VERSION: u8 = 1;
 
-/// Length of the segment header: magic, version, three reserved zero bytes.
-pub const SEGMENT_HEADER_LEN: u64 = 8;
+/// Length of the log file header: magic, version, three reserved zero bytes.
+pub const FILE_HEADER_LEN: u64 = 8;
 
 /// Length of a record frame's header: type (1), payload length (4), CRC32 (4).
 pub const FRAME_HEADER_LEN: u64 = 9;
@@ -31,22 +31,22 @@ pub(crate) fn is_known_type(t: u8) -> bool {
     matches!(t, TYPE_SERIES | TYPE_SAMPLES)
 }
 
-/// The header of a segment written by this version.
+/// The header of a log file written by this version.
 #[expect(
     clippy::cast_possible_truncation,
-    reason = "SEGMENT_HEADER_LEN is the constant 8"
+    reason = "FILE_HEADER_LEN is the constant 8"
 )]
-pub fn segment_header() -> [u8; SEGMENT_HEADER_LEN as usize] {
-    let [a, b, c, d] = SEGMENT_MAGIC;
+pub fn file_header() -> [u8; FILE_HEADER_LEN as usize] {
+    let [a, b, c, d] = FILE_MAGIC;
     [a, b, c, d, FORMAT_VERSION, 0, 0, 0]
 }
 
-/// What the first bytes of a segment file say.
+/// What the first bytes of a log file say.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum HeaderCheck {
     /// A valid header of this version.
     Valid,
-    /// Too short, but every byte present matches the header or is zero: a segment file
+    /// Too short, but every byte present matches the header or is zero: a log file
     /// whose creation was torn by a crash. Holds no records.
     Torn,
     /// A header from an unknown format version.
@@ -55,10 +55,10 @@ pub(crate) enum HeaderCheck {
     Invalid(&'static str),
 }
 
-/// Checks the first `SEGMENT_HEADER_LEN` bytes of a segment (`bytes` may be shorter if the
+/// Checks the first `FILE_HEADER_LEN` bytes of a log file (`bytes` may be shorter if the
 /// file is).
 pub(crate) fn check_header(bytes: &[u8]) -> HeaderCheck {
-    let want = segment_header();
+    let want = file_header();
     let n = bytes.len().min(want.len());
     let (Some(got), Some(expect)) = (bytes.get(..n), want.get(..n)) else {
         return HeaderCheck::Invalid("unreadable header");
@@ -67,22 +67,22 @@ pub(crate) fn check_header(bytes: &[u8]) -> HeaderCheck {
         return if got == expect || got.iter().all(|&b| b == 0) {
             HeaderCheck::Torn
         } else {
-            HeaderCheck::Invalid("short segment header")
+            HeaderCheck::Invalid("short log file header")
         };
     }
     if got.iter().all(|&b| b == 0) {
         return HeaderCheck::Torn;
     }
-    if got.get(..4) != Some(&SEGMENT_MAGIC[..]) {
-        return HeaderCheck::Invalid("bad segment magic");
+    if got.get(..4) != Some(&FILE_MAGIC[..]) {
+        return HeaderCheck::Invalid("bad log file magic");
     }
     match got.get(4) {
         Some(&FORMAT_VERSION) => {}
         Some(&v) => return HeaderCheck::UnsupportedVersion(v),
-        None => return HeaderCheck::Invalid("short segment header"),
+        None => return HeaderCheck::Invalid("short log file header"),
     }
     if got.get(5..8).is_some_and(|r| r.iter().any(|&b| b != 0)) {
-        return HeaderCheck::Invalid("reserved segment header bytes are not zero");
+        return HeaderCheck::Invalid("reserved log file header bytes are not zero");
     }
     HeaderCheck::Valid
 }
@@ -164,7 +164,7 @@ mod tests {
 
     #[test]
     fn header_checks() {
-        let h = segment_header();
+        let h = file_header();
         assert_eq!(check_header(&h), HeaderCheck::Valid);
         assert_eq!(check_header(&h[..3]), HeaderCheck::Torn);
         assert_eq!(check_header(&[]), HeaderCheck::Torn);

@@ -6,13 +6,13 @@
 //!   [`Record`]s under a mutex without fsyncing; [`Wal::sync`] makes everything up to an
 //!   [`Lsn`] durable with *group commit* — concurrent callers share one fsync;
 //!   [`Wal::commit`] does what the configured [`SyncMode`] asks.
-//! - Segment files `dir/00000001`, `dir/00000002`, … of at most
-//!   [`WalOptions::segment_size`] bytes, each starting with a header (magic + version).
+//! - Log files `dir/00000001`, `dir/00000002`, … of at most
+//!   [`WalOptions::file_size`] bytes, each starting with a header (magic + version).
 //! - Replay happens inside [`Wal::open`]: every record, checkpoint first, is handed to a
 //!   callback in order. A torn tail (the crash case) is cut off; other damage is an
 //!   [`Error::Corruption`](crate::Error::Corruption) unless [`RecoveryMode::TruncateCorrupt`]
 //!   is chosen.
-//! - [`Wal::checkpoint`] folds old segments into `dir/checkpoint.N/`, keeping only what
+//! - [`Wal::checkpoint`] folds old log files into `dir/checkpoint.N/`, keeping only what
 //!   the head still needs, and deletes them (Prometheus's `wlog.Checkpoint`).
 //!
 //! ```
@@ -42,29 +42,29 @@
 //! ```
 
 mod checkpoint;
+mod file;
 mod framing;
 mod reader;
 mod record;
 mod recovery;
-mod segment;
 mod writer;
 
 use std::time::Duration;
 
 pub use checkpoint::CheckpointStats;
-pub use framing::{FORMAT_VERSION, MAX_PAYLOAD_LEN, SEGMENT_HEADER_LEN, SEGMENT_MAGIC};
-pub use reader::{inspect_segment, SegmentEnd, SegmentScan};
+pub use framing::{FILE_HEADER_LEN, FILE_MAGIC, FORMAT_VERSION, MAX_PAYLOAD_LEN};
+pub use reader::{inspect_file, FileEnd, FileScan};
 pub use record::{DecodeError, Record, RefSample};
 pub use recovery::{DroppedData, RecoveryReport, TornTail};
 pub use writer::{Wal, WalStats};
 
-/// Default maximum segment size: 128 MiB, as in Prometheus. Big enough that rotation and
+/// Default maximum log file size: 128 MiB, as in Prometheus. Big enough that rotation and
 /// its directory fsync are rare, small enough that a checkpoint frees space in steps.
-pub const DEFAULT_SEGMENT_SIZE: u64 = 128 << 20;
+pub const DEFAULT_FILE_SIZE: u64 = 128 << 20;
 
-/// Smallest accepted [`WalOptions::segment_size`] (tests use tiny segments to exercise
+/// Smallest accepted [`WalOptions::file_size`] (tests use tiny log files to exercise
 /// rotation).
-pub const MIN_SEGMENT_SIZE: u64 = 64;
+pub const MIN_FILE_SIZE: u64 = 64;
 
 /// When the log fsyncs on its own.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -88,7 +88,7 @@ pub enum SyncMode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecoveryMode {
-    /// Cut a torn tail of the last segment (the crash case); report any other damage as
+    /// Cut a torn tail of the last log file (the crash case); report any other damage as
     /// [`Error::Corruption`](crate::Error::Corruption) and open nothing, so no
     /// acknowledged record is silently dropped. The default.
     #[default]
@@ -103,10 +103,10 @@ pub enum RecoveryMode {
 /// Options of [`Wal::open`]. Build with `WalOptions { sync: …, ..Default::default() }`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WalOptions {
-    /// Maximum segment file size in bytes; a segment is rotated when the next record would
-    /// not fit. A record larger than this gets a segment to itself. Default
-    /// [`DEFAULT_SEGMENT_SIZE`] (128 MiB), at least [`MIN_SEGMENT_SIZE`].
-    pub segment_size: u64,
+    /// Maximum log file size in bytes; a log file is rotated when the next record would
+    /// not fit. A record larger than this gets a log file to itself. Default
+    /// [`DEFAULT_FILE_SIZE`] (128 MiB), at least [`MIN_FILE_SIZE`].
+    pub file_size: u64,
     /// When to fsync. Default [`SyncMode::Always`].
     pub sync: SyncMode,
     /// What replay does with damage. Default [`RecoveryMode::Strict`].
@@ -116,7 +116,7 @@ pub struct WalOptions {
 impl Default for WalOptions {
     fn default() -> Self {
         WalOptions {
-            segment_size: DEFAULT_SEGMENT_SIZE,
+            file_size: DEFAULT_FILE_SIZE,
             sync: SyncMode::Always,
             recovery: RecoveryMode::Strict,
         }
@@ -125,10 +125,10 @@ impl Default for WalOptions {
 
 impl WalOptions {
     fn validate(&self) -> crate::Result<()> {
-        if self.segment_size < MIN_SEGMENT_SIZE {
+        if self.file_size < MIN_FILE_SIZE {
             return Err(crate::Error::invalid_argument(format!(
-                "WAL segment size {} is below the minimum {MIN_SEGMENT_SIZE}",
-                self.segment_size
+                "WAL file size {} is below the minimum {MIN_FILE_SIZE}",
+                self.file_size
             )));
         }
         if let SyncMode::Periodic(d) = self.sync {
@@ -142,28 +142,28 @@ impl WalOptions {
     }
 }
 
-/// A position in the log: the end of a record, as `(segment number, byte offset)`.
+/// A position in the log: the end of a record, as `(log file number, byte offset)`.
 /// Ordered; [`Wal::append`] returns the position after its last record and
 /// [`Wal::sync`] waits until everything before a position is durable. Positions stay
-/// ordered across reopen (a reopened log starts a new segment).
+/// ordered across reopen (a reopened log starts a new log file).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lsn {
-    /// Segment number.
-    pub segment: u32,
-    /// Byte offset in that segment just past the record.
+    /// Log file number.
+    pub file: u32,
+    /// Byte offset in that log file just past the record.
     pub offset: u64,
 }
 
 impl std::fmt::Display for Lsn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:08}:{}", self.segment, self.offset)
+        write!(f, "{:08}:{}", self.file, self.offset)
     }
 }
 
 /// Replays the log in `dir` into `replay` (each record with its position, as
 /// [`Wal::open_with_positions`] gives them) without changing anything on disk: what a
 /// read-write open would repair (a torn tail, damage under
-/// [`RecoveryMode::TruncateCorrupt`]) is reported but left in place, and no segment is
+/// [`RecoveryMode::TruncateCorrupt`]) is reported but left in place, and no log file is
 /// started. For read-only opens beside a process that may be writing the log.
 pub fn replay_read_only(
     fs: std::sync::Arc<dyn crate::fs::Fs>,

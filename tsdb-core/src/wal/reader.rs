@@ -1,18 +1,18 @@
-//! Reading segments record by record, and telling a torn tail (the crash case) from
+//! Reading log files record by record, and telling a torn tail (the crash case) from
 //! corruption (everything else). The rules are written out in `FORMAT-wal.md`,
 //! "Recovery".
 
 use std::borrow::Cow;
 use std::io;
 
+use super::file::{Source, Window};
 use super::framing::{
-    check_header, is_known_type, FrameHeader, HeaderCheck, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
+    check_header, is_known_type, FrameHeader, HeaderCheck, FILE_HEADER_LEN, FRAME_HEADER_LEN,
 };
 use super::record::Record;
-use super::segment::{Source, Window};
 
 /// Upper bound on the payload bytes checksummed while looking for a valid record after a
-/// record that runs past the end of the last segment (see [`Scanner::valid_frame_after`]).
+/// record that runs past the end of the last log file (see [`Scanner::valid_frame_after`]).
 const RESYNC_BUDGET: u64 = 64 << 20;
 
 /// One step of a scan.
@@ -42,17 +42,17 @@ enum Failure {
     BadCrc { end: u64 },
 }
 
-/// Walks the records of one segment file.
+/// Walks the records of one log file.
 pub(crate) struct Scanner<'a> {
     win: Window<'a>,
     pos: u64,
-    /// True for the last segment of the log, the only place a torn tail can be.
+    /// True for the last file of the log, the only place a torn tail can be.
     tail: bool,
     done: bool,
 }
 
 impl<'a> Scanner<'a> {
-    /// A scanner over a file of `len` bytes; `tail` says whether it is the last segment.
+    /// A scanner over a file of `len` bytes; `tail` says whether it is the last log file.
     pub(crate) fn new(src: Source<'a>, len: u64, tail: bool) -> Scanner<'a> {
         Scanner {
             win: Window::new(src, len),
@@ -62,26 +62,26 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    /// Checks the segment header and positions the scanner after it. A torn header is
-    /// reported only for the last segment (and only if nothing but zeros follows it);
+    /// Checks the log file header and positions the scanner after it. A torn header is
+    /// reported only for the last log file (and only if nothing but zeros follows it);
     /// anywhere else it is `Invalid`.
     pub(crate) fn header(&mut self) -> io::Result<HeaderCheck> {
         let len = self.win.len();
-        let n = len.min(SEGMENT_HEADER_LEN);
+        let n = len.min(FILE_HEADER_LEN);
         let check = match self.win.get(0, n)? {
             Some(b) => check_header(b),
             None => HeaderCheck::Invalid("unreadable header"),
         };
         Ok(match check {
             HeaderCheck::Valid => {
-                self.pos = SEGMENT_HEADER_LEN;
+                self.pos = FILE_HEADER_LEN;
                 HeaderCheck::Valid
             }
-            HeaderCheck::Torn if self.tail && (n < SEGMENT_HEADER_LEN || self.zero_from(0)?) => {
+            HeaderCheck::Torn if self.tail && (n < FILE_HEADER_LEN || self.zero_from(0)?) => {
                 self.done = true;
                 HeaderCheck::Torn
             }
-            HeaderCheck::Torn => HeaderCheck::Invalid("segment header is zero or truncated"),
+            HeaderCheck::Torn => HeaderCheck::Invalid("log file header is zero or truncated"),
             other => {
                 self.done = true;
                 other
@@ -257,13 +257,13 @@ impl<'a> Scanner<'a> {
     }
 }
 
-/// How a segment scanned by [`inspect_segment`] ended.
+/// How a log file scanned by [`inspect_file`] ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum SegmentEnd {
+pub enum FileEnd {
     /// Every byte belongs to a valid record.
     Clean,
-    /// A torn tail starts at `offset` (only for a last segment); recovery would cut the
+    /// A torn tail starts at `offset` (only for a last log file); recovery would cut the
     /// file there.
     Torn {
         /// Where the torn record starts.
@@ -284,22 +284,22 @@ pub enum SegmentEnd {
     UnsupportedVersion(u8),
 }
 
-/// The records of one segment held in memory and how the segment ended.
+/// The records of one log file held in memory and how it ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SegmentScan {
+pub struct FileScan {
     /// `(offset, record)` for every valid record before the end or the damage.
     pub records: Vec<(u64, Record)>,
     /// How the scan ended.
-    pub end: SegmentEnd,
+    pub end: FileEnd,
 }
 
-/// Reads the bytes of one segment file with exactly the rules recovery applies: for
-/// tools (`tsdb inspect`) and the fuzz target. `last_segment` allows a torn tail.
-pub fn inspect_segment(bytes: &[u8], last_segment: bool) -> SegmentScan {
-    let mut sc = Scanner::new(Source::Bytes(bytes), bytes.len() as u64, last_segment);
+/// Reads the bytes of one log file with exactly the rules recovery applies: for
+/// tools (`tsdb inspect`) and the fuzz target. `last_file` allows a torn tail.
+pub fn inspect_file(bytes: &[u8], last_file: bool) -> FileScan {
+    let mut sc = Scanner::new(Source::Bytes(bytes), bytes.len() as u64, last_file);
     let mut records = Vec::new();
     // Reading from memory cannot fail with an I/O error; map one to corruption anyway.
-    let io_corrupt = |e: io::Error| SegmentEnd::Corrupt {
+    let io_corrupt = |e: io::Error| FileEnd::Corrupt {
         offset: 0,
         record_offset: 0,
         reason: e.to_string(),
@@ -310,14 +310,14 @@ pub fn inspect_segment(bytes: &[u8], last_segment: bool) -> SegmentScan {
             match sc.next_step() {
                 Err(e) => break io_corrupt(e),
                 Ok(Step::Record { offset, record, .. }) => records.push((offset, record)),
-                Ok(Step::End) => break SegmentEnd::Clean,
-                Ok(Step::Torn { offset, reason }) => break SegmentEnd::Torn { offset, reason },
+                Ok(Step::End) => break FileEnd::Clean,
+                Ok(Step::Torn { offset, reason }) => break FileEnd::Torn { offset, reason },
                 Ok(Step::Corrupt {
                     record_offset,
                     offset,
                     reason,
                 }) => {
-                    break SegmentEnd::Corrupt {
+                    break FileEnd::Corrupt {
                         offset,
                         record_offset,
                         reason: reason.into_owned(),
@@ -325,18 +325,18 @@ pub fn inspect_segment(bytes: &[u8], last_segment: bool) -> SegmentScan {
                 }
             }
         },
-        Ok(HeaderCheck::Torn) => SegmentEnd::Torn {
+        Ok(HeaderCheck::Torn) => FileEnd::Torn {
             offset: 0,
-            reason: "torn segment header".into(),
+            reason: "torn log file header".into(),
         },
-        Ok(HeaderCheck::UnsupportedVersion(v)) => SegmentEnd::UnsupportedVersion(v),
-        Ok(HeaderCheck::Invalid(r)) => SegmentEnd::Corrupt {
+        Ok(HeaderCheck::UnsupportedVersion(v)) => FileEnd::UnsupportedVersion(v),
+        Ok(HeaderCheck::Invalid(r)) => FileEnd::Corrupt {
             offset: 0,
             record_offset: 0,
             reason: r.into(),
         },
     };
-    SegmentScan { records, end }
+    FileScan { records, end }
 }
 
 /// Counts the records with a valid CRC from `from` on, skipping the (damaged) record at
@@ -369,11 +369,11 @@ pub(crate) fn count_frames(src: Source<'_>, len: u64, from: u64) -> io::Result<u
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wal::framing::segment_header;
+    use crate::wal::framing::file_header;
     use crate::wal::record::RefSample;
 
-    fn segment(records: &[Record]) -> (Vec<u8>, Vec<u64>) {
-        let mut b = segment_header().to_vec();
+    fn log_file(records: &[Record]) -> (Vec<u8>, Vec<u64>) {
+        let mut b = file_header().to_vec();
         let mut starts = Vec::new();
         for r in records {
             starts.push(b.len() as u64);
@@ -395,37 +395,34 @@ mod tests {
     }
 
     #[test]
-    fn clean_segment() {
+    fn clean_file() {
         let recs = samples(5);
-        let (b, starts) = segment(&recs);
-        let s = inspect_segment(&b, true);
-        assert_eq!(s.end, SegmentEnd::Clean);
+        let (b, starts) = log_file(&recs);
+        let s = inspect_file(&b, true);
+        assert_eq!(s.end, FileEnd::Clean);
         let got: Vec<_> = s.records.iter().map(|(o, r)| (*o, r.clone())).collect();
         let want: Vec<_> = starts.into_iter().zip(recs).collect();
         assert_eq!(got, want);
-        assert_eq!(
-            inspect_segment(&segment_header(), false).end,
-            SegmentEnd::Clean
-        );
+        assert_eq!(inspect_file(&file_header(), false).end, FileEnd::Clean);
     }
 
     #[test]
     fn torn_tail_at_every_cut() {
         let recs = samples(3);
-        let (b, starts) = segment(&recs);
+        let (b, starts) = log_file(&recs);
         let last = starts[2];
         for cut in last + 1..b.len() as u64 {
-            let s = inspect_segment(&b[..cut as usize], true);
+            let s = inspect_file(&b[..cut as usize], true);
             assert_eq!(s.records.len(), 2, "cut at {cut}");
             assert!(
-                matches!(s.end, SegmentEnd::Torn { offset, .. } if offset == last),
+                matches!(s.end, FileEnd::Torn { offset, .. } if offset == last),
                 "cut at {cut}: {:?}",
                 s.end
             );
-            // Not the last segment: the same bytes are corruption.
-            let s = inspect_segment(&b[..cut as usize], false);
+            // Not the last file: the same bytes are corruption.
+            let s = inspect_file(&b[..cut as usize], false);
             assert!(
-                matches!(s.end, SegmentEnd::Corrupt { record_offset, .. } if record_offset == last)
+                matches!(s.end, FileEnd::Corrupt { record_offset, .. } if record_offset == last)
             );
         }
     }
@@ -433,48 +430,48 @@ mod tests {
     #[test]
     fn crc_failure_at_eof_is_torn_but_in_the_middle_is_corrupt() {
         let recs = samples(3);
-        let (mut b, starts) = segment(&recs);
+        let (mut b, starts) = log_file(&recs);
         let n = b.len();
         b[n - 1] ^= 0xff;
         assert!(
-            matches!(inspect_segment(&b, true).end, SegmentEnd::Torn { offset, .. } if offset == starts[2])
+            matches!(inspect_file(&b, true).end, FileEnd::Torn { offset, .. } if offset == starts[2])
         );
         b[n - 1] ^= 0xff;
         let mid = starts[1] as usize + 12;
         b[mid] ^= 0x01;
-        let s = inspect_segment(&b, true);
+        let s = inspect_file(&b, true);
         assert_eq!(s.records.len(), 1);
         assert!(
-            matches!(s.end, SegmentEnd::Corrupt { record_offset, .. } if record_offset == starts[1])
+            matches!(s.end, FileEnd::Corrupt { record_offset, .. } if record_offset == starts[1])
         );
     }
 
     #[test]
     fn zero_tail_is_torn() {
-        let (mut b, _) = segment(&samples(2));
+        let (mut b, _) = log_file(&samples(2));
         let end = b.len() as u64;
         b.extend_from_slice(&[0; 100]);
-        let s = inspect_segment(&b, true);
+        let s = inspect_file(&b, true);
         assert_eq!(s.records.len(), 2);
-        assert!(matches!(s.end, SegmentEnd::Torn { offset, .. } if offset == end));
+        assert!(matches!(s.end, FileEnd::Torn { offset, .. } if offset == end));
         // Zeros then something else: corruption.
         b.push(1);
         assert!(matches!(
-            inspect_segment(&b, true).end,
-            SegmentEnd::Corrupt { .. }
+            inspect_file(&b, true).end,
+            FileEnd::Corrupt { .. }
         ));
     }
 
     #[test]
     fn damaged_length_with_records_behind_it_is_corruption() {
-        let (mut b, starts) = segment(&samples(4));
+        let (mut b, starts) = log_file(&samples(4));
         // Make the second record claim to be far longer than the file.
         let at = starts[1] as usize + 4;
         b[at] = 0x7f;
-        let s = inspect_segment(&b, true);
+        let s = inspect_file(&b, true);
         assert_eq!(s.records.len(), 1);
         match s.end {
-            SegmentEnd::Corrupt {
+            FileEnd::Corrupt {
                 record_offset,
                 reason,
                 ..
@@ -489,30 +486,30 @@ mod tests {
     #[test]
     fn headers() {
         assert!(matches!(
-            inspect_segment(b"TSW", true).end,
-            SegmentEnd::Torn { .. }
+            inspect_file(b"TSW", true).end,
+            FileEnd::Torn { .. }
         ));
         assert!(matches!(
-            inspect_segment(b"TSW", false).end,
-            SegmentEnd::Corrupt { .. }
+            inspect_file(b"TSW", false).end,
+            FileEnd::Corrupt { .. }
         ));
         assert!(matches!(
-            inspect_segment(&[0; 30], true).end,
-            SegmentEnd::Torn { .. }
+            inspect_file(&[0; 30], true).end,
+            FileEnd::Torn { .. }
         ));
         assert_eq!(
-            inspect_segment(b"TSWL\x09\0\0\0", true).end,
-            SegmentEnd::UnsupportedVersion(9)
+            inspect_file(b"TSWL\x09\0\0\0", true).end,
+            FileEnd::UnsupportedVersion(9)
         );
         assert!(matches!(
-            inspect_segment(b"NOPE\x01\0\0\0", true).end,
-            SegmentEnd::Corrupt { .. }
+            inspect_file(b"NOPE\x01\0\0\0", true).end,
+            FileEnd::Corrupt { .. }
         ));
     }
 
     #[test]
     fn counting_dropped_frames() {
-        let (mut b, starts) = segment(&samples(4));
+        let (mut b, starts) = log_file(&samples(4));
         let len = b.len() as u64;
         assert_eq!(count_frames(Source::Bytes(&b), len, starts[1]).unwrap(), 3);
         b[starts[1] as usize + 10] ^= 1;

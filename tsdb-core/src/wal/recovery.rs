@@ -1,5 +1,5 @@
 //! Replay on open: clean up what an interrupted checkpoint left, then read the latest
-//! checkpoint and every later segment in order, cutting a torn tail and refusing (or, if
+//! checkpoint and every later log file in order, cutting a torn tail and refusing (or, if
 //! asked, dropping) anything else that is damaged. The rules are in `FORMAT-wal.md`,
 //! "Recovery".
 
@@ -7,10 +7,10 @@ use std::borrow::Cow;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::framing::{segment_header, HeaderCheck, SEGMENT_HEADER_LEN};
+use super::file::{checkpoint_name, file_name, list, Source};
+use super::framing::{file_header, HeaderCheck, FILE_HEADER_LEN};
 use super::reader::{count_frames, Scanner, Step};
 use super::record::Record;
-use super::segment::{checkpoint_name, list, segment_name, Source};
 use super::{Lsn, RecoveryMode};
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::Fs;
@@ -20,18 +20,18 @@ use crate::fs::Fs;
 pub struct RecoveryReport {
     /// The checkpoint replay started from, if any.
     pub checkpoint: Option<u32>,
-    /// Segment files read (checkpoint segments not included).
-    pub segments: usize,
+    /// Log files read (checkpoint files not included).
+    pub files: usize,
     /// Records handed to the replay callback.
     pub records: u64,
-    /// The torn tail that was cut off the last segment, if there was one.
+    /// The torn tail that was cut off the last log file, if there was one.
     pub torn_tail: Option<TornTail>,
     /// What [`RecoveryMode::TruncateCorrupt`] dropped, if anything.
     pub dropped: Option<DroppedData>,
     /// Leftover temporary checkpoint directories removed (a checkpoint interrupted before
     /// its rename).
     pub removed_tmp_checkpoints: usize,
-    /// Segments and checkpoints already covered by the latest checkpoint that were still
+    /// Log files and checkpoints already covered by the latest checkpoint that were still
     /// on disk (a checkpoint interrupted after its rename) and were removed.
     pub removed_stale: usize,
 }
@@ -39,7 +39,7 @@ pub struct RecoveryReport {
 /// A torn tail cut off during recovery: the remains of a write a crash interrupted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TornTail {
-    /// The segment file.
+    /// The log file.
     pub path: PathBuf,
     /// Where it was cut (the start of the torn record); 0 if the whole file was a torn
     /// creation and was removed.
@@ -68,22 +68,22 @@ pub struct DroppedData {
     pub files_removed: usize,
 }
 
-/// The result of recovery: the report, and the number the next segment must take.
+/// The result of recovery: the report, and the number the next log file must take.
 pub(crate) struct Recovered {
     pub report: RecoveryReport,
-    pub next_segment: u32,
+    pub next_file: u32,
 }
 
 /// One file of the logical log, in replay order.
-struct LogFile {
+struct ReplayFile {
     path: PathBuf,
-    /// `Some(n)` for WAL segment `n`; `None` for a checkpoint segment.
-    segment: Option<u32>,
-    /// The segment number a record of this file was logged in (for a checkpoint
-    /// segment, the checkpoint's number: its records come from segments up to it).
+    /// `Some(n)` for log file `n`; `None` for a checkpoint file.
+    file: Option<u32>,
+    /// The log file number a record of this file was logged in (for a checkpoint
+    /// file, the checkpoint's number: its records come from log files up to it).
     logged_in: u32,
-    /// A torn tail is allowed here: the last WAL segment holding records, and the
-    /// record-less segments after it (see [`recover`], step 3).
+    /// A torn tail is allowed here: the last log file holding records, and the
+    /// record-less log files after it (see [`recover`], step 3).
     tail: bool,
 }
 
@@ -135,8 +135,8 @@ pub(crate) fn recover(
             report.removed_stale += 1;
             dir_dirty = true;
         }
-        for &s in listing.segments.iter().filter(|&&s| s <= cp) {
-            let p = dir.join(segment_name(s));
+        for &s in listing.files.iter().filter(|&&s| s <= cp) {
+            let p = dir.join(file_name(s));
             fs.remove_file(&p).map_err(io_err(IoOp::Remove, &p))?;
             report.removed_stale += 1;
             dir_dirty = true;
@@ -146,7 +146,7 @@ pub(crate) fn recover(
         fs.sync_dir(dir).map_err(io_err(IoOp::SyncDir, dir))?;
     }
 
-    // 3. The logical log: checkpoint segments 0.., then WAL segments cp+1.. (or from the
+    // 3. The logical log: checkpoint files 0.., then log files cp+1.. (or from the
     //    first one present). A hole ends the readable part.
     let mut files = Vec::new();
     let mut after_gap: Vec<PathBuf> = Vec::new();
@@ -155,62 +155,62 @@ pub(crate) fn recover(
         let cpdir = dir.join(checkpoint_name(cp));
         let cl = list(fs, &cpdir)?;
         let mut expect = 0u32;
-        for &s in &cl.segments {
-            let path = cpdir.join(segment_name(s));
+        for &s in &cl.files {
+            let path = cpdir.join(file_name(s));
             if gap.is_none() && s != expect {
                 gap = Some((
-                    cpdir.join(segment_name(expect)),
-                    format!("checkpoint segment {} is missing", segment_name(expect)),
+                    cpdir.join(file_name(expect)),
+                    format!("checkpoint file {} is missing", file_name(expect)),
                 ));
             }
             if gap.is_some() {
                 after_gap.push(path);
             } else {
-                files.push(LogFile {
+                files.push(ReplayFile {
                     path,
-                    segment: None,
+                    file: None,
                     logged_in: cp,
                     tail: false,
                 });
                 expect = s.saturating_add(1);
             }
         }
-        if cl.segments.is_empty() {
+        if cl.files.is_empty() {
             gap = Some((
-                cpdir.join(segment_name(0)),
-                "checkpoint has no segment files".into(),
+                cpdir.join(file_name(0)),
+                "checkpoint has no log files".into(),
             ));
         }
     }
-    let wal_segments: Vec<u32> = listing
-        .segments
+    let wal_files: Vec<u32> = listing
+        .files
         .iter()
         .copied()
         .filter(|&s| cp.is_none_or(|c| s > c))
         .collect();
-    let mut expect = match (cp, wal_segments.first()) {
+    let mut expect = match (cp, wal_files.first()) {
         (Some(c), _) => c.saturating_add(1),
         (None, Some(&first)) => first,
         (None, None) => 1,
     };
-    for &s in &wal_segments {
-        let path = dir.join(segment_name(s));
+    for &s in &wal_files {
+        let path = dir.join(file_name(s));
         if gap.is_none() && s != expect {
             gap = Some((
-                dir.join(segment_name(expect)),
+                dir.join(file_name(expect)),
                 format!(
-                    "segment {} is missing (the log continues at {})",
-                    segment_name(expect),
-                    segment_name(s)
+                    "log file {} is missing (the log continues at {})",
+                    file_name(expect),
+                    file_name(s)
                 ),
             ));
         }
         if gap.is_some() {
             after_gap.push(path);
         } else {
-            files.push(LogFile {
+            files.push(ReplayFile {
                 path,
-                segment: Some(s),
+                file: Some(s),
                 logged_in: s,
                 tail: false,
             });
@@ -222,21 +222,21 @@ pub(crate) fn recover(
             return Err(Error::corruption(path, 0, reason.clone()));
         }
     } else {
-        // A crash can tear the tail of the last segment that holds records even when
-        // emptier segments follow it: a rotation (or a reopen) creates the next segment
-        // before anything in it is synced, and nothing in a segment is acknowledged until
-        // every segment before it is synced. So the torn-tail allowance covers the last
-        // segment with records and the record-less ones (header or less) after it.
+        // A crash can tear the tail of the last log file that holds records even when
+        // emptier log files follow it: a rotation (or a reopen) creates the next log file
+        // before anything in it is synced, and nothing in a log file is acknowledged until
+        // every log file before it is synced. So the torn-tail allowance covers the last
+        // log file with records and the record-less ones (header or less) after it.
         let mut i = files.len();
         while let Some(prev) = i.checked_sub(1) {
             let Some(f) = files.get_mut(prev) else { break };
-            if f.segment.is_none() {
+            if f.file.is_none() {
                 break;
             }
             f.tail = true;
             i = prev;
             let len = fs.file_len(&f.path).map_err(io_err(IoOp::Stat, &f.path))?;
-            if len > SEGMENT_HEADER_LEN {
+            if len > FILE_HEADER_LEN {
                 break;
             }
         }
@@ -245,17 +245,17 @@ pub(crate) fn recover(
     // 4. Replay.
     let mut damage = None;
     for (index, f) in files.iter().enumerate() {
-        if f.segment.is_some() {
-            report.segments += 1;
+        if f.file.is_some() {
+            report.files += 1;
         }
         match replay_file(fs, f, index, &mut report, replay)? {
-            FileEnd::Clean => {}
-            FileEnd::Damage(d) => {
+            ReplayEnd::Clean => {}
+            ReplayEnd::Damage(d) => {
                 damage = Some(d);
                 break;
             }
-            FileEnd::TornHeader { len } => {
-                // This segment's creation was torn, so it and any segment after it hold
+            ReplayEnd::TornHeader { len } => {
+                // This log file's creation was torn, so it and any log file after it hold
                 // no records (they are all in the tail): remove them all.
                 let rest = files.get(index..).unwrap_or_default();
                 for g in rest {
@@ -267,7 +267,7 @@ pub(crate) fn recover(
                     path: f.path.clone(),
                     offset: 0,
                     bytes: len,
-                    reason: "torn segment header".into(),
+                    reason: "torn log file header".into(),
                 });
                 break;
             }
@@ -305,7 +305,7 @@ pub(crate) fn recover(
             cut_file(fs, d, &mut dropped)?;
         }
         for p in remove {
-            let (bytes, records) = measure(fs, p, SEGMENT_HEADER_LEN)?;
+            let (bytes, records) = measure(fs, p, FILE_HEADER_LEN)?;
             fs.remove_file(p).map_err(io_err(IoOp::Remove, p))?;
             dropped.bytes += bytes;
             dropped.records += records;
@@ -315,8 +315,8 @@ pub(crate) fn recover(
         report.dropped = Some(dropped);
     }
 
-    // 6. The next segment follows the last surviving one.
-    let last_wal = list(fs, dir)?.segments.last().copied();
+    // 6. The next log file follows the last surviving one.
+    let last_wal = list(fs, dir)?.files.last().copied();
     let next = match (last_wal, cp) {
         (Some(s), c) => s.max(c.unwrap_or(0)),
         (None, Some(c)) => c,
@@ -324,30 +324,30 @@ pub(crate) fn recover(
     }
     .checked_add(1)
     .ok_or_else(|| Error::Invariant {
-        reason: "WAL segment numbers exhausted (2^32 segments)".into(),
+        reason: "WAL file numbers exhausted (2^32 files)".into(),
     })?;
     Ok(Recovered {
         report,
-        next_segment: next,
+        next_file: next,
     })
 }
 
 /// Where a replayed record was logged, as an [`Lsn`] comparable with the positions
-/// [`crate::wal::Wal::append`] returns: its start in its WAL segment, or, for a record
-/// folded into a checkpoint, the end of the checkpoint's last segment (it was logged at
+/// [`crate::wal::Wal::append`] returns: its start in its log file, or, for a record
+/// folded into a checkpoint, the end of the checkpoint's last log file (it was logged at
 /// or before that).
-fn record_position(f: &LogFile, offset: u64) -> Lsn {
-    match f.segment {
-        Some(segment) => Lsn { segment, offset },
+fn record_position(f: &ReplayFile, offset: u64) -> Lsn {
+    match f.file {
+        Some(file) => Lsn { file, offset },
         None => Lsn {
-            segment: f.logged_in,
+            file: f.logged_in,
             offset: u64::MAX,
         },
     }
 }
 
 /// How replaying one file ended.
-enum FileEnd {
+enum ReplayEnd {
     /// Every record read (a torn tail, if any, was cut).
     Clean,
     /// Damage that is not a torn tail.
@@ -359,18 +359,18 @@ enum FileEnd {
 /// Replays one file.
 fn replay_file(
     fs: &dyn Fs,
-    f: &LogFile,
+    f: &ReplayFile,
     index: usize,
     report: &mut RecoveryReport,
     replay: &mut dyn FnMut(Record, Lsn) -> Result<()>,
-) -> Result<FileEnd> {
+) -> Result<ReplayEnd> {
     let path = &f.path;
     let file = fs.open_read(path).map_err(io_err(IoOp::Open, path))?;
     let len = file.len().map_err(io_err(IoOp::Stat, path))?;
     let read_err = io_err(IoOp::Read, path);
     let mut sc = Scanner::new(Source::File(&*file), len, f.tail);
     let damage = |cut: Option<u64>, offset: u64, reason: Cow<'static, str>| {
-        Ok(FileEnd::Damage(Damage {
+        Ok(ReplayEnd::Damage(Damage {
             index,
             cut,
             path: path.clone(),
@@ -380,7 +380,7 @@ fn replay_file(
     };
     match sc.header().map_err(read_err)? {
         HeaderCheck::Valid => {}
-        HeaderCheck::Torn => return Ok(FileEnd::TornHeader { len }),
+        HeaderCheck::Torn => return Ok(ReplayEnd::TornHeader { len }),
         HeaderCheck::UnsupportedVersion(v) => {
             return Err(Error::UnsupportedFormat {
                 path: path.clone(),
@@ -396,7 +396,7 @@ fn replay_file(
                 report.records += 1;
                 replay(record, record_position(f, offset))?;
             }
-            Step::End => return Ok(FileEnd::Clean),
+            Step::End => return Ok(ReplayEnd::Clean),
             Step::Torn { offset, reason } => {
                 drop(file);
                 fs.truncate(path, offset)
@@ -407,7 +407,7 @@ fn replay_file(
                     bytes: len - offset,
                     reason,
                 });
-                return Ok(FileEnd::Clean);
+                return Ok(ReplayEnd::Clean);
             }
             Step::Corrupt {
                 record_offset,
@@ -422,7 +422,7 @@ fn replay_file(
 fn cut_file(fs: &dyn Fs, d: &Damage, dropped: &mut DroppedData) -> Result<()> {
     let p = &d.path;
     match d.cut {
-        Some(at) if at > SEGMENT_HEADER_LEN => {
+        Some(at) if at > FILE_HEADER_LEN => {
             let (bytes, records) = measure(fs, p, at)?;
             fs.truncate(p, at).map_err(io_err(IoOp::Truncate, p))?;
             dropped.bytes += bytes;
@@ -431,17 +431,17 @@ fn cut_file(fs: &dyn Fs, d: &Damage, dropped: &mut DroppedData) -> Result<()> {
         Some(_) => {
             // Damage at or in the header: keep the file as a bare header, so the numbering
             // of the files around it stays contiguous.
-            let (bytes, records) = measure(fs, p, SEGMENT_HEADER_LEN)?;
+            let (bytes, records) = measure(fs, p, FILE_HEADER_LEN)?;
             fs.remove_file(p).map_err(io_err(IoOp::Remove, p))?;
             let f = fs.create_new(p).map_err(io_err(IoOp::Create, p))?;
-            f.write_all(&segment_header())
+            f.write_all(&file_header())
                 .map_err(io_err(IoOp::Write, p))?;
             f.sync_data().map_err(io_err(IoOp::Sync, p))?;
             dropped.bytes += bytes;
             dropped.records += records;
         }
         None => {
-            let (bytes, records) = measure(fs, p, SEGMENT_HEADER_LEN)?;
+            let (bytes, records) = measure(fs, p, FILE_HEADER_LEN)?;
             fs.remove_file(p).map_err(io_err(IoOp::Remove, p))?;
             dropped.bytes += bytes;
             dropped.records += records;

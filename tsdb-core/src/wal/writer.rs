@@ -1,4 +1,4 @@
-//! The log handle: appends under a mutex, group-commit fsync, segment rotation, the
+//! The log handle: appends under a mutex, group-commit fsync, log file rotation, the
 //! periodic sync thread, and the failed state. The fsync protocol step by step is in
 //! `FORMAT-wal.md`, "Durability".
 
@@ -12,17 +12,17 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::checkpoint::{self, CheckpointStats};
-use super::framing::SEGMENT_HEADER_LEN;
+use super::file::{file_name, list, LogFile};
+use super::framing::FILE_HEADER_LEN;
 use super::record::Record;
 use super::recovery::{recover, RecoveryReport};
-use super::segment::{list, segment_name, SegmentFile};
 use super::{Lsn, SyncMode, WalOptions};
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::{Fs, RealFs};
 use crate::observe::Observer;
 
-/// Rotated-out segments waiting for their fsync. Beyond this many (only reachable with
-/// [`SyncMode::Never`] or very tiny segments), rotation fsyncs the oldest itself, so
+/// Rotated-out log files waiting for their fsync. Beyond this many (only reachable with
+/// [`SyncMode::Never`] or very tiny log files), rotation fsyncs the oldest itself, so
 /// open file handles stay bounded.
 const MAX_PENDING: usize = 4;
 
@@ -37,10 +37,10 @@ pub struct Wal {
 /// What [`Wal::stats`] reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct WalStats {
-    /// Bytes of every segment and checkpoint file on disk.
+    /// Bytes of every log file and checkpoint file on disk.
     pub bytes_on_disk: u64,
-    /// Segment files on disk, the one being written included.
-    pub segments: usize,
+    /// Log files on disk, the one being written included.
+    pub files: usize,
     /// The latest checkpoint, if any.
     pub checkpoint: Option<u32>,
     /// The position after the last record appended.
@@ -76,13 +76,13 @@ pub(super) struct Shared {
 /// State of the appending side, behind the append mutex.
 #[derive(Debug)]
 struct Inner {
-    /// The segment being appended to.
-    seg: SegmentFile,
+    /// The log file being appended to.
+    file: LogFile,
     /// Position after the last record written.
     written: Lsn,
-    /// Rotated-out segments not yet fsynced.
-    pending: Vec<SegmentFile>,
-    /// A segment was created since the last directory fsync.
+    /// Rotated-out log files not yet fsynced.
+    pending: Vec<LogFile>,
+    /// A log file was created since the last directory fsync.
     dir_dirty: bool,
     failed: Option<Arc<Error>>,
     closed: bool,
@@ -112,10 +112,10 @@ impl Wal {
     /// Opens (or creates) the log in `dir` through `fs`.
     ///
     /// Recovery runs first (rules in `FORMAT-wal.md`): leftover temporary checkpoints are
-    /// removed, the latest checkpoint and every later segment are read in order and each
-    /// record is handed to `replay`; a torn tail of the last segment is cut off. An error
-    /// from `replay` aborts the open. Then a new segment is started (never appending to a
-    /// segment a previous process wrote: after a crash or a failed fsync its unsynced
+    /// removed, the latest checkpoint and every later log file are read in order and each
+    /// record is handed to `replay`; a torn tail of the last log file is cut off. An error
+    /// from `replay` aborts the open. Then a new log file is started (never appending to a
+    /// log file a previous process wrote: after a crash or a failed fsync its unsynced
     /// tail cannot be trusted), fsynced, and the directory fsynced.
     pub fn open_with_fs(
         fs: Arc<dyn Fs>,
@@ -128,7 +128,7 @@ impl Wal {
 
     /// [`Wal::open_with_fs`], handing `replay` each record's position too: where it was
     /// logged, comparable with the positions [`Wal::append`] returned (a record folded
-    /// into checkpoint `N` is at the end of segment `N`). The database uses it to tell
+    /// into checkpoint `N` is at the end of log file `N`). The database uses it to tell
     /// samples logged before a persist from samples logged after it.
     pub fn open_with_positions(
         fs: Arc<dyn Fs>,
@@ -139,19 +139,19 @@ impl Wal {
         opts.validate()?;
         let dir = dir.as_ref().to_path_buf();
         let rec = recover(&*fs, &dir, opts.recovery, &mut replay)?;
-        let seg = SegmentFile::create(&*fs, &dir, rec.next_segment)?;
-        seg.sync()?;
+        let file = LogFile::create(&*fs, &dir, rec.next_file)?;
+        file.sync()?;
         fs.sync_dir(&dir).map_err(io_err(IoOp::SyncDir, &dir))?;
         let start = Lsn {
-            segment: seg.index,
-            offset: seg.len,
+            file: file.index,
+            offset: file.len,
         };
         let shared = Arc::new(Shared {
             fs,
             dir,
             opts,
             inner: Mutex::new(Inner {
-                seg,
+                file,
                 written: start,
                 pending: Vec::new(),
                 dir_dirty: false,
@@ -196,8 +196,8 @@ impl Wal {
     /// returned position before acknowledging the batch.
     ///
     /// Records are encoded before the append lock is taken; under it they are written
-    /// with one `write` per segment touched. A record that does not fit in the current
-    /// segment starts a new one (records never span segments). If the write fails the
+    /// with one `write` per log file touched. A record that does not fit in the current
+    /// log file starts a new one (records never span log files). If the write fails the
     /// log enters the failed state and this and every later call return
     /// [`Error::WalFailed`].
     pub fn append(&self, records: &[Record]) -> Result<Lsn> {
@@ -240,29 +240,29 @@ impl Wal {
         r
     }
 
-    /// Starts a new segment now and returns its number. Before a checkpoint the head cuts
-    /// a segment so that everything written so far is in segments it can checkpoint.
-    pub fn cut_segment(&self) -> Result<u32> {
+    /// Starts a new log file now and returns its number. Before a checkpoint the head cuts
+    /// a log file so that everything written so far is in log files it can checkpoint.
+    pub fn cut_file(&self) -> Result<u32> {
         let mut inner = self.shared.lock_inner()?;
         inner.check_writable()?;
         if let Err(e) = self.shared.rotate(&mut inner) {
             return Err(self.shared.fail(&mut inner, e));
         }
         inner.written = Lsn {
-            segment: inner.seg.index,
-            offset: inner.seg.len,
+            file: inner.file.index,
+            offset: inner.file.len,
         };
-        Ok(inner.seg.index)
+        Ok(inner.file.index)
     }
 
-    /// The segment numbers on disk, ascending (the one being written is the last).
-    pub fn segments(&self) -> Result<Vec<u32>> {
-        Ok(list(&*self.shared.fs, &self.shared.dir)?.segments)
+    /// The log file numbers on disk, ascending (the one being written is the last).
+    pub fn files(&self) -> Result<Vec<u32>> {
+        Ok(list(&*self.shared.fs, &self.shared.dir)?.files)
     }
 
-    /// The segment being written.
-    pub fn current_segment(&self) -> Result<u32> {
-        Ok(self.shared.lock_inner()?.seg.index)
+    /// The log file being written.
+    pub fn current_file(&self) -> Result<u32> {
+        Ok(self.shared.lock_inner()?.file.index)
     }
 
     /// The position after the last record appended.
@@ -285,27 +285,27 @@ impl Wal {
         &self.shared.dir
     }
 
-    /// Rewrites segments up to and including `up_to_segment` (and the previous
-    /// checkpoint) into the checkpoint `checkpoint.<up_to_segment>`, keeping
+    /// Rewrites log files up to and including `up_to_file` (and the previous
+    /// checkpoint) into the checkpoint `checkpoint.<up_to_file>`, keeping
     ///
     /// - series records for which `keep_series(ref)` is true,
     /// - samples with `keep_series(ref)` and `t >= min_time`,
     ///
-    /// then deletes those segments and older checkpoints. The checkpoint is written to a
+    /// then deletes those log files and older checkpoints. The checkpoint is written to a
     /// temporary directory, fsynced, renamed into place and the directory fsynced, so a
     /// crash at any step leaves either the old state or the new one for replay (steps in
-    /// `FORMAT-wal.md`, "Checkpoints"). `up_to_segment` must be below the segment being
-    /// written: call [`Wal::cut_segment`] first. Appends continue meanwhile.
+    /// `FORMAT-wal.md`, "Checkpoints"). `up_to_file` must be below the log file being
+    /// written: call [`Wal::cut_file`] first. Appends continue meanwhile.
     ///
     /// An error after the rename (removing old files) leaves a valid checkpoint; the
     /// leftovers are removed by the next checkpoint or open.
     pub fn checkpoint(
         &self,
-        up_to_segment: u32,
+        up_to_file: u32,
         keep_series: impl Fn(u64) -> bool,
         min_time: i64,
     ) -> Result<CheckpointStats> {
-        self.checkpoint_keeping(up_to_segment, keep_series, |t, _| t >= min_time)
+        self.checkpoint_keeping(up_to_file, keep_series, |t, _| t >= min_time)
     }
 
     /// [`Wal::checkpoint`] with the sample rule given as a function of the sample's time
@@ -314,7 +314,7 @@ impl Wal {
     /// logged after the last persist began.
     pub fn checkpoint_keeping(
         &self,
-        up_to_segment: u32,
+        up_to_file: u32,
         keep_series: impl Fn(u64) -> bool,
         keep_sample: impl Fn(i64, Lsn) -> bool,
     ) -> Result<CheckpointStats> {
@@ -322,22 +322,22 @@ impl Wal {
         let current = {
             let inner = self.shared.lock_inner()?;
             inner.check_writable()?;
-            inner.seg.index
+            inner.file.index
         };
-        if up_to_segment >= current {
+        if up_to_file >= current {
             return Err(Error::invalid_argument(format!(
-                "cannot checkpoint up to segment {}: segment {} is still being written \
-                 (cut a segment first)",
-                segment_name(up_to_segment),
-                segment_name(current)
+                "cannot checkpoint up to log file {}: log file {} is still being written \
+                 (cut a log file first)",
+                file_name(up_to_file),
+                file_name(current)
             )));
         }
         let s = &self.shared;
         checkpoint::run(
             &*s.fs,
             &s.dir,
-            s.opts.segment_size,
-            up_to_segment,
+            s.opts.file_size,
+            up_to_file,
             &keep_series,
             &keep_sample,
         )
@@ -352,14 +352,14 @@ impl Wal {
     /// Sizes and counters; lists the directory, so it costs a few system calls.
     pub fn stats(&self) -> Result<WalStats> {
         let s = &self.shared;
-        let (bytes_on_disk, segments, checkpoint) = checkpoint::disk_usage(&*s.fs, &s.dir)?;
+        let (bytes_on_disk, files, checkpoint) = checkpoint::disk_usage(&*s.fs, &s.dir)?;
         let (last_lsn, failed) = {
             let inner = s.lock_inner()?;
             (inner.written, inner.failed.is_some())
         };
         Ok(WalStats {
             bytes_on_disk,
-            segments,
+            files,
             checkpoint,
             last_lsn,
             synced_lsn: s.lock_sync()?.synced,
@@ -501,44 +501,44 @@ impl Shared {
         if ends.is_empty() {
             return Ok(());
         }
-        let max = self.opts.segment_size;
+        let max = self.opts.file_size;
         let (mut run_start, mut prev_end) = (0usize, 0usize);
-        let mut planned = inner.seg.len;
+        let mut planned = inner.file.len;
         for &end in ends {
             let frame_len = (end - prev_end) as u64;
-            if planned > SEGMENT_HEADER_LEN && planned.saturating_add(frame_len) > max {
+            if planned > FILE_HEADER_LEN && planned.saturating_add(frame_len) > max {
                 if let Some(run) = buf.get(run_start..prev_end).filter(|r| !r.is_empty()) {
-                    inner.seg.write(run)?;
+                    inner.file.write(run)?;
                 }
                 run_start = prev_end;
                 self.rotate(inner)?;
-                planned = inner.seg.len;
+                planned = inner.file.len;
             }
             planned += frame_len;
             prev_end = end;
         }
         if let Some(run) = buf.get(run_start..).filter(|r| !r.is_empty()) {
-            inner.seg.write(run)?;
+            inner.file.write(run)?;
         }
         inner.written = Lsn {
-            segment: inner.seg.index,
-            offset: inner.seg.len,
+            file: inner.file.index,
+            offset: inner.file.len,
         };
         Ok(())
     }
 
-    /// Closes the current segment (its fsync is left to the next sync leader) and starts
+    /// Closes the current log file (its fsync is left to the next sync leader) and starts
     /// the next one.
     fn rotate(&self, inner: &mut Inner) -> Result<()> {
         let next = inner
-            .seg
+            .file
             .index
             .checked_add(1)
             .ok_or_else(|| Error::Invariant {
-                reason: "WAL segment numbers exhausted (2^32 segments)".into(),
+                reason: "WAL file numbers exhausted (2^32 files)".into(),
             })?;
-        let new = SegmentFile::create(&*self.fs, &self.dir, next)?;
-        let old = mem::replace(&mut inner.seg, new);
+        let new = LogFile::create(&*self.fs, &self.dir, next)?;
+        let old = mem::replace(&mut inner.file, new);
         inner.pending.push(old);
         inner.dir_dirty = true;
         if inner.pending.len() > MAX_PENDING {
@@ -592,21 +592,21 @@ impl Shared {
         }
     }
 
-    /// One group-commit fsync: the rotated-out segments, the directory if a segment was
-    /// created, then the current segment. Returns the position it made durable.
+    /// One group-commit fsync: the rotated-out log files, the directory if a log file was
+    /// created, then the current log file. Returns the position it made durable.
     fn sync_round(&self) -> Result<Lsn> {
         let (pending, cur, target, dir_dirty) = {
             let mut inner = self.lock_inner()?;
             (
                 mem::take(&mut inner.pending),
-                inner.seg.clone(),
+                inner.file.clone(),
                 inner.written,
                 mem::replace(&mut inner.dir_dirty, false),
             )
         };
-        for seg in &pending {
+        for file in &pending {
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
-            seg.sync()?;
+            file.sync()?;
         }
         if dir_dirty {
             self.dir_syncs.fetch_add(1, Ordering::Relaxed);
@@ -643,7 +643,7 @@ mod tests {
         let lsn = wal.last_lsn().unwrap();
         wal.sync(lsn).unwrap();
         let beyond = Lsn {
-            segment: lsn.segment,
+            file: lsn.file,
             offset: lsn.offset + 1,
         };
         assert!(matches!(
@@ -674,7 +674,7 @@ mod tests {
     fn bad_options_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let small = WalOptions {
-            segment_size: 10,
+            file_size: 10,
             ..WalOptions::default()
         };
         assert!(Wal::open(dir.path(), small, |_| Ok(())).is_err());

@@ -1,10 +1,10 @@
-//! Segment files: names, directory listing, the append-only writer handle, and the
+//! Log files: names, directory listing, the append-only writer handle, and the
 //! windowed reader the scanner reads through.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::framing::{segment_header, SEGMENT_HEADER_LEN};
+use super::framing::{file_header, FILE_HEADER_LEN};
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::{read_exact_at, Fs, FsFile};
 
@@ -13,30 +13,30 @@ pub(crate) const CHECKPOINT_PREFIX: &str = "checkpoint.";
 /// Suffix of a checkpoint directory still being written.
 pub(crate) const TMP_SUFFIX: &str = ".tmp";
 
-/// File name of segment `n`: eight decimal digits, zero-padded (more once `n` needs them).
-pub(crate) fn segment_name(n: u32) -> String {
+/// File name of log file `n`: eight decimal digits, zero-padded (more once `n` needs them).
+pub(crate) fn file_name(n: u32) -> String {
     format!("{n:08}")
 }
 
-/// Directory name of the checkpoint covering segments up to `n`.
+/// Directory name of the checkpoint covering log files up to `n`.
 pub(crate) fn checkpoint_name(n: u32) -> String {
     format!("{CHECKPOINT_PREFIX}{n:08}")
 }
 
-/// Parses a canonical segment number (`segment_name(n) == s`).
-pub(crate) fn parse_segment_name(s: &str) -> Option<u32> {
+/// Parses a canonical log file number (`file_name(n) == s`).
+pub(crate) fn parse_file_name(s: &str) -> Option<u32> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let n: u32 = s.parse().ok()?;
-    (segment_name(n) == s).then_some(n)
+    (file_name(n) == s).then_some(n)
 }
 
 /// What a WAL (or checkpoint) directory holds.
 #[derive(Debug, Default)]
 pub(crate) struct Listing {
-    /// Segment numbers, ascending.
-    pub segments: Vec<u32>,
+    /// Log file numbers, ascending.
+    pub files: Vec<u32>,
     /// Complete checkpoints, ascending.
     pub checkpoints: Vec<u32>,
     /// Names of leftover temporary checkpoint directories.
@@ -50,7 +50,7 @@ pub(crate) fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
         if let Some(rest) = e.name.strip_prefix(CHECKPOINT_PREFIX) {
             if rest.ends_with(TMP_SUFFIX) {
                 l.tmp.push(e.name);
-            } else if let Some(n) = parse_segment_name(rest) {
+            } else if let Some(n) = parse_file_name(rest) {
                 if !e.is_dir {
                     return Err(Error::corruption(
                         &dir.join(&e.name),
@@ -60,37 +60,37 @@ pub(crate) fn list(fs: &dyn Fs, dir: &Path) -> Result<Listing> {
                 }
                 l.checkpoints.push(n);
             }
-        } else if let Some(n) = parse_segment_name(&e.name) {
+        } else if let Some(n) = parse_file_name(&e.name) {
             if e.is_dir {
                 return Err(Error::corruption(
                     &dir.join(&e.name),
                     0,
-                    "segment is a directory, not a file",
+                    "log file is a directory, not a file",
                 ));
             }
-            l.segments.push(n);
+            l.files.push(n);
         }
     }
-    l.segments.sort_unstable();
+    l.files.sort_unstable();
     l.checkpoints.sort_unstable();
     l.tmp.sort_unstable();
     Ok(l)
 }
 
-/// Checks that `segs` (ascending) has no holes; the error names the first missing one.
-pub(crate) fn check_contiguous(dir: &Path, segs: &[u32]) -> Result<()> {
-    for w in segs.windows(2) {
+/// Checks that `files` (ascending) has no holes; the error names the first missing one.
+pub(crate) fn check_contiguous(dir: &Path, files: &[u32]) -> Result<()> {
+    for w in files.windows(2) {
         if let [a, b] = *w {
             if b != a + 1 {
                 let missing = a + 1;
                 return Err(Error::corruption(
-                    &dir.join(segment_name(missing)),
+                    &dir.join(file_name(missing)),
                     0,
                     format!(
-                        "segment {} is missing between {} and {}",
-                        segment_name(missing),
-                        segment_name(a),
-                        segment_name(b)
+                        "log file {} is missing between {} and {}",
+                        file_name(missing),
+                        file_name(a),
+                        file_name(b)
                     ),
                 ));
             }
@@ -99,9 +99,9 @@ pub(crate) fn check_contiguous(dir: &Path, segs: &[u32]) -> Result<()> {
     Ok(())
 }
 
-/// An open segment being appended to.
+/// An open log file being appended to.
 #[derive(Clone, Debug)]
-pub(crate) struct SegmentFile {
+pub(crate) struct LogFile {
     pub index: u32,
     pub path: PathBuf,
     pub file: Arc<dyn FsFile>,
@@ -109,22 +109,22 @@ pub(crate) struct SegmentFile {
     pub len: u64,
 }
 
-impl SegmentFile {
-    /// Creates segment `index` in `dir` and writes its header (not synced).
-    pub(crate) fn create(fs: &dyn Fs, dir: &Path, index: u32) -> Result<SegmentFile> {
-        let path = dir.join(segment_name(index));
+impl LogFile {
+    /// Creates log file `index` in `dir` and writes its header (not synced).
+    pub(crate) fn create(fs: &dyn Fs, dir: &Path, index: u32) -> Result<LogFile> {
+        let path = dir.join(file_name(index));
         let file = fs.create_new(&path).map_err(io_err(IoOp::Create, &path))?;
-        file.write_all(&segment_header())
+        file.write_all(&file_header())
             .map_err(io_err(IoOp::Write, &path))?;
-        Ok(SegmentFile {
+        Ok(LogFile {
             index,
             path,
             file,
-            len: SEGMENT_HEADER_LEN,
+            len: FILE_HEADER_LEN,
         })
     }
 
-    /// Appends `bytes`; on error the segment may hold any prefix of them.
+    /// Appends `bytes`; on error the log file may hold any prefix of them.
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<()> {
         self.file
             .write_all(bytes)
@@ -212,14 +212,14 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(segment_name(1), "00000001");
-        assert_eq!(segment_name(123_456_789), "123456789");
-        assert_eq!(parse_segment_name("00000001"), Some(1));
-        assert_eq!(parse_segment_name("123456789"), Some(123_456_789));
-        assert_eq!(parse_segment_name("1"), None);
-        assert_eq!(parse_segment_name("0000001x"), None);
-        assert_eq!(parse_segment_name(""), None);
-        assert_eq!(parse_segment_name("99999999999"), None);
+        assert_eq!(file_name(1), "00000001");
+        assert_eq!(file_name(123_456_789), "123456789");
+        assert_eq!(parse_file_name("00000001"), Some(1));
+        assert_eq!(parse_file_name("123456789"), Some(123_456_789));
+        assert_eq!(parse_file_name("1"), None);
+        assert_eq!(parse_file_name("0000001x"), None);
+        assert_eq!(parse_file_name(""), None);
+        assert_eq!(parse_file_name("99999999999"), None);
         assert_eq!(checkpoint_name(3), "checkpoint.00000003");
     }
 

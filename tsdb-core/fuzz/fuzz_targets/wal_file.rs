@@ -1,17 +1,17 @@
-//! Arbitrary bytes as a WAL segment file through the reader and the record decoder, with
+//! Arbitrary bytes as a write-ahead log file through the reader and the record decoder, with
 //! exactly the rules recovery applies. Nothing may panic, and whatever decodes must be
 //! what the bytes say: every record re-encodes to the payload bytes it came from.
 //!
 //! The first input byte picks the mode:
-//! - `0`: the rest is a segment file as is (bit 7 of the mode byte: is it the last
-//!   segment, where a torn tail is allowed);
+//! - `0`: the rest is a log file as is (bit 7 of the mode byte: is it the last
+//!   log file, where a torn tail is allowed);
 //! - `1`: the rest is a list of `(type, u16 length, payload)` chunks that are framed with
 //!   valid CRCs behind a valid header, so the fuzzer reaches the payload decoders;
 //! - `2`: the rest is `type` then one payload for `Record::decode`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tsdb_core::wal::{inspect_segment, Record, SegmentEnd, SEGMENT_HEADER_LEN};
+use tsdb_core::wal::{inspect_file, Record, FileEnd, FILE_HEADER_LEN};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&mode, rest)) = data.split_first() else {
@@ -19,8 +19,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let last = mode & 0x80 != 0;
     match mode & 0x7f {
-        0 => check_segment(rest, last),
-        1 => check_segment(&frame_chunks(rest), last),
+        0 => check_file(rest, last),
+        1 => check_file(&frame_chunks(rest), last),
         2 => {
             if let Some((&typ, payload)) = rest.split_first() {
                 if let Ok(r) = Record::decode(typ, payload) {
@@ -32,9 +32,9 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn check_segment(bytes: &[u8], last: bool) {
-    let scan = inspect_segment(bytes, last);
-    let mut expect_at = SEGMENT_HEADER_LEN;
+fn check_file(bytes: &[u8], last: bool) {
+    let scan = inspect_file(bytes, last);
+    let mut expect_at = FILE_HEADER_LEN;
     for (offset, rec) in &scan.records {
         assert_eq!(*offset, expect_at, "records are contiguous");
         let o = *offset as usize;
@@ -44,16 +44,16 @@ fn check_segment(bytes: &[u8], last: bool) {
         expect_at += 9 + len as u64;
     }
     match scan.end {
-        SegmentEnd::Clean => assert_eq!(expect_at, bytes.len() as u64),
-        SegmentEnd::Torn { offset, .. } => {
-            assert!(last, "a torn tail only in the last segment");
+        FileEnd::Clean => assert_eq!(expect_at, bytes.len() as u64),
+        FileEnd::Torn { offset, .. } => {
+            assert!(last, "a torn tail only in the last log file");
             assert!(offset == expect_at || (offset == 0 && scan.records.is_empty()));
         }
-        SegmentEnd::Corrupt { record_offset, offset, .. } => {
+        FileEnd::Corrupt { record_offset, offset, .. } => {
             assert!(record_offset == expect_at || (record_offset == 0 && scan.records.is_empty()));
             assert!(offset >= record_offset && offset <= bytes.len() as u64);
         }
-        SegmentEnd::UnsupportedVersion(v) => assert_ne!(v, 1),
+        FileEnd::UnsupportedVersion(v) => assert_ne!(v, 1),
         _ => {}
     }
 }
@@ -64,7 +64,7 @@ fn assert_reencodes(rec: &Record, payload: &[u8]) {
     assert_eq!(again, payload, "decode is the inverse of encode");
 }
 
-/// Builds a segment with a valid header and validly checksummed frames from
+/// Builds a log file with a valid header and validly checksummed frames from
 /// `(type, u16 LE length, payload)` chunks of `data`.
 fn frame_chunks(mut data: &[u8]) -> Vec<u8> {
     let mut out = b"TSWL\x01\0\0\0".to_vec();
