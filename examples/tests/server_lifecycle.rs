@@ -291,3 +291,48 @@ fn sigterm_lets_a_query_in_flight_finish() {
     assert!(exit.success(), "{exit:?}");
     assert!(s.log_text().contains("database closed"), "{}", s.log_text());
 }
+
+#[test]
+fn a_client_that_goes_away_cancels_its_query() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &tmp.path().join("data"),
+        &[
+            "--self-scrape-interval",
+            "0",
+            "--query-max-samples",
+            "1000000000",
+        ],
+    );
+    s.wait_ready();
+    // seconds of evaluation in a debug build: 20 subqueries of 3.6 M steps each; the
+    // engine checks its cancel token between them
+    let term = "count_over_time(vector(1)[1h:1ms])";
+    let heavy = [term; 20].join(" + ");
+    let url = s.url(&format!("/api/v1/query?time=1000000&query={}", enc(&heavy)));
+    let t0 = Instant::now();
+    let impatient: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(300)))
+        .build()
+        .into();
+    assert!(
+        impatient.get(&url).call().is_err(),
+        "the client was meant to give up"
+    );
+    // the query stops soon after, long before it could have finished
+    let stopped = eventually(Duration::from_secs(60), || {
+        s.get("/metrics").body.contains("tsdb_queries_in_flight 0")
+    });
+    let elapsed = t0.elapsed();
+    assert!(stopped, "the query kept running");
+    // a complete evaluation, for comparison
+    let t1 = Instant::now();
+    let done = server_common::agent().get(&url).call().unwrap().status();
+    let full = t1.elapsed();
+    assert_eq!(done, 200);
+    eprintln!("canceled after {elapsed:?}; a full evaluation takes {full:?}");
+    assert!(
+        elapsed * 2 < full,
+        "stopped after {elapsed:?}, a full run takes {full:?}"
+    );
+}
