@@ -336,3 +336,50 @@ fn a_client_that_goes_away_cancels_its_query() {
         "stopped after {elapsed:?}, a full run takes {full:?}"
     );
 }
+
+#[test]
+fn request_bodies_are_bounded_and_may_be_gzipped() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        &tmp.path().join("data"),
+        &[
+            "--self-scrape-interval",
+            "0",
+            "--max-request-body-size",
+            "64KiB",
+        ],
+    );
+    s.wait_ready();
+    // a gzipped form body is decompressed before it is read
+    let form = "query=1%2B1&time=4";
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(form.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    let mut r = server_common::agent()
+        .post(s.url("/api/v1/query"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Content-Encoding", "gzip")
+        .send(&gz[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(
+        r.body_mut().read_to_string().unwrap(),
+        r#"{"status":"success","data":{"resultType":"scalar","result":[4,"2"]}}"#
+    );
+    // over the limit: 413, whether it says so up front or only once decompressed
+    let big = format!("query=1&pad={}", "x".repeat(100 * 1024));
+    let r = s.post_form("/api/v1/query", &big);
+    assert_eq!(r.status, 413);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(big.as_bytes()).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 64 * 1024);
+    let r = server_common::agent()
+        .post(s.url("/api/v1/query"))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Content-Encoding", "gzip")
+        .send(&gz[..])
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+}

@@ -23,8 +23,7 @@ pub async fn read_params(req: Request) -> Result<Params, Response> {
         Ok(b) => b,
         Err(e) => {
             // the body limit layer's error: 413, as for any body too large
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let too_large = is_length_limit(&e);
             if too_large {
                 return Err((
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -45,6 +44,19 @@ pub async fn read_params(req: Request) -> Result<Params, Response> {
         &parts.headers,
         &bytes,
     ))
+}
+
+/// Whether reading a body failed on the body limit: the limit's error anywhere in the
+/// chain (under the decompression layer's own error when the body was compressed).
+pub fn is_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Milliseconds since the epoch now.
