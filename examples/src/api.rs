@@ -1,12 +1,15 @@
 //! The Prometheus HTTP API's query endpoints over a [`Db`], without the HTTP: parameters
 //! in as the API receives them (text), response body out, byte for byte what
-//! `/api/v1/query` and `/api/v1/query_range` return. `tsdb query` prints these bodies; the
-//! reference server will send them.
+//! `/api/v1/query` and `/api/v1/query_range` return. `tsdb query` prints these bodies;
+//! `tsdb-server` sends them, checking parameters first ([`instant`], [`range`]) and then
+//! evaluating on its query pool with a cancel token ([`run_instant`], [`run_range`]).
+
+use std::time::Duration;
 
 use tsdb_core::Db;
 use tsdb_index::Matcher;
 use tsdb_query::ast::Expr;
-use tsdb_query::{json, Engine, EngineOptions, Error};
+use tsdb_query::{json, CancelToken, Engine, EngineOptions, Error};
 
 use crate::timearg::{parse_duration_ns, parse_time};
 
@@ -16,10 +19,15 @@ const MAX_POINTS_PER_SERIES: i64 = 11_000;
 
 /// The engine the API runs: Prometheus' server defaults.
 pub fn engine() -> Engine {
-    Engine::new(EngineOptions {
+    Engine::new(engine_options())
+}
+
+/// The options of [`engine`]: Prometheus' server defaults, its 11,000 steps limit.
+pub fn engine_options() -> EngineOptions {
+    EngineOptions {
         max_steps: MAX_POINTS_PER_SERIES as usize,
         ..EngineOptions::default()
-    })
+    }
 }
 
 /// A response body: `Ok` holds `{"status":"success",...}`, `Err` holds
@@ -28,18 +36,8 @@ pub type Body = Result<String, String>;
 
 /// `GET /api/v1/query?query=...&time=...`: `time` is `None` for "now" (`now_ms`).
 pub fn query(engine: &Engine, db: &Db, query: &str, time: Option<&str>, now_ms: i64) -> Body {
-    let t = match time {
-        None => now_ms,
-        Some(s) => parse_time(s).map_err(|e| {
-            bad_data(&format!(
-                "invalid parameter \"time\": Invalid time value for 'time': {e}"
-            ))
-        })?,
-    };
-    engine
-        .instant_query(db, query, t)
-        .map(|v| json::success(&v))
-        .map_err(|e| error(&e))
+    let q = instant(query, time, None, now_ms)?;
+    run_instant(engine, db, &q, None)
 }
 
 /// `GET /api/v1/query_range?query=...&start=...&end=...&step=...`, with Prometheus'
@@ -52,6 +50,88 @@ pub fn query_range(
     end: &str,
     step: &str,
 ) -> Body {
+    let q = range(query, start, end, step, None)?;
+    run_range(engine, db, &q, None)
+}
+
+/// An instant query whose parameters were checked: what [`run_instant`] evaluates.
+#[derive(Debug, Clone)]
+pub struct InstantQuery {
+    /// The parsed expression.
+    pub expr: Expr,
+    /// Evaluation time, milliseconds.
+    pub time_ms: i64,
+    /// The request's `timeout` parameter, if it had one.
+    pub timeout: Option<Duration>,
+}
+
+/// A range query whose parameters were checked: what [`run_range`] evaluates.
+#[derive(Debug, Clone)]
+pub struct RangeQuery {
+    /// The parsed expression.
+    pub expr: Expr,
+    /// First step, milliseconds.
+    pub start_ms: i64,
+    /// Last step at or before this, milliseconds.
+    pub end_ms: i64,
+    /// Resolution, milliseconds.
+    pub step_ms: i64,
+    /// The request's `timeout` parameter, if it had one.
+    pub timeout: Option<Duration>,
+}
+
+/// Checks an instant query's parameters in Prometheus' order (`time`, `timeout`, then the
+/// query text), so that a request with several bad parameters gets Prometheus' message.
+pub fn instant(
+    query: &str,
+    time: Option<&str>,
+    timeout: Option<&str>,
+    now_ms: i64,
+) -> Result<InstantQuery, String> {
+    let time_ms = match time {
+        None => now_ms,
+        Some(s) => parse_time(s).map_err(|e| {
+            bad_data(&format!(
+                "invalid parameter \"time\": Invalid time value for 'time': {e}"
+            ))
+        })?,
+    };
+    let timeout = timeout_param(timeout)?;
+    let expr = tsdb_query::parse(query).map_err(|e| query_error(&e, true))?;
+    Ok(InstantQuery {
+        expr,
+        time_ms,
+        timeout,
+    })
+}
+
+/// `/api/v1/format_query?query=...`: the query as Prometheus' prettifier prints it, a
+/// JSON string, or the same `bad_data` error an instant query's text gets.
+pub fn format_query(query: &str) -> Body {
+    let pretty = tsdb_query::prettify(query).map_err(|e| query_error(&e, true))?;
+    let mut out = String::from(r#"{"status":"success","data":"#);
+    json::write_string(&mut out, &pretty);
+    out.push('}');
+    Ok(out)
+}
+
+/// The query text of `/api/v1/query_exemplars`, parsed: Prometheus 2.42 reports text that
+/// does not parse without naming the parameter.
+pub fn exemplar_query(query: &str) -> Result<Expr, String> {
+    tsdb_query::parse(query).map_err(|e| query_error(&e, false))
+}
+
+/// Checks a range query's parameters in Prometheus' order: `start`, `end`, their order,
+/// `step`, the 11,000 points limit, `timeout`, then the query text. Prometheus 2.42 reports
+/// a range query that does not parse without naming the parameter (unlike an instant
+/// query), and so does this.
+pub fn range(
+    query: &str,
+    start: &str,
+    end: &str,
+    step: &str,
+    timeout: Option<&str>,
+) -> Result<RangeQuery, String> {
     let param = |name: &str, e: String| bad_data(&format!("invalid parameter \"{name}\": {e}"));
     let start = parse_time(start).map_err(|e| param("start", e))?;
     let end = parse_time(end).map_err(|e| param("end", e))?;
@@ -77,27 +157,89 @@ pub fn query_range(
              query resolution (?step=XX)",
         ));
     }
-    engine
-        .range_query(db, query, start, end, step_ns / 1_000_000)
+    let timeout = timeout_param(timeout)?;
+    let expr = tsdb_query::parse(query).map_err(|e| query_error(&e, false))?;
+    Ok(RangeQuery {
+        expr,
+        start_ms: start,
+        end_ms: end,
+        step_ms: step_ns / 1_000_000,
+        timeout,
+    })
+}
+
+/// The `timeout` parameter: a duration as `step` is read; zero or negative means none.
+fn timeout_param(timeout: Option<&str>) -> Result<Option<Duration>, String> {
+    let Some(text) = timeout else {
+        return Ok(None);
+    };
+    let ns = parse_duration_ns(text)
+        .map_err(|e| bad_data(&format!("invalid parameter \"timeout\": {e}")))?;
+    Ok(u64::try_from(ns)
+        .ok()
+        .filter(|&ns| ns > 0)
+        .map(Duration::from_nanos))
+}
+
+/// Evaluates a checked instant query; `cancel` stops it from another thread.
+pub fn run_instant(
+    engine: &Engine,
+    db: &Db,
+    q: &InstantQuery,
+    cancel: Option<&CancelToken>,
+) -> Body {
+    let result = match cancel {
+        Some(c) => engine.instant_cancelable(db, &q.expr, q.time_ms, c),
+        None => engine.instant(db, &q.expr, q.time_ms),
+    };
+    result
         .map(|v| json::success(&v))
-        .map_err(|e| error(&e))
+        .map_err(|e| query_error(&e, true))
+}
+
+/// Evaluates a checked range query; `cancel` stops it from another thread.
+pub fn run_range(engine: &Engine, db: &Db, q: &RangeQuery, cancel: Option<&CancelToken>) -> Body {
+    let result = match cancel {
+        Some(c) => engine.range_cancelable(db, &q.expr, q.start_ms, q.end_ms, q.step_ms, c),
+        None => engine.range(db, &q.expr, q.start_ms, q.end_ms, q.step_ms),
+    };
+    result
+        .map(|v| json::success(&v))
+        .map_err(|e| query_error(&e, false))
+}
+
+/// The `errorType` of an error body written by this module (`bad_data`, `execution`,
+/// `timeout`, `canceled`, `internal`), from which a server takes the HTTP status.
+pub fn error_type(body: &str) -> Option<&str> {
+    let rest = body.strip_prefix(r#"{"status":"error","errorType":""#)?;
+    rest.split('"').next()
 }
 
 /// The error body of a failed query. Prometheus' API reports a query that does not parse
-/// as a bad `query` parameter, `invalid parameter "query": 1:8: parse error: ...`, and so
-/// is a query refused for its nesting before it is parsed; every other error is the
-/// engine's, as [`json::error`] writes it.
-fn error(e: &Error) -> String {
+/// as a bad `query` parameter, `invalid parameter "query": 1:8: parse error: ...`, for an
+/// instant query (`named`), and without the parameter's name for a range query; a query
+/// refused for its nesting before it is parsed is reported the same way. Every other
+/// error is the engine's, as [`json::error`] writes it.
+fn query_error(e: &Error, named: bool) -> String {
+    let prefix = if named {
+        "invalid parameter \"query\": "
+    } else {
+        ""
+    };
     match e {
         Error::Parse { message, position } => {
             let at = position.map_or(String::new(), |(line, col)| format!("{line}:{col}: "));
-            bad_data(&format!(
-                "invalid parameter \"query\": {at}parse error: {message}"
-            ))
+            bad_data(&format!("{prefix}{at}parse error: {message}"))
         }
-        Error::TooDeep { .. } => bad_data(&format!("invalid parameter \"query\": {e}")),
+        Error::TooDeep { .. } => bad_data(&format!("{prefix}{e}")),
         other => json::error(other),
     }
+}
+
+/// `{"status":"error","errorType":"bad_data","error":message}`: a request's parameters
+/// are at fault (HTTP 400).
+pub fn bad_data_body(message: &str) -> String {
+    bad_data(message)
 }
 
 /// `{"status":"error","errorType":"bad_data","error":message}`, the message escaped exactly
@@ -164,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_query_nested_too_deeply_is_a_bad_query_parameter() {
-        let body = error(&Error::TooDeep { limit: 256 });
+        let body = query_error(&Error::TooDeep { limit: 256 }, true);
         assert!(
             body.starts_with(
                 r#"{"status":"error","errorType":"bad_data","error":"invalid parameter \"query\": query is nested too deeply: more than 256 levels"#

@@ -7,10 +7,12 @@
 //!   `import`, and the benches' data).
 //! - `api`: the Prometheus API's query endpoints over a `Db`, transport aside.
 //! - `timearg`: time and duration arguments as the Prometheus API reads them.
-//! - Later: the reference server (ingest, Prometheus HTTP API, scraping, alerting).
+//! - `server`: the reference server `tsdb-server` (`src/bin/tsdb-server.rs`): Prometheus'
+//!   HTTP API over a `Db`, configuration, auth, TLS, self-monitoring, lifecycle.
 //!
 //! Architecture invariant: only this package knows HTTP, JSON and YAML.
 
 pub mod api;
 pub mod import;
+pub mod server;
 pub mod timearg;

@@ -54,9 +54,10 @@ pub fn parse_duration_ns(s: &str) -> Result<i64, String> {
         .ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
 }
 
-/// Prometheus' duration syntax (`model.ParseDuration`): `0`, or a sequence of
-/// `<digits><unit>` with units y, w, d, h, m, s, ms in that order, each at most once.
-fn prometheus_duration_ms(s: &str) -> Option<i64> {
+/// Prometheus' duration syntax (`model.ParseDuration`), as its configuration file reads
+/// durations: `0`, or a sequence of `<digits><unit>` with units y, w, d, h, m, s, ms in
+/// that order, each at most once. Milliseconds, or `None`.
+pub fn prometheus_duration_ms(s: &str) -> Option<i64> {
     if s == "0" {
         return Some(0);
     }

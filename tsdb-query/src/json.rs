@@ -143,6 +143,19 @@ fn timestamp(out: &mut String, t: i64) {
     }
 }
 
+/// A label set as a JSON object, `{"__name__":"up","job":"a"}`, in label order and escaped
+/// as Go's `encoding/json` does: the shape of every `metric` in query results and of each
+/// series in `/api/v1/series`.
+pub fn write_labels(out: &mut String, labels: &Labels) {
+    metric(out, labels);
+}
+
+/// A JSON string escaped as Go's `encoding/json` does (HTML-safe, `<` as `\u003c`), as
+/// Prometheus' API writes label names, values and error messages.
+pub fn write_string(out: &mut String, s: &str) {
+    string(out, s);
+}
+
 fn metric(out: &mut String, labels: &Labels) {
     out.push('{');
     for (i, (n, v)) in labels.iter().enumerate() {

@@ -34,7 +34,7 @@ pub use error::{Error, Result};
 pub use eval::{format_float, is_stale_nan, STALE_NAN_BITS};
 pub use nesting::MAX_DEPTH;
 pub use options::{EngineOptions, DEFAULT_LOOKBACK_DELTA_MS};
-pub use parse::parse;
+pub use parse::{parse, prettify};
 pub use storage::Queryable;
 pub use value::{InstantSample, Point, Series, Value};
 

@@ -64,6 +64,25 @@ pub fn parse(query: &str) -> Result<Expr> {
     convert(&tree)
 }
 
+/// `query` formatted as Prometheus' `/api/v1/format_query` formats it (its prettifier: one
+/// line when it fits in 100 columns, otherwise broken and indented by nesting), or the same
+/// error [`parse`] gives for text that does not parse.
+pub fn prettify(query: &str) -> Result<String> {
+    register_extensions();
+    nesting::check_text(query)?;
+    let parsed = quietly(|| pp::parse(query)).map_err(|panic| Error::Parse {
+        message: format!(
+            "the PromQL parser failed on this query ({})",
+            crate::error::panic_message(panic.as_ref())
+        ),
+        position: None,
+    })?;
+    let tree = parsed.map_err(|message| parse_error(query, message))?;
+    // The prettifier recurses over the tree: measured first, as for evaluation.
+    check_depth(&tree)?;
+    Ok(tree.prettify())
+}
+
 thread_local! {
     /// Set while this thread runs a [`quietly`] call.
     static QUIET: Cell<bool> = const { Cell::new(false) };

@@ -133,6 +133,9 @@ pub struct DbStats {
     pub head_series: usize,
     /// Samples in the head.
     pub head_samples: usize,
+    /// Chunks in the head, open and out-of-order ones included (Prometheus'
+    /// `prometheus_tsdb_head_chunks`).
+    pub head_chunks: usize,
     /// Oldest and newest sample times in the head (`None` while empty).
     pub head_range: Option<(i64, i64)>,
     /// Segments hold everything before this time (`i64::MIN` before the first persist).
@@ -412,6 +415,7 @@ impl Db {
         Ok(DbStats {
             head_series: head.series_count(),
             head_samples: head.sample_count(),
+            head_chunks: head.chunk_count(),
             head_range: (min <= max).then_some((min, max)),
             persisted_until: state.persisted_until,
             wal_bytes,

@@ -603,6 +603,19 @@ impl Head {
             .store(new_min.min(appended_meanwhile), Ordering::Release);
     }
 
+    /// Chunks held, open and out-of-order ones included.
+    pub(crate) fn chunk_count(&self) -> usize {
+        let mut n = 0;
+        for stripe in self.stripes.iter() {
+            n += lock(stripe)
+                .iter()
+                .flatten()
+                .map(MemSeries::chunk_count)
+                .sum::<usize>();
+        }
+        n
+    }
+
     /// Samples held (sealed chunks count their samples).
     pub(crate) fn sample_count(&self) -> usize {
         let mut n = 0;

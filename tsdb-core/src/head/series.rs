@@ -298,6 +298,15 @@ impl MemSeries {
             && self.late.as_ref().is_none_or(|l| l.is_empty())
     }
 
+    /// Chunks held: sealed, the open one, and out-of-order ones (the buffer of
+    /// out-of-order samples not yet in a chunk counts as one).
+    pub(crate) fn chunk_count(&self) -> usize {
+        self.closed.len()
+            + usize::from(self.open.is_some())
+            + self.ooo_chunks.len()
+            + usize::from(!self.ooo.is_empty())
+    }
+
     /// Samples in the head (approximate for sealed chunks: their count).
     pub(crate) fn sample_count(&self) -> usize {
         let chunk_len = |c: &Arc<Chunk>| c.len();

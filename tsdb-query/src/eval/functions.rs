@@ -396,11 +396,13 @@ fn absent(series: &[StepSeries], e: &Expr, steps: Steps) -> Result<Vec<StepSerie
     Ok(vec![StepSeries { labels, points }])
 }
 
+/// A label name computed at evaluation time: Prometheus raises a bad one while evaluating,
+/// so it is an `execution` error (422), not a bad query (400).
 fn check_label_name(func: &str, what: &str, name: &str) -> Result<()> {
     if is_valid_label_name(name) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
+        Err(Error::Execution(format!(
             "invalid {what} label name in {func}(): {name}"
         )))
     }
@@ -416,7 +418,7 @@ fn label_replace(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Va
     let src = ev.eval_string(src, steps)?;
     let pattern = ev.eval_string(regex, steps)?;
     let re = Regex::new(&format!("^(?s:{pattern})$")).map_err(|e| {
-        Error::Invalid(format!(
+        Error::Execution(format!(
             "invalid regular expression in label_replace(): {e}"
         ))
     })?;

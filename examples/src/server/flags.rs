@@ -1,0 +1,284 @@
+//! The command line of `tsdb-server`. Every flag has a default, so the server starts with
+//! no arguments at all: on `127.0.0.1:8491`, with its data in `./data`.
+//!
+//! The default port, 8491, is outside the range 9100-9999 that Prometheus allocates to
+//! exporters, and clashes with none of the servers people run beside a time-series
+//! database: Prometheus (9090), Alertmanager (9093), VictoriaMetrics (8428, vmagent 8429,
+//! vmauth 8427, cluster 8480-8482, vmalert 8880), InfluxDB (8086), Grafana (3000), Loki
+//! (3100), Mimir (9009, 8080), Thanos (10902), OTLP (4317, 4318), or the OpenTelemetry
+//! Prometheus exporter (9464).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::timearg::parse_duration_ns;
+
+/// The address the server listens on without `--listen`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8491";
+
+/// The flags of `tsdb-server`.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "tsdb-server",
+    version,
+    about = "The tsdb time-series database server, speaking Prometheus' HTTP API.",
+    long_about = "The tsdb time-series database server, speaking Prometheus' HTTP API.\n\n\
+        With no flags it listens on 127.0.0.1:8491, keeps its data in ./data and records its own \
+        metrics every 15s, so `curl 'http://127.0.0.1:8491/api/v1/query?query=up'` answers \
+        right after start. Point Grafana's Prometheus data source at http://127.0.0.1:8491.\n\n\
+        Signals: SIGHUP re-reads the configuration, auth and TLS files (as POST /-/reload \
+        does); SIGTERM and SIGINT stop accepting, finish requests in flight within \
+        --shutdown-timeout and close the database cleanly.",
+    after_help = "Durations are Prometheus durations (15s, 1m30s, 2h, 1d) or float seconds. \
+        Sizes are bytes with an optional KiB, MiB or GiB suffix."
+)]
+pub struct Flags {
+    /// Address to listen on for the HTTP API, host:port. Without --auth-file only a
+    /// loopback address is allowed, unless --allow-public-without-auth is given.
+    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
+    pub listen: String,
+
+    /// Data directory: write-ahead log and segments (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "./data")]
+    pub data: PathBuf,
+
+    /// Configuration file in Prometheus' YAML shape (the `global` section). Optional: the
+    /// defaults need none. Re-read on SIGHUP and POST /-/reload.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Credentials file (YAML) with separate `read`, `write` and `admin` credentials, each
+    /// `bearer_tokens: [..]` and/or `basic_auth: {user: password}`; admin may do
+    /// everything. Default: no authentication (and a loopback address only).
+    #[arg(long, value_name = "FILE")]
+    pub auth_file: Option<PathBuf>,
+
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key-file). Re-read on
+    /// reload. Default: plain HTTP.
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert-file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// Allow listening on a non-loopback address without --auth-file: anyone who can
+    /// reach the port can then read, write and delete data.
+    #[arg(long)]
+    pub allow_public_without_auth: bool,
+
+    /// How often the server appends its own /metrics into its database (job="tsdb-server").
+    /// 0 turns self-monitoring off. Default: global.scrape_interval of --config, else 15s.
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    pub self_scrape_interval: Option<Duration>,
+
+    /// Samples up to this far behind a series' newest sample are accepted (late data,
+    /// senders catching up, backfill) and merged at read time.
+    #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = duration)]
+    pub out_of_order_window: Duration,
+
+    /// Longest a query may run, waiting for a slot included; a request's smaller
+    /// `timeout` parameter wins.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
+    pub query_timeout: Duration,
+
+    /// Most samples one query may hold in memory.
+    #[arg(long, value_name = "N", default_value_t = 50_000_000)]
+    pub query_max_samples: usize,
+
+    /// Queries evaluated at once; more wait for a slot (within --query-timeout). Writes
+    /// never wait behind queries.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub query_max_concurrency: u32,
+
+    /// How far back an instant selector looks for a sample.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub query_lookback_delta: Duration,
+
+    /// Largest request body accepted (after decompression); larger ones get 413.
+    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = size)]
+    pub max_request_body_size: usize,
+
+    /// Longest any request may take before it is answered 408 (queries stop earlier, at
+    /// --query-timeout).
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
+    pub http_timeout: Duration,
+
+    /// On SIGTERM/SIGINT, how long requests in flight may take to finish before their
+    /// connections are closed and the database is closed.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Log level: error, warn, info, debug or trace (RUST_LOG overrides it).
+    #[arg(long, value_name = "LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+impl Flags {
+    /// Every flag and its value as Prometheus' `/api/v1/status/flags` lists them: the long
+    /// name without dashes, the value as text (`""` for an unset optional one).
+    pub fn to_map(&self) -> Vec<(&'static str, String)> {
+        let path = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map_or(String::new(), |p| p.display().to_string())
+        };
+        let dur = |d: Duration| format_duration(d);
+        vec![
+            ("listen", self.listen.clone()),
+            ("data", self.data.display().to_string()),
+            ("config", path(&self.config)),
+            ("auth-file", path(&self.auth_file)),
+            ("tls-cert-file", path(&self.tls_cert_file)),
+            ("tls-key-file", path(&self.tls_key_file)),
+            (
+                "allow-public-without-auth",
+                self.allow_public_without_auth.to_string(),
+            ),
+            (
+                "self-scrape-interval",
+                self.self_scrape_interval.map_or(String::new(), dur),
+            ),
+            ("out-of-order-window", dur(self.out_of_order_window)),
+            ("query-timeout", dur(self.query_timeout)),
+            ("query-max-samples", self.query_max_samples.to_string()),
+            (
+                "query-max-concurrency",
+                self.query_max_concurrency.to_string(),
+            ),
+            ("query-lookback-delta", dur(self.query_lookback_delta)),
+            (
+                "max-request-body-size",
+                self.max_request_body_size.to_string(),
+            ),
+            ("http-timeout", dur(self.http_timeout)),
+            ("shutdown-timeout", dur(self.shutdown_timeout)),
+            ("log-level", self.log_level.clone()),
+        ]
+    }
+}
+
+/// A duration flag: a Prometheus duration (`15s`, `1m30s`, `1d`) or float seconds, not
+/// negative.
+pub fn duration(s: &str) -> Result<Duration, String> {
+    let ns = parse_duration_ns(s)?;
+    u64::try_from(ns)
+        .map(Duration::from_nanos)
+        .map_err(|_| format!("{s:?} is negative"))
+}
+
+/// A duration as Prometheus prints one (`model.Duration`): the largest units first, `0s`
+/// for zero, milliseconds kept.
+pub fn format_duration(d: Duration) -> String {
+    let mut ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, size) in [
+        ("y", 365 * 86_400_000u128),
+        ("w", 7 * 86_400_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
+        if ms >= size {
+            out.push_str(&format!("{}{unit}", ms / size));
+            ms %= size;
+        }
+    }
+    out
+}
+
+/// A size flag: bytes, with an optional `KiB`, `MiB` or `GiB` (or `KB`, `MB`, `GB`,
+/// decimal) suffix.
+pub fn size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (digits, unit) = t.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 32MiB"))?;
+    let mult: usize = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {s:?} (use KiB, MiB or GiB)"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn no_arguments_is_a_complete_configuration() {
+        let f = Flags::try_parse_from(["tsdb-server"]).unwrap();
+        assert_eq!(f.listen, DEFAULT_LISTEN);
+        assert_eq!(f.data, PathBuf::from("./data"));
+        assert_eq!(f.out_of_order_window, Duration::from_secs(86_400));
+        assert_eq!(f.query_timeout, Duration::from_secs(120));
+        assert_eq!(f.max_request_body_size, 32 << 20);
+        assert!(f.self_scrape_interval.is_none());
+    }
+
+    #[test]
+    fn every_flag_has_help_and_a_default_is_shown_where_there_is_one() {
+        let cmd = Flags::command();
+        for arg in cmd.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            assert!(arg.get_help().is_some(), "--{id} has no help");
+        }
+        let help = Flags::command().render_long_help().to_string();
+        assert!(help.contains("[default: 127.0.0.1:8491]"), "{help}");
+        assert!(help.contains("[default: 1d]"), "{help}");
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(duration("15s"), Ok(Duration::from_secs(15)));
+        assert_eq!(duration("0"), Ok(Duration::ZERO));
+        assert_eq!(duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(duration("-1").is_err());
+        assert!(duration("soon").is_err());
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m30s");
+        assert_eq!(format_duration(Duration::from_secs(86_400)), "1d");
+        assert_eq!(format_duration(Duration::ZERO), "0s");
+        assert_eq!(size("32MiB"), Ok(32 << 20));
+        assert_eq!(size("100"), Ok(100));
+        assert_eq!(size("1GB"), Ok(1_000_000_000));
+        assert!(size("1PiB").is_err());
+        assert!(size("MiB").is_err());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert!(Flags::try_parse_from(["tsdb-server", "--tls-cert-file", "c.pem"]).is_err());
+        let f = Flags::try_parse_from([
+            "tsdb-server",
+            "--tls-cert-file",
+            "c.pem",
+            "--tls-key-file",
+            "k.pem",
+        ])
+        .unwrap();
+        assert!(f.tls_key_file.is_some());
+    }
+}

@@ -1,0 +1,334 @@
+//! The server's life: start-up, reloads, shutdown.
+//!
+//! Start-up checks everything that can be wrong with the command line and files first
+//! (configuration, credentials, certificates, the listen address and whether it may be
+//! used without credentials), binds the port, and starts answering at once: `/-/healthy`
+//! is 200 from the first moment, while the database opens (WAL replay) on a blocking
+//! thread; `/-/ready` turns 200 when it is open. If opening fails, the server logs why and
+//! exits with an error.
+//!
+//! A reload (SIGHUP or `POST /-/reload`) re-reads the configuration, credentials and
+//! certificate files; if any of them is invalid nothing changes and the reload reports
+//! the error (`/-/reload` answers 500 with it).
+//!
+//! SIGTERM or SIGINT: the listener stops accepting, requests in flight get up to
+//! `--shutdown-timeout` to finish (then their connections are closed, which cancels
+//! their queries), self-monitoring stops, and the database is closed cleanly (the WAL
+//! flushed and closed, the maintenance thread stopped).
+
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use parking_lot::RwLock;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+use tsdb_core::{Db, Options};
+
+use super::auth::Credentials;
+use super::config::Config;
+use super::flags::Flags;
+use super::metadata::{MemoryMetadata, MetadataStore};
+use super::metrics::Metrics;
+use super::pool::QueryPool;
+use super::state::{engine_for, AppState, Shared};
+use super::tls::Tls;
+use super::{routes, self_scrape};
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// A flag or file is wrong.
+    #[error("{0}")]
+    Setup(String),
+    /// The database could not be opened.
+    #[error("cannot open the database in {dir}: {message}")]
+    Open {
+        /// The data directory.
+        dir: String,
+        /// Why.
+        message: String,
+    },
+    /// The listener failed.
+    #[error("serving failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Checks the listen address: resolvable, and loopback unless there are credentials or
+/// the operator allowed it explicitly.
+pub fn check_listen(flags: &Flags, has_auth: bool) -> Result<SocketAddr, ServerError> {
+    let addr = flags
+        .listen
+        .to_socket_addrs()
+        .map_err(|e| ServerError::Setup(format!("--listen {}: {e}", flags.listen)))?
+        .next()
+        .ok_or_else(|| ServerError::Setup(format!("--listen {}: no address", flags.listen)))?;
+    if !has_auth && !addr.ip().is_loopback() && !flags.allow_public_without_auth {
+        return Err(ServerError::Setup(format!(
+            "refusing to listen on {addr} without authentication: anyone who reaches it could \
+             read, write and delete data. Give --auth-file, listen on a loopback address, or \
+             pass --allow-public-without-auth"
+        )));
+    }
+    Ok(addr)
+}
+
+/// Runs the server until SIGTERM or SIGINT (or until the database fails to open).
+pub async fn run(flags: Flags) -> Result<(), ServerError> {
+    let config = match &flags.config {
+        Some(path) => Config::load(path).map_err(|e| ServerError::Setup(e.to_string()))?,
+        None => Config::default(),
+    };
+    let auth = match &flags.auth_file {
+        Some(path) => Some(Arc::new(
+            Credentials::load(path).map_err(|e| ServerError::Setup(e.to_string()))?,
+        )),
+        None => None,
+    };
+    let addr = check_listen(&flags, auth.is_some())?;
+    let tls = match (&flags.tls_cert_file, &flags.tls_key_file) {
+        (Some(cert), Some(key)) => Some(
+            Tls::load(cert, key)
+                .await
+                .map_err(|e| ServerError::Setup(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let listener = TcpListener::bind(addr)
+        .map_err(|e| ServerError::Setup(format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr()?;
+
+    let started = SystemTime::now();
+    let db_cell: Arc<OnceLock<Db>> = Arc::new(OnceLock::new());
+    let pool = QueryPool::new(
+        usize::try_from(flags.query_max_concurrency).unwrap_or(1),
+        flags.query_timeout,
+    );
+    let metrics = Arc::new(Metrics::new(
+        db_cell.clone(),
+        started,
+        pool.in_flight_counter(),
+    ));
+    metrics.config_loaded(true);
+    let metadata: Arc<dyn MetadataStore> = Arc::new(MemoryMetadata::default());
+    let state = AppState(Arc::new(Shared {
+        engine: RwLock::new(engine_for(&flags, &config)),
+        pool,
+        listen: local.to_string(),
+        db: db_cell,
+        open_error: OnceLock::new(),
+        metrics: metrics.clone(),
+        metadata,
+        config: RwLock::new(Arc::new(config)),
+        auth: RwLock::new(auth),
+        tls: tls.clone(),
+        started,
+        last_reload: RwLock::new((true, started)),
+        reload_lock: tokio::sync::Mutex::new(()),
+        flags: flags.clone(),
+    }));
+
+    let handle: axum_server::Handle<SocketAddr> = axum_server::Handle::new();
+    let app = routes::router(state.clone());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let server = match &tls {
+        Some(tls) => {
+            let s =
+                axum_server::from_tcp_rustls(listener, tls.rustls_config())?.handle(handle.clone());
+            tokio::spawn(async move { s.serve(app.into_make_service()).await })
+        }
+        None => {
+            let s = axum_server::from_tcp(listener)?.handle(handle.clone());
+            tokio::spawn(async move { s.serve(app.into_make_service()).await })
+        }
+    };
+    tracing::info!("listening on {scheme}://{local}");
+    if state.0.auth.read().is_none() {
+        if local.ip().is_loopback() {
+            tracing::warn!(
+                "no --auth-file: no authentication, so listening on loopback only ({local}); \
+                 give --auth-file to serve other hosts"
+            );
+        } else {
+            tracing::warn!(
+                "no --auth-file and --allow-public-without-auth: anyone who can reach {local} \
+                 can read, write and delete data"
+            );
+        }
+    }
+
+    // Open the database while the listener already answers.
+    let (opened_tx, mut opened_rx) = watch::channel(None::<Result<(), String>>);
+    {
+        let state = state.clone();
+        let dir = flags.data.clone();
+        let options = Options {
+            out_of_order_window_ms: i64::try_from(flags.out_of_order_window.as_millis())
+                .unwrap_or(i64::MAX),
+            observer: metrics.observer.clone(),
+            ..Options::default()
+        };
+        tokio::task::spawn_blocking(move || {
+            let t0 = std::time::Instant::now();
+            let result = Db::open(&dir, options);
+            let msg = match result {
+                Ok(db) => {
+                    let r = db.recovery_report();
+                    tracing::info!(
+                        dir = %dir.display(),
+                        elapsed_ms = t0.elapsed().as_millis() as u64,
+                        report = ?r,
+                        "database open, ready"
+                    );
+                    let _ = state.0.db.set(db);
+                    Ok(())
+                }
+                Err(e) => {
+                    let _ = state.0.open_error.set(e.to_string());
+                    Err(e.to_string())
+                }
+            };
+            let _ = opened_tx.send(Some(msg));
+        });
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let scraper = (!self_scrape::interval(&state).is_zero())
+        .then(|| tokio::spawn(self_scrape::run(state.clone(), stop_rx)));
+
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                match reload(&state).await {
+                    Ok(()) => tracing::info!("configuration reloaded (SIGHUP)"),
+                    Err(e) => tracing::error!(error = %e, "reload refused, the previous configuration stays"),
+                }
+            }
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            changed = opened_rx.changed(), if failure.is_none() => {
+                if changed.is_err() { continue; }
+                let outcome = opened_rx.borrow().clone();
+                if let Some(Err(message)) = outcome {
+                    failure = Some(ServerError::Open { dir: flags.data.display().to_string(), message });
+                    break;
+                }
+            }
+        }
+    }
+
+    handle.graceful_shutdown(Some(flags.shutdown_timeout));
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(flags.shutdown_timeout + Duration::from_secs(5), server).await {
+        Ok(Ok(Err(e))) => tracing::error!(error = %e, "server stopped with an error"),
+        Ok(_) => {}
+        Err(_) => tracing::warn!("connections still open after the shutdown timeout"),
+    }
+    state.0.pool.close();
+    if let Some(s) = scraper {
+        let _ = s.await;
+    }
+    if let Some(db) = state.0.db.get().cloned() {
+        match tokio::task::spawn_blocking(move || db.close()).await {
+            Ok(Ok(())) => tracing::info!("database closed"),
+            Ok(Err(e)) => tracing::error!(error = %e, "closing the database failed"),
+            Err(e) => tracing::error!(error = %e, "closing the database failed"),
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Re-reads the configuration, credentials and certificate; all or nothing.
+pub async fn reload(state: &AppState) -> Result<(), String> {
+    let _one = state.0.reload_lock.lock().await;
+    let result = reload_inner(state).await;
+    let ok = result.is_ok();
+    state.0.metrics.config_loaded(ok);
+    let mut last = state.0.last_reload.write();
+    last.0 = ok;
+    if ok {
+        last.1 = SystemTime::now();
+    }
+    result
+}
+
+async fn reload_inner(state: &AppState) -> Result<(), String> {
+    let flags = &state.0.flags;
+    let config = match &flags.config {
+        Some(path) => Config::load(path).map_err(|e| e.to_string())?,
+        None => Config::default(),
+    };
+    let auth = match &flags.auth_file {
+        Some(path) => Some(Arc::new(
+            Credentials::load(path).map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
+    if let Some(tls) = &state.0.tls {
+        tls.check().await.map_err(|e| e.to_string())?;
+    }
+    // Everything is valid: apply.
+    if let Some(tls) = &state.0.tls {
+        tls.reload().await.map_err(|e| e.to_string())?;
+    }
+    let new_engine = {
+        let old = state.0.config.read();
+        (old.evaluation_interval != config.evaluation_interval).then(|| engine_for(flags, &config))
+    };
+    if let Some(engine) = new_engine {
+        *state.0.engine.write() = engine;
+    }
+    *state.0.config.write() = Arc::new(config);
+    *state.0.auth.write() = auth;
+    Ok(())
+}
+
+/// `POST /-/reload`.
+pub async fn reload_handler(State(s): State<AppState>) -> Response {
+    match reload(&s).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "reload refused, the previous configuration stays");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed to reload config: {e}\n"),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn public_addresses_need_auth_or_an_explicit_flag() {
+        let flags = |args: &[&str]| {
+            Flags::try_parse_from(std::iter::once("tsdb-server").chain(args.iter().copied()))
+                .unwrap()
+        };
+        assert!(check_listen(&flags(&[]), false).is_ok());
+        assert!(check_listen(&flags(&["--listen", "[::1]:0"]), false).is_ok());
+        let e = check_listen(&flags(&["--listen", "0.0.0.0:0"]), false).unwrap_err();
+        assert!(e.to_string().contains("--allow-public-without-auth"), "{e}");
+        assert!(check_listen(&flags(&["--listen", "0.0.0.0:0"]), true).is_ok());
+        assert!(check_listen(
+            &flags(&["--listen", "0.0.0.0:0", "--allow-public-without-auth"]),
+            false
+        )
+        .is_ok());
+        assert!(check_listen(&flags(&["--listen", "nonsense"]), false).is_err());
+    }
+}

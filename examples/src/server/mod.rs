@@ -1,0 +1,47 @@
+//! `tsdb-server`, the reference deployment: a [`tsdb_core::Db`] behind Prometheus' HTTP
+//! API. The binary (`src/bin/tsdb-server.rs`) only parses flags and calls [`run`]; each
+//! concept has its module here:
+//!
+//! - [`flags`]: the command line (clap), with every default documented.
+//! - [`config`]: the YAML configuration file in Prometheus' shape (`global`), with errors
+//!   that name the key and its line.
+//! - [`auth`]: optional credentials for read, write and admin (bearer tokens, basic auth),
+//!   compared in constant time.
+//! - [`tls`]: rustls certificates, reloaded in place.
+//! - [`params`]: request parameters from the query string and form bodies, as Go's
+//!   `ParseForm` merges them (repeated `match[]`).
+//! - [`response`]: Prometheus' JSON envelope, error types and status codes.
+//! - [`pool`]: the bounded query pool (a semaphore in front of blocking threads), per-query
+//!   timeouts and cancellation when the client goes away.
+//! - [`query_api`], [`series_api`], [`status_api`]: the `/api/v1/*` read endpoints.
+//! - [`metadata`]: the metric metadata store behind `/api/v1/metadata`, injectable.
+//! - [`metrics`]: the server's own `/metrics` (prometheus-client), the engine's observer
+//!   and figures read from the `Db` at scrape time.
+//! - [`self_scrape`]: self-monitoring, the server's own metrics appended to its `Db`.
+//! - [`state`]: what every handler shares, and readiness (the `Db` opens in the
+//!   background while the listener already answers).
+//! - [`routes`]: the router: which endpoint needs which credential, and the layers
+//!   (compression, body limits, timeouts, tracing, request metrics).
+//! - [`lifecycle`]: start-up, `/-/reload` and SIGHUP, graceful shutdown on SIGTERM/SIGINT.
+//!
+//! Push ingestion (remote write, OTLP, Influx line protocol) lives in the `tsdb-ingest`
+//! library; its endpoints slot into [`routes::write_routes`].
+
+pub mod auth;
+pub mod config;
+pub mod flags;
+pub mod lifecycle;
+pub mod metadata;
+pub mod metrics;
+pub mod params;
+pub mod pool;
+pub mod query_api;
+pub mod response;
+pub mod routes;
+pub mod self_scrape;
+pub mod series_api;
+pub mod state;
+pub mod status_api;
+pub mod tls;
+
+pub use lifecycle::run;

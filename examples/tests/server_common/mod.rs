@@ -1,0 +1,268 @@
+//! Starting `tsdb-server` as a child process on 127.0.0.1 with an ephemeral port, and a
+//! small HTTP client, for the end-to-end tests. Every wait is bounded.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running server.
+pub struct Server {
+    child: Child,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// The data directory.
+    pub data: PathBuf,
+    /// Everything it logged so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+    agent: ureq::Agent,
+}
+
+/// A response: status and body.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub body: String,
+    pub content_type: String,
+}
+
+impl Resp {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+impl Server {
+    /// Starts the server on `data` with `args` (plus `--listen 127.0.0.1:0` unless
+    /// given) and waits until it logs its address.
+    pub fn start(data: &Path, args: &[&str]) -> Server {
+        Server::start_with_agent(data, args, agent())
+    }
+
+    pub fn start_with_agent(data: &Path, args: &[&str], agent: ureq::Agent) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tsdb-server"));
+        cmd.arg("--data").arg(data);
+        if !args.contains(&"--listen") {
+            cmd.args(["--listen", "127.0.0.1:0"]);
+        }
+        cmd.args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let _ = tx.send(rest.trim().to_owned());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let url = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(u) => u,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start: {:?}", log.lock().unwrap());
+            }
+        };
+        let (scheme, addr) = url.split_once("://").unwrap();
+        Server {
+            child,
+            addr: addr.to_owned(),
+            scheme: if scheme == "https" { "https" } else { "http" },
+            data: data.to_owned(),
+            log,
+            agent,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}://{}{path}", self.scheme, self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (at most 60 s) for `/-/ready`.
+    pub fn wait_ready(&self) {
+        let t0 = Instant::now();
+        while t0.elapsed() < Duration::from_secs(60) {
+            if self.get("/-/ready").status == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("not ready after 60 s: {:?}", self.log.lock().unwrap());
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        self.get_with(path, &[])
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self.agent.get(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.call().unwrap())
+    }
+
+    /// POSTs a form body (already encoded).
+    pub fn post_form(&self, path: &str, form: &str) -> Resp {
+        self.post_form_with(path, form, &[])
+    }
+
+    pub fn post_form_with(&self, path: &str, form: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = self
+            .agent
+            .post(self.url(path))
+            .header("Content-Type", "application/x-www-form-urlencoded");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(req.send(form).unwrap())
+    }
+
+    pub fn request(&self, method: &str, path: &str) -> Resp {
+        let req = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path))
+            .body(())
+            .unwrap();
+        read(self.agent.run(req).unwrap())
+    }
+
+    /// Sends SIGTERM and waits (at most 60 s) for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        signal(self.child.id(), "TERM");
+        self.wait_exit(Duration::from_secs(60))
+    }
+
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let t0 = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if t0.elapsed() > limit {
+                let _ = self.child.kill();
+                panic!(
+                    "did not exit within {limit:?}: {:?}",
+                    self.log.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, and waits for the process to be gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -{sig} {pid} failed");
+}
+
+fn read(mut r: ureq::http::Response<ureq::Body>) -> Resp {
+    let status = r.status().as_u16();
+    let content_type = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = r.body_mut().read_to_string().unwrap_or_default();
+    Resp {
+        status,
+        body,
+        content_type,
+    }
+}
+
+/// `application/x-www-form-urlencoded` of the pairs.
+pub fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+pub fn enc(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+/// The golden suite's directory (tsdb-query's recorded Prometheus 2.42 answers).
+pub fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tsdb-query/tests/golden")
+}
+
+/// Loads the golden suite's data into a fresh database at `dir` and closes it.
+pub fn load_golden(dir: &Path) {
+    use tsdb_text::prometheus::{Dialect, Options, Parser};
+    let text = std::fs::read(golden_dir().join("data.om")).unwrap();
+    let mut samples: Vec<_> = Parser::new(&text, Options::new(Dialect::OpenMetrics))
+        .map(|s| s.unwrap())
+        .collect();
+    samples.sort_by_key(|s| s.timestamp);
+    let db = tsdb_core::Db::open(dir, tsdb_core::Options::default()).unwrap();
+    for chunk in samples.chunks(10_000) {
+        let mut batch = tsdb_core::Batch::new();
+        for s in chunk {
+            let series = batch.series(s.labels.clone());
+            batch.sample(series, s.timestamp.unwrap(), s.value);
+        }
+        let outcome = db.append_batch(&batch).unwrap();
+        assert!(outcome.rejected.is_empty());
+    }
+    db.close().unwrap();
+}
