@@ -1,10 +1,10 @@
-//! SIGKILL at random moments while a client writes: nothing the server acknowledged is
-//! lost. The acknowledged writes here are deletions (`/api/v1/admin/tsdb/delete_series`
+//! SIGKILL at random moments while clients write: nothing the server acknowledged is
+//! lost. Two kinds of acknowledged writes: deletions (`/api/v1/admin/tsdb/delete_series`
 //! answers 204 only once the request is durable) while self-monitoring appends into the
-//! WAL every 50 ms; push ingestion's writes join this test when its endpoints are wired.
-//! Each round starts the server, has a client delete series one by one, kills the server
-//! after a random delay, restarts it and checks: every acknowledged deletion is in force,
-//! every series not yet touched is intact. Bounded: 5 rounds, each a few seconds at most.
+//! WAL every 50 ms, and push writes (Influx line protocol and remote write, 204 only once
+//! the samples are in the WAL) from two concurrent clients. Each round starts the server,
+//! lets the clients write, kills the server after a random delay, restarts it and checks
+//! that every acknowledged write is there. Bounded: 5 rounds each, a few seconds at most.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -121,4 +121,130 @@ fn sigkill_loses_no_acknowledged_write() {
     // self-monitoring's samples survived the kills too (the WAL replayed)
     let r = s.get("/api/v1/query?query=count_over_time(up%5B1h%5D)");
     assert!(r.body.contains(r#""value""#), "{}", r.body);
+}
+
+/// Pushes request after request (each a batch of new series `pushed_v{client, req}`)
+/// until the server dies; returns how many were acknowledged.
+fn push_until_killed(url: String, client: &'static str, first: usize, t: i64) -> usize {
+    let agent = server_common::agent();
+    let mut req = first;
+    loop {
+        let body: String = (0..20)
+            .map(|k| format!("pushed,client={client},req={req},k={k} v={req} {t}\n"))
+            .collect();
+        let r = if client == "influx" {
+            agent.post(format!("{url}/write?precision=ms")).send(&body)
+        } else {
+            use prost::Message;
+            use tsdb_ingest::proto::prometheus as pb;
+            let label = |n: &str, v: String| pb::Label {
+                name: n.into(),
+                value: v,
+            };
+            let w = pb::WriteRequest {
+                timeseries: (0..20)
+                    .map(|k| pb::TimeSeries {
+                        labels: vec![
+                            label("__name__", "pushed_v".into()),
+                            label("client", client.into()),
+                            label("k", k.to_string()),
+                            label("req", req.to_string()),
+                        ],
+                        samples: vec![pb::Sample {
+                            value: req as f64,
+                            timestamp: t,
+                        }],
+                        ..Default::default()
+                    })
+                    .collect(),
+                metadata: vec![],
+            };
+            let body = snap::raw::Encoder::new()
+                .compress_vec(&w.encode_to_vec())
+                .unwrap();
+            agent
+                .post(format!("{url}/api/v1/write"))
+                .header("Content-Type", "application/x-protobuf")
+                .header("Content-Encoding", "snappy")
+                .send(&body[..])
+        };
+        match r {
+            Ok(resp) if resp.status() == 204 => req += 1,
+            Ok(resp) => panic!("{client}: write answered {}", resp.status()),
+            // the server died under us: this one is not acknowledged
+            Err(_) => return req,
+        }
+    }
+}
+
+/// The `req` labels present for `client`, each with all 20 series.
+fn pushed_requests(s: &Server, client: &str) -> std::collections::BTreeSet<usize> {
+    let q = format!("count by (req) (pushed_v{{client=\"{client}\"}}) == 20");
+    let r = s.get(&format!("/api/v1/query?query={}", server_common::enc(&q)));
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["metric"]["req"].as_str().unwrap().parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn sigkill_loses_no_acknowledged_push() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next_delay = move || {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        Duration::from_millis(60 + (seed >> 33) % 300)
+    };
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let mut acked = [0usize; 2];
+    for round in 0..5 {
+        let mut server = Server::start(&data, &["--self-scrape-interval", "0"]);
+        server.wait_ready();
+        for (i, client) in ["influx", "remote_write"].into_iter().enumerate() {
+            let present = pushed_requests(&server, client);
+            for req in 0..acked[i] {
+                assert!(
+                    present.contains(&req),
+                    "round {round}: {client}'s acknowledged request {req} lost"
+                );
+            }
+        }
+        let writers: Vec<_> = ["influx", "remote_write"]
+            .into_iter()
+            .enumerate()
+            .map(|(i, client)| {
+                let url = server.url("");
+                let first = acked[i];
+                std::thread::spawn(move || push_until_killed(url, client, first, t))
+            })
+            .collect();
+        std::thread::sleep(next_delay());
+        server.kill();
+        for (i, w) in writers.into_iter().enumerate() {
+            let upto = w.join().unwrap();
+            assert!(upto >= acked[i]);
+            acked[i] = upto;
+        }
+    }
+    assert!(acked.iter().all(|&n| n > 5), "{acked:?}");
+    let s = Server::start(&data, &["--self-scrape-interval", "0"]);
+    s.wait_ready();
+    for (i, client) in ["influx", "remote_write"].into_iter().enumerate() {
+        let present = pushed_requests(&s, client);
+        for req in 0..acked[i] {
+            assert!(
+                present.contains(&req),
+                "{client}'s acknowledged request {req} lost"
+            );
+        }
+    }
 }

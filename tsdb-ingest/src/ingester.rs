@@ -219,6 +219,13 @@ impl Ingester {
         self.finish(Outcome::failed(protocol, e))
     }
 
+    /// Refuses a whole request for a reason found before its body reached the ingester
+    /// (the HTTP server's body limit, an unreadable body), counted in
+    /// [`Ingester::stats`] like any other refusal; answer with [`Outcome::response`].
+    pub fn refuse(&self, protocol: Protocol, error: RequestError) -> Outcome {
+        self.fail(protocol, error)
+    }
+
     /// Records the outcome in the counters and the metadata store.
     fn finish(&self, outcome: Outcome) -> Outcome {
         self.inner.stats.record(&outcome);

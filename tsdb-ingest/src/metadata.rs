@@ -59,6 +59,24 @@ impl MetricType {
     }
 }
 
+impl From<tsdb_text::prometheus::MetricType> for MetricType {
+    /// A `# TYPE` line's type; `untyped` is `unknown`, as Prometheus' text parser
+    /// reports it.
+    fn from(t: tsdb_text::prometheus::MetricType) -> MetricType {
+        use tsdb_text::prometheus::MetricType as T;
+        match t {
+            T::Counter => MetricType::Counter,
+            T::Gauge => MetricType::Gauge,
+            T::Histogram => MetricType::Histogram,
+            T::GaugeHistogram => MetricType::GaugeHistogram,
+            T::Summary => MetricType::Summary,
+            T::Info => MetricType::Info,
+            T::StateSet => MetricType::StateSet,
+            _ => MetricType::Unknown,
+        }
+    }
+}
+
 /// The metadata of one metric family.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct MetricMetadata {

@@ -26,6 +26,13 @@ pub enum RequestError {
         /// Whether the decompressed size was over.
         decompressed: bool,
     },
+    /// The body grew past a limit while the HTTP server was receiving or decompressing
+    /// it, so its full size is not known (the server's own body limit).
+    #[error("request body over the limit of {limit} bytes")]
+    BodyOverLimit {
+        /// The limit.
+        limit: usize,
+    },
     /// A `Content-Type` this endpoint does not read.
     #[error("unsupported content type {0:?}")]
     UnsupportedContentType(String),
@@ -58,7 +65,9 @@ impl RequestError {
     /// Under which kind it is counted.
     pub fn kind(&self) -> FailureKind {
         match self {
-            RequestError::BodyTooLarge { .. } => FailureKind::BodyTooLarge,
+            RequestError::BodyTooLarge { .. } | RequestError::BodyOverLimit { .. } => {
+                FailureKind::BodyTooLarge
+            }
             RequestError::UnsupportedContentType(_) | RequestError::UnsupportedEncoding(_) => {
                 FailureKind::UnsupportedMediaType
             }
@@ -256,9 +265,9 @@ impl Outcome {
         let (status, code, message) = match &self.failure {
             Some(e) => {
                 let (status, code) = match e {
-                    RequestError::BodyTooLarge { .. } | RequestError::TooManySamples { .. } => {
-                        (413, "request too large")
-                    }
+                    RequestError::BodyTooLarge { .. }
+                    | RequestError::BodyOverLimit { .. }
+                    | RequestError::TooManySamples { .. } => (413, "request too large"),
                     _ => match e.kind() {
                         FailureKind::Unavailable => (503, "unavailable"),
                         FailureKind::Internal => (500, "internal error"),
@@ -266,7 +275,7 @@ impl Outcome {
                     },
                 };
                 let message = match e {
-                    RequestError::BodyTooLarge { .. } => {
+                    RequestError::BodyTooLarge { .. } | RequestError::BodyOverLimit { .. } => {
                         format!("unable to read data: points batch is too large ({e})")
                     }
                     RequestError::Storage(_) => {

@@ -11,7 +11,8 @@
 //!   basic_auth: {ops: "another-s3cret"}
 //! ```
 //!
-//! A request carries `Authorization: Bearer <token>` or `Authorization: Basic ...`. An admin
+//! A request carries `Authorization: Bearer <token>` (or InfluxDB v2's `Token <token>`)
+//! or `Authorization: Basic ...`. An admin
 //! credential may do everything; read and write credentials only their own kind. Secrets are
 //! compared in constant time (`subtle`), every configured secret of a kind being compared,
 //! so the time taken tells neither which secret matched nor how much of one did (only
@@ -195,7 +196,9 @@ fn parse_header(value: &[u8]) -> Option<Presented<'_>> {
     let space = value.iter().position(|&b| b == b' ')?;
     let (scheme, rest) = value.split_at(space);
     let rest = rest.get(1..)?.trim_ascii();
-    if scheme.eq_ignore_ascii_case(b"bearer") {
+    // InfluxDB v2 clients (Telegraf's influxdb_v2 output, the client libraries) send
+    // their API token as `Token <token>`: the same secret as a bearer token
+    if scheme.eq_ignore_ascii_case(b"bearer") || scheme.eq_ignore_ascii_case(b"token") {
         return Some(Presented::Bearer(rest));
     }
     if scheme.eq_ignore_ascii_case(b"basic") {

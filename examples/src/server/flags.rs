@@ -101,6 +101,28 @@ pub struct Flags {
     #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = size)]
     pub max_request_body_size: usize,
 
+    /// Most series in the head; a write creating a new series beyond it has that series
+    /// refused (`series_limit`), existing series keep ingesting. About 1 KiB of memory
+    /// per series. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    pub max_series: usize,
+
+    /// Most active series one metric name may have (a cardinality explosion in one
+    /// metric cannot starve the others). 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub max_series_per_metric: usize,
+
+    /// Most samples one write request may carry; a larger request is refused whole.
+    /// 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 2_000_000)]
+    pub max_samples_per_write: usize,
+
+    /// Keep the Influx `db` (v1 `/write`) or `bucket` (v2 `/api/v2/write`) parameter as a
+    /// label of this name on every series written (a tag of the same name wins). Without
+    /// it the parameter is ignored.
+    #[arg(long, value_name = "LABEL")]
+    pub influx_db_label: Option<String>,
+
     /// Longest any request may take before it is answered 408 (queries stop earlier, at
     /// --query-timeout).
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
@@ -151,6 +173,19 @@ impl Flags {
             (
                 "max-request-body-size",
                 self.max_request_body_size.to_string(),
+            ),
+            ("max-series", self.max_series.to_string()),
+            (
+                "max-series-per-metric",
+                self.max_series_per_metric.to_string(),
+            ),
+            (
+                "max-samples-per-write",
+                self.max_samples_per_write.to_string(),
+            ),
+            (
+                "influx-db-label",
+                self.influx_db_label.clone().unwrap_or_default(),
             ),
             ("http-timeout", dur(self.http_timeout)),
             ("shutdown-timeout", dur(self.shutdown_timeout)),

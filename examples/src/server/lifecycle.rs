@@ -27,11 +27,11 @@ use parking_lot::RwLock;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tsdb_core::{Db, Options};
+use tsdb_ingest::{IngestLimits, Ingester};
 
 use super::auth::Credentials;
 use super::config::Config;
 use super::flags::Flags;
-use super::metadata::{MemoryMetadata, MetadataStore};
 use super::metrics::Metrics;
 use super::pool::QueryPool;
 use super::state::{engine_for, AppState, Shared};
@@ -76,6 +76,33 @@ pub fn check_listen(flags: &Flags, has_auth: bool) -> Result<SocketAddr, ServerE
     Ok(addr)
 }
 
+/// The write limits the flags set.
+pub fn ingest_limits(flags: &Flags) -> IngestLimits {
+    IngestLimits {
+        max_body_bytes: flags.max_request_body_size,
+        max_series: flags.max_series,
+        max_series_per_metric: flags.max_series_per_metric,
+        max_samples_per_request: flags.max_samples_per_write,
+        ..IngestLimits::default()
+    }
+}
+
+/// A label name as Prometheus allows one: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting `__`.
+fn check_label_name(name: &str) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
+        _ => return Err("a label name starts with a letter or '_'"),
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err("a label name has only letters, digits and '_'");
+    }
+    if name.starts_with("__") {
+        return Err("names starting with '__' are reserved");
+    }
+    Ok(())
+}
+
 /// Runs the server until SIGTERM or SIGINT (or until the database fails to open).
 pub async fn run(flags: Flags) -> Result<(), ServerError> {
     let config = match &flags.config {
@@ -89,6 +116,10 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         None => None,
     };
     let addr = check_listen(&flags, auth.is_some())?;
+    if let Some(name) = &flags.influx_db_label {
+        check_label_name(name)
+            .map_err(|e| ServerError::Setup(format!("--influx-db-label {name:?}: {e}")))?;
+    }
     let tls = match (&flags.tls_cert_file, &flags.tls_key_file) {
         (Some(cert), Some(key)) => Some(
             Tls::load(cert, key)
@@ -107,13 +138,14 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         usize::try_from(flags.query_max_concurrency).unwrap_or(1),
         flags.query_timeout,
     );
+    let ingester_cell: Arc<OnceLock<Ingester>> = Arc::new(OnceLock::new());
     let metrics = Arc::new(Metrics::new(
         db_cell.clone(),
+        ingester_cell.clone(),
         started,
         pool.in_flight_counter(),
     ));
     metrics.config_loaded(true);
-    let metadata: Arc<dyn MetadataStore> = Arc::new(MemoryMetadata::default());
     let state = AppState(Arc::new(Shared {
         engine: RwLock::new(engine_for(&flags, &config)),
         pool,
@@ -121,7 +153,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         db: db_cell,
         open_error: OnceLock::new(),
         metrics: metrics.clone(),
-        metadata,
+        ingester: ingester_cell,
         config: RwLock::new(Arc::new(config)),
         auth: RwLock::new(auth),
         tls: tls.clone(),
@@ -171,11 +203,16 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
             observer: metrics.observer.clone(),
             ..Options::default()
         };
+        let limits = ingest_limits(&flags);
         tokio::task::spawn_blocking(move || {
             let t0 = std::time::Instant::now();
-            let result = Db::open(&dir, options);
+            let result = Db::open(&dir, options).and_then(|db| {
+                // seeds the per-metric series tracker from the head
+                let ingester = Ingester::new(db.clone(), limits)?;
+                Ok((db, ingester))
+            });
             let msg = match result {
-                Ok(db) => {
+                Ok((db, ingester)) => {
                     let r = db.recovery_report();
                     tracing::info!(
                         dir = %dir.display(),
@@ -183,6 +220,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
                         report = ?r,
                         "database open, ready"
                     );
+                    let _ = state.0.ingester.set(ingester);
                     let _ = state.0.db.set(db);
                     Ok(())
                 }

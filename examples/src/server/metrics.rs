@@ -14,9 +14,9 @@
 //!   start time;
 //! - the server: build info, configuration reloads, self-scrapes.
 //!
-//! Push ingestion's counters (samples received and refused by protocol and reason)
-//! register here when the write endpoints are wired ([`Metrics::registry_mut`] before
-//! the registry is shared).
+//! - push ingestion, read from `tsdb_ingest::IngestStats` at each scrape
+//!   ([`IngestCollector`]): requests, samples accepted and refused by protocol and
+//!   reason, requests refused whole by kind, Influx string fields skipped, metadata kept.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -31,6 +31,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
 use tsdb_core::observe::{Observer, PersistEvent};
 use tsdb_core::Db;
+use tsdb_ingest::{Ingester, Protocol};
 
 /// Label sets: `(name, value)` pairs.
 type LabelSet = Vec<(&'static str, String)>;
@@ -126,6 +127,7 @@ impl Metrics {
     /// `queries_in_flight` (the query pool's count).
     pub fn new(
         db: Arc<OnceLock<Db>>,
+        ingester: Arc<OnceLock<Ingester>>,
         started: SystemTime,
         queries_in_flight: Arc<AtomicI64>,
     ) -> Metrics {
@@ -238,6 +240,7 @@ impl Metrics {
             o.torn_tail_bytes.clone(),
         );
         registry.register_collector(Box::new(DbCollector { db }));
+        registry.register_collector(Box::new(IngestCollector { ingester }));
         registry.register_collector(Box::new(QueryCollector {
             in_flight: queries_in_flight,
         }));
@@ -252,11 +255,6 @@ impl Metrics {
             self_scrapes,
             observer,
         }
-    }
-
-    /// The registry, for registering more metrics before it is shared (push ingestion).
-    pub fn registry_mut(&mut self) -> &mut Registry {
-        &mut self.registry
     }
 
     /// The exposition text, OpenMetrics 1.0.
@@ -351,6 +349,96 @@ impl Collector for QueryCollector {
             g.metric_type(),
         )?;
         g.encode(metric)
+    }
+}
+
+/// Push ingestion's counters, read from the ingester at scrape time (nothing until the
+/// database is open). Families without a non-zero counter are left out, as
+/// `prometheus-client` leaves out an empty `Family`.
+#[derive(Debug)]
+struct IngestCollector {
+    ingester: Arc<OnceLock<Ingester>>,
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "counts as metric values: exact below 2^53"
+)]
+impl Collector for IngestCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(ingester) = self.ingester.get() else {
+            return Ok(());
+        };
+        let stats = ingester.stats();
+        let per_protocol = |e: &mut DescriptorEncoder,
+                            name: &str,
+                            help: &str,
+                            value: &dyn Fn(Protocol) -> u64|
+         -> Result<(), std::fmt::Error> {
+            let c = ConstCounter::new(0u64);
+            let mut family = e.encode_descriptor(name, help, None, c.metric_type())?;
+            for p in Protocol::ALL {
+                let labels = [("protocol", p.name())];
+                ConstCounter::new(value(p)).encode(family.encode_family(&labels)?)?;
+            }
+            Ok(())
+        };
+        per_protocol(
+            &mut e,
+            "tsdb_ingest_requests",
+            "Push requests handled, by protocol (refused ones included)",
+            &|p| stats.requests(p),
+        )?;
+        per_protocol(
+            &mut e,
+            "tsdb_ingest_samples_accepted",
+            "Samples written by push requests, by protocol",
+            &|p| stats.accepted(p),
+        )?;
+        per_protocol(
+            &mut e,
+            "tsdb_ingest_string_fields_skipped",
+            "Influx string fields skipped (no numeric value to store)",
+            &|p| stats.string_fields_skipped(p),
+        )?;
+        let mut refused = Vec::new();
+        stats.for_each_refused(|p, r, n| refused.push((p.name(), r.name(), n)));
+        if !refused.is_empty() {
+            let c = ConstCounter::new(0u64);
+            let mut family = e.encode_descriptor(
+                "tsdb_ingest_samples_refused",
+                "Samples (Influx lines, OTLP points) refused by push requests, by protocol and \
+                 reason; the rest of each request was written",
+                None,
+                c.metric_type(),
+            )?;
+            for (p, r, n) in refused {
+                let labels = [("protocol", p), ("reason", r)];
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut failed = Vec::new();
+        stats.for_each_failed(|p, k, n| failed.push((p.name(), k.name(), n)));
+        if !failed.is_empty() {
+            let c = ConstCounter::new(0u64);
+            let mut family = e.encode_descriptor(
+                "tsdb_ingest_requests_failed",
+                "Push requests refused whole (nothing written), by protocol and kind",
+                None,
+                c.metric_type(),
+            )?;
+            for (p, k, n) in failed {
+                let labels = [("protocol", p), ("kind", k)];
+                ConstCounter::new(n).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        gauge(
+            &mut e,
+            "tsdb_metadata_metrics",
+            "Metrics with metadata (type, help, unit) kept for /api/v1/metadata",
+            None,
+            ingester.metadata().len() as f64,
+        )
     }
 }
 
@@ -558,6 +646,7 @@ mod tests {
     #[test]
     fn exposition_has_our_families_and_the_observer_feeds_them() {
         let m = Metrics::new(
+            Arc::new(OnceLock::new()),
             Arc::new(OnceLock::new()),
             SystemTime::now(),
             Arc::new(AtomicI64::new(0)),

@@ -14,7 +14,9 @@
 //! - [`pool`]: the bounded query pool (a semaphore in front of blocking threads), per-query
 //!   timeouts and cancellation when the client goes away.
 //! - [`query_api`], [`series_api`], [`status_api`]: the `/api/v1/*` read endpoints.
-//! - [`metadata`]: the metric metadata store behind `/api/v1/metadata`, injectable.
+//! - [`write_api`]: the push endpoints (Influx `/write` and `/api/v2/write`, remote write
+//!   `/api/v1/write`, OTLP `/api/v1/otlp/v1/metrics`) and remote read `/api/v1/read`,
+//!   handing bodies to `tsdb-ingest` on blocking threads.
 //! - [`metrics`]: the server's own `/metrics` (prometheus-client), the engine's observer
 //!   and figures read from the `Db` at scrape time.
 //! - [`self_scrape`]: self-monitoring, the server's own metrics appended to its `Db`.
@@ -24,14 +26,13 @@
 //!   (compression, body limits, timeouts, tracing, request metrics).
 //! - [`lifecycle`]: start-up, `/-/reload` and SIGHUP, graceful shutdown on SIGTERM/SIGINT.
 //!
-//! Push ingestion (remote write, OTLP, Influx line protocol) lives in the `tsdb-ingest`
-//! library; its endpoints slot into [`routes::write_routes`].
+//! Decoding, limits and the answers of push ingestion are the `tsdb-ingest` library's;
+//! this server only moves bytes and headers between HTTP and it.
 
 pub mod auth;
 pub mod config;
 pub mod flags;
 pub mod lifecycle;
-pub mod metadata;
 pub mod metrics;
 pub mod params;
 pub mod pool;
@@ -43,5 +44,6 @@ pub mod series_api;
 pub mod state;
 pub mod status_api;
 pub mod tls;
+pub mod write_api;
 
 pub use lifecycle::run;

@@ -2,16 +2,18 @@
 //!
 //! | group | credential | endpoints |
 //! |---|---|---|
-//! | open | none | `/-/healthy`, `/-/ready` (for probes) |
-//! | read | read | `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata}`, `/api/v1/status/*`, `/metrics` |
-//! | write | write | the push endpoints of `tsdb-ingest` ([`write_routes`]) |
+//! | open | none | `/-/healthy`, `/-/ready` (for probes), `/ping` (Influx clients) |
+//! | read | read | `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read}`, `/api/v1/status/*`, `/metrics` |
+//! | write | write | `/write`, `/api/v2/write`, `/api/v1/write`, `/api/v1/otlp/v1/metrics`, `/opentelemetry/v1/metrics` |
 //! | admin | admin | `/api/v1/admin/tsdb/delete_series`, `/-/reload` |
 //!
-//! Layers, outermost first: tracing of each request; request bodies decompressed (gzip;
-//! other encodings such as remote write's snappy pass through to their handler); the body
-//! limit (`--max-request-body-size`, applied to the decompressed bytes: 413 past it);
-//! response compression (gzip, when the client accepts it); `--http-timeout` (408). Per
-//! route: the request metrics (by matched path and status), then the credential check.
+//! Layers, outermost first: tracing of each request; request bodies decompressed (gzip
+//! and zstd; other encodings such as remote write's snappy pass through to their
+//! handler); response compression (gzip, when the client accepts it); `--http-timeout`
+//! (408). Per route: the request metrics (by matched path and status), the body limit
+//! (`--max-request-body-size`, on the decompressed bytes: 413 past it; the write
+//! endpoints apply it themselves so that the 413 has their protocol's shape and is
+//! counted), then the credential check.
 
 use std::time::Instant;
 
@@ -30,7 +32,7 @@ use tower_http::trace::TraceLayer;
 use super::auth::Role;
 use super::lifecycle::reload_handler;
 use super::state::AppState;
-use super::{query_api, series_api, status_api};
+use super::{query_api, series_api, status_api, write_api};
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
@@ -62,27 +64,34 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/label/{name}/values", get(series_api::label_values))
         .route("/api/v1/metadata", get(status_api::metadata))
+        .route("/api/v1/read", post(write_api::read))
         .route("/api/v1/status/buildinfo", get(status_api::buildinfo))
         .route("/api/v1/status/runtimeinfo", get(status_api::runtimeinfo))
         .route("/api/v1/status/flags", get(status_api::flags))
         .route("/api/v1/status/config", get(status_api::config))
         .route("/api/v1/status/tsdb", get(status_api::tsdb))
         .route("/metrics", get(metrics))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_read));
-    let mut write = write_routes();
-    if write.has_routes() {
-        write = write.route_layer(middleware::from_fn_with_state(state.clone(), require_write));
-    }
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_read))
+        .layer(RequestBodyLimitLayer::new(flags.max_request_body_size));
+    let write = Router::new()
+        .route("/write", post(write_api::influx_v1))
+        .route("/api/v2/write", post(write_api::influx_v2))
+        .route("/api/v1/write", post(write_api::remote_write))
+        .route("/api/v1/otlp/v1/metrics", post(write_api::otlp))
+        .route("/opentelemetry/v1/metrics", post(write_api::otlp))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_write));
     let admin = Router::new()
         .route(
             "/api/v1/admin/tsdb/delete_series",
             post(series_api::delete_series).put(series_api::delete_series),
         )
         .route("/-/reload", post(reload_handler).put(reload_handler))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin));
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
+        .layer(RequestBodyLimitLayer::new(flags.max_request_body_size));
     let open = Router::new()
         .route("/-/healthy", get(healthy).head(healthy))
-        .route("/-/ready", get(ready).head(ready));
+        .route("/-/ready", get(ready).head(ready))
+        .route("/ping", get(write_api::ping).head(write_api::ping));
     Router::new()
         .merge(open)
         .merge(read)
@@ -98,18 +107,9 @@ pub fn router(state: AppState) -> Router {
             flags.http_timeout,
         ))
         .layer(CompressionLayer::new())
-        .layer(RequestBodyLimitLayer::new(flags.max_request_body_size))
         .layer(RequestDecompressionLayer::new().pass_through_unaccepted(true))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// The push-ingestion endpoints (`tsdb-ingest`: remote write, OTLP, Influx line
-/// protocol), behind the write credential. Each handler takes the body, hands it to the
-/// ingest library on a blocking thread (the WAL fsync blocks), and maps the library's
-/// typed outcome to the protocol's status and body.
-pub fn write_routes() -> Router<AppState> {
-    Router::new()
 }
 
 async fn not_found() -> Response {

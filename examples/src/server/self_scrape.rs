@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tsdb_core::Batch;
 use tsdb_index::Labels;
+use tsdb_ingest::{MetricMetadata, MetricType};
 use tsdb_text::prometheus::{Dialect, Options, Parser};
 
-use super::metadata::Metadata;
 use super::query_api::now_ms;
 use super::state::AppState;
 
@@ -119,15 +119,18 @@ pub async fn scrape_once(state: &AppState) -> Result<usize, String> {
             batch.sample(series, sample.timestamp.unwrap_or(t), sample.value);
             scraped += 1;
         }
-        for f in parser.families() {
-            s.0.metadata.record(
-                &f.name,
-                Metadata {
-                    metric_type: f.metric_type.as_str().to_owned(),
+        if let Ok(ingester) = s.ingester() {
+            let metadata: Vec<MetricMetadata> = parser
+                .families()
+                .iter()
+                .map(|f| MetricMetadata {
+                    metric: f.name.clone(),
+                    metric_type: MetricType::from(f.metric_type),
                     help: f.help.clone().unwrap_or_default(),
                     unit: f.unit.clone().unwrap_or_default(),
-                },
-            );
+                })
+                .collect();
+            ingester.metadata().apply(&metadata);
         }
         for (name, value) in [
             ("up", 1.0),

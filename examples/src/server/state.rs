@@ -1,6 +1,6 @@
 //! What every handler shares: the database (once open), the query engine and pool, the
-//! configuration and credentials in force (swapped whole on reload), metrics and the
-//! metadata store.
+//! configuration and credentials in force (swapped whole on reload), metrics, and the
+//! push-ingestion front (`tsdb_ingest::Ingester`, which also keeps the metric metadata).
 //!
 //! The listener starts before the database has replayed its WAL: until then
 //! `/-/healthy` answers 200, `/-/ready` 503, and every endpoint that needs the database
@@ -11,12 +11,12 @@ use std::time::SystemTime;
 
 use parking_lot::RwLock;
 use tsdb_core::Db;
+use tsdb_ingest::Ingester;
 use tsdb_query::{Engine, EngineOptions};
 
 use super::auth::Credentials;
 use super::config::Config;
 use super::flags::Flags;
-use super::metadata::MetadataStore;
 use super::metrics::Metrics;
 use super::pool::QueryPool;
 use super::response::{ApiError, ErrorType};
@@ -43,8 +43,9 @@ pub struct Shared {
     pub pool: QueryPool,
     /// The server's metrics.
     pub metrics: Arc<Metrics>,
-    /// Where `/api/v1/metadata` reads from.
-    pub metadata: Arc<dyn MetadataStore>,
+    /// The push-ingestion front, set just before `db` (so a ready server has both). Its
+    /// metadata store answers `/api/v1/metadata`.
+    pub ingester: Arc<OnceLock<Ingester>>,
     /// The configuration in force.
     pub config: RwLock<Arc<Config>>,
     /// The credentials in force (`None`: no authentication).
@@ -72,6 +73,16 @@ impl AppState {
                 },
             )),
         }
+    }
+
+    /// The ingester, or 503 `unavailable` while the database opens.
+    pub fn ingester(&self) -> Result<Ingester, ApiError> {
+        self.db()?;
+        self.0
+            .ingester
+            .get()
+            .cloned()
+            .ok_or_else(|| ApiError::new(ErrorType::Unavailable, "the database is still opening"))
     }
 
     /// Whether the database is open.

@@ -175,7 +175,16 @@ pub async fn metadata(State(s): State<AppState>, req: Request) -> Response {
         Ok(l) => l,
         Err(e) => return e.into_response(),
     };
-    let list = s.0.metadata.list(p.get("metric"), limit, per_metric);
+    // Prometheus: a negative `limit` is no limit and 0 answers nothing; a
+    // `limit_per_metric` of 0 or less is no limit (the store's 0)
+    let list = match (s.0.ingester.get(), limit) {
+        (_, Some(0)) | (None, _) => Vec::new(),
+        (Some(ingester), _) => {
+            ingester
+                .metadata()
+                .query(p.get("metric"), limit.unwrap_or(0), per_metric.unwrap_or(0))
+        }
+    };
     let mut out = String::from("{");
     for (i, (name, entries)) in list.iter().enumerate() {
         if i > 0 {
@@ -188,7 +197,7 @@ pub async fn metadata(State(s): State<AppState>, req: Request) -> Response {
                 out.push(',');
             }
             out.push_str(r#"{"type":"#);
-            write_string(&mut out, &m.metric_type);
+            write_string(&mut out, m.metric_type.as_str());
             out.push_str(r#","help":"#);
             write_string(&mut out, &m.help);
             out.push_str(r#","unit":"#);

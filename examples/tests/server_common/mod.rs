@@ -31,6 +31,31 @@ pub struct Resp {
     pub content_type: String,
 }
 
+/// A response with its body as bytes and its headers.
+#[derive(Debug)]
+pub struct RawResp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+}
+
 impl Resp {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
@@ -142,6 +167,32 @@ impl Server {
             req = req.header(*k, *v);
         }
         read(req.send(form).unwrap())
+    }
+
+    /// POSTs raw bytes with `headers`; the answer's body as bytes, with its headers.
+    pub fn post_bytes(&self, path: &str, body: &[u8], headers: &[(&str, &str)]) -> RawResp {
+        let mut req = self.agent.post(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let mut r = req.send(body).unwrap();
+        let status = r.status().as_u16();
+        let headers = r
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
+            .collect();
+        let body = r
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_vec()
+            .unwrap_or_default();
+        RawResp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub fn request(&self, method: &str, path: &str) -> Resp {
