@@ -49,6 +49,19 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
         let _ = (accepted, new_series);
     }
 
+    /// A batch's accepted samples, whose timestamps span `[min_t, max_t]`, are visible to
+    /// queries and durable under the sync mode. For caches of query results: a cached
+    /// answer that read this time range may be stale (late data, backfill). Called once
+    /// per batch with at least one accepted sample, after [`Observer::appended`].
+    fn written(&self, min_t: i64, max_t: i64) {
+        let _ = (min_t, max_t);
+    }
+
+    /// A deletion over `[min_t, max_t]` is in force (queries no longer see the data).
+    fn deleted(&self, min_t: i64, max_t: i64) {
+        let _ = (min_t, max_t);
+    }
+
     /// `count` samples of one batch were refused for `reason` ([`refusal_reason`]).
     fn refused(&self, reason: &'static str, count: u64) {
         let _ = (reason, count);

@@ -25,6 +25,7 @@ pub mod json;
 mod nesting;
 mod options;
 mod parse;
+pub mod results_cache;
 pub mod storage;
 mod value;
 
@@ -35,6 +36,7 @@ pub use eval::{format_float, is_stale_nan, STALE_NAN_BITS};
 pub use nesting::MAX_DEPTH;
 pub use options::{EngineOptions, DEFAULT_LOOKBACK_DELTA_MS};
 pub use parse::{parse, prettify};
+pub use results_cache::{ResultsCache, ResultsCacheOptions, ResultsCacheStats};
 pub use storage::Queryable;
 pub use value::{InstantSample, Point, Series, Value};
 

@@ -254,6 +254,12 @@ impl Db {
             wal.commit(lsn)?;
         }
         self.report_outcome(&outcome, new_series);
+        let span = accepted.iter().fold(None, |acc: Option<(i64, i64)>, a| {
+            Some(acc.map_or((a.t, a.t), |(lo, hi)| (lo.min(a.t), hi.max(a.t))))
+        });
+        if let Some((min_t, max_t)) = span {
+            self.inner.options.observer.written(min_t, max_t);
+        }
         if self.persist_due() {
             inner.maintenance.signal();
         }
@@ -347,6 +353,7 @@ impl Db {
         });
         deletes::store(&*self.inner.options.fs, &self.inner.dir, &list)?;
         self.inner.state.write().deletions = Arc::new(list);
+        self.inner.options.observer.deleted(mint, maxt);
         Ok(())
     }
 
