@@ -9,7 +9,7 @@ use std::time::Duration;
 use tsdb_core::Db;
 use tsdb_index::Matcher;
 use tsdb_query::ast::Expr;
-use tsdb_query::{json, CancelToken, Engine, EngineOptions, Error};
+use tsdb_query::{json, CancelToken, Engine, EngineOptions, Error, ResultsCache};
 
 use crate::timearg::{parse_duration_ns, parse_time};
 
@@ -51,7 +51,7 @@ pub fn query_range(
     step: &str,
 ) -> Body {
     let q = range(query, start, end, step, None)?;
-    run_range(engine, db, &q, None)
+    run_range(engine, db, &q, None, None)
 }
 
 /// An instant query whose parameters were checked: what [`run_instant`] evaluates.
@@ -197,11 +197,25 @@ pub fn run_instant(
         .map_err(|e| query_error(&e, true))
 }
 
-/// Evaluates a checked range query; `cancel` stops it from another thread.
-pub fn run_range(engine: &Engine, db: &Db, q: &RangeQuery, cancel: Option<&CancelToken>) -> Body {
-    let result = match cancel {
-        Some(c) => engine.range_cancelable(db, &q.expr, q.start_ms, q.end_ms, q.step_ms, c),
-        None => engine.range(db, &q.expr, q.start_ms, q.end_ms, q.step_ms),
+/// Evaluates a checked range query, through `cache` when one is given; `cancel` stops it
+/// from another thread.
+pub fn run_range(
+    engine: &Engine,
+    db: &Db,
+    q: &RangeQuery,
+    cache: Option<&ResultsCache>,
+    cancel: Option<&CancelToken>,
+) -> Body {
+    let result = match (cache, cancel) {
+        (Some(cache), _) => cache.range(
+            engine,
+            db,
+            &q.expr,
+            (q.start_ms, q.end_ms, q.step_ms),
+            cancel,
+        ),
+        (None, Some(c)) => engine.range_cancelable(db, &q.expr, q.start_ms, q.end_ms, q.step_ms, c),
+        (None, None) => engine.range(db, &q.expr, q.start_ms, q.end_ms, q.step_ms),
     };
     result
         .map(|v| json::success(&v))

@@ -502,3 +502,73 @@ fn writes_need_the_write_credential() {
     let r = s.post_bytes("/api/v1/read", b"", &[("Authorization", "Bearer writer")]);
     assert_eq!(r.status, 403);
 }
+
+/// A metric's value in `/metrics` text (the first line starting with `name `).
+fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .unwrap_or_else(|| panic!("{name} not in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn results_cache_serves_repeats_and_a_backfill_invalidates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start(tmp.path(), &["--self-scrape-interval", "0"]);
+    s.wait_ready();
+    const H: i64 = 3_600_000;
+    let now = now_ms();
+    let start = (now - 6 * H) - (now - 6 * H).rem_euclid(H);
+    // six hours of one gauge per minute
+    let lines: String = (0..360)
+        .map(|i| format!("temp,room=a v={} {}\n", i % 50, start + i * 60_000))
+        .collect();
+    let r = s.post_bytes("/write?precision=ms", lines.as_bytes(), &[]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let range = |q: &str| {
+        let r = s.get(&format!(
+            "/api/v1/query_range?query={}&start={}&end={}&step=60",
+            enc(q),
+            start / 1000,
+            (start + 6 * H - 60_000) / 1000
+        ));
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.body
+    };
+    let first = range("sum(temp_v)");
+    let m = s.get("/metrics").body;
+    let misses = metric_value(&m, "tsdb_query_cache_misses_total");
+    assert!(misses >= 4.0, "{m}");
+    assert_eq!(range("sum(temp_v)"), first);
+    let m = s.get("/metrics").body;
+    assert!(
+        metric_value(&m, "tsdb_query_cache_hits_total") >= 4.0,
+        "{m}"
+    );
+    assert!(metric_value(&m, "tsdb_query_cache_entries") >= 4.0, "{m}");
+    // backfill a second room into the second hour: the cached answer there is dropped
+    let lines: String = (60..120)
+        .map(|i| format!("temp,room=b v=1000 {}\n", start + i * 60_000))
+        .collect();
+    let r = s.post_bytes("/write?precision=ms", lines.as_bytes(), &[]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let m = s.get("/metrics").body;
+    assert!(
+        metric_value(&m, "tsdb_query_cache_invalidated_total") >= 1.0,
+        "{m}"
+    );
+    let after = range("sum(temp_v)");
+    assert_ne!(after, first);
+    let v: serde_json::Value = serde_json::from_str(&after).unwrap();
+    let points = v["data"]["result"][0]["values"].as_array().unwrap();
+    let at = |t: i64| {
+        points
+            .iter()
+            .find(|p| p[0].as_f64().unwrap() as i64 == t / 1000)
+            .map(|p| p[1].as_str().unwrap().parse::<f64>().unwrap())
+    };
+    assert_eq!(at(start + 90 * 60_000), Some(1000.0 + 40.0));
+    assert_eq!(at(start + 30 * 60_000), Some(30.0));
+}

@@ -93,6 +93,12 @@ pub struct Flags {
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
     pub query_max_concurrency: u32,
 
+    /// Memory for the range query results cache (answers of past time splits, reused by
+    /// dashboard refreshes; dropped when a write or deletion lands in them). 0 turns it
+    /// off.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = size)]
+    pub query_cache_size: usize,
+
     /// How far back an instant selector looks for a sample.
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = duration)]
     pub query_lookback_delta: Duration,
@@ -169,6 +175,7 @@ impl Flags {
                 "query-max-concurrency",
                 self.query_max_concurrency.to_string(),
             ),
+            ("query-cache-size", self.query_cache_size.to_string()),
             ("query-lookback-delta", dur(self.query_lookback_delta)),
             (
                 "max-request-body-size",

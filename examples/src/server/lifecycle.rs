@@ -28,6 +28,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 use tsdb_core::{Db, Options};
 use tsdb_ingest::{IngestLimits, Ingester};
+use tsdb_query::{ResultsCache, ResultsCacheOptions};
 
 use super::auth::Credentials;
 use super::config::Config;
@@ -139,9 +140,14 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         flags.query_timeout,
     );
     let ingester_cell: Arc<OnceLock<Ingester>> = Arc::new(OnceLock::new());
+    let results_cache = Arc::new(ResultsCache::new(ResultsCacheOptions {
+        max_bytes: flags.query_cache_size,
+        ..ResultsCacheOptions::default()
+    }));
     let metrics = Arc::new(Metrics::new(
         db_cell.clone(),
         ingester_cell.clone(),
+        results_cache.clone(),
         started,
         pool.in_flight_counter(),
     ));
@@ -154,6 +160,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         open_error: OnceLock::new(),
         metrics: metrics.clone(),
         ingester: ingester_cell,
+        results_cache,
         config: RwLock::new(Arc::new(config)),
         auth: RwLock::new(auth),
         tls: tls.clone(),

@@ -14,6 +14,9 @@
 //!   start time;
 //! - the server: build info, configuration reloads, self-scrapes.
 //!
+//! - the range query results cache ([`CacheCollector`]): hits, misses, bypasses,
+//!   invalidations, evictions, entries and bytes (the engine observer forwards writes and
+//!   deletions to the cache, which drops the answers they change);
 //! - push ingestion, read from `tsdb_ingest::IngestStats` at each scrape
 //!   ([`IngestCollector`]): requests, samples accepted and refused by protocol and
 //!   reason, requests refused whole by kind, Influx string fields skipped, metadata kept.
@@ -32,6 +35,7 @@ use prometheus_client::registry::{Registry, Unit};
 use tsdb_core::observe::{Observer, PersistEvent};
 use tsdb_core::Db;
 use tsdb_ingest::{Ingester, Protocol};
+use tsdb_query::ResultsCache;
 
 /// Label sets: `(name, value)` pairs.
 type LabelSet = Vec<(&'static str, String)>;
@@ -79,6 +83,8 @@ pub struct EngineObserver {
     maintenance_failures: Counter,
     set_aside: Counter,
     torn_tail_bytes: Counter,
+    /// Told of every write and deletion, to drop the answers they change.
+    results_cache: Arc<ResultsCache>,
 }
 
 impl Observer for EngineObserver {
@@ -91,6 +97,14 @@ impl Observer for EngineObserver {
         self.refused
             .get_or_create(&vec![("reason", reason.to_owned())])
             .inc_by(count);
+    }
+
+    fn written(&self, min_t: i64, max_t: i64) {
+        self.results_cache.invalidate(min_t, max_t);
+    }
+
+    fn deleted(&self, min_t: i64, max_t: i64) {
+        self.results_cache.invalidate(min_t, max_t);
     }
 
     fn wal_fsync(&self, duration: Duration) {
@@ -128,6 +142,7 @@ impl Metrics {
     pub fn new(
         db: Arc<OnceLock<Db>>,
         ingester: Arc<OnceLock<Ingester>>,
+        results_cache: Arc<ResultsCache>,
         started: SystemTime,
         queries_in_flight: Arc<AtomicI64>,
     ) -> Metrics {
@@ -183,6 +198,7 @@ impl Metrics {
             maintenance_failures: Counter::default(),
             set_aside: Counter::default(),
             torn_tail_bytes: Counter::default(),
+            results_cache: results_cache.clone(),
         });
         let o = &observer;
         registry.register(
@@ -241,6 +257,9 @@ impl Metrics {
         );
         registry.register_collector(Box::new(DbCollector { db }));
         registry.register_collector(Box::new(IngestCollector { ingester }));
+        registry.register_collector(Box::new(CacheCollector {
+            cache: results_cache,
+        }));
         registry.register_collector(Box::new(QueryCollector {
             in_flight: queries_in_flight,
         }));
@@ -349,6 +368,66 @@ impl Collector for QueryCollector {
             g.metric_type(),
         )?;
         g.encode(metric)
+    }
+}
+
+/// The range query results cache, read at scrape time.
+#[derive(Debug)]
+struct CacheCollector {
+    cache: Arc<ResultsCache>,
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "counts and bytes as metric values: exact below 2^53"
+)]
+impl Collector for CacheCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let s = self.cache.stats();
+        for (name, help, value) in [
+            (
+                "tsdb_query_cache_hits",
+                "Range query splits answered from the results cache",
+                s.hits,
+            ),
+            (
+                "tsdb_query_cache_misses",
+                "Cacheable range query splits that had to be evaluated",
+                s.misses,
+            ),
+            (
+                "tsdb_query_cache_bypassed",
+                "Range queries that could not use the results cache (nothing fully in the \
+                 past, @ start()/end())",
+                s.bypassed,
+            ),
+            (
+                "tsdb_query_cache_invalidated",
+                "Cached splits dropped because a write or deletion landed in what they read",
+                s.invalidated,
+            ),
+            (
+                "tsdb_query_cache_evicted",
+                "Cached splits evicted to stay within --query-cache-size",
+                s.evicted,
+            ),
+        ] {
+            counter(&mut e, name, help, None, value as f64)?;
+        }
+        gauge(
+            &mut e,
+            "tsdb_query_cache_entries",
+            "Splits in the results cache",
+            None,
+            s.entries as f64,
+        )?;
+        gauge(
+            &mut e,
+            "tsdb_query_cache",
+            "Estimated size of the results cache",
+            Some(&Unit::Bytes),
+            s.bytes as f64,
+        )
     }
 }
 
@@ -648,6 +727,7 @@ mod tests {
         let m = Metrics::new(
             Arc::new(OnceLock::new()),
             Arc::new(OnceLock::new()),
+            Arc::new(ResultsCache::new(tsdb_query::ResultsCacheOptions::default())),
             SystemTime::now(),
             Arc::new(AtomicI64::new(0)),
         );

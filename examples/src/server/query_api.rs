@@ -125,12 +125,13 @@ pub async fn query_range(State(s): State<AppState>, req: Request) -> Response {
         Err(body) => return response::from_body(Err(body)),
     };
     let engine = s.engine();
+    let cache = s.0.results_cache.clone();
     let started = Instant::now();
     let timeout = q.timeout;
     let body =
         s.0.pool
             .run(timeout, move |cancel| {
-                api::run_range(&engine, &db, &q, Some(cancel))
+                api::run_range(&engine, &db, &q, Some(&cache), Some(cancel))
             })
             .await
             .unwrap_or_else(|e| Err(e.body()));

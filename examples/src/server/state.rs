@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use parking_lot::RwLock;
 use tsdb_core::Db;
 use tsdb_ingest::Ingester;
-use tsdb_query::{Engine, EngineOptions};
+use tsdb_query::{Engine, EngineOptions, ResultsCache};
 
 use super::auth::Credentials;
 use super::config::Config;
@@ -46,6 +46,8 @@ pub struct Shared {
     /// The push-ingestion front, set just before `db` (so a ready server has both). Its
     /// metadata store answers `/api/v1/metadata`.
     pub ingester: Arc<OnceLock<Ingester>>,
+    /// Range query answers already computed (invalidated by the engine observer).
+    pub results_cache: Arc<ResultsCache>,
     /// The configuration in force.
     pub config: RwLock<Arc<Config>>,
     /// The credentials in force (`None`: no authentication).
