@@ -572,3 +572,78 @@ fn results_cache_serves_repeats_and_a_backfill_invalidates() {
     assert_eq!(at(start + 90 * 60_000), Some(1000.0 + 40.0));
     assert_eq!(at(start + 30 * 60_000), Some(30.0));
 }
+
+/// A remote-write sender catching up after an outage: series that are receiving live
+/// samples get six hours of their history pushed, oldest first, in request after
+/// request. Every sample is accepted (late data behind each series' newest sample, inside
+/// `--out-of-order-window`) and readable at once.
+#[test]
+fn six_hours_of_history_into_live_series_are_accepted_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start(tmp.path(), &["--self-scrape-interval", "0"]);
+    s.wait_ready();
+    const SERIES: usize = 1000;
+    const MIN: i64 = 60_000;
+    let now = now_ms();
+    let write = |samples: &dyn Fn(usize) -> Vec<pb::Sample>| {
+        let req = pb::WriteRequest {
+            timeseries: (0..SERIES)
+                .map(|i| pb::TimeSeries {
+                    labels: vec![
+                        label("__name__", "node_load1"),
+                        label("instance", &format!("host-{i:04}")),
+                    ],
+                    samples: samples(i),
+                    ..Default::default()
+                })
+                .collect(),
+            metadata: vec![],
+        };
+        let r = s.post_bytes(
+            "/api/v1/write",
+            &snappy(&req.encode_to_vec()),
+            &[
+                ("Content-Type", "application/x-protobuf"),
+                ("Content-Encoding", "snappy"),
+            ],
+        );
+        assert_eq!(r.status, 204, "{}", r.text());
+    };
+    // live: the newest sample of every series first
+    write(&|i| {
+        vec![pb::Sample {
+            value: i as f64,
+            timestamp: now,
+        }]
+    });
+    // the backlog, one hour per request, oldest first: 360 samples per series
+    for hour in 0..6 {
+        write(&|_| {
+            (0..60)
+                .map(|m| {
+                    let t = now - 6 * 60 * MIN + (hour * 60 + m) * MIN;
+                    pb::Sample {
+                        value: (hour * 60 + m) as f64,
+                        timestamp: t,
+                    }
+                })
+                .collect()
+        });
+    }
+    let m = s.get("/metrics").body;
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"tsdb_ingest_samples_accepted_total{protocol="remote_write_v1"}"#
+        ),
+        (SERIES * 361) as f64,
+        "{m}"
+    );
+    let got = instant(&s, "sum(count_over_time(node_load1[7h]))", now);
+    assert_eq!(got, vec![(String::new(), (SERIES * 361) as f64)]);
+    let got = instant(&s, "node_load1{instance=\"host-0007\"} offset 3h", now);
+    assert_eq!(
+        got,
+        vec![("__name__=node_load1,instance=host-0007".to_owned(), 180.0)]
+    );
+}
