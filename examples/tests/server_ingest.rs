@@ -582,7 +582,7 @@ fn six_hours_of_history_into_live_series_are_accepted_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let s = Server::start(tmp.path(), &["--self-scrape-interval", "0"]);
     s.wait_ready();
-    const SERIES: usize = 1000;
+    const SERIES: usize = 2000;
     const MIN: i64 = 60_000;
     let now = now_ms();
     let write = |samples: &dyn Fn(usize) -> Vec<pb::Sample>| {
