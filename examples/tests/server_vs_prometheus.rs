@@ -9,58 +9,22 @@
 
 mod server_common;
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use serde_json::Value as Json;
-use server_common::{agent, enc, golden_dir, load_golden, Resp, Server};
+use server_common::{
+    agent, enc, free_port, golden_dir, load_golden, require_tool, start_prometheus, External, Resp,
+    Server, PROMETHEUS_INSTALL,
+};
 
-const INSTALL: &str = "install Prometheus 2.42 and promtool with \
-    `bash ../shared/peers/install-peers.sh` (as root; Debian's `prometheus` package), as \
-    .ci/run does";
-
-/// A Prometheus started by this test (killed by PID on drop).
-struct Prometheus {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tool(name: &str) -> String {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .output()
-        .unwrap();
-    let path = String::from_utf8_lossy(&found.stdout).trim().to_owned();
-    assert!(
-        found.status.success() && !path.is_empty(),
-        "`{name}` is missing: {INSTALL}"
-    );
-    path
-}
-
-fn start_prometheus(dir: &Path) -> Prometheus {
-    let (prometheus, promtool) = (tool("prometheus"), tool("promtool"));
-    let version = Command::new(&prometheus).arg("--version").output().unwrap();
-    let version = String::from_utf8_lossy(&version.stdout).to_string()
-        + &String::from_utf8_lossy(&version.stderr);
-    assert!(
-        version.contains("version 2.42"),
-        "need Prometheus 2.42, found {version}: {INSTALL}"
-    );
-    let data = dir.join("data");
+/// Prometheus serving the golden suite's data from blocks made by `promtool`.
+fn start_prometheus_with_golden(dir: &Path) -> External {
+    let promtool = require_tool("promtool", PROMETHEUS_INSTALL);
     let out = Command::new(&promtool)
         .args(["tsdb", "create-blocks-from", "openmetrics"])
         .arg(golden_dir().join("data.om"))
-        .arg(&data)
+        .arg(dir.join("data"))
         .output()
         .unwrap();
     assert!(
@@ -68,48 +32,11 @@ fn start_prometheus(dir: &Path) -> Prometheus {
         "promtool: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    std::fs::write(
-        dir.join("prometheus.yml"),
+    start_prometheus(
+        dir,
         "global:\n  scrape_interval: 1m\n  evaluation_interval: 1m\nscrape_configs: []\n",
+        free_port(),
     )
-    .unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&prometheus)
-        .current_dir(dir)
-        .args([
-            "--config.file=prometheus.yml",
-            "--storage.tsdb.path=data",
-            "--storage.tsdb.retention.time=100y",
-            "--log.level=warn",
-            &format!("--web.listen-address=127.0.0.1:{port}"),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let p = Prometheus {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let a = agent();
-    let t0 = Instant::now();
-    loop {
-        if let Ok(r) = a.get(format!("{}/-/ready", p.url)).call() {
-            if r.status() == 200 {
-                return p;
-            }
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "Prometheus not ready in 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn call(base: &str, method: &str, path: &str) -> Resp {
@@ -175,7 +102,7 @@ enum Expect {
 #[test]
 fn the_api_answers_as_prometheus_does() {
     let tmp = tempfile::tempdir().unwrap();
-    let prom = start_prometheus(tmp.path());
+    let prom = start_prometheus_with_golden(tmp.path());
     let ours_dir = tmp.path().join("ours");
     load_golden(&ours_dir);
     let ours = Server::start(&ours_dir, &["--self-scrape-interval", "0"]);

@@ -4,6 +4,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
@@ -316,4 +317,149 @@ pub fn load_golden(dir: &Path) {
         assert!(outcome.rejected.is_empty());
     }
     db.close().unwrap();
+}
+
+/// How to get Prometheus 2.42 and promtool, for the failure message of a test that needs
+/// them (a missing tool fails the test, it never passes silently).
+pub const PROMETHEUS_INSTALL: &str = "install Prometheus 2.42 and promtool with \
+    `bash ../shared/peers/install-peers.sh` (as root; Debian's `prometheus` package), as \
+    .ci/run does";
+
+/// How to get the node exporter, likewise.
+pub const NODE_EXPORTER_INSTALL: &str = "install it with `apt-get install -y \
+    --no-install-recommends prometheus-node-exporter` (as root; Debian's package), as .ci/run \
+    does";
+
+/// The path of the program `name`; fails the test with `install` when it is missing.
+pub fn require_tool(name: &str, install: &str) -> String {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .output()
+        .unwrap();
+    let path = String::from_utf8_lossy(&found.stdout).trim().to_owned();
+    assert!(
+        found.status.success() && !path.is_empty(),
+        "`{name}` is missing: {install}"
+    );
+    path
+}
+
+/// The path of `prometheus`, checked to be 2.42 (the version the golden suite recorded).
+pub fn require_prometheus_242() -> String {
+    let prometheus = require_tool("prometheus", PROMETHEUS_INSTALL);
+    let version = Command::new(&prometheus).arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).to_string()
+        + &String::from_utf8_lossy(&version.stderr);
+    assert!(
+        version.contains("version 2.42"),
+        "need Prometheus 2.42, found {version}: {PROMETHEUS_INSTALL}"
+    );
+    prometheus
+}
+
+/// A free TCP port on 127.0.0.1, for programs that must be told their port (Prometheus
+/// and the node exporter log the address they were given, not the one they got).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A program started by a test (Prometheus, the node exporter): killed by its PID on
+/// drop. Its stdout and stderr go to `log`, quoted when it fails to start.
+pub struct External {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    log: PathBuf,
+}
+
+impl External {
+    /// Starts `program` with `args` in `dir` (its output into `dir/<log_name>`) and waits
+    /// at most 60 s until `GET url + ready_path` answers 200.
+    pub fn start(
+        program: &str,
+        args: &[String],
+        dir: &Path,
+        log_name: &str,
+        url: String,
+        ready_path: &str,
+    ) -> External {
+        let log = dir.join(log_name);
+        let out = std::fs::File::create(&log).unwrap();
+        let child = Command::new(program)
+            .current_dir(dir)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        let mut p = External { child, url, log };
+        let a = agent();
+        let t0 = Instant::now();
+        loop {
+            if let Ok(r) = a.get(format!("{}{ready_path}", p.url)).call() {
+                if r.status() == 200 {
+                    return p;
+                }
+            }
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("{program} exited with {status}: {}", p.log_text());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "{program} not ready in 60 s: {}",
+                p.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What it printed so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `GET url + path`: status and body.
+    pub fn get(&self, path: &str) -> Resp {
+        let mut r = agent().get(format!("{}{path}", self.url)).call().unwrap();
+        Resp {
+            status: r.status().as_u16(),
+            content_type: String::new(),
+            body: r.body_mut().read_to_string().unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for External {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts Prometheus 2.42 in `dir` with `config` (written to `dir/prometheus.yml`), its
+/// TSDB in `dir/data`, on a free port; fails the test when it is missing or another
+/// version.
+pub fn start_prometheus(dir: &Path, config: &str, port: u16) -> External {
+    let prometheus = require_prometheus_242();
+    std::fs::write(dir.join("prometheus.yml"), config).unwrap();
+    let args = [
+        "--config.file=prometheus.yml".to_owned(),
+        "--storage.tsdb.path=data".to_owned(),
+        "--storage.tsdb.retention.time=100y".to_owned(),
+        "--log.level=warn".to_owned(),
+        format!("--web.listen-address=127.0.0.1:{port}"),
+    ];
+    External::start(
+        &prometheus,
+        &args,
+        dir,
+        "prometheus.log",
+        format!("http://127.0.0.1:{port}"),
+        "/-/ready",
+    )
 }
