@@ -46,6 +46,21 @@ fn register_extensions() {
 /// before the parser sees it (the parser recurses, see [`crate::nesting`]), and its tree
 /// is measured again, exactly, before it is converted.
 pub fn parse(query: &str) -> Result<Expr> {
+    convert(&parse_tree(query)?)
+}
+
+/// `query` formatted as Prometheus' `/api/v1/format_query` formats it (its prettifier: one
+/// line when it fits in 100 columns, otherwise broken and indented by nesting), or the same
+/// error [`parse`] gives for text that does not parse.
+pub fn prettify(query: &str) -> Result<String> {
+    // The prettifier recurses over the tree: measured first, as for evaluation.
+    Ok(parse_tree(query)?.prettify())
+}
+
+/// The parser's tree of `query`, its depth checked: text nested too deep is refused
+/// before the parser sees it (the parser recurses, see [`crate::nesting`]) and the tree
+/// is measured again, exactly.
+fn parse_tree(query: &str) -> Result<pp::Expr> {
     register_extensions();
     nesting::check_text(query)?;
     // promql-parser panics on some inputs (a bare number too large for a duration, as in
@@ -61,26 +76,7 @@ pub fn parse(query: &str) -> Result<Expr> {
     })?;
     let tree = parsed.map_err(|message| parse_error(query, message))?;
     check_depth(&tree)?;
-    convert(&tree)
-}
-
-/// `query` formatted as Prometheus' `/api/v1/format_query` formats it (its prettifier: one
-/// line when it fits in 100 columns, otherwise broken and indented by nesting), or the same
-/// error [`parse`] gives for text that does not parse.
-pub fn prettify(query: &str) -> Result<String> {
-    register_extensions();
-    nesting::check_text(query)?;
-    let parsed = quietly(|| pp::parse(query)).map_err(|panic| Error::Parse {
-        message: format!(
-            "the PromQL parser failed on this query ({})",
-            crate::error::panic_message(panic.as_ref())
-        ),
-        position: None,
-    })?;
-    let tree = parsed.map_err(|message| parse_error(query, message))?;
-    // The prettifier recurses over the tree: measured first, as for evaluation.
-    check_depth(&tree)?;
-    Ok(tree.prettify())
+    Ok(tree)
 }
 
 thread_local! {

@@ -88,15 +88,10 @@ pub fn ingest_limits(flags: &Flags) -> IngestLimits {
     }
 }
 
-/// A label name as Prometheus allows one: `[a-zA-Z_][a-zA-Z0-9_]*`, not starting `__`.
+/// A label name as Prometheus allows one, not one of the reserved `__` names.
 fn check_label_name(name: &str) -> Result<(), &'static str> {
-    let mut chars = name.chars();
-    match chars.next() {
-        Some(c) if c.is_ascii_alphabetic() || c == '_' => {}
-        _ => return Err("a label name starts with a letter or '_'"),
-    }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err("a label name has only letters, digits and '_'");
+    if !super::series_api::is_label_name(name) {
+        return Err("a label name is [a-zA-Z_][a-zA-Z0-9_]*");
     }
     if name.starts_with("__") {
         return Err("names starting with '__' are reserved");

@@ -142,12 +142,7 @@ pub async fn labels(State(s): State<AppState>, req: Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let prepared = (|| {
-        let (start, end) = time_range(&p)?;
-        let sets = matcher_sets(&p).map_err(|e| ApiError::new(ErrorType::BadData, e))?;
-        Ok::<_, ApiError>((start, end, sets, limit(&p)?))
-    })();
-    let (start, end, sets, limit) = match prepared {
+    let (start, end, sets, limit) = match lookup_params(&p) {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
@@ -167,8 +162,19 @@ pub async fn labels(State(s): State<AppState>, req: Request) -> Response {
     .await
 }
 
+/// The time range, `match[]` sets and `limit` of the label lookups.
+#[expect(
+    clippy::type_complexity,
+    reason = "a private tuple of the parsed parameters"
+)]
+fn lookup_params(p: &Params) -> Result<(i64, i64, Vec<Vec<Matcher>>, usize), ApiError> {
+    let (start, end) = time_range(p)?;
+    let sets = matcher_sets(p).map_err(|e| ApiError::new(ErrorType::BadData, e))?;
+    Ok((start, end, sets, limit(p)?))
+}
+
 /// Prometheus' `model.LabelNameRE`: `^[a-zA-Z_][a-zA-Z0-9_]*$`.
-fn is_label_name(name: &str) -> bool {
+pub fn is_label_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
         .next()
@@ -190,12 +196,7 @@ pub async fn label_values(
         return ApiError::new(ErrorType::BadData, format!("invalid label name: {name:?}"))
             .into_response();
     }
-    let prepared = (|| {
-        let (start, end) = time_range(&p)?;
-        let sets = matcher_sets(&p).map_err(|e| ApiError::new(ErrorType::BadData, e))?;
-        Ok::<_, ApiError>((start, end, sets, limit(&p)?))
-    })();
-    let (start, end, sets, limit) = match prepared {
+    let (start, end, sets, limit) = match lookup_params(&p) {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
