@@ -243,7 +243,8 @@ impl Outcome {
     ///   503/500 when the database failed.
     /// - **Remote write** (as the spec and Prometheus' receiver): 204 on success; 400
     ///   with a plain-text body (summary and messages) when anything was refused, so
-    ///   senders never retry it; 413, 415; 503 or 500 (retried) when the database
+    ///   senders never retry it — except exemplars, which are dropped and counted while
+    ///   the write succeeds (as Prometheus' receiver drops exemplars it cannot store); 413, 415; 503 or 500 (retried) when the database
     ///   failed. 2.0 adds the three `X-Prometheus-Remote-Write-*-Written` headers to
     ///   every answer after content negotiation (histograms and exemplars written are
     ///   always 0: they are not stored).
@@ -323,7 +324,9 @@ impl Outcome {
         let v2 = self.protocol == Protocol::RemoteWriteV2;
         let (status, text) = match &self.failure {
             Some(e) => (e.status(), e.to_string()),
-            None if self.refused_total() == 0 => (204, String::new()),
+            // exemplars alone do not fail a write: their samples are stored, and a 400
+            // would make a sender with `send_exemplars` count every sample as failed
+            None if self.refused_total() == self.refused(Reason::Exemplar) => (204, String::new()),
             None => (400, self.details()),
         };
         let mut headers = Vec::new();
@@ -499,10 +502,17 @@ mod tests {
         );
         o.refuse(Reason::Exemplar, 2, || "2 exemplars of up{} refused".into());
         let r = o.response();
+        assert_eq!(r.status, 204, "exemplars alone do not fail the write");
+        assert_eq!(
+            r.header("x-prometheus-remote-write-exemplars-written"),
+            Some("0")
+        );
+        o.refuse(Reason::OutOfOrder, 1, || "1 sample out of order".into());
+        let r = o.response();
         assert_eq!(r.status, 400);
         assert!(r
             .body_text()
-            .starts_with("written 7 samples; refused: exemplar_unsupported 2\n"));
+            .starts_with("written 7 samples; refused: out_of_order 1, exemplar_unsupported 2\n"));
         let f = Outcome::failed(
             Protocol::RemoteWriteV2,
             RequestError::UnsupportedContentType("text/plain".into()),
