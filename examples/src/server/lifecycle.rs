@@ -241,6 +241,11 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut failure = None;
+    // Whether the open's outcome is still to come. Once the opening thread has reported
+    // and dropped its sender, `changed()` is ready at once with an error on every poll:
+    // the branch must then be disabled, or this loop spins a whole core for as long as
+    // the server runs.
+    let mut awaiting_open = true;
     loop {
         tokio::select! {
             _ = hup.recv() => {
@@ -251,8 +256,8 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
             }
             _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            changed = opened_rx.changed(), if failure.is_none() => {
-                if changed.is_err() { continue; }
+            changed = opened_rx.changed(), if awaiting_open => {
+                if changed.is_err() { awaiting_open = false; continue; }
                 let outcome = opened_rx.borrow().clone();
                 if let Some(Err(message)) = outcome {
                     failure = Some(ServerError::Open { dir: flags.data.display().to_string(), message });
