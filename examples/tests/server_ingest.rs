@@ -167,6 +167,46 @@ fn influx_line_protocol_v1_and_v2() {
     );
 }
 
+/// `/api/v1/admin/tsdb/flush` persists the head into segments (what the peers benchmark
+/// calls before it measures the data directory): the samples are then read from
+/// segments, unchanged, and a second flush has nothing left to write.
+#[test]
+fn flush_persists_the_head_to_segments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = Server::start(tmp.path(), &["--self-scrape-interval", "0"]);
+    s.wait_ready();
+    let t = now_ms() / 1000;
+    let body: String = (0..6)
+        .map(|i| format!("disk,host=a used={i} {}\n", t - 50 + i * 10))
+        .collect();
+    let r = s.post_bytes("/write?precision=s", body.as_bytes(), &[]);
+    assert_eq!(r.status, 204, "{}", r.text());
+    let before = instant(&s, "sum_over_time(disk_used[1m])", t * 1000);
+    assert_eq!(before, vec![("host=a".to_owned(), 15.0)]);
+    let segment_dirs = || match std::fs::read_dir(tmp.path().join("segments")) {
+        Ok(d) => d.count(),
+        Err(_) => 0,
+    };
+    assert_eq!(segment_dirs(), 0, "nothing is due yet");
+    assert_eq!(s.get("/api/v1/admin/tsdb/flush").status, 405);
+
+    let r = s.post_form("/api/v1/admin/tsdb/flush", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let written = r.json()["data"]["segments"].as_u64().unwrap();
+    // six samples within a minute: one segment, two if a block-range boundary falls between
+    assert!((1..=2).contains(&written), "{}", r.body);
+    assert_eq!(segment_dirs() as u64, written);
+    assert_eq!(
+        instant(&s, "sum_over_time(disk_used[1m])", t * 1000),
+        before
+    );
+    let r = s.post_form("/api/v1/admin/tsdb/flush", "");
+    assert_eq!(
+        r.body, r#"{"status":"success","data":{"segments":0}}"#,
+        "nothing left in the head"
+    );
+}
+
 #[test]
 fn remote_write_1_and_2_with_metadata_and_limits() {
     let tmp = tempfile::tempdir().unwrap();

@@ -221,11 +221,17 @@ fn self_monitoring_reload_and_restart() {
         "/api/v1/query?query={}",
         enc("count_over_time(up{job=\"tsdb-server\"}[1h])")
     );
-    let before: u64 = s.get(&count).json()["data"]["result"][0]["value"][1]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let samples = |s: &Server| -> u64 {
+        s.get(&count).json()["data"]["result"][0]["value"][1]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    // at least two scrapes (1 s apart) before the restart: a fast run (release build,
+    // an idle machine) gets here within the first second
+    assert!(eventually(Duration::from_secs(30), || samples(&s) >= 2));
+    let before = samples(&s);
     let status = s.terminate();
     assert!(status.success(), "{status:?}\n{}", s.log_text());
     assert!(s.log_text().contains("database closed"), "{}", s.log_text());

@@ -5,7 +5,7 @@
 //! | open | none | `/-/healthy`, `/-/ready` (for probes), `/ping` (Influx clients) |
 //! | read | read | `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read}`, `/api/v1/status/*`, `/metrics` |
 //! | write | write | `/write`, `/api/v2/write`, `/api/v1/write`, `/api/v1/otlp/v1/metrics`, `/opentelemetry/v1/metrics` |
-//! | admin | admin | `/api/v1/admin/tsdb/delete_series`, `/-/reload` |
+//! | admin | admin | `/api/v1/admin/tsdb/{delete_series,flush}`, `/-/reload` |
 //!
 //! Layers, outermost first: tracing of each request; request bodies decompressed (gzip
 //! and zstd; other encodings such as remote write's snappy pass through to their
@@ -84,6 +84,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/admin/tsdb/delete_series",
             post(series_api::delete_series).put(series_api::delete_series),
+        )
+        .route(
+            "/api/v1/admin/tsdb/flush",
+            post(series_api::flush).put(series_api::flush),
         )
         .route("/-/reload", post(reload_handler).put(reload_handler))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))

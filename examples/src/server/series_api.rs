@@ -1,6 +1,6 @@
 //! The metadata endpoints Grafana's label browser and query editor call:
 //! `/api/v1/series`, `/api/v1/labels`, `/api/v1/label/<name>/values`, and the admin
-//! `/api/v1/admin/tsdb/delete_series`. Parameters as Prometheus reads them: repeated
+//! `/api/v1/admin/tsdb/delete_series` and `/api/v1/admin/tsdb/flush`. Parameters as Prometheus reads them: repeated
 //! `match[]` (sets whose results are merged), optional `start` and `end` (Prometheus'
 //! minimum and maximum times by default) and `limit` (0: none; results beyond it are cut
 //! with the warning `results truncated due to limit`, as Prometheus 2.51+ does). The
@@ -251,6 +251,25 @@ pub async fn delete_series(State(s): State<AppState>, req: Request) -> Response 
     match deleted {
         Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
         Ok(Err(e)) => e.into_response(),
+        Err(e) => ApiError::new(ErrorType::Internal, e.to_string()).into_response(),
+    }
+}
+
+/// `/api/v1/admin/tsdb/flush` (POST or PUT, admin credential): persists everything in
+/// the head to segments now, instead of when the head next spans 1.5 block ranges, and
+/// answers `{"status":"success","data":{"segments":N}}` with the number of segments
+/// written. Afterwards samples older than the newest one persisted are late data (kept
+/// within `--out-of-order-window`). Why it exists: a benchmark or a backup wants the
+/// data directory in its persisted shape (segments, a checkpointed write-ahead log), as
+/// VictoriaMetrics' `/internal/force_flush` gives it; routine operation never needs it.
+pub async fn flush(State(s): State<AppState>) -> Response {
+    let db = match s.db() {
+        Ok(db) => db,
+        Err(e) => return e.into_response(),
+    };
+    match tokio::task::spawn_blocking(move || db.persist_all()).await {
+        Ok(Ok(segments)) => response::success(&format!("{{\"segments\":{segments}}}"), &[]),
+        Ok(Err(e)) => storage_error(&e).into_response(),
         Err(e) => ApiError::new(ErrorType::Internal, e.to_string()).into_response(),
     }
 }
