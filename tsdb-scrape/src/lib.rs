@@ -3,3 +3,7 @@
 //! consistent-hash ring that splits targets between collectors.
 //!
 //! Being built (issue 13); the modules below are what exists so far.
+
+pub mod relabel;
+
+pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
