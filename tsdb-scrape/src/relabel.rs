@@ -27,6 +27,10 @@
 //! - `lowercase`/`uppercase` map each character as Go's `strings.ToLower`/`ToUpper` do
 //!   (simple one-to-one case mappings: `ß` stays `ß`).
 //!
+//! We follow Prometheus 2.x where 3.x changed: 3.x anchors as `^(?s:regex)$` (`.` also
+//! matches a newline) and may validate names as UTF-8; 2.x, and we, anchor as
+//! `^(?:regex)$` and take the classic label-name rule.
+//!
 //! Known differences, all in the regex dialect: Rust's `regex` crate is RE2's close
 //! cousin, but `\d`, `\w`, `\s` and `\b` are Unicode-aware here and ASCII-only in Go, and
 //! Go's `\Q…\E` and `\C` are refused here. Label names are checked with the classic
@@ -166,7 +170,7 @@ impl std::str::FromStr for Action {
 
     /// Case-insensitive, as Prometheus (`Replace` and `KEEP` are accepted).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let lower = s.to_lowercase();
+        let lower = go_lower(s);
         Action::ALL
             .into_iter()
             .find(|a| a.as_str() == lower)
@@ -186,6 +190,10 @@ impl<'de> Deserialize<'de> for Action {
 pub struct RelabelRegex {
     source: String,
     re: regex::Regex,
+    /// True for the default regex only, not for a `(.*)` written out: Prometheus tells
+    /// them apart (it compares the compiled regex's pointer with the default's), so
+    /// `keepequal` with `regex: (.*)` written out is refused there and here.
+    default: bool,
 }
 
 /// The default `regex`, `(.*)`.
@@ -208,6 +216,7 @@ impl RelabelRegex {
         Ok(Self {
             source: pattern.to_string(),
             re,
+            default: false,
         })
     }
 
@@ -222,7 +231,7 @@ impl RelabelRegex {
     }
 
     fn is_default(&self) -> bool {
-        self.source == DEFAULT_REGEX
+        self.default
     }
 }
 
@@ -233,6 +242,7 @@ impl Default for RelabelRegex {
             // The default pattern is a constant that compiles; the fallback is never taken
             // but keeps this free of `expect`.
             re: regex::Regex::new("^(?:(.*))$").unwrap_or_else(|_| never_matching()),
+            default: true,
         }
     }
 }
@@ -243,6 +253,7 @@ fn never_matching() -> regex::Regex {
     regex::Regex::new(r"[^\s\S]").unwrap()
 }
 
+/// Equal when written the same (the default and a written-out `(.*)` compare equal).
 impl PartialEq for RelabelRegex {
     fn eq(&self, other: &Self) -> bool {
         self.source == other.source
@@ -300,8 +311,9 @@ struct RawConfig {
     source_labels: Option<Vec<String>>,
     #[serde(default = "default_separator", deserialize_with = "null_as_empty")]
     separator: String,
-    #[serde(default = "default_regex_source", deserialize_with = "null_as_empty")]
-    regex: String,
+    /// Outer `None`: absent (the default regex); inner `None`: `null` (the empty regex).
+    #[serde(default, deserialize_with = "present")]
+    regex: Option<Option<String>>,
     #[serde(default, deserialize_with = "null_as_zero")]
     modulus: u64,
     #[serde(default, deserialize_with = "null_as_empty")]
@@ -322,10 +334,6 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 fn default_separator() -> String {
     DEFAULT_SEPARATOR.to_string()
-}
-
-fn default_regex_source() -> String {
-    DEFAULT_REGEX.to_string()
 }
 
 fn default_replacement() -> String {
@@ -356,7 +364,10 @@ impl TryFrom<RawConfig> for RelabelConfig {
         let cfg = RelabelConfig {
             source_labels: raw.source_labels,
             separator: raw.separator,
-            regex: RelabelRegex::new(&raw.regex)?,
+            regex: match raw.regex {
+                None => RelabelRegex::default(),
+                Some(written) => RelabelRegex::new(written.as_deref().unwrap_or(""))?,
+            },
             modulus: raw.modulus,
             target_label: raw.target_label,
             replacement: raw.replacement,
@@ -457,7 +468,10 @@ impl RelabelConfig {
 /// The result is built without validating names (like Prometheus's builder): a
 /// `labelmap` may produce any name its template allows, and the caller (target
 /// population, the scrape loop) checks the final set as Prometheus does there.
-/// An empty value deletes a label, so the result never holds one.
+/// An empty value deletes a label, so the result never holds one. `None` too, in the
+/// one case [`Labels`] cannot hold the result: a value longer than
+/// [`tsdb_index::MAX_STRING_LEN`] (1 MiB and more, built by joining or repeating long
+/// values); Prometheus would keep it and fail the target or sample later.
 pub fn process(labels: &Labels, configs: &[RelabelConfig]) -> Option<Labels> {
     let mut b = Builder::new(labels);
     for cfg in configs {
@@ -641,7 +655,8 @@ fn expand(re: &regex::Regex, caps: &regex::Captures<'_>, template: &str) -> Stri
 
 /// The reference after a `$`: `name` or `{name}` where a name is letters, digits and
 /// `_` (Go's `unicode.IsLetter`/`IsDigit`; `char::is_alphanumeric` is the closest std
-/// has). Returns the name and the text after the reference.
+/// has; they differ only on rare characters such as `²`, which ends a name in Go and not
+/// here). Returns the name and the text after the reference.
 fn extract(s: &str) -> Option<(&str, &str)> {
     let (braced, body) = match s.strip_prefix('{') {
         Some(b) => (true, b),

@@ -140,6 +140,20 @@ fn prometheus_relabel_cases() {
             output: Some(&[("a", "boo")]),
         },
         Case {
+            name: "a blank replacement deletes the target (Prometheus 3 table, valid in 2.x)",
+            input: &[("a", "foo"), ("f", "baz")],
+            rules: "- {source_labels: [a], regex: (f).*, target_label: $1, replacement: $2}",
+            output: Some(&[("a", "foo")]),
+        },
+        Case {
+            // Prometheus 3 anchors as `^(?s:...)$` and its table expects `d="match"`;
+            // Prometheus 2.x, which we follow, does not let `.` match the newline.
+            name: "`.` does not match a newline (2.x)",
+            input: &[("a", "line1\nline2"), ("b", "bar")],
+            rules: "- {source_labels: [a], regex: line1.*line2, target_label: d, separator: ;, replacement: 'match${1}'}",
+            output: Some(&[("a", "line1\nline2"), ("b", "bar")]),
+        },
+        Case {
             name: "hashmod",
             input: &[("a", "foo"), ("b", "bar"), ("c", "baz")],
             rules: "- {source_labels: [c], target_label: d, separator: ;, action: hashmod, modulus: 1000}",
@@ -686,6 +700,8 @@ fn validation_errors() {
         ("- {action: dropequal, target_label: t, replacement: x}", "'replacement' can not be set for dropequal action"),
         ("- {action: uppercase, target_label: t, replacement: x}", "'replacement' can not be set for uppercase action"),
         ("- {action: keepequal, target_label: t, regex: a}", "keepequal action requires only 'source_labels' and `target_label`, and no other fields"),
+        // written out, the default pattern is still "a regex" to Prometheus
+        ("- {action: keepequal, target_label: t, regex: '(.*)'}", "keepequal action requires only 'source_labels' and `target_label`, and no other fields"),
         ("- {action: dropequal, target_label: t, separator: ','}", "dropequal action requires only 'source_labels' and `target_label`, and no other fields"),
         ("- {action: keepequal, target_label: t, modulus: 2}", "keepequal action requires only 'source_labels' and `target_label`, and no other fields"),
         ("- {action: labeldrop, regex: a, source_labels: [a]}", "labeldrop action requires only 'regex', and no other fields"),
@@ -779,6 +795,14 @@ fn defaults_and_json() {
         ("", "")
     );
     assert_eq!(r[0].source_labels, None);
+    // explicit empty values are kept, distinct from the defaults (Prometheus issue 18652)
+    let r = rules("- {target_label: a, separator: '', replacement: '', regex: ''}");
+    assert_eq!(
+        (r[0].separator.as_str(), r[0].replacement.as_str()),
+        ("", "")
+    );
+    assert_eq!(r[0].regex.as_str(), "");
+    assert!(r[0].regex.is_match("") && !r[0].regex.is_match("x"));
     let j: Vec<RelabelConfig> = serde_json::from_str(
         r#"[{"source_labels": ["a"], "regex": "f(.*)", "target_label": "d", "replacement": "ch${1}"}]"#,
     )
