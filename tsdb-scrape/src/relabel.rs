@@ -239,13 +239,17 @@ impl Default for RelabelRegex {
     fn default() -> Self {
         Self {
             source: DEFAULT_REGEX.to_string(),
-            // The default pattern is a constant that compiles; the fallback is never taken
-            // but keeps this free of `expect`.
-            re: regex::Regex::new("^(?:(.*))$").unwrap_or_else(|_| never_matching()),
+            re: DEFAULT_COMPILED.clone(),
             default: true,
         }
     }
 }
+
+/// The default regex, compiled once (a `Regex` clone shares the compiled program).
+/// The pattern is a constant that compiles; the fallback is never taken but keeps this
+/// free of `expect`.
+static DEFAULT_COMPILED: LazyLock<regex::Regex> =
+    LazyLock::new(|| regex::Regex::new("^(?:(.*))$").unwrap_or_else(|_| never_matching()));
 
 /// A regex that cannot fail to compile; only a fallback for constant patterns.
 fn never_matching() -> regex::Regex {
