@@ -2,8 +2,11 @@
 //! server: Prometheus-compatible relabeling, target discovery, the scrape loop, and a
 //! consistent-hash ring that splits targets between collectors.
 //!
-//! Being built (issue 13); the modules below are what exists so far.
+//! Being built (issue 13). What exists: [`relabel`] (Prometheus relabeling, every action)
+//! and [`ring`] (the rendezvous-hash ring that assigns targets to collectors).
 
+pub mod relabel;
 pub mod ring;
 
+pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};
