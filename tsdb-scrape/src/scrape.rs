@@ -1,0 +1,667 @@
+//! The synchronous, network-free heart of a scrape, as Prometheus 2.42's
+//! `scrape/scrape.go` (`scrapeLoop.append`, `report`, `endOfRunStaleness`) does it: a
+//! fetched body goes in, the samples to append come out (scraped samples, stale markers,
+//! the report series), and [`ScrapeState`] carries what Prometheus's `scrapeCache` keeps
+//! between two scrapes of one target. The caller does the HTTP request, measures its
+//! duration and appends the result ([`ScrapeOutcome::to_batch`]) to its database.
+//!
+//! What is done as Prometheus does it:
+//! - The dialect comes from the `Content-Type`: OpenMetrics for
+//!   `application/openmetrics-text`, Prometheus text 0.0.4 for anything else, a missing or
+//!   unparsable type included (Prometheus's `textparse.New` fallback). The content is never
+//!   sniffed.
+//! - Timestamps written in the body are kept with `honor_timestamps` (the default), else
+//!   every sample gets the scrape time. A series with a kept timestamp is left out of
+//!   staleness tracking, as Prometheus does.
+//! - Target labels (those not starting with `__`) are attached by `mutateSampleLabels`:
+//!   with `honor_labels` an exposed label wins and target labels fill in only the names
+//!   the series lacks; without it the target label wins and the exposed value moves to
+//!   `exported_<name>` (`exported_exported_<name>` if that name is taken, and so on; the
+//!   conflicts are resolved shortest name first, as `resolveConflictingExposedLabels`
+//!   does). Then `metric_relabel_configs` ([`crate::relabel::process`]); a series they drop,
+//!   or leave with no labels, is skipped and not counted after relabeling.
+//! - Checks on each kept series, failing the whole scrape: a `__name__` is required
+//!   (`missing metric name (__name__ label)`), names must be valid (`invalid metric name or
+//!   label names: …`), then `label_limit`, `label_name_length_limit`,
+//!   `label_value_length_limit` with Prometheus's messages.
+//! - `sample_limit` counts samples after metric relabeling; past it parsing goes on so
+//!   that `scrape_samples_scraped` and `scrape_samples_post_metric_relabeling` still count
+//!   the whole body, and the scrape fails with `sample limit exceeded`.
+//! - A failed scrape (parse error, a limit, or a fetch error given to
+//!   [`ScrapeState::fail`]) appends none of its samples: what it reports is `up` 0 and the
+//!   counts reached before the failure (Prometheus reports the failed attempt's counts;
+//!   a fetch error has none), plus stale markers for every series the previous scrape
+//!   appended.
+//! - Staleness: a series the previous successful scrape appended and this one does not
+//!   gets a stale marker ([`STALE_NAN_BITS`]) at this scrape's time; [`ScrapeState::stale_all`]
+//!   is `endOfRunStaleness`, for a target that went away (its series and its report series).
+//! - The report series `up`, `scrape_duration_seconds`, `scrape_samples_scraped`,
+//!   `scrape_samples_post_metric_relabeling` and `scrape_series_added` carry the target
+//!   labels and the scrape time. A series counts as added when its exposed label set was
+//!   not in the previous scrape (Prometheus's series cache: flushed after each successful,
+//!   non-empty scrape, grown by a failed one).
+//! - The same series twice in one body: both count as scraped and post-relabeling, the
+//!   first sample wins (Prometheus's head keeps the first of two samples at one timestamp
+//!   in a commit); the later one is left out of [`ScrapeOutcome::samples`] and counted in
+//!   [`ScrapeOutcome::duplicates`].
+//!
+//! Where we differ, knowingly: Prometheus keys its series cache by the series' text as
+//! written (so `a{x="1",y="2"}` and `a{y="2",x="1"}` are two entries); we key by the
+//! parsed label set. Our parser refuses exposed label names starting with `__`, which
+//! Prometheus accepts: such a body is a parse error here. Prometheus stops tracking
+//! staleness for the series it had already appended when a scrape fails half-way, which
+//! spares them the stale marker; we mark every series of the previous scrape stale on any
+//! failure, as the issue asks ("when a target fails, write stale markers").
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tsdb_core::Batch;
+use tsdb_index::{
+    is_valid_label_name, is_valid_metric_name, LabelLimits, Labels, MAX_STRING_LEN, METRIC_NAME,
+};
+use tsdb_text::prometheus::{Dialect, Options, Parser};
+use tsdb_text::LineError;
+
+use crate::relabel::{self, RelabelConfig};
+
+/// The bits of Prometheus's stale marker (`value.StaleNaN`), a NaN no computation
+/// produces: queries stop returning a series at the first sample with these bits. Same
+/// bits as `tsdb_query::STALE_NAN_BITS` (not imported: this crate does not depend on the
+/// query engine).
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// The stale marker as a value.
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// The prefix given to an exposed label that conflicts with a target label
+/// (Prometheus's `model.ExportedLabelPrefix`).
+pub const EXPORTED_PREFIX: &str = "exported_";
+
+/// The names of the report series, in the order Prometheus appends them.
+pub const REPORT_SERIES: [&str; 5] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+    "scrape_series_added",
+];
+
+/// What a scrape configuration says about processing a body (the fields of a
+/// `scrape_configs` entry that matter once the body is fetched). Limits of 0 mean none,
+/// as in Prometheus.
+#[derive(Clone, Debug)]
+pub struct ScrapeOptions {
+    /// `honor_labels`: exposed labels win over target labels. Default `false`.
+    pub honor_labels: bool,
+    /// `honor_timestamps`: keep the timestamps written in the body. Default `true`.
+    pub honor_timestamps: bool,
+    /// `metric_relabel_configs`, applied after the target labels are attached.
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+    /// `sample_limit`: most samples after metric relabeling. 0: no limit.
+    pub sample_limit: usize,
+    /// `label_limit`: most labels per series, `__name__` included. 0: no limit.
+    pub label_limit: usize,
+    /// `label_name_length_limit`, in bytes. 0: no limit.
+    pub label_name_length_limit: usize,
+    /// `label_value_length_limit`, in bytes. 0: no limit.
+    pub label_value_length_limit: usize,
+}
+
+impl Default for ScrapeOptions {
+    fn default() -> Self {
+        ScrapeOptions {
+            honor_labels: false,
+            honor_timestamps: true,
+            metric_relabel_configs: Vec::new(),
+            sample_limit: 0,
+            label_limit: 0,
+            label_name_length_limit: 0,
+            label_value_length_limit: 0,
+        }
+    }
+}
+
+/// Why a scrape failed; the `Display` text is what Prometheus shows as `lastError`.
+#[derive(Clone, Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScrapeError {
+    /// The request failed before a body was read (connection, status, timeout, body
+    /// size): the caller's own message, shown as is.
+    #[error("{0}")]
+    Fetch(String),
+    /// A line of the body does not parse (its line number and column are in the
+    /// error); the scrape stops there.
+    #[error("{0}")]
+    Parse(Arc<LineError>),
+    /// More samples than `sample_limit` after metric relabeling.
+    #[error("sample limit exceeded")]
+    SampleLimitExceeded,
+    /// A series without a metric name after relabeling.
+    #[error("missing metric name (__name__ label)")]
+    MissingMetricName,
+    /// A series whose metric name or a label name is not valid after relabeling.
+    #[error("invalid metric name or label names: {0}")]
+    InvalidLabels(String),
+    /// A series with more labels than `label_limit`.
+    #[error(
+        "label_limit exceeded (metric: {metric:.50}, number of labels: {count}, limit: {limit})"
+    )]
+    LabelLimitExceeded {
+        /// The metric name.
+        metric: String,
+        /// Labels of the series, `__name__` included.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A label name longer than `label_name_length_limit`.
+    #[error("label_name_length_limit exceeded (metric: {metric:.50}, label name: {name:.50}, length: {len}, limit: {limit})")]
+    LabelNameLengthExceeded {
+        /// The metric name.
+        metric: String,
+        /// The label name.
+        name: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A label value longer than `label_value_length_limit`.
+    #[error("label_value_length_limit exceeded (metric: {metric:.50}, label name: {name:.50}, value: {}, length: {len}, limit: {limit})", go_quote_50(.value))]
+    LabelValueLengthExceeded {
+        /// The metric name.
+        metric: String,
+        /// The label name.
+        name: String,
+        /// The value.
+        value: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Go's `%.50q`: the first 50 characters, double-quoted with Go escapes (close enough:
+/// Rust's `escape_debug` escapes the same printable set for label values).
+fn go_quote_50(value: &str) -> String {
+    let cut: String = value.chars().take(50).collect();
+    format!("{cut:?}")
+}
+
+/// One sample to append.
+#[derive(Clone, Debug)]
+pub struct AppendSample {
+    /// The final label set (target labels attached, metric relabeling applied).
+    pub labels: Labels,
+    /// Milliseconds since the epoch.
+    pub t: i64,
+    /// The value; a stale marker has the bits [`STALE_NAN_BITS`].
+    pub v: f64,
+}
+
+impl PartialEq for AppendSample {
+    /// Equal labels and timestamps, values equal bit for bit (stale markers and NaN
+    /// told apart).
+    fn eq(&self, other: &Self) -> bool {
+        self.labels == other.labels && self.t == other.t && self.v.to_bits() == other.v.to_bits()
+    }
+}
+
+/// The figures of the report series of one scrape.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScrapeReport {
+    /// `up`: the scrape succeeded.
+    pub up: bool,
+    /// `scrape_duration_seconds`, as the caller measured it.
+    pub duration: Duration,
+    /// `scrape_samples_scraped`: sample lines read.
+    pub samples_scraped: usize,
+    /// `scrape_samples_post_metric_relabeling`: samples kept by metric relabeling.
+    pub samples_post_metric_relabeling: usize,
+    /// `scrape_series_added`: series not in the previous scrape.
+    pub series_added: usize,
+}
+
+impl ScrapeReport {
+    /// The report values in [`REPORT_SERIES`] order.
+    pub fn values(&self) -> [f64; 5] {
+        [
+            if self.up { 1.0 } else { 0.0 },
+            self.duration.as_secs_f64(),
+            self.samples_scraped as f64,
+            self.samples_post_metric_relabeling as f64,
+            self.series_added as f64,
+        ]
+    }
+}
+
+/// What one scrape produced.
+#[derive(Clone, Debug)]
+pub struct ScrapeOutcome {
+    /// Everything to append, in order: the scraped samples (none if the scrape failed),
+    /// the stale markers, then the five report series.
+    pub samples: Vec<AppendSample>,
+    /// The report figures (also among [`ScrapeOutcome::samples`]).
+    pub report: ScrapeReport,
+    /// Why the scrape failed; `None` when `up` is 1.
+    pub error: Option<ScrapeError>,
+    /// Stale markers among the samples.
+    pub stale_markers: usize,
+    /// Samples left out because the same series already had a sample at that time in
+    /// this body.
+    pub duplicates: usize,
+}
+
+impl ScrapeOutcome {
+    /// The samples as a batch for `Db::append_batch`.
+    pub fn to_batch(&self) -> Batch {
+        samples_to_batch(&self.samples)
+    }
+}
+
+/// A batch of `samples`, one batch series per run of equal label sets.
+pub fn samples_to_batch(samples: &[AppendSample]) -> Batch {
+    let mut batch = Batch::new();
+    let mut last: Option<(&Labels, tsdb_core::BatchSeries)> = None;
+    for s in samples {
+        let series = match last {
+            Some((l, series)) if *l == s.labels => series,
+            _ => batch.series(s.labels.clone()),
+        };
+        last = Some((&s.labels, series));
+        batch.sample(series, s.t, s.v);
+    }
+    batch
+}
+
+/// What one target's scrapes remember between two scrapes (Prometheus's `scrapeCache`,
+/// the parts that change what is appended): the series of the previous scrape for
+/// staleness, and the exposed series seen lately for `scrape_series_added`.
+#[derive(Clone, Debug, Default)]
+pub struct ScrapeState {
+    /// Exposed label set → final label set, of the series the previous successful scrape
+    /// appended without a timestamp of their own (`seriesPrev`).
+    prev: HashMap<Labels, Labels>,
+    /// Exposed label sets the cache knows (`series`): not counted as added.
+    cache: HashSet<Labels>,
+}
+
+/// Parser limits for a scrape body: none of our own (the scrape's limits are checked on
+/// the final label sets, as Prometheus does), only what a [`Labels`] can hold.
+fn parser_limits() -> LabelLimits {
+    LabelLimits {
+        max_labels: usize::MAX / 4,
+        max_name_len: MAX_STRING_LEN,
+        max_value_len: MAX_STRING_LEN,
+        require_metric_name: true,
+    }
+}
+
+impl ScrapeState {
+    /// A target never scraped.
+    pub fn new() -> Self {
+        ScrapeState::default()
+    }
+
+    /// The final label sets whose series the next scrape marks stale if they are missing
+    /// from it (for display and tests), sorted.
+    pub fn tracked_series(&self) -> Vec<Labels> {
+        let mut v: Vec<Labels> = self.prev.values().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// Processes a fetched body: `content_type` as the response gave it, `scrape_time_ms`
+    /// the time the scrape started (every sample without a kept timestamp, every stale
+    /// marker and the report series get it), `duration` what the request took.
+    pub fn process(
+        &mut self,
+        body: &[u8],
+        content_type: Option<&str>,
+        scrape_time_ms: i64,
+        duration: Duration,
+        target_labels: &Labels,
+        opts: &ScrapeOptions,
+    ) -> ScrapeOutcome {
+        let attempt = self.append(body, content_type, scrape_time_ms, target_labels, opts);
+        let mut samples = Vec::new();
+        let mut stale_markers = 0;
+        let error = match attempt.error {
+            None => {
+                // forEachStale: previous series this scrape did not append.
+                let mut stale: Vec<&Labels> = self
+                    .prev
+                    .iter()
+                    .filter(|(exposed, _)| !attempt.cur.contains_key(*exposed))
+                    .map(|(_, fin)| fin)
+                    .collect();
+                stale.sort();
+                samples = attempt.samples;
+                for l in stale {
+                    samples.push(AppendSample {
+                        labels: l.clone(),
+                        t: scrape_time_ms,
+                        v: stale_nan(),
+                    });
+                    stale_markers += 1;
+                }
+                self.prev = attempt.cur;
+                // iterDone(flush = body non-empty): keep the entries seen this time.
+                if body.is_empty() {
+                    self.cache.extend(attempt.touched);
+                } else {
+                    self.cache = attempt.touched;
+                }
+                None
+            }
+            Some(e) => {
+                self.cache.extend(attempt.touched);
+                stale_markers = self.mark_all_stale(scrape_time_ms, &mut samples);
+                Some(e)
+            }
+        };
+        let report = ScrapeReport {
+            up: error.is_none(),
+            duration,
+            samples_scraped: attempt.total,
+            samples_post_metric_relabeling: attempt.added,
+            series_added: attempt.series_added,
+        };
+        push_report(&mut samples, target_labels, scrape_time_ms, report.values());
+        ScrapeOutcome {
+            samples,
+            report,
+            error,
+            stale_markers,
+            duplicates: attempt.duplicates,
+        }
+    }
+
+    /// A scrape that failed before a body was read (connection refused, HTTP status,
+    /// timeout, body over `body_size_limit`): `up` 0, zero counts, and stale markers
+    /// for every series of the previous scrape.
+    pub fn fail(
+        &mut self,
+        error: ScrapeError,
+        scrape_time_ms: i64,
+        duration: Duration,
+        target_labels: &Labels,
+    ) -> ScrapeOutcome {
+        let mut samples = Vec::new();
+        let stale_markers = self.mark_all_stale(scrape_time_ms, &mut samples);
+        let report = ScrapeReport {
+            up: false,
+            duration,
+            samples_scraped: 0,
+            samples_post_metric_relabeling: 0,
+            series_added: 0,
+        };
+        push_report(&mut samples, target_labels, scrape_time_ms, report.values());
+        ScrapeOutcome {
+            samples,
+            report,
+            error: Some(error),
+            stale_markers,
+            duplicates: 0,
+        }
+    }
+
+    /// The target went away (`endOfRunStaleness`): stale markers at `t` for every series
+    /// of the last scrape and for the five report series. The state is left empty.
+    pub fn stale_all(&mut self, t: i64, target_labels: &Labels) -> Vec<AppendSample> {
+        let mut samples = Vec::new();
+        self.mark_all_stale(t, &mut samples);
+        push_report(&mut samples, target_labels, t, [stale_nan(); 5]);
+        self.cache.clear();
+        samples
+    }
+
+    /// Stale markers at `t` for every tracked series, which are then forgotten.
+    fn mark_all_stale(&mut self, t: i64, out: &mut Vec<AppendSample>) -> usize {
+        let mut stale: Vec<Labels> = self.prev.drain().map(|(_, fin)| fin).collect();
+        stale.sort();
+        let n = stale.len();
+        out.extend(stale.into_iter().map(|labels| AppendSample {
+            labels,
+            t,
+            v: stale_nan(),
+        }));
+        n
+    }
+
+    /// `scrapeLoop.append` without the storage: reads the body, returns what it would
+    /// append and the counts, or the error that fails the scrape.
+    fn append(
+        &self,
+        body: &[u8],
+        content_type: Option<&str>,
+        scrape_time_ms: i64,
+        target_labels: &Labels,
+        opts: &ScrapeOptions,
+    ) -> Attempt {
+        let dialect = match content_type.and_then(Dialect::from_content_type) {
+            Some(Dialect::OpenMetrics) => Dialect::OpenMetrics,
+            _ => Dialect::Prometheus,
+        };
+        let mut options = Options::new(dialect);
+        options.limits = parser_limits();
+        let parser = Parser::new(body, options);
+        let mut a = Attempt::default();
+        // A later sample of a series at a time it already has is left out.
+        let mut written: HashSet<(Labels, i64)> = HashSet::new();
+        // Metric relabeling is deterministic: one verdict per exposed series.
+        let mut mutated: HashMap<Labels, Option<Labels>> = HashMap::new();
+        let mut limit_hit = false;
+        for item in parser {
+            let sample = match item {
+                Ok(s) => s,
+                Err(e) => {
+                    a.error = Some(ScrapeError::Parse(Arc::new(e)));
+                    break;
+                }
+            };
+            a.total += 1;
+            let explicit = if opts.honor_timestamps {
+                sample.timestamp
+            } else {
+                None
+            };
+            let t = explicit.unwrap_or(scrape_time_ms);
+            let fin = match mutated.get(&sample.labels) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = mutate_sample_labels(&sample.labels, target_labels, opts);
+                    if let Some(l) = &f {
+                        if let Err(e) = check_series(l, opts) {
+                            a.error = Some(e);
+                            break;
+                        }
+                    }
+                    mutated.insert(sample.labels.clone(), f.clone());
+                    f
+                }
+            };
+            let Some(fin) = fin else {
+                continue; // dropped by metric relabeling
+            };
+            // limitAppender: the sample past the limit is refused, parsing goes on.
+            let sample_added = opts.sample_limit == 0 || a.added < opts.sample_limit;
+            if !sample_added {
+                limit_hit = true;
+            }
+            let known = self.cache.contains(&sample.labels) || a.touched.contains(&sample.labels);
+            if sample_added && explicit.is_none() {
+                a.cur.insert(sample.labels.clone(), fin.clone());
+            }
+            if !known && sample_added {
+                a.series_added += 1;
+            }
+            if known || sample_added {
+                a.touched.insert(sample.labels.clone());
+            }
+            a.added += 1;
+            if sample_added {
+                if written.insert((fin.clone(), t)) {
+                    a.samples.push(AppendSample {
+                        labels: fin,
+                        t,
+                        v: sample.value,
+                    });
+                } else {
+                    a.duplicates += 1;
+                }
+            }
+        }
+        if limit_hit && a.error.is_none() {
+            a.error = Some(ScrapeError::SampleLimitExceeded);
+        }
+        a
+    }
+}
+
+/// One pass over a body, before the verdict.
+#[derive(Default)]
+struct Attempt {
+    samples: Vec<AppendSample>,
+    /// `seriesCur`: exposed → final, for series appended without their own timestamp.
+    cur: HashMap<Labels, Labels>,
+    /// Exposed series the cache holds after this pass.
+    touched: HashSet<Labels>,
+    total: usize,
+    added: usize,
+    series_added: usize,
+    duplicates: usize,
+    error: Option<ScrapeError>,
+}
+
+/// Appends the five report series at `t` with `values` ([`REPORT_SERIES`] order).
+/// `mutateReportSampleLabels`: the target labels win over the metric name's (only
+/// `__name__`) and no relabeling applies.
+fn push_report(out: &mut Vec<AppendSample>, target_labels: &Labels, t: i64, values: [f64; 5]) {
+    for (name, v) in REPORT_SERIES.into_iter().zip(values) {
+        let pairs = std::iter::once((METRIC_NAME, name))
+            .chain(target_labels.iter().filter(|(n, _)| !n.starts_with("__")));
+        if let Some(labels) = Labels::build_unchecked(pairs) {
+            out.push(AppendSample { labels, t, v });
+        }
+    }
+}
+
+/// Prometheus's `mutateSampleLabels`: target labels attached per `honor_labels`, then
+/// metric relabeling. `None`: the series is dropped.
+fn mutate_sample_labels(exposed: &Labels, target: &Labels, opts: &ScrapeOptions) -> Option<Labels> {
+    // labels.Builder: setting an empty value deletes.
+    let mut b: BTreeMap<String, String> = exposed
+        .iter()
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect();
+    let target = target.iter().filter(|(n, _)| !n.starts_with("__"));
+    if opts.honor_labels {
+        for (n, v) in target {
+            if exposed.get(n).is_none() {
+                set(&mut b, n, v);
+            }
+        }
+    } else {
+        let mut conflicts: Vec<(&str, &str)> = Vec::new();
+        for (n, v) in target {
+            if let Some(existing) = exposed.get(n).filter(|e| !e.is_empty()) {
+                conflicts.push((n, existing));
+            }
+            set(&mut b, n, v);
+        }
+        // resolveConflictingExposedLabels: shortest name first (stable), each to the first
+        // `exported_…` name free in the builder at that moment.
+        conflicts.sort_by_key(|(n, _)| n.len());
+        for (n, v) in conflicts {
+            let mut name = n.to_owned();
+            loop {
+                name.insert_str(0, EXPORTED_PREFIX);
+                if b.get(&name).is_none_or(String::is_empty) {
+                    set(&mut b, &name, v);
+                    break;
+                }
+            }
+        }
+    }
+    let res = Labels::build_unchecked(b.iter())?;
+    let res = if opts.metric_relabel_configs.is_empty() {
+        res
+    } else {
+        relabel::process(&res, &opts.metric_relabel_configs)?
+    };
+    (!res.is_empty()).then_some(res)
+}
+
+fn set(b: &mut BTreeMap<String, String>, name: &str, value: &str) {
+    if value.is_empty() {
+        b.remove(name);
+    } else {
+        b.insert(name.to_owned(), value.to_owned());
+    }
+}
+
+/// The checks of `scrapeLoop.append` on a new series: metric name, validity
+/// (`labels.IsValid`), then `verifyLabelLimits`.
+fn check_series(l: &Labels, opts: &ScrapeOptions) -> Result<(), ScrapeError> {
+    let Some(metric) = l.metric_name() else {
+        return Err(ScrapeError::MissingMetricName);
+    };
+    let valid = is_valid_metric_name(metric)
+        && l.iter()
+            .all(|(n, _)| n == METRIC_NAME || is_valid_label_name(n));
+    if !valid {
+        return Err(ScrapeError::InvalidLabels(DisplayLabels(l).to_string()));
+    }
+    let count = l.len();
+    if opts.label_limit > 0 && count > opts.label_limit {
+        return Err(ScrapeError::LabelLimitExceeded {
+            metric: metric.to_owned(),
+            count,
+            limit: opts.label_limit,
+        });
+    }
+    for (n, v) in l.iter() {
+        if opts.label_name_length_limit > 0 && n.len() > opts.label_name_length_limit {
+            return Err(ScrapeError::LabelNameLengthExceeded {
+                metric: metric.to_owned(),
+                name: n.to_owned(),
+                len: n.len(),
+                limit: opts.label_name_length_limit,
+            });
+        }
+        if opts.label_value_length_limit > 0 && v.len() > opts.label_value_length_limit {
+            return Err(ScrapeError::LabelValueLengthExceeded {
+                metric: metric.to_owned(),
+                name: n.to_owned(),
+                value: v.to_owned(),
+                len: v.len(),
+                limit: opts.label_value_length_limit,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Prometheus's `labels.Labels.String()`: `{a="1", b="2"}`, every label including
+/// `__name__`, values quoted.
+struct DisplayLabels<'a>(&'a Labels);
+
+impl fmt::Display for DisplayLabels<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("{")?;
+        for (i, (n, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{n}={v:?}")?;
+        }
+        f.write_str("}")
+    }
+}
