@@ -5,8 +5,13 @@
 //! Being built (issue 13). What exists: [`relabel`] (Prometheus relabeling, every action)
 //! and [`ring`] (the rendezvous-hash ring that assigns targets to collectors).
 
+pub mod config;
 pub mod relabel;
 pub mod ring;
 
+pub use config::{
+    resolve_scrape_configs, Authorization, BasicAuth, FileSdConfig, GlobalScrapeConfig,
+    HttpSdConfig, ScrapeConfig, ScrapeConfigError, TargetGroup, TlsConfig,
+};
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};
