@@ -8,6 +8,7 @@
 pub mod config;
 pub mod relabel;
 pub mod ring;
+pub mod target;
 
 pub use config::{
     resolve_scrape_configs, Authorization, BasicAuth, FileSdConfig, GlobalScrapeConfig,
@@ -15,3 +16,7 @@ pub use config::{
 };
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};
+pub use target::{
+    populate_labels, targets_from_group, DroppedTarget, GroupTargets, PopulateOptions, Populated,
+    Target, TargetError,
+};
