@@ -2,10 +2,14 @@
 //! server: Prometheus-compatible relabeling, target discovery, the scrape loop, and a
 //! consistent-hash ring that splits targets between collectors.
 //!
-//! Being built (issue 13). What exists: [`relabel`] (Prometheus relabeling, every action)
-//! and [`ring`] (the rendezvous-hash ring that assigns targets to collectors).
+//! Being built (issue 13). What exists: [`relabel`] (Prometheus relabeling, every action),
+//! [`ring`] (the rendezvous-hash ring that assigns targets to collectors), [`config`]
+//! (`scrape_configs` entries in Prometheus's YAML shape), [`target`] (scrape targets from
+//! discovered target groups, as Prometheus populates them) and [`file_sd`] (the target
+//! groups of a file_sd file).
 
 pub mod config;
+pub mod file_sd;
 pub mod relabel;
 pub mod ring;
 pub mod target;
@@ -14,6 +18,7 @@ pub use config::{
     resolve_scrape_configs, Authorization, BasicAuth, FileSdConfig, GlobalScrapeConfig,
     HttpSdConfig, ScrapeConfig, ScrapeConfigError, TargetGroup, TlsConfig,
 };
+pub use file_sd::{parse_file_sd, FileSdError};
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};
 pub use target::{
