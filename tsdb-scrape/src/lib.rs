@@ -3,16 +3,32 @@
 //! consistent-hash ring that splits targets between collectors.
 //!
 //! Being built (issue 13). What exists: [`relabel`] (Prometheus relabeling, every action),
-//! [`ring`] (the rendezvous-hash ring that assigns targets to collectors) and [`scrape`]
-//! (what one scrape of a fetched body appends: samples, stale markers, report series).
+//! [`ring`] (the rendezvous-hash ring that assigns targets to collectors), [`config`]
+//! (`scrape_configs` entries in Prometheus's YAML shape), [`target`] (scrape targets from
+//! discovered target groups, as Prometheus populates them), [`file_sd`] (the target
+//! groups of a file_sd file) and [`scrape`] (what one scrape of a fetched body appends:
+//! samples, stale markers, report series). Not yet: file watching, `http_sd`, the HTTP
+//! scrape loop, the server's wiring.
 
+pub mod config;
+pub mod file_sd;
 pub mod relabel;
 pub mod ring;
 pub mod scrape;
+pub mod target;
 
+pub use config::{
+    resolve_scrape_configs, Authorization, BasicAuth, FileSdConfig, GlobalScrapeConfig,
+    HttpSdConfig, ScrapeConfig, ScrapeConfigError, TargetGroup, TlsConfig,
+};
+pub use file_sd::{parse_file_sd, FileSdError};
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};
 pub use scrape::{
     stale_nan, AppendSample, ScrapeError, ScrapeOptions, ScrapeOutcome, ScrapeReport, ScrapeState,
     STALE_NAN_BITS,
+};
+pub use target::{
+    populate_labels, targets_from_group, DroppedTarget, GroupTargets, PopulateOptions, Populated,
+    Target, TargetError,
 };
