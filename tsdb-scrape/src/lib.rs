@@ -11,6 +11,7 @@
 //! scrape loop, the server's wiring.
 
 pub mod config;
+pub mod discovery;
 pub mod file_sd;
 pub mod relabel;
 pub mod ring;
@@ -20,6 +21,10 @@ pub mod target;
 pub use config::{
     resolve_scrape_configs, Authorization, BasicAuth, FileSdConfig, GlobalScrapeConfig,
     HttpSdConfig, ScrapeConfig, ScrapeConfigError, TargetGroup, TlsConfig,
+};
+pub use discovery::{
+    default_http_client, parse_http_sd, Discovery, DiscoveryError, DiscoveryOptions,
+    DiscoveryStatus, SourcedGroup,
 };
 pub use file_sd::{parse_file_sd, FileSdError};
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
