@@ -6,9 +6,10 @@
 //! [`ring`] (the rendezvous-hash ring that assigns targets to collectors), [`config`]
 //! (`scrape_configs` entries in Prometheus's YAML shape), [`target`] (scrape targets from
 //! discovered target groups, as Prometheus populates them), [`file_sd`] (the target
-//! groups of a file_sd file) and [`scrape`] (what one scrape of a fetched body appends:
-//! samples, stale markers, report series). Not yet: file watching, `http_sd`, the HTTP
-//! scrape loop, the server's wiring.
+//! groups of a file_sd file), [`discovery`] (a job's target groups kept current by tokio
+//! tasks: `static_configs`, `file_sd` files watched, `http_sd`) and [`scrape`] (what one
+//! scrape of a fetched body appends: samples, stale markers, report series). Not yet: the
+//! HTTP scrape loop, the server's wiring.
 
 pub mod config;
 pub mod discovery;

@@ -91,8 +91,8 @@ fn targets(groups: &[SourcedGroup]) -> Vec<String> {
 /// Writes a file whole (through a rename, as config management tools do).
 fn write(path: &Path, content: &str) {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, content).unwrap();
-    std::fs::rename(&tmp, path).unwrap();
+    std::fs::write(&tmp, content).unwrap_or_else(|e| panic!("{tmp:?}: {e}"));
+    std::fs::rename(&tmp, path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
 }
 
 #[tokio::test]
@@ -283,10 +283,13 @@ struct Reply {
     body: String,
 }
 
+/// A request's `Accept` and `X-Prometheus-Refresh-Interval-Seconds`.
+type RequestHeaders = (Option<String>, Option<String>);
+
 struct Endpoint {
     url: String,
     reply: Arc<Mutex<Reply>>,
-    requests: Arc<Mutex<Vec<(Option<String>, Option<String>)>>>,
+    requests: Arc<Mutex<Vec<RequestHeaders>>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -338,8 +341,12 @@ async fn endpoint(body: &str) -> Endpoint {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("bind: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("local_addr: {e}"));
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
