@@ -58,6 +58,11 @@ pub const URL_LABEL: &str = "__meta_url";
 /// is a misconfigured endpoint, not a target list).
 pub const HTTP_SD_BODY_LIMIT: usize = 64 << 20;
 
+/// The shortest interval used for polling, refreshing and http_sd timeouts: a zero
+/// `refresh_interval` (which Prometheus's config accepts, and on which Go's ticker
+/// panics) would otherwise spin.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(10);
+
 /// How often `file_sd` files are checked for changes by default.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -93,6 +98,9 @@ impl Default for DiscoveryOptions {
 /// Why discovery could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoveryError {
+    /// Not called on a tokio runtime.
+    #[error("discovery needs a tokio runtime: {0}")]
+    NoRuntime(String),
     /// The `http_sd` client could not be built.
     #[error("http_sd client: {0}")]
     HttpClient(String),
@@ -141,13 +149,15 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    /// Starts discovering the targets of `config`'s job on the current tokio runtime
-    /// (panics outside one, as `tokio::spawn` does). Wait for the first list with
+    /// Starts discovering the targets of `config`'s job on the current tokio runtime.
+    /// Wait for the first list with
     /// `receiver.changed().await`; it comes once every provider made its first attempt.
     pub fn spawn(
         config: &ScrapeConfig,
         options: &DiscoveryOptions,
     ) -> Result<Self, DiscoveryError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|e| DiscoveryError::NoRuntime(e.to_string()))?;
         let client = if config.http_sd_configs.is_empty() {
             None
         } else {
@@ -179,7 +189,7 @@ impl Discovery {
             index += 1;
         }
         for sd in &config.file_sd_configs {
-            tasks.push(tokio::spawn(run_file_sd(
+            tasks.push(runtime.spawn(run_file_sd(
                 index,
                 sd.clone(),
                 options.poll_interval,
@@ -190,7 +200,7 @@ impl Discovery {
         }
         if let Some(client) = client {
             for sd in &config.http_sd_configs {
-                tasks.push(tokio::spawn(run_http_sd(
+                tasks.push(runtime.spawn(run_http_sd(
                     index,
                     sd.clone(),
                     client.clone(),
@@ -201,7 +211,7 @@ impl Discovery {
             }
         }
         drop(updates);
-        tasks.push(tokio::spawn(combine(providers, updates_rx, sender)));
+        tasks.push(runtime.spawn(combine(providers, updates_rx, sender)));
         Ok(Discovery {
             receiver,
             status,
@@ -441,7 +451,8 @@ async fn run_file_sd(
     updates: mpsc::Sender<(usize, Vec<SourcedGroup>)>,
     status: Arc<DiscoveryStatus>,
 ) {
-    let refresh = config.refresh_interval;
+    let refresh = config.refresh_interval.max(MIN_INTERVAL);
+    let poll = poll.max(MIN_INTERVAL);
     let mut sd = FileSd {
         config,
         files: BTreeMap::new(),
@@ -583,6 +594,8 @@ async fn run_http_sd(
     status: Arc<DiscoveryStatus>,
 ) {
     let mut last: Option<Vec<SourcedGroup>> = None;
+    let mut config = config;
+    config.refresh_interval = config.refresh_interval.max(MIN_INTERVAL);
     let mut ticker = tokio::time::interval(config.refresh_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

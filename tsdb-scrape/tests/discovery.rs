@@ -507,3 +507,44 @@ http_sd_configs:
     let closed = tokio::time::timeout(WAIT, async { while rx.changed().await.is_ok() {} }).await;
     assert!(closed.is_ok());
 }
+
+#[test]
+fn spawn_outside_a_runtime_is_an_error() {
+    let err = Discovery::spawn(&cfg("job_name: j"), &options()).unwrap_err();
+    assert!(err.to_string().contains("tokio runtime"), "{err}");
+}
+
+#[tokio::test]
+async fn zero_intervals_do_not_spin_or_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    let f = format!("{d}/f.json");
+    write(Path::new(&f), r#"[{"targets": ["f:1"]}]"#);
+    let ep = endpoint(r#"[{"targets": ["h:1"]}]"#).await;
+    let config = cfg(&format!(
+        "
+job_name: j
+file_sd_configs:
+  - files: ['{f}']
+    refresh_interval: 0s
+http_sd_configs:
+  - url: '{}'
+    refresh_interval: 0s
+",
+        ep.url
+    ));
+    let options = DiscoveryOptions {
+        poll_interval: Duration::ZERO,
+        http_client: None,
+    };
+    let discovery = Discovery::spawn(&config, &options).unwrap();
+    let mut rx = discovery.subscribe();
+    assert_eq!(targets(&next(&mut rx).await), ["f:1", "h:1"]);
+    write(Path::new(&f), r#"[{"targets": ["f:2"]}]"#);
+    until(&mut rx, "the change", |g| targets(g) == ["f:2", "h:1"]).await;
+    // Clamped to MIN_INTERVAL: in 200 ms, at most about 20 requests, not thousands.
+    let before = ep.requests.lock().len();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let during = ep.requests.lock().len() - before;
+    assert!((1..=40).contains(&during), "{during} requests");
+}
