@@ -332,6 +332,50 @@ impl Stamp {
     }
 }
 
+/// A Go `filepath.Match` pattern in the `glob` crate's syntax: `[^...]` negation becomes
+/// `[!...]`, a `\`-escaped character outside a class becomes a one-character class (or
+/// itself when not special), and `**` (two stars in Go, which the crate would read as a
+/// recursive wildcard) one `*`. Go's escapes inside a class and a class opening with a
+/// literal `!` are not translated.
+fn go_glob_to_glob(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '[' if !in_class => {
+                in_class = true;
+                out.push('[');
+                if chars.peek() == Some(&'^') {
+                    chars.next();
+                    out.push('!');
+                }
+            }
+            ']' if in_class => {
+                in_class = false;
+                out.push(']');
+            }
+            '\\' if !in_class => match chars.next() {
+                Some(e @ ('*' | '?' | '[' | ']')) => {
+                    out.push('[');
+                    out.push(e);
+                    out.push(']');
+                }
+                Some(e) => out.push(e),
+                None => out.push('\\'),
+            },
+            '*' if !in_class => {
+                out.push('*');
+                while chars.peek() == Some(&'*') {
+                    chars.next();
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// One file's last read: its stamp and its last good groups.
 #[derive(Debug)]
 struct FileState {
@@ -357,7 +401,7 @@ impl FileSd {
         };
         let mut out = Vec::new();
         for pattern in &self.config.files {
-            match glob::glob_with(pattern, options) {
+            match glob::glob_with(&go_glob_to_glob(pattern), options) {
                 Ok(paths) => {
                     // Unreadable directories are skipped, as filepath.Glob ignores I/O
                     // errors; non-UTF-8 paths cannot be label values.
@@ -632,6 +676,20 @@ async fn run_http_sd(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_globs_in_the_crate_syntax() {
+        for (go, ours) in [
+            ("/etc/sd/*.json", "/etc/sd/*.json"),
+            ("/etc/sd/[^b]*.json", "/etc/sd/[!b]*.json"),
+            ("/etc/sd/[a-c]?.yml", "/etc/sd/[a-c]?.yml"),
+            ("/etc/sd/a\\*b.json", "/etc/sd/a[*]b.json"),
+            ("/etc/sd/a\\x.json", "/etc/sd/ax.json"),
+            ("/etc/sd/a**.json", "/etc/sd/a*.json"),
+        ] {
+            assert_eq!(go_glob_to_glob(go), ours, "{go}");
+        }
+    }
 
     #[test]
     fn content_types_as_prometheus() {

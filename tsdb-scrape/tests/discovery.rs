@@ -548,3 +548,29 @@ http_sd_configs:
     let during = ep.requests.lock().len() - before;
     assert!((1..=40).contains(&during), "{during} requests");
 }
+
+#[tokio::test]
+async fn file_sd_globs_as_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    for name in ["a.json", "b.json", ".hidden.json", "c.yaml"] {
+        let target = name.split('.').find(|s| !s.is_empty()).unwrap();
+        write(
+            &dir.path().join(name),
+            &format!(r#"[{{"targets": ["{target}:1"]}}]"#),
+        );
+    }
+    std::fs::create_dir(dir.path().join("sub")).unwrap();
+    write(&dir.path().join("sub/d.json"), r#"[{"targets": ["d:1"]}]"#);
+    // Go's negated class `[^b]`; `*` matches a leading dot and never crosses `/`.
+    let config = cfg(&format!(
+        "
+job_name: j
+file_sd_configs:
+  - files: ['{d}/[^b]*.json', '{d}/?.yaml']
+"
+    ));
+    let discovery = Discovery::spawn(&config, &options()).unwrap();
+    let mut rx = discovery.subscribe();
+    assert_eq!(targets(&next(&mut rx).await), ["a:1", "c:1", "hidden:1"]);
+}
