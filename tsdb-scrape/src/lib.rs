@@ -11,6 +11,7 @@
 //! scrape loop, the server's wiring.
 
 pub mod config;
+pub mod fetch;
 pub mod file_sd;
 pub mod relabel;
 pub mod ring;
@@ -21,6 +22,7 @@ pub use config::{
     resolve_scrape_configs, Authorization, BasicAuth, FileSdConfig, GlobalScrapeConfig,
     HttpSdConfig, ScrapeConfig, ScrapeConfigError, TargetGroup, TlsConfig,
 };
+pub use fetch::{ClientError, Scraper, ACCEPT_HEADER};
 pub use file_sd::{parse_file_sd, FileSdError};
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};
