@@ -6,13 +6,15 @@
 //! [`ring`] (the rendezvous-hash ring that assigns targets to collectors), [`config`]
 //! (`scrape_configs` entries in Prometheus's YAML shape), [`target`] (scrape targets from
 //! discovered target groups, as Prometheus populates them), [`file_sd`] (the target
-//! groups of a file_sd file) and [`scrape`] (what one scrape of a fetched body appends:
-//! samples, stale markers, report series). Not yet: file watching, `http_sd`, the HTTP
-//! scrape loop, the server's wiring.
+//! groups of a file_sd file), [`scrape`] (what one scrape of a fetched body appends:
+//! samples, stale markers, report series), [`fetch`] (the HTTP request of a scrape) and
+//! [`manager`] (the scrape loops on tokio, per job and target). Not yet: file watching,
+//! `http_sd`, the server's wiring.
 
 pub mod config;
 pub mod fetch;
 pub mod file_sd;
+pub mod manager;
 pub mod relabel;
 pub mod ring;
 pub mod scrape;
@@ -24,6 +26,10 @@ pub use config::{
 };
 pub use fetch::{ClientError, Scraper, ACCEPT_HEADER};
 pub use file_sd::{parse_file_sd, FileSdError};
+pub use manager::{
+    AppendError, Appender, FnAppender, Health, ScrapeManager, ScrapePool, TargetHealth, TargetStatus,
+    UnknownJob,
+};
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};
 pub use scrape::{
