@@ -66,6 +66,13 @@ impl Appender for tsdb_core::Db {
     }
 }
 
+/// A shared appender (an `Arc<Db>` the embedder also queries).
+impl<A: Appender + ?Sized> Appender for Arc<A> {
+    fn append(&self, batch: &Batch) -> Result<(), AppendError> {
+        (**self).append(batch)
+    }
+}
+
 /// An [`Appender`] from a closure.
 pub struct FnAppender<F>(pub F);
 
