@@ -145,7 +145,10 @@ impl Scraper {
                 read_secret("credentials_file", &a.credentials_file)?
             };
             let kind = if a.kind.is_empty() { "Bearer" } else { &a.kind };
-            headers.insert(AUTHORIZATION, header_value(&format!("{kind} {credentials}"))?);
+            headers.insert(
+                AUTHORIZATION,
+                header_value(&format!("{kind} {credentials}"))?,
+            );
         }
         let tls = tls_client_config(&cfg.tls_config)?;
         let client = reqwest::Client::builder()

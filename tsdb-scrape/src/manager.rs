@@ -214,12 +214,20 @@ fn target_hash(t: &Target) -> u64 {
 
 /// How long from `now` until the target's first scrape: the point of the interval where
 /// `now mod interval` equals the target's offset (Prometheus's `Target.offset`).
-pub fn first_scrape_delay(target: &Target, seed: u64, interval: Duration, now: SystemTime) -> Duration {
+pub fn first_scrape_delay(
+    target: &Target,
+    seed: u64,
+    interval: Duration,
+    now: SystemTime,
+) -> Duration {
     let iv = interval.as_nanos();
     if iv == 0 {
         return Duration::ZERO;
     }
-    let now_ns = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let now_ns = now
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos();
     let base = iv - now_ns % iv;
     let offset = u128::from(target_hash(target) ^ seed) % iv;
     let mut next = base + offset;
@@ -241,7 +249,8 @@ async fn append(shared: &PoolShared, samples: Vec<crate::scrape::AppendSample>) 
         return None;
     }
     let appender = shared.appender.clone();
-    let res = tokio::task::spawn_blocking(move || appender.append(&samples_to_batch(&samples))).await;
+    let res =
+        tokio::task::spawn_blocking(move || appender.append(&samples_to_batch(&samples))).await;
     match res {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(e.to_string()),
@@ -294,7 +303,11 @@ async fn run_loop(
         };
         let append_error = append(&shared, outcome.samples).await;
         let mut h = lock(&health);
-        h.health = if outcome.error.is_none() { Health::Up } else { Health::Down };
+        h.health = if outcome.error.is_none() {
+            Health::Up
+        } else {
+            Health::Down
+        };
         h.last_scrape = Some(started);
         h.last_scrape_duration = duration;
         h.last_error = outcome.error.as_ref().map(ScrapeError::to_string);
