@@ -213,19 +213,16 @@ impl Scraper {
     }
 }
 
-/// An error and its sources, joined with `: ` (reqwest's own `Display` omits the cause).
+/// The innermost cause of an error: what went wrong (`Connection refused (os error
+/// 111)`, `invalid peer certificate: UnknownIssuer`) without reqwest's and hyper's
+/// wrappers (`error sending request for url (...)`, `client error (Connect)`), which
+/// repeat the URL that the message already starts with, as Go's does.
 fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(cause) = src {
-        let c = cause.to_string();
-        if !s.ends_with(&c) {
-            s.push_str(": ");
-            s.push_str(&c);
-        }
-        src = cause.source();
+    let mut inner = e;
+    while let Some(cause) = inner.source() {
+        inner = cause;
     }
-    s
+    inner.to_string()
 }
 
 /// Seconds as Go's `strconv.FormatFloat(d.Seconds(), 'f', -1, 64)`: the shortest decimal

@@ -10,9 +10,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
 use tsdb_core::{Db, Options};
 use tsdb_index::{Labels, Matcher};
 use tsdb_scrape::manager::first_scrape_delay;
@@ -53,6 +54,11 @@ struct Server {
 
 impl Server {
     async fn start(served: Served) -> Server {
+        Server::start_with(served, None).await
+    }
+
+    /// Serves https with `acceptor` when given.
+    async fn start_with(served: Served, acceptor: Option<TlsAcceptor>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let served = Arc::new(Mutex::new(served));
@@ -63,7 +69,15 @@ impl Server {
         let task = tokio::spawn(async move {
             let mut conns = JoinSet::new();
             while let Ok((sock, _)) = listener.accept().await {
-                conns.spawn(handle(sock, s.clone(), r.clone()));
+                let (s, r) = (s.clone(), r.clone());
+                match acceptor.clone() {
+                    None => conns.spawn(handle(sock, s, r)),
+                    Some(a) => conns.spawn(async move {
+                        if let Ok(tls) = a.accept(sock).await {
+                            handle(tls, s, r).await;
+                        }
+                    }),
+                };
             }
         });
         Server {
@@ -91,8 +105,8 @@ impl Server {
     }
 }
 
-async fn handle(
-    mut sock: TcpStream,
+async fn handle<S: AsyncRead + AsyncWrite + Unpin>(
+    mut sock: S,
     served: Arc<Mutex<Served>>,
     requests: Arc<Mutex<Vec<String>>>,
 ) {
@@ -344,6 +358,10 @@ async fn a_target_whose_server_stops_goes_down_and_its_series_stale() {
     let err = st.health.last_error.unwrap();
     assert!(
         err.starts_with(&format!("Get \"http://{addr}/metrics\": ")),
+        "{err}"
+    );
+    assert!(
+        err.to_ascii_lowercase().contains("connection refused"),
         "{err}"
     );
     // Wait for the failed scrape's samples (appended just before health is updated).
@@ -629,4 +647,85 @@ async fn garbage_then_recovery() {
     assert_eq!(*f.values("a", &addr).last().unwrap(), 1.5f64.to_bits());
     assert_eq!(*f.values("up", &addr).last().unwrap(), 1f64.to_bits());
     f.manager.stop().await;
+}
+
+/// The examples' test certificates: `ca.pem` signed `server1.pem` for 127.0.0.1 and
+/// localhost (see examples/tests/data/tls/README.md).
+fn tls_data(name: &str) -> String {
+    format!(
+        "{}/../examples/tests/data/tls/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+fn acceptor() -> TlsAcceptor {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(tls_data("server1.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(tls_data("server1.key")).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    TlsAcceptor::from(Arc::new(config))
+}
+
+/// https targets: trusted through `ca_file`, refused without it (the system's roots do
+/// not know the test CA), accepted with `insecure_skip_verify`; `server_name` verifies
+/// the certificate against another name than the address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_targets_and_tls_config() {
+    let server = Server::start_with(Served::text(BODY), Some(acceptor())).await;
+    let addr = server.address();
+    let ca = tls_data("ca.pem");
+    let cases = [
+        (format!("tls_config:\n  ca_file: {ca}\n"), None),
+        (
+            String::new(),
+            Some("invalid peer certificate: UnknownIssuer"),
+        ),
+        (
+            "tls_config:\n  insecure_skip_verify: true\n".to_string(),
+            None,
+        ),
+        (
+            format!("tls_config:\n  ca_file: {ca}\n  server_name: localhost\n"),
+            None,
+        ),
+        (
+            format!("tls_config:\n  ca_file: {ca}\n  server_name: other.example\n"),
+            Some("certificate not valid for name \"other.example\""),
+        ),
+    ];
+    for (tls, want_error) in cases {
+        let cfg = config(&format!("scheme: https\n{tls}"));
+        let mut f = fixture(&cfg).await;
+        f.manager
+            .sync("node", targets(&cfg, std::slice::from_ref(&addr)))
+            .await
+            .unwrap();
+        let st = f.wait(&addr, "a scrape", |s| s.health.scrapes >= 1).await;
+        match want_error {
+            None => {
+                assert_eq!(st.health.last_error, None, "{tls}");
+                assert_eq!(f.values("a", &addr)[0], 1.5f64.to_bits(), "{tls}");
+            }
+            Some(want) => {
+                let err = st.health.last_error.unwrap_or_default();
+                let prefix = format!("Get \"https://{addr}/metrics\": ");
+                assert!(err.starts_with(&prefix), "{tls}: {err}");
+                assert!(err.contains(want), "{tls}: {err}");
+                assert!(f.read("a", &addr).is_empty(), "{tls}");
+            }
+        }
+        f.manager.stop().await;
+    }
 }
