@@ -27,8 +27,12 @@
 //! - Each loop keeps its [`TargetHealth`] (`health`, `lastScrape`, `lastScrapeDuration`,
 //!   `lastError`) for `/api/v1/targets`.
 //!
-//! Not done yet: `target_limit`, and the scrape-time jitter seed Prometheus derives from
-//! its external labels and host name (our offset seed is 0 unless set).
+//! - `target_limit`: while a job has more (owned) targets than the limit, every one of its
+//!   scrapes fails without a request, `target_limit exceeded (number of targets: N,
+//!   limit: L)`, as Prometheus's forced error does (stale markers and `up` 0).
+//!
+//! Not done yet: the scrape-time jitter seed Prometheus derives from its external labels
+//! and host name (our offset seed is 0 unless set).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -163,6 +167,30 @@ struct PoolShared {
     options: ScrapeOptions,
     appender: Arc<dyn Appender>,
     offset_seed: u64,
+    /// `target_limit` (0: none).
+    target_limit: usize,
+    /// Set while the job is over `target_limit`: every scrape fails with it.
+    forced: Mutex<Option<String>>,
+}
+
+impl PoolShared {
+    /// Sets or clears the `target_limit` error for `targets` active targets.
+    fn refresh_target_limit(&self, targets: usize) {
+        let err = (self.target_limit > 0 && targets > self.target_limit).then(|| {
+            format!(
+                "target_limit exceeded (number of targets: {targets}, limit: {})",
+                self.target_limit
+            )
+        });
+        *self.forced.lock().unwrap_or_else(|e| e.into_inner()) = err;
+    }
+
+    fn forced_error(&self) -> Option<String> {
+        self.forced
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 struct LoopHandle {
@@ -285,9 +313,12 @@ async fn run_loop(
         let started = SystemTime::now();
         let clock = Instant::now();
         let t_ms = millis(started);
-        let fetched = tokio::select! {
-            f = shared.scraper.fetch(&target) => f,
-            r = stop.changed() => break if r.is_ok() { *stop.borrow() } else { Stop::Stale },
+        let fetched = match shared.forced_error() {
+            Some(e) => Err(ScrapeError::Fetch(e)),
+            None => tokio::select! {
+                f = shared.scraper.fetch(&target) => f,
+                r = stop.changed() => break if r.is_ok() { *stop.borrow() } else { Stop::Stale },
+            },
         };
         let duration = clock.elapsed();
         let outcome = match fetched {
@@ -336,6 +367,8 @@ impl ScrapePool {
             options: scrape_options(&config),
             appender,
             offset_seed,
+            target_limit: usize::try_from(config.target_limit).unwrap_or(usize::MAX),
+            forced: Mutex::new(None),
         });
         Ok(ScrapePool {
             config,
@@ -396,6 +429,7 @@ impl ScrapePool {
             .filter(|k| !wanted.contains_key(*k))
             .cloned()
             .collect();
+        self.shared.refresh_target_limit(wanted.len());
         let mut stopping = Vec::new();
         for k in gone {
             if let Some(h) = self.loops.remove(&k) {
@@ -428,6 +462,7 @@ impl ScrapePool {
             self.shared.offset_seed,
         )?;
         let old = std::mem::replace(self, fresh);
+        self.shared.refresh_target_limit(old.loops.len());
         for (k, h) in old.loops {
             let target = h.target.clone();
             let (state, health) = Self::stop_loop(h, Stop::Handover).await;

@@ -729,3 +729,43 @@ async fn https_targets_and_tls_config() {
         f.manager.stop().await;
     }
 }
+
+/// Over `target_limit`, every target of the job fails without a request; back under it
+/// (a discovery update or a reload raising the limit), they are scraped again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_limit_fails_every_target_of_the_job() {
+    let s1 = Server::start(Served::text(BODY)).await;
+    let s2 = Server::start(Served::text(BODY)).await;
+    let cfg = config("target_limit: 1\n");
+    let mut f = fixture(&cfg).await;
+    let (a1, a2) = (s1.address(), s2.address());
+    f.manager
+        .sync("node", targets(&cfg, &[a1.clone(), a2.clone()]))
+        .await
+        .unwrap();
+    let want = "target_limit exceeded (number of targets: 2, limit: 1)";
+    for a in [&a1, &a2] {
+        let st = f
+            .wait(a, "a failed scrape", |s| s.health.scrapes >= 1)
+            .await;
+        assert_eq!(st.health.last_error.as_deref(), Some(want));
+        assert_eq!(f.values("up", a)[0], 0f64.to_bits());
+    }
+    assert_eq!(s1.request_count() + s2.request_count(), 0);
+    // Back under the limit.
+    f.manager
+        .sync("node", targets(&cfg, std::slice::from_ref(&a1)))
+        .await
+        .unwrap();
+    f.wait(&a1, "up", |s| s.health.health == Health::Up).await;
+    assert!(s1.request_count() >= 1);
+    // A reload raising the limit is the other way back.
+    let two = config("target_limit: 2\n");
+    f.manager.apply_config(vec![two.clone()]).await.unwrap();
+    f.manager
+        .sync("node", targets(&two, &[a1.clone(), a2.clone()]))
+        .await
+        .unwrap();
+    f.wait(&a2, "up", |s| s.health.health == Health::Up).await;
+    f.manager.stop().await;
+}
