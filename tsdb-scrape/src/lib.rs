@@ -7,13 +7,17 @@
 //! (`scrape_configs` entries in Prometheus's YAML shape), [`target`] (scrape targets from
 //! discovered target groups, as Prometheus populates them), [`file_sd`] (the target
 //! groups of a file_sd file), [`discovery`] (a job's target groups kept current by tokio
-//! tasks: `static_configs`, `file_sd` files watched, `http_sd`) and [`scrape`] (what one
-//! scrape of a fetched body appends: samples, stale markers, report series). Not yet: the
-//! HTTP scrape loop, the server's wiring.
+//! tasks: `static_configs`, `file_sd` files watched, `http_sd`), [`scrape`] (what one
+//! scrape of a fetched body appends: samples, stale markers, report series), [`fetch`]
+//! (the HTTP request of a scrape) and [`manager`] (the scrape loops on tokio, per job and
+//! target). Not yet: the server's wiring (config, `/api/v1/targets`), discovery feeding
+//! the manager.
 
 pub mod config;
 pub mod discovery;
+pub mod fetch;
 pub mod file_sd;
+pub mod manager;
 pub mod relabel;
 pub mod ring;
 pub mod scrape;
@@ -27,7 +31,12 @@ pub use discovery::{
     default_http_client, parse_http_sd, Discovery, DiscoveryError, DiscoveryOptions,
     DiscoveryStatus, SourcedGroup,
 };
+pub use fetch::{ClientError, Scraper, ACCEPT_HEADER};
 pub use file_sd::{parse_file_sd, FileSdError};
+pub use manager::{
+    AppendError, Appender, FnAppender, Health, ScrapeManager, ScrapePool, TargetHealth,
+    TargetStatus, UnknownJob,
+};
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};
 pub use scrape::{
