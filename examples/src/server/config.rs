@@ -2,15 +2,23 @@
 //!
 //! ```yaml
 //! global:
-//!   scrape_interval: 15s      # the self-monitoring interval, unless --self-scrape-interval
+//!   scrape_interval: 15s      # the self-monitoring interval, unless --self-scrape-interval,
+//!                             # and the default of every scrape config
+//!   scrape_timeout: 10s       # the default timeout of every scrape config
 //!   evaluation_interval: 1m   # the step of a subquery written without one (`x[1h:]`)
 //!   external_labels:          # validated, and shown by /api/v1/status/config
 //!     region: eu-1
+//! scrape_configs:             # Prometheus' scrape configs (see tsdb_scrape::ScrapeConfig)
+//!   - job_name: node
+//!     static_configs:
+//!       - targets: ["localhost:9100"]
 //! ```
 //!
 //! Unknown keys are errors that name the key and its line, as are duplicate keys;
-//! Prometheus' `scrape_configs`, `rule_files` and the other sections this server does not
-//! support yet are refused by name. The YAML is read by `serde-saphyr`: a maintained,
+//! `scrape_configs` entries are read by `tsdb_scrape` (whose checks name the line too),
+//! then resolved against `global` (job names unique, timeouts within intervals);
+//! Prometheus' `rule_files` and the other sections this server does not support yet are
+//! refused by name. The YAML is read by `serde-saphyr`: a maintained,
 //! panic-free deserializer whose errors carry line and column (and refuse duplicate keys),
 //! where `serde_yaml` is archived, `serde_yml` is unmaintained, `serde_norway` (a
 //! `serde_yaml` fork) loses the location of errors raised by our own checks and accepts
@@ -22,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
+use tsdb_scrape::{resolve_scrape_configs, GlobalScrapeConfig, ScrapeConfig};
 
 use crate::timearg::prometheus_duration_ms;
 
@@ -33,10 +42,14 @@ pub const DEFAULT_EVALUATION_INTERVAL: Duration = Duration::from_secs(60);
 pub struct Config {
     /// `global.scrape_interval`, when given.
     pub scrape_interval: Option<Duration>,
+    /// `global.scrape_timeout`, when given.
+    pub scrape_timeout: Option<Duration>,
     /// `global.evaluation_interval` (default 1m).
     pub evaluation_interval: Duration,
     /// `global.external_labels`.
     pub external_labels: BTreeMap<String, String>,
+    /// `scrape_configs`, resolved (intervals and timeouts inherited from `global`).
+    pub scrape_configs: Vec<ScrapeConfig>,
     /// The file it came from (`None`: the built-in defaults).
     pub source: Option<PathBuf>,
 }
@@ -45,8 +58,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             scrape_interval: None,
+            scrape_timeout: None,
             evaluation_interval: DEFAULT_EVALUATION_INTERVAL,
             external_labels: BTreeMap::new(),
+            scrape_configs: Vec::new(),
             source: None,
         }
     }
@@ -96,12 +111,20 @@ impl Config {
         }
         let raw: Raw = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
         let g = raw.global.unwrap_or_default();
+        let scrape_interval = g.scrape_interval.map(|d| d.0);
+        let scrape_timeout = g.scrape_timeout.map(|d| d.0);
+        let global =
+            GlobalScrapeConfig::new(scrape_interval, scrape_timeout).map_err(|e| e.to_string())?;
+        let mut scrape_configs = raw.scrape_configs.unwrap_or_default();
+        resolve_scrape_configs(&mut scrape_configs, &global).map_err(|e| e.to_string())?;
         Ok(Config {
-            scrape_interval: g.scrape_interval.map(|d| d.0),
+            scrape_interval,
+            scrape_timeout,
             evaluation_interval: g
                 .evaluation_interval
                 .map_or(DEFAULT_EVALUATION_INTERVAL, |d| d.0),
             external_labels: g.external_labels.map(|l| l.0).unwrap_or_default(),
+            scrape_configs,
             source: None,
         })
     }
@@ -117,6 +140,13 @@ impl Config {
                 super::flags::format_duration(d)
             );
         }
+        if let Some(d) = self.scrape_timeout {
+            let _ = writeln!(
+                out,
+                "  scrape_timeout: {}",
+                super::flags::format_duration(d)
+            );
+        }
         let _ = writeln!(
             out,
             "  evaluation_interval: {}",
@@ -129,6 +159,26 @@ impl Config {
                 let _ = writeln!(out, "    {k}: {}", quote(v));
             }
         }
+        if !self.scrape_configs.is_empty() {
+            // The settings that tell jobs apart; targets, relabeling and credentials are
+            // not repeated here.
+            out.push_str("scrape_configs:\n");
+            for c in &self.scrape_configs {
+                let _ = writeln!(out, "  - job_name: {}", quote(&c.job_name));
+                let _ = writeln!(
+                    out,
+                    "    scrape_interval: {}",
+                    tsdb_scrape::config::format_duration(c.scrape_interval)
+                );
+                let _ = writeln!(
+                    out,
+                    "    scrape_timeout: {}",
+                    tsdb_scrape::config::format_duration(c.scrape_timeout)
+                );
+                let _ = writeln!(out, "    metrics_path: {}", quote(&c.metrics_path));
+                let _ = writeln!(out, "    scheme: {}", quote(&c.scheme));
+            }
+        }
         out
     }
 }
@@ -139,27 +189,32 @@ fn quote(v: &str) -> String {
     out
 }
 
-/// The file's top level: `global`, and the sections refused by name (their fields are
-/// never read: deserializing them fails).
+/// The file's top level: `global`, `scrape_configs`, and the sections refused by name
+/// (their fields are never read: deserializing them fails).
 #[derive(Deserialize)]
-#[expect(dead_code, reason = "the refused sections exist to be refused by name")]
 #[serde(deny_unknown_fields)]
 struct Raw {
     global: Option<RawGlobal>,
-    #[serde(default, deserialize_with = "refuse_scrape_configs")]
-    scrape_configs: Option<()>,
+    scrape_configs: Option<Vec<ScrapeConfig>>,
+    #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_scrape_config_files")]
     scrape_config_files: Option<()>,
+    #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_rule_files")]
     rule_files: Option<()>,
+    #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_alerting")]
     alerting: Option<()>,
+    #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_remote_write")]
     remote_write: Option<()>,
+    #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_remote_read")]
     remote_read: Option<()>,
+    #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_storage")]
     storage: Option<()>,
+    #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_tracing")]
     tracing: Option<()>,
 }
@@ -168,6 +223,7 @@ struct Raw {
 #[serde(deny_unknown_fields)]
 struct RawGlobal {
     scrape_interval: Option<ConfigDuration>,
+    scrape_timeout: Option<ConfigDuration>,
     evaluation_interval: Option<ConfigDuration>,
     external_labels: Option<ExternalLabels>,
 }
@@ -179,15 +235,13 @@ macro_rules! refuse {
         fn $f<'de, D: Deserializer<'de>>(d: D) -> Result<Option<()>, D::Error> {
             serde::de::IgnoredAny::deserialize(d)?;
             Err(serde::de::Error::custom(concat!(
-                "`", $name, "` is not supported by tsdb-server yet (remove the section; push ",
-                "data with remote write instead of scraping)"
+                "`", $name, "` is not supported by tsdb-server yet (remove the section)"
             )))
         }
     )*};
 }
 
 refuse! {
-    refuse_scrape_configs => "scrape_configs",
     refuse_scrape_config_files => "scrape_config_files",
     refuse_rule_files => "rule_files",
     refuse_alerting => "alerting",
@@ -269,7 +323,12 @@ mod tests {
 
     #[test]
     fn unsupported_sections_are_refused_by_name() {
-        for section in ["scrape_configs", "rule_files", "remote_write", "alerting"] {
+        for section in [
+            "scrape_config_files",
+            "rule_files",
+            "remote_write",
+            "alerting",
+        ] {
             let text = format!("global:\n  scrape_interval: 15s\n{section}:\n  - x: 1\n");
             let e = Config::parse(&text).unwrap_err();
             assert!(
@@ -277,6 +336,39 @@ mod tests {
                 "{e}"
             );
         }
+    }
+
+    #[test]
+    fn scrape_configs_inherit_global_and_name_the_line() {
+        let c = Config::parse(
+            "global:\n  scrape_interval: 30s\n  scrape_timeout: 5s\nscrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [\"localhost:9100\"]\n  - job_name: b\n    scrape_interval: 2s\n",
+        )
+        .unwrap();
+        assert_eq!(c.scrape_configs.len(), 2);
+        assert_eq!(c.scrape_configs[0].scrape_interval, Duration::from_secs(30));
+        assert_eq!(c.scrape_configs[0].scrape_timeout, Duration::from_secs(5));
+        assert_eq!(c.scrape_configs[1].scrape_interval, Duration::from_secs(2));
+        assert_eq!(c.scrape_configs[1].scrape_timeout, Duration::from_secs(2));
+        assert!(c.to_yaml().contains("job_name: \"b\""), "{}", c.to_yaml());
+        let e = Config::parse("scrape_configs:\n  - job_name: a\n    scrape_intervall: 1s\n")
+            .unwrap_err();
+        assert!(
+            e.contains("scrape_intervall") && e.contains("line 3"),
+            "{e}"
+        );
+        let e = Config::parse("scrape_configs:\n  - job_name: a\n  - job_name: a\n").unwrap_err();
+        assert!(e.contains("multiple scrape configs"), "{e}");
+        let e =
+            Config::parse("global:\n  scrape_interval: 1s\n  scrape_timeout: 2s\n").unwrap_err();
+        assert!(e.contains("global scrape timeout greater"), "{e}");
+        let e = Config::parse(
+            "scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    scrape_timeout: 2s\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("scrape timeout greater than scrape interval"),
+            "{e}"
+        );
     }
 
     #[test]
