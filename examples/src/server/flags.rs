@@ -142,6 +142,16 @@ pub struct Flags {
     /// Log level: error, warn, info, debug or trace (RUST_LOG overrides it).
     #[arg(long, value_name = "LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// This collector's index (0-based) among --shard-count collectors sharing one target
+    /// list: it scrapes only the targets the consistent-hash ring over job and address
+    /// assigns to it. Default: no sharding (every target is scraped).
+    #[arg(long, value_name = "N", requires = "shard_count")]
+    pub shard_index: Option<usize>,
+
+    /// The number of collectors sharing the targets (with --shard-index).
+    #[arg(long, value_name = "M", requires = "shard_index")]
+    pub shard_count: Option<usize>,
 }
 
 impl Flags {
@@ -197,6 +207,14 @@ impl Flags {
             ("http-timeout", dur(self.http_timeout)),
             ("shutdown-timeout", dur(self.shutdown_timeout)),
             ("log-level", self.log_level.clone()),
+            (
+                "shard-index",
+                self.shard_index.map_or(String::new(), |n| n.to_string()),
+            ),
+            (
+                "shard-count",
+                self.shard_count.map_or(String::new(), |n| n.to_string()),
+            ),
         ]
     }
 }

@@ -35,6 +35,7 @@ use super::config::Config;
 use super::flags::Flags;
 use super::metrics::Metrics;
 use super::pool::QueryPool;
+use super::scrape::Scraping;
 use super::state::{engine_for, AppState, Shared};
 use super::tls::Tls;
 use super::{routes, self_scrape};
@@ -162,6 +163,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         started,
         last_reload: RwLock::new((true, started)),
         reload_lock: tokio::sync::Mutex::new(()),
+        scrape: OnceLock::new(),
         flags: flags.clone(),
     }));
 
@@ -261,9 +263,18 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
             changed = opened_rx.changed(), if awaiting_open => {
                 if changed.is_err() { awaiting_open = false; continue; }
                 let outcome = opened_rx.borrow().clone();
-                if let Some(Err(message)) = outcome {
-                    failure = Some(ServerError::Open { dir: flags.data.display().to_string(), message });
-                    break;
+                match outcome {
+                    Some(Err(message)) => {
+                        failure = Some(ServerError::Open { dir: flags.data.display().to_string(), message });
+                        break;
+                    }
+                    Some(Ok(())) => {
+                        if let Err(e) = start_scraping(&state).await {
+                            failure = Some(ServerError::Setup(e));
+                            break;
+                        }
+                    }
+                    None => {}
                 }
             }
         }
@@ -280,6 +291,10 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     if let Some(s) = scraper {
         let _ = s.await;
     }
+    // stale markers for every scraped series, while the database is still open
+    if let Some(s) = state.0.scrape.get() {
+        s.stop().await;
+    }
     if let Some(db) = state.0.db.get().cloned() {
         match tokio::task::spawn_blocking(move || db.close()).await {
             Ok(Ok(())) => tracing::info!("database closed"),
@@ -291,6 +306,31 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// Starts pull ingestion with the configuration in force (the database is open).
+async fn start_scraping(state: &AppState) -> Result<(), String> {
+    // a reload now would apply its configuration to a manager not yet registered
+    let _one = state.0.reload_lock.lock().await;
+    let Some(db) = state.0.db.get().cloned() else {
+        return Ok(());
+    };
+    let flags = &state.0.flags;
+    let shard = match (flags.shard_index, flags.shard_count) {
+        (Some(index), Some(count)) => Some(
+            tsdb_scrape::Ring::from_shards(index, count)
+                .map_err(|e| format!("--shard-index {index} --shard-count {count}: {e}"))?,
+        ),
+        _ => None,
+    };
+    let scraping = Arc::new(Scraping::new(db, shard));
+    let configs = state.0.config.read().scrape_configs.clone();
+    scraping.apply(&configs).await?;
+    if !configs.is_empty() {
+        tracing::info!(jobs = configs.len(), "scraping started");
+    }
+    let _ = state.0.scrape.set(scraping);
+    Ok(())
 }
 
 /// Re-reads the configuration, credentials and certificate; all or nothing.
@@ -321,6 +361,10 @@ async fn reload_inner(state: &AppState) -> Result<(), String> {
     };
     if let Some(tls) = &state.0.tls {
         tls.check().await.map_err(|e| e.to_string())?;
+    }
+    // All or nothing itself: refused before anything else changes.
+    if let Some(scrape) = state.0.scrape.get() {
+        scrape.apply(&config.scrape_configs).await?;
     }
     // Everything is valid: apply.
     if let Some(tls) = &state.0.tls {

@@ -39,10 +39,12 @@ pub mod pool;
 pub mod query_api;
 pub mod response;
 pub mod routes;
+pub mod scrape;
 pub mod self_scrape;
 pub mod series_api;
 pub mod state;
 pub mod status_api;
+pub mod targets_api;
 pub mod tls;
 pub mod write_api;
 

@@ -3,7 +3,7 @@
 //! | group | credential | endpoints |
 //! |---|---|---|
 //! | open | none | `/-/healthy`, `/-/ready` (for probes), `/ping` (Influx clients) |
-//! | read | read | `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read}`, `/api/v1/status/*`, `/metrics` |
+//! | read | read | `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read,targets}`, `/api/v1/status/*`, `/metrics` |
 //! | write | write | `/write`, `/api/v2/write`, `/api/v1/write`, `/api/v1/otlp/v1/metrics`, `/opentelemetry/v1/metrics` |
 //! | admin | admin | `/api/v1/admin/tsdb/{delete_series,flush}`, `/-/reload` |
 //!
@@ -32,7 +32,7 @@ use tower_http::trace::TraceLayer;
 use super::auth::Role;
 use super::lifecycle::reload_handler;
 use super::state::AppState;
-use super::{query_api, series_api, status_api, write_api};
+use super::{query_api, series_api, status_api, targets_api, write_api};
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status/flags", get(status_api::flags))
         .route("/api/v1/status/config", get(status_api::config))
         .route("/api/v1/status/tsdb", get(status_api::tsdb))
+        .route("/api/v1/targets", get(targets_api::targets))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read))
         .layer(RequestBodyLimitLayer::new(flags.max_request_body_size));

@@ -20,6 +20,7 @@ use super::flags::Flags;
 use super::metrics::Metrics;
 use super::pool::QueryPool;
 use super::response::{ApiError, ErrorType};
+use super::scrape::Scraping;
 use super::tls::Tls;
 
 /// The state handlers receive (a cheap clone).
@@ -60,6 +61,8 @@ pub struct Shared {
     pub last_reload: RwLock<(bool, SystemTime)>,
     /// One reload at a time (SIGHUP and `/-/reload` may race).
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// Pull ingestion (`scrape_configs`), started once the database is open.
+    pub scrape: OnceLock<Arc<Scraping>>,
 }
 
 impl AppState {
