@@ -1,0 +1,289 @@
+//! Pull ingestion end to end: the server scrapes `/metrics` servers run by the test
+//! (127.0.0.1, 200 ms intervals) through `static_configs` and `file_sd_configs`; values,
+//! labels and `up` are read back through `/api/v1/query`; `/api/v1/targets` shows active
+//! and dropped targets in Prometheus's shape; a `file_sd` file changed while running adds
+//! a target; a reload changing the interval keeps scraping; a target that stops goes `up`
+//! 0 and its series go stale at once. Every wait is bounded.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod server_common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use server_common::{enc, Server};
+
+/// A `/metrics` server: answers every request with the current body, until stopped
+/// (then its port refuses connections).
+struct Exporter {
+    addr: String,
+    body: Arc<Mutex<String>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Exporter {
+    fn start(body: &str) -> Exporter {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let body = Arc::new(Mutex::new(body.to_owned()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let body = body.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((mut conn, _)) => {
+                            conn.set_nonblocking(false).unwrap();
+                            conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                            let mut req = Vec::new();
+                            let mut buf = [0u8; 1024];
+                            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                                match conn.read(&mut buf) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                                }
+                            }
+                            let b = body.lock().unwrap().clone();
+                            let _ = write!(
+                                conn,
+                                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                                b.len()
+                            );
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                    }
+                }
+            })
+        };
+        Exporter {
+            addr,
+            body,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn set(&self, body: &str) {
+        *self.body.lock().unwrap() = body.to_owned();
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            t.join().unwrap();
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `f` every 50 ms for at most `limit`.
+fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// An instant query's result as (labels, value) pairs.
+fn query(s: &Server, q: &str) -> Vec<(serde_json::Value, String)> {
+    let r = s.get(&format!("/api/v1/query?query={}", enc(q)));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let j = r.json();
+    j["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["metric"].clone(),
+                e["value"][1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The value of a query with one result, if it has exactly one.
+fn single(s: &Server, q: &str) -> Option<String> {
+    let r = query(s, q);
+    (r.len() == 1).then(|| r[0].1.clone())
+}
+
+fn config(interval: &str, static_addr: &str, sd_file: &str) -> String {
+    format!(
+        r#"global:
+  scrape_interval: {interval}
+scrape_configs:
+  - job_name: static
+    static_configs:
+      - targets: ["{static_addr}", "127.0.0.1:9"]
+        labels:
+          team: a
+    relabel_configs:
+      - source_labels: [__address__]
+        regex: "127\\.0\\.0\\.1:9"
+        action: drop
+  - job_name: files
+    file_sd_configs:
+      - files: ["{sd_file}"]
+        refresh_interval: 1s
+"#
+    )
+}
+
+fn sd_json(addrs: &[&str]) -> String {
+    let list: Vec<String> = addrs.iter().map(|a| format!("\"{a}\"")).collect();
+    format!(
+        r#"[{{"targets":[{}],"labels":{{"env":"test"}}}}]"#,
+        list.join(",")
+    )
+}
+
+#[test]
+fn static_and_file_sd_targets_reload_and_staleness() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = Exporter::start("# TYPE test_metric gauge\ntest_metric{k=\"a\"} 42\n");
+    let b = Exporter::start("test_metric{k=\"b\"} 7\n");
+    let c = Exporter::start("test_metric{k=\"c\"} 9.5\n");
+    let sd = dir.path().join("targets.json");
+    std::fs::write(&sd, sd_json(&[&b.addr])).unwrap();
+    let cfg_path = dir.path().join("config.yml");
+    let sd_str = sd.display().to_string();
+    std::fs::write(&cfg_path, config("200ms", &a.addr, &sd_str)).unwrap();
+    let data = dir.path().join("data");
+    let cfg_arg = cfg_path.display().to_string();
+    let s = Server::start(
+        &data,
+        &["--config", &cfg_arg, "--self-scrape-interval", "0"],
+    );
+    s.wait_ready();
+    let limit = Duration::from_secs(20);
+
+    // values and labels read back exactly, from both kinds of discovery
+    assert!(
+        eventually(limit, || query(&s, "test_metric").len() == 2),
+        "{:?}\n{}",
+        query(&s, "test_metric"),
+        s.log_text()
+    );
+    let got = query(&s, "test_metric{k=\"a\"}");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1, "42");
+    assert_eq!(got[0].0["job"], "static");
+    assert_eq!(got[0].0["instance"], a.addr.as_str());
+    assert_eq!(got[0].0["team"], "a");
+    let got = query(&s, "test_metric{k=\"b\"}");
+    assert_eq!(got[0].1, "7");
+    assert_eq!(got[0].0["job"], "files");
+    assert_eq!(got[0].0["env"], "test");
+    assert_eq!(single(&s, "up{job=\"static\"}").as_deref(), Some("1"));
+    assert_eq!(single(&s, "up{job=\"files\"}").as_deref(), Some("1"));
+    assert!(single(&s, "scrape_samples_scraped{job=\"static\"}").is_some());
+
+    // /api/v1/targets: two active (up), one dropped by the relabel rule
+    let t = s.get("/api/v1/targets").json();
+    assert_eq!(t["status"], "success");
+    let active = t["data"]["activeTargets"].as_array().unwrap();
+    assert_eq!(active.len(), 2, "{t}");
+    let st = active.iter().find(|x| x["scrapePool"] == "static").unwrap();
+    assert_eq!(st["health"], "up", "{st}");
+    assert_eq!(st["scrapeUrl"], format!("http://{}/metrics", a.addr));
+    assert_eq!(st["globalUrl"], format!("http://{}/metrics", a.addr));
+    assert_eq!(st["lastError"], "");
+    assert_eq!(st["scrapeInterval"], "200ms");
+    assert_eq!(st["scrapeTimeout"], "200ms");
+    assert_eq!(st["labels"]["instance"], a.addr.as_str());
+    assert_eq!(st["labels"]["team"], "a");
+    assert_eq!(st["discoveredLabels"]["__address__"], a.addr.as_str());
+    assert!(st["lastScrape"].as_str().unwrap().starts_with("20"), "{st}");
+    assert!(st["lastScrapeDuration"].as_f64().unwrap() > 0.0, "{st}");
+    let dropped = t["data"]["droppedTargets"].as_array().unwrap();
+    assert_eq!(dropped.len(), 1, "{t}");
+    assert_eq!(dropped[0]["discoveredLabels"]["__address__"], "127.0.0.1:9");
+    assert_eq!(dropped[0]["discoveredLabels"]["job"], "static");
+    // the filters
+    let t = s.get("/api/v1/targets?state=dropped").json();
+    assert_eq!(t["data"]["activeTargets"].as_array().unwrap().len(), 0);
+    assert_eq!(t["data"]["droppedTargets"].as_array().unwrap().len(), 1);
+    let t = s
+        .get("/api/v1/targets?state=active&scrapePool=files")
+        .json();
+    let active = t["data"]["activeTargets"].as_array().unwrap();
+    assert_eq!(active.len(), 1, "{t}");
+    assert_eq!(active[0]["scrapePool"], "files");
+    assert_eq!(t["data"]["droppedTargets"].as_array().unwrap().len(), 0);
+
+    // the file_sd file changes: the new target is scraped without a restart
+    std::fs::write(&sd, sd_json(&[&b.addr, &c.addr])).unwrap();
+    assert!(
+        eventually(limit, || single(&s, "test_metric{k=\"c\"}").as_deref()
+            == Some("9.5")),
+        "{:?}",
+        query(&s, "test_metric")
+    );
+
+    // a reload changing the interval keeps scraping (a new value is seen)
+    std::fs::write(&cfg_path, config("300ms", &a.addr, &sd_str)).unwrap();
+    let r = s.post_form("/-/reload", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    a.set("test_metric{k=\"a\"} 43\n");
+    assert!(
+        eventually(limit, || single(&s, "test_metric{k=\"a\"}").as_deref()
+            == Some("43")),
+        "{:?}",
+        query(&s, "test_metric")
+    );
+    assert!(eventually(limit, || {
+        let t = s.get("/api/v1/targets?scrapePool=static").json();
+        t["data"]["activeTargets"][0]["scrapeInterval"] == "300ms"
+    }));
+    // an invalid reload is refused and scraping goes on
+    std::fs::write(
+        &cfg_path,
+        "scrape_configs:\n  - job_name: x\n    bogus: 1\n",
+    )
+    .unwrap();
+    let r = s.post_form("/-/reload", "");
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(r.body.contains("bogus"), "{}", r.body);
+    a.set("test_metric{k=\"a\"} 44\n");
+    assert!(eventually(limit, || single(&s, "test_metric{k=\"a\"}")
+        .as_deref()
+        == Some("44")));
+
+    // the target stops: up 0 and its series stale at once (not after 5 minutes)
+    a.stop();
+    assert!(
+        eventually(limit, || single(&s, "up{job=\"static\"}").as_deref()
+            == Some("0")),
+        "{:?}",
+        query(&s, "up")
+    );
+    assert!(
+        eventually(limit, || query(&s, "test_metric{k=\"a\"}").is_empty()),
+        "{:?}",
+        query(&s, "test_metric")
+    );
+    let t = s.get("/api/v1/targets?scrapePool=static").json();
+    let st = &t["data"]["activeTargets"][0];
+    assert_eq!(st["health"], "down", "{st}");
+    assert_ne!(st["lastError"], "", "{st}");
+    // the other jobs are unaffected
+    assert_eq!(single(&s, "test_metric{k=\"b\"}").as_deref(), Some("7"));
+}
