@@ -287,3 +287,74 @@ fn static_and_file_sd_targets_reload_and_staleness() {
     // the other jobs are unaffected
     assert_eq!(single(&s, "test_metric{k=\"b\"}").as_deref(), Some("7"));
 }
+
+#[test]
+fn two_shards_split_the_targets_without_overlap() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporters: Vec<Exporter> = (0..8)
+        .map(|i| Exporter::start(&format!("shard_metric {i}\n")))
+        .collect();
+    let list: Vec<String> = exporters
+        .iter()
+        .map(|e| format!("\"{}\"", e.addr))
+        .collect();
+    let cfg = format!(
+        "global:\n  scrape_interval: 200ms\nscrape_configs:\n  - job_name: fleet\n    static_configs:\n      - targets: [{}]\n",
+        list.join(",")
+    );
+    let cfg_path = dir.path().join("config.yml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let cfg_arg = cfg_path.display().to_string();
+    let servers: Vec<Server> = (0..2)
+        .map(|i| {
+            let data = dir.path().join(format!("data{i}"));
+            let index = i.to_string();
+            let s = Server::start(
+                &data,
+                &[
+                    "--config",
+                    &cfg_arg,
+                    "--self-scrape-interval",
+                    "0",
+                    "--shard-index",
+                    &index,
+                    "--shard-count",
+                    "2",
+                ],
+            );
+            s.wait_ready();
+            s
+        })
+        .collect();
+    let limit = Duration::from_secs(20);
+    // every target scraped by exactly one of the two
+    assert!(
+        eventually(limit, || {
+            servers
+                .iter()
+                .map(|s| query(s, "up{job=\"fleet\"}").len())
+                .sum::<usize>()
+                == exporters.len()
+        }),
+        "{:?} {:?}",
+        query(&servers[0], "up"),
+        query(&servers[1], "up")
+    );
+    let mut instances: Vec<String> = servers
+        .iter()
+        .flat_map(|s| query(s, "shard_metric"))
+        .map(|(m, _)| m["instance"].as_str().unwrap().to_owned())
+        .collect();
+    instances.sort();
+    let mut want: Vec<String> = exporters.iter().map(|e| e.addr.clone()).collect();
+    want.sort();
+    assert_eq!(instances, want);
+    for s in &servers {
+        let t = s.get("/api/v1/targets").json();
+        let n = t["data"]["activeTargets"].as_array().unwrap().len();
+        assert_eq!(n, query(s, "up{job=\"fleet\"}").len(), "{t}");
+    }
+    let flags = servers[1].get("/api/v1/status/flags").json();
+    assert_eq!(flags["data"]["shard-index"], "1");
+    assert_eq!(flags["data"]["shard-count"], "2");
+}
