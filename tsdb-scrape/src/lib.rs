@@ -10,8 +10,8 @@
 //! tasks: `static_configs`, `file_sd` files watched, `http_sd`), [`scrape`] (what one
 //! scrape of a fetched body appends: samples, stale markers, report series), [`fetch`]
 //! (the HTTP request of a scrape) and [`manager`] (the scrape loops on tokio, per job and
-//! target). Not yet: the server's wiring (config, `/api/v1/targets`), discovery feeding
-//! the manager.
+//! target). The server (`examples/src/server/scrape.rs`) wires discovery into the
+//! manager and serves `/api/v1/targets`.
 
 pub mod config;
 pub mod discovery;

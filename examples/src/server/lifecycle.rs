@@ -4,8 +4,8 @@
 //! (configuration, credentials, certificates, the listen address and whether it may be
 //! used without credentials), binds the port, and starts answering at once: `/-/healthy`
 //! is 200 from the first moment, while the database opens (WAL replay) on a blocking
-//! thread; `/-/ready` turns 200 when it is open. If opening fails, the server logs why and
-//! exits with an error.
+//! thread; `/-/ready` turns 200 when it is open, and scraping (`scrape_configs`) starts
+//! then. If opening fails, the server logs why and exits with an error.
 //!
 //! A reload (SIGHUP or `POST /-/reload`) re-reads the configuration, credentials and
 //! certificate files; if any of them is invalid nothing changes and the reload reports
@@ -13,7 +13,8 @@
 //!
 //! SIGTERM or SIGINT: the listener stops accepting, requests in flight get up to
 //! `--shutdown-timeout` to finish (then their connections are closed, which cancels
-//! their queries), self-monitoring stops, and the database is closed cleanly (the WAL
+//! their queries), self-monitoring stops, scraping stops (stale markers for every
+//! scraped series), and the database is closed cleanly (the WAL
 //! flushed and closed, the maintenance thread stopped).
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
