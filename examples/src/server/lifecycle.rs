@@ -114,6 +114,8 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         None => None,
     };
     let addr = check_listen(&flags, auth.is_some())?;
+    // checked before anything starts; used once the database is open
+    shard(&flags).map_err(ServerError::Setup)?;
     if let Some(name) = &flags.influx_db_label {
         check_label_name(name)
             .map_err(|e| ServerError::Setup(format!("--influx-db-label {name:?}: {e}")))?;
@@ -309,6 +311,17 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     }
 }
 
+/// This collector's shard of the targets, from `--shard-index`/`--shard-count` (clap
+/// requires both or neither); `None`: every target is scraped.
+fn shard(flags: &Flags) -> Result<Option<tsdb_scrape::Shard>, String> {
+    match (flags.shard_index, flags.shard_count) {
+        (Some(index), Some(count)) => tsdb_scrape::Ring::from_shards(index, count)
+            .map(Some)
+            .map_err(|e| format!("--shard-index {index} --shard-count {count}: {e}")),
+        _ => Ok(None),
+    }
+}
+
 /// Starts pull ingestion with the configuration in force (the database is open).
 async fn start_scraping(state: &AppState) -> Result<(), String> {
     // a reload now would apply its configuration to a manager not yet registered
@@ -316,14 +329,7 @@ async fn start_scraping(state: &AppState) -> Result<(), String> {
     let Some(db) = state.0.db.get().cloned() else {
         return Ok(());
     };
-    let flags = &state.0.flags;
-    let shard = match (flags.shard_index, flags.shard_count) {
-        (Some(index), Some(count)) => Some(
-            tsdb_scrape::Ring::from_shards(index, count)
-                .map_err(|e| format!("--shard-index {index} --shard-count {count}: {e}"))?,
-        ),
-        _ => None,
-    };
+    let shard = shard(&state.0.flags)?;
     let scraping = Arc::new(Scraping::new(db, shard));
     let configs = state.0.config.read().scrape_configs.clone();
     scraping.apply(&configs).await?;
@@ -420,5 +426,21 @@ mod tests {
         )
         .is_ok());
         assert!(check_listen(&flags(&["--listen", "nonsense"]), false).is_err());
+    }
+
+    #[test]
+    fn shard_flags_are_checked() {
+        let flags = |args: &[&str]| {
+            Flags::try_parse_from(std::iter::once("tsdb-server").chain(args.iter().copied()))
+        };
+        assert!(shard(&flags(&[]).unwrap()).unwrap().is_none());
+        let s = shard(&flags(&["--shard-index", "1", "--shard-count", "3"]).unwrap()).unwrap();
+        assert_eq!(s.unwrap().me(), "1");
+        let e = shard(&flags(&["--shard-index", "3", "--shard-count", "3"]).unwrap()).unwrap_err();
+        assert!(e.contains("--shard-index 3 --shard-count 3"), "{e}");
+        assert!(shard(&flags(&["--shard-index", "0", "--shard-count", "0"]).unwrap()).is_err());
+        // one without the other is a usage error
+        assert!(flags(&["--shard-index", "0"]).is_err());
+        assert!(flags(&["--shard-count", "2"]).is_err());
     }
 }
