@@ -430,10 +430,31 @@ impl ScrapePool {
             .cloned()
             .collect();
         self.shared.refresh_target_limit(wanted.len());
+        // A target whose identity changed only in what is not stored (its `__` labels:
+        // a reload changing the interval or timeout) keeps its series: its loop is
+        // restarted with the new target and its state handed over, so no stale marker
+        // blanks the series for an interval.
+        let mut new_by_series: HashMap<(Labels, String), Labels> = wanted
+            .iter()
+            .filter(|(k, _)| !self.loops.contains_key(*k))
+            .map(|(k, t)| ((t.labels(), t.url().to_owned()), k.clone()))
+            .collect();
         let mut stopping = Vec::new();
         for k in gone {
-            if let Some(h) = self.loops.remove(&k) {
-                stopping.push(Self::stop_loop(h, Stop::Stale));
+            let Some(h) = self.loops.remove(&k) else {
+                continue;
+            };
+            let series = (h.target.labels(), h.target.url().to_owned());
+            match new_by_series
+                .remove(&series)
+                .and_then(|key| wanted.remove(&key).map(|t| (key, t)))
+            {
+                Some((key, target)) => {
+                    let (state, health) = Self::stop_loop(h, Stop::Handover).await;
+                    let new = self.start(target, state, health);
+                    self.loops.insert(key, new);
+                }
+                None => stopping.push(Self::stop_loop(h, Stop::Stale)),
             }
         }
         for (k, t) in wanted {

@@ -559,6 +559,44 @@ async fn a_changed_config_restarts_the_job_and_keeps_state() {
     assert!(f.manager.sync("node", Vec::new()).await.is_err());
 }
 
+/// A reload changing the interval gives the job's targets a new identity (their
+/// `__scrape_interval__` label); their series are the same, so the loops hand their state
+/// over: no stale marker, the count goes on, the new interval applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_interval_hands_state_over_without_stale_markers() {
+    let server = Server::start(Served::text(BODY)).await;
+    let cfg = config("");
+    let mut f = fixture(&cfg).await;
+    let addr = server.address();
+    f.manager
+        .sync("node", targets(&cfg, std::slice::from_ref(&addr)))
+        .await
+        .unwrap();
+    let st = f.wait(&addr, "scrapes", |s| s.health.scrapes >= 2).await;
+    let slower = serde_saphyr::from_str::<ScrapeConfig>(
+        "job_name: node\nscrape_interval: 150ms\nscrape_timeout: 80ms\n",
+    )
+    .unwrap();
+    f.manager.apply_config(vec![slower.clone()]).await.unwrap();
+    f.manager
+        .sync("node", targets(&slower, std::slice::from_ref(&addr)))
+        .await
+        .unwrap();
+    let after = f
+        .wait(&addr, "scrapes at the new interval", |s| {
+            s.health.scrapes >= st.health.scrapes + 3
+                && s.target.scrape_interval() == Duration::from_millis(150)
+        })
+        .await;
+    assert_eq!(f.manager.targets()["node"].len(), 1);
+    assert!(after.health.scrapes > st.health.scrapes);
+    for name in ["a", "up"] {
+        let v = f.values(name, &addr);
+        assert!(!v.contains(&STALE_NAN_BITS), "{name}: {v:?}");
+    }
+    f.manager.stop().await;
+}
+
 /// With a shard, only the targets this collector owns get a loop; two collectors of a
 /// ring split the targets between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
