@@ -241,23 +241,9 @@ impl Drop for Discovery {
 /// A client as Prometheus's default for `http_sd`: rustls (ring) with the system's
 /// trust roots.
 pub fn default_http_client() -> Result<reqwest::Client, DiscoveryError> {
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for error in &native.errors {
-        tracing::warn!(%error, "http_sd: reading the system's CA certificates");
-    }
-    // Certificates the store cannot parse are skipped, as Go's x509 pool does.
-    let _ = roots.add_parsable_certificates(native.certs);
-    #[expect(
-        deprecated,
-        reason = "ring, the workspace's provider (see the server's tls.rs): aws-lc-rs needs a C/CMake build"
-    )]
-    let provider = rustls::crypto::ring::default_provider();
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DiscoveryError::HttpClient(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    // the scrapes' TLS set-up with no `tls_config`: the system's roots, the ring provider
+    let tls = crate::fetch::tls_client_config(&crate::config::TlsConfig::default())
+        .map_err(|e| DiscoveryError::HttpClient(e.to_string()))?;
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .user_agent(concat!("tsdb-scrape/", env!("CARGO_PKG_VERSION")))

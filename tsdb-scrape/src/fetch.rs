@@ -265,7 +265,7 @@ fn read_certs(what: &'static str, path: &str) -> Result<Vec<CertificateDer<'stat
 
 /// The rustls client config for `tls`: roots from `ca_file` or the system's, the client
 /// certificate if set, and the verifier (`insecure_skip_verify`, `server_name`).
-fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, ClientError> {
+pub(crate) fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, ClientError> {
     let provider = provider();
     let mut roots = RootCertStore::empty();
     if tls.ca_file.is_empty() {
