@@ -32,8 +32,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use prost::Message;
 use serde_json::Value as Json;
 use server_common::{
-    enc, form, free_port, golden_dir, load_golden, require_tool, start_prometheus, External,
-    Server, NODE_EXPORTER_INSTALL,
+    enc, form, free_port, golden_dir, load_golden, start_node_exporter, start_prometheus, Server,
 };
 use tsdb_ingest::proto::prometheus as pb;
 
@@ -172,27 +171,7 @@ fn prometheus_remote_write_delivers_every_series_and_sample() {
     ours.wait_ready();
     let ours_url = format!("http://{}", ours.addr);
 
-    let node_exporter = require_tool("prometheus-node-exporter", NODE_EXPORTER_INSTALL);
-    let ne_port = free_port();
-    // a few cheap collectors: gauges (load, memory, time), counters (cpu, vmstat), an
-    // info metric (uname); the slow or machine-dependent ones (filesystem, hwmon, …) off
-    let mut ne_args = vec![
-        format!("--web.listen-address=127.0.0.1:{ne_port}"),
-        "--collector.disable-defaults".to_owned(),
-    ];
-    for c in [
-        "cpu", "meminfo", "loadavg", "stat", "time", "uname", "vmstat",
-    ] {
-        ne_args.push(format!("--collector.{c}"));
-    }
-    let ne = External::start(
-        &node_exporter,
-        &ne_args,
-        tmp.path(),
-        "node-exporter.log",
-        format!("http://127.0.0.1:{ne_port}"),
-        "/metrics",
-    );
+    let (ne, ne_address) = start_node_exporter(tmp.path());
 
     let prom_dir = tmp.path().join("prometheus");
     std::fs::create_dir(&prom_dir).unwrap();
@@ -207,7 +186,7 @@ scrape_configs:
   - job_name: prometheus
     static_configs: [{{targets: ['127.0.0.1:{port}']}}]
   - job_name: node
-    static_configs: [{{targets: ['127.0.0.1:{ne_port}']}}]
+    static_configs: [{{targets: ['{ne_address}']}}]
 remote_write:
   - url: {ours_url}/api/v1/write
     queue_config: {{batch_send_deadline: 100ms, min_shards: 1, max_shards: 1, min_backoff: 50ms, max_backoff: 1s}}

@@ -17,9 +17,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value as Json;
-use server_common::{
-    enc, free_port, require_tool, start_prometheus, External, Server, NODE_EXPORTER_INSTALL,
-};
+use server_common::{enc, free_port, start_node_exporter, start_prometheus, Server};
 
 type LabelMap = BTreeMap<String, String>;
 
@@ -96,27 +94,7 @@ fn node_exporter_scraped_alike_by_us_and_prometheus() {
     let t_begin = Instant::now();
     let tmp = tempfile::tempdir().unwrap();
 
-    let node_exporter = require_tool("prometheus-node-exporter", NODE_EXPORTER_INSTALL);
-    let ne_port = free_port();
-    // cheap collectors: gauges (load, memory, time), counters (cpu, vmstat), an info
-    // metric (uname); the slow or machine-dependent ones (filesystem, hwmon, …) off
-    let mut ne_args = vec![
-        format!("--web.listen-address=127.0.0.1:{ne_port}"),
-        "--collector.disable-defaults".to_owned(),
-    ];
-    for c in [
-        "cpu", "meminfo", "loadavg", "stat", "time", "uname", "vmstat",
-    ] {
-        ne_args.push(format!("--collector.{c}"));
-    }
-    let _ne = External::start(
-        &node_exporter,
-        &ne_args,
-        tmp.path(),
-        "node-exporter.log",
-        format!("http://127.0.0.1:{ne_port}"),
-        "/metrics",
-    );
+    let (_ne, ne_address) = start_node_exporter(tmp.path());
 
     // the same configuration for both
     let config = format!(
@@ -126,7 +104,7 @@ fn node_exporter_scraped_alike_by_us_and_prometheus() {
   evaluation_interval: 1m
 scrape_configs:
   - job_name: node
-    static_configs: [{{targets: ['127.0.0.1:{ne_port}']}}]
+    static_configs: [{{targets: ['{ne_address}']}}]
 "
     );
     let cfg_path = tmp.path().join("ours.yml");

@@ -367,6 +367,32 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The node exporter on a free 127.0.0.1 port with a few cheap collectors: gauges (load,
+/// memory, time), counters (cpu, vmstat), an info metric (uname); the slow or
+/// machine-dependent ones (filesystem, hwmon, …) off. Returns it and its `host:port`.
+pub fn start_node_exporter(dir: &Path) -> (External, String) {
+    let node_exporter = require_tool("prometheus-node-exporter", NODE_EXPORTER_INSTALL);
+    let address = format!("127.0.0.1:{}", free_port());
+    let mut args = vec![
+        format!("--web.listen-address={address}"),
+        "--collector.disable-defaults".to_owned(),
+    ];
+    for c in [
+        "cpu", "meminfo", "loadavg", "stat", "time", "uname", "vmstat",
+    ] {
+        args.push(format!("--collector.{c}"));
+    }
+    let ne = External::start(
+        &node_exporter,
+        &args,
+        dir,
+        "node-exporter.log",
+        format!("http://{address}"),
+        "/metrics",
+    );
+    (ne, address)
+}
+
 /// A program started by a test (Prometheus, the node exporter): killed by its PID on
 /// drop. Its stdout and stderr go to `log`, quoted when it fails to start.
 pub struct External {
