@@ -19,6 +19,9 @@ pub struct Server {
     pub scheme: &'static str,
     /// The data directory.
     pub data: PathBuf,
+    /// The thread copying stderr into `log`; joined once the process is gone so that
+    /// its last lines are in `log`.
+    log_reader: Option<std::thread::JoinHandle<()>>,
     /// Everything it logged so far.
     pub log: Arc<Mutex<Vec<String>>>,
     agent: ureq::Agent,
@@ -93,7 +96,7 @@ impl Server {
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
-        {
+        let log_reader = {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -102,8 +105,8 @@ impl Server {
                     }
                     log.lock().unwrap().push(line);
                 }
-            });
-        }
+            })
+        };
         let url = match rx.recv_timeout(Duration::from_secs(60)) {
             Ok(u) => u,
             Err(_) => {
@@ -117,6 +120,7 @@ impl Server {
             addr: addr.to_owned(),
             scheme: if scheme == "https" { "https" } else { "http" },
             data: data.to_owned(),
+            log_reader: Some(log_reader),
             log,
             agent,
         }
@@ -215,6 +219,10 @@ impl Server {
         let t0 = Instant::now();
         loop {
             if let Some(s) = self.child.try_wait().unwrap() {
+                // stderr is at its end now: the reader ends after the last line
+                if let Some(reader) = self.log_reader.take() {
+                    let _ = reader.join();
+                }
                 return s;
             }
             if t0.elapsed() > limit {
@@ -232,6 +240,9 @@ impl Server {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(reader) = self.log_reader.take() {
+            let _ = reader.join();
+        }
     }
 
     pub fn log_text(&self) -> String {
