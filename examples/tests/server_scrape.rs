@@ -3,7 +3,9 @@
 //! labels and `up` are read back through `/api/v1/query`; `/api/v1/targets` shows active
 //! and dropped targets in Prometheus's shape; a `file_sd` file changed while running adds
 //! a target; a reload changing the interval keeps scraping; a target that stops goes `up`
-//! 0 and its series go stale at once. Every wait is bounded.
+//! 0 and its series go stale at once; `/api/v1/targets/metadata` and `/api/v1/metadata`
+//! show what targets declared. Targets that are slow, over `sample_limit` or serving
+//! garbage fail alone, with Prometheus's `lastError`. Every wait is bounded.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +13,7 @@ mod server_common;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -23,6 +25,8 @@ use server_common::{enc, Server};
 struct Exporter {
     addr: String,
     body: Arc<Mutex<String>>,
+    /// Milliseconds to wait before answering.
+    delay_ms: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -34,9 +38,11 @@ impl Exporter {
         let addr = listener.local_addr().unwrap().to_string();
         let body = Arc::new(Mutex::new(body.to_owned()));
         let stop = Arc::new(AtomicBool::new(false));
+        let delay_ms = Arc::new(AtomicU64::new(0));
         let thread = {
             let body = body.clone();
             let stop = stop.clone();
+            let delay_ms = delay_ms.clone();
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
@@ -51,6 +57,9 @@ impl Exporter {
                                     Ok(n) => req.extend_from_slice(&buf[..n]),
                                 }
                             }
+                            std::thread::sleep(Duration::from_millis(
+                                delay_ms.load(Ordering::SeqCst),
+                            ));
                             let b = body.lock().unwrap().clone();
                             let _ = write!(
                                 conn,
@@ -66,6 +75,7 @@ impl Exporter {
         Exporter {
             addr,
             body,
+            delay_ms,
             stop,
             thread: Some(thread),
         }
@@ -158,7 +168,9 @@ fn sd_json(addrs: &[&str]) -> String {
 #[test]
 fn static_and_file_sd_targets_reload_and_staleness() {
     let dir = tempfile::tempdir().unwrap();
-    let mut a = Exporter::start("# TYPE test_metric gauge\ntest_metric{k=\"a\"} 42\n");
+    let mut a = Exporter::start(
+        "# HELP test_metric A test.\n# TYPE test_metric gauge\ntest_metric{k=\"a\"} 42\n",
+    );
     let b = Exporter::start("test_metric{k=\"b\"} 7\n");
     let c = Exporter::start("test_metric{k=\"c\"} 9.5\n");
     let sd = dir.path().join("targets.json");
@@ -228,6 +240,47 @@ fn static_and_file_sd_targets_reload_and_staleness() {
     assert_eq!(active.len(), 1, "{t}");
     assert_eq!(active[0]["scrapePool"], "files");
     assert_eq!(t["data"]["droppedTargets"].as_array().unwrap().len(), 0);
+
+    // metadata: what the static target declared, in Prometheus's shapes
+    let m = s.get("/api/v1/targets/metadata").json();
+    assert_eq!(m["status"], "success", "{m}");
+    let list = m["data"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "only `a` declares metadata: {m}");
+    assert_eq!(list[0]["target"]["job"], "static");
+    assert_eq!(list[0]["target"]["instance"], a.addr.as_str());
+    assert_eq!(list[0]["metric"], "test_metric");
+    assert_eq!(list[0]["type"], "gauge");
+    assert_eq!(list[0]["help"], "A test.");
+    assert_eq!(list[0]["unit"], "");
+    let m = s
+        .get(&format!(
+            "/api/v1/targets/metadata?metric=test_metric&match_target={}",
+            enc("{job=\"static\"}")
+        ))
+        .json();
+    let list = m["data"].as_array().unwrap();
+    assert_eq!(list.len(), 1, "{m}");
+    assert!(
+        list[0].get("metric").is_none(),
+        "no metric key when asked for one: {m}"
+    );
+    let m = s
+        .get(&format!(
+            "/api/v1/targets/metadata?match_target={}",
+            enc("{job=\"files\"}")
+        ))
+        .json();
+    assert_eq!(m["data"].as_array().unwrap().len(), 0, "{m}");
+    let r = s.get("/api/v1/targets/metadata?match_target=%7Bjob%3D");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(r.json()["errorType"], "bad_data");
+    assert!(r.body.contains("match_target"), "{}", r.body);
+    let m = s.get("/api/v1/metadata?metric=test_metric").json();
+    assert_eq!(
+        m["data"]["test_metric"],
+        serde_json::json!([{"type": "gauge", "help": "A test.", "unit": ""}]),
+        "{m}"
+    );
 
     // the file_sd file changes: the new target is scraped without a restart
     std::fs::write(&sd, sd_json(&[&b.addr, &c.addr])).unwrap();
@@ -357,4 +410,96 @@ fn two_shards_split_the_targets_without_overlap() {
     let flags = servers[1].get("/api/v1/status/flags").json();
     assert_eq!(flags["data"]["shard-index"], "1");
     assert_eq!(flags["data"]["shard-count"], "2");
+}
+
+#[test]
+fn slow_limited_and_garbage_targets_fail_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = Exporter::start("slow_metric 1\n");
+    slow.delay_ms.store(2_000, Ordering::SeqCst);
+    let limited =
+        Exporter::start("lim_metric{i=\"1\"} 1\nlim_metric{i=\"2\"} 2\nlim_metric{i=\"3\"} 3\n");
+    let garbage = Exporter::start("ok_before 1\nthis is { not metrics\n");
+    let good = Exporter::start("good_metric 5\n");
+    let job = |name: &str, addr: &str, extra: &str| {
+        format!("  - job_name: {name}\n    static_configs:\n      - targets: [\"{addr}\"]\n{extra}")
+    };
+    let cfg = format!(
+        "global:\n  scrape_interval: 500ms\n  scrape_timeout: 300ms\nscrape_configs:\n{}{}{}{}",
+        job("slow", &slow.addr, ""),
+        job("limited", &limited.addr, "    sample_limit: 2\n"),
+        job("garbage", &garbage.addr, ""),
+        job("good", &good.addr, ""),
+    );
+    let cfg_path = dir.path().join("config.yml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let cfg_arg = cfg_path.display().to_string();
+    let s = Server::start(
+        &dir.path().join("data"),
+        &["--config", &cfg_arg, "--self-scrape-interval", "0"],
+    );
+    s.wait_ready();
+    let limit = Duration::from_secs(20);
+    let error_of = |job: &str| -> Option<String> {
+        let t = s.get(&format!("/api/v1/targets?scrapePool={job}")).json();
+        let st = &t["data"]["activeTargets"][0];
+        (st["health"] == "down").then(|| st["lastError"].as_str().unwrap_or("").to_owned())
+    };
+    assert!(
+        eventually(limit, || ["slow", "limited", "garbage"]
+            .iter()
+            .all(|j| error_of(j).is_some())),
+        "{}",
+        s.get("/api/v1/targets").body
+    );
+    let slow_error = error_of("slow").unwrap();
+    assert_eq!(
+        slow_error,
+        format!(
+            "Get \"http://{}/metrics\": context deadline exceeded",
+            slow.addr
+        )
+    );
+    assert_eq!(error_of("limited").unwrap(), "sample limit exceeded");
+    let garbage_error = error_of("garbage").unwrap();
+    assert!(garbage_error.contains("line 2"), "{garbage_error}");
+    for job in ["slow", "limited", "garbage"] {
+        assert_eq!(
+            single(&s, &format!("up{{job=\"{job}\"}}")).as_deref(),
+            Some("0"),
+            "{job}"
+        );
+    }
+    // a failed scrape is not half-ingested: neither the samples under the limit nor
+    // the line before the garbage
+    assert!(
+        query(&s, "lim_metric").is_empty(),
+        "{:?}",
+        query(&s, "lim_metric")
+    );
+    assert!(
+        query(&s, "ok_before").is_empty(),
+        "{:?}",
+        query(&s, "ok_before")
+    );
+    // the counts Prometheus reports for the failed attempts
+    assert_eq!(
+        single(&s, "scrape_samples_scraped{job=\"limited\"}").as_deref(),
+        Some("3")
+    );
+    assert_eq!(
+        single(&s, "scrape_samples_scraped{job=\"slow\"}").as_deref(),
+        Some("0")
+    );
+    let slow_duration: f64 = single(&s, "scrape_duration_seconds{job=\"slow\"}")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (0.25..1.5).contains(&slow_duration),
+        "the timeout bounds the attempt: {slow_duration}"
+    );
+    // nothing else lost
+    assert!(eventually(limit, || single(&s, "good_metric").as_deref() == Some("5")));
+    assert_eq!(single(&s, "up{job=\"good\"}").as_deref(), Some("1"));
 }

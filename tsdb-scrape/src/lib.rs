@@ -40,10 +40,13 @@ pub use manager::{
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};
 pub use scrape::{
-    stale_nan, AppendSample, ScrapeError, ScrapeOptions, ScrapeOutcome, ScrapeReport, ScrapeState,
-    STALE_NAN_BITS,
+    stale_nan, AppendSample, FamilyMetadata, ScrapeError, ScrapeOptions, ScrapeOutcome,
+    ScrapeReport, ScrapeState, TargetMetadata, STALE_NAN_BITS,
 };
 pub use target::{
     populate_labels, targets_from_group, DroppedTarget, GroupTargets, PopulateOptions, Populated,
     Target, TargetError,
 };
+/// The type in a [`FamilyMetadata`]: `tsdb_text`'s, re-exported so that embedders need
+/// not depend on the parser crate.
+pub use tsdb_text::prometheus::MetricType;

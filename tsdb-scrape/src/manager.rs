@@ -47,7 +47,7 @@ use tsdb_index::Labels;
 use crate::config::ScrapeConfig;
 use crate::fetch::{ClientError, Scraper};
 use crate::ring::Shard;
-use crate::scrape::{samples_to_batch, ScrapeError, ScrapeOptions, ScrapeState};
+use crate::scrape::{samples_to_batch, ScrapeError, ScrapeOptions, ScrapeState, TargetMetadata};
 use crate::target::Target;
 
 /// An error an [`Appender`] reports; the loop records it in [`TargetHealth::append_error`]
@@ -126,6 +126,9 @@ pub struct TargetHealth {
     pub scrapes: u64,
     /// The appender's error for the last scrape, if it had one.
     pub append_error: Option<String>,
+    /// The metadata of the families the target declared lately
+    /// (`/api/v1/targets/metadata`).
+    pub metadata: TargetMetadata,
 }
 
 impl Default for TargetHealth {
@@ -137,6 +140,7 @@ impl Default for TargetHealth {
             last_error: None,
             scrapes: 0,
             append_error: None,
+            metadata: TargetMetadata::default(),
         }
     }
 }
@@ -344,6 +348,7 @@ async fn run_loop(
         h.last_error = outcome.error.as_ref().map(ScrapeError::to_string);
         h.scrapes += 1;
         h.append_error = append_error;
+        h.metadata = state.metadata();
     };
     if reason != Stop::Handover {
         let stale = state.stale_all(millis(SystemTime::now()), &target_labels);

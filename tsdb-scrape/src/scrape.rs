@@ -44,6 +44,9 @@
 //!   first sample wins (Prometheus's head keeps the first of two samples at one timestamp
 //!   in a commit); the later one is left out of [`ScrapeOutcome::samples`] and counted in
 //!   [`ScrapeOutcome::duplicates`].
+//! - Metadata: the `# TYPE`, `# HELP` and `# UNIT` lines read (also by a scrape that fails
+//!   later) are kept per family ([`ScrapeState::metadata`]) until the family has been
+//!   missing from 10 successful non-empty scrapes.
 //!
 //! Where we differ, knowingly: Prometheus keys its series cache by the series' text as
 //! written (so `a{x="1",y="2"}` and `a{y="2",x="1"}` are two entries); we key by the
@@ -51,7 +54,10 @@
 //! Prometheus accepts: such a body is a parse error here. Prometheus stops tracking
 //! staleness for the series it had already appended when a scrape fails half-way, which
 //! spares them the stale marker; we mark every series of the previous scrape stale on any
-//! failure, as the issue asks ("when a target fails, write stale markers").
+//! failure, as the issue asks ("when a target fails, write stale markers"). A family's
+//! metadata is what the latest scrape declaring it said, whole; Prometheus updates type,
+//! help and unit one by one, so there a unit declared once outlives later scrapes that
+//! declare only the help.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -62,7 +68,7 @@ use tsdb_core::Batch;
 use tsdb_index::{
     is_valid_label_name, is_valid_metric_name, LabelLimits, Labels, MAX_STRING_LEN, METRIC_NAME,
 };
-use tsdb_text::prometheus::{Dialect, Options, Parser};
+use tsdb_text::prometheus::{Dialect, Family, MetricType, Options, Parser};
 use tsdb_text::LineError;
 
 use crate::relabel::{self, RelabelConfig};
@@ -280,9 +286,44 @@ pub fn samples_to_batch(samples: &[AppendSample]) -> Batch {
     batch
 }
 
+/// What a target's `# TYPE`, `# HELP` and `# UNIT` lines say about one metric family,
+/// as `/api/v1/targets/metadata` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FamilyMetadata {
+    /// The declared type; [`MetricType::Unknown`] without a `# TYPE` line, and for
+    /// `untyped` (Prometheus's text parser reports it so).
+    pub metric_type: MetricType,
+    /// The `# HELP` text, empty without one.
+    pub help: String,
+    /// The `# UNIT` (OpenMetrics), empty without one.
+    pub unit: String,
+}
+
+impl FamilyMetadata {
+    fn from_family(f: &Family) -> FamilyMetadata {
+        FamilyMetadata {
+            metric_type: match f.metric_type {
+                MetricType::Untyped => MetricType::Unknown,
+                t => t,
+            },
+            help: f.help.clone().unwrap_or_default(),
+            unit: f.unit.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// A target's metadata by metric family name. Shared (`Arc`) so that status pages read
+/// it without copying; a scrape copies it only when something changed.
+pub type TargetMetadata = Arc<BTreeMap<String, FamilyMetadata>>;
+
+/// Scrapes a family's metadata is kept after its last appearance (Prometheus keeps it
+/// for 10 scrapes, so a family that comes and goes keeps its help text).
+const METADATA_KEPT_SCRAPES: u64 = 10;
+
 /// What one target's scrapes remember between two scrapes (Prometheus's `scrapeCache`,
 /// the parts that change what is appended): the series of the previous scrape for
-/// staleness, and the exposed series seen lately for `scrape_series_added`.
+/// staleness, the exposed series seen lately for `scrape_series_added`, and the
+/// families' metadata.
 #[derive(Clone, Debug, Default)]
 pub struct ScrapeState {
     /// Exposed label set → final label set, of the series the previous successful scrape
@@ -290,6 +331,12 @@ pub struct ScrapeState {
     prev: HashMap<Labels, Labels>,
     /// Exposed label sets the cache knows (`series`): not counted as added.
     cache: HashSet<Labels>,
+    /// Metadata by family name.
+    metadata: TargetMetadata,
+    /// The successful scrape that last declared each family.
+    metadata_seen: HashMap<String, u64>,
+    /// Successful scrapes so far (`scrapeCache.iter`).
+    iter: u64,
 }
 
 /// Parser limits for a scrape body: none of our own (the scrape's limits are checked on
@@ -315,6 +362,44 @@ impl ScrapeState {
         let mut v: Vec<Labels> = self.prev.values().cloned().collect();
         v.sort();
         v
+    }
+
+    /// The metadata of the families the target declared in its recent scrapes, by name.
+    pub fn metadata(&self) -> TargetMetadata {
+        self.metadata.clone()
+    }
+
+    /// Records the families a scrape declared (even one that failed later, as
+    /// Prometheus records metadata while it parses).
+    fn record_metadata(&mut self, families: &[Family]) {
+        for f in families {
+            let m = FamilyMetadata::from_family(f);
+            if self.metadata.get(&f.name) != Some(&m) {
+                Arc::make_mut(&mut self.metadata).insert(f.name.clone(), m);
+            }
+            match self.metadata_seen.get_mut(&f.name) {
+                Some(seen) => *seen = self.iter,
+                None => {
+                    self.metadata_seen.insert(f.name.clone(), self.iter);
+                }
+            }
+        }
+    }
+
+    /// The end of a successful scrape (`iterDone`): with a non-empty body, families not
+    /// declared in the last [`METADATA_KEPT_SCRAPES`] scrapes are forgotten.
+    fn metadata_iter_done(&mut self, flush: bool) {
+        if flush {
+            let iter = self.iter;
+            let before = self.metadata_seen.len();
+            self.metadata_seen
+                .retain(|_, seen| iter - *seen <= METADATA_KEPT_SCRAPES);
+            if self.metadata_seen.len() != before {
+                let seen = &self.metadata_seen;
+                Arc::make_mut(&mut self.metadata).retain(|name, _| seen.contains_key(name));
+            }
+        }
+        self.iter += 1;
     }
 
     /// Processes a fetched body: `content_type` as the response gave it, `scrape_time_ms`
@@ -358,6 +443,7 @@ impl ScrapeState {
                 } else {
                     self.cache = attempt.touched;
                 }
+                self.metadata_iter_done(!body.is_empty());
                 None
             }
             Some(e) => {
@@ -436,9 +522,10 @@ impl ScrapeState {
     }
 
     /// `scrapeLoop.append` without the storage: reads the body, returns what it would
-    /// append and the counts, or the error that fails the scrape.
+    /// append and the counts, or the error that fails the scrape. Records the families'
+    /// metadata declared up to where parsing stopped.
     fn append(
-        &self,
+        &mut self,
         body: &[u8],
         content_type: Option<&str>,
         scrape_time_ms: i64,
@@ -451,14 +538,14 @@ impl ScrapeState {
         };
         let mut options = Options::new(dialect);
         options.limits = parser_limits();
-        let parser = Parser::new(body, options);
+        let mut parser = Parser::new(body, options);
         let mut a = Attempt::default();
         // A later sample of a series at a time it already has is left out.
         let mut written: HashSet<(Labels, i64)> = HashSet::new();
         // Metric relabeling is deterministic: one verdict per exposed series.
         let mut mutated: HashMap<Labels, Option<Labels>> = HashMap::new();
         let mut limit_hit = false;
-        for item in parser {
+        for item in parser.by_ref() {
             let sample = match item {
                 Ok(s) => s,
                 Err(e) => {
@@ -521,6 +608,7 @@ impl ScrapeState {
         if limit_hit && a.error.is_none() {
             a.error = Some(ScrapeError::SampleLimitExceeded);
         }
+        self.record_metadata(parser.families());
         a
     }
 }

@@ -705,3 +705,72 @@ proptest! {
         prop_assert_eq!(st.stale_all(T, &target()).len(), n + 5);
     }
 }
+
+#[test]
+fn metadata_is_kept_per_family_and_forgotten_ten_scrapes_after_it_disappears() {
+    use tsdb_scrape::{FamilyMetadata, MetricType};
+    let mut st = ScrapeState::new();
+    let opts = ScrapeOptions::default();
+    let body = "# HELP a_total Requests.\n# TYPE a_total counter\na_total 1\n\
+                # TYPE u untyped\nu 2\n# HELP h only help\nh 3\nb 4\n";
+    st.process(body.as_bytes(), TEXT, T, DUR, &target(), &opts);
+    let m = st.metadata();
+    let want = |t: MetricType, help: &str| FamilyMetadata {
+        metric_type: t,
+        help: help.to_owned(),
+        unit: String::new(),
+    };
+    assert_eq!(
+        m.get("a_total"),
+        Some(&want(MetricType::Counter, "Requests."))
+    );
+    // Prometheus's text parser reports `untyped` as unknown
+    assert_eq!(m.get("u"), Some(&want(MetricType::Unknown, "")));
+    assert_eq!(m.get("h"), Some(&want(MetricType::Unknown, "only help")));
+    assert_eq!(
+        m.len(),
+        3,
+        "a family without metadata lines has none: {m:?}"
+    );
+
+    // OpenMetrics units
+    let om = "# TYPE a_seconds counter\n# HELP a_seconds Changed.\n# UNIT a_seconds seconds\n\
+              a_seconds_total 1\n# EOF\n";
+    st.process(om.as_bytes(), OM, T + 1, DUR, &target(), &opts);
+    let m = st.metadata();
+    assert_eq!(
+        m.get("a_seconds"),
+        Some(&FamilyMetadata {
+            metric_type: MetricType::Counter,
+            help: "Changed.".to_owned(),
+            unit: "seconds".to_owned(),
+        })
+    );
+    // a_total, u and h were declared one scrape ago: still kept
+    assert_eq!(m.len(), 4);
+
+    // Missing from the last 10 scrapes: kept; from 11: gone. `a_seconds` is declared
+    // every time.
+    for i in 2..=10 {
+        st.process(om.as_bytes(), OM, T + i, DUR, &target(), &opts);
+        assert!(st.metadata().contains_key("u"), "after {i} scrapes");
+    }
+    st.process(om.as_bytes(), OM, T + 11, DUR, &target(), &opts);
+    let names: Vec<String> = st.metadata().keys().cloned().collect();
+    assert_eq!(names, ["a_seconds"]);
+
+    // a failed scrape records what it declared before the failure, forgets nothing
+    // and a changed help text replaces the old one
+    let bad = "# HELP z Zed.\n# HELP a_seconds Other.\nz 1\nnot a line{\n";
+    let o = st.process(bad.as_bytes(), TEXT, T + 12, DUR, &target(), &opts);
+    assert!(o.error.is_some());
+    assert_eq!(
+        st.metadata().get("z").map(|m| m.help.as_str()),
+        Some("Zed.")
+    );
+    let a = st.metadata().get("a_seconds").cloned();
+    assert_eq!(
+        a.map(|m| (m.help, m.unit)),
+        Some(("Other.".into(), "".into()))
+    );
+}

@@ -3,7 +3,7 @@
 //! | group | credential | endpoints |
 //! |---|---|---|
 //! | open | none | `/-/healthy`, `/-/ready` (for probes), `/ping` (Influx clients) |
-//! | read | read | `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read,targets}`, `/api/v1/status/*`, `/metrics` |
+//! | read | read | `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read,targets,targets/metadata}`, `/api/v1/status/*`, `/metrics` |
 //! | write | write | `/write`, `/api/v2/write`, `/api/v1/write`, `/api/v1/otlp/v1/metrics`, `/opentelemetry/v1/metrics` |
 //! | admin | admin | `/api/v1/admin/tsdb/{delete_series,flush}`, `/-/reload` |
 //!
@@ -71,6 +71,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status/config", get(status_api::config))
         .route("/api/v1/status/tsdb", get(status_api::tsdb))
         .route("/api/v1/targets", get(targets_api::targets))
+        .route(
+            "/api/v1/targets/metadata",
+            get(targets_api::targets_metadata),
+        )
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read))
         .layer(RequestBodyLimitLayer::new(flags.max_request_body_size));

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
+use tsdb_ingest::MetadataEntry as Entry;
 use tsdb_query::json::write_string;
 
 use super::query_api::read_params;
@@ -176,14 +177,49 @@ pub async fn metadata(State(s): State<AppState>, req: Request) -> Response {
         Err(e) => return e.into_response(),
     };
     // Prometheus: a negative `limit` is no limit and 0 answers nothing; a
-    // `limit_per_metric` of 0 or less is no limit (the store's 0)
-    let list = match (s.0.ingester.get(), limit) {
-        (_, Some(0)) | (None, _) => Vec::new(),
-        (Some(ingester), _) => {
-            ingester
+    // `limit_per_metric` of 0 or less is no limit
+    let list = if limit == Some(0) {
+        Vec::new()
+    } else {
+        let metric = p.get("metric");
+        // pushed metadata (remote write, OTLP, self-monitoring), then what active
+        // targets declared, distinct entries per metric
+        let mut merged: BTreeMap<String, Vec<Entry>> = match s.0.ingester.get() {
+            Some(ingester) => ingester
                 .metadata()
-                .query(p.get("metric"), limit.unwrap_or(0), per_metric.unwrap_or(0))
+                .query(metric, 0, 0)
+                .into_iter()
+                .collect(),
+            None => BTreeMap::new(),
+        };
+        if let Some(scrape) = s.0.scrape.get() {
+            for t in scrape.targets().await.active.values().flatten() {
+                for (name, m) in t.health.metadata.iter() {
+                    if metric.is_some_and(|want| want != name) {
+                        continue;
+                    }
+                    let entry = Entry {
+                        metric_type: m.metric_type.into(),
+                        help: m.help.clone(),
+                        unit: m.unit.clone(),
+                    };
+                    let entries = merged.entry(name.clone()).or_default();
+                    if !entries.contains(&entry) {
+                        entries.push(entry);
+                    }
+                }
+            }
         }
+        let mut list: Vec<(String, Vec<Entry>)> = merged.into_iter().collect();
+        if let Some(l) = limit {
+            list.truncate(l);
+        }
+        if let Some(per) = per_metric.filter(|&n| n > 0) {
+            for (_, entries) in &mut list {
+                entries.truncate(per);
+            }
+        }
+        list
     };
     let mut out = String::from("{");
     for (i, (name, entries)) in list.iter().enumerate() {

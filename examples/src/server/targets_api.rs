@@ -2,17 +2,21 @@
 //! their health, and the targets relabeling dropped. `state=active|dropped|any` (any
 //! other value: both lists empty, as Prometheus), `scrapePool=<job>` filters the active
 //! targets (Prometheus 2.42 does not filter the dropped ones by pool).
+//!
+//! `/api/v1/targets/metadata`: the metadata (type, help, unit) each active target declared
+//! in its recent scrapes, filtered by `match_target` (a selector on the target labels),
+//! `metric` and `limit` as Prometheus 2.42's `targetMetadata` does.
 
 use std::time::SystemTime;
 
 use axum::extract::{Request, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use tsdb_index::Labels;
 use tsdb_query::json::write_string;
 use tsdb_scrape::config::format_duration;
 
 use super::query_api::read_params;
-use super::response;
+use super::response::{self, ApiError};
 use super::state::AppState;
 
 /// `/api/v1/targets`.
@@ -83,6 +87,78 @@ pub async fn targets(State(s): State<AppState>, req: Request) -> Response {
         }
     }
     out.push_str("]}");
+    response::success(&out, &[])
+}
+
+/// `/api/v1/targets/metadata`.
+pub async fn targets_metadata(State(s): State<AppState>, req: Request) -> Response {
+    let p = match read_params(req).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    // Prometheus: no limit is -1; a negative one is no limit too
+    let limit = match p.get("limit") {
+        None => None,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) => usize::try_from(n).ok(),
+            Err(_) => {
+                return ApiError::new(response::ErrorType::BadData, "limit must be a number")
+                    .into_response()
+            }
+        },
+    };
+    let matchers = match p.get("match_target").filter(|t| !t.is_empty()) {
+        None => Vec::new(),
+        Some(text) => match crate::api::series_selector(text) {
+            Ok(m) => m,
+            Err(e) => return ApiError::invalid_param("match_target", e).into_response(),
+        },
+    };
+    let metric = p.value("metric");
+    let view = match s.0.scrape.get() {
+        Some(scrape) => scrape.targets().await,
+        None => Default::default(),
+    };
+    let mut out = String::from("[");
+    let mut entries = 0usize;
+    'targets: for t in view.active.values().flatten() {
+        if limit.is_some_and(|l| entries >= l) {
+            break 'targets;
+        }
+        let labels = t.target.labels();
+        if !matchers
+            .iter()
+            .all(|m| m.matches(labels.get(m.name()).unwrap_or("")))
+        {
+            continue;
+        }
+        let metadata = &t.health.metadata;
+        let chosen: Vec<(&String, &tsdb_scrape::FamilyMetadata)> = if metric.is_empty() {
+            metadata.iter().collect()
+        } else {
+            metadata.get_key_value(metric).into_iter().collect()
+        };
+        for (name, m) in chosen {
+            if entries > 0 {
+                out.push(',');
+            }
+            entries += 1;
+            out.push_str(r#"{"target":"#);
+            labels_json(&mut out, &labels);
+            if metric.is_empty() {
+                out.push_str(r#","metric":"#);
+                write_string(&mut out, name);
+            }
+            out.push_str(r#","type":"#);
+            write_string(&mut out, m.metric_type.as_str());
+            out.push_str(r#","help":"#);
+            write_string(&mut out, &m.help);
+            out.push_str(r#","unit":"#);
+            write_string(&mut out, &m.unit);
+            out.push('}');
+        }
+    }
+    out.push(']');
     response::success(&out, &[])
 }
 
