@@ -503,3 +503,177 @@ fn slow_limited_and_garbage_targets_fail_alone() {
     assert!(eventually(limit, || single(&s, "good_metric").as_deref() == Some("5")));
     assert_eq!(single(&s, "up{job=\"good\"}").as_deref(), Some("1"));
 }
+
+/// The addresses a server's `/api/v1/targets` lists as active for `job`, sorted.
+fn active_addresses(s: &Server, job: &str) -> Vec<String> {
+    let t = s.get(&format!("/api/v1/targets?scrapePool={job}")).json();
+    let mut v: Vec<String> = t["data"]["activeTargets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["labels"]["instance"].as_str().unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A metric's value on a server's own `/metrics`.
+fn own_metric(s: &Server, name: &str) -> Option<f64> {
+    let body = s.get("/metrics").body;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Three collectors share one file_sd list through a member file: every target is
+/// scraped by exactly the member the ring names; a target added to the file goes to one
+/// member; a member removed from the file has its targets taken over by the others,
+/// moving nothing else; a list that is not valid is refused and the one in force stays.
+#[test]
+fn three_collectors_share_one_file_sd_list_through_a_member_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let exporters: Vec<Exporter> = (0..13)
+        .map(|i| Exporter::start(&format!("fleet_metric {i}\n")))
+        .collect();
+    let addrs: Vec<&str> = exporters.iter().map(|e| e.addr.as_str()).collect();
+    let sd = dir.path().join("fleet.json");
+    std::fs::write(&sd, sd_json(&addrs[..12])).unwrap();
+    let members = dir.path().join("members.txt");
+    std::fs::write(&members, "# the collectors\nc0\nc1\nc2\n").unwrap();
+    let cfg = format!(
+        "global:\n  scrape_interval: 200ms\nscrape_configs:\n  - job_name: fleet\n    file_sd_configs:\n      - files: [\"{}\"]\n        refresh_interval: 200ms\n",
+        sd.display()
+    );
+    let cfg_path = dir.path().join("config.yml");
+    std::fs::write(&cfg_path, cfg).unwrap();
+    let cfg_arg = cfg_path.display().to_string();
+    let members_arg = members.display().to_string();
+    let servers: Vec<Server> = (0..3)
+        .map(|i| {
+            let name = format!("c{i}");
+            let s = Server::start(
+                &dir.path().join(format!("data{i}")),
+                &[
+                    "--config",
+                    &cfg_arg,
+                    "--self-scrape-interval",
+                    "0",
+                    "--shard-members",
+                    &members_arg,
+                    "--shard-name",
+                    &name,
+                    "--shard-members-refresh",
+                    "200ms",
+                ],
+            );
+            s.wait_ready();
+            s
+        })
+        .collect();
+    let limit = Duration::from_secs(20);
+    // what the ring says, computed here with the library every collector uses
+    let expected = |names: &[&str], targets: &[&str]| -> Vec<Vec<String>> {
+        let ring = tsdb_scrape::Ring::new(names.iter().copied()).unwrap();
+        let mut per: Vec<Vec<String>> = vec![Vec::new(); 3];
+        for t in targets {
+            let owner = ring.owner("fleet", t);
+            let i: usize = owner[1..].parse().unwrap();
+            per[i].push((*t).to_owned());
+        }
+        for v in &mut per {
+            v.sort();
+        }
+        per
+    };
+    let actual = || -> Vec<Vec<String>> {
+        servers
+            .iter()
+            .map(|s| active_addresses(s, "fleet"))
+            .collect()
+    };
+    let want = expected(&["c0", "c1", "c2"], &addrs[..12]);
+    assert!(
+        want.iter().all(|v| !v.is_empty()),
+        "each of three members owns some of 12 targets: {want:?}"
+    );
+    assert!(
+        eventually(limit, || actual() == want),
+        "{:?} != {want:?}",
+        actual()
+    );
+    // and the samples are where the ring says: each target scraped once in all
+    let mut scraped: Vec<String> = servers
+        .iter()
+        .flat_map(|s| {
+            assert!(eventually(limit, || query(s, "fleet_metric").len()
+                == active_addresses(s, "fleet").len()));
+            query(s, "fleet_metric")
+        })
+        .map(|(m, _)| m["instance"].as_str().unwrap().to_owned())
+        .collect();
+    scraped.sort();
+    let mut all: Vec<String> = addrs[..12].iter().map(|a| (*a).to_owned()).collect();
+    all.sort();
+    assert_eq!(scraped, all);
+    for s in &servers {
+        assert_eq!(own_metric(s, "tsdb_shard_members"), Some(3.0));
+    }
+
+    // a 13th target in the file goes to exactly the member the ring names
+    std::fs::write(&sd, sd_json(&addrs)).unwrap();
+    let want13 = expected(&["c0", "c1", "c2"], &addrs);
+    assert!(
+        eventually(limit, || actual() == want13),
+        "{:?} != {want13:?}",
+        actual()
+    );
+
+    // c2 leaves: c0 and c1 take its targets and keep their own; c2 is not in the new
+    // list, refuses it and keeps scraping its share (an overlap until it is stopped,
+    // never a gap)
+    std::fs::write(&members, "c0\nc1\n").unwrap();
+    let want2 = expected(&["c0", "c1"], &addrs);
+    assert!(
+        eventually(limit, || {
+            let a = actual();
+            a[0] == want2[0] && a[1] == want2[1]
+        }),
+        "{:?} != {want2:?}",
+        actual()
+    );
+    for i in 0..2 {
+        assert!(
+            want13[i].iter().all(|t| want2[i].contains(t)),
+            "a member's own targets stay with it"
+        );
+        assert_eq!(own_metric(&servers[i], "tsdb_shard_members"), Some(2.0));
+    }
+    assert!(eventually(limit, || own_metric(
+        &servers[2],
+        "tsdb_shard_members_refused_total"
+    )
+    .is_some_and(|n| n >= 1.0)));
+    assert_eq!(actual()[2], want13[2]);
+    assert!(
+        servers[2].log_text().contains("not a member"),
+        "{}",
+        servers[2].log_text()
+    );
+
+    // a list with a name twice is refused by everyone; the list in force stays
+    std::fs::write(&members, "c0\nc1\nc0\n").unwrap();
+    assert!(eventually(limit, || own_metric(
+        &servers[0],
+        "tsdb_shard_members_refused_total"
+    )
+    .is_some_and(|n| n >= 1.0)));
+    assert_eq!(actual()[0], want2[0]);
+    assert_eq!(own_metric(&servers[0], "tsdb_shard_members"), Some(2.0));
+    // and a reload with it is refused, naming the file
+    let r = servers[0].post_form("/-/reload", "");
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert!(
+        r.body.contains("members.txt") && r.body.contains("twice"),
+        "{}",
+        r.body
+    );
+}

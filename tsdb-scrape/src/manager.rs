@@ -215,6 +215,9 @@ pub struct ScrapePool {
     shared: Arc<PoolShared>,
     shard: Option<Arc<Shard>>,
     loops: HashMap<Labels, LoopHandle>,
+    /// The last target list discovery gave, before the shard's filter: a new member list
+    /// re-divides it without waiting for discovery.
+    discovered: Vec<Target>,
 }
 
 /// The scrape options a config gives to [`ScrapeState::process`].
@@ -380,6 +383,7 @@ impl ScrapePool {
             shared,
             shard,
             loops: HashMap::new(),
+            discovered: Vec::new(),
         })
     }
 
@@ -419,6 +423,7 @@ impl ScrapePool {
     /// Targets this collector does not own by its shard are left out; duplicates (same
     /// labels) are scraped once.
     pub async fn sync(&mut self, targets: Vec<Target>) {
+        self.discovered.clone_from(&targets);
         let mut wanted: HashMap<Labels, Target> = HashMap::new();
         for t in targets {
             if let Some(shard) = &self.shard {
@@ -487,7 +492,8 @@ impl ScrapePool {
             self.shard.clone(),
             self.shared.offset_seed,
         )?;
-        let old = std::mem::replace(self, fresh);
+        let mut old = std::mem::replace(self, fresh);
+        self.discovered = std::mem::take(&mut old.discovered);
         self.shared.refresh_target_limit(old.loops.len());
         for (k, h) in old.loops {
             let target = h.target.clone();
@@ -549,6 +555,25 @@ impl ScrapeManager {
     pub fn with_shard(mut self, shard: Shard) -> ScrapeManager {
         self.shard = Some(Arc::new(shard));
         self
+    }
+
+    /// Changes the member list this collector shares targets with (`None`: scrape every
+    /// target): every job's last discovered targets are divided again at once. Targets
+    /// this collector keeps go on scraping without a gap; targets it no longer owns stop
+    /// with stale markers (their new owner picks them up when it sees the same list);
+    /// targets it gained start.
+    pub async fn set_shard(&mut self, shard: Option<Shard>) {
+        self.shard = shard.map(Arc::new);
+        for pool in self.pools.values_mut() {
+            pool.shard.clone_from(&self.shard);
+            let targets = pool.discovered.clone();
+            pool.sync(targets).await;
+        }
+    }
+
+    /// The member list in force, if sharded.
+    pub fn shard(&self) -> Option<&Shard> {
+        self.shard.as_deref()
     }
 
     /// Mixed into every target's offset (Prometheus mixes in a hash of its external

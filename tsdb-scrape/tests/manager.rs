@@ -631,6 +631,67 @@ async fn a_shard_scrapes_only_its_own_targets() {
     server.stop();
 }
 
+/// A new member list divides the last discovered targets again at once: with a member
+/// added, this collector keeps a subset of what it had (targets move only to the new
+/// member); the list survives a job's restart; no shard at all scrapes everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_member_list_divides_the_targets_again() {
+    let mut cfg = config("");
+    // unreachable targets and a long interval: the loops exist, no scrape is the point
+    cfg.scrape_interval = Duration::from_secs(60);
+    let addresses: Vec<String> = (0..60).map(|i| format!("127.0.0.1:{}", 1 + i)).collect();
+    let owned = |m: &ScrapeManager| -> Vec<String> {
+        let mut v: Vec<String> = m.targets()["node"]
+            .iter()
+            .map(|s| s.target.address().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    let expect = |shard: &Shard| -> Vec<String> {
+        let mut v: Vec<String> = addresses
+            .iter()
+            .filter(|a| shard.owns("node", a))
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    };
+    let two = Shard::new(Ring::new(["c0", "c1"]).unwrap(), "c0").unwrap();
+    let three = Shard::new(Ring::new(["c0", "c1", "c2"]).unwrap(), "c0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(dir.path(), Options::default()).unwrap());
+    let mut m = ScrapeManager::new(Arc::new(db)).with_shard(two.clone());
+    m.apply_config(vec![cfg.clone()]).await.unwrap();
+    m.sync("node", targets(&cfg, &addresses)).await.unwrap();
+    let before = owned(&m);
+    assert_eq!(before, expect(&two));
+
+    m.set_shard(Some(three.clone())).await;
+    let after = owned(&m);
+    assert_eq!(after, expect(&three));
+    assert!(
+        after.len() < before.len(),
+        "{} of {}",
+        after.len(),
+        before.len()
+    );
+    assert!(
+        after.iter().all(|a| before.contains(a)),
+        "targets move only to the new member"
+    );
+    assert_eq!(m.shard().map(|s| s.ring().members().len()), Some(3));
+
+    // a changed job restarts with the discovered list kept
+    let mut changed = cfg.clone();
+    changed.scrape_timeout = Duration::from_secs(5);
+    m.apply_config(vec![changed]).await.unwrap();
+    assert_eq!(owned(&m), expect(&three));
+    m.set_shard(None).await;
+    assert_eq!(owned(&m).len(), addresses.len());
+    m.stop().await;
+}
+
 /// The first scrape's offset is stable for a target and within the interval, and
 /// different targets get different offsets.
 #[test]

@@ -152,6 +152,24 @@ pub struct Flags {
     /// The number of collectors sharing the targets (with --shard-index).
     #[arg(long, value_name = "M", requires = "shard_index")]
     pub shard_count: Option<usize>,
+
+    /// Instead of --shard-index/--shard-count: a file naming the collectors that share
+    /// one target list, one name per line (blank lines and `#` comments skipped), so that
+    /// membership can change. Re-read every --shard-members-refresh and on reload; a
+    /// changed list divides the targets again at once (adding a member moves only its
+    /// share). A list that is not valid (unreadable, empty, a name twice, or without
+    /// --shard-name) is refused with an error and the list in force stays.
+    #[arg(long, value_name = "FILE", requires = "shard_name",
+          conflicts_with_all = ["shard_index", "shard_count"])]
+    pub shard_members: Option<PathBuf>,
+
+    /// This collector's name in --shard-members.
+    #[arg(long, value_name = "NAME", requires = "shard_members")]
+    pub shard_name: Option<String>,
+
+    /// How often --shard-members is re-read.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    pub shard_members_refresh: Duration,
 }
 
 impl Flags {
@@ -215,6 +233,14 @@ impl Flags {
                 "shard-count",
                 self.shard_count.map_or(String::new(), |n| n.to_string()),
             ),
+            (
+                "shard-members",
+                self.shard_members
+                    .as_ref()
+                    .map_or(String::new(), |p| p.display().to_string()),
+            ),
+            ("shard-name", self.shard_name.clone().unwrap_or_default()),
+            ("shard-members-refresh", dur(self.shard_members_refresh)),
         ]
     }
 }

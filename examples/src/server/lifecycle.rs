@@ -143,12 +143,14 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         max_bytes: flags.query_cache_size,
         ..ResultsCacheOptions::default()
     }));
+    let scrape_cell: Arc<OnceLock<Arc<Scraping>>> = Arc::new(OnceLock::new());
     let metrics = Arc::new(Metrics::new(
         db_cell.clone(),
         ingester_cell.clone(),
         results_cache.clone(),
         started,
         pool.in_flight_counter(),
+        scrape_cell.clone(),
     ));
     metrics.config_loaded(true);
     let state = AppState(Arc::new(Shared {
@@ -166,7 +168,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         started,
         last_reload: RwLock::new((true, started)),
         reload_lock: tokio::sync::Mutex::new(()),
-        scrape: OnceLock::new(),
+        scrape: scrape_cell,
         flags: flags.clone(),
     }));
 
@@ -311,9 +313,18 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     }
 }
 
-/// This collector's shard of the targets, from `--shard-index`/`--shard-count` (clap
-/// requires both or neither); `None`: every target is scraped.
-fn shard(flags: &Flags) -> Result<Option<tsdb_scrape::Shard>, String> {
+/// This collector's shard of the targets, from `--shard-index`/`--shard-count` or from
+/// the `--shard-members` file as it reads now (clap requires the flags' pairs and keeps
+/// the two ways apart); `None`: every target is scraped.
+pub fn shard(flags: &Flags) -> Result<Option<tsdb_scrape::Shard>, String> {
+    if let (Some(path), Some(name)) = (&flags.shard_members, &flags.shard_name) {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--shard-members {}: {e}", path.display()))?;
+        return tsdb_scrape::Ring::parse_member_list(&text)
+            .and_then(|ring| tsdb_scrape::Shard::new(ring, name.clone()))
+            .map(Some)
+            .map_err(|e| format!("--shard-members {}: {e}", path.display()));
+    }
     match (flags.shard_index, flags.shard_count) {
         (Some(index), Some(count)) => tsdb_scrape::Ring::from_shards(index, count)
             .map(Some)
@@ -336,8 +347,40 @@ async fn start_scraping(state: &AppState) -> Result<(), String> {
     if !configs.is_empty() {
         tracing::info!(jobs = configs.len(), "scraping started");
     }
+    if state.0.flags.shard_members.is_some() {
+        tokio::spawn(watch_shard_members(state.clone(), scraping.clone()));
+    }
     let _ = state.0.scrape.set(scraping);
     Ok(())
+}
+
+/// Re-reads `--shard-members` every `--shard-members-refresh` and applies a changed list;
+/// a list that is not valid is logged and counted, and the one in force stays. Runs
+/// until the process ends (it holds nothing that shutdown must close).
+async fn watch_shard_members(state: AppState, scraping: Arc<Scraping>) {
+    let every = state
+        .0
+        .flags
+        .shard_members_refresh
+        .max(Duration::from_millis(100));
+    let mut last_error = String::new();
+    loop {
+        tokio::time::sleep(every).await;
+        let _one = state.0.reload_lock.lock().await;
+        match shard(&state.0.flags) {
+            Ok(new) => {
+                last_error.clear();
+                scraping.set_shard(new).await;
+            }
+            Err(e) => {
+                scraping.shard_members_refused();
+                if e != last_error {
+                    tracing::error!(error = %e, "shard member list refused, the list in force stays");
+                    last_error = e;
+                }
+            }
+        }
+    }
 }
 
 /// Re-reads the configuration, credentials and certificate; all or nothing.
@@ -369,9 +412,16 @@ async fn reload_inner(state: &AppState) -> Result<(), String> {
     if let Some(tls) = &state.0.tls {
         tls.check().await.map_err(|e| e.to_string())?;
     }
+    let new_shard = match &flags.shard_members {
+        Some(_) => Some(shard(flags)?),
+        None => None,
+    };
     // All or nothing itself: refused before anything else changes.
     if let Some(scrape) = state.0.scrape.get() {
         scrape.apply(&config.scrape_configs).await?;
+        if let Some(new_shard) = new_shard {
+            scrape.set_shard(new_shard).await;
+        }
     }
     // Everything is valid: apply.
     if let Some(tls) = &state.0.tls {
@@ -442,5 +492,33 @@ mod tests {
         // one without the other is a usage error
         assert!(flags(&["--shard-index", "0"]).is_err());
         assert!(flags(&["--shard-count", "2"]).is_err());
+        // a member file needs a name, and is not mixed with index/count
+        assert!(flags(&["--shard-members", "m.txt"]).is_err());
+        assert!(flags(&["--shard-name", "a"]).is_err());
+        assert!(flags(&[
+            "--shard-members",
+            "m.txt",
+            "--shard-name",
+            "a",
+            "--shard-index",
+            "0",
+            "--shard-count",
+            "2"
+        ])
+        .is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("members");
+        let path = file.display().to_string();
+        let e =
+            shard(&flags(&["--shard-members", &path, "--shard-name", "a"]).unwrap()).unwrap_err();
+        assert!(e.contains(&path), "an unreadable file is named: {e}");
+        std::fs::write(&file, "a\n# b is away\n\nc\n").unwrap();
+        let s = shard(&flags(&["--shard-members", &path, "--shard-name", "c"]).unwrap())
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.ring().members(), ["a", "c"]);
+        let e =
+            shard(&flags(&["--shard-members", &path, "--shard-name", "b"]).unwrap()).unwrap_err();
+        assert!(e.contains("not a member"), "{e}");
     }
 }

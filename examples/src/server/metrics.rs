@@ -19,7 +19,9 @@
 //!   deletions to the cache, which drops the answers they change);
 //! - push ingestion, read from `tsdb_ingest::IngestStats` at each scrape
 //!   ([`IngestCollector`]): requests, samples accepted and refused by protocol and
-//!   reason, requests refused whole by kind, Influx string fields skipped, metadata kept.
+//!   reason, requests refused whole by kind, Influx string fields skipped, metadata kept;
+//! - pull ingestion ([`ScrapeCollector`]): the shard ring's members, member lists
+//!   refused, file_sd read errors and http_sd failures by job.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -36,6 +38,8 @@ use tsdb_core::observe::{Observer, PersistEvent};
 use tsdb_core::Db;
 use tsdb_ingest::{Ingester, Protocol};
 use tsdb_query::ResultsCache;
+
+use super::scrape::Scraping;
 
 /// Label sets: `(name, value)` pairs.
 type LabelSet = Vec<(&'static str, String)>;
@@ -145,6 +149,7 @@ impl Metrics {
         results_cache: Arc<ResultsCache>,
         started: SystemTime,
         queries_in_flight: Arc<AtomicI64>,
+        scrape: Arc<OnceLock<Arc<Scraping>>>,
     ) -> Metrics {
         let mut registry = Registry::default();
         let http_requests = Family::<LabelSet, Counter>::default();
@@ -264,6 +269,7 @@ impl Metrics {
             in_flight: queries_in_flight,
         }));
         registry.register_collector(Box::new(ProcessCollector { started }));
+        registry.register_collector(Box::new(ScrapeCollector { scrape }));
         Metrics {
             registry,
             http_requests,
@@ -350,6 +356,69 @@ fn counter(
     let c = ConstCounter::new(value);
     let metric = encoder.encode_descriptor(name, help, unit, c.metric_type())?;
     c.encode(metric)
+}
+
+/// Pull ingestion's counters, read at scrape time (nothing until scraping starts):
+/// the shard ring's members, member lists refused, and each job's discovery errors.
+#[derive(Debug)]
+struct ScrapeCollector {
+    scrape: Arc<OnceLock<Arc<Scraping>>>,
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "counts as metric values: exact below 2^53"
+)]
+impl Collector for ScrapeCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(scrape) = self.scrape.get() else {
+            return Ok(());
+        };
+        let stats = scrape.stats();
+        gauge(
+            &mut e,
+            "tsdb_shard_members",
+            "Collectors in the shard ring this server divides targets with (0: not sharded)",
+            None,
+            stats.shard_members as f64,
+        )?;
+        counter(
+            &mut e,
+            "tsdb_shard_members_refused",
+            "--shard-members lists refused (unreadable, empty, a name twice, or without this \
+             collector); the list in force stayed",
+            None,
+            stats.shard_members_refused as f64,
+        )?;
+        let per_job = |e: &mut DescriptorEncoder,
+                       name: &str,
+                       help: &str,
+                       value: &dyn Fn(&(String, u64, u64)) -> u64|
+         -> Result<(), std::fmt::Error> {
+            if stats.discovery.is_empty() {
+                return Ok(());
+            }
+            let c = ConstCounter::new(0u64);
+            let mut family = e.encode_descriptor(name, help, None, c.metric_type())?;
+            for job in &stats.discovery {
+                let labels = [("job", job.0.as_str())];
+                ConstCounter::new(value(job)).encode(family.encode_family(&labels)?)?;
+            }
+            Ok(())
+        };
+        per_job(
+            &mut e,
+            "tsdb_sd_file_read_errors",
+            "file_sd files that failed to read or parse, per attempt, by job",
+            &|j| j.1,
+        )?;
+        per_job(
+            &mut e,
+            "tsdb_sd_http_failures",
+            "http_sd refreshes that failed, by job",
+            &|j| j.2,
+        )
+    }
 }
 
 /// Queries evaluating now, read from the query pool at scrape time.
@@ -730,6 +799,7 @@ mod tests {
             Arc::new(ResultsCache::new(tsdb_query::ResultsCacheOptions::default())),
             SystemTime::now(),
             Arc::new(AtomicI64::new(0)),
+            Arc::new(OnceLock::new()),
         );
         m.http_request("/api/v1/query", 200, Duration::from_millis(3));
         m.query("instant", "success", Duration::from_millis(2));

@@ -12,20 +12,25 @@
 //! a refused configuration leaves the old one running.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 use tsdb_core::Db;
 use tsdb_scrape::{
-    targets_from_group, Discovery, DiscoveryOptions, DroppedTarget, PopulateOptions, ScrapeConfig,
-    ScrapeManager, Shard, TargetStatus,
+    targets_from_group, Discovery, DiscoveryOptions, DiscoveryStatus, DroppedTarget,
+    PopulateOptions, ScrapeConfig, ScrapeManager, Shard, TargetStatus,
 };
 
 /// The scrape manager and the discovery of every job.
 pub struct Scraping {
     manager: Arc<tokio::sync::Mutex<ScrapeManager>>,
     jobs: Mutex<BTreeMap<String, Job>>,
+    /// The shard's member count (0: not sharded), for `/metrics`.
+    shard_members: AtomicUsize,
+    /// `--shard-members` lists refused since start.
+    shard_members_refused: AtomicU64,
 }
 
 impl std::fmt::Debug for Scraping {
@@ -39,6 +44,8 @@ impl std::fmt::Debug for Scraping {
 /// A job's discovery task and what it last dropped.
 struct Job {
     config: ScrapeConfig,
+    /// Its discovery's error counters.
+    status: Arc<DiscoveryStatus>,
     dropped: Arc<Mutex<Vec<DroppedTarget>>>,
     task: JoinHandle<()>,
 }
@@ -48,6 +55,17 @@ impl Drop for Job {
         // Dropping the task's future drops its `Discovery`, which stops its providers.
         self.task.abort();
     }
+}
+
+/// Scraping's counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ScrapingStats {
+    /// Members of the shard ring; 0 when not sharded.
+    pub shard_members: usize,
+    /// `--shard-members` lists refused since start.
+    pub shard_members_refused: u64,
+    /// Per job: file_sd read errors and http_sd failures since the job's discovery started.
+    pub discovery: Vec<(String, u64, u64)>,
 }
 
 /// The targets of every job, as `/api/v1/targets` shows them.
@@ -63,6 +81,7 @@ impl Scraping {
     /// A manager appending to `db`, scraping only `shard`'s targets when given. No jobs
     /// until [`Scraping::apply`].
     pub fn new(db: Db, shard: Option<Shard>) -> Scraping {
+        let members = shard.as_ref().map_or(0, |s| s.ring().members().len());
         let mut manager = ScrapeManager::new(Arc::new(db));
         if let Some(shard) = shard {
             manager = manager.with_shard(shard);
@@ -70,6 +89,46 @@ impl Scraping {
         Scraping {
             manager: Arc::new(tokio::sync::Mutex::new(manager)),
             jobs: Mutex::new(BTreeMap::new()),
+            shard_members: AtomicUsize::new(members),
+            shard_members_refused: AtomicU64::new(0),
+        }
+    }
+
+    /// Applies a member list read again: nothing happens when it is the one in force.
+    pub async fn set_shard(&self, shard: Option<Shard>) {
+        let mut manager = self.manager.lock().await;
+        if manager.shard() == shard.as_ref() {
+            return;
+        }
+        let members = shard.as_ref().map_or(0, |s| s.ring().members().len());
+        tracing::info!(members, "shard member list changed, targets divided again");
+        manager.set_shard(shard).await;
+        self.shard_members.store(members, Ordering::Relaxed);
+    }
+
+    /// Counts a member list refused by the watcher.
+    pub fn shard_members_refused(&self) {
+        self.shard_members_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What `/metrics` shows about scraping: the shard's member count, member lists
+    /// refused, and each job's discovery errors (file_sd read errors, http_sd failures).
+    pub fn stats(&self) -> ScrapingStats {
+        ScrapingStats {
+            shard_members: self.shard_members.load(Ordering::Relaxed),
+            shard_members_refused: self.shard_members_refused.load(Ordering::Relaxed),
+            discovery: self
+                .jobs
+                .lock()
+                .iter()
+                .map(|(name, job)| {
+                    (
+                        name.clone(),
+                        job.status.file_read_errors(),
+                        job.status.http_failures(),
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -101,6 +160,7 @@ impl Scraping {
                 .any(|c| &c.job_name == name && c == &job.config)
         });
         for (cfg, discovery) in started {
+            let status = discovery.status().clone();
             let dropped = Arc::new(Mutex::new(Vec::new()));
             let task = tokio::spawn(run_job(
                 cfg.clone(),
@@ -112,6 +172,7 @@ impl Scraping {
                 cfg.job_name.clone(),
                 Job {
                     config: cfg,
+                    status,
                     dropped,
                     task,
                 },

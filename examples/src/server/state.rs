@@ -62,7 +62,7 @@ pub struct Shared {
     /// One reload at a time (SIGHUP and `/-/reload` may race).
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Pull ingestion (`scrape_configs`), started once the database is open.
-    pub scrape: OnceLock<Arc<Scraping>>,
+    pub scrape: Arc<OnceLock<Arc<Scraping>>>,
 }
 
 impl AppState {
