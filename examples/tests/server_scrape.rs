@@ -528,6 +528,7 @@ fn own_metric(s: &Server, name: &str) -> Option<f64> {
 /// scraped by exactly the member the ring names; a target added to the file goes to one
 /// member; a member removed from the file has its targets taken over by the others,
 /// moving nothing else; a list that is not valid is refused and the one in force stays.
+/// The file_sd path is relative to the configuration file.
 #[test]
 fn three_collectors_share_one_file_sd_list_through_a_member_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -539,10 +540,15 @@ fn three_collectors_share_one_file_sd_list_through_a_member_file() {
     std::fs::write(&sd, sd_json(&addrs[..12])).unwrap();
     let members = dir.path().join("members.txt");
     std::fs::write(&members, "# the collectors\nc0\nc1\nc2\n").unwrap();
-    let cfg = format!(
-        "global:\n  scrape_interval: 200ms\nscrape_configs:\n  - job_name: fleet\n    file_sd_configs:\n      - files: [\"{}\"]\n        refresh_interval: 200ms\n",
-        sd.display()
-    );
+    // a path relative to the configuration file, as Prometheus reads it
+    let cfg = "global:
+  scrape_interval: 200ms
+scrape_configs:
+  - job_name: fleet
+    file_sd_configs:
+      - files: [fleet.json]
+        refresh_interval: 200ms
+";
     let cfg_path = dir.path().join("config.yml");
     std::fs::write(&cfg_path, cfg).unwrap();
     let cfg_arg = cfg_path.display().to_string();

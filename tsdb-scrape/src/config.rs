@@ -22,6 +22,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
@@ -1024,6 +1025,33 @@ impl TryFrom<RawHttpSd> for HttpSdConfig {
                 None => DEFAULT_HTTP_SD_REFRESH,
             },
         })
+    }
+}
+
+impl ScrapeConfig {
+    /// Makes the relative file paths of this job relative to `dir` (the directory of the
+    /// configuration file), as Prometheus's `SetDirectory` does: `file_sd_configs` files,
+    /// `password_file`, `credentials_file` and the `tls_config` files. Absolute and empty
+    /// paths are left alone.
+    pub fn set_directory(&mut self, dir: &Path) {
+        let join = |p: &mut String| {
+            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+                *p = dir.join(p.as_str()).to_string_lossy().into_owned();
+            }
+        };
+        for sd in &mut self.file_sd_configs {
+            sd.files.iter_mut().for_each(join);
+        }
+        if let Some(b) = &mut self.basic_auth {
+            join(&mut b.password_file);
+        }
+        if let Some(a) = &mut self.authorization {
+            join(&mut a.credentials_file);
+        }
+        let tls = &mut self.tls_config;
+        for p in [&mut tls.ca_file, &mut tls.cert_file, &mut tls.key_file] {
+            join(p);
+        }
     }
 }
 

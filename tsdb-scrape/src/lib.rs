@@ -34,8 +34,8 @@ pub use discovery::{
 pub use fetch::{ClientError, Scraper, ACCEPT_HEADER};
 pub use file_sd::{parse_file_sd, FileSdError};
 pub use manager::{
-    AppendError, Appender, FnAppender, Health, ScrapeManager, ScrapePool, TargetHealth,
-    TargetStatus, UnknownJob,
+    offset_seed, AppendError, Appender, FnAppender, Health, ScrapeManager, ScrapePool,
+    TargetHealth, TargetStatus, UnknownJob,
 };
 pub use relabel::{process, Action, RelabelConfig, RelabelError, RelabelRegex};
 pub use ring::{Ring, RingError, Shard};

@@ -247,6 +247,26 @@ fn target_hash(t: &Target) -> u64 {
     twox_hash::XxHash3_64::oneshot(&buf)
 }
 
+/// The offset seed of a scraper on host `hostname` with these external labels (sorted
+/// by name), as Prometheus derives its own (`setOffsetSeed`, a hash of the host name and
+/// the external labels): two replicas scraping the same targets on different hosts, or
+/// with different external labels, scrape at different moments of the interval, while a
+/// restarted scraper keeps its moments. XXH3-64 where Prometheus uses FNV-1a: the seed
+/// only has to be stable, not equal to Prometheus's.
+pub fn offset_seed<'a>(
+    hostname: &str,
+    external_labels: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> u64 {
+    let mut buf = hostname.as_bytes().to_vec();
+    for (name, value) in external_labels {
+        buf.push(0xff);
+        buf.extend_from_slice(name.as_bytes());
+        buf.push(0xff);
+        buf.extend_from_slice(value.as_bytes());
+    }
+    twox_hash::XxHash3_64::oneshot(&buf)
+}
+
 /// How long from `now` until the target's first scrape: the point of the interval where
 /// `now mod interval` equals the target's offset (Prometheus's `Target.offset`).
 pub fn first_scrape_delay(

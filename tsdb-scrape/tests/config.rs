@@ -583,3 +583,26 @@ scrape_configs:
     assert_eq!(jobs[3].params["match[]"].len(), 2);
     assert!(jobs[3].honor_labels);
 }
+
+#[test]
+fn relative_paths_are_relative_to_the_config_directory() {
+    let mut c = one("- job_name: files
+  scheme: https
+  basic_auth: {username: u, password_file: secrets/pw}
+  tls_config: {ca_file: ca.pem, cert_file: /abs/cert.pem, key_file: tls/key.pem}
+  file_sd_configs:
+    - files: [targets/*.json, /etc/sd/a.yml]
+");
+    c.set_directory(std::path::Path::new("/etc/tsdb"));
+    assert_eq!(
+        c.file_sd_configs[0].files,
+        ["/etc/tsdb/targets/*.json", "/etc/sd/a.yml"]
+    );
+    assert_eq!(c.basic_auth.unwrap().password_file, "/etc/tsdb/secrets/pw");
+    assert_eq!(c.tls_config.ca_file, "/etc/tsdb/ca.pem");
+    assert_eq!(c.tls_config.cert_file, "/abs/cert.pem");
+    assert_eq!(c.tls_config.key_file, "/etc/tsdb/tls/key.pem");
+    let mut b = one("- job_name: b\n  authorization: {credentials_file: token}\n");
+    b.set_directory(std::path::Path::new("conf"));
+    assert_eq!(b.authorization.unwrap().credentials_file, "conf/token");
+}

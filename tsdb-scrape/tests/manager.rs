@@ -868,3 +868,33 @@ async fn target_limit_fails_every_target_of_the_job() {
     f.wait(&a2, "up", |s| s.health.health == Health::Up).await;
     f.manager.stop().await;
 }
+
+/// The offset seed is stable for a host and its external labels, and differs between
+/// hosts and between label sets, so replicas scrape at different moments.
+#[test]
+fn offset_seeds_depend_on_host_and_external_labels() {
+    use tsdb_scrape::offset_seed;
+    let a = offset_seed("host-a", [("replica", "1")]);
+    assert_eq!(a, offset_seed("host-a", [("replica", "1")]));
+    assert_ne!(a, offset_seed("host-b", [("replica", "1")]));
+    assert_ne!(a, offset_seed("host-a", [("replica", "2")]));
+    assert_ne!(a, offset_seed("host-a", []));
+    // a name/value boundary is part of the hash
+    assert_ne!(
+        offset_seed("h", [("ab", "c")]),
+        offset_seed("h", [("a", "bc")])
+    );
+    // and different seeds move a target's first scrape
+    let cfg = config("");
+    let t = &targets(&cfg, &["h:9100".to_string()])[0];
+    let iv = Duration::from_secs(10);
+    let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let d1 = tsdb_scrape::manager::first_scrape_delay(t, a, iv, now);
+    let d2 = tsdb_scrape::manager::first_scrape_delay(
+        t,
+        offset_seed("host-b", [("replica", "1")]),
+        iv,
+        now,
+    );
+    assert_ne!(d1, d2);
+}

@@ -100,6 +100,11 @@ impl Config {
             path: path.to_owned(),
             message,
         })?;
+        // relative paths in scrape configs are relative to the file, as in Prometheus
+        let dir = path.parent().unwrap_or_else(|| Path::new(""));
+        for c in &mut config.scrape_configs {
+            c.set_directory(dir);
+        }
         config.source = Some(path.to_owned());
         Ok(config)
     }

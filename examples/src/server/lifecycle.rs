@@ -341,7 +341,19 @@ async fn start_scraping(state: &AppState) -> Result<(), String> {
         return Ok(());
     };
     let shard = shard(&state.0.flags)?;
-    let scraping = Arc::new(Scraping::new(db, shard));
+    // Prometheus's offset seed: host name and external labels (those of the start's
+    // configuration; a reload changing them keeps the running loops' moments)
+    let seed = {
+        let config = state.0.config.read();
+        tsdb_scrape::offset_seed(
+            &hostname(),
+            config
+                .external_labels
+                .iter()
+                .map(|(n, v)| (n.as_str(), v.as_str())),
+        )
+    };
+    let scraping = Arc::new(Scraping::new(db, shard, seed));
     let configs = state.0.config.read().scrape_configs.clone();
     scraping.apply(&configs).await?;
     if !configs.is_empty() {
@@ -352,6 +364,16 @@ async fn start_scraping(state: &AppState) -> Result<(), String> {
     }
     let _ = state.0.scrape.set(scraping);
     Ok(())
+}
+
+/// This host's name (Linux's `/proc/sys/kernel/hostname`, else `$HOSTNAME`, else empty).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default()
 }
 
 /// Re-reads `--shard-members` every `--shard-members-refresh` and applies a changed list;

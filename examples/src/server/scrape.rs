@@ -78,11 +78,12 @@ pub struct TargetsView {
 }
 
 impl Scraping {
-    /// A manager appending to `db`, scraping only `shard`'s targets when given. No jobs
-    /// until [`Scraping::apply`].
-    pub fn new(db: Db, shard: Option<Shard>) -> Scraping {
+    /// A manager appending to `db`, scraping only `shard`'s targets when given, each
+    /// target at a moment of its interval that depends on `offset_seed` (see
+    /// [`tsdb_scrape::offset_seed`]). No jobs until [`Scraping::apply`].
+    pub fn new(db: Db, shard: Option<Shard>, offset_seed: u64) -> Scraping {
         let members = shard.as_ref().map_or(0, |s| s.ring().members().len());
-        let mut manager = ScrapeManager::new(Arc::new(db));
+        let mut manager = ScrapeManager::new(Arc::new(db)).with_offset_seed(offset_seed);
         if let Some(shard) = shard {
             manager = manager.with_shard(shard);
         }
