@@ -59,8 +59,10 @@
 //! help and unit one by one, so there a unit declared once outlives later scrapes that
 //! declare only the help.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::hash::BuildHasher as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -100,7 +102,7 @@ pub const REPORT_SERIES: [&str; 5] = [
 /// What a scrape configuration says about processing a body (the fields of a
 /// `scrape_configs` entry that matter once the body is fetched). Limits of 0 mean none,
 /// as in Prometheus.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ScrapeOptions {
     /// `honor_labels`: exposed labels win over target labels. Default `false`.
     pub honor_labels: bool,
@@ -320,23 +322,112 @@ pub type TargetMetadata = Arc<BTreeMap<String, FamilyMetadata>>;
 /// for 10 scrapes, so a family that comes and goes keeps its help text).
 const METADATA_KEPT_SCRAPES: u64 = 10;
 
-/// What one target's scrapes remember between two scrapes (Prometheus's `scrapeCache`,
-/// the parts that change what is appended): the series of the previous scrape for
-/// staleness, the exposed series seen lately for `scrape_series_added`, and the
-/// families' metadata.
+/// What one target's scrapes remember between two scrapes (Prometheus's `scrapeCache`):
+/// per exposed series, its final labels (so a series seen before is neither relabeled
+/// nor checked again), whether the previous scrape appended it (staleness) and whether
+/// the cache knows it (`scrape_series_added`); and the families' metadata.
+///
+/// One map entry per exposed series, looked up once per sample with a fast, randomly
+/// seeded hash (foldhash): a warm scrape costs the parse, one lookup and the copy of the
+/// final labels into the outcome.
 #[derive(Clone, Debug, Default)]
 pub struct ScrapeState {
-    /// Exposed label set → final label set, of the series the previous successful scrape
-    /// appended without a timestamp of their own (`seriesPrev`).
-    prev: HashMap<Labels, Labels>,
-    /// Exposed label sets the cache knows (`series`): not counted as added.
-    cache: HashSet<Labels>,
+    /// Exposed label set → what the cache knows about it.
+    series: HashMap<Labels, SeriesEntry, foldhash::fast::RandomState>,
+    /// The target labels and options the entries' final labels were computed with; other
+    /// ones (a reload, a target whose labels changed) start the computation over.
+    fin_key: Option<(Labels, ScrapeOptions)>,
+    /// Hashes of the final label sets computed since the last reset: a final label set
+    /// computed twice means two exposed series may share it (metric relabeling made them
+    /// equal), and then `collisions` turns on the exact duplicate check.
+    fin_hashes: HashSet<u64, foldhash::fast::RandomState>,
+    /// The hash of [`ScrapeState::fin_hashes`].
+    fin_hasher: foldhash::fast::RandomState,
+    /// Two exposed series may have the same final labels: duplicates are found by
+    /// (final labels, time) rather than per exposed series.
+    collisions: bool,
+    /// Attempts (calls to `process`) so far; entries remember the attempt that last
+    /// touched them instead of being copied into per-scrape sets.
+    attempt: u64,
     /// Metadata by family name.
     metadata: TargetMetadata,
     /// The successful scrape that last declared each family.
     metadata_seen: HashMap<String, u64>,
     /// Successful scrapes so far (`scrapeCache.iter`).
     iter: u64,
+}
+
+/// What the cache knows about one exposed series.
+#[derive(Clone, Debug)]
+struct SeriesEntry {
+    /// Its final labels, or why it has none.
+    fin: Fin,
+    /// The final labels it was last appended with, kept when [`SeriesEntry::fin`] was
+    /// reset while the series was in the previous scrape: its stale marker needs them.
+    stale_fin: Option<Labels>,
+    /// Appended without a timestamp of its own by the previous successful scrape
+    /// (`seriesPrev`).
+    in_prev: bool,
+    /// Known to the series cache: not counted as added (`series`).
+    cached: bool,
+    /// The attempt that last saw it.
+    seen: u64,
+    /// The attempt that last touched it (Prometheus's cache update: known or added).
+    touched: u64,
+    /// The attempt that appended it without a timestamp of its own (`seriesCur`).
+    cur: u64,
+    /// The attempt and time of the last sample written for it.
+    written: (u64, i64),
+}
+
+/// A series' final labels as the options in force make them.
+#[derive(Clone, Debug)]
+enum Fin {
+    /// Not computed with the options in force.
+    Unknown,
+    /// Dropped by metric relabeling (or left with no labels).
+    Dropped,
+    /// The labels to append under.
+    Keep(Labels),
+    /// The final labels fail a check; a scrape reaching this series fails.
+    Invalid(ScrapeError),
+}
+
+impl SeriesEntry {
+    fn new(fin: Fin) -> SeriesEntry {
+        SeriesEntry {
+            fin,
+            stale_fin: None,
+            in_prev: false,
+            cached: false,
+            seen: 0,
+            touched: 0,
+            cur: 0,
+            written: (0, 0),
+        }
+    }
+
+    /// The labels its stale marker is written under, when it was in the previous scrape.
+    fn prev_labels(&self) -> Option<&Labels> {
+        if !self.in_prev {
+            return None;
+        }
+        match (&self.stale_fin, &self.fin) {
+            (Some(l), _) | (None, Fin::Keep(l)) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// A series' final labels: `mutate_sample_labels`, then the checks.
+fn compute_fin(exposed: &Labels, target_labels: &Labels, opts: &ScrapeOptions) -> Fin {
+    match mutate_sample_labels(exposed, target_labels, opts) {
+        None => Fin::Dropped,
+        Some(l) => match check_series(&l, opts) {
+            Ok(()) => Fin::Keep(l),
+            Err(e) => Fin::Invalid(e),
+        },
+    }
 }
 
 /// Parser limits for a scrape body: none of our own (the scrape's limits are checked on
@@ -359,7 +450,12 @@ impl ScrapeState {
     /// The final label sets whose series the next scrape marks stale if they are missing
     /// from it (for display and tests), sorted.
     pub fn tracked_series(&self) -> Vec<Labels> {
-        let mut v: Vec<Labels> = self.prev.values().cloned().collect();
+        let mut v: Vec<Labels> = self
+            .series
+            .values()
+            .filter_map(SeriesEntry::prev_labels)
+            .cloned()
+            .collect();
         v.sort();
         v
     }
@@ -415,43 +511,56 @@ impl ScrapeState {
         opts: &ScrapeOptions,
     ) -> ScrapeOutcome {
         let attempt = self.append(body, content_type, scrape_time_ms, target_labels, opts);
-        let mut samples = Vec::new();
-        let mut stale_markers = 0;
+        let mut samples = attempt.samples;
+        let now = self.attempt;
+        let flush = !body.is_empty();
+        let mut stale: Vec<Labels> = Vec::new();
         let error = match attempt.error {
             None => {
-                // forEachStale: previous series this scrape did not append.
-                let mut stale: Vec<&Labels> = self
-                    .prev
-                    .iter()
-                    .filter(|(exposed, _)| !attempt.cur.contains_key(*exposed))
-                    .map(|(_, fin)| fin)
-                    .collect();
-                stale.sort();
-                samples = attempt.samples;
-                for l in stale {
-                    samples.push(AppendSample {
-                        labels: l.clone(),
-                        t: scrape_time_ms,
-                        v: stale_nan(),
-                    });
-                    stale_markers += 1;
-                }
-                self.prev = attempt.cur;
-                // iterDone(flush = body non-empty): keep the entries seen this time.
-                if body.is_empty() {
-                    self.cache.extend(attempt.touched);
-                } else {
-                    self.cache = attempt.touched;
-                }
-                self.metadata_iter_done(!body.is_empty());
+                // forEachStale: previous series this scrape did not append; then
+                // iterDone(flush = body non-empty): the cache keeps what this scrape saw.
+                self.series.retain(|_, e| {
+                    let appended = e.cur == now;
+                    if !appended {
+                        if let Some(l) = e.prev_labels() {
+                            stale.push(l.clone());
+                        }
+                    }
+                    e.in_prev = appended;
+                    e.stale_fin = None;
+                    let touched = e.touched == now;
+                    e.cached = if flush { touched } else { e.cached || touched };
+                    // dropped series are remembered while they are exposed, so metric
+                    // relabeling does not run again for them (`droppedSeries`)
+                    let dropped_seen = matches!(e.fin, Fin::Dropped) && e.seen == now;
+                    e.in_prev || e.cached || dropped_seen
+                });
+                self.metadata_iter_done(flush);
                 None
             }
             Some(e) => {
-                self.cache.extend(attempt.touched);
-                stale_markers = self.mark_all_stale(scrape_time_ms, &mut samples);
+                samples.clear();
+                // every series of the previous scrape goes stale; the cache grows
+                self.series.retain(|_, e| {
+                    if let Some(l) = e.prev_labels() {
+                        stale.push(l.clone());
+                    }
+                    e.in_prev = false;
+                    e.stale_fin = None;
+                    e.cached = e.cached || e.touched == now;
+                    e.cached || (matches!(e.fin, Fin::Dropped) && e.seen == now)
+                });
                 Some(e)
             }
         };
+        self.trim_fin_hashes();
+        stale.sort();
+        let stale_markers = stale.len();
+        samples.extend(stale.into_iter().map(|labels| AppendSample {
+            labels,
+            t: scrape_time_ms,
+            v: stale_nan(),
+        }));
         let report = ScrapeReport {
             up: error.is_none(),
             duration,
@@ -504,13 +613,22 @@ impl ScrapeState {
         let mut samples = Vec::new();
         self.mark_all_stale(t, &mut samples);
         push_report(&mut samples, target_labels, t, [stale_nan(); 5]);
-        self.cache.clear();
+        self.series.clear();
+        self.fin_hashes.clear();
+        self.collisions = false;
         samples
     }
 
     /// Stale markers at `t` for every tracked series, which are then forgotten.
     fn mark_all_stale(&mut self, t: i64, out: &mut Vec<AppendSample>) -> usize {
-        let mut stale: Vec<Labels> = self.prev.drain().map(|(_, fin)| fin).collect();
+        let mut stale: Vec<Labels> = Vec::new();
+        for e in self.series.values_mut() {
+            if let Some(l) = e.prev_labels() {
+                stale.push(l.clone());
+            }
+            e.in_prev = false;
+            e.stale_fin = None;
+        }
         stale.sort();
         let n = stale.len();
         out.extend(stale.into_iter().map(|labels| AppendSample {
@@ -519,6 +637,42 @@ impl ScrapeState {
             v: stale_nan(),
         }));
         n
+    }
+
+    /// Starts the final labels over when the target labels or the options changed.
+    fn check_fin_key(&mut self, target_labels: &Labels, opts: &ScrapeOptions) {
+        let same = self
+            .fin_key
+            .as_ref()
+            .is_some_and(|(t, o)| t == target_labels && o == opts);
+        if same {
+            return;
+        }
+        for e in self.series.values_mut() {
+            let old = std::mem::replace(&mut e.fin, Fin::Unknown);
+            if let (true, Fin::Keep(l)) = (e.in_prev && e.stale_fin.is_none(), old) {
+                e.stale_fin = Some(l);
+            }
+        }
+        self.fin_hashes.clear();
+        self.collisions = false;
+        self.fin_key = Some((target_labels.clone(), opts.clone()));
+    }
+
+    /// Rebuilds the final-label hashes once they hold many of series gone since.
+    fn trim_fin_hashes(&mut self) {
+        if self.fin_hashes.len() <= 2 * self.series.len() + 1024 {
+            return;
+        }
+        self.fin_hashes.clear();
+        self.collisions = false;
+        for e in self.series.values() {
+            if let Fin::Keep(l) = &e.fin {
+                if !self.fin_hashes.insert(self.fin_hasher.hash_one(l)) {
+                    self.collisions = true;
+                }
+            }
+        }
     }
 
     /// `scrapeLoop.append` without the storage: reads the body, returns what it would
@@ -540,10 +694,12 @@ impl ScrapeState {
         options.limits = parser_limits();
         let mut parser = Parser::new(body, options);
         let mut a = Attempt::default();
-        // A later sample of a series at a time it already has is left out.
-        let mut written: HashSet<(Labels, i64)> = HashSet::new();
-        // Metric relabeling is deterministic: one verdict per exposed series.
-        let mut mutated: HashMap<Labels, Option<Labels>> = HashMap::new();
+        self.check_fin_key(target_labels, opts);
+        self.attempt += 1;
+        let now = self.attempt;
+        // (final labels, time) of the samples written, kept only when needed: a series
+        // exposed twice in this body, or final labels shared by two exposed series
+        let mut written: HashSet<(Labels, i64), foldhash::fast::RandomState> = HashSet::default();
         let mut limit_hit = false;
         for item in parser.by_ref() {
             let sample = match item {
@@ -560,48 +716,74 @@ impl ScrapeState {
                 None
             };
             let t = explicit.unwrap_or(scrape_time_ms);
-            let fin = match mutated.get(&sample.labels) {
-                Some(f) => f.clone(),
-                None => {
-                    let f = mutate_sample_labels(&sample.labels, target_labels, opts);
-                    if let Some(l) = &f {
-                        if let Err(e) = check_series(l, opts) {
-                            a.error = Some(e);
-                            break;
-                        }
+            let mut computed = false;
+            let entry = match self.series.entry(sample.labels) {
+                MapEntry::Occupied(mut o) => {
+                    if matches!(o.get().fin, Fin::Unknown) {
+                        o.get_mut().fin = compute_fin(o.key(), target_labels, opts);
+                        computed = true;
                     }
-                    mutated.insert(sample.labels.clone(), f.clone());
-                    f
+                    o.into_mut()
+                }
+                MapEntry::Vacant(v) => {
+                    let fin = compute_fin(v.key(), target_labels, opts);
+                    computed = true;
+                    v.insert(SeriesEntry::new(fin))
                 }
             };
-            let Some(fin) = fin else {
-                continue; // dropped by metric relabeling
+            entry.seen = now;
+            let fin = match &entry.fin {
+                Fin::Keep(l) => l,
+                Fin::Invalid(e) => {
+                    a.error = Some(e.clone());
+                    break;
+                }
+                Fin::Dropped | Fin::Unknown => continue, // dropped by metric relabeling
             };
+            if computed
+                && !self.fin_hashes.insert(self.fin_hasher.hash_one(fin))
+                && !self.collisions
+            {
+                // from now on every sample goes through `written`, which first learns
+                // what this body already wrote
+                self.collisions = true;
+                written.extend(a.samples.iter().map(|s| (s.labels.clone(), s.t)));
+            }
             // limitAppender: the sample past the limit is refused, parsing goes on.
             let sample_added = opts.sample_limit == 0 || a.added < opts.sample_limit;
             if !sample_added {
                 limit_hit = true;
             }
-            let known = self.cache.contains(&sample.labels) || a.touched.contains(&sample.labels);
+            let known = entry.cached || entry.touched == now;
             if sample_added && explicit.is_none() {
-                a.cur.insert(sample.labels.clone(), fin.clone());
+                entry.cur = now;
             }
             if !known && sample_added {
                 a.series_added += 1;
             }
             if known || sample_added {
-                a.touched.insert(sample.labels.clone());
+                entry.touched = now;
             }
             a.added += 1;
             if sample_added {
-                if written.insert((fin.clone(), t)) {
+                let duplicate = if self.collisions {
+                    !written.insert((fin.clone(), t))
+                } else if entry.written.0 == now {
+                    // the same series again in this body: exact check from here on
+                    written.insert((fin.clone(), entry.written.1));
+                    !written.insert((fin.clone(), t))
+                } else {
+                    false
+                };
+                entry.written = (now, t);
+                if duplicate {
+                    a.duplicates += 1;
+                } else {
                     a.samples.push(AppendSample {
-                        labels: fin,
+                        labels: fin.clone(),
                         t,
                         v: sample.value,
                     });
-                } else {
-                    a.duplicates += 1;
                 }
             }
         }
@@ -617,10 +799,6 @@ impl ScrapeState {
 #[derive(Default)]
 struct Attempt {
     samples: Vec<AppendSample>,
-    /// `seriesCur`: exposed → final, for series appended without their own timestamp.
-    cur: HashMap<Labels, Labels>,
-    /// Exposed series the cache holds after this pass.
-    touched: HashSet<Labels>,
     total: usize,
     added: usize,
     series_added: usize,

@@ -774,3 +774,99 @@ fn metadata_is_kept_per_family_and_forgotten_ten_scrapes_after_it_disappears() {
         Some(("Other.".into(), "".into()))
     );
 }
+
+/// Two exposed series that metric relabeling makes equal: the first sample wins, in the
+/// first scrape that sees them and in later ones (the scrape cache remembers both).
+#[test]
+fn series_made_equal_by_relabeling_are_duplicates() {
+    let mut st = ScrapeState::new();
+    let opts = ScrapeOptions {
+        metric_relabel_configs: rules("- action: labeldrop\n  regex: x\n"),
+        ..ScrapeOptions::default()
+    };
+    let want = [s(
+        &[("__name__", "m"), ("job", "node"), ("instance", "h:9100")],
+        T,
+        1.0,
+    )];
+    let o = run(&mut st, "m{x=\"a\"} 1\nm{x=\"b\"} 2\n", TEXT, T, &opts);
+    assert!(o.error.is_none());
+    assert_samples(data(&o), &want);
+    assert_eq!(o.duplicates, 1);
+    // warm: both exposed series are cached, the collision is still caught
+    let o = run(&mut st, "m{x=\"a\"} 1\nm{x=\"b\"} 2\n", TEXT, T + 10, &opts);
+    assert_eq!(o.duplicates, 1);
+    assert_eq!(data(&o).len(), 1);
+    assert_eq!(data(&o)[0].v, 1.0);
+    // a series seen first in a later scrape colliding with one written before it
+    let o = run(&mut st, "m{x=\"a\"} 5\nm{x=\"c\"} 6\n", TEXT, T + 20, &opts);
+    assert_eq!(o.duplicates, 1, "{o:?}");
+    assert_eq!(data(&o)[0].v, 5.0);
+}
+
+/// One exposed series repeated with its own timestamps: a time already written in this
+/// body is a duplicate, a new one is not.
+#[test]
+fn a_repeated_series_with_timestamps() {
+    let mut st = ScrapeState::new();
+    let o = run(
+        &mut st,
+        "m 1 1600000000000\nm 2 1600000001000\nm 3 1600000000000\n",
+        TEXT,
+        T,
+        &ScrapeOptions::default(),
+    );
+    assert!(o.error.is_none());
+    let got: Vec<(i64, f64)> = data(&o).iter().map(|x| (x.t, x.v)).collect();
+    assert_eq!(got, [(1_600_000_000_000, 1.0), (1_600_000_001_000, 2.0)]);
+    assert_eq!(o.duplicates, 1);
+}
+
+/// Options changing between scrapes (a reload with new metric relabeling): the series
+/// is relabeled again, and a series the new rules drop gets its stale marker under the
+/// labels it was appended with.
+#[test]
+fn changed_options_relabel_again_and_stale_the_old_labels() {
+    let mut st = ScrapeState::new();
+    let plain = ScrapeOptions::default();
+    let o = run(&mut st, "a 1\nb 2\n", TEXT, T, &plain);
+    assert_eq!(data(&o).len(), 2);
+    let drop_b = ScrapeOptions {
+        metric_relabel_configs: rules(
+            "- source_labels: [__name__]\n  regex: b\n  action: drop\n\
+             - target_label: env\n  replacement: prod\n",
+        ),
+        ..ScrapeOptions::default()
+    };
+    let o = run(&mut st, "a 3\nb 4\n", TEXT, T + 10, &drop_b);
+    assert!(o.error.is_none());
+    let a_new = s(
+        &[
+            ("__name__", "a"),
+            ("env", "prod"),
+            ("job", "node"),
+            ("instance", "h:9100"),
+        ],
+        T + 10,
+        3.0,
+    );
+    let got = data(&o);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_samples(&got[..1], &[a_new]);
+    // `a` was appended again (under new labels) so it is not stale; `b` is, under the
+    // labels it had
+    assert!(is_stale(got[1].v));
+    assert_eq!(
+        got[1].labels,
+        l(&[("__name__", "b"), ("job", "node"), ("instance", "h:9100")])
+    );
+    assert_eq!(o.stale_markers, 1);
+    // and the target labels changing (a relabeled target) relabels too
+    let other = l(&[("job", "node"), ("instance", "h:9200")]);
+    let o = st.process(b"a 5\n", TEXT, T + 20, DUR, &other, &plain);
+    let got: Vec<&AppendSample> = o.samples.iter().filter(|x| !is_stale(x.v)).collect();
+    assert_eq!(
+        got[0].labels,
+        l(&[("__name__", "a"), ("job", "node"), ("instance", "h:9200")])
+    );
+}
