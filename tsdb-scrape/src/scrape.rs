@@ -48,9 +48,12 @@
 //!   later) are kept per family ([`ScrapeState::metadata`]) until the family has been
 //!   missing from 10 successful non-empty scrapes.
 //!
-//! Where we differ, knowingly: Prometheus keys its series cache by the series' text as
-//! written (so `a{x="1",y="2"}` and `a{y="2",x="1"}` are two entries); we key by the
-//! parsed label set. Our parser refuses exposed label names starting with `__`, which
+//! The series cache is keyed, as Prometheus's is, by the series' text as written (so
+//! `a{x="1",y="2"}` and `a{y="2",x="1"}` are two entries, whose samples are duplicates of
+//! each other): a known text is neither parsed into labels, relabeled nor checked again
+//! ([`Parser::next_known`]).
+//!
+//! Where we differ, knowingly: our parser refuses exposed label names starting with `__`, which
 //! Prometheus accepts: such a body is a parse error here. Prometheus stops tracking
 //! staleness for the series it had already appended when a scrape fails half-way, which
 //! spares them the stale marker; we mark every series of the previous scrape stale on any
@@ -70,7 +73,7 @@ use tsdb_core::Batch;
 use tsdb_index::{
     is_valid_label_name, is_valid_metric_name, LabelLimits, Labels, MAX_STRING_LEN, METRIC_NAME,
 };
-use tsdb_text::prometheus::{Dialect, Family, MetricType, Options, Parser};
+use tsdb_text::prometheus::{Dialect, Family, MetricType, Options, Parser, SampleRef};
 use tsdb_text::LineError;
 
 use crate::relabel::{self, RelabelConfig};
@@ -332,8 +335,8 @@ const METADATA_KEPT_SCRAPES: u64 = 10;
 /// final labels into the outcome.
 #[derive(Clone, Debug, Default)]
 pub struct ScrapeState {
-    /// Exposed label set → what the cache knows about it.
-    series: HashMap<Labels, SeriesEntry, foldhash::fast::RandomState>,
+    /// Exposed series text as written (`name{labels}`) → what the cache knows about it.
+    series: HashMap<Box<[u8]>, SeriesEntry, foldhash::fast::RandomState>,
     /// The target labels and options the entries' final labels were computed with; other
     /// ones (a reload, a target whose labels changed) start the computation over.
     fin_key: Option<(Labels, ScrapeOptions)>,
@@ -701,36 +704,47 @@ impl ScrapeState {
         // exposed twice in this body, or final labels shared by two exposed series
         let mut written: HashSet<(Labels, i64), foldhash::fast::RandomState> = HashSet::default();
         let mut limit_hit = false;
-        for item in parser.by_ref() {
-            let sample = match item {
-                Ok(s) => s,
+        loop {
+            let series = &self.series;
+            let item = parser.next_known(|text| {
+                series
+                    .get(text)
+                    .is_some_and(|e| !matches!(e.fin, Fin::Unknown))
+            });
+            let Some(item) = item else { break };
+            let (entry, timestamp, value, computed) = match item {
                 Err(e) => {
                     a.error = Some(ScrapeError::Parse(Arc::new(e)));
                     break;
                 }
+                Ok(SampleRef::Known {
+                    series,
+                    value,
+                    timestamp,
+                }) => match self.series.get_mut(series) {
+                    Some(entry) => (entry, timestamp, value, false),
+                    None => continue, // not reached: the text was known a moment ago
+                },
+                Ok(SampleRef::New { series, sample }) => {
+                    let fin = compute_fin(&sample.labels, target_labels, opts);
+                    let entry = match self.series.entry(Box::from(series)) {
+                        MapEntry::Occupied(o) => {
+                            let e = o.into_mut();
+                            e.fin = fin;
+                            e
+                        }
+                        MapEntry::Vacant(v) => v.insert(SeriesEntry::new(fin)),
+                    };
+                    (entry, sample.timestamp, sample.value, true)
+                }
             };
             a.total += 1;
             let explicit = if opts.honor_timestamps {
-                sample.timestamp
+                timestamp
             } else {
                 None
             };
             let t = explicit.unwrap_or(scrape_time_ms);
-            let mut computed = false;
-            let entry = match self.series.entry(sample.labels) {
-                MapEntry::Occupied(mut o) => {
-                    if matches!(o.get().fin, Fin::Unknown) {
-                        o.get_mut().fin = compute_fin(o.key(), target_labels, opts);
-                        computed = true;
-                    }
-                    o.into_mut()
-                }
-                MapEntry::Vacant(v) => {
-                    let fin = compute_fin(v.key(), target_labels, opts);
-                    computed = true;
-                    v.insert(SeriesEntry::new(fin))
-                }
-            };
             entry.seen = now;
             let fin = match &entry.fin {
                 Fin::Keep(l) => l,
@@ -782,7 +796,7 @@ impl ScrapeState {
                     a.samples.push(AppendSample {
                         labels: fin.clone(),
                         t,
-                        v: sample.value,
+                        v: value,
                     });
                 }
             }

@@ -237,9 +237,66 @@ pub struct Parser<'a> {
 }
 
 /// What one line produced.
-enum Outcome {
+enum Outcome<'a> {
     Skip,
-    Sample(Sample),
+    /// A sample, and its series text as written.
+    Sample(Sample, &'a [u8]),
+    /// A sample of a series text the caller knows (see [`Parser::next_known`]).
+    Known {
+        series: &'a [u8],
+        value: f64,
+        timestamp: Option<i64>,
+    },
+}
+
+/// A sample line read by [`Parser::next_known`].
+#[derive(Clone, Debug)]
+pub enum SampleRef<'a> {
+    /// The caller knows this series text: its label set was not built.
+    Known {
+        /// The series text as written (`name{labels}`, whitespace inside kept).
+        series: &'a [u8],
+        /// The value; every NaN is the one quiet NaN `f64::NAN`.
+        value: f64,
+        /// As [`Sample::timestamp`]: the line's own, else the default, in milliseconds.
+        timestamp: Option<i64>,
+    },
+    /// A series text the caller does not know: parsed whole.
+    New {
+        /// The series text as written; the key to remember it by.
+        series: &'a [u8],
+        /// The sample with its validated label set.
+        sample: Sample,
+    },
+}
+
+/// The end of the series text (`name`, `name{...}`, `name {...}` or `{...}`) that starts
+/// at `start`, found without parsing the labels: past the name and, if a label set
+/// follows, past its closing brace outside quotes. `None` when the text has no end on the
+/// line (the full parse then reports why).
+fn scan_series_end(line: &[u8], start: usize) -> Option<usize> {
+    let mut i = start;
+    while line.get(i).copied().is_some_and(is_metric_char) {
+        i += 1;
+    }
+    let after_name = i;
+    while matches!(line.get(i), Some(b' ' | b'\t')) {
+        i += 1;
+    }
+    if line.get(i) != Some(&b'{') {
+        return (after_name > start).then_some(after_name);
+    }
+    i += 1;
+    let mut quoted = false;
+    loop {
+        match (line.get(i)?, quoted) {
+            (b'\\', true) => i += 1,
+            (b'"', _) => quoted = !quoted,
+            (b'}', false) => return Some(i + 1),
+            _ => {}
+        }
+        i += 1;
+    }
 }
 
 impl<'a> Parser<'a> {
@@ -349,7 +406,11 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_line(&mut self, raw: &'a [u8]) -> Result<Outcome, (Option<usize>, ErrorKind)> {
+    fn parse_line<K: FnMut(&[u8]) -> bool>(
+        &mut self,
+        raw: &'a [u8],
+        known: Option<&mut K>,
+    ) -> Result<Outcome<'a>, (Option<usize>, ErrorKind)> {
         let raw = trim_end(raw);
         let line = std::str::from_utf8(raw)
             .map_err(|e| (Some(e.valid_up_to() + 1), ErrorKind::InvalidUtf8))?;
@@ -365,7 +426,7 @@ impl<'a> Parser<'a> {
             }
             _ => {}
         }
-        self.parse_sample(raw, c)
+        self.parse_sample(raw, c, known)
     }
 
     /// `# HELP`, `# TYPE`, `# UNIT`, `# EOF` or a comment; `c` is past the `#`.
@@ -443,12 +504,41 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn parse_sample(
+    fn parse_sample<K: FnMut(&[u8]) -> bool>(
         &mut self,
         raw: &'a [u8],
         mut c: Cur<'a>,
-    ) -> Result<Outcome, (Option<usize>, ErrorKind)> {
+        known: Option<&mut K>,
+    ) -> Result<Outcome<'a>, (Option<usize>, ErrorKind)> {
         let series_start = c.i;
+        // A series text the caller knows was parsed whole before (with these options), so
+        // its labels are valid: read only the value and timestamp. Only texts starting
+        // with the metric name qualify, since the `_created` rule needs the name.
+        if let Some(known) = known {
+            if raw.get(series_start).copied().is_some_and(is_metric_start) {
+                if let Some(end) = scan_series_end(raw, series_start) {
+                    let series = raw.get(series_start..end).unwrap_or_default();
+                    if known(series) {
+                        c.i = end;
+                        let (value, timestamp) = self.value_and_time(&mut c)?;
+                        let name_len = series
+                            .iter()
+                            .position(|&b| !is_metric_char(b))
+                            .unwrap_or(series.len());
+                        let name = std::str::from_utf8(series.get(..name_len).unwrap_or_default())
+                            .unwrap_or_default();
+                        if self.skips_created(name) {
+                            return Ok(Outcome::Skip);
+                        }
+                        return Ok(Outcome::Known {
+                            series,
+                            value,
+                            timestamp: timestamp.or(self.default_timestamp),
+                        });
+                    }
+                }
+            }
+        }
         let name_col = c.col();
         // The series text of the previous sample again (scrapes and exports repeat a
         // series on consecutive lines): reuse its validated labels.
@@ -490,6 +580,46 @@ impl<'a> Parser<'a> {
             }
         }
         let series_end = c.i;
+        let (value, timestamp) = self.value_and_time(&mut c)?;
+
+        let metric = match (&cached, &name) {
+            (Some((_, l)), _) => l.metric_name().unwrap_or_default(),
+            (None, Some(n)) => n.as_ref(),
+            (None, None) => "",
+        };
+        if self.skips_created(metric) {
+            return Ok(Outcome::Skip);
+        }
+
+        let labels = match (cached, name) {
+            (Some((_, labels)), _) => labels,
+            (None, name) => {
+                let name = name.unwrap_or_default();
+                let pairs = std::iter::once((METRIC_NAME, name.as_ref()))
+                    .chain(self.pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
+                let l = Labels::with_limits(pairs, &self.limits)
+                    .map_err(|e| (Some(name_col), ErrorKind::Labels(e)))?;
+                let key = raw.get(series_start..series_end).unwrap_or_default();
+                self.last_series = Some((key, l.clone()));
+                l
+            }
+        };
+        Ok(Outcome::Sample(
+            Sample {
+                labels,
+                timestamp: timestamp.or(self.default_timestamp),
+                value,
+            },
+            raw.get(series_start..series_end).unwrap_or_default(),
+        ))
+    }
+
+    /// After the series text: whitespace, the value, an optional timestamp, an optional
+    /// exemplar (skipped), the end of the line.
+    fn value_and_time(
+        &self,
+        c: &mut Cur<'a>,
+    ) -> Result<(f64, Option<i64>), (Option<usize>, ErrorKind)> {
         if c.skip_ws() == 0 {
             let kind = if c.at_end() {
                 syntax("value", "")
@@ -518,37 +648,18 @@ impl<'a> Parser<'a> {
             return Err((Some(c.col()), syntax("end of line or exemplar", c.rest())));
         }
 
-        if !self.keep_created && !self.families.is_empty() {
-            let metric = match (&cached, &name) {
-                (Some((_, l)), _) => l.metric_name().unwrap_or_default(),
-                (None, Some(n)) => n.as_ref(),
-                (None, None) => "",
-            };
-            if let Some(base) = metric.strip_suffix("_created") {
-                if self.family_type(base).is_some_and(MetricType::has_created) {
-                    return Ok(Outcome::Skip);
-                }
-            }
-        }
+        Ok((value, timestamp))
+    }
 
-        let labels = match (cached, name) {
-            (Some((_, labels)), _) => labels,
-            (None, name) => {
-                let name = name.unwrap_or_default();
-                let pairs = std::iter::once((METRIC_NAME, name.as_ref()))
-                    .chain(self.pairs.iter().map(|(n, v)| (n.as_ref(), v.as_ref())));
-                let l = Labels::with_limits(pairs, &self.limits)
-                    .map_err(|e| (Some(name_col), ErrorKind::Labels(e)))?;
-                let key = raw.get(series_start..series_end).unwrap_or_default();
-                self.last_series = Some((key, l.clone()));
-                l
-            }
-        };
-        Ok(Outcome::Sample(Sample {
-            labels,
-            timestamp: timestamp.or(self.default_timestamp),
-            value,
-        }))
+    /// True for a `_created` sample of a counter, histogram or summary family, unless
+    /// they are kept.
+    fn skips_created(&self, metric: &str) -> bool {
+        if self.keep_created || self.families.is_empty() {
+            return false;
+        }
+        metric
+            .strip_suffix("_created")
+            .is_some_and(|base| self.family_type(base).is_some_and(MetricType::has_created))
     }
 
     /// The label set after `{`, up to and including `}`. A quoted string followed by `,`
@@ -605,10 +716,41 @@ impl<'a> Parser<'a> {
     }
 }
 
-impl Iterator for Parser<'_> {
-    type Item = Result<Sample, LineError>;
+impl<'a> Parser<'a> {
+    /// The next item, as [`Iterator::next`], except that a sample line whose series text
+    /// `is_known` accepts is returned without building its label set
+    /// ([`SampleRef::Known`]): callers that keep what they need per series text (a scrape
+    /// cache, as Prometheus's scrape loop keeps one) skip the label parsing for series
+    /// they have seen. Report as known only series texts this parser, or one with the
+    /// same options, returned as [`SampleRef::New`]: a known text is not checked again,
+    /// so its errors would go unseen. Errors, line numbers and skipped lines are those of
+    /// [`Iterator::next`].
+    pub fn next_known(
+        &mut self,
+        mut is_known: impl FnMut(&[u8]) -> bool,
+    ) -> Option<Result<SampleRef<'a>, LineError>> {
+        self.next_item(Some(&mut is_known)).map(|r| {
+            r.map(|o| match o {
+                Outcome::Known {
+                    series,
+                    value,
+                    timestamp,
+                } => SampleRef::Known {
+                    series,
+                    value,
+                    timestamp,
+                },
+                Outcome::Sample(sample, series) => SampleRef::New { series, sample },
+                Outcome::Skip => unreachable_skip(),
+            })
+        })
+    }
 
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next sample or known sample, skipping lines that yield nothing.
+    fn next_item<K: FnMut(&[u8]) -> bool>(
+        &mut self,
+        mut known: Option<&mut K>,
+    ) -> Option<Result<Outcome<'a>, LineError>> {
         loop {
             let rest = self.input.get(self.pos..).unwrap_or_default();
             if rest.is_empty() {
@@ -632,11 +774,37 @@ impl Iterator for Parser<'_> {
             };
             self.pos += consumed;
             self.line_no += 1;
-            match self.parse_line(raw) {
+            match self.parse_line(raw, known.as_deref_mut()) {
                 Ok(Outcome::Skip) => continue,
-                Ok(Outcome::Sample(s)) => return Some(Ok(s)),
+                Ok(o) => return Some(Ok(o)),
                 Err((col, kind)) => return Some(Err(LineError::new(self.line_no, col, kind))),
             }
+        }
+    }
+}
+
+/// `next_item` never returns [`Outcome::Skip`]; mapped to a harmless value so that no
+/// panic path exists.
+fn unreachable_skip<'a>() -> SampleRef<'a> {
+    SampleRef::Known {
+        series: &[],
+        value: f64::NAN,
+        timestamp: None,
+    }
+}
+
+impl Iterator for Parser<'_> {
+    type Item = Result<Sample, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            return match self.next_item(None::<&mut fn(&[u8]) -> bool>)? {
+                Ok(Outcome::Sample(s, _)) => Some(Ok(s)),
+                // without a `known` callback there are no known samples; skips are
+                // consumed by `next_item`
+                Ok(Outcome::Known { .. } | Outcome::Skip) => continue,
+                Err(e) => Some(Err(e)),
+            };
         }
     }
 }
