@@ -55,6 +55,7 @@ mod manifest;
 pub mod observe;
 mod options;
 mod querier;
+pub mod rollup;
 mod segment;
 mod series_iter;
 pub mod wal;
