@@ -28,6 +28,8 @@ enum Op {
     Advance(i64),
     PersistIfDue,
     PersistAll,
+    /// Merge the segments that are due (`Db::compact`).
+    Compact,
     Delete {
         series: usize,
         from_back: i64,
@@ -46,6 +48,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (1i64..300).prop_map(Op::Advance),
         1 => Just(Op::PersistIfDue),
         1 => Just(Op::PersistAll),
+        1 => Just(Op::Compact),
         1 => (0..SERIES, 0i64..2000, 0i64..500).prop_map(|(series, from_back, len)| Op::Delete { series, from_back, len }),
         1 => Just(Op::Reopen),
         2 => (0i64..3000, 0i64..3000).prop_map(|(from_back, len)| Op::Query { from_back, len }),
@@ -170,6 +173,9 @@ fn run(ops: Vec<Op>, ooo_window: i64) {
             }
             Op::PersistAll => {
                 db.persist_all().unwrap();
+            }
+            Op::Compact => {
+                db.compact().unwrap();
             }
             Op::Delete {
                 series,

@@ -16,6 +16,8 @@ fn options() -> Options {
     Options {
         block_range_ms: 60_000,
         clock: Arc::new(ManualClock::new(T0 + 1_000_000_000)),
+        // the segments as persisted, not merged by a compaction in the background
+        background_maintenance: false,
         ..Options::default()
     }
 }

@@ -19,6 +19,7 @@
 //!   segments hold everything before it, the head is read from it on, WAL replay skips
 //!   samples before it. It follows the write floor once the segment is committed.
 
+pub(crate) mod compact;
 mod open;
 mod persist;
 
@@ -41,6 +42,7 @@ use crate::querier::{Querier, Readers, Snapshot};
 use crate::segment::{Segment, SegmentMeta};
 use crate::wal::{Record, RecoveryReport, RefSample, Wal};
 
+pub use compact::{CompactStats, LEVEL_SPANS};
 pub use open::{ManifestStatus, OpenReport};
 
 pub(crate) const LOCK_FILE: &str = "LOCK";
@@ -76,6 +78,9 @@ struct PersistState {
     pending_late: Vec<(u64, Vec<tsdb_index::SeriesId>)>,
     /// When the last late persist ran (clock milliseconds).
     last_late_persist_ms: i64,
+    /// Directories of segments a compaction replaced, published at a state generation:
+    /// removed once no querier older than that generation lives.
+    pending_removals: compact::PendingRemovals,
 }
 
 #[derive(Debug)]
@@ -390,7 +395,8 @@ impl Db {
     }
 
     /// Runs one maintenance pass on this thread: everything the background owner would do
-    /// now (today: persisting what is due, [`Db::persist_if_due`]). For embedders that
+    /// now (persisting what is due, [`Db::persist_if_due`], then merging segments,
+    /// [`Db::compact`]). For embedders that
     /// turned [`Options::background_maintenance`] off.
     pub fn maintain(&self) -> Result<()> {
         let result = self.inner.maintain();

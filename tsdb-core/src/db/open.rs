@@ -486,6 +486,7 @@ impl Db {
                     next_lsn: None,
                     pending_late: Vec::new(),
                     last_late_persist_ms: i64::MIN,
+                    pending_removals: Vec::new(),
                 }),
                 report,
                 maintenance,

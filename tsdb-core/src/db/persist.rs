@@ -82,7 +82,9 @@ impl Inner {
         if self.wal.is_none() {
             return Ok(()); // read-only: nothing to maintain
         }
-        self.persist(Scope::Due).map(|_| ())
+        self.persist(Scope::Due)?;
+        // merging segments is maintenance too: whatever windows the persist completed
+        self.compact().map(|_| ())
     }
 
     fn persist(&self, scope: Scope) -> Result<usize> {

@@ -305,6 +305,29 @@ impl Segment {
         Ok(out)
     }
 
+    /// Series in the segment; ids `0..series_count()` are in label order.
+    pub(crate) fn series_count(&self) -> u32 {
+        self.series_count
+    }
+
+    /// Series `id`'s labels and its chunks overlapping `[mint, maxt]`, for reading a
+    /// segment whole in label order (compaction).
+    pub(crate) fn series(
+        self: &Arc<Self>,
+        id: u32,
+        mint: i64,
+        maxt: i64,
+    ) -> Result<(Labels, Vec<ChunkHandle>)> {
+        let handles = self.chunk_refs(id, mint, maxt)?;
+        let labels = self
+            .index
+            .borrow_dependent()
+            .labels(id)
+            .map_err(|e| self.index_error(e))?
+            .ok_or_else(|| self.index_error_msg("series id without labels"))?;
+        Ok((labels, handles))
+    }
+
     /// Series matching `matchers` with their chunks overlapping `[mint, maxt]`.
     pub(crate) fn select(
         self: &Arc<Self>,

@@ -1,0 +1,410 @@
+//! Compaction: adjacent raw segments merged into larger time ranges, level by level.
+//!
+//! # The plan
+//!
+//! Segments cut from the head cover one block range (2 h by default) each, plus the
+//! overlapping segments of late samples. Level `k` merges everything inside an aligned
+//! window of [`LEVEL_SPANS`]`[k-1]` block ranges (6 h, then 24 h with the default block
+//! range, Prometheus's 2 h → 6 h → 18 h ladder bent to whole days so that retention can
+//! later drop whole days) once the window is complete: the head is persisted past its
+//! end, so no in-order sample can still land in it. Candidates are the raw segments
+//! inside the window that are smaller than the window, and a segment already as large as
+//! the window when late segments arrived beside it; a plan needs two of them. The oldest
+//! complete window of the lowest level goes first; [`Db::compact`] runs plans until none
+//! is due. Nothing ever merges across a window boundary, so a retention cut made on
+//! window boundaries never splits a segment.
+//!
+//! # A step
+//!
+//! 1. Stream the parents' series in label order (a k-way merge over their indexes, one
+//!    series' chunk handles in memory at a time), each series' samples merged (the
+//!    parent listed first in the manifest wins a duplicate timestamp, as in queries),
+//!    deleted intervals dropped, re-encoded into chunks of up to 1024 samples, through
+//!    the one segment writer into `segments/NNNNNNNN.tmp/`, fsynced and renamed.
+//! 2. Commit `MANIFEST` with the new segment in place of its parents (its `sources`: the
+//!    level-0 segments whose data it holds; its `parents`: the segments it replaced).
+//! 3. Publish: new queriers see the new segment instead of the parents.
+//! 4. Remove the parents' directories once no querier that started before step 3 lives.
+//!
+//! A crash before step 2 leaves a directory the manifest does not list (removed on
+//! open); after it, the parents are unlisted leftovers (removed on open). Either the old
+//! set or the new set is visible, never both, never neither.
+//!
+//! Deletions are applied to the data written, but the deletion requests stay: they are
+//! still applied at read time to whatever else they cover (the head, other segments).
+
+use std::cmp::Ordering;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tsdb_compress::{Chunk, ChunkOptions, Sample};
+use tsdb_index::Labels;
+
+use super::persist::segment_name;
+use super::{Db, Inner, PersistState, SEGMENTS_DIR};
+use crate::deletes::{intervals_for, Deletion};
+use crate::error::{Error, Result};
+use crate::manifest::{Manifest, SegmentEntry};
+use crate::segment::write::{write_segment, SegmentSpec, SeriesSource, SourceSeries};
+use crate::segment::Segment;
+use crate::series_iter::{ChunkHandle, SeriesIter};
+
+/// The window of each compaction level, in block ranges: level 1 merges into windows of
+/// 3 block ranges (6 h by default), level 2 into 12 (24 h).
+pub const LEVEL_SPANS: [i64; 2] = [3, 12];
+
+/// One compaction to run: the parents (manifest entries) merged into one segment of
+/// `level` covering `[min_t, max_t)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub(crate) level: u32,
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+    /// Parents' sequence numbers, in manifest order.
+    pub(crate) parents: Vec<u32>,
+}
+
+/// What [`Db::compact`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompactStats {
+    /// Segments written.
+    pub segments_written: usize,
+    /// Segments they replaced.
+    pub segments_replaced: usize,
+    /// Samples in the segments written.
+    pub samples: u64,
+    /// Bytes on disk of the replaced segments, and of the segments replacing them.
+    pub bytes_before: u64,
+    /// See `bytes_before`.
+    pub bytes_after: u64,
+    /// Time spent.
+    pub duration: Duration,
+}
+
+/// The oldest complete window of the lowest level with two candidates, if any.
+pub(crate) fn plan(manifest: &Manifest, block_range_ms: i64) -> Option<Plan> {
+    let raw: Vec<&SegmentEntry> = manifest
+        .segments
+        .iter()
+        .filter(|s| s.resolution_ms == 0)
+        .collect();
+    for (i, &span) in LEVEL_SPANS.iter().enumerate() {
+        let window = block_range_ms.saturating_mul(span);
+        if window <= 0 {
+            continue;
+        }
+        let level = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        // windows holding a candidate, oldest first
+        let mut starts: Vec<i64> = raw
+            .iter()
+            .map(|s| s.min_t.div_euclid(window).saturating_mul(window))
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        for start in starts {
+            let end = start.saturating_add(window);
+            if end > manifest.persisted_until {
+                break; // not complete, nor any later window
+            }
+            let inside: Vec<&SegmentEntry> = raw
+                .iter()
+                .copied()
+                .filter(|s| s.min_t >= start && s.max_t <= end)
+                .collect();
+            let smaller = inside
+                .iter()
+                .filter(|s| s.max_t.saturating_sub(s.min_t) < window)
+                .count();
+            if inside.len() >= 2 && smaller >= 1 {
+                return Some(Plan {
+                    level,
+                    min_t: inside.iter().map(|s| s.min_t).min().unwrap_or(start),
+                    max_t: inside.iter().map(|s| s.max_t).max().unwrap_or(end),
+                    parents: inside.iter().map(|s| s.seq).collect(),
+                });
+            }
+        }
+    }
+    None
+}
+
+impl Db {
+    /// Runs every compaction that is due (see the module docs of `compact`) and returns
+    /// what it did. The maintenance owner calls this after each persist; tools call it to
+    /// compact a data directory to completion.
+    pub fn compact(&self) -> Result<CompactStats> {
+        self.inner.compact()
+    }
+}
+
+impl Inner {
+    pub(crate) fn compact(&self) -> Result<CompactStats> {
+        if self.wal.is_none() {
+            return Err(Error::ReadOnly);
+        }
+        let started = Instant::now();
+        let mut stats = CompactStats::default();
+        let mut p = self.persist.lock();
+        self.remove_replaced(&mut p);
+        while let Some(plan) = plan(&p.manifest, self.options.block_range_ms) {
+            self.compact_one(&mut p, &plan, &mut stats)?;
+        }
+        self.remove_replaced(&mut p);
+        stats.duration = started.elapsed();
+        Ok(stats)
+    }
+
+    fn compact_one(
+        &self,
+        p: &mut PersistState,
+        plan: &Plan,
+        stats: &mut CompactStats,
+    ) -> Result<()> {
+        let (parents, deletions) = {
+            let state = self.state.read();
+            let parents: Vec<Arc<Segment>> = plan
+                .parents
+                .iter()
+                .filter_map(|&seq| {
+                    let name = segment_name(seq);
+                    state
+                        .segments
+                        .iter()
+                        .find(|s| s.dir().file_name().is_some_and(|n| n == name.as_str()))
+                        .cloned()
+                })
+                .collect();
+            (parents, state.deletions.clone())
+        };
+        if parents.len() != plan.parents.len() {
+            return Err(Error::invariant(format!(
+                "compaction parents {:?} are not all open segments",
+                plan.parents
+            )));
+        }
+        let seq = p.manifest.next_seq;
+        // used up whatever happens: a failed step leaves a leftover the next open removes
+        p.manifest.next_seq = seq.saturating_add(1);
+        let dir = self.dir.join(SEGMENTS_DIR).join(segment_name(seq));
+        let spec = SegmentSpec {
+            min_t: plan.min_t,
+            max_t: plan.max_t,
+            resolution_ms: 0,
+            level: plan.level,
+        };
+        let mut source = MergeSource::new(&parents, plan.min_t, plan.max_t, &deletions);
+        let meta = write_segment(&*self.options.fs, &dir, spec, &mut source)?;
+        let mut next = p.manifest.clone();
+        next.next_seq = p.manifest.next_seq;
+        let replaced: Vec<SegmentEntry> = next
+            .segments
+            .iter()
+            .filter(|s| plan.parents.contains(&s.seq))
+            .cloned()
+            .collect();
+        let position = next
+            .segments
+            .iter()
+            .position(|s| plan.parents.contains(&s.seq))
+            .unwrap_or(next.segments.len());
+        next.segments.retain(|s| !plan.parents.contains(&s.seq));
+        let new_segment = match meta {
+            Some(_) => {
+                let mut sources: Vec<u32> = replaced
+                    .iter()
+                    .flat_map(|s| {
+                        if s.level == 0 {
+                            vec![s.seq]
+                        } else {
+                            s.sources.clone()
+                        }
+                    })
+                    .collect();
+                sources.sort_unstable();
+                next.segments.insert(
+                    position.min(next.segments.len()),
+                    SegmentEntry {
+                        seq,
+                        min_t: plan.min_t,
+                        max_t: plan.max_t,
+                        resolution_ms: 0,
+                        level: plan.level,
+                        sources,
+                        parents: plan.parents.clone(),
+                    },
+                );
+                Some(Arc::new(Segment::open(&*self.options.fs, &dir)?))
+            }
+            // everything in the parents was deleted: they go, nothing replaces them
+            None => None,
+        };
+        next.commit(&*self.options.fs, &self.dir)?;
+        p.manifest = next;
+        let generation = {
+            let mut state = self.state.write();
+            let mut list: Vec<Arc<Segment>> = Vec::with_capacity(state.segments.len());
+            let mut placed = false;
+            for s in state.segments.iter() {
+                if parents.iter().any(|q| Arc::ptr_eq(q, s)) {
+                    if !placed {
+                        if let Some(n) = &new_segment {
+                            list.push(n.clone());
+                        }
+                        placed = true;
+                    }
+                } else {
+                    list.push(s.clone());
+                }
+            }
+            state.segments = Arc::new(list);
+            state.generation += 1;
+            state.manifest_generation = p.manifest.generation;
+            state.generation
+        };
+        stats.segments_written += usize::from(new_segment.is_some());
+        stats.segments_replaced += parents.len();
+        stats.bytes_before += parents.iter().map(|s| s.bytes_on_disk()).sum::<u64>();
+        if let Some(n) = &new_segment {
+            stats.samples += n.meta().samples;
+            stats.bytes_after += n.bytes_on_disk();
+        }
+        p.pending_removals.push((
+            generation,
+            parents.iter().map(|s| s.dir().to_path_buf()).collect(),
+        ));
+        Ok(())
+    }
+
+    /// Removes the directories of replaced segments once no querier that could still
+    /// read them lives. A failure is retried at the next call (and on open, where
+    /// unlisted directories are removed).
+    pub(super) fn remove_replaced(&self, p: &mut PersistState) {
+        let oldest = self.readers.oldest_generation();
+        let fs = &*self.options.fs;
+        p.pending_removals.retain(|(generation, dirs)| {
+            if *generation > oldest {
+                return true;
+            }
+            let mut failed = false;
+            for d in dirs {
+                if fs.list_dir(d).is_ok() && fs.remove_dir_all(d).is_err() {
+                    failed = true;
+                }
+            }
+            failed
+        });
+    }
+}
+
+/// One parent's series in label order (its index's id order).
+struct Cursor {
+    segment: Arc<Segment>,
+    next_id: u32,
+    current: Option<(Labels, Vec<ChunkHandle>)>,
+}
+
+impl Cursor {
+    fn advance(&mut self, mint: i64, maxt: i64) -> Result<()> {
+        self.current = None;
+        while self.next_id < self.segment.series_count() {
+            let id = self.next_id;
+            self.next_id += 1;
+            let (labels, handles) = self.segment.series(id, mint, maxt)?;
+            if !handles.is_empty() {
+                self.current = Some((labels, handles));
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The merged series of a compaction's parents, as a [`SeriesSource`].
+struct MergeSource<'a> {
+    cursors: Vec<Cursor>,
+    started: bool,
+    mint: i64,
+    /// Exclusive.
+    maxt: i64,
+    deletions: &'a [Deletion],
+    samples: Vec<Sample>,
+}
+
+impl<'a> MergeSource<'a> {
+    fn new(parents: &[Arc<Segment>], mint: i64, maxt: i64, deletions: &'a [Deletion]) -> Self {
+        MergeSource {
+            cursors: parents
+                .iter()
+                .map(|s| Cursor {
+                    segment: s.clone(),
+                    next_id: 0,
+                    current: None,
+                })
+                .collect(),
+            started: false,
+            mint,
+            maxt,
+            deletions,
+            samples: Vec::new(),
+        }
+    }
+}
+
+impl SeriesSource for MergeSource<'_> {
+    fn next_series(&mut self) -> Result<Option<SourceSeries>> {
+        let (mint, maxt) = (self.mint, self.maxt.saturating_sub(1));
+        if !self.started {
+            self.started = true;
+            for c in &mut self.cursors {
+                c.advance(mint, maxt)?;
+            }
+        }
+        loop {
+            // the smallest label set among the cursors
+            let mut least: Option<&Labels> = None;
+            for c in &self.cursors {
+                if let Some((l, _)) = &c.current {
+                    if least.is_none_or(|m| l.cmp(m) == Ordering::Less) {
+                        least = Some(l);
+                    }
+                }
+            }
+            let Some(least) = least.cloned() else {
+                return Ok(None);
+            };
+            // its chunks from every parent holding it, in parent (priority) order
+            let mut handles = Vec::new();
+            for c in &mut self.cursors {
+                if c.current.as_ref().is_some_and(|(l, _)| *l == least) {
+                    if let Some((_, h)) = c.current.take() {
+                        handles.extend(h);
+                    }
+                    c.advance(mint, maxt)?;
+                }
+            }
+            let deleted: Arc<[(i64, i64)]> = Arc::from(intervals_for(self.deletions, &least));
+            self.samples.clear();
+            for s in SeriesIter::new(handles, mint, maxt, deleted) {
+                self.samples.push(s?);
+            }
+            if self.samples.is_empty() {
+                continue; // all of it deleted
+            }
+            let chunks: Vec<Chunk> = Chunk::encode_series(
+                &self.samples,
+                ChunkOptions {
+                    max_samples: tsdb_compress::chunk::DEFAULT_MAX_SAMPLES,
+                },
+            )
+            .map_err(|e| Error::invariant(format!("re-encoding {least} in a compaction: {e}")))?;
+            return Ok(Some(SourceSeries {
+                labels: least,
+                chunks,
+            }));
+        }
+    }
+}
+
+/// Directories removed later; kept in [`PersistState`].
+pub(crate) type PendingRemovals = Vec<(u64, Vec<PathBuf>)>;
