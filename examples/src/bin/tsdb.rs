@@ -334,6 +334,18 @@ enum Command {
         #[arg(long, allow_hyphen_values = true)]
         end: Option<String>,
     },
+    /// Runs every maintenance step that is due to completion: persists the head as far as
+    /// due, then merges raw segments into 6 h and 24 h segments (compaction), and prints
+    /// what it did.
+    #[command(after_help = PLAIN_EXIT)]
+    Compact {
+        #[command(flatten)]
+        data: Data,
+        /// The time to act as if it were (RFC 3339 or Unix seconds), for replaying a
+        /// data directory with a fixed clock. Default: now.
+        #[arg(long, allow_hyphen_values = true)]
+        now: Option<String>,
+    },
     /// Makes a directory with a damaged write-ahead log usable again: drops the log from
     /// its first damaged record on and says what was dropped.
     #[command(after_help = REPAIR_EXIT)]
@@ -393,6 +405,7 @@ fn main() -> ExitCode {
             end,
         } => delete(&data, &selector, start.as_deref(), end.as_deref()),
         Command::Repair { data } => repair(&data),
+        Command::Compact { data, now } => compact(&data, now.as_deref()),
     };
     match result {
         Ok(exit) => exit.into(),
@@ -784,8 +797,16 @@ fn print_inspect(
     writeln!(out, "data directory {}", dir.display())?;
     writeln!(
         out,
-        "{:<12} {:>24} {:>24} {:>9} {:>12} {:>12} {:>12}",
-        "segment", "min time", "max time", "series", "samples", "bytes", "bytes/sample"
+        "{:<12} {:>5} {:>6} {:>24} {:>24} {:>9} {:>12} {:>12} {:>12}",
+        "segment",
+        "level",
+        "res",
+        "min time",
+        "max time",
+        "series",
+        "samples",
+        "bytes",
+        "bytes/sample"
     )?;
     let (mut samples, mut bytes) = (0u64, 0u64);
     for (dir, meta, size) in &stats.segments {
@@ -793,7 +814,13 @@ fn print_inspect(
         let per = *size as f64 / meta.samples.max(1) as f64;
         writeln!(
             out,
-            "{name:<12} {:>24} {:>24} {:>9} {:>12} {:>12} {:>12.3}",
+            "{name:<12} {:>5} {:>6} {:>24} {:>24} {:>9} {:>12} {:>12} {:>12.3}",
+            meta.level,
+            if meta.resolution_ms == 0 {
+                "raw".to_owned()
+            } else {
+                tsdb_scrape::config::format_duration(Duration::from_millis(meta.resolution_ms))
+            },
             show_time(meta.min_t),
             show_time(meta.max_t - 1),
             meta.series,
@@ -890,6 +917,31 @@ fn delete(
         "deleted the samples of {series} series matching {selector} from {} to {}",
         bound(mint, "the beginning"),
         bound(maxt, "the end")
+    );
+    Ok(Exit::Ok)
+}
+
+fn compact(data: &Data, now: Option<&str>) -> Result<Exit, Fail> {
+    let mut options = tool_options();
+    if let Some(text) = now {
+        let t = parse_time(text).map_err(|e| Fail::usage(format!("--now: {e}")))?;
+        options.clock = std::sync::Arc::new(tsdb_core::ManualClock::new(t));
+    }
+    existing(data)?;
+    let db = open(data, options)?;
+    let persisted = db_step(db.persist_if_due())?;
+    let stats = db_step(db.compact())?;
+    let after = db_step(db.stats())?;
+    db_step(db.close())?;
+    println!(
+        "persisted {persisted} segments from the head; compacted {} segments ({} bytes) into          {} ({} bytes, {} samples) in {:.2?}; {} segments now",
+        stats.segments_replaced,
+        stats.bytes_before,
+        stats.segments_written,
+        stats.bytes_after,
+        stats.samples,
+        stats.duration,
+        after.segments.len()
     );
     Ok(Exit::Ok)
 }
