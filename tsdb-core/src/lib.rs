@@ -62,7 +62,7 @@ pub mod wal;
 
 pub use batch::{Batch, BatchOutcome, BatchSeries, Rejected, SampleError, SeriesKey, SeriesRef};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::{CompactStats, Db, DbStats, ManifestStatus, OpenReport, LEVEL_SPANS};
+pub use db::{CompactStats, Db, DbStats, ManifestStatus, OpenReport, RetentionStats, LEVEL_SPANS};
 pub use error::{Error, ErrorClass, IoOp, Result};
 pub use fs::testing;
 pub use maintenance::MaintenanceStats;

@@ -39,6 +39,12 @@ pub struct Options {
     /// persisted unless the embedder calls [`crate::Db::maintain`] (or
     /// [`crate::Db::persist_all`]): for tools and tests that want no thread.
     pub background_maintenance: bool,
+    /// Segments whose whole time range is older than this (measured from the clock) are
+    /// deleted by maintenance. Default `None`: kept forever.
+    pub retention_ms: Option<i64>,
+    /// Once segments take more bytes than this, the oldest are deleted until they fit
+    /// (the newest segment is never deleted for size). Default `None`: no size budget.
+    pub retention_bytes: Option<u64>,
     /// The clock (tests substitute [`crate::ManualClock`]).
     pub clock: Arc<dyn Clock>,
     /// The file system every read and write goes through (tests substitute a
@@ -60,6 +66,8 @@ impl Default for Options {
             wal_file_size: crate::wal::DEFAULT_FILE_SIZE,
             chunk_max_samples: DEFAULT_MAX_SAMPLES,
             background_maintenance: true,
+            retention_ms: None,
+            retention_bytes: None,
             clock: Arc::new(SystemClock),
             fs: RealFs::arc(),
             observer: Arc::new(NoopObserver),

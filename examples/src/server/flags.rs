@@ -79,6 +79,17 @@ pub struct Flags {
     #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = duration)]
     pub out_of_order_window: Duration,
 
+    /// Persisted data older than this is deleted, whole segments at a time (Prometheus's
+    /// --storage.tsdb.retention.time). Default 0: kept until per-resolution retention
+    /// rules (downsampling) arrive, so nothing is lost before it has a rollup.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    pub retention: Duration,
+
+    /// Once persisted data takes more than this, the oldest segments are deleted
+    /// (Prometheus's --storage.tsdb.retention.size). Default 0: no budget.
+    #[arg(long, value_name = "BYTES", default_value = "0", value_parser = size)]
+    pub retention_size: usize,
+
     /// Longest a query may run, waiting for a slot included; a request's smaller
     /// `timeout` parameter wins.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
@@ -197,6 +208,8 @@ impl Flags {
                 self.self_scrape_interval.map_or(String::new(), dur),
             ),
             ("out-of-order-window", dur(self.out_of_order_window)),
+            ("retention", dur(self.retention)),
+            ("retention-size", self.retention_size.to_string()),
             ("query-timeout", dur(self.query_timeout)),
             ("query-max-samples", self.query_max_samples.to_string()),
             (

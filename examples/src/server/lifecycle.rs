@@ -210,6 +210,10 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
             out_of_order_window_ms: i64::try_from(flags.out_of_order_window.as_millis())
                 .unwrap_or(i64::MAX),
             observer: metrics.observer.clone(),
+            retention_ms: (!flags.retention.is_zero())
+                .then(|| i64::try_from(flags.retention.as_millis()).unwrap_or(i64::MAX)),
+            retention_bytes: (flags.retention_size > 0)
+                .then(|| u64::try_from(flags.retention_size).unwrap_or(u64::MAX)),
             ..Options::default()
         };
         let limits = ingest_limits(&flags);

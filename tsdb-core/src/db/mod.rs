@@ -22,6 +22,7 @@
 pub(crate) mod compact;
 mod open;
 mod persist;
+mod retention;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,6 +45,7 @@ use crate::wal::{Record, RecoveryReport, RefSample, Wal};
 
 pub use compact::{CompactStats, LEVEL_SPANS};
 pub use open::{ManifestStatus, OpenReport};
+pub use retention::RetentionStats;
 
 pub(crate) const LOCK_FILE: &str = "LOCK";
 pub(crate) const WAL_DIR: &str = "wal";

@@ -83,8 +83,10 @@ impl Inner {
             return Ok(()); // read-only: nothing to maintain
         }
         self.persist(Scope::Due)?;
-        // merging segments is maintenance too: whatever windows the persist completed
-        self.compact().map(|_| ())
+        // merging segments is maintenance too: whatever windows the persist completed;
+        // then what is past retention goes
+        self.compact()?;
+        self.apply_retention().map(|_| ())
     }
 
     fn persist(&self, scope: Scope) -> Result<usize> {
