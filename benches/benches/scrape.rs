@@ -8,7 +8,8 @@
 //! relabeling: parsing, the label sets, staleness tracking and the report series. The
 //! state is warm (the series were in the previous scrape), as in a steady fleet.
 //! `scrape/process_and_append` adds `Db::append_batch` of the outcome into a database
-//! (default options, WAL fsync included) under /tmp. Criterion's rate is samples/s; the
+//! (default options, WAL fsync included) under /tmp, series named by the references the
+//! cache learnt from the previous append, as the scrape manager does. Criterion's rate is samples/s; the
 //! figure to compare with Prometheus's is in benches/RESULTS.md ("Scrape throughput").
 
 use std::fmt::Write as _;
@@ -96,8 +97,10 @@ fn process(c: &mut Criterion) {
             t += 10_000;
             i ^= 1;
             let outcome = state.process(&bodies[i], TEXT, t, Duration::ZERO, &target, &opts);
-            if let Err(e) = db.append_batch(&outcome.to_batch()) {
-                panic!("append: {e}");
+            match db.append_batch(&outcome.to_batch()) {
+                // as the scrape manager does: the cache learns the series' references
+                Ok(out) => state.learn_refs(&outcome.samples, &out),
+                Err(e) => panic!("append: {e}"),
             }
         })
     });

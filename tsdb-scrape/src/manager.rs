@@ -41,13 +41,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-use tsdb_core::Batch;
+use tsdb_core::{Batch, BatchOutcome, SampleError};
 use tsdb_index::Labels;
 
 use crate::config::ScrapeConfig;
 use crate::fetch::{ClientError, Scraper};
 use crate::ring::Shard;
-use crate::scrape::{samples_to_batch, ScrapeError, ScrapeOptions, ScrapeState, TargetMetadata};
+use crate::scrape::{
+    samples_to_batch, AppendSample, ScrapeError, ScrapeOptions, ScrapeState, TargetMetadata,
+};
 use crate::target::Target;
 
 /// An error an [`Appender`] reports; the loop records it in [`TargetHealth::append_error`]
@@ -59,6 +61,14 @@ pub trait Appender: Send + Sync + 'static {
     /// Appends one scrape's samples (scraped samples, stale markers, report series).
     /// Called from tokio's blocking pool, so it may block on disk.
     fn append(&self, batch: &Batch) -> Result<(), AppendError>;
+
+    /// [`Appender::append`], also saying what became of each series and sample, so the
+    /// scrape cache learns the series' references and later batches name series by them
+    /// (a database that hands out references, as `tsdb_core::Db` does). Default: `append`,
+    /// nothing learnt, batches keep naming series by labels.
+    fn append_outcome(&self, batch: &Batch) -> Result<Option<BatchOutcome>, AppendError> {
+        self.append(batch).map(|()| None)
+    }
 }
 
 impl Appender for tsdb_core::Db {
@@ -68,12 +78,20 @@ impl Appender for tsdb_core::Db {
         self.append_batch(batch)?;
         Ok(())
     }
+
+    fn append_outcome(&self, batch: &Batch) -> Result<Option<BatchOutcome>, AppendError> {
+        Ok(Some(self.append_batch(batch)?))
+    }
 }
 
 /// A shared appender (an `Arc<Db>` the embedder also queries).
 impl<A: Appender + ?Sized> Appender for Arc<A> {
     fn append(&self, batch: &Batch) -> Result<(), AppendError> {
         (**self).append(batch)
+    }
+
+    fn append_outcome(&self, batch: &Batch) -> Result<Option<BatchOutcome>, AppendError> {
+        (**self).append_outcome(batch)
     }
 }
 
@@ -299,17 +317,69 @@ fn millis(t: SystemTime) -> i64 {
     }
 }
 
-async fn append(shared: &PoolShared, samples: Vec<crate::scrape::AppendSample>) -> Option<String> {
+/// What appending one scrape's samples gave: the samples back (for learning references),
+/// the database's outcome when it reports one, and the error to show, if any.
+struct Appended {
+    samples: Vec<AppendSample>,
+    outcome: Option<BatchOutcome>,
+    error: Option<String>,
+}
+
+async fn append(shared: &PoolShared, samples: Vec<AppendSample>) -> Appended {
     if samples.is_empty() {
-        return None;
+        return Appended {
+            samples,
+            outcome: None,
+            error: None,
+        };
     }
     let appender = shared.appender.clone();
-    let res =
-        tokio::task::spawn_blocking(move || appender.append(&samples_to_batch(&samples))).await;
+    let res = tokio::task::spawn_blocking(move || {
+        let result = appender.append_outcome(&samples_to_batch(&samples));
+        // samples named by a reference the database no longer knows (the series left
+        // the head meanwhile) go again by their labels, at once
+        let retry: Vec<AppendSample> = match &result {
+            Ok(Some(outcome)) => outcome
+                .rejected
+                .iter()
+                .filter(|r| matches!(r.error, SampleError::UnknownSeriesRef(_)))
+                .filter_map(|r| samples.get(r.index))
+                .map(|s| AppendSample {
+                    series_ref: None,
+                    ..s.clone()
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let retried = if retry.is_empty() {
+            Ok(())
+        } else {
+            appender.append(&samples_to_batch(&retry))
+        };
+        (samples, result, retried)
+    })
+    .await;
     match res {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(e) => Some(format!("appender task failed: {e}")),
+        Ok((samples, Ok(outcome), Ok(()))) => Appended {
+            samples,
+            outcome,
+            error: None,
+        },
+        Ok((samples, Ok(outcome), Err(e))) => Appended {
+            samples,
+            outcome,
+            error: Some(e.to_string()),
+        },
+        Ok((samples, Err(e), _)) => Appended {
+            samples,
+            outcome: None,
+            error: Some(e.to_string()),
+        },
+        Err(e) => Appended {
+            samples: Vec::new(),
+            outcome: None,
+            error: Some(format!("appender task failed: {e}")),
+        },
     }
 }
 
@@ -359,7 +429,11 @@ async fn run_loop(
             ),
             Err(e) => state.fail(e, t_ms, duration, &target_labels),
         };
-        let append_error = append(&shared, outcome.samples).await;
+        let appended = append(&shared, outcome.samples).await;
+        if let Some(o) = &appended.outcome {
+            state.learn_refs(&appended.samples, o);
+        }
+        let append_error = appended.error;
         let mut h = lock(&health);
         h.health = if outcome.error.is_none() {
             Health::Up
@@ -375,8 +449,8 @@ async fn run_loop(
     };
     if reason != Stop::Handover {
         let stale = state.stale_all(millis(SystemTime::now()), &target_labels);
-        let append_error = append(&shared, stale).await;
-        lock(&health).append_error = append_error;
+        let appended = append(&shared, stale).await;
+        lock(&health).append_error = appended.error;
     }
     state
 }

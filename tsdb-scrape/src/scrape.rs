@@ -69,7 +69,7 @@ use std::hash::BuildHasher as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tsdb_core::Batch;
+use tsdb_core::{Batch, BatchOutcome, SampleError, SeriesRef};
 use tsdb_index::{
     is_valid_label_name, is_valid_metric_name, LabelLimits, Labels, MAX_STRING_LEN, METRIC_NAME,
 };
@@ -214,6 +214,10 @@ pub struct AppendSample {
     pub t: i64,
     /// The value; a stale marker has the bits [`STALE_NAN_BITS`].
     pub v: f64,
+    /// The database's reference for these labels, when an earlier append returned one
+    /// (see [`ScrapeState::learn_refs`]): the batch then names the series by it and the
+    /// database skips the label lookup. Not part of equality.
+    pub series_ref: Option<SeriesRef>,
 }
 
 impl PartialEq for AppendSample {
@@ -276,14 +280,16 @@ impl ScrapeOutcome {
     }
 }
 
-/// A batch of `samples`, one batch series per run of equal label sets.
+/// A batch of `samples`, one batch series per run of equal label sets, named by its
+/// [`AppendSample::series_ref`] when it has one. Batch sample `i` is `samples[i]`.
 pub fn samples_to_batch(samples: &[AppendSample]) -> Batch {
     let mut batch = Batch::new();
     let mut last: Option<(&Labels, tsdb_core::BatchSeries)> = None;
     for s in samples {
-        let series = match last {
-            Some((l, series)) if *l == s.labels => series,
-            _ => batch.series(s.labels.clone()),
+        let series = match (last, s.series_ref) {
+            (Some((l, series)), _) if *l == s.labels => series,
+            (_, Some(r)) => batch.series_ref(r),
+            (_, None) => batch.series(s.labels.clone()),
         };
         last = Some((&s.labels, series));
         batch.sample(series, s.t, s.v);
@@ -381,6 +387,8 @@ struct SeriesEntry {
     cur: u64,
     /// The attempt and time of the last sample written for it.
     written: (u64, i64),
+    /// The database's reference for the final labels, once an append returned it.
+    series_ref: Option<SeriesRef>,
 }
 
 /// A series' final labels as the options in force make them.
@@ -407,6 +415,17 @@ impl SeriesEntry {
             touched: 0,
             cur: 0,
             written: (0, 0),
+            series_ref: None,
+        }
+    }
+
+    /// The reference its stale marker can use: only while the final labels are the ones
+    /// the reference was learnt for.
+    fn prev_ref(&self) -> Option<SeriesRef> {
+        if self.stale_fin.is_some() {
+            None
+        } else {
+            self.series_ref
         }
     }
 
@@ -463,6 +482,47 @@ impl ScrapeState {
         v
     }
 
+    /// Learns the database's references from the outcome of appending
+    /// `samples_to_batch(samples)`: series named by labels get the reference the database
+    /// returned, so the next scrape names them by it; a sample refused for an unknown
+    /// reference (the series left the head) makes its series go by labels again.
+    pub fn learn_refs(&mut self, samples: &[AppendSample], outcome: &BatchOutcome) {
+        let mut fresh: HashMap<&Labels, SeriesRef, foldhash::fast::RandomState> =
+            HashMap::default();
+        let mut batch_series = 0usize;
+        let mut last: Option<&Labels> = None;
+        for s in samples {
+            if last != Some(&s.labels) {
+                if s.series_ref.is_none() {
+                    if let Some(Some(r)) = outcome.refs.get(batch_series) {
+                        fresh.insert(&s.labels, *r);
+                    }
+                }
+                batch_series += 1;
+                last = Some(&s.labels);
+            }
+        }
+        let forgotten: Vec<SeriesRef> = outcome
+            .rejected
+            .iter()
+            .filter(|r| matches!(r.error, SampleError::UnknownSeriesRef(_)))
+            .filter_map(|r| samples.get(r.index).and_then(|s| s.series_ref))
+            .collect();
+        if fresh.is_empty() && forgotten.is_empty() {
+            return;
+        }
+        for e in self.series.values_mut() {
+            if e.series_ref.is_some_and(|r| forgotten.contains(&r)) {
+                e.series_ref = None;
+            }
+            if e.series_ref.is_none() {
+                if let Fin::Keep(l) = &e.fin {
+                    e.series_ref = fresh.get(l).copied();
+                }
+            }
+        }
+    }
+
     /// The metadata of the families the target declared in its recent scrapes, by name.
     pub fn metadata(&self) -> TargetMetadata {
         self.metadata.clone()
@@ -517,7 +577,7 @@ impl ScrapeState {
         let mut samples = attempt.samples;
         let now = self.attempt;
         let flush = !body.is_empty();
-        let mut stale: Vec<Labels> = Vec::new();
+        let mut stale: Vec<(Labels, Option<SeriesRef>)> = Vec::new();
         let error = match attempt.error {
             None => {
                 // forEachStale: previous series this scrape did not append; then
@@ -526,7 +586,7 @@ impl ScrapeState {
                     let appended = e.cur == now;
                     if !appended {
                         if let Some(l) = e.prev_labels() {
-                            stale.push(l.clone());
+                            stale.push((l.clone(), e.prev_ref()));
                         }
                     }
                     e.in_prev = appended;
@@ -546,7 +606,7 @@ impl ScrapeState {
                 // every series of the previous scrape goes stale; the cache grows
                 self.series.retain(|_, e| {
                     if let Some(l) = e.prev_labels() {
-                        stale.push(l.clone());
+                        stale.push((l.clone(), e.prev_ref()));
                     }
                     e.in_prev = false;
                     e.stale_fin = None;
@@ -559,10 +619,11 @@ impl ScrapeState {
         self.trim_fin_hashes();
         stale.sort();
         let stale_markers = stale.len();
-        samples.extend(stale.into_iter().map(|labels| AppendSample {
+        samples.extend(stale.into_iter().map(|(labels, series_ref)| AppendSample {
             labels,
             t: scrape_time_ms,
             v: stale_nan(),
+            series_ref,
         }));
         let report = ScrapeReport {
             up: error.is_none(),
@@ -624,20 +685,21 @@ impl ScrapeState {
 
     /// Stale markers at `t` for every tracked series, which are then forgotten.
     fn mark_all_stale(&mut self, t: i64, out: &mut Vec<AppendSample>) -> usize {
-        let mut stale: Vec<Labels> = Vec::new();
+        let mut stale: Vec<(Labels, Option<SeriesRef>)> = Vec::new();
         for e in self.series.values_mut() {
             if let Some(l) = e.prev_labels() {
-                stale.push(l.clone());
+                stale.push((l.clone(), e.prev_ref()));
             }
             e.in_prev = false;
             e.stale_fin = None;
         }
         stale.sort();
         let n = stale.len();
-        out.extend(stale.into_iter().map(|labels| AppendSample {
+        out.extend(stale.into_iter().map(|(labels, series_ref)| AppendSample {
             labels,
             t,
             v: stale_nan(),
+            series_ref,
         }));
         n
     }
@@ -652,6 +714,8 @@ impl ScrapeState {
             return;
         }
         for e in self.series.values_mut() {
+            // a reference names the old final labels: the stale marker goes by labels
+            e.series_ref = None;
             let old = std::mem::replace(&mut e.fin, Fin::Unknown);
             if let (true, Fin::Keep(l)) = (e.in_prev && e.stale_fin.is_none(), old) {
                 e.stale_fin = Some(l);
@@ -731,6 +795,7 @@ impl ScrapeState {
                         MapEntry::Occupied(o) => {
                             let e = o.into_mut();
                             e.fin = fin;
+                            e.series_ref = None;
                             e
                         }
                         MapEntry::Vacant(v) => v.insert(SeriesEntry::new(fin)),
@@ -797,6 +862,7 @@ impl ScrapeState {
                         labels: fin.clone(),
                         t,
                         v: value,
+                        series_ref: entry.series_ref,
                     });
                 }
             }
@@ -828,7 +894,12 @@ fn push_report(out: &mut Vec<AppendSample>, target_labels: &Labels, t: i64, valu
         let pairs = std::iter::once((METRIC_NAME, name))
             .chain(target_labels.iter().filter(|(n, _)| !n.starts_with("__")));
         if let Some(labels) = Labels::build_unchecked(pairs) {
-            out.push(AppendSample { labels, t, v });
+            out.push(AppendSample {
+                labels,
+                t,
+                v,
+                series_ref: None,
+            });
         }
     }
 }

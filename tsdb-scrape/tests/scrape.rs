@@ -31,6 +31,7 @@ fn s(pairs: &[(&str, &str)], t: i64, v: f64) -> AppendSample {
         labels: l(pairs),
         t,
         v,
+        series_ref: None,
     }
 }
 
@@ -169,6 +170,7 @@ fn table_of_bodies() {
                 .unwrap_or_else(Labels::empty),
                 t: *t,
                 v: *v,
+                series_ref: None,
             })
             .collect();
         assert_samples(data(&o), &want);
@@ -871,4 +873,60 @@ fn changed_options_relabel_again_and_stale_the_old_labels() {
         got[0].labels,
         l(&[("__name__", "a"), ("job", "node"), ("instance", "h:9200")])
     );
+}
+
+/// With a real database: after the first append the scrape cache learns each series'
+/// reference, the next scrape names its series by reference (stale markers too), the
+/// values read back as written; a reference the database refuses as unknown sends the
+/// series back to its labels.
+#[test]
+fn series_references_are_learnt_and_used() {
+    use tsdb_core::{BatchOutcome, Db, Options, Rejected, SampleError};
+    use tsdb_index::Matcher;
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(
+        dir.path(),
+        Options {
+            clock: std::sync::Arc::new(tsdb_core::ManualClock::new(T + 60_000)),
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    let mut st = ScrapeState::new();
+    let opts = ScrapeOptions::default();
+    let o = run(&mut st, "a 1\nb 2\n", TEXT, T, &opts);
+    assert!(o.samples.iter().all(|x| x.series_ref.is_none()));
+    let out = db.append_batch(&o.to_batch()).unwrap();
+    st.learn_refs(&o.samples, &out);
+    let o = run(&mut st, "a 3\n", TEXT, T + 10_000, &opts);
+    let d = data(&o);
+    // `a` by reference, and `b`'s stale marker too
+    assert_eq!(d.len(), 2);
+    assert!(d.iter().all(|x| x.series_ref.is_some()), "{d:?}");
+    assert!(is_stale(d[1].v));
+    let out = db.append_batch(&o.to_batch()).unwrap();
+    assert!(out.rejected.is_empty(), "{out:?}");
+    st.learn_refs(&o.samples, &out);
+    let q = db.querier(T, T + 10_000).unwrap();
+    let got: Vec<(i64, f64)> = q
+        .select(&[Matcher::equal("__name__", "a")])
+        .unwrap()
+        .iter()
+        .flat_map(|s| {
+            s.iter()
+                .map(|r| r.map(|x| (x.t, x.v)).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(got, [(T, 1.0), (T + 10_000, 3.0)]);
+    // the database forgot `a`'s reference: the cache goes back to labels for it
+    let o = run(&mut st, "a 4\n", TEXT, T + 20_000, &opts);
+    let mut refused = BatchOutcome::default();
+    refused.rejected.push(Rejected {
+        index: 0,
+        error: SampleError::UnknownSeriesRef(0),
+    });
+    st.learn_refs(&o.samples, &refused);
+    let o = run(&mut st, "a 5\n", TEXT, T + 30_000, &opts);
+    assert!(data(&o)[0].series_ref.is_none());
 }
