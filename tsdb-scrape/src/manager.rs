@@ -7,10 +7,12 @@
 //!   so the targets of a job are spread over the interval and a target keeps its phase
 //!   across restarts of the process. A tick missed because a scrape ran long is skipped,
 //!   not caught up.
-//! - Each scrape: [`Scraper::fetch`], then [`ScrapeState::process`] (or
-//!   [`ScrapeState::fail`] when the fetch failed), and the outcome's samples handed to
-//!   the embedder's [`Appender`] as one [`Batch`] (on tokio's blocking pool: a `Db`
-//!   append may write to disk).
+//! - Each scrape: [`Scraper::fetch`] on the tokio worker, then, on tokio's blocking pool
+//!   (so parsing and a `Db` append, which may write to disk, never hold a worker other
+//!   targets' fetches wait for), [`ScrapeState::process`] (or [`ScrapeState::fail`] when
+//!   the fetch failed) and the outcome's samples handed to the embedder's [`Appender`] as
+//!   one [`Batch`]; the series references the append returns are learnt by the cache
+//!   ([`ScrapeState::learn_refs`]) so later batches name series by reference.
 //! - [`ScrapePool::sync`] takes the job's active targets whole (a discovery update): a
 //!   target that stays keeps its loop (no gap, state kept), a new one gets a loop, a
 //!   target that is gone gets its stale markers ([`ScrapeState::stale_all`]) and its loop
@@ -31,8 +33,9 @@
 //!   scrapes fails without a request, `target_limit exceeded (number of targets: N,
 //!   limit: L)`, as Prometheus's forced error does (stale markers and `up` 0).
 //!
-//! Not done yet: the scrape-time jitter seed Prometheus derives from its external labels
-//! and host name (our offset seed is 0 unless set).
+//! The offset seed ([`ScrapeManager::with_offset_seed`], [`offset_seed`]) mixes the host
+//! name and external labels in, as Prometheus does, so replicas scrape at different
+//! moments.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -325,7 +328,8 @@ struct Appended {
     error: Option<String>,
 }
 
-async fn append(shared: &PoolShared, samples: Vec<AppendSample>) -> Appended {
+/// Appends one scrape's samples on the calling (blocking) thread.
+fn append_blocking(appender: &dyn Appender, samples: Vec<AppendSample>) -> Appended {
     if samples.is_empty() {
         return Appended {
             samples,
@@ -333,54 +337,107 @@ async fn append(shared: &PoolShared, samples: Vec<AppendSample>) -> Appended {
             error: None,
         };
     }
-    let appender = shared.appender.clone();
-    let res = tokio::task::spawn_blocking(move || {
-        let result = appender.append_outcome(&samples_to_batch(&samples));
-        // samples named by a reference the database no longer knows (the series left
-        // the head meanwhile) go again by their labels, at once
-        let retry: Vec<AppendSample> = match &result {
-            Ok(Some(outcome)) => outcome
-                .rejected
-                .iter()
-                .filter(|r| matches!(r.error, SampleError::UnknownSeriesRef(_)))
-                .filter_map(|r| samples.get(r.index))
-                .map(|s| AppendSample {
-                    series_ref: None,
-                    ..s.clone()
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let retried = if retry.is_empty() {
-            Ok(())
-        } else {
-            appender.append(&samples_to_batch(&retry))
-        };
-        (samples, result, retried)
-    })
-    .await;
-    match res {
-        Ok((samples, Ok(outcome), Ok(()))) => Appended {
+    let result = appender.append_outcome(&samples_to_batch(&samples));
+    // samples named by a reference the database no longer knows (the series left the
+    // head meanwhile) go again by their labels, at once
+    let retry: Vec<AppendSample> = match &result {
+        Ok(Some(outcome)) => outcome
+            .rejected
+            .iter()
+            .filter(|r| matches!(r.error, SampleError::UnknownSeriesRef(_)))
+            .filter_map(|r| samples.get(r.index))
+            .map(|s| AppendSample {
+                series_ref: None,
+                ..s.clone()
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let retried = if retry.is_empty() {
+        Ok(())
+    } else {
+        appender.append(&samples_to_batch(&retry))
+    };
+    match (result, retried) {
+        (Ok(outcome), Ok(())) => Appended {
             samples,
             outcome,
             error: None,
         },
-        Ok((samples, Ok(outcome), Err(e))) => Appended {
+        (Ok(outcome), Err(e)) => Appended {
             samples,
             outcome,
             error: Some(e.to_string()),
         },
-        Ok((samples, Err(e), _)) => Appended {
+        (Err(e), _) => Appended {
             samples,
             outcome: None,
             error: Some(e.to_string()),
         },
-        Err(e) => Appended {
+    }
+}
+
+/// What one scrape's processing and append gave the loop.
+struct Processed {
+    state: ScrapeState,
+    error: Option<ScrapeError>,
+    append_error: Option<String>,
+}
+
+/// Processes a fetched body (or a fetch error) and appends the outcome, on tokio's
+/// blocking pool: parsing, relabeling and the database's append never hold a worker that
+/// other targets' fetches (and their measured durations) wait for.
+async fn process_and_append(
+    shared: &Arc<PoolShared>,
+    mut state: ScrapeState,
+    fetched: Result<(bytes::Bytes, Option<String>), ScrapeError>,
+    t_ms: i64,
+    duration: Duration,
+    target_labels: &Labels,
+) -> Processed {
+    let shared = shared.clone();
+    let target_labels = target_labels.clone();
+    let res = tokio::task::spawn_blocking(move || {
+        let outcome = match fetched {
+            Ok((body, content_type)) => state.process(
+                &body,
+                content_type.as_deref(),
+                t_ms,
+                duration,
+                &target_labels,
+                &shared.options,
+            ),
+            Err(e) => state.fail(e, t_ms, duration, &target_labels),
+        };
+        let appended = append_blocking(&*shared.appender, outcome.samples);
+        if let Some(o) = &appended.outcome {
+            state.learn_refs(&appended.samples, o);
+        }
+        Processed {
+            state,
+            error: outcome.error,
+            append_error: appended.error,
+        }
+    })
+    .await;
+    res.unwrap_or_else(|e| Processed {
+        // only a panic gets here; the cache starts over
+        state: ScrapeState::new(),
+        error: Some(ScrapeError::Fetch(format!("scrape task failed: {e}"))),
+        append_error: None,
+    })
+}
+
+/// Appends on the blocking pool (the stale markers of a target that went away).
+async fn append(shared: &PoolShared, samples: Vec<AppendSample>) -> Appended {
+    let appender = shared.appender.clone();
+    tokio::task::spawn_blocking(move || append_blocking(&*appender, samples))
+        .await
+        .unwrap_or_else(|e| Appended {
             samples: Vec::new(),
             outcome: None,
             error: Some(format!("appender task failed: {e}")),
-        },
-    }
+        })
 }
 
 /// One target's loop; returns its state when stopped.
@@ -418,33 +475,20 @@ async fn run_loop(
             },
         };
         let duration = clock.elapsed();
-        let outcome = match fetched {
-            Ok((body, content_type)) => state.process(
-                &body,
-                content_type.as_deref(),
-                t_ms,
-                duration,
-                &target_labels,
-                &shared.options,
-            ),
-            Err(e) => state.fail(e, t_ms, duration, &target_labels),
-        };
-        let appended = append(&shared, outcome.samples).await;
-        if let Some(o) = &appended.outcome {
-            state.learn_refs(&appended.samples, o);
-        }
-        let append_error = appended.error;
+        let processed =
+            process_and_append(&shared, state, fetched, t_ms, duration, &target_labels).await;
+        state = processed.state;
         let mut h = lock(&health);
-        h.health = if outcome.error.is_none() {
+        h.health = if processed.error.is_none() {
             Health::Up
         } else {
             Health::Down
         };
         h.last_scrape = Some(started);
         h.last_scrape_duration = duration;
-        h.last_error = outcome.error.as_ref().map(ScrapeError::to_string);
+        h.last_error = processed.error.as_ref().map(ScrapeError::to_string);
         h.scrapes += 1;
-        h.append_error = append_error;
+        h.append_error = processed.append_error;
         h.metadata = state.metadata();
     };
     if reason != Stop::Handover {
