@@ -79,6 +79,14 @@ pub struct Flags {
     #[arg(long, value_name = "DURATION", default_value = "1d", value_parser = duration)]
     pub out_of_order_window: Duration,
 
+    /// How often the write-ahead log is fsynced. 0 (the default): before every write is
+    /// answered, so an acknowledged sample survives a power loss (concurrent writes share
+    /// an fsync). A duration (`1s`) fsyncs that often instead, as Prometheus (which never
+    /// fsyncs per write) comes close to: less disk and CPU per write, and a power loss
+    /// can take up to that much of what was acknowledged.
+    #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
+    pub wal_sync_interval: Duration,
+
     /// Persisted data older than this is deleted, whole segments at a time (Prometheus's
     /// --storage.tsdb.retention.time). Default 0: kept until per-resolution retention
     /// rules (downsampling) arrive, so nothing is lost before it has a rollup.
@@ -208,6 +216,7 @@ impl Flags {
                 self.self_scrape_interval.map_or(String::new(), dur),
             ),
             ("out-of-order-window", dur(self.out_of_order_window)),
+            ("wal-sync-interval", dur(self.wal_sync_interval)),
             ("retention", dur(self.retention)),
             ("retention-size", self.retention_size.to_string()),
             ("query-timeout", dur(self.query_timeout)),

@@ -210,6 +210,11 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
             out_of_order_window_ms: i64::try_from(flags.out_of_order_window.as_millis())
                 .unwrap_or(i64::MAX),
             observer: metrics.observer.clone(),
+            sync: if flags.wal_sync_interval.is_zero() {
+                tsdb_core::wal::SyncMode::Always
+            } else {
+                tsdb_core::wal::SyncMode::Periodic(flags.wal_sync_interval)
+            },
             retention_ms: (!flags.retention.is_zero())
                 .then(|| i64::try_from(flags.retention.as_millis()).unwrap_or(i64::MAX)),
             retention_bytes: (flags.retention_size > 0)
