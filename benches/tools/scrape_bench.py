@@ -13,7 +13,7 @@ target, and then, one server at a time against the same running fleet, for each 
 1. starts the server on a fresh data directory with that config,
 2. waits --warmup seconds (the first scrapes create every series),
 3. measures over --window seconds: the server's CPU time (utime + stime of
-   /proc/PID/stat), the samples it appended (its own counter:
+   /proc/PID/stat), its RSS once a minute, the samples it appended (its own counter:
    `tsdb_samples_appended_total` for ours, `prometheus_tsdb_head_samples_appended_total`
    for Prometheus), the fleet's CPU time and the pages it served,
 4. reads its peak RSS (VmHWM) and, through /api/v1/query, how many targets are up, the
@@ -147,7 +147,11 @@ def measure(name, a, config, run):
             c0, f0 = cpu_s(proc.pid), cpu_s(a.fleet_pid)
             s0 = counter_sum(http_get(f"http://127.0.0.1:{port}/metrics"), counter)
             p0, t0 = fleet_stats(a.fleet_port), time.time()
-            time.sleep(a.window)
+            # RSS once a minute through the window, to show the head's growth.
+            rss_trace = []
+            while time.time() - t0 < a.window:
+                time.sleep(min(60, a.window - (time.time() - t0)))
+                rss_trace.append(round(status_kb(proc.pid, "VmRSS") / 1024))
             c1, f1 = cpu_s(proc.pid), cpu_s(a.fleet_pid)
             s1 = counter_sum(http_get(f"http://127.0.0.1:{port}/metrics"), counter)
             p1, t1 = fleet_stats(a.fleet_port), time.time()
@@ -169,6 +173,7 @@ def measure(name, a, config, run):
                 "avg_scrape_s": query(port, f"avg(avg_over_time(scrape_duration_seconds[{w}]))"),
                 "peak_rss_mib": round(status_kb(proc.pid, "VmHWM") / 1024, 1),
                 "rss_mib": round(status_kb(proc.pid, "VmRSS") / 1024, 1),
+                "rss_trace_mib": rss_trace,
                 "fleet_cpu_s": round(f1 - f0, 2),
                 "fleet_pages": p1["requests"] - p0["requests"],
                 "fleet_mb": round((p1["bytes"] - p0["bytes"]) / 1e6, 1),
