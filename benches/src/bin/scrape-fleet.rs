@@ -29,8 +29,8 @@ use tsdb_benches::exposition::{Schema, TargetState};
 #[derive(Parser, Debug)]
 #[command(about = "Synthetic /metrics exporters on consecutive ports, for scrape benchmarks")]
 struct Flags {
-    /// Number of targets (listening ports).
-    #[arg(long, default_value_t = 1000)]
+    /// Number of targets (listening ports), at least 1.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..))]
     targets: u16,
     /// Series on each target's page.
     #[arg(long, default_value_t = 1000)]
@@ -62,6 +62,7 @@ struct Stats {
     bytes: AtomicU64,
 }
 
+/// `GET /metrics`: the target's next page (its values advanced by one scrape).
 async fn metrics(State(t): State<Arc<Target>>) -> impl IntoResponse {
     let cap = t.last_len.load(Ordering::Relaxed) as usize + 1024;
     let mut page = String::with_capacity(cap);
@@ -77,6 +78,7 @@ async fn metrics(State(t): State<Arc<Target>>) -> impl IntoResponse {
     )
 }
 
+/// `GET /fleet-stats`: pages and bytes served by the whole fleet so far.
 async fn fleet_stats(State(t): State<Arc<Target>>) -> String {
     format!(
         "requests {}\nbytes {}\n",
