@@ -7,6 +7,7 @@
 pub mod codecs;
 pub mod core_load;
 pub mod data;
+pub mod exposition;
 pub mod index_fleet;
 pub mod input;
 pub mod query_fleet;
