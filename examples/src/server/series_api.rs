@@ -256,9 +256,10 @@ pub async fn delete_series(State(s): State<AppState>, req: Request) -> Response 
 }
 
 /// `/api/v1/admin/tsdb/flush` (POST or PUT, admin credential): persists everything in
-/// the head to segments now, instead of when the head next spans 1.5 block ranges, and
-/// answers `{"status":"success","data":{"segments":N}}` with the number of segments
-/// written. Afterwards samples older than the newest one persisted are late data (kept
+/// the head to segments now, instead of when the head next spans 1.5 block ranges, then
+/// runs the compactions that are due, and answers
+/// `{"status":"success","data":{"segments":N,"compacted":R,"compactedInto":W}}`: segments
+/// written from the head, segments merged, and the segments they became. Afterwards samples older than the newest one persisted are late data (kept
 /// within `--out-of-order-window`). Why it exists: a benchmark or a backup wants the
 /// data directory in its persisted shape (segments, a checkpointed write-ahead log), as
 /// VictoriaMetrics' `/internal/force_flush` gives it; routine operation never needs it.
@@ -267,8 +268,18 @@ pub async fn flush(State(s): State<AppState>) -> Response {
         Ok(db) => db,
         Err(e) => return e.into_response(),
     };
-    match tokio::task::spawn_blocking(move || db.persist_all()).await {
-        Ok(Ok(segments)) => response::success(&format!("{{\"segments\":{segments}}}"), &[]),
+    let work = move || -> tsdb_core::Result<(usize, tsdb_core::CompactStats)> {
+        let segments = db.persist_all()?;
+        Ok((segments, db.compact()?))
+    };
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok((segments, c))) => response::success(
+            &format!(
+                "{{\"segments\":{segments},\"compacted\":{},\"compactedInto\":{}}}",
+                c.segments_replaced, c.segments_written
+            ),
+            &[],
+        ),
         Ok(Err(e)) => storage_error(&e).into_response(),
         Err(e) => ApiError::new(ErrorType::Internal, e.to_string()).into_response(),
     }
