@@ -456,7 +456,8 @@ fn export_match_takes_promql_selectors() {
 }
 
 /// `tsdb compact` merges two days of imported 2-hour segments into day segments that
-/// `tsdb inspect` lists at level 2, and the export is the same before and after.
+/// `tsdb inspect` lists at level 2, and the export is the same before and after; with
+/// `--retention` it deletes the day that aged out.
 #[test]
 fn compact_merges_segments_and_changes_no_sample() {
     let tmp = tempfile::tempdir().unwrap();
@@ -503,4 +504,18 @@ fn compact_merges_segments_and_changes_no_sample() {
     let (code, out, _) = tsdb(&["compact", "--data", d]);
     assert_eq!(code, 0);
     assert!(out.contains("compacted 0 segments"), "{out}");
+    // a day of retention, a day and an hour after the first day ended: that day goes
+    let now = (day0 + 2 * 86_400 + 3_600).to_string();
+    let (code, out, err) = tsdb(&["compact", "--data", d, "--now", &now, "--retention", "1d"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("deleted 1 segments past retention"), "{out}");
+    let left = parse(&export());
+    let first = left
+        .values()
+        .flat_map(|v| v.iter().map(|&(t, _)| t))
+        .min()
+        .unwrap();
+    assert_eq!(first, (day0 + 86_400) * 1000);
+    let (code, _, err) = tsdb(&["compact", "--data", d, "--retention", "0s"]);
+    assert_eq!(code, 2, "{err}");
 }

@@ -335,8 +335,8 @@ enum Command {
         end: Option<String>,
     },
     /// Runs every maintenance step that is due to completion: persists the head as far as
-    /// due, then merges raw segments into 6 h and 24 h segments (compaction), and prints
-    /// what it did.
+    /// due, merges raw segments into 6 h and 24 h segments (compaction), deletes what is
+    /// past --retention or over --retention-size, and prints what it did.
     #[command(after_help = PLAIN_EXIT)]
     Compact {
         #[command(flatten)]
@@ -345,6 +345,14 @@ enum Command {
         /// data directory with a fixed clock. Default: now.
         #[arg(long, allow_hyphen_values = true)]
         now: Option<String>,
+        /// Deletes segments wholly older than this before --now (e.g. `30d`). Default:
+        /// nothing deleted for age.
+        #[arg(long)]
+        retention: Option<String>,
+        /// Deletes the oldest segments while all of them take more bytes than this.
+        /// Default: no budget.
+        #[arg(long)]
+        retention_size: Option<u64>,
     },
     /// Makes a directory with a damaged write-ahead log usable again: drops the log from
     /// its first damaged record on and says what was dropped.
@@ -405,7 +413,12 @@ fn main() -> ExitCode {
             end,
         } => delete(&data, &selector, start.as_deref(), end.as_deref()),
         Command::Repair { data } => repair(&data),
-        Command::Compact { data, now } => compact(&data, now.as_deref()),
+        Command::Compact {
+            data,
+            now,
+            retention,
+            retention_size,
+        } => compact(&data, now.as_deref(), retention.as_deref(), retention_size),
     };
     match result {
         Ok(exit) => exit.into(),
@@ -921,26 +934,46 @@ fn delete(
     Ok(Exit::Ok)
 }
 
-fn compact(data: &Data, now: Option<&str>) -> Result<Exit, Fail> {
+fn compact(
+    data: &Data,
+    now: Option<&str>,
+    retention: Option<&str>,
+    retention_size: Option<u64>,
+) -> Result<Exit, Fail> {
     let mut options = tool_options();
     if let Some(text) = now {
         let t = parse_time(text).map_err(|e| Fail::usage(format!("--now: {e}")))?;
         options.clock = std::sync::Arc::new(tsdb_core::ManualClock::new(t));
     }
+    if let Some(text) = retention {
+        let ns = tsdb_examples::timearg::parse_duration_ns(text)
+            .map_err(|e| Fail::usage(format!("--retention: {e}")))?;
+        if ns <= 0 {
+            return Err(Fail::usage("--retention must be positive"));
+        }
+        options.retention_ms = Some(ns / 1_000_000);
+    }
+    options.retention_bytes = retention_size;
     existing(data)?;
     let db = open(data, options)?;
     let persisted = db_step(db.persist_if_due())?;
     let stats = db_step(db.compact())?;
+    let retained = db_step(db.apply_retention())?;
     let after = db_step(db.stats())?;
     db_step(db.close())?;
     println!(
-        "persisted {persisted} segments from the head; compacted {} segments ({} bytes) into          {} ({} bytes, {} samples) in {:.2?}; {} segments now",
+        "persisted {persisted} segments from the head; compacted {} segments ({} bytes) \
+         into {} ({} bytes, {} samples) in {:.2?}; deleted {} segments past retention and \
+         {} over the size budget ({} bytes); {} segments now",
         stats.segments_replaced,
         stats.bytes_before,
         stats.segments_written,
         stats.bytes_after,
         stats.samples,
         stats.duration,
+        retained.expired,
+        retained.over_budget,
+        retained.bytes,
         after.segments.len()
     );
     Ok(Exit::Ok)
