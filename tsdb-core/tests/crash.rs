@@ -2,8 +2,8 @@
 //! test kills it with SIGKILL at a random moment, reopens the database and checks that
 //! every acknowledged sample is there exactly once, that an unacknowledged batch is
 //! either whole or absent, and that the database accepts new writes. The child persists
-//! segments and checkpoints the log as it goes (a one-second block range), so kills land
-//! in those steps too.
+//! segments, checkpoints the log and compacts segments as it goes (a one-second block
+//! range, so 3 s and 12 s compaction windows), so kills land in those steps too.
 //!
 //! The child is this same test binary, re-run with `TSDB_CRASH_CHILD` set.
 
@@ -198,4 +198,14 @@ fn acknowledged_batches_survive_sigkill() {
         stats.segments.len()
     );
     assert!(stats.segments.len() > 2, "{stats:?}");
+    // and that compacts them in the background (3-second and 12-second windows here)
+    assert!(
+        stats.segments.iter().any(|(_, m, _)| m.level > 0),
+        "no compacted segment: {stats:?}"
+    );
+    // no directory left over beside the live segments once open has cleaned up
+    let on_disk = std::fs::read_dir(tmp.path().join("segments"))
+        .unwrap()
+        .count();
+    assert!(on_disk >= stats.segments.len());
 }
