@@ -1,5 +1,6 @@
 //! Power loss at every fsync: a deterministic workload (appends, persists to segments with
-//! their WAL checkpoints, deletions, a reopen in the middle) runs on a `PowerLossFs` that
+//! their WAL checkpoints, compactions, deletions, a reopen in the middle; in variants,
+//! late samples and a retention step) runs on a `PowerLossFs` that
 //! loses power after its k-th sync, for every k from 0 to the workload's total. The
 //! surviving image is reopened and must hold every acknowledged sample exactly once, no
 //! sample that was never appended, and every acknowledged deletion. Each crash point is
@@ -476,6 +477,81 @@ fn late_samples_survive_power_loss_at_every_fsync() {
     }
     eprintln!(
         "late-sample power loss sweep: {} crash points in {:.2?}",
+        total + 1,
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// Where the retention workload cuts: a multiple of the largest compaction window (12
+/// block ranges), so no segment straddles it.
+const RETENTION_CUT: i64 = T0 - T0.rem_euclid(12 * BLOCK_RANGE) + 12 * BLOCK_RANGE;
+
+/// The workload with a retention step: two compaction windows' worth persisted and
+/// compacted, then every segment wholly before `RETENTION_CUT` deleted by retention
+/// (recorded like a deletion of everything before the cut: maybe gone while the step
+/// runs, surely gone once it returned), then more data.
+fn workload_retention(fs: &PowerLossFs, ledger: &mut Ledger) -> tsdb_core::Result<()> {
+    let mut opts = options(fs);
+    let now = opts.clock.now_ms();
+    opts.retention_ms = Some(now - RETENTION_CUT);
+    let db = Db::open(DIR, opts)?;
+    let first = (RETENTION_CUT - T0) / BATCH_SPAN + 12;
+    for k in 0..first {
+        append(&db, k, ledger)?;
+        db.persist_if_due()?;
+    }
+    db.persist_all()?;
+    db.compact()?;
+    for s in 0..SERIES {
+        ledger
+            .delete_attempts
+            .push((s, i64::MIN, RETENTION_CUT - 1));
+    }
+    let r = db.apply_retention()?;
+    assert!(r.expired >= 1, "the workload's retention deletes: {r:?}");
+    for s in 0..SERIES {
+        ledger.deleted.push((s, i64::MIN, RETENTION_CUT - 1));
+    }
+    for k in first..first + 8 {
+        append(&db, k, ledger)?;
+        db.persist_if_due()?;
+    }
+    db.close()
+}
+
+#[test]
+fn a_retention_step_survives_power_loss_at_every_fsync() {
+    let started = Instant::now();
+    let full = PowerLossFs::new();
+    let mut ledger = Ledger::default();
+    workload_retention(&full, &mut ledger).unwrap();
+    let total = full.sync_count();
+    recover_and_check(&full.crash_image(), &ledger).unwrap();
+    let mut failures = Vec::new();
+    for k in 0..=total {
+        let fs = PowerLossFs::new();
+        fs.crash_after_syncs(k);
+        let mut ledger = Ledger::default();
+        let result = workload_retention(&fs, &mut ledger);
+        assert_eq!(result.is_err(), k < total, "crash point {k}: {result:?}");
+        if let Err(e) = recover_and_check(&fs.crash_image(), &ledger) {
+            failures.push(format!("crash after sync {k} of {total}: {e}"));
+        }
+        let image = fs.crash_image_with(&mut Torn(k));
+        if let Err(e) = recover_and_check(&image, &ledger) {
+            failures.push(format!(
+                "crash after sync {k} of {total}, unsynced data surviving (Torn({k})): {e}"
+            ));
+        }
+    }
+    eprintln!(
+        "retention power loss sweep: {} crash points in {:.2?}",
         total + 1,
         started.elapsed()
     );
