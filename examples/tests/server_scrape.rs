@@ -651,7 +651,10 @@ scrape_configs:
             want13[i].iter().all(|t| want2[i].contains(t)),
             "a member's own targets stay with it"
         );
-        assert_eq!(own_metric(&servers[i], "tsdb_shard_members"), Some(2.0));
+        assert!(eventually(limit, || own_metric(
+            &servers[i],
+            "tsdb_shard_members"
+        ) == Some(2.0)));
     }
     assert!(eventually(limit, || own_metric(
         &servers[2],
@@ -660,7 +663,7 @@ scrape_configs:
     .is_some_and(|n| n >= 1.0)));
     assert_eq!(actual()[2], want13[2]);
     assert!(
-        servers[2].log_text().contains("not a member"),
+        eventually(limit, || servers[2].log_text().contains("not a member")),
         "{}",
         servers[2].log_text()
     );

@@ -404,11 +404,11 @@ async fn watch_shard_members(state: AppState, scraping: Arc<Scraping>) {
                 scraping.set_shard(new).await;
             }
             Err(e) => {
-                scraping.shard_members_refused();
                 if e != last_error {
                     tracing::error!(error = %e, "shard member list refused, the list in force stays");
                     last_error = e;
                 }
+                scraping.shard_members_refused();
             }
         }
     }

@@ -103,8 +103,9 @@ impl Scraping {
         }
         let members = shard.as_ref().map_or(0, |s| s.ring().members().len());
         tracing::info!(members, "shard member list changed, targets divided again");
-        manager.set_shard(shard).await;
+        // the gauge first: once the targets show the new division, so does /metrics
         self.shard_members.store(members, Ordering::Relaxed);
+        manager.set_shard(shard).await;
     }
 
     /// Counts a member list refused by the watcher.
