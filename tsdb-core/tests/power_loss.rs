@@ -458,23 +458,7 @@ fn late_samples_survive_power_loss_at_every_fsync() {
             "no overlapping late segments: {ranges:?}"
         );
     }
-    let mut failures = Vec::new();
-    for k in 0..=total {
-        let fs = PowerLossFs::new();
-        fs.crash_after_syncs(k);
-        let mut ledger = Ledger::default();
-        let result = workload_late(&fs, &mut ledger);
-        assert_eq!(result.is_err(), k < total, "crash point {k}: {result:?}");
-        if let Err(e) = recover_and_check_with(&fs.crash_image(), &ledger, true) {
-            failures.push(format!("crash after sync {k} of {total}: {e}"));
-        }
-        let image = fs.crash_image_with(&mut Torn(k));
-        if let Err(e) = recover_and_check_with(&image, &ledger, true) {
-            failures.push(format!(
-                "crash after sync {k} of {total}, unsynced data surviving (Torn({k})): {e}"
-            ));
-        }
-    }
+    let failures = sweep(total, workload_late, true);
     eprintln!(
         "late-sample power loss sweep: {} crash points in {:.2?}",
         total + 1,
@@ -486,6 +470,33 @@ fn late_samples_survive_power_loss_at_every_fsync() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// Runs `workload` with the power going after each of its `total` syncs in turn and
+/// checks each crash image (synced data only, and a torn draw); returns the failures.
+fn sweep(
+    total: u64,
+    workload: fn(&PowerLossFs, &mut Ledger) -> tsdb_core::Result<()>,
+    late: bool,
+) -> Vec<String> {
+    let mut failures = Vec::new();
+    for k in 0..=total {
+        let fs = PowerLossFs::new();
+        fs.crash_after_syncs(k);
+        let mut ledger = Ledger::default();
+        let result = workload(&fs, &mut ledger);
+        assert_eq!(result.is_err(), k < total, "crash point {k}: {result:?}");
+        if let Err(e) = recover_and_check_with(&fs.crash_image(), &ledger, late) {
+            failures.push(format!("crash after sync {k} of {total}: {e}"));
+        }
+        let image = fs.crash_image_with(&mut Torn(k));
+        if let Err(e) = recover_and_check_with(&image, &ledger, late) {
+            failures.push(format!(
+                "crash after sync {k} of {total}, unsynced data surviving (Torn({k})): {e}"
+            ));
+        }
+    }
+    failures
 }
 
 /// Where the retention workload cuts: a multiple of the largest compaction window (12
@@ -533,23 +544,7 @@ fn a_retention_step_survives_power_loss_at_every_fsync() {
     workload_retention(&full, &mut ledger).unwrap();
     let total = full.sync_count();
     recover_and_check(&full.crash_image(), &ledger).unwrap();
-    let mut failures = Vec::new();
-    for k in 0..=total {
-        let fs = PowerLossFs::new();
-        fs.crash_after_syncs(k);
-        let mut ledger = Ledger::default();
-        let result = workload_retention(&fs, &mut ledger);
-        assert_eq!(result.is_err(), k < total, "crash point {k}: {result:?}");
-        if let Err(e) = recover_and_check(&fs.crash_image(), &ledger) {
-            failures.push(format!("crash after sync {k} of {total}: {e}"));
-        }
-        let image = fs.crash_image_with(&mut Torn(k));
-        if let Err(e) = recover_and_check(&image, &ledger) {
-            failures.push(format!(
-                "crash after sync {k} of {total}, unsynced data surviving (Torn({k})): {e}"
-            ));
-        }
-    }
+    let failures = sweep(total, workload_retention, false);
     eprintln!(
         "retention power loss sweep: {} crash points in {:.2?}",
         total + 1,

@@ -232,16 +232,22 @@ pub async fn metadata(State(s): State<AppState>, req: Request) -> Response {
             if j > 0 {
                 out.push(',');
             }
-            out.push_str(r#"{"type":"#);
-            write_string(&mut out, m.metric_type.as_str());
-            out.push_str(r#","help":"#);
-            write_string(&mut out, &m.help);
-            out.push_str(r#","unit":"#);
-            write_string(&mut out, &m.unit);
+            out.push('{');
+            metadata_fields(&mut out, m.metric_type.as_str(), &m.help, &m.unit);
             out.push('}');
         }
         out.push(']');
     }
     out.push('}');
     response::success(&out, &[])
+}
+
+/// `"type":…,"help":…,"unit":…`, the fields Prometheus' metadata endpoints share.
+pub fn metadata_fields(out: &mut String, metric_type: &str, help: &str, unit: &str) {
+    out.push_str(r#""type":"#);
+    write_string(out, metric_type);
+    out.push_str(r#","help":"#);
+    write_string(out, help);
+    out.push_str(r#","unit":"#);
+    write_string(out, unit);
 }

@@ -149,12 +149,8 @@ pub async fn targets_metadata(State(s): State<AppState>, req: Request) -> Respon
                 out.push_str(r#","metric":"#);
                 write_string(&mut out, name);
             }
-            out.push_str(r#","type":"#);
-            write_string(&mut out, m.metric_type.as_str());
-            out.push_str(r#","help":"#);
-            write_string(&mut out, &m.help);
-            out.push_str(r#","unit":"#);
-            write_string(&mut out, &m.unit);
+            out.push(',');
+            super::status_api::metadata_fields(&mut out, m.metric_type.as_str(), &m.help, &m.unit);
             out.push('}');
         }
     }
