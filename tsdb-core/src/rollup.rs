@@ -195,6 +195,25 @@ impl Aggregate {
     }
 }
 
+/// One rollup bucket as a querier hands it out: the aggregate of a series' raw samples
+/// in `(end - resolution_ms, end]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bucket {
+    /// The bucket's end (its timestamp), a multiple of `resolution_ms`.
+    pub end: i64,
+    /// The bucket's width in milliseconds (positive).
+    pub resolution_ms: i64,
+    /// The aggregates of the raw samples in the bucket.
+    pub agg: Aggregate,
+}
+
+impl Bucket {
+    /// The bucket's start: it covers `(start, end]`.
+    pub fn start(&self) -> i64 {
+        self.end.saturating_sub(self.resolution_ms)
+    }
+}
+
 /// The buckets of resolution `resolution_ms` of one series' samples (`ts` ascending,
 /// `vs` beside them): `(bucket end, aggregate)` for each bucket holding a sample, in time
 /// order. Stale markers are left out.

@@ -66,6 +66,22 @@ pub trait Series: Sync {
     /// honours them). The columns arrive empty and are reused from series to series, so
     /// decoding straight into them costs no allocation per series.
     fn read_into(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<(), StorageError>;
+
+    /// Appends the series' rollup buckets that end within `(mint - resolution, maxt]` of
+    /// the select (one bucket more than those ending in `[mint, maxt]`, so that a window
+    /// widened to one bucket finds it) to `out`, in time order: where the storage keeps
+    /// only rollups (data older than its raw retention), the engine answers from these
+    /// instead of raw samples. Every
+    /// bucket's samples come before every sample [`Series::read_into`] gives, and buckets
+    /// do not overlap (a coarser resolution's buckets all end before a finer one's
+    /// begin), so nothing is counted twice. The default: none (storage without rollups).
+    fn read_buckets_into(
+        &self,
+        out: &mut Vec<tsdb_core::rollup::Bucket>,
+    ) -> Result<(), StorageError> {
+        let _ = out;
+        Ok(())
+    }
 }
 
 impl Queryable for tsdb_core::Db {
