@@ -46,6 +46,7 @@ mod batch;
 mod clock;
 mod db;
 mod deletes;
+pub mod downsampling;
 mod dry_run_fs;
 mod error;
 pub mod fs;
@@ -62,7 +63,11 @@ pub mod wal;
 
 pub use batch::{Batch, BatchOutcome, BatchSeries, Rejected, SampleError, SeriesKey, SeriesRef};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use db::{CompactStats, Db, DbStats, ManifestStatus, OpenReport, RetentionStats, LEVEL_SPANS};
+pub use db::{
+    CompactStats, Db, DbStats, DownsampleStats, ManifestStatus, OpenReport, RetentionStats,
+    LEVEL_SPANS,
+};
+pub use downsampling::{DownsampleRule, Downsampling, Tier};
 pub use error::{Error, ErrorClass, IoOp, Result};
 pub use fs::testing;
 pub use maintenance::MaintenanceStats;

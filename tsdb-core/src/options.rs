@@ -5,6 +5,7 @@ use std::sync::Arc;
 use tsdb_compress::chunk::DEFAULT_MAX_SAMPLES;
 
 use crate::clock::{Clock, SystemClock};
+use crate::downsampling::Downsampling;
 use crate::fs::{Fs, RealFs};
 use crate::observe::{NoopObserver, Observer};
 use crate::wal::{RecoveryMode, SyncMode};
@@ -45,6 +46,10 @@ pub struct Options {
     /// Once segments take more bytes than this, the oldest are deleted until they fit
     /// (the newest segment is never deleted for size). Default `None`: no size budget.
     pub retention_bytes: Option<u64>,
+    /// Downsampling rules: which rollups are kept for which series, and when each
+    /// resolution is deleted ([`Downsampling`]). Default none: every series kept raw.
+    /// [`Downsampling::standard`] is raw 7 days, 1 m to 30 days, 1 h to 365 days.
+    pub downsampling: Downsampling,
     /// The clock (tests substitute [`crate::ManualClock`]).
     pub clock: Arc<dyn Clock>,
     /// The file system every read and write goes through (tests substitute a
@@ -68,6 +73,7 @@ impl Default for Options {
             background_maintenance: true,
             retention_ms: None,
             retention_bytes: None,
+            downsampling: Downsampling::none(),
             clock: Arc::new(SystemClock),
             fs: RealFs::arc(),
             observer: Arc::new(NoopObserver),

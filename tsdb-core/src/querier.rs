@@ -21,7 +21,8 @@ use tsdb_index::{Labels, Matcher};
 use crate::deletes::{intervals_for, Deletion};
 use crate::error::Result;
 use crate::head::Head;
-use crate::segment::Segment;
+use crate::rollup::{merge_same_ends, Bucket, COLUMNS};
+use crate::segment::{RollupGroup, Segment};
 use crate::series_iter::{ChunkHandle, SeriesIter};
 
 /// Live queriers and the persisted-until boundary each one reads the head from.
@@ -103,9 +104,71 @@ pub struct Querier {
 pub struct SeriesEntry {
     labels: Labels,
     chunks: Vec<ChunkHandle>,
+    rollups: Vec<RollupRef>,
     deleted: Arc<[(i64, i64)]>,
     mint: i64,
     maxt: i64,
+}
+
+/// A run of a series' buckets in a rollup segment, and the bucket ends read from it:
+/// `(lo, hi]`.
+#[derive(Debug, Clone)]
+struct RollupRef {
+    segment: Arc<Segment>,
+    group: RollupGroup,
+    lo: i64,
+    hi: i64,
+}
+
+/// Which tier serves which bucket ends: `(resolution, lo, hi)`, buckets ending in
+/// `(lo, hi]` are read from rollups of `resolution`; raw samples after `raw_after`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tiers {
+    pub(crate) raw_after: i64,
+    pub(crate) rollups: Vec<(i64, i64, i64)>,
+}
+
+/// Where each tier is read from, given the `(resolution, min_t)` of every live segment
+/// (0: raw) and where the head's data begins. Raw samples are read where raw segments
+/// or the head hold them; before the oldest raw segment, the finest rollup; before the
+/// oldest segment of that, the next; each boundary rounded down to the coarser
+/// resolution, so that a bucket is read whole from one tier or not at all, and nothing
+/// is counted twice.
+pub(crate) fn tiers(segments: &[(i64, i64)], head_from: i64) -> Tiers {
+    let mut resolutions: Vec<i64> = segments
+        .iter()
+        .map(|&(r, _)| r)
+        .filter(|&r| r > 0)
+        .collect();
+    resolutions.sort_unstable();
+    resolutions.dedup();
+    if resolutions.is_empty() {
+        return Tiers {
+            raw_after: i64::MIN,
+            rollups: Vec::new(),
+        };
+    }
+    let oldest = |res: i64| {
+        segments
+            .iter()
+            .filter(|&&(r, _)| r == res)
+            .map(|&(_, t)| t)
+            .min()
+    };
+    let floor = |t: i64, r: i64| t.div_euclid(r).saturating_mul(r);
+    let raw_from = oldest(0).unwrap_or(head_from).min(head_from);
+    let mut hi = floor(raw_from, resolutions[0]);
+    let raw_after = hi;
+    let mut rollups = Vec::with_capacity(resolutions.len());
+    for (i, &res) in resolutions.iter().enumerate() {
+        let lo = match (resolutions.get(i + 1), oldest(res)) {
+            (Some(&coarser), Some(from)) => floor(from, coarser).min(hi),
+            _ => i64::MIN,
+        };
+        rollups.push((res, lo, hi));
+        hi = lo;
+    }
+    Tiers { raw_after, rollups }
 }
 
 impl SeriesEntry {
@@ -126,7 +189,32 @@ impl SeriesEntry {
 
     /// Number of chunks that will be read (for query limits and statistics).
     pub fn chunk_count(&self) -> usize {
-        self.chunks.len()
+        self.chunks.len() + self.rollups.len() * COLUMNS
+    }
+
+    /// The series' rollup buckets that end in the select's `(mint - resolution, maxt]`
+    /// and come before its raw samples (where only rollups are kept), in time order,
+    /// appended to `out`. A bucket any deletion request overlaps is left out (its
+    /// aggregates cannot be corrected).
+    pub fn read_buckets_into(&self, out: &mut Vec<Bucket>) -> Result<()> {
+        let start = out.len();
+        let mut scratch = Vec::new();
+        for r in &self.rollups {
+            scratch.clear();
+            r.segment.read_rollup_group(&r.group, &mut scratch)?;
+            out.extend(scratch.iter().filter(|b| {
+                b.end > r.lo
+                    && b.end <= r.hi
+                    && !self
+                        .deleted
+                        .iter()
+                        .any(|&(a, z)| a <= b.end && z > b.start())
+            }));
+        }
+        let mut mine = out.split_off(start);
+        merge_same_ends(&mut mine);
+        out.extend(mine);
+        Ok(())
     }
 }
 
@@ -189,38 +277,89 @@ impl Querier {
         if mint > maxt {
             return Ok(Vec::new());
         }
+        let tiers = self.tiers();
+        // raw samples only after the rollups' last bucket
+        let raw_mint = mint.max(tiers.raw_after.saturating_add(1));
         // Merged by hash, sorted once at the end: cheaper than keeping a tree ordered
         // while every segment's copy of a series is inserted.
-        let mut found: HashMap<Labels, Vec<ChunkHandle>> = HashMap::new();
-        for seg in self.segments_in(mint, maxt) {
-            for (labels, handles) in seg.select(matchers, mint, maxt)? {
-                found.entry(labels).or_default().extend(handles);
+        let mut found: HashMap<Labels, (Vec<ChunkHandle>, Vec<RollupRef>)> = HashMap::new();
+        if raw_mint <= maxt {
+            for seg in self.segments_in(raw_mint, maxt) {
+                if seg.meta().resolution_ms != 0 {
+                    continue;
+                }
+                for (labels, handles) in seg.select(matchers, raw_mint, maxt)? {
+                    found.entry(labels).or_default().0.extend(handles);
+                }
+            }
+            let head = &self.snapshot.head;
+            if raw_mint.max(self.snapshot.persisted_until) <= maxt || head.late_series() > 0 {
+                for (labels, handles) in
+                    head.select(matchers, raw_mint, maxt, self.snapshot.persisted_until)?
+                {
+                    found.entry(labels).or_default().0.extend(handles);
+                }
             }
         }
-        let head = &self.snapshot.head;
-        if mint.max(self.snapshot.persisted_until) <= maxt || head.late_series() > 0 {
-            for (labels, handles) in
-                head.select(matchers, mint, maxt, self.snapshot.persisted_until)?
-            {
-                found.entry(labels).or_default().extend(handles);
+        for &(res, lo, hi) in &tiers.rollups {
+            // bucket ends read: (lo, hi] within (mint - res, maxt]
+            let (lo, hi) = (lo.max(mint.saturating_sub(res)), hi.min(maxt));
+            if lo >= hi {
+                continue;
+            }
+            for seg in self.snapshot.segments.iter() {
+                let m = seg.meta();
+                if seg.is_corrupt()
+                    || i64::try_from(m.resolution_ms) != Ok(res)
+                    || m.max_t <= lo.saturating_add(1)
+                    || m.min_t > hi
+                {
+                    continue;
+                }
+                for (labels, groups) in seg.select_rollups(matchers, lo.saturating_add(1), hi)? {
+                    found
+                        .entry(labels)
+                        .or_default()
+                        .1
+                        .extend(groups.into_iter().map(|group| RollupRef {
+                            segment: seg.clone(),
+                            group,
+                            lo,
+                            hi,
+                        }));
+                }
             }
         }
         let deletions = &self.snapshot.deletions;
-        let mut found: Vec<(Labels, Vec<ChunkHandle>)> = found.into_iter().collect();
+        let mut found: Vec<(Labels, (Vec<ChunkHandle>, Vec<RollupRef>))> =
+            found.into_iter().collect();
         found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(found
             .into_iter()
-            .map(|(labels, chunks)| {
+            .map(|(labels, (chunks, rollups))| {
                 let deleted: Arc<[(i64, i64)]> = Arc::from(intervals_for(deletions, &labels));
                 SeriesEntry {
                     labels,
                     chunks,
+                    rollups,
                     deleted,
-                    mint,
+                    mint: raw_mint,
                     maxt,
                 }
             })
             .collect())
+    }
+
+    /// Which tier serves which times in this snapshot (see [`tiers`]).
+    pub(crate) fn tiers(&self) -> Tiers {
+        let segs: Vec<(i64, i64)> = self
+            .snapshot
+            .segments
+            .iter()
+            .filter(|s| !s.is_corrupt())
+            .filter_map(|s| Some((i64::try_from(s.meta().resolution_ms).ok()?, s.meta().min_t)))
+            .collect();
+        tiers(&segs, self.snapshot.persisted_until)
     }
 
     /// Label names of the series matching `matchers` (all series when empty), sorted.

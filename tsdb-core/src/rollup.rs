@@ -214,6 +214,92 @@ impl Bucket {
     }
 }
 
+/// Columns of a rollup series in a segment, in this order (`FORMAT-segment.md`, "Rollup
+/// segments"): each is a run of chunks whose timestamps are the bucket ends.
+pub(crate) const COLUMNS: usize = 11;
+
+/// The columns of one bucket: count, sum, min, max, first value, last value, the first
+/// sample's distance from the bucket's start (ms, in `[1, R]`), the last sample's
+/// distance to its end (ms, in `[0, R - 1]`), reset correction, resets, changes. The
+/// times are stored as distances so that a regular scrape's are constant and compress to
+/// almost nothing.
+pub(crate) fn columns_of(b: &Bucket) -> [f64; COLUMNS] {
+    let a = &b.agg;
+    #[expect(
+        clippy::cast_precision_loss,
+        reason = "counts and distances within a bucket are far below 2^53"
+    )]
+    [
+        a.count as f64,
+        a.sum,
+        a.min,
+        a.max,
+        a.first_v,
+        a.last_v,
+        a.first_t.saturating_sub(b.start()) as f64,
+        b.end.saturating_sub(a.last_t) as f64,
+        a.reset_correction,
+        a.resets as f64,
+        a.changes as f64,
+    ]
+}
+
+/// A whole non-negative number stored as f64, or `None`.
+fn whole(v: f64) -> Option<u64> {
+    #[expect(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "checked whole, non-negative and below 2^53 first"
+    )]
+    ((0.0..9.007_199_254_740_992e15).contains(&v) && v.fract() == 0.0).then(|| v as u64)
+}
+
+/// The bucket of `columns` ending at `end`, or `None` when the columns cannot be one
+/// (data damaged past its checksums, or written by a bug): a count below one, a
+/// fraction, or sample times outside the bucket.
+pub(crate) fn bucket_of(end: i64, resolution_ms: i64, c: &[f64; COLUMNS]) -> Option<Bucket> {
+    let count = whole(c[0]).filter(|&n| n >= 1)?;
+    let first_off = i64::try_from(whole(c[6])?).ok()?;
+    let last_off = i64::try_from(whole(c[7])?).ok()?;
+    let start = end.checked_sub(resolution_ms)?;
+    let (first_t, last_t) = (start.checked_add(first_off)?, end.checked_sub(last_off)?);
+    if !(start < first_t && first_t <= last_t && last_t <= end) {
+        return None;
+    }
+    Some(Bucket {
+        end,
+        resolution_ms,
+        agg: Aggregate {
+            count,
+            sum: c[1],
+            min: c[2],
+            max: c[3],
+            first_t,
+            first_v: c[4],
+            last_t,
+            last_v: c[5],
+            reset_correction: c[8],
+            resets: whole(c[9])?,
+            changes: whole(c[10])?,
+        },
+    })
+}
+
+/// Sorts buckets by end and merges the copies of a bucket into one: two copies of
+/// a bucket come from adjacent rollup segments (the samples before and at a window's
+/// boundary), the copy whose samples start first taken as the earlier part.
+pub(crate) fn merge_same_ends(buckets: &mut Vec<Bucket>) {
+    buckets.sort_by_key(|b| (b.end, b.resolution_ms, b.agg.first_t));
+    buckets.dedup_by(|later, earlier| {
+        if later.end == earlier.end && later.resolution_ms == earlier.resolution_ms {
+            earlier.agg = earlier.agg.merge(&later.agg);
+            true
+        } else {
+            false
+        }
+    });
+}
+
 /// The buckets of resolution `resolution_ms` of one series' samples (`ts` ascending,
 /// `vs` beside them): `(bucket end, aggregate)` for each bucket holding a sample, in time
 /// order. Stale markers are left out.
@@ -236,6 +322,71 @@ pub fn rollup(ts: &[i64], vs: &[f64], resolution_ms: i64) -> Vec<(i64, Aggregate
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn columns_round_trip_and_damage_is_refused() {
+        let ts = [1_000, 1_500, 2_000, 2_700];
+        let vs = [5.0, 3.0, 9.0, f64::NAN];
+        for (end, agg) in rollup(&ts, &vs, 1_000) {
+            let b = Bucket {
+                end,
+                resolution_ms: 1_000,
+                agg,
+            };
+            let cols = columns_of(&b);
+            let back = bucket_of(end, 1_000, &cols).unwrap();
+            assert_eq!(format!("{back:?}"), format!("{b:?}"));
+        }
+        let b = Bucket {
+            end: 2_000,
+            resolution_ms: 1_000,
+            agg: Aggregate::new(1_500, 1.0),
+        };
+        let good = columns_of(&b);
+        for (col, bad) in [
+            (0, 0.0),
+            (0, 1.5),
+            (6, 0.0),
+            (6, 1_001.0),
+            (7, -1.0),
+            (9, f64::NAN),
+        ] {
+            let mut c = good;
+            c[col] = bad;
+            assert!(
+                bucket_of(2_000, 1_000, &c).is_none(),
+                "column {col} = {bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn copies_of_a_bucket_merge_in_time_order() {
+        let mut v = vec![
+            Bucket {
+                end: 60,
+                resolution_ms: 60,
+                agg: Aggregate::new(60, 1.0),
+            },
+            Bucket {
+                end: 60,
+                resolution_ms: 60,
+                agg: Aggregate::new(30, 5.0),
+            },
+            Bucket {
+                end: 120,
+                resolution_ms: 60,
+                agg: Aggregate::new(90, 2.0),
+            },
+        ];
+        merge_same_ends(&mut v);
+        assert_eq!(v.len(), 2);
+        assert_eq!(
+            (v[0].agg.count, v[0].agg.first_v, v[0].agg.last_v),
+            (2, 5.0, 1.0)
+        );
+        assert_eq!((v[0].agg.resets, v[0].agg.reset_correction), (1, 5.0));
+    }
 
     /// What Prometheus computes over a window's raw samples, for comparison.
     struct Raw<'a> {

@@ -117,4 +117,11 @@ impl Series for tsdb_core::SeriesEntry {
     fn read_into(&self, ts: &mut Vec<i64>, vs: &mut Vec<f64>) -> Result<(), StorageError> {
         Ok(self.iter().read_into(ts, vs)?)
     }
+
+    fn read_buckets_into(
+        &self,
+        out: &mut Vec<tsdb_core::rollup::Bucket>,
+    ) -> Result<(), StorageError> {
+        Ok(tsdb_core::SeriesEntry::read_buckets_into(self, out)?)
+    }
 }

@@ -195,84 +195,86 @@ impl Inner {
         };
         let mut source = MergeSource::new(&parents, plan.min_t, plan.max_t, &deletions);
         let meta = write_segment(&*self.options.fs, &dir, spec, &mut source)?;
-        let mut next = p.manifest.clone();
-        next.next_seq = p.manifest.next_seq;
-        let replaced: Vec<SegmentEntry> = next
-            .segments
-            .iter()
-            .filter(|s| plan.parents.contains(&s.seq))
-            .cloned()
-            .collect();
-        let position = next
-            .segments
-            .iter()
-            .position(|s| plan.parents.contains(&s.seq))
-            .unwrap_or(next.segments.len());
-        next.segments.retain(|s| !plan.parents.contains(&s.seq));
         let new_segment = match meta {
             Some(_) => {
-                let mut sources: Vec<u32> = replaced
-                    .iter()
-                    .flat_map(|s| {
-                        if s.level == 0 {
-                            vec![s.seq]
-                        } else {
-                            s.sources.clone()
-                        }
-                    })
-                    .collect();
-                sources.sort_unstable();
-                next.segments.insert(
-                    position.min(next.segments.len()),
-                    SegmentEntry {
-                        seq,
-                        min_t: plan.min_t,
-                        max_t: plan.max_t,
-                        resolution_ms: 0,
-                        level: plan.level,
-                        sources,
-                        parents: plan.parents.clone(),
-                    },
-                );
-                Some(Arc::new(Segment::open(&*self.options.fs, &dir)?))
+                let sources = sources_of(&p.manifest, &plan.parents);
+                let entry = SegmentEntry {
+                    seq,
+                    min_t: plan.min_t,
+                    max_t: plan.max_t,
+                    resolution_ms: 0,
+                    level: plan.level,
+                    sources,
+                    parents: plan.parents.clone(),
+                };
+                Some((entry, Arc::new(Segment::open(&*self.options.fs, &dir)?)))
             }
             // everything in the parents was deleted: they go, nothing replaces them
             None => None,
         };
+        if let Some((_, n)) = &new_segment {
+            stats.samples += n.meta().samples;
+            stats.bytes_after += n.bytes_on_disk();
+        }
+        stats.segments_written += usize::from(new_segment.is_some());
+        stats.segments_replaced += parents.len();
+        stats.bytes_before += parents.iter().map(|s| s.bytes_on_disk()).sum::<u64>();
+        self.swap_segments(p, &parents, new_segment)
+    }
+
+    /// Commits `MANIFEST` with `new` (if any) in the place of the first of `old` and
+    /// without `old`, publishes the new list to new queriers, and queues `old`'s
+    /// directories for removal once no querier that could read them lives. The one
+    /// commit step of compaction, downsampling and retention.
+    pub(super) fn swap_segments(
+        &self,
+        p: &mut PersistState,
+        old: &[Arc<Segment>],
+        new: Option<(SegmentEntry, Arc<Segment>)>,
+    ) -> Result<()> {
+        let old_seqs: Vec<u32> = old.iter().filter_map(|s| seq_of(s)).collect();
+        let mut next = p.manifest.clone();
+        let position = next
+            .segments
+            .iter()
+            .position(|s| old_seqs.contains(&s.seq))
+            .unwrap_or(next.segments.len());
+        next.segments.retain(|s| !old_seqs.contains(&s.seq));
+        if let Some((entry, _)) = &new {
+            next.segments
+                .insert(position.min(next.segments.len()), entry.clone());
+        }
         next.commit(&*self.options.fs, &self.dir)?;
         p.manifest = next;
+        let new_segment = new.map(|(_, s)| s);
         let generation = {
             let mut state = self.state.write();
-            let mut list: Vec<Arc<Segment>> = Vec::with_capacity(state.segments.len());
+            let mut list: Vec<Arc<Segment>> = Vec::with_capacity(state.segments.len() + 1);
             let mut placed = false;
             for s in state.segments.iter() {
-                if parents.iter().any(|q| Arc::ptr_eq(q, s)) {
+                if old.iter().any(|q| Arc::ptr_eq(q, s)) {
                     if !placed {
-                        if let Some(n) = &new_segment {
-                            list.push(n.clone());
-                        }
+                        list.extend(new_segment.clone());
                         placed = true;
                     }
                 } else {
                     list.push(s.clone());
                 }
             }
+            if !placed {
+                list.extend(new_segment);
+            }
             state.segments = Arc::new(list);
             state.generation += 1;
             state.manifest_generation = p.manifest.generation;
             state.generation
         };
-        stats.segments_written += usize::from(new_segment.is_some());
-        stats.segments_replaced += parents.len();
-        stats.bytes_before += parents.iter().map(|s| s.bytes_on_disk()).sum::<u64>();
-        if let Some(n) = &new_segment {
-            stats.samples += n.meta().samples;
-            stats.bytes_after += n.bytes_on_disk();
+        if !old.is_empty() {
+            p.pending_removals.push((
+                generation,
+                old.iter().map(|s| s.dir().to_path_buf()).collect(),
+            ));
         }
-        p.pending_removals.push((
-            generation,
-            parents.iter().map(|s| s.dir().to_path_buf()).collect(),
-        ));
         Ok(())
     }
 
@@ -295,6 +297,30 @@ impl Inner {
             failed
         });
     }
+}
+
+/// A live segment's sequence number, from its directory name.
+pub(crate) fn seq_of(s: &Segment) -> Option<u32> {
+    s.dir().file_name()?.to_str()?.parse().ok()
+}
+
+/// The level-0 segments whose data the manifest entries `seqs` hold, sorted.
+pub(crate) fn sources_of(manifest: &Manifest, seqs: &[u32]) -> Vec<u32> {
+    let mut sources: Vec<u32> = manifest
+        .segments
+        .iter()
+        .filter(|s| seqs.contains(&s.seq))
+        .flat_map(|s| {
+            if s.level == 0 && s.resolution_ms == 0 {
+                vec![s.seq]
+            } else {
+                s.sources.clone()
+            }
+        })
+        .collect();
+    sources.sort_unstable();
+    sources.dedup();
+    sources
 }
 
 /// One parent's series in label order (its index's id order).
@@ -320,19 +346,29 @@ impl Cursor {
     }
 }
 
-/// The merged series of a compaction's parents, as a [`SeriesSource`].
-struct MergeSource<'a> {
+/// Which series a merge keeps (all of them when `None`).
+pub(crate) type SeriesFilter<'a> = Option<&'a (dyn Fn(&Labels) -> bool + Sync)>;
+
+/// The merged series of a compaction's parents, as a [`SeriesSource`] (and, sample by
+/// sample, as the input of a rollup).
+pub(crate) struct MergeSource<'a> {
     cursors: Vec<Cursor>,
     started: bool,
     mint: i64,
     /// Exclusive.
     maxt: i64,
     deletions: &'a [Deletion],
+    filter: SeriesFilter<'a>,
     samples: Vec<Sample>,
 }
 
 impl<'a> MergeSource<'a> {
-    fn new(parents: &[Arc<Segment>], mint: i64, maxt: i64, deletions: &'a [Deletion]) -> Self {
+    pub(crate) fn new(
+        parents: &[Arc<Segment>],
+        mint: i64,
+        maxt: i64,
+        deletions: &'a [Deletion],
+    ) -> Self {
         MergeSource {
             cursors: parents
                 .iter()
@@ -346,13 +382,20 @@ impl<'a> MergeSource<'a> {
             mint,
             maxt,
             deletions,
+            filter: None,
             samples: Vec::new(),
         }
     }
-}
 
-impl SeriesSource for MergeSource<'_> {
-    fn next_series(&mut self) -> Result<Option<SourceSeries>> {
+    /// Keeps only the series `filter` accepts.
+    pub(crate) fn with_filter(mut self, filter: SeriesFilter<'a>) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// The next series in label order with its merged samples (deletions applied,
+    /// never empty), or `None` at the end.
+    pub(crate) fn next_samples(&mut self) -> Result<Option<(Labels, &[Sample])>> {
         let (mint, maxt) = (self.mint, self.maxt.saturating_sub(1));
         if !self.started {
             self.started = true;
@@ -383,6 +426,9 @@ impl SeriesSource for MergeSource<'_> {
                     c.advance(mint, maxt)?;
                 }
             }
+            if self.filter.is_some_and(|f| !f(&least)) {
+                continue;
+            }
             let deleted: Arc<[(i64, i64)]> = Arc::from(intervals_for(self.deletions, &least));
             self.samples.clear();
             for s in SeriesIter::new(handles, mint, maxt, deleted) {
@@ -391,18 +437,24 @@ impl SeriesSource for MergeSource<'_> {
             if self.samples.is_empty() {
                 continue; // all of it deleted
             }
-            let chunks: Vec<Chunk> = Chunk::encode_series(
-                &self.samples,
-                ChunkOptions {
-                    max_samples: tsdb_compress::chunk::DEFAULT_MAX_SAMPLES,
-                },
-            )
-            .map_err(|e| Error::invariant(format!("re-encoding {least} in a compaction: {e}")))?;
-            return Ok(Some(SourceSeries {
-                labels: least,
-                chunks,
-            }));
+            return Ok(Some((least, &self.samples)));
         }
+    }
+}
+
+impl SeriesSource for MergeSource<'_> {
+    fn next_series(&mut self) -> Result<Option<SourceSeries>> {
+        let Some((labels, samples)) = self.next_samples()? else {
+            return Ok(None);
+        };
+        let chunks: Vec<Chunk> = Chunk::encode_series(
+            samples,
+            ChunkOptions {
+                max_samples: tsdb_compress::chunk::DEFAULT_MAX_SAMPLES,
+            },
+        )
+        .map_err(|e| Error::invariant(format!("re-encoding {labels} in a compaction: {e}")))?;
+        Ok(Some(SourceSeries { labels, chunks }))
     }
 }
 

@@ -20,6 +20,7 @@
 //!   samples before it. It follows the write floor once the segment is committed.
 
 pub(crate) mod compact;
+pub(crate) mod downsample;
 mod open;
 mod persist;
 mod retention;
@@ -44,6 +45,7 @@ use crate::segment::{Segment, SegmentMeta};
 use crate::wal::{Record, RecoveryReport, RefSample, Wal};
 
 pub use compact::{CompactStats, LEVEL_SPANS};
+pub use downsample::DownsampleStats;
 pub use open::{ManifestStatus, OpenReport};
 pub use retention::RetentionStats;
 
@@ -83,6 +85,8 @@ struct PersistState {
     /// Directories of segments a compaction replaced, published at a state generation:
     /// removed once no querier older than that generation lives.
     pending_removals: compact::PendingRemovals,
+    /// Windows a rollup found no series for (see `downsample.rs`).
+    empty_rollups: Vec<downsample::EmptyRollup>,
 }
 
 #[derive(Debug)]

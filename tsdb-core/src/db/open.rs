@@ -487,6 +487,7 @@ impl Db {
                     pending_late: Vec::new(),
                     last_late_persist_ms: i64::MIN,
                     pending_removals: Vec::new(),
+                    empty_rollups: Vec::new(),
                 }),
                 report,
                 maintenance,

@@ -84,8 +84,10 @@ impl Inner {
         }
         self.persist(Scope::Due)?;
         // merging segments is maintenance too: whatever windows the persist completed;
-        // then what is past retention goes
+        // then their rollups; then what is past retention goes
         self.compact()?;
+        // rollups of the windows compaction completed, before retention may drop raw data
+        self.downsample()?;
         self.apply_retention().map(|_| ())
     }
 

@@ -1,8 +1,10 @@
 //! Retention: whole segments past the retention time, and the oldest ones past the size
 //! budget, deleted by the maintenance owner.
 //!
-//! A segment goes when its whole range is older than `now - retention_ms` (the clock's
-//! now: `tsdb compact --now` replays with a fixed one); then, while the segments take
+//! A segment goes when its whole range is older than `now - retention_ms`, or than
+//! `now - ` the longest time a downsampling rule keeps its resolution (the clock's now:
+//! `tsdb compact --now` replays with a fixed one; a raw segment only once its data is in
+//! the rollups of every resolution the rules name); then, while the segments take
 //! more than `retention_bytes`, the oldest (by end time) go, never the newest. The step
 //! commits `MANIFEST` without them, publishes the shorter list, and removes their
 //! directories once no querier that could still read them lives (as compaction does).
@@ -10,9 +12,11 @@
 
 use std::sync::Arc;
 
+use super::compact::{seq_of, sources_of};
+use super::downsample::EmptyRollup;
 use super::{Db, Inner};
 use crate::error::{Error, Result};
-use crate::manifest::Manifest;
+use crate::manifest::{Manifest, SegmentEntry};
 use crate::segment::Segment;
 
 /// What a retention step deleted.
@@ -26,27 +30,25 @@ pub struct RetentionStats {
     pub bytes: u64,
 }
 
-/// The sequence numbers to delete: `(seq, max_t, bytes)` of every live segment in,
-/// expired ones first, then the oldest while over the budget.
+/// The sequence numbers to delete: `(seq, max_t, bytes, cutoff)` of every live segment
+/// in (`cutoff`: the segment goes once its `max_t` is at or before it), expired ones
+/// first, then the oldest while over the budget.
 pub(crate) fn plan_retention(
-    segments: &[(u32, i64, u64)],
-    now: i64,
-    retention_ms: Option<i64>,
+    segments: &[(u32, i64, u64, Option<i64>)],
     retention_bytes: Option<u64>,
 ) -> (Vec<u32>, Vec<u32>) {
-    let cutoff = retention_ms.map(|r| now.saturating_sub(r));
     let expired: Vec<u32> = segments
         .iter()
-        .filter(|&&(_, max_t, _)| cutoff.is_some_and(|c| max_t <= c))
-        .map(|&(seq, _, _)| seq)
+        .filter(|&&(_, max_t, _, cutoff)| cutoff.is_some_and(|c| max_t <= c))
+        .map(|&(seq, _, _, _)| seq)
         .collect();
     let mut over = Vec::new();
     if let Some(budget) = retention_bytes {
-        let mut left: Vec<&(u32, i64, u64)> = segments
+        let mut left: Vec<&(u32, i64, u64, Option<i64>)> = segments
             .iter()
-            .filter(|(seq, _, _)| !expired.contains(seq))
+            .filter(|(seq, _, _, _)| !expired.contains(seq))
             .collect();
-        left.sort_by_key(|&&(seq, max_t, _)| (max_t, seq));
+        left.sort_by_key(|&&(seq, max_t, _, _)| (max_t, seq));
         let mut total: u64 = left.iter().map(|s| s.2).sum();
         for s in &left[..left.len().saturating_sub(1)] {
             if total <= budget {
@@ -57,6 +59,31 @@ pub(crate) fn plan_retention(
         }
     }
     (expired, over)
+}
+
+/// Whether raw segment `entry`'s data is in rollups of every resolution the rules name
+/// (or was found to have no series for one): only then may the downsampling rules delete
+/// it, so that a rollup that failed or is late never leaves the raw data the only copy
+/// to be deleted.
+fn rolled_up(
+    manifest: &Manifest,
+    entry: &SegmentEntry,
+    resolutions: &[i64],
+    empty: &[EmptyRollup],
+) -> bool {
+    let own = sources_of(manifest, &[entry.seq]);
+    resolutions.iter().all(|&res| {
+        let in_rollups = manifest.segments.iter().any(|s| {
+            i64::try_from(s.resolution_ms) == Ok(res)
+                && s.min_t <= entry.min_t
+                && s.max_t > entry.max_t
+                && own.iter().all(|x| s.sources.contains(x))
+        });
+        in_rollups
+            || empty
+                .iter()
+                .any(|(_, r, src)| *r == res && own.iter().all(|x| src.contains(x)))
+    })
 }
 
 impl Db {
@@ -74,54 +101,51 @@ impl Inner {
         }
         let (retention_ms, retention_bytes) =
             (self.options.retention_ms, self.options.retention_bytes);
-        if retention_ms.is_none() && retention_bytes.is_none() {
+        let rules = &self.options.downsampling;
+        if retention_ms.is_none() && retention_bytes.is_none() && rules.is_none() {
             return Ok(RetentionStats::default());
         }
         let now = self.options.clock.now_ms();
+        let resolutions = rules.resolutions();
         let mut p = self.persist.lock();
         self.remove_replaced(&mut p);
         let live: Vec<Arc<Segment>> = self.state.read().segments.as_ref().clone();
-        let seq_of = |s: &Segment| -> Option<u32> { s.dir().file_name()?.to_str()?.parse().ok() };
-        let listed: Vec<(u32, i64, u64)> = live
+        let listed: Vec<(u32, i64, u64, Option<i64>)> = live
             .iter()
-            .filter_map(|s| Some((seq_of(s)?, s.meta().max_t, s.bytes_on_disk())))
+            .filter_map(|s| {
+                let seq = seq_of(s)?;
+                let entry = p.manifest.segments.iter().find(|e| e.seq == seq)?;
+                let res = i64::try_from(entry.resolution_ms).ok()?;
+                let by_rule = rules
+                    .keep_ms(res)
+                    .filter(|_| {
+                        res != 0 || rolled_up(&p.manifest, entry, &resolutions, &p.empty_rollups)
+                    })
+                    .map(|k| now.saturating_sub(k));
+                let by_age = retention_ms.map(|r| now.saturating_sub(r));
+                let cutoff = match (by_rule, by_age) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                Some((seq, s.meta().max_t, s.bytes_on_disk(), cutoff))
+            })
             .collect();
-        let (expired, over) = plan_retention(&listed, now, retention_ms, retention_bytes);
+        let (expired, over) = plan_retention(&listed, retention_bytes);
         if expired.is_empty() && over.is_empty() {
             return Ok(RetentionStats::default());
         }
         let doomed = |seq: u32| expired.contains(&seq) || over.contains(&seq);
-        let mut next: Manifest = p.manifest.clone();
-        next.segments.retain(|s| !doomed(s.seq));
-        next.commit(&*self.options.fs, &self.dir)?;
-        p.manifest = next;
         let gone: Vec<Arc<Segment>> = live
             .iter()
             .filter(|s| seq_of(s).is_some_and(doomed))
             .cloned()
             .collect();
-        let generation = {
-            let mut state = self.state.write();
-            let list: Vec<Arc<Segment>> = state
-                .segments
-                .iter()
-                .filter(|s| !gone.iter().any(|g| Arc::ptr_eq(g, s)))
-                .cloned()
-                .collect();
-            state.segments = Arc::new(list);
-            state.generation += 1;
-            state.manifest_generation = p.manifest.generation;
-            state.generation
-        };
+        self.swap_segments(&mut p, &gone, None)?;
         let stats = RetentionStats {
             expired: expired.len(),
             over_budget: over.len(),
             bytes: gone.iter().map(|s| s.bytes_on_disk()).sum(),
         };
-        p.pending_removals.push((
-            generation,
-            gone.iter().map(|s| s.dir().to_path_buf()).collect(),
-        ));
         self.remove_replaced(&mut p);
         Ok(stats)
     }
@@ -133,24 +157,24 @@ mod tests {
 
     #[test]
     fn expired_then_oldest_over_budget_never_the_newest() {
-        let segs = [(1, 100, 10), (2, 200, 10), (3, 300, 10), (4, 400, 10)];
+        let segs = |cutoff: Option<i64>| {
+            [(1, 100, 10), (2, 200, 10), (3, 300, 10), (4, 400, 10)]
+                .map(|(seq, max_t, bytes)| (seq, max_t, bytes, cutoff))
+        };
+        assert_eq!(plan_retention(&segs(Some(250)), None), (vec![1, 2], vec![]));
+        assert_eq!(plan_retention(&segs(None), Some(25)), (vec![], vec![1, 2]));
         assert_eq!(
-            plan_retention(&segs, 450, Some(200), None),
-            (vec![1, 2], vec![])
-        );
-        assert_eq!(
-            plan_retention(&segs, 450, None, Some(25)),
-            (vec![], vec![1, 2])
-        );
-        assert_eq!(
-            plan_retention(&segs, 450, Some(300), Some(15)),
+            plan_retention(&segs(Some(150)), Some(15)),
             (vec![1], vec![2, 3])
         );
         // the newest stays even over the budget
         assert_eq!(
-            plan_retention(&segs, 450, None, Some(0)),
+            plan_retention(&segs(None), Some(0)),
             (vec![], vec![1, 2, 3])
         );
-        assert_eq!(plan_retention(&segs, 450, None, None), (vec![], vec![]));
+        assert_eq!(plan_retention(&segs(None), None), (vec![], vec![]));
+        // cutoffs differ by segment (by resolution)
+        let mixed = [(1, 100, 10, Some(50)), (2, 100, 10, Some(150))];
+        assert_eq!(plan_retention(&mixed, None), (vec![2], vec![]));
     }
 }

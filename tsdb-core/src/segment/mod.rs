@@ -20,6 +20,7 @@ use tsdb_index::{DiskIndex, Labels, Matcher};
 
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::{Fs, MappedBytes};
+use crate::rollup::{bucket_of, Bucket, COLUMNS};
 use crate::series_iter::{ChunkBytes, ChunkHandle};
 
 pub(crate) const META_FILE: &str = "meta";
@@ -35,6 +36,13 @@ pub(crate) const FORMAT_VERSION: u8 = 1;
 /// Bytes before the first chunk in `chunks`: magic, version, three zero bytes.
 pub(crate) const CHUNKS_HEADER_LEN: u64 = 8;
 
+/// One run of a rollup series' buckets in a segment: where each aggregate's chunk is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RollupGroup {
+    /// `(offset, len)` in `chunks` of each column, in [`COLUMNS`] order.
+    pub(crate) columns: [(u64, u32); COLUMNS],
+}
+
 /// What a segment holds, from its `meta` file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentMeta {
@@ -42,8 +50,8 @@ pub struct SegmentMeta {
     pub min_t: i64,
     /// End of the range covered (exclusive).
     pub max_t: i64,
-    /// Sample resolution in milliseconds: 0 for raw data (rollups come with the
-    /// downsampling compactor).
+    /// Sample resolution in milliseconds: 0 for raw data, the bucket width of a rollup
+    /// segment.
     pub resolution_ms: u64,
     /// Compaction level: 0 when cut from the head.
     pub level: u32,
@@ -255,8 +263,8 @@ impl Segment {
         Error::corruption(&self.dir.join(CHUNKS_FILE), offset, format!("chunk: {e}"))
     }
 
-    /// Chunk references of series `id`.
-    fn chunk_refs(self: &Arc<Self>, id: u32, mint: i64, maxt: i64) -> Result<Vec<ChunkHandle>> {
+    /// The chunk entries `(min_t, max_t, offset, len)` of series `id`, as stored.
+    fn chunk_entries(&self, id: u32) -> Result<Vec<(i64, i64, u64, u32)>> {
         let path = || self.dir.join(SERIES_FILE);
         let corrupt = |what: &str| {
             self.mark_corrupt();
@@ -275,7 +283,6 @@ impl Segment {
         let e = |err: tsdb_encoding::DecodeError| corrupt(&err.to_string());
         let n = c.uvarint("chunk count").map_err(e)?;
         let mut out = Vec::new();
-        let mut prev_max = i64::MIN;
         for _ in 0..n.min(c.remaining() as u64) {
             let min_t = c.varint("chunk min_t").map_err(e)?;
             let span = c.uvarint("chunk span").map_err(e)?;
@@ -284,11 +291,133 @@ impl Segment {
             let max_t = min_t
                 .checked_add_unsigned(span)
                 .ok_or_else(|| corrupt("chunk span overflows i64"))?;
+            let len = u32::try_from(len).map_err(|_| corrupt("chunk length"))?;
+            out.push((min_t, max_t, offset, len));
+        }
+        Ok(out)
+    }
+
+    /// The rollup groups of series `id` (a rollup segment's) whose bucket ends overlap
+    /// `[mint, maxt]`: for each run of buckets, its time range and the chunk of each of
+    /// the [`COLUMNS`] aggregates.
+    pub(crate) fn rollup_groups(&self, id: u32, mint: i64, maxt: i64) -> Result<Vec<RollupGroup>> {
+        let entries = self.chunk_entries(id)?;
+        if self.meta.resolution_ms == 0 || entries.len() % COLUMNS != 0 {
+            self.mark_corrupt();
+            return Err(Error::corruption(
+                &self.dir.join(SERIES_FILE),
+                0,
+                format!("series {id}: not {COLUMNS} runs of rollup chunks"),
+            ));
+        }
+        let run = entries.len() / COLUMNS;
+        let mut out = Vec::new();
+        for j in 0..run {
+            let (min_t, max_t, _, _) = entries[j];
+            if max_t < mint || min_t > maxt {
+                continue;
+            }
+            let mut columns = [(0u64, 0u32); COLUMNS];
+            for (c, col) in columns.iter_mut().enumerate() {
+                let (cmin, cmax, offset, len) = entries[c * run + j];
+                if (cmin, cmax) != (min_t, max_t) {
+                    self.mark_corrupt();
+                    return Err(Error::corruption(
+                        &self.dir.join(SERIES_FILE),
+                        0,
+                        format!("series {id}: rollup columns cut at different buckets"),
+                    ));
+                }
+                *col = (offset, len);
+            }
+            out.push(RollupGroup { columns });
+        }
+        Ok(out)
+    }
+
+    /// Decodes one rollup group into `out` (buckets in time order), checking every
+    /// column's CRC and that the columns agree.
+    pub(crate) fn read_rollup_group(&self, g: &RollupGroup, out: &mut Vec<Bucket>) -> Result<()> {
+        let res = i64::try_from(self.meta.resolution_ms).unwrap_or(i64::MAX);
+        let mut ends: Vec<i64> = Vec::new();
+        let mut cols: Vec<Vec<f64>> = Vec::with_capacity(COLUMNS);
+        let mut ts = Vec::new();
+        for &(offset, len) in &g.columns {
+            let bytes = self.chunk_bytes(offset, len)?;
+            let view = tsdb_compress::ChunkRef::new(bytes)
+                .map_err(|e| self.chunk_corruption(offset, &e))?;
+            let mut vs = Vec::with_capacity(view.len());
+            ts.clear();
+            view.decode_into(&mut ts, &mut vs)
+                .map_err(|e| self.chunk_corruption(offset, &e))?;
+            if ends.is_empty() {
+                ends = ts.clone();
+            } else if ts != ends {
+                self.mark_corrupt();
+                return Err(Error::corruption(
+                    &self.dir.join(CHUNKS_FILE),
+                    offset,
+                    "rollup columns disagree on bucket ends",
+                ));
+            }
+            cols.push(vs);
+        }
+        for (i, &end) in ends.iter().enumerate() {
+            let mut c = [0.0; COLUMNS];
+            for (k, col) in cols.iter().enumerate() {
+                c[k] = col.get(i).copied().unwrap_or(f64::NAN);
+            }
+            let b = bucket_of(end, res, &c).ok_or_else(|| {
+                self.mark_corrupt();
+                Error::corruption(
+                    &self.dir.join(CHUNKS_FILE),
+                    g.columns[0].0,
+                    format!("rollup bucket ending at {end} is not a valid aggregate"),
+                )
+            })?;
+            out.push(b);
+        }
+        Ok(())
+    }
+
+    /// Series matching `matchers` with their rollup groups overlapping `[mint, maxt]`.
+    pub(crate) fn select_rollups(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+    ) -> Result<Vec<(Labels, Vec<RollupGroup>)>> {
+        let index = self.index.borrow_dependent();
+        let ids = index.select(matchers).map_err(|e| self.index_error(e))?;
+        let mut out = Vec::with_capacity(usize::try_from(ids.len()).unwrap_or(0));
+        for id in ids.iter() {
+            let groups = self.rollup_groups(id, mint, maxt)?;
+            if groups.is_empty() {
+                continue;
+            }
+            let labels = index
+                .labels(id)
+                .map_err(|e| self.index_error(e))?
+                .ok_or_else(|| self.index_error_msg("series id without labels"))?;
+            out.push((labels, groups));
+        }
+        Ok(out)
+    }
+
+    /// Chunk references of series `id` (a raw segment's) overlapping `[mint, maxt]`.
+    fn chunk_refs(self: &Arc<Self>, id: u32, mint: i64, maxt: i64) -> Result<Vec<ChunkHandle>> {
+        let mut out = Vec::new();
+        let mut prev_max = i64::MIN;
+        for (min_t, max_t, offset, len) in self.chunk_entries(id)? {
             if min_t <= prev_max && prev_max != i64::MIN {
-                return Err(corrupt("chunk time ranges out of order"));
+                self.mark_corrupt();
+                return Err(Error::corruption(
+                    &self.dir.join(SERIES_FILE),
+                    0,
+                    format!("series {id}: chunk time ranges out of order"),
+                ));
             }
             prev_max = max_t;
-            let len = u32::try_from(len).map_err(|_| corrupt("chunk length"))?;
             if max_t >= mint && min_t <= maxt {
                 out.push(ChunkHandle {
                     min_t,

@@ -15,6 +15,7 @@ use super::{
 };
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::{Fs, FsFile};
+use crate::rollup::COLUMNS;
 
 /// Bytes buffered before a write call to the chunks file.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -145,10 +146,27 @@ impl<'a> SegmentWriter<'a> {
                 "index writer numbered series out of order",
             ));
         }
+        // A rollup series is COLUMNS runs of chunks, one per aggregate, all cut at the
+        // same bucket ends: each run is in time order, the runs side by side.
+        let run_len = if self.spec.resolution_ms > 0 {
+            if series.chunks.len() % COLUMNS != 0 {
+                return Err(Error::invariant(format!(
+                    "rollup series {} has {} chunks, not a multiple of {COLUMNS} columns",
+                    series.labels,
+                    series.chunks.len()
+                )));
+            }
+            series.chunks.len() / COLUMNS
+        } else {
+            series.chunks.len()
+        };
         self.entry_offsets.push(self.series_entries.len() as u64);
         put_uvarint(&mut self.series_entries, series.chunks.len() as u64);
         let mut prev_max = None;
-        for chunk in &series.chunks {
+        for (i, chunk) in series.chunks.iter().enumerate() {
+            if i % run_len == 0 {
+                prev_max = None;
+            }
             let view = chunk
                 .view()
                 .map_err(|e| Error::invariant(format!("chunk to persist does not decode: {e}")))?;
@@ -171,7 +189,10 @@ impl<'a> SegmentWriter<'a> {
             put_uvarint(&mut self.series_entries, chunk.as_bytes().len() as u64);
             self.buf.extend_from_slice(chunk.as_bytes());
             self.chunks += 1;
-            self.samples += chunk.len() as u64;
+            if i < run_len {
+                // a rollup's buckets counted once, in its first column
+                self.samples += chunk.len() as u64;
+            }
         }
         if self.buf.len() >= WRITE_BUFFER {
             self.chunks_file
