@@ -111,7 +111,7 @@ pub struct SeriesEntry {
 }
 
 /// A run of a series' buckets in a rollup segment, and the bucket ends read from it:
-/// `(lo, hi]`.
+/// `(lo, hi]` (the select's `(mint - resolution, maxt]`).
 #[derive(Debug, Clone)]
 struct RollupRef {
     segment: Arc<Segment>,
@@ -120,20 +120,23 @@ struct RollupRef {
     hi: i64,
 }
 
-/// Which tier serves which bucket ends: `(resolution, lo, hi)`, buckets ending in
-/// `(lo, hi]` are read from rollups of `resolution`; raw samples after `raw_after`.
+/// Which tier serves which times: raw samples from `raw_from` on (all of them when
+/// `None`), and each rollup resolution from the segments whose range starts in
+/// `[from, until)`: `(resolution, from, until)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Tiers {
-    pub(crate) raw_after: i64,
+    pub(crate) raw_from: Option<i64>,
     pub(crate) rollups: Vec<(i64, i64, i64)>,
 }
 
 /// Where each tier is read from, given the `(resolution, min_t)` of every live segment
-/// (0: raw) and where the head's data begins. Raw samples are read where raw segments
-/// or the head hold them; before the oldest raw segment, the finest rollup; before the
-/// oldest segment of that, the next; each boundary rounded down to the coarser
-/// resolution, so that a bucket is read whole from one tier or not at all, and nothing
-/// is counted twice.
+/// (0: raw) and where the head's data begins. Raw samples are read from the oldest raw
+/// segment's start on; before it, the finest rollup's segments; before the oldest of
+/// those, the next resolution's; and so on. A rollup segment holds exactly the rollup of
+/// the raw samples of its window `[min_t, min_t + window)`, so the tiers split the raw
+/// samples by time and nothing is counted twice: at a boundary the coarser tier's last
+/// bucket holds the samples before it, the finer tier's first bucket (same end) the
+/// sample at it, and the engine merges the two in that order.
 pub(crate) fn tiers(segments: &[(i64, i64)], head_from: i64) -> Tiers {
     let mut resolutions: Vec<i64> = segments
         .iter()
@@ -144,7 +147,7 @@ pub(crate) fn tiers(segments: &[(i64, i64)], head_from: i64) -> Tiers {
     resolutions.dedup();
     if resolutions.is_empty() {
         return Tiers {
-            raw_after: i64::MIN,
+            raw_from: None,
             rollups: Vec::new(),
         };
     }
@@ -155,20 +158,20 @@ pub(crate) fn tiers(segments: &[(i64, i64)], head_from: i64) -> Tiers {
             .map(|&(_, t)| t)
             .min()
     };
-    let floor = |t: i64, r: i64| t.div_euclid(r).saturating_mul(r);
     let raw_from = oldest(0).unwrap_or(head_from).min(head_from);
-    let mut hi = floor(raw_from, resolutions[0]);
-    let raw_after = hi;
+    let mut until = raw_from;
     let mut rollups = Vec::with_capacity(resolutions.len());
-    for (i, &res) in resolutions.iter().enumerate() {
-        let lo = match (resolutions.get(i + 1), oldest(res)) {
-            (Some(&coarser), Some(from)) => floor(from, coarser).min(hi),
-            _ => i64::MIN,
-        };
-        rollups.push((res, lo, hi));
-        hi = lo;
+    for &res in &resolutions {
+        let Some(from) = oldest(res) else { continue };
+        if from < until {
+            rollups.push((res, from, until));
+            until = from;
+        }
     }
-    Tiers { raw_after, rollups }
+    Tiers {
+        raw_from: Some(raw_from),
+        rollups,
+    }
 }
 
 impl SeriesEntry {
@@ -193,8 +196,10 @@ impl SeriesEntry {
     }
 
     /// The series' rollup buckets that end in the select's `(mint - resolution, maxt]`
-    /// and come before its raw samples (where only rollups are kept), in time order,
-    /// appended to `out`. A bucket any deletion request overlaps is left out (its
+    /// and come before its raw samples (where only rollups are kept), appended to `out`
+    /// in the time order of their samples: by end, and where a coarser tier's last
+    /// bucket and a finer tier's first share an end, the coarser one (whose samples come
+    /// before) first. A bucket any deletion request overlaps is left out (its
     /// aggregates cannot be corrected).
     pub fn read_buckets_into(&self, out: &mut Vec<Bucket>) -> Result<()> {
         let start = out.len();
@@ -278,8 +283,8 @@ impl Querier {
             return Ok(Vec::new());
         }
         let tiers = self.tiers();
-        // raw samples only after the rollups' last bucket
-        let raw_mint = mint.max(tiers.raw_after.saturating_add(1));
+        // raw samples from where raw segments begin; rollups before
+        let raw_mint = mint.max(tiers.raw_from.unwrap_or(i64::MIN));
         // Merged by hash, sorted once at the end: cheaper than keeping a tree ordered
         // while every segment's copy of a series is inserted.
         let mut found: HashMap<Labels, (Vec<ChunkHandle>, Vec<RollupRef>)> = HashMap::new();
@@ -301,16 +306,15 @@ impl Querier {
                 }
             }
         }
-        for &(res, lo, hi) in &tiers.rollups {
-            // bucket ends read: (lo, hi] within (mint - res, maxt]
-            let (lo, hi) = (lo.max(mint.saturating_sub(res)), hi.min(maxt));
-            if lo >= hi {
-                continue;
-            }
+        for &(res, from, until) in &tiers.rollups {
+            // bucket ends read: (mint - res, maxt]
+            let (lo, hi) = (mint.saturating_sub(res), maxt);
             for seg in self.snapshot.segments.iter() {
                 let m = seg.meta();
                 if seg.is_corrupt()
                     || i64::try_from(m.resolution_ms) != Ok(res)
+                    || m.min_t < from
+                    || m.min_t >= until
                     || m.max_t <= lo.saturating_add(1)
                     || m.min_t > hi
                 {

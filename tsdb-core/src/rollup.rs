@@ -289,7 +289,7 @@ pub(crate) fn bucket_of(end: i64, resolution_ms: i64, c: &[f64; COLUMNS]) -> Opt
 /// a bucket come from adjacent rollup segments (the samples before and at a window's
 /// boundary), the copy whose samples start first taken as the earlier part.
 pub(crate) fn merge_same_ends(buckets: &mut Vec<Bucket>) {
-    buckets.sort_by_key(|b| (b.end, b.resolution_ms, b.agg.first_t));
+    buckets.sort_by_key(|b| (b.end, b.agg.first_t));
     buckets.dedup_by(|later, earlier| {
         if later.end == earlier.end && later.resolution_ms == earlier.resolution_ms {
             earlier.agg = earlier.agg.merge(&later.agg);

@@ -69,12 +69,14 @@ pub trait Series: Sync {
 
     /// Appends the series' rollup buckets that end within `(mint - resolution, maxt]` of
     /// the select (one bucket more than those ending in `[mint, maxt]`, so that a window
-    /// widened to one bucket finds it) to `out`, in time order: where the storage keeps
-    /// only rollups (data older than its raw retention), the engine answers from these
-    /// instead of raw samples. Every
-    /// bucket's samples come before every sample [`Series::read_into`] gives, and buckets
-    /// do not overlap (a coarser resolution's buckets all end before a finer one's
-    /// begin), so nothing is counted twice. The default: none (storage without rollups).
+    /// widened to one bucket finds it) to `out`: where the storage keeps only rollups
+    /// (data older than its raw retention), the engine answers from these instead of
+    /// raw samples. Every bucket's samples come before every sample
+    /// [`Series::read_into`] gives, and the buckets come in the time order of their
+    /// samples, no sample in two of them: by end, and where two share an end (at the
+    /// boundary between a coarser and a finer resolution, or where the rollups end and
+    /// raw samples begin) the one whose samples come first first. The default: none
+    /// (storage without rollups).
     fn read_buckets_into(
         &self,
         out: &mut Vec<tsdb_core::rollup::Bucket>,
