@@ -120,6 +120,9 @@ struct RollupRef {
     hi: i64,
 }
 
+/// What a select found of one series: raw chunks and rollup runs.
+type Found = (Vec<ChunkHandle>, Vec<RollupRef>);
+
 /// Which tier serves which times: raw samples from `raw_from` on (all of them when
 /// `None`), and each rollup resolution from the segments whose range starts in
 /// `[from, until)`: `(resolution, from, until)`.
@@ -287,7 +290,7 @@ impl Querier {
         let raw_mint = mint.max(tiers.raw_from.unwrap_or(i64::MIN));
         // Merged by hash, sorted once at the end: cheaper than keeping a tree ordered
         // while every segment's copy of a series is inserted.
-        let mut found: HashMap<Labels, (Vec<ChunkHandle>, Vec<RollupRef>)> = HashMap::new();
+        let mut found: HashMap<Labels, Found> = HashMap::new();
         if raw_mint <= maxt {
             for seg in self.segments_in(raw_mint, maxt) {
                 if seg.meta().resolution_ms != 0 {
@@ -335,8 +338,7 @@ impl Querier {
             }
         }
         let deletions = &self.snapshot.deletions;
-        let mut found: Vec<(Labels, (Vec<ChunkHandle>, Vec<RollupRef>))> =
-            found.into_iter().collect();
+        let mut found: Vec<(Labels, Found)> = found.into_iter().collect();
         found.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         Ok(found
             .into_iter()

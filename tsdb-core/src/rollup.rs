@@ -251,7 +251,7 @@ fn whole(v: f64) -> Option<u64> {
         clippy::cast_sign_loss,
         reason = "checked whole, non-negative and below 2^53 first"
     )]
-    ((0.0..9.007_199_254_740_992e15).contains(&v) && v.fract() == 0.0).then(|| v as u64)
+    ((0.0..9.007_199_254_740_992e15).contains(&v) && v.fract() == 0.0).then_some(v as u64)
 }
 
 /// The bucket of `columns` ending at `end`, or `None` when the columns cannot be one

@@ -302,7 +302,7 @@ impl Segment {
     /// the [`COLUMNS`] aggregates.
     pub(crate) fn rollup_groups(&self, id: u32, mint: i64, maxt: i64) -> Result<Vec<RollupGroup>> {
         let entries = self.chunk_entries(id)?;
-        if self.meta.resolution_ms == 0 || entries.len() % COLUMNS != 0 {
+        if self.meta.resolution_ms == 0 || !entries.len().is_multiple_of(COLUMNS) {
             self.mark_corrupt();
             return Err(Error::corruption(
                 &self.dir.join(SERIES_FILE),

@@ -149,7 +149,7 @@ impl<'a> SegmentWriter<'a> {
         // A rollup series is COLUMNS runs of chunks, one per aggregate, all cut at the
         // same bucket ends: each run is in time order, the runs side by side.
         let run_len = if self.spec.resolution_ms > 0 {
-            if series.chunks.len() % COLUMNS != 0 {
+            if !series.chunks.len().is_multiple_of(COLUMNS) {
                 return Err(Error::invariant(format!(
                     "rollup series {} has {} chunks, not a multiple of {COLUMNS} columns",
                     series.labels,
