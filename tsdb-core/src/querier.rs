@@ -310,8 +310,9 @@ impl Querier {
             }
         }
         for &(res, from, until) in &tiers.rollups {
-            // bucket ends read: (mint - res, maxt]
-            let (lo, hi) = (mint.saturating_sub(res), maxt);
+            // bucket ends read: (mint - res, maxt], and none past where the finer tier
+            // begins (whose samples it holds)
+            let (lo, hi) = (mint.saturating_sub(res), maxt.min(until));
             for seg in self.snapshot.segments.iter() {
                 let m = seg.meta();
                 if seg.is_corrupt()

@@ -270,3 +270,97 @@ fn late_samples_make_a_window_roll_up_again() {
     assert_eq!((last.agg.last_t, last.agg.last_v), (late_t, 7.0));
     assert_eq!(last.agg.count, 6, "23:59:10 to :50 and the late one");
 }
+
+#[test]
+fn hour_rollups_merge_into_spans_once_no_finer_tier_holds_them() {
+    // one series every 5 minutes for 100 days; raw 2 days, then 1 h forever: the 1 h
+    // window rollups merge into 42-day spans once raw data no longer reaches them
+    // in memory: a hundred days of persists, compactions and rollups fsync thousands
+    // of times, which a disk makes slow and this test does not need
+    let dir = std::path::Path::new("/mem/db");
+    let clock = Arc::new(ManualClock::new(START));
+    let opts = Options {
+        clock: clock.clone(),
+        background_maintenance: false,
+        fs: Arc::new(tsdb_core::testing::PowerLossFs::new()),
+        downsampling: Downsampling {
+            rules: vec![DownsampleRule {
+                matchers: vec![],
+                tiers: vec![Tier {
+                    after_ms: 2 * DAY,
+                    resolution_ms: HOUR,
+                }],
+                keep_for_ms: None,
+            }],
+        },
+        ..Options::default()
+    };
+    let db = Db::open(dir, opts.clone()).unwrap();
+    let mut samples = Vec::new();
+    for day in 0..100 {
+        let mut b = Batch::new();
+        for k in 0..288 {
+            let idx = day * 288 + k;
+            let t = START + idx * 300_000;
+            let v = (idx % 1_000) as f64;
+            let s = b.series(labels(0));
+            b.sample(s, t, v);
+            samples.push((t, v));
+        }
+        clock.set(START + (day + 1) * DAY);
+        assert!(db.append_batch(&b).unwrap().rejected.is_empty());
+        db.maintain().unwrap();
+    }
+    let merged: Vec<(i64, i64)> = db
+        .stats()
+        .unwrap()
+        .segments
+        .iter()
+        .filter(|(_, m, _)| m.resolution_ms == 3_600_000 && m.level == 1)
+        .map(|(_, m, _)| (m.min_t, m.max_t))
+        .collect();
+    assert!(!merged.is_empty(), "no span of 1 h rollups was merged");
+    let windows = db
+        .stats()
+        .unwrap()
+        .segments
+        .iter()
+        .filter(|(_, m, _)| m.resolution_ms == 3_600_000)
+        .count();
+    assert!(windows < 60, "{windows} 1 h segments for ~98 days");
+    for (min_t, max_t) in &merged {
+        assert!(max_t - min_t > 2 * DAY, "a span holds several days");
+    }
+    let q = db.querier(i64::MIN + 1, i64::MAX - 1).unwrap();
+    let s = q
+        .select(&[Matcher::equal("i", "0")])
+        .unwrap()
+        .pop()
+        .unwrap();
+    let raw_from = START
+        + segments(&db)
+            .iter()
+            .filter(|s| s.0 == 0)
+            .map(|s| s.1)
+            .min()
+            .unwrap();
+    let mut buckets = Vec::new();
+    s.read_buckets_into(&mut buckets).unwrap();
+    let want = oracle(&samples, HOUR, START, raw_from);
+    assert_eq!(buckets.len(), want.len());
+    for (g, w) in buckets.iter().zip(&want) {
+        assert!(same(g, w), "{g:?} != {w:?}");
+    }
+    drop(q);
+    drop(db);
+    let db = Db::open(dir, opts).unwrap();
+    let q = db.querier(i64::MIN + 1, i64::MAX - 1).unwrap();
+    let s = q
+        .select(&[Matcher::equal("i", "0")])
+        .unwrap()
+        .pop()
+        .unwrap();
+    let mut again = Vec::new();
+    s.read_buckets_into(&mut again).unwrap();
+    assert_eq!(again, buckets, "reopened");
+}

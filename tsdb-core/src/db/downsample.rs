@@ -20,6 +20,16 @@
 //! for a window whose older raw segments are already gone, it is rolled up into an
 //! additional segment beside the old rollups, never replacing them.
 //!
+//! # Merging rollups
+//!
+//! One window of a coarse resolution holds few buckets (24 of 1 h), so each series
+//! would pay its index entry and eleven chunk headers for them. Once no finer tier (raw
+//! or a finer rollup) holds segments for a span of windows any more, so that nothing
+//! can change them or be read instead of them, the window rollups of a resolution `R`
+//! are merged into one segment per aligned span of `max(1, 1024 R / window)` windows
+//! (42 days at 1 h; 1 m rollups fill a chunk in a day and are never merged), copies of
+//! a bucket at window boundaries merged into one.
+//!
 //! # A step
 //!
 //! Written through the one segment writer (`segments/NNNNNNNN.tmp/`, fsync, rename) and
@@ -42,9 +52,9 @@ use super::persist::segment_name;
 use super::{Db, Inner, PersistState, SEGMENTS_DIR};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, SegmentEntry};
-use crate::rollup::{columns_of, rollup, Bucket, COLUMNS};
+use crate::rollup::{columns_of, merge_same_ends, rollup, Bucket, COLUMNS};
 use crate::segment::write::{write_segment, SegmentSpec, SeriesSource, SourceSeries};
-use crate::segment::Segment;
+use crate::segment::{RollupGroup, Segment};
 
 /// Buckets per rollup chunk.
 const BUCKETS_PER_CHUNK: usize = 1024;
@@ -73,6 +83,8 @@ pub struct DownsampleStats {
     pub segments_written: usize,
     /// Older rollup segments they replaced (recomputed after late data).
     pub segments_replaced: usize,
+    /// Window rollups merged into span segments.
+    pub rollups_merged: usize,
     /// Raw samples read.
     pub samples_read: u64,
     /// Buckets written.
@@ -188,6 +200,78 @@ pub(crate) fn plan_rollups(
     None
 }
 
+/// One merge of window rollups of one resolution into a span segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RollupMerge {
+    pub(crate) resolution_ms: i64,
+    pub(crate) min_t: i64,
+    pub(crate) max_t: i64,
+    pub(crate) parents: Vec<u32>,
+}
+
+/// Windows in a merged span of rollups of `resolution_ms`.
+pub(crate) fn span_windows(resolution_ms: i64, window: i64) -> i64 {
+    (resolution_ms.saturating_mul(BUCKETS_PER_CHUNK as i64) / window.max(1)).max(1)
+}
+
+/// The oldest merge of window rollups due, if any (see "Merging rollups").
+pub(crate) fn plan_rollup_merge(manifest: &Manifest, window: i64) -> Option<RollupMerge> {
+    let mut resolutions: Vec<u64> = manifest
+        .segments
+        .iter()
+        .map(|s| s.resolution_ms)
+        .filter(|&r| r > 0)
+        .collect();
+    resolutions.sort_unstable();
+    resolutions.dedup();
+    for &res in &resolutions {
+        let res_i = i64::try_from(res).ok()?;
+        let span = span_windows(res_i, window).saturating_mul(window);
+        if span <= window {
+            continue;
+        }
+        // where the finer tiers begin: nothing of this resolution before it can change
+        let finer_from = manifest
+            .segments
+            .iter()
+            .filter(|s| s.resolution_ms < res)
+            .map(|s| s.min_t)
+            .min()
+            .unwrap_or(i64::MIN);
+        let mine: Vec<&SegmentEntry> = manifest
+            .segments
+            .iter()
+            .filter(|s| s.resolution_ms == res)
+            .collect();
+        let mut starts: Vec<i64> = mine
+            .iter()
+            .map(|s| s.min_t.div_euclid(span).saturating_mul(span))
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        for start in starts {
+            let end = start.saturating_add(span);
+            if end > finer_from {
+                break;
+            }
+            let inside: Vec<&SegmentEntry> = mine
+                .iter()
+                .copied()
+                .filter(|s| s.min_t >= start && s.min_t < end)
+                .collect();
+            if inside.len() >= 2 {
+                return Some(RollupMerge {
+                    resolution_ms: res_i,
+                    min_t: inside.iter().map(|s| s.min_t).min().unwrap_or(start),
+                    max_t: inside.iter().map(|s| s.max_t).max().unwrap_or(end),
+                    parents: inside.iter().map(|s| s.seq).collect(),
+                });
+            }
+        }
+    }
+    None
+}
+
 impl Db {
     /// Computes every rollup that is due (see the module docs of `downsample`) and returns
     /// what it did. The maintenance owner runs it after compaction; tools call it to
@@ -213,6 +297,9 @@ impl Inner {
         self.remove_replaced(&mut p);
         while let Some(plan) = plan_rollups(&p.manifest, window, &resolutions, &p.empty_rollups) {
             self.rollup_one(&mut p, &plan, &mut stats)?;
+        }
+        while let Some(merge) = plan_rollup_merge(&p.manifest, window) {
+            self.merge_rollups(&mut p, &merge, &mut stats)?;
         }
         self.remove_replaced(&mut p);
         stats.duration = started.elapsed();
@@ -284,6 +371,50 @@ impl Inner {
             return Ok(());
         }
         self.swap_segments(p, &replaced, new_segment)
+    }
+
+    fn merge_rollups(
+        &self,
+        p: &mut PersistState,
+        merge: &RollupMerge,
+        stats: &mut DownsampleStats,
+    ) -> Result<()> {
+        let parents = self.live_segments(&merge.parents)?;
+        let seq = p.manifest.next_seq;
+        p.manifest.next_seq = seq.saturating_add(1);
+        let dir = self.dir.join(SEGMENTS_DIR).join(segment_name(seq));
+        let resolution_ms = u64::try_from(merge.resolution_ms)
+            .map_err(|_| Error::invariant("negative rollup resolution"))?;
+        let spec = SegmentSpec {
+            min_t: merge.min_t,
+            max_t: merge.max_t,
+            resolution_ms,
+            level: 1,
+        };
+        let mut source = RollupMergeSource {
+            cursors: parents.iter().map(|s| (s.clone(), 0u32, None)).collect(),
+            started: false,
+        };
+        let meta = write_segment(&*self.options.fs, &dir, spec, &mut source)?;
+        let new_segment = match meta {
+            Some(_) => {
+                let entry = SegmentEntry {
+                    seq,
+                    min_t: merge.min_t,
+                    max_t: merge.max_t,
+                    resolution_ms,
+                    level: 1,
+                    sources: sources_of(&p.manifest, &merge.parents),
+                    parents: merge.parents.clone(),
+                };
+                let segment = Arc::new(Segment::open(&*self.options.fs, &dir)?);
+                stats.bytes += segment.bytes_on_disk();
+                Some((entry, segment))
+            }
+            None => None,
+        };
+        stats.rollups_merged += parents.len();
+        self.swap_segments(p, &parents, new_segment)
     }
 
     /// The open segments with these sequence numbers, all of them or an error.
@@ -359,4 +490,66 @@ pub(crate) fn encode_columns(buckets: &[Bucket]) -> tsdb_compress::Result<Vec<Ch
         out.extend(Chunk::encode_series(&samples, options)?);
     }
     Ok(out)
+}
+
+/// One parent rollup segment read in label order: the segment, the next series id, the
+/// current series.
+type RollupCursor = (Arc<Segment>, u32, Option<(Labels, Vec<RollupGroup>)>);
+
+/// The merged series of window rollups, as a [`SeriesSource`].
+struct RollupMergeSource {
+    cursors: Vec<RollupCursor>,
+    started: bool,
+}
+
+fn advance(c: &mut RollupCursor) -> Result<()> {
+    c.2 = None;
+    while c.1 < c.0.series_count() {
+        let id = c.1;
+        c.1 += 1;
+        let (labels, groups) = c.0.rollup_series(id)?;
+        if !groups.is_empty() {
+            c.2 = Some((labels, groups));
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+impl SeriesSource for RollupMergeSource {
+    fn next_series(&mut self) -> Result<Option<SourceSeries>> {
+        if !self.started {
+            self.started = true;
+            for c in &mut self.cursors {
+                advance(c)?;
+            }
+        }
+        let least = self
+            .cursors
+            .iter()
+            .filter_map(|c| c.2.as_ref().map(|(l, _)| l))
+            .min()
+            .cloned();
+        let Some(least) = least else {
+            return Ok(None);
+        };
+        let mut buckets = Vec::new();
+        for c in &mut self.cursors {
+            if c.2.as_ref().is_some_and(|(l, _)| *l == least) {
+                if let Some((_, groups)) = c.2.take() {
+                    for g in &groups {
+                        c.0.read_rollup_group(g, &mut buckets)?;
+                    }
+                }
+                advance(c)?;
+            }
+        }
+        merge_same_ends(&mut buckets);
+        let chunks = encode_columns(&buckets)
+            .map_err(|e| Error::invariant(format!("encoding the rollup of {least}: {e}")))?;
+        Ok(Some(SourceSeries {
+            labels: least,
+            chunks,
+        }))
+    }
 }

@@ -380,6 +380,19 @@ impl Segment {
         Ok(())
     }
 
+    /// Series `id`'s labels and all its rollup groups, for reading a rollup segment
+    /// whole in label order (merging rollups).
+    pub(crate) fn rollup_series(&self, id: u32) -> Result<(Labels, Vec<RollupGroup>)> {
+        let groups = self.rollup_groups(id, i64::MIN, i64::MAX)?;
+        let labels = self
+            .index
+            .borrow_dependent()
+            .labels(id)
+            .map_err(|e| self.index_error(e))?
+            .ok_or_else(|| self.index_error_msg("series id without labels"))?;
+        Ok((labels, groups))
+    }
+
     /// Series matching `matchers` with their rollup groups overlapping `[mint, maxt]`.
     pub(crate) fn select_rollups(
         &self,
