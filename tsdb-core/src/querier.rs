@@ -124,8 +124,8 @@ struct RollupRef {
 type Found = (Vec<ChunkHandle>, Vec<RollupRef>);
 
 /// Which tier serves which times: raw samples from `raw_from` on (all of them when
-/// `None`), and each rollup resolution from the segments whose range starts in
-/// `[from, until)`: `(resolution, from, until)`.
+/// `None`), and each rollup resolution from its segments in `[from, until]` (bucket
+/// ends): `(resolution, from, until)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Tiers {
     pub(crate) raw_from: Option<i64>,
@@ -140,10 +140,10 @@ pub(crate) struct Tiers {
 /// samples by time and nothing is counted twice: at a boundary the coarser tier's last
 /// bucket holds the samples before it, the finer tier's first bucket (same end) the
 /// sample at it, and the engine merges the two in that order.
-pub(crate) fn tiers(segments: &[(i64, i64)], head_from: i64) -> Tiers {
+pub(crate) fn tiers(segments: &[(i64, i64, i64)], head_from: i64) -> Tiers {
     let mut resolutions: Vec<i64> = segments
         .iter()
-        .map(|&(r, _)| r)
+        .map(|&(r, _, _)| r)
         .filter(|&r| r > 0)
         .collect();
     resolutions.sort_unstable();
@@ -154,19 +154,25 @@ pub(crate) fn tiers(segments: &[(i64, i64)], head_from: i64) -> Tiers {
             rollups: Vec::new(),
         };
     }
-    let oldest = |res: i64| {
-        segments
-            .iter()
-            .filter(|&&(r, _)| r == res)
-            .map(|&(_, t)| t)
-            .min()
-    };
-    let raw_from = oldest(0).unwrap_or(head_from).min(head_from);
+    let raw_from = segments
+        .iter()
+        .filter(|&&(r, _, _)| r == 0)
+        .map(|&(_, min_t, _)| min_t)
+        .min()
+        .unwrap_or(head_from)
+        .min(head_from);
     let mut until = raw_from;
     let mut rollups = Vec::with_capacity(resolutions.len());
     for &res in &resolutions {
-        let Some(from) = oldest(res) else { continue };
-        if from < until {
+        // the segments wholly before the finer tier (rollups of windows whose raw data
+        // is still there are not read: the raw data is); a segment's bucket ends reach
+        // its window's end, `max_t - 1`
+        let from = segments
+            .iter()
+            .filter(|&&(r, _, max_t)| r == res && max_t.saturating_sub(1) <= until)
+            .map(|&(_, min_t, _)| min_t)
+            .min();
+        if let Some(from) = from.filter(|&f| f < until) {
             rollups.push((res, from, until));
             until = from;
         }
@@ -318,7 +324,7 @@ impl Querier {
                 if seg.is_corrupt()
                     || i64::try_from(m.resolution_ms) != Ok(res)
                     || m.min_t < from
-                    || m.min_t >= until
+                    || m.max_t.saturating_sub(1) > until
                     || m.max_t <= lo.saturating_add(1)
                     || m.min_t > hi
                 {
@@ -359,12 +365,15 @@ impl Querier {
 
     /// Which tier serves which times in this snapshot (see [`tiers`]).
     pub(crate) fn tiers(&self) -> Tiers {
-        let segs: Vec<(i64, i64)> = self
+        let segs: Vec<(i64, i64, i64)> = self
             .snapshot
             .segments
             .iter()
             .filter(|s| !s.is_corrupt())
-            .filter_map(|s| Some((i64::try_from(s.meta().resolution_ms).ok()?, s.meta().min_t)))
+            .filter_map(|s| {
+                let m = s.meta();
+                Some((i64::try_from(m.resolution_ms).ok()?, m.min_t, m.max_t))
+            })
             .collect();
         tiers(&segs, self.snapshot.persisted_until)
     }

@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use common::T0;
 use tsdb_core::testing::{CrashSurvival, EntryChange, PowerLossFs};
-use tsdb_core::{Batch, Db, ManualClock, Options};
+use tsdb_core::{Batch, Db, DownsampleRule, Downsampling, ManualClock, Options, Tier};
 use tsdb_index::{Labels, Matcher};
 
 const DIR: &str = "/data/db";
@@ -65,6 +65,9 @@ struct Ledger {
     delete_attempts: Vec<(usize, i64, i64)>,
     /// Deletions whose `delete` returned `Ok`.
     deleted: Vec<(usize, i64, i64)>,
+    /// The rollup resolution of the rollup workload: every acknowledged sample older
+    /// than the raw data left must be in the rollups read back, exactly.
+    rollup_ms: Option<i64>,
 }
 
 fn covered(deletions: &[(usize, i64, i64)], s: usize, t: i64) -> bool {
@@ -242,8 +245,16 @@ fn check_with(db: &Db, ledger: &Ledger, late: bool) -> Result<(), String> {
     // the head, or in two segments) would not show above: count what is stored. Deleted
     // samples may still be stored, so they widen the bound.
     let stats = db.stats().map_err(|e| format!("stats: {e}"))?;
-    let stored =
-        stats.head_samples as u64 + stats.segments.iter().map(|s| s.1.samples).sum::<u64>();
+    let stored = stats.head_samples as u64
+        + stats
+            .segments
+            .iter()
+            .filter(|s| s.1.resolution_ms == 0)
+            .map(|s| s.1.samples)
+            .sum::<u64>();
+    if let Some(res) = ledger.rollup_ms {
+        check_rollups(db, ledger, res)?;
+    }
     let deletable = ledger
         .attempted
         .keys()
@@ -255,6 +266,78 @@ fn check_with(db: &Db, ledger: &Ledger, late: bool) -> Result<(), String> {
         return Err(format!(
             "{stored} samples stored for {visible} visible (and at most {deletable} deleted)"
         ));
+    }
+    Ok(())
+}
+
+/// The rollup workload's promise: the acknowledged samples older than the oldest raw
+/// segment (the ones whose raw segments retention deleted) are all in the rollups read
+/// back, each bucket equal to the rollup of those samples.
+fn check_rollups(db: &Db, ledger: &Ledger, res: i64) -> Result<(), String> {
+    let stats = db.stats().map_err(|e| format!("stats: {e}"))?;
+    let q = db
+        .querier(i64::MIN + 1, i64::MAX - 1)
+        .map_err(|e| format!("querier: {e}"))?;
+    let found = q
+        .select(&[Matcher::equal("__name__", "pl")])
+        .map_err(|e| format!("select: {e}"))?;
+    // raw data begins at the oldest raw segment, or in the head before any
+    let mut raw_from = stats
+        .segments
+        .iter()
+        .filter(|s| s.1.resolution_ms == 0)
+        .map(|s| s.1.min_t)
+        .min()
+        .unwrap_or(i64::MAX);
+    for series in &found {
+        if let Some(Ok(first)) = series.iter().next() {
+            raw_from = raw_from.min(first.t);
+        }
+    }
+    for series in found {
+        let s: usize = series
+            .labels()
+            .get("s")
+            .and_then(|s| s.parse().ok())
+            .ok_or("bad series")?;
+        let mut got = Vec::new();
+        series
+            .read_buckets_into(&mut got)
+            .map_err(|e| format!("buckets of {s}: {e}"))?;
+        let (ts, vs): (Vec<i64>, Vec<f64>) = ledger
+            .acked
+            .iter()
+            .filter(|&&(x, t)| x == s && t < raw_from)
+            .map(|&(_, t)| (t, f64::from_bits(ledger.attempted[&(s, t)])))
+            .unzip();
+        let want = tsdb_core::rollup::rollup(&ts, &vs, res);
+        let got: Vec<(i64, u64, u64)> = got
+            .iter()
+            .map(|b| (b.end, b.agg.count, b.agg.sum.to_bits()))
+            .collect();
+        let want: Vec<(i64, u64, u64)> = want
+            .iter()
+            .map(|(e, a)| (*e, a.count, a.sum.to_bits()))
+            .collect();
+        if got != want {
+            let segs: Vec<String> = stats
+                .segments
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{}:[{},{})",
+                        x.1.resolution_ms,
+                        x.1.min_t - T0,
+                        x.1.max_t - T0
+                    )
+                })
+                .collect();
+            return Err(format!(
+                "series {s}: {got:?} buckets read before the raw data at {}, {want:?} \
+                 expected; {segs:?}",
+                raw_from - T0
+            ));
+        }
     }
     Ok(())
 }
@@ -534,6 +617,77 @@ fn workload_retention(fs: &PowerLossFs, ledger: &mut Ledger) -> tsdb_core::Resul
         db.persist_if_due()?;
     }
     db.close()
+}
+
+/// The workload with rollups: two compaction windows' worth persisted, compacted and
+/// rolled up at 1 s, then the raw segments wholly before `RETENTION_CUT` deleted by the
+/// downsampling rule (raw kept until the cut), then more data. Crashing anywhere must
+/// never leave a raw sample before the cut in neither the raw data nor the rollups.
+fn workload_rollup(fs: &PowerLossFs, ledger: &mut Ledger) -> tsdb_core::Result<()> {
+    let mut opts = options(fs);
+    let now = opts.clock.now_ms();
+    opts.downsampling = Downsampling {
+        rules: vec![DownsampleRule {
+            matchers: vec![],
+            tiers: vec![Tier {
+                after_ms: now - RETENTION_CUT,
+                resolution_ms: 1_000,
+            }],
+            keep_for_ms: None,
+        }],
+    };
+    ledger.rollup_ms = Some(1_000);
+    let db = Db::open(DIR, opts)?;
+    let first = (RETENTION_CUT - T0) / BATCH_SPAN + 12;
+    for k in 0..first {
+        append(&db, k, ledger)?;
+        db.persist_if_due()?;
+    }
+    db.persist_all()?;
+    db.compact()?;
+    let d = db.downsample()?;
+    assert!(d.segments_written >= 1, "the workload rolls up: {d:?}");
+    // the raw samples before the cut go; the rollups keep them
+    for s in 0..SERIES {
+        ledger
+            .delete_attempts
+            .push((s, i64::MIN, RETENTION_CUT - 1));
+    }
+    let r = db.apply_retention()?;
+    assert!(
+        r.expired >= 1,
+        "the workload's rule deletes raw data: {r:?}"
+    );
+    for s in 0..SERIES {
+        ledger.deleted.push((s, i64::MIN, RETENTION_CUT - 1));
+    }
+    for k in first..first + 8 {
+        append(&db, k, ledger)?;
+        db.persist_if_due()?;
+    }
+    db.close()
+}
+
+#[test]
+fn a_rollup_and_raw_deletion_survive_power_loss_at_every_fsync() {
+    let started = Instant::now();
+    let full = PowerLossFs::new();
+    let mut ledger = Ledger::default();
+    workload_rollup(&full, &mut ledger).unwrap();
+    let total = full.sync_count();
+    recover_and_check(&full.crash_image(), &ledger).unwrap();
+    let failures = sweep(total, workload_rollup, false);
+    eprintln!(
+        "rollup power loss sweep: {} crash points in {:.2?}",
+        total + 1,
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
