@@ -216,14 +216,14 @@ impl Bucket {
 
 /// Columns of a rollup series in a segment, in this order (`FORMAT-segment.md`, "Rollup
 /// segments"): each is a run of chunks whose timestamps are the bucket ends.
-pub(crate) const COLUMNS: usize = 11;
+pub const COLUMNS: usize = 11;
 
 /// The columns of one bucket: count, sum, min, max, first value, last value, the first
 /// sample's distance from the bucket's start (ms, in `[1, R]`), the last sample's
 /// distance to its end (ms, in `[0, R - 1]`), reset correction, resets, changes. The
 /// times are stored as distances so that a regular scrape's are constant and compress to
 /// almost nothing.
-pub(crate) fn columns_of(b: &Bucket) -> [f64; COLUMNS] {
+pub fn columns_of(b: &Bucket) -> [f64; COLUMNS] {
     let a = &b.agg;
     #[expect(
         clippy::cast_precision_loss,

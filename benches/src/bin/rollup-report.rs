@@ -124,5 +124,67 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         365.0 * 24.0 * per(3_600_000) / year_per_series * 100.0,
     );
     db.close()?;
+    column_costs();
     Ok(())
+}
+
+/// Bytes per bucket of each column, for one day of each kind of series at 10 s rolled up
+/// at 1 m: where a rollup's bytes go.
+fn column_costs() {
+    use tsdb_compress::{Chunk, ChunkOptions, Sample};
+    use tsdb_core::rollup::{columns_of, rollup, Bucket, COLUMNS};
+    let names = [
+        "count", "sum", "min", "max", "first", "last", "first_off", "last_off", "reset_corr",
+        "resets", "changes",
+    ];
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for kind in ["cpu gauge", "counter", "memory gauge"] {
+        let (mut ts, mut vs) = (Vec::new(), Vec::new());
+        let mut v: f64 = 50.0;
+        for k in 0..8640i64 {
+            let r = next();
+            v = match kind {
+                "cpu gauge" => ((v + ((r % 200) as f64 - 100.0) / 100.0).clamp(0.0, 100.0) * 100.0)
+                    .round()
+                    / 100.0,
+                "counter" => v + (r % 20) as f64,
+                _ => 2e9 + ((r % 3) as f64 - 1.0) * 4096.0 * (k % 7) as f64,
+            };
+            ts.push(k * 10_000);
+            vs.push(v);
+        }
+        let raw: Vec<Sample> = ts.iter().zip(&vs).map(|(&t, &v)| Sample { t, v }).collect();
+        let raw_bytes: usize = Chunk::encode_series(&raw, ChunkOptions::default())
+            .map(|c| c.iter().map(|c| c.as_bytes().len()).sum())
+            .unwrap_or(0);
+        let buckets: Vec<Bucket> = rollup(&ts, &vs, 60_000)
+            .into_iter()
+            .map(|(end, agg)| Bucket { end, resolution_ms: 60_000, agg })
+            .collect();
+        let cols: Vec<[f64; COLUMNS]> = buckets.iter().map(columns_of).collect();
+        let mut line = format!(
+            "{kind:>13}: raw {:.2} B/sample; per 1m bucket:",
+            raw_bytes as f64 / raw.len() as f64
+        );
+        let mut total = 0usize;
+        for (c, name) in names.iter().enumerate() {
+            let samples: Vec<Sample> = buckets
+                .iter()
+                .zip(&cols)
+                .map(|(b, col)| Sample { t: b.end, v: col[c] })
+                .collect();
+            let bytes: usize = Chunk::encode_series(&samples, ChunkOptions::default())
+                .map(|c| c.iter().map(|c| c.as_bytes().len()).sum())
+                .unwrap_or(0);
+            total += bytes;
+            line.push_str(&format!(" {name} {:.2}", bytes as f64 / buckets.len() as f64));
+        }
+        println!("{line}; total {:.2}", total as f64 / buckets.len() as f64);
+    }
 }
