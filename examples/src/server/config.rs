@@ -247,8 +247,31 @@ impl Config {
     }
 }
 
+/// A rule's duration as operators write them: whole years when exact, else days and
+/// smaller units (`7d`, `30d`, `1y`; never `4w2d`).
 fn format_ms(ms: i64) -> String {
-    super::flags::format_duration(Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+    const YEAR: i64 = 365 * 86_400_000;
+    if ms > 0 && ms % YEAR == 0 {
+        return format!("{}y", ms / YEAR);
+    }
+    let mut left = ms.max(0);
+    let mut out = String::new();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
+        if left >= size {
+            let _ = write!(out, "{}{unit}", left / size);
+            left %= size;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
 }
 
 /// `storage.downsampling`: the rules as written (selectors kept for
