@@ -207,15 +207,12 @@ fn self_monitoring_reload_and_restart() {
     );
     // the downsampling rules in force (the standard ones: the file has none) are shown;
     // the database took them at open, so a reload that changes them is refused
-    let standard = "storage:\n  downsampling:\n    - tiers:\n        - {after: 7d, resolution: 1m}\n        \
+    let standard =
+        "storage:\n  downsampling:\n    - tiers:\n        - {after: 7d, resolution: 1m}\n        \
                     - {after: 30d, resolution: 1h}\n      keep_for: 1y\n";
     assert!(yaml(&s).contains(standard), "{}", yaml(&s));
     let fixed = "global:\n  scrape_interval: 1s\n  evaluation_interval: 30s\n";
-    std::fs::write(
-        &config,
-        format!("{fixed}storage:\n  downsampling: []\n"),
-    )
-    .unwrap();
+    std::fs::write(&config, format!("{fixed}storage:\n  downsampling: []\n")).unwrap();
     let r = s.post_form("/-/reload", "");
     assert_eq!(r.status, 500);
     assert!(

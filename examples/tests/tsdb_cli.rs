@@ -547,7 +547,11 @@ fn compact_writes_rollups_by_the_config_rules() {
     let day0 = T0 / 86_400 * 86_400;
     let mut om = String::from("# TYPE temp gauge\n");
     for i in 0..72 * 60 {
-        om.push_str(&format!("temp{{room=\"a\"}} {} {}\n", i % 60, day0 + i * 60));
+        om.push_str(&format!(
+            "temp{{room=\"a\"}} {} {}\n",
+            i % 60,
+            day0 + i * 60
+        ));
     }
     om.push_str("# EOF\n");
     let file = tmp.path().join("three-days.om");
@@ -576,7 +580,10 @@ fn compact_writes_rollups_by_the_config_rules() {
     // the third day ends with the data, one sample short of a complete window: the first
     // two days are rolled up, each at both resolutions
     let rolled = line("downsample:");
-    assert!(rolled.starts_with("downsample: wrote 4 rollup segments"), "{out}");
+    assert!(
+        rolled.starts_with("downsample: wrote 4 rollup segments"),
+        "{out}"
+    );
     assert!(!rolled.contains("(0 buckets"), "{out}");
     // raw data older than a day goes (now in rollups), and 1-minute rollups older than two
     assert!(line("retention:").ends_with(": 2 raw, 1 1m"), "{out}");

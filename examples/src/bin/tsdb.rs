@@ -23,11 +23,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use tsdb_core::wal::RecoveryMode;
 use tsdb_core::{Db, Options};
 use tsdb_examples::api;
-use tsdb_examples::server::config::Config;
 use tsdb_examples::import::{
     self, show_time, tool_options, Format, ImportError, ImportOptions, Note, Parsed, Phase, Reason,
     TimeCheck, MIN_MEMORY_LIMIT,
 };
+use tsdb_examples::server::config::Config;
 use tsdb_examples::timearg::parse_time;
 use tsdb_index::{Matcher, METRIC_NAME};
 use tsdb_query::Engine;

@@ -465,11 +465,12 @@ impl<'de> DeserializeSeed<'de> for RuleSeed {
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RuleConfig, D::Error> {
         let i = self.0;
         let raw = RawRule::deserialize(d)?;
-        let fail = |m: String| {
-            serde::de::Error::custom(format!("storage.downsampling rule {i}: {m}"))
-        };
+        let fail =
+            |m: String| serde::de::Error::custom(format!("storage.downsampling rule {i}: {m}"));
         let matchers = match &raw.selector {
-            Some(text) => crate::api::series_selector(text).map_err(|e| fail(format!("match: {e}")))?,
+            Some(text) => {
+                crate::api::series_selector(text).map_err(|e| fail(format!("match: {e}")))?
+            }
             None => Vec::new(),
         };
         let to_ms = |d: &ConfigDuration| i64::try_from(d.0.as_millis()).unwrap_or(i64::MAX);
@@ -721,7 +722,10 @@ mod tests {
         let d = standard.to_downsampling();
         assert_eq!(d.keep_ms(0), Downsampling::standard().keep_ms(0));
         assert_eq!(d.resolutions(), vec![60_000, 3_600_000]);
-        assert_eq!(d.keep_ms(3_600_000), Some(365 * tsdb_core::downsampling::DAY_MS));
+        assert_eq!(
+            d.keep_ms(3_600_000),
+            Some(365 * tsdb_core::downsampling::DAY_MS)
+        );
         let yaml = Config::default().to_yaml();
         assert!(yaml.contains("keep_for: 1y"), "{yaml}");
         assert_eq!(Config::parse(&yaml).unwrap(), Config::default());

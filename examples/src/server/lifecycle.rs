@@ -453,10 +453,12 @@ async fn reload_inner(state: &AppState) -> Result<(), String> {
         None => None,
     };
     if config.downsampling != state.0.config.read().downsampling {
-        return Err("storage.downsampling differs from the rules in force: the database \
+        return Err(
+            "storage.downsampling differs from the rules in force: the database \
                     applies them from its open on, so changing them needs a restart (the \
                     rules in force stay)"
-            .to_owned());
+                .to_owned(),
+        );
     }
     // All or nothing itself: refused before anything else changes.
     if let Some(scrape) = state.0.scrape.get() {
