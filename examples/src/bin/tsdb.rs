@@ -352,8 +352,8 @@ enum Command {
         /// data directory with a fixed clock. Default: now.
         #[arg(long, allow_hyphen_values = true)]
         now: Option<String>,
-        /// Deletes segments wholly older than this before --now (e.g. `30d`). Default:
-        /// nothing deleted for age.
+        /// Deletes segments wholly older than this before --now (e.g. `30d`), whatever
+        /// the downsampling rules keep. Default: only the rules delete for age.
         #[arg(long)]
         retention: Option<String>,
         /// Deletes the oldest segments while all of them take more bytes than this.
