@@ -205,6 +205,29 @@ fn self_monitoring_reload_and_restart() {
         s.get("/api/v1/status/runtimeinfo").json()["data"]["reloadConfigSuccess"],
         true
     );
+    // the downsampling rules in force (the standard ones: the file has none) are shown;
+    // the database took them at open, so a reload that changes them is refused
+    let standard =
+        "storage:\n  downsampling:\n    - tiers:\n        - {after: 7d, resolution: 1m}\n        \
+                    - {after: 30d, resolution: 1h}\n      keep_for: 1y\n";
+    assert!(yaml(&s).contains(standard), "{}", yaml(&s));
+    let fixed = "global:\n  scrape_interval: 1s\n  evaluation_interval: 30s\n";
+    std::fs::write(&config, format!("{fixed}storage:\n  downsampling: []\n")).unwrap();
+    let r = s.post_form("/-/reload", "");
+    assert_eq!(r.status, 500);
+    assert!(
+        r.body.contains("storage.downsampling differs") && r.body.contains("restart"),
+        "{}",
+        r.body
+    );
+    assert!(yaml(&s).contains(standard), "{}", yaml(&s));
+    assert!(s
+        .get("/metrics")
+        .body
+        .contains("tsdb_config_last_reload_successful 0"));
+    // the same rules written out are no change
+    std::fs::write(&config, format!("{fixed}{standard}")).unwrap();
+    assert_eq!(s.post_form("/-/reload", "").status, 200);
     // the evaluation interval is the default subquery step
     let sq = format!(
         "/api/v1/query?query={}&time=1000",

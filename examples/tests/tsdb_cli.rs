@@ -477,6 +477,10 @@ fn compact_merges_segments_and_changes_no_sample() {
     let data = tmp.path().join("data");
     import_ok(&data, &file);
     let d = data.to_str().unwrap();
+    // no downsampling rules: the data (from 2023) is older than the standard 365 days
+    let raw_only = tmp.path().join("raw-only.yml");
+    std::fs::write(&raw_only, "storage:\n  downsampling: []\n").unwrap();
+    let raw_only = raw_only.to_str().unwrap();
     let export = || {
         let (code, out, err) = tsdb(&["export", "--data", d]);
         assert_eq!(code, 0, "{err}");
@@ -487,11 +491,14 @@ fn compact_merges_segments_and_changes_no_sample() {
         "compact",
         "--data",
         d,
+        "--config",
+        raw_only,
         "--now",
         &(day0 + 3 * 86_400).to_string(),
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("segments now"), "{out}");
+    assert!(out.contains("wrote 0 rollup segments"), "{out}");
     let (code, out, err) = tsdb(&["inspect", "--data", d]);
     assert_eq!(code, 0, "{err}");
     let level2 = out
@@ -501,12 +508,22 @@ fn compact_merges_segments_and_changes_no_sample() {
     assert_eq!(level2, 2, "two whole days at level 2:\n{out}");
     assert_eq!(export(), before);
     // nothing left to do
-    let (code, out, _) = tsdb(&["compact", "--data", d]);
+    let (code, out, _) = tsdb(&["compact", "--data", d, "--config", raw_only]);
     assert_eq!(code, 0);
     assert!(out.contains("compacted 0 segments"), "{out}");
     // a day of retention, a day and an hour after the first day ended: that day goes
     let now = (day0 + 2 * 86_400 + 3_600).to_string();
-    let (code, out, err) = tsdb(&["compact", "--data", d, "--now", &now, "--retention", "1d"]);
+    let (code, out, err) = tsdb(&[
+        "compact",
+        "--data",
+        d,
+        "--config",
+        raw_only,
+        "--now",
+        &now,
+        "--retention",
+        "1d",
+    ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("deleted 1 segments past retention"), "{out}");
     let left = parse(&export());
@@ -518,4 +535,92 @@ fn compact_merges_segments_and_changes_no_sample() {
     assert_eq!(first, (day0 + 86_400) * 1000);
     let (code, _, err) = tsdb(&["compact", "--data", d, "--retention", "0s"]);
     assert_eq!(code, 2, "{err}");
+}
+
+/// `tsdb compact --config` with short tiers over three days of data: the two complete
+/// days get 1-minute and 1-hour rollups, the raw days older than a day (now rolled up)
+/// and the 1-minute rollups older than two days go, and `tsdb inspect` lists the rollup
+/// segments by resolution with their buckets; a bad rule is refused with its line.
+#[test]
+fn compact_writes_rollups_by_the_config_rules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let day0 = T0 / 86_400 * 86_400;
+    let mut om = String::from("# TYPE temp gauge\n");
+    for i in 0..72 * 60 {
+        om.push_str(&format!(
+            "temp{{room=\"a\"}} {} {}\n",
+            i % 60,
+            day0 + i * 60
+        ));
+    }
+    om.push_str("# EOF\n");
+    let file = tmp.path().join("three-days.om");
+    std::fs::write(&file, om).unwrap();
+    let data = tmp.path().join("data");
+    import_ok(&data, &file);
+    let d = data.to_str().unwrap();
+    let config = tmp.path().join("tsdb.yml");
+    std::fs::write(
+        &config,
+        "storage:\n  downsampling:\n    - tiers:\n        - {after: 1d, resolution: 1m}\n        \
+         - {after: 2d, resolution: 1h}\n      keep_for: 30d\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    // an hour into the fourth day
+    let now = (day0 + 3 * 86_400 + 3_600).to_string();
+    let (code, out, err) = tsdb(&["compact", "--data", d, "--config", c, "--now", &now]);
+    assert_eq!(code, 0, "{err}");
+    let line = |step: &str| {
+        out.lines()
+            .find(|l| l.starts_with(step))
+            .unwrap_or_else(|| panic!("no {step} line: {out}"))
+            .to_owned()
+    };
+    // the third day ends with the data, one sample short of a complete window: the first
+    // two days are rolled up, each at both resolutions
+    let rolled = line("downsample:");
+    assert!(
+        rolled.starts_with("downsample: wrote 4 rollup segments"),
+        "{out}"
+    );
+    assert!(!rolled.contains("(0 buckets"), "{out}");
+    // raw data older than a day goes (now in rollups), and 1-minute rollups older than two
+    assert!(line("retention:").ends_with(": 2 raw, 1 1m"), "{out}");
+
+    let (code, report, err) = tsdb(&["inspect", "--data", d]);
+    assert_eq!(code, 0, "{err}");
+    let rows = |res: &str| {
+        report
+            .lines()
+            .filter(|l| l.split_whitespace().nth(2) == Some(res))
+            .count()
+    };
+    assert_eq!((rows("raw"), rows("1m"), rows("1h")), (6, 1, 2), "{report}");
+    // a day of buckets per segment (the one at the window's start is shared)
+    let buckets = |res: &str| -> u64 {
+        let l = report
+            .lines()
+            .find(|l| l.starts_with(&format!("rollups {res}:")))
+            .unwrap_or_else(|| panic!("no {res} summary: {report}"));
+        l.split_whitespace().nth(5).unwrap().parse().unwrap()
+    };
+    assert!((1440..=1441).contains(&buckets("1m")), "{report}");
+    assert!((48..=50).contains(&buckets("1h")), "{report}");
+
+    // nothing left to do the second time
+    let (code, out, err) = tsdb(&["compact", "--data", d, "--config", c, "--now", &now]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("wrote 0 rollup segments"), "{out}");
+    assert!(out.contains("deleted 0 segments past retention"), "{out}");
+
+    // a rule that is wrong: refused as a usage error naming the rule and the line
+    std::fs::write(
+        &config,
+        "storage:\n  downsampling:\n    - tiers: [{after: 1d, resolution: 7s}]\n",
+    )
+    .unwrap();
+    let (code, _, err) = tsdb(&["compact", "--data", d, "--config", c]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("rule 0") && err.contains("line 3"), "{err}");
 }

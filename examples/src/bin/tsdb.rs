@@ -7,6 +7,7 @@
 //! tsdb query   --data DIR [--time T] EXPR  # prints /api/v1/query's JSON
 //! tsdb query-range --data DIR --start T --end T --step S EXPR   # /api/v1/query_range's
 //! tsdb delete  --data DIR --match SELECTOR [--start T] [--end T]
+//! tsdb compact --data DIR [--now T] [--config FILE]  # merge, roll up, apply retention
 //! tsdb repair  --data DIR                  # drop a damaged tail of the write-ahead log
 //! ```
 //!
@@ -26,6 +27,7 @@ use tsdb_examples::import::{
     self, show_time, tool_options, Format, ImportError, ImportOptions, Note, Parsed, Phase, Reason,
     TimeCheck, MIN_MEMORY_LIMIT,
 };
+use tsdb_examples::server::config::Config;
 use tsdb_examples::timearg::parse_time;
 use tsdb_index::{Matcher, METRIC_NAME};
 use tsdb_query::Engine;
@@ -334,9 +336,14 @@ enum Command {
         #[arg(long, allow_hyphen_values = true)]
         end: Option<String>,
     },
-    /// Runs every maintenance step that is due to completion: persists the head as far as
-    /// due, merges raw segments into 6 h and 24 h segments (compaction), deletes what is
-    /// past --retention or over --retention-size, and prints what it did.
+    /// Runs every maintenance step that is due to completion, as the server does:
+    /// persists the head as far as due, merges raw segments into 6 h and 24 h segments
+    /// (compaction), writes the rollups the downsampling rules call for, deletes what the
+    /// rules, --retention or --retention-size no longer keep, and prints what each step
+    /// did. The rules are those of --config's `storage.downsampling`, by default the
+    /// server's standard ones: raw data kept 7 days, 1-minute rollups 30 days, 1-hour
+    /// rollups 365 days, so everything older than 365 days before --now is deleted (give
+    /// a --config with `downsampling: []` to only merge).
     #[command(after_help = PLAIN_EXIT)]
     Compact {
         #[command(flatten)]
@@ -345,14 +352,18 @@ enum Command {
         /// data directory with a fixed clock. Default: now.
         #[arg(long, allow_hyphen_values = true)]
         now: Option<String>,
-        /// Deletes segments wholly older than this before --now (e.g. `30d`). Default:
-        /// nothing deleted for age.
+        /// Deletes segments wholly older than this before --now (e.g. `30d`), whatever
+        /// the downsampling rules keep. Default: only the rules delete for age.
         #[arg(long)]
         retention: Option<String>,
         /// Deletes the oldest segments while all of them take more bytes than this.
         /// Default: no budget.
         #[arg(long)]
         retention_size: Option<u64>,
+        /// The server's configuration file, for its `storage.downsampling` rules
+        /// (the rest of the file is checked and not used). Default: the standard rules.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Makes a directory with a damaged write-ahead log usable again: drops the log from
     /// its first damaged record on and says what was dropped.
@@ -418,7 +429,14 @@ fn main() -> ExitCode {
             now,
             retention,
             retention_size,
-        } => compact(&data, now.as_deref(), retention.as_deref(), retention_size),
+            config,
+        } => compact(
+            &data,
+            now.as_deref(),
+            retention.as_deref(),
+            retention_size,
+            config.as_deref(),
+        ),
     };
     match result {
         Ok(exit) => exit.into(),
@@ -822,6 +840,8 @@ fn print_inspect(
         "bytes/sample"
     )?;
     let (mut samples, mut bytes) = (0u64, 0u64);
+    let mut by_resolution: std::collections::BTreeMap<u64, (usize, u64, u64)> =
+        std::collections::BTreeMap::new();
     for (dir, meta, size) in &stats.segments {
         let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?");
         let per = *size as f64 / meta.samples.max(1) as f64;
@@ -829,11 +849,7 @@ fn print_inspect(
             out,
             "{name:<12} {:>5} {:>6} {:>24} {:>24} {:>9} {:>12} {:>12} {:>12.3}",
             meta.level,
-            if meta.resolution_ms == 0 {
-                "raw".to_owned()
-            } else {
-                tsdb_scrape::config::format_duration(Duration::from_millis(meta.resolution_ms))
-            },
+            resolution_name(meta.resolution_ms),
             show_time(meta.min_t),
             show_time(meta.max_t - 1),
             meta.series,
@@ -841,15 +857,31 @@ fn print_inspect(
             size,
             per
         )?;
-        samples += meta.samples;
-        bytes += size;
+        let e = by_resolution.entry(meta.resolution_ms).or_default();
+        e.0 += 1;
+        e.1 += meta.samples;
+        e.2 += size;
+        if meta.resolution_ms == 0 {
+            samples += meta.samples;
+            bytes += size;
+        }
     }
     writeln!(
         out,
-        "segments: {} holding {samples} samples in {bytes} bytes ({:.3} bytes/sample)",
+        "segments: {}; raw: {} holding {samples} samples in {bytes} bytes ({:.3} \
+         bytes/sample)",
         stats.segments.len(),
+        by_resolution.get(&0).map_or(0, |e| e.0),
         bytes as f64 / samples.max(1) as f64
     )?;
+    // rollup segments: their `samples` column counts buckets
+    for (&res, &(n, buckets, size)) in by_resolution.range(1..) {
+        writeln!(
+            out,
+            "rollups {}: {n} segments holding {buckets} buckets in {size} bytes",
+            resolution_name(res)
+        )?;
+    }
     for (dir, why) in &stats.set_aside {
         writeln!(out, "SET ASIDE {}: {why}", dir.display())?;
     }
@@ -939,6 +971,7 @@ fn compact(
     now: Option<&str>,
     retention: Option<&str>,
     retention_size: Option<u64>,
+    config: Option<&Path>,
 ) -> Result<Exit, Fail> {
     let mut options = tool_options();
     if let Some(text) = now {
@@ -954,29 +987,80 @@ fn compact(
         options.retention_ms = Some(ns / 1_000_000);
     }
     options.retention_bytes = retention_size;
+    options.downsampling = match config {
+        Some(path) => Config::load(path)
+            .map_err(|e| Fail::usage(format!("--config: {e}")))?
+            .downsampling
+            .to_downsampling(),
+        None => tsdb_core::Downsampling::standard(),
+    };
     existing(data)?;
     let db = open(data, options)?;
+    let step = |line: String| {
+        println!("{line}");
+        let _ = std::io::stdout().flush();
+    };
     let persisted = db_step(db.persist_if_due())?;
+    step(format!("persist: {persisted} segments from the head"));
     let stats = db_step(db.compact())?;
-    let retained = db_step(db.apply_retention())?;
-    let after = db_step(db.stats())?;
-    db_step(db.close())?;
-    println!(
-        "persisted {persisted} segments from the head; compacted {} segments ({} bytes) \
-         into {} ({} bytes, {} samples) in {:.2?}; deleted {} segments past retention and \
-         {} over the size budget ({} bytes); {} segments now",
+    step(format!(
+        "compact: compacted {} segments ({} bytes) into {} ({} bytes, {} samples) in {:.2?}",
         stats.segments_replaced,
         stats.bytes_before,
         stats.segments_written,
         stats.bytes_after,
         stats.samples,
         stats.duration,
+    ));
+    let rolled = db_step(db.downsample())?;
+    step(format!(
+        "downsample: wrote {} rollup segments ({} buckets from {} samples, {} bytes), \
+         replacing {} older ones, in {:.2?}",
+        rolled.segments_written,
+        rolled.buckets,
+        rolled.samples_read,
+        rolled.bytes,
+        rolled.segments_replaced,
+        rolled.duration,
+    ));
+    let before = db_step(db.stats())?;
+    let retained = db_step(db.apply_retention())?;
+    let after = db_step(db.stats())?;
+    db_step(db.close())?;
+    // what retention deleted, per resolution: the segments listed before and not after
+    let mut gone: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
+    for (dir, meta, _) in &before.segments {
+        if !after.segments.iter().any(|(d, _, _)| d == dir) {
+            *gone.entry(meta.resolution_ms).or_default() += 1;
+        }
+    }
+    let per_resolution: Vec<String> = gone
+        .iter()
+        .map(|(&res, n)| format!("{n} {}", resolution_name(res)))
+        .collect();
+    step(format!(
+        "retention: deleted {} segments past retention and {} over the size budget ({} \
+         bytes){}",
         retained.expired,
         retained.over_budget,
         retained.bytes,
-        after.segments.len()
-    );
+        if per_resolution.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", per_resolution.join(", "))
+        },
+    ));
+    step(format!("{} segments now", after.segments.len()));
     Ok(Exit::Ok)
+}
+
+/// `raw` or a rollup's bucket width (`1m`, `1h`).
+fn resolution_name(resolution_ms: u64) -> String {
+    if resolution_ms == 0 {
+        "raw".to_owned()
+    } else {
+        tsdb_scrape::config::format_duration(Duration::from_millis(resolution_ms))
+    }
 }
 
 fn repair(dir: &Path) -> Result<Exit, Fail> {

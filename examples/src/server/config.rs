@@ -12,7 +12,26 @@
 //!   - job_name: node
 //!     static_configs:
 //!       - targets: ["localhost:9100"]
+//! storage:                    # not Prometheus': this server's own storage settings
+//!   downsampling:             # omitted: the standard rule below; `[]`: keep raw forever
+//!     - match: '{__name__=~"node_cpu.*"}'   # a series selector; omitted: every series
+//!       tiers:                # from each age on, queries read rollups of that resolution
+//!         - {after: 30d, resolution: 1m}
+//!         - {after: 90d, resolution: 1h}
+//!       keep_for: 2y          # deleted after that age; `forever` or omitted: kept
+//!     - tiers: [{after: 7d, resolution: 1m}, {after: 30d, resolution: 1h}]
+//!       keep_for: 365d        # the standard rule: raw 7d, 1m to 30d, 1h to 365d
 //! ```
+//!
+//! `storage.downsampling` is a list of `tsdb_core::DownsampleRule`s, one entry per rule
+//! and one field per field: `match` (the matchers; the first rule whose selector matches
+//! a series applies to it, a series no rule matches is kept raw forever), `tiers` (each
+//! `after` an age, each `resolution` a bucket width: ages and resolutions increasing,
+//! each resolution a multiple of the one before and a divisor of the 24 h rollup window)
+//! and `keep_for`. Raw samples are served until the first tier's `after`. A rule that is
+//! wrong is refused with its index and line. The database applies the rules from the
+//! moment it opens, so a reload that changes them is refused (restart to change them).
+//! Prometheus's own `storage.tsdb` and `storage.exemplars` are refused by name.
 //!
 //! Unknown keys are errors that name the key and its line, as are duplicate keys;
 //! `scrape_configs` entries are read by `tsdb_scrape` (whose checks name the line too),
@@ -29,7 +48,10 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use tsdb_core::{DownsampleRule, Downsampling, Tier, DEFAULT_BLOCK_RANGE_MS, LEVEL_SPANS};
+use tsdb_index::Matcher;
 use tsdb_scrape::{resolve_scrape_configs, GlobalScrapeConfig, ScrapeConfig};
 
 use crate::timearg::prometheus_duration_ms;
@@ -50,6 +72,8 @@ pub struct Config {
     pub external_labels: BTreeMap<String, String>,
     /// `scrape_configs`, resolved (intervals and timeouts inherited from `global`).
     pub scrape_configs: Vec<ScrapeConfig>,
+    /// `storage.downsampling` (omitted: the standard rules).
+    pub downsampling: DownsamplingConfig,
     /// The file it came from (`None`: the built-in defaults).
     pub source: Option<PathBuf>,
 }
@@ -62,6 +86,7 @@ impl Default for Config {
             evaluation_interval: DEFAULT_EVALUATION_INTERVAL,
             external_labels: BTreeMap::new(),
             scrape_configs: Vec::new(),
+            downsampling: DownsamplingConfig::standard(),
             source: None,
         }
     }
@@ -122,6 +147,10 @@ impl Config {
             GlobalScrapeConfig::new(scrape_interval, scrape_timeout).map_err(|e| e.to_string())?;
         let mut scrape_configs = raw.scrape_configs.unwrap_or_default();
         resolve_scrape_configs(&mut scrape_configs, &global).map_err(|e| e.to_string())?;
+        let downsampling = match raw.storage.and_then(|s| s.downsampling) {
+            Some(rules) => DownsamplingConfig { rules: rules.0 },
+            None => DownsamplingConfig::standard(),
+        };
         Ok(Config {
             scrape_interval,
             scrape_timeout,
@@ -130,6 +159,7 @@ impl Config {
                 .map_or(DEFAULT_EVALUATION_INTERVAL, |d| d.0),
             external_labels: g.external_labels.map(|l| l.0).unwrap_or_default(),
             scrape_configs,
+            downsampling,
             source: None,
         })
     }
@@ -184,8 +214,135 @@ impl Config {
                 let _ = writeln!(out, "    scheme: {}", quote(&c.scheme));
             }
         }
+        // the rules in force, the standard ones when the file has none
+        out.push_str("storage:\n");
+        if self.downsampling.rules.is_empty() {
+            out.push_str("  downsampling: []\n");
+        } else {
+            out.push_str("  downsampling:\n");
+            for r in &self.downsampling.rules {
+                let mut first = "    - ";
+                if let Some(m) = &r.selector {
+                    let _ = writeln!(out, "{first}match: {}", quote(m));
+                    first = "      ";
+                }
+                if r.tiers.is_empty() {
+                    let _ = writeln!(out, "{first}tiers: []");
+                } else {
+                    let _ = writeln!(out, "{first}tiers:");
+                    for t in &r.tiers {
+                        let _ = writeln!(
+                            out,
+                            "        - {{after: {}, resolution: {}}}",
+                            format_ms(t.after_ms),
+                            format_ms(t.resolution_ms)
+                        );
+                    }
+                }
+                let keep = r.keep_for_ms.map_or("forever".to_owned(), format_ms);
+                let _ = writeln!(out, "      keep_for: {keep}");
+            }
+        }
         out
     }
+}
+
+/// A rule's duration as operators write them: whole years when exact, else days and
+/// smaller units (`7d`, `30d`, `1y`; never `4w2d`).
+fn format_ms(ms: i64) -> String {
+    const YEAR: i64 = 365 * 86_400_000;
+    if ms > 0 && ms % YEAR == 0 {
+        return format!("{}y", ms / YEAR);
+    }
+    let mut left = ms.max(0);
+    let mut out = String::new();
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+        ("ms", 1),
+    ] {
+        if left >= size {
+            let _ = write!(out, "{}{unit}", left / size);
+            left %= size;
+        }
+    }
+    if out.is_empty() {
+        out.push_str("0s");
+    }
+    out
+}
+
+/// `storage.downsampling`: the rules as written (selectors kept for
+/// `/api/v1/status/config` and for comparing a reloaded file with the one in force).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownsamplingConfig {
+    /// In order; the first matching one applies.
+    pub rules: Vec<RuleConfig>,
+}
+
+/// One rule of `storage.downsampling`.
+#[derive(Debug, Clone)]
+pub struct RuleConfig {
+    /// `match` as written; `None`: every series.
+    pub selector: Option<String>,
+    /// `match` parsed.
+    pub matchers: Vec<Matcher>,
+    /// `tiers`.
+    pub tiers: Vec<Tier>,
+    /// `keep_for`; `None`: forever.
+    pub keep_for_ms: Option<i64>,
+}
+
+/// Rules are equal when written the same (the matchers follow from the selector).
+impl PartialEq for RuleConfig {
+    fn eq(&self, other: &Self) -> bool {
+        self.selector == other.selector
+            && self.tiers == other.tiers
+            && self.keep_for_ms == other.keep_for_ms
+    }
+}
+
+impl Eq for RuleConfig {}
+
+impl DownsamplingConfig {
+    /// [`Downsampling::standard`], as configuration.
+    pub fn standard() -> DownsamplingConfig {
+        DownsamplingConfig {
+            rules: Downsampling::standard()
+                .rules
+                .into_iter()
+                .map(|r| RuleConfig {
+                    selector: None,
+                    matchers: r.matchers,
+                    tiers: r.tiers,
+                    keep_for_ms: r.keep_for_ms,
+                })
+                .collect(),
+        }
+    }
+
+    /// The rules for `tsdb_core::Options::downsampling`.
+    pub fn to_downsampling(&self) -> Downsampling {
+        Downsampling {
+            rules: self
+                .rules
+                .iter()
+                .map(|r| DownsampleRule {
+                    matchers: r.matchers.clone(),
+                    tiers: r.tiers.clone(),
+                    keep_for_ms: r.keep_for_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The rollup window the rules are checked against: the database's widest compaction
+/// window with the server's (default) block range, 24 h.
+pub fn rollup_window_ms() -> i64 {
+    DEFAULT_BLOCK_RANGE_MS.saturating_mul(LEVEL_SPANS[LEVEL_SPANS.len() - 1])
 }
 
 fn quote(v: &str) -> String {
@@ -216,9 +373,7 @@ struct Raw {
     #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_remote_read")]
     remote_read: Option<()>,
-    #[expect(dead_code, reason = "refused by name")]
-    #[serde(default, deserialize_with = "refuse_storage")]
-    storage: Option<()>,
+    storage: Option<RawStorage>,
     #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_tracing")]
     tracing: Option<()>,
@@ -231,6 +386,116 @@ struct RawGlobal {
     scrape_timeout: Option<ConfigDuration>,
     evaluation_interval: Option<ConfigDuration>,
     external_labels: Option<ExternalLabels>,
+}
+
+/// `storage`: `downsampling`, and Prometheus's own subsections refused by name.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    downsampling: Option<RawRules>,
+    #[expect(dead_code, reason = "refused by name")]
+    #[serde(default, deserialize_with = "refuse_storage_tsdb")]
+    tsdb: Option<()>,
+    #[expect(dead_code, reason = "refused by name")]
+    #[serde(default, deserialize_with = "refuse_storage_exemplars")]
+    exemplars: Option<()>,
+}
+
+/// `storage.downsampling`: each rule read and checked with its index, so that an error
+/// names both the rule and its line.
+struct RawRules(Vec<RuleConfig>);
+
+impl<'de> Deserialize<'de> for RawRules {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Rules;
+        impl<'de> Visitor<'de> for Rules {
+            type Value = RawRules;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a list of downsampling rules")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawRules, A::Error> {
+                let mut rules = Vec::new();
+                while let Some(rule) = seq.next_element_seed(RuleSeed(rules.len()))? {
+                    rules.push(rule);
+                }
+                Ok(RawRules(rules))
+            }
+        }
+        d.deserialize_seq(Rules)
+    }
+}
+
+/// One rule as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    #[serde(rename = "match")]
+    selector: Option<String>,
+    #[serde(default)]
+    tiers: Vec<RawTier>,
+    keep_for: Option<KeepFor>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    after: ConfigDuration,
+    resolution: ConfigDuration,
+}
+
+/// `keep_for`: a duration, or `forever`.
+struct KeepFor(Option<i64>);
+
+impl<'de> Deserialize<'de> for KeepFor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s == "forever" {
+            return Ok(KeepFor(None));
+        }
+        positive_ms(&s).map(|ms| KeepFor(Some(ms)))
+    }
+}
+
+/// Reads rule number `.0` of `storage.downsampling` and checks it.
+struct RuleSeed(usize);
+
+impl<'de> DeserializeSeed<'de> for RuleSeed {
+    type Value = RuleConfig;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RuleConfig, D::Error> {
+        let i = self.0;
+        let raw = RawRule::deserialize(d)?;
+        let fail =
+            |m: String| serde::de::Error::custom(format!("storage.downsampling rule {i}: {m}"));
+        let matchers = match &raw.selector {
+            Some(text) => {
+                crate::api::series_selector(text).map_err(|e| fail(format!("match: {e}")))?
+            }
+            None => Vec::new(),
+        };
+        let to_ms = |d: &ConfigDuration| i64::try_from(d.0.as_millis()).unwrap_or(i64::MAX);
+        let rule = RuleConfig {
+            selector: raw.selector,
+            matchers,
+            tiers: raw
+                .tiers
+                .iter()
+                .map(|t| Tier {
+                    after_ms: to_ms(&t.after),
+                    resolution_ms: to_ms(&t.resolution),
+                })
+                .collect(),
+            keep_for_ms: raw.keep_for.and_then(|k| k.0),
+        };
+        // tsdb-core's checks, on this rule alone: its message names "rule 0"
+        let one = DownsamplingConfig {
+            rules: vec![rule.clone()],
+        };
+        one.to_downsampling()
+            .validate(rollup_window_ms())
+            .map_err(|e| fail(e.strip_prefix("rule 0: ").unwrap_or(&e).to_owned()))?;
+        Ok(rule)
+    }
 }
 
 /// A sections Prometheus has and this server does not support yet: refused with its name
@@ -252,7 +517,8 @@ refuse! {
     refuse_alerting => "alerting",
     refuse_remote_write => "remote_write",
     refuse_remote_read => "remote_read",
-    refuse_storage => "storage",
+    refuse_storage_tsdb => "storage.tsdb",
+    refuse_storage_exemplars => "storage.exemplars",
     refuse_tracing => "tracing",
 }
 
@@ -262,15 +528,23 @@ struct ConfigDuration(Duration);
 impl<'de> Deserialize<'de> for ConfigDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        match prometheus_duration_ms(&s).and_then(|ms| u64::try_from(ms).ok()) {
-            Some(ms) if ms > 0 => Ok(ConfigDuration(Duration::from_millis(ms))),
-            Some(_) => Err(serde::de::Error::custom(format!(
-                "duration {s:?} must be greater than zero"
-            ))),
-            None => Err(serde::de::Error::custom(format!(
-                "not a valid duration string: {s:?} (use units y, w, d, h, m, s, ms, e.g. 15s)"
-            ))),
-        }
+        let ms = positive_ms(&s)?;
+        Ok(ConfigDuration(Duration::from_millis(
+            u64::try_from(ms).unwrap_or(0),
+        )))
+    }
+}
+
+/// A positive Prometheus duration in milliseconds.
+fn positive_ms<E: serde::de::Error>(s: &str) -> Result<i64, E> {
+    match prometheus_duration_ms(s) {
+        Some(ms) if ms > 0 => Ok(ms),
+        Some(_) => Err(E::custom(format!(
+            "duration {s:?} must be greater than zero"
+        ))),
+        None => Err(E::custom(format!(
+            "not a valid duration string: {s:?} (use units y, w, d, h, m, s, ms, e.g. 15s)"
+        ))),
     }
 }
 
@@ -391,5 +665,142 @@ mod tests {
         assert!(e.contains("not a valid external label name"), "{e}");
         assert!(Config::parse("global: [\n").is_err());
         assert!(Config::parse("- 1\n").is_err());
+    }
+
+    const RULES: &str = "storage:
+  downsampling:
+    - match: '{__name__=~\"node_cpu.*\"}'
+      tiers:
+        - {after: 30d, resolution: 1m}
+        - {after: 90d, resolution: 1h}
+      keep_for: 2y
+    - match: '{__name__=~\"debug_.+\"}'
+      keep_for: 1d
+    - tiers: [{after: 7d, resolution: 1m}, {after: 30d, resolution: 1h}]
+      keep_for: forever
+";
+
+    #[test]
+    fn downsampling_rules_map_one_to_one() {
+        let c = Config::parse(RULES).unwrap();
+        let d = c.downsampling.to_downsampling();
+        assert_eq!(d.rules.len(), 3);
+        let day = tsdb_core::downsampling::DAY_MS;
+        assert_eq!(
+            d.rules[0].tiers,
+            vec![
+                Tier {
+                    after_ms: 30 * day,
+                    resolution_ms: 60_000
+                },
+                Tier {
+                    after_ms: 90 * day,
+                    resolution_ms: 3_600_000
+                }
+            ]
+        );
+        assert_eq!(d.rules[0].keep_for_ms, Some(730 * day));
+        assert!(d.rules[1].tiers.is_empty());
+        assert_eq!(d.rules[1].keep_for_ms, Some(day));
+        assert_eq!(d.rules[2].keep_for_ms, None, "forever");
+        assert!(d.rules[2].matchers.is_empty());
+        let cpu = tsdb_index::Labels::new([("__name__", "node_cpu_seconds_total")]).unwrap();
+        let dbg = tsdb_index::Labels::new([("__name__", "debug_x")]).unwrap();
+        let mem = tsdb_index::Labels::new([("__name__", "mem")]).unwrap();
+        assert_eq!(d.rule_for(&cpu).unwrap().keep_for_ms, Some(730 * day));
+        assert_eq!(d.rule_for(&dbg).unwrap().keep_for_ms, Some(day));
+        assert_eq!(d.rule_for(&mem).unwrap().keep_for_ms, None);
+        // shown and read back the same
+        let yaml = c.to_yaml();
+        assert!(yaml.contains("keep_for: forever"), "{yaml}");
+        assert_eq!(Config::parse(&yaml).unwrap(), c, "{yaml}");
+    }
+
+    #[test]
+    fn downsampling_defaults_to_standard_and_can_be_off() {
+        let standard = Config::parse("global: {}\n").unwrap().downsampling;
+        let d = standard.to_downsampling();
+        assert_eq!(d.keep_ms(0), Downsampling::standard().keep_ms(0));
+        assert_eq!(d.resolutions(), vec![60_000, 3_600_000]);
+        assert_eq!(
+            d.keep_ms(3_600_000),
+            Some(365 * tsdb_core::downsampling::DAY_MS)
+        );
+        let yaml = Config::default().to_yaml();
+        assert!(yaml.contains("keep_for: 1y"), "{yaml}");
+        assert_eq!(Config::parse(&yaml).unwrap(), Config::default());
+        let off = Config::parse("storage:\n  downsampling: []\n").unwrap();
+        assert!(off.downsampling.to_downsampling().is_none());
+        assert!(off.to_yaml().contains("downsampling: []"));
+        assert_eq!(Config::parse(&off.to_yaml()).unwrap(), off);
+        // a storage section without downsampling keeps the standard rules
+        assert_eq!(
+            Config::parse("storage: {}\n").unwrap().downsampling,
+            standard
+        );
+    }
+
+    #[test]
+    fn bad_downsampling_rules_name_the_rule_and_the_line() {
+        let cases: [(&str, &[&str]); 10] = [
+            (
+                "storage:\n  downsampling:\n    - keep_for: 1d\n    - match: 'up{'\n",
+                &["rule 1", "match:", "line 4"],
+            ),
+            (
+                "storage:\n  downsampling:\n    - tiers:\n        - {after: 7d, resolution: 7s}\n",
+                &["rule 0", "divide the rollup window", "line 3"],
+            ),
+            (
+                "storage:\n  downsampling:\n    - keep_for: 1d\n    - tiers: [{after: 7d, resolution: 1m}, {after: 5d, resolution: 1h}]\n",
+                &["rule 1", "ages must increase", "line 4"],
+            ),
+            (
+                "storage:\n  downsampling:\n    - tiers: [{after: 7d, resolution: 1m}]\n      keep_for: 7d\n",
+                &["rule 0", "keep_for must be longer", "line 3"],
+            ),
+            (
+                "storage:\n  downsampling:\n    - tiers: [{after: 7d, resolution: 2m}, {after: 8d, resolution: 3m}]\n",
+                &["rule 0", "multiple of the tier", "line 3"],
+            ),
+            (
+                "storage:\n  downsampling:\n    - tiers: [{after: 7d, resolution: 1m}]\n      keep_for: never\n",
+                &["not a valid duration", "line 4"],
+            ),
+            (
+                "storage:\n  downsampling:\n    - tiers: [{after: 0s, resolution: 1m}]\n",
+                &["greater than zero", "line 3"],
+            ),
+            (
+                "storage:\n  downsampling:\n    - tier: [{after: 1d, resolution: 1m}]\n",
+                &["tier", "line 3"],
+            ),
+            (
+                "storage:\n  downsampling:\n    - tiers: [{after: 1d, res: 1m}]\n",
+                &["res", "line 3"],
+            ),
+            (
+                "storage:\n  downsampling: []\n  downsamplin: []\n",
+                &["downsamplin", "line 3"],
+            ),
+        ];
+        for (text, want) in cases {
+            let e = Config::parse(text).unwrap_err();
+            for w in want {
+                assert!(e.contains(w), "{text}: {e} should say {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn prometheus_storage_subsections_are_refused_by_name() {
+        for sub in ["tsdb", "exemplars"] {
+            let text = format!("storage:\n  downsampling: []\n  {sub}:\n    x: 1\n");
+            let e = Config::parse(&text).unwrap_err();
+            assert!(
+                e.contains(&format!("`storage.{sub}` is not supported")) && e.contains("line 4"),
+                "{text}: {e}"
+            );
+        }
     }
 }

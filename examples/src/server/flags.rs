@@ -88,8 +88,9 @@ pub struct Flags {
     pub wal_sync_interval: Duration,
 
     /// Persisted data older than this is deleted, whole segments at a time (Prometheus's
-    /// --storage.tsdb.retention.time). Default 0: kept until per-resolution retention
-    /// rules (downsampling) arrive, so nothing is lost before it has a rollup.
+    /// --storage.tsdb.retention.time), whatever the downsampling rules
+    /// (`storage.downsampling` in --config, which delete per resolution and by default
+    /// keep data 365 days) would keep. Default 0: only the rules delete.
     #[arg(long, value_name = "DURATION", default_value = "0s", value_parser = duration)]
     pub retention: Duration,
 

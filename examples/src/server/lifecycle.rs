@@ -9,7 +9,10 @@
 //!
 //! A reload (SIGHUP or `POST /-/reload`) re-reads the configuration, credentials and
 //! certificate files; if any of them is invalid nothing changes and the reload reports
-//! the error (`/-/reload` answers 500 with it).
+//! the error (`/-/reload` answers 500 with it). The database holds the downsampling
+//! rules (`storage.downsampling`) from its open on, so a reload whose rules differ from
+//! those in force is refused the same way (counted as a failed reload; restart the
+//! server to change them).
 //!
 //! SIGTERM or SIGINT: the listener stops accepting, requests in flight get up to
 //! `--shutdown-timeout` to finish (then their connections are closed, which cancels
@@ -206,6 +209,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     {
         let state = state.clone();
         let dir = flags.data.clone();
+        let downsampling = state.0.config.read().downsampling.to_downsampling();
         let options = Options {
             out_of_order_window_ms: i64::try_from(flags.out_of_order_window.as_millis())
                 .unwrap_or(i64::MAX),
@@ -219,6 +223,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
                 .then(|| i64::try_from(flags.retention.as_millis()).unwrap_or(i64::MAX)),
             retention_bytes: (flags.retention_size > 0)
                 .then(|| u64::try_from(flags.retention_size).unwrap_or(u64::MAX)),
+            downsampling,
             ..Options::default()
         };
         let limits = ingest_limits(&flags);
@@ -447,6 +452,14 @@ async fn reload_inner(state: &AppState) -> Result<(), String> {
         Some(_) => Some(shard(flags)?),
         None => None,
     };
+    if config.downsampling != state.0.config.read().downsampling {
+        return Err(
+            "storage.downsampling differs from the rules in force: the database \
+                    applies them from its open on, so changing them needs a restart (the \
+                    rules in force stay)"
+                .to_owned(),
+        );
+    }
     // All or nothing itself: refused before anything else changes.
     if let Some(scrape) = state.0.scrape.get() {
         scrape.apply(&config.scrape_configs).await?;
