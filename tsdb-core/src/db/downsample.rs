@@ -58,6 +58,7 @@ use crate::segment::{RollupGroup, Segment};
 
 /// Buckets per rollup chunk.
 const BUCKETS_PER_CHUNK: usize = 1024;
+const BUCKETS_PER_CHUNK_I64: i64 = 1024;
 
 /// One rollup to compute: the raw segments of a window rolled up at one resolution,
 /// replacing the window's older rollups of that resolution.
@@ -211,7 +212,7 @@ pub(crate) struct RollupMerge {
 
 /// Windows in a merged span of rollups of `resolution_ms`.
 pub(crate) fn span_windows(resolution_ms: i64, window: i64) -> i64 {
-    (resolution_ms.saturating_mul(BUCKETS_PER_CHUNK as i64) / window.max(1)).max(1)
+    (resolution_ms.saturating_mul(BUCKETS_PER_CHUNK_I64) / window.max(1)).max(1)
 }
 
 /// The oldest merge of window rollups due, if any (see "Merging rollups").
