@@ -244,6 +244,24 @@ pub fn columns_of(b: &Bucket) -> [f64; COLUMNS] {
     ]
 }
 
+/// The column each column may be omitted in favour of, chunk by chunk, when every value
+/// of the chunk equals it (bits): sum and last the first value (one-sample buckets),
+/// min the first value and max the last (counters, rising within a bucket). Resolved in
+/// the order first, last, then the others; the first value is always stored.
+pub(crate) const REFERENCE: [Option<usize>; COLUMNS] = [
+    None,
+    Some(4),
+    Some(4),
+    Some(5),
+    None,
+    Some(4),
+    None,
+    None,
+    None,
+    None,
+    None,
+];
+
 /// A whole non-negative number stored as f64, or `None`.
 fn whole(v: f64) -> Option<u64> {
     #[expect(

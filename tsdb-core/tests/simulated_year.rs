@@ -145,12 +145,18 @@ fn check(db: &Db, now: i64) -> [(Option<i64>, u64); 3] {
         s.iter().read_into(&mut got_t, &mut got_v).unwrap();
         assert_eq!(got_t, ts, "series {i}: raw timestamps");
         assert!(
-            got_v.iter().zip(&vs).all(|(a, b)| a.to_bits() == b.to_bits()),
+            got_v
+                .iter()
+                .zip(&vs)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
             "series {i}: raw values"
         );
         // 1 h buckets of [h_from, m_from), 1 m buckets of [m_from, raw_from)
         let mut want = Vec::new();
-        for (res, from, until) in [(HOUR, h_from, m_from.min(raw_from)), (MINUTE, m_from, raw_from)] {
+        for (res, from, until) in [
+            (HOUR, h_from, m_from.min(raw_from)),
+            (MINUTE, m_from, raw_from),
+        ] {
             let (ts, vs) = samples(i, from, until);
             want.extend(rollup(&ts, &vs, res).into_iter().map(|(end, agg)| Bucket {
                 end,
@@ -219,6 +225,12 @@ fn a_year_of_a_small_fleet_keeps_what_the_rules_say() {
     let level = |a: u64, b: u64| (a as f64 / b as f64 - 1.0).abs() < 0.15;
     assert!(level(at(100)[0], at(300)[0]), "raw: {:?}", curve);
     assert!(level(at(100)[1], at(300)[1]), "1m: {:?}", curve);
-    assert!(at(300)[2] > at(100)[2] && at(380)[2] > at(200)[2], "1h grows: {curve:?}");
-    assert!(level(at(420)[2], at(380)[2]), "1h level after a year: {curve:?}");
+    assert!(
+        at(300)[2] > at(100)[2] && at(380)[2] > at(200)[2],
+        "1h grows: {curve:?}"
+    );
+    assert!(
+        level(at(420)[2], at(380)[2]),
+        "1h level after a year: {curve:?}"
+    );
 }

@@ -454,7 +454,7 @@ impl SeriesSource for MergeSource<'_> {
             },
         )
         .map_err(|e| Error::invariant(format!("re-encoding {labels} in a compaction: {e}")))?;
-        Ok(Some(SourceSeries { labels, chunks }))
+        Ok(Some(SourceSeries::raw(labels, chunks)))
     }
 }
 

@@ -52,8 +52,8 @@ use super::persist::segment_name;
 use super::{Db, Inner, PersistState, SEGMENTS_DIR};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, SegmentEntry};
-use crate::rollup::{columns_of, merge_same_ends, rollup, Bucket, COLUMNS};
-use crate::segment::write::{write_segment, SegmentSpec, SeriesSource, SourceSeries};
+use crate::rollup::{columns_of, merge_same_ends, rollup, Bucket, COLUMNS, REFERENCE};
+use crate::segment::write::{write_segment, SegmentSpec, SeriesSource, SourceChunk, SourceSeries};
 use crate::segment::{RollupGroup, Segment};
 
 /// Buckets per rollup chunk.
@@ -472,27 +472,48 @@ impl SeriesSource for RollupSource<'_> {
 }
 
 /// The [`COLUMNS`] runs of chunks of `buckets` (time order): column `c`'s chunks first
-/// for `c = 0`, then `c = 1`, …, each run cut every [`BUCKETS_PER_CHUNK`] buckets.
-pub(crate) fn encode_columns(buckets: &[Bucket]) -> tsdb_compress::Result<Vec<Chunk>> {
+/// for `c = 0`, then `c = 1`, …, each run cut every [`BUCKETS_PER_CHUNK`] buckets; a
+/// chunk whose values all equal its reference column's (`REFERENCE`) is left out.
+pub(crate) fn encode_columns(buckets: &[Bucket]) -> tsdb_compress::Result<Vec<SourceChunk>> {
     let cols: Vec<[f64; COLUMNS]> = buckets.iter().map(columns_of).collect();
     let mut out = Vec::new();
     let options = ChunkOptions {
         max_samples: BUCKETS_PER_CHUNK,
     };
     for c in 0..COLUMNS {
-        let samples: Vec<Sample> = buckets
-            .iter()
-            .zip(&cols)
-            .map(|(b, col)| Sample {
-                t: b.end,
-                v: col[c],
-            })
-            .collect();
-        out.extend(Chunk::encode_series(&samples, options)?);
+        for (group, cols) in buckets
+            .chunks(BUCKETS_PER_CHUNK)
+            .zip(cols.chunks(BUCKETS_PER_CHUNK))
+        {
+            let (Some(first), Some(last)) = (group.first(), group.last()) else {
+                continue;
+            };
+            if let Some(r) = REFERENCE[c] {
+                if cols.iter().all(|col| col[c].to_bits() == col[r].to_bits()) {
+                    out.push(SourceChunk::SameAsReference {
+                        min_t: first.end,
+                        max_t: last.end,
+                    });
+                    continue;
+                }
+            }
+            let samples: Vec<Sample> = group
+                .iter()
+                .zip(cols)
+                .map(|(b, col)| Sample {
+                    t: b.end,
+                    v: col[c],
+                })
+                .collect();
+            out.extend(
+                Chunk::encode_series(&samples, options)?
+                    .into_iter()
+                    .map(SourceChunk::Encoded),
+            );
+        }
     }
     Ok(out)
 }
-
 /// One parent rollup segment read in label order: the segment, the next series id, the
 /// current series.
 type RollupCursor = (Arc<Segment>, u32, Option<(Labels, Vec<RollupGroup>)>);

@@ -80,7 +80,7 @@ impl SeriesSource for HeadRange<'_> {
                 &mut self.samples,
                 &labels,
             )? {
-                return Ok(Some(SourceSeries { labels, chunks }));
+                return Ok(Some(SourceSeries::raw(labels, chunks)));
             }
         }
         Ok(None)
@@ -227,10 +227,7 @@ impl SeriesSource for LateRange<'_> {
                 &mut self.samples,
                 labels,
             )? {
-                return Ok(Some(SourceSeries {
-                    labels: labels.clone(),
-                    chunks,
-                }));
+                return Ok(Some(SourceSeries::raw(labels.clone(), chunks)));
             }
         }
         Ok(None)

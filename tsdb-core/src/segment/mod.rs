@@ -20,7 +20,7 @@ use tsdb_index::{DiskIndex, Labels, Matcher};
 
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::{Fs, MappedBytes};
-use crate::rollup::{bucket_of, Bucket, COLUMNS};
+use crate::rollup::{bucket_of, Bucket, COLUMNS, REFERENCE};
 use crate::series_iter::{ChunkBytes, ChunkHandle};
 
 pub(crate) const META_FILE: &str = "meta";
@@ -339,10 +339,23 @@ impl Segment {
     /// column's CRC and that the columns agree.
     pub(crate) fn read_rollup_group(&self, g: &RollupGroup, out: &mut Vec<Bucket>) -> Result<()> {
         let res = i64::try_from(self.meta.resolution_ms).unwrap_or(i64::MAX);
+        let corrupt = |offset: u64, what: &str| {
+            self.mark_corrupt();
+            Error::corruption(&self.dir.join(CHUNKS_FILE), offset, what.to_string())
+        };
         let mut ends: Vec<i64> = Vec::new();
-        let mut cols: Vec<Vec<f64>> = Vec::with_capacity(COLUMNS);
+        let mut cols: Vec<Option<Vec<f64>>> = vec![None; COLUMNS];
         let mut ts = Vec::new();
-        for &(offset, len) in &g.columns {
+        for (c, &(offset, len)) in g.columns.iter().enumerate() {
+            if len == 0 {
+                if REFERENCE[c].is_none() {
+                    return Err(corrupt(
+                        offset,
+                        "an empty rollup chunk with no reference column",
+                    ));
+                }
+                continue; // equal to its reference column, filled in below
+            }
             let bytes = self.chunk_bytes(offset, len)?;
             let view = tsdb_compress::ChunkRef::new(bytes)
                 .map_err(|e| self.chunk_corruption(offset, &e))?;
@@ -350,29 +363,33 @@ impl Segment {
             ts.clear();
             view.decode_into(&mut ts, &mut vs)
                 .map_err(|e| self.chunk_corruption(offset, &e))?;
-            if ends.is_empty() {
+            if c == 0 {
                 ends = ts.clone();
             } else if ts != ends {
-                self.mark_corrupt();
-                return Err(Error::corruption(
-                    &self.dir.join(CHUNKS_FILE),
-                    offset,
-                    "rollup columns disagree on bucket ends",
-                ));
+                return Err(corrupt(offset, "rollup columns disagree on bucket ends"));
             }
-            cols.push(vs);
+            cols[c] = Some(vs);
         }
+        // first (4) is always stored; last (5) before the columns that refer to it
+        for c in [5, 1, 2, 3] {
+            if cols[c].is_none() {
+                let r = REFERENCE[c].unwrap_or(4);
+                cols[c] = cols[r].clone();
+            }
+        }
+        let cols: Vec<Vec<f64>> = cols
+            .into_iter()
+            .map(|c| c.ok_or_else(|| corrupt(g.columns[0].0, "a rollup column is missing")))
+            .collect::<Result<_>>()?;
         for (i, &end) in ends.iter().enumerate() {
             let mut c = [0.0; COLUMNS];
             for (k, col) in cols.iter().enumerate() {
                 c[k] = col.get(i).copied().unwrap_or(f64::NAN);
             }
             let b = bucket_of(end, res, &c).ok_or_else(|| {
-                self.mark_corrupt();
-                Error::corruption(
-                    &self.dir.join(CHUNKS_FILE),
+                corrupt(
                     g.columns[0].0,
-                    format!("rollup bucket ending at {end} is not a valid aggregate"),
+                    &format!("rollup bucket ending at {end} is not a valid aggregate"),
                 )
             })?;
             out.push(b);

@@ -37,11 +37,32 @@ pub(crate) struct SegmentSpec {
 }
 
 /// One series on its way into a segment: its labels and its chunks in time order, not
-/// overlapping, inside the segment's range.
+/// overlapping, inside the segment's range (a rollup series: eleven such runs, one per
+/// column).
 #[derive(Debug)]
 pub(crate) struct SourceSeries {
     pub(crate) labels: Labels,
-    pub(crate) chunks: Vec<Chunk>,
+    pub(crate) chunks: Vec<SourceChunk>,
+}
+
+impl SourceSeries {
+    /// A raw series.
+    pub(crate) fn raw(labels: Labels, chunks: Vec<Chunk>) -> SourceSeries {
+        SourceSeries {
+            labels,
+            chunks: chunks.into_iter().map(SourceChunk::Encoded).collect(),
+        }
+    }
+}
+
+/// One chunk of a series on its way into a segment.
+#[derive(Debug)]
+pub(crate) enum SourceChunk {
+    /// An encoded chunk.
+    Encoded(Chunk),
+    /// A rollup column chunk equal, bucket for bucket, to its reference column's
+    /// (`rollup::REFERENCE`): written as an entry with no bytes.
+    SameAsReference { min_t: i64, max_t: i64 },
 }
 
 /// Where a segment's series come from, one at a time and in label order, so the writer
@@ -167,10 +188,25 @@ impl<'a> SegmentWriter<'a> {
             if i % run_len == 0 {
                 prev_max = None;
             }
-            let view = chunk
-                .view()
-                .map_err(|e| Error::invariant(format!("chunk to persist does not decode: {e}")))?;
-            let (min_t, max_t) = (view.min_time(), view.max_time());
+            let (min_t, max_t, bytes, samples) = match chunk {
+                SourceChunk::Encoded(chunk) => {
+                    let view = chunk.view().map_err(|e| {
+                        Error::invariant(format!("chunk to persist does not decode: {e}"))
+                    })?;
+                    (
+                        view.min_time(),
+                        view.max_time(),
+                        chunk.as_bytes(),
+                        chunk.len(),
+                    )
+                }
+                SourceChunk::SameAsReference { min_t, max_t } if self.spec.resolution_ms > 0 => {
+                    (*min_t, *max_t, &[][..], 0)
+                }
+                SourceChunk::SameAsReference { .. } => {
+                    return Err(Error::invariant("an omitted chunk in a raw series"));
+                }
+            };
             if prev_max.is_some_and(|p| min_t <= p)
                 || min_t < self.spec.min_t
                 || max_t >= self.spec.max_t
@@ -186,12 +222,12 @@ impl<'a> SegmentWriter<'a> {
             put_varint(&mut self.series_entries, min_t);
             put_uvarint(&mut self.series_entries, max_t.abs_diff(min_t));
             put_uvarint(&mut self.series_entries, offset);
-            put_uvarint(&mut self.series_entries, chunk.as_bytes().len() as u64);
-            self.buf.extend_from_slice(chunk.as_bytes());
+            put_uvarint(&mut self.series_entries, bytes.len() as u64);
+            self.buf.extend_from_slice(bytes);
             self.chunks += 1;
             if i < run_len {
-                // a rollup's buckets counted once, in its first column
-                self.samples += chunk.len() as u64;
+                // a rollup's buckets counted once, in its first column (never omitted)
+                self.samples += samples as u64;
             }
         }
         if self.buf.len() >= WRITE_BUFFER {
