@@ -26,6 +26,8 @@
 # * The default limits hold: the big profile has 10,000 series (--max-series 2,000,000,
 #   --max-series-per-metric 200,000) and 1,000 samples per request
 #   (--max-samples-per-write 2,000,000; bodies of about 60-100 KB, limit 32 MiB).
+# * --config with `storage: downsampling: []`: everything kept raw, as the peers keep it
+#   (the data is dated 2024; the standard rules would roll it up and delete it).
 # * OURS_FLUSH: POST /api/v1/admin/tsdb/flush persists the whole head into segments and
 #   checkpoints the write-ahead log, as VictoriaMetrics' force_flush + force_merge and
 #   promtool's finished blocks do for the peers.
@@ -56,8 +58,17 @@ profile="${PROFILE:-small}"
 export PROFILE="$profile"
 export TARGETS="${TARGETS:-prometheus,victoriametrics,ours}"
 export RESULTS="${RESULTS:-$CARGO_TARGET_DIR/peers/$(date -u +%Y%m%dT%H%M%SZ)-$profile}"
+# The harness's data is dated 2024: under the server's standard downsampling rules (raw
+# 7 d, 1 m to 30 d, 1 h to 365 d) the flush would roll it up and delete it. The peers keep
+# everything raw, so ours does too (OURS_DOWNSAMPLING=standard measures the rules instead).
+ours_config="$CARGO_TARGET_DIR/peers-ours.yml"
+if [[ "${OURS_DOWNSAMPLING:-none}" == none ]]; then
+  printf 'storage:\n  downsampling: []\n' >"$ours_config"
+else
+  printf '{}\n' >"$ours_config"
+fi
 export OURS_CMD="$server --listen {addr} --data {datadir} --self-scrape-interval 0 \
---out-of-order-window 1d --query-max-samples 200000000 --log-level warn"
+--out-of-order-window 1d --query-max-samples 200000000 --log-level warn --config $ours_config"
 export OURS_READY=/-/ready
 export OURS_PROTOCOLS=influx,rw
 export OURS_FLUSH='POST /api/v1/admin/tsdb/flush'
