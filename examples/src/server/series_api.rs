@@ -257,9 +257,10 @@ pub async fn delete_series(State(s): State<AppState>, req: Request) -> Response 
 
 /// `/api/v1/admin/tsdb/flush` (POST or PUT, admin credential): persists everything in
 /// the head to segments now, instead of when the head next spans 1.5 block ranges, then
-/// runs the compactions that are due, and answers
-/// `{"status":"success","data":{"segments":N,"compacted":R,"compactedInto":W}}`: segments
-/// written from the head, segments merged, and the segments they became. Afterwards samples older than the newest one persisted are late data (kept
+/// runs the compactions and rollups that are due, and answers
+/// `{"status":"success","data":{"segments":N,"compacted":R,"compactedInto":W,"rollups":U}}`:
+/// segments written from the head, segments merged, the segments they became, and rollup
+/// segments written (retention runs with the next maintenance pass). Afterwards samples older than the newest one persisted are late data (kept
 /// within `--out-of-order-window`). Why it exists: a benchmark or a backup wants the
 /// data directory in its persisted shape (segments, a checkpointed write-ahead log), as
 /// VictoriaMetrics' `/internal/force_flush` gives it; routine operation never needs it.
@@ -268,14 +269,17 @@ pub async fn flush(State(s): State<AppState>) -> Response {
         Ok(db) => db,
         Err(e) => return e.into_response(),
     };
-    let work = move || -> tsdb_core::Result<(usize, tsdb_core::CompactStats)> {
+    let work = move || -> tsdb_core::Result<(usize, tsdb_core::CompactStats, usize)> {
         let segments = db.persist_all()?;
-        Ok((segments, db.compact()?))
+        let compacted = db.compact()?;
+        let rollups = db.downsample()?;
+        Ok((segments, compacted, rollups.segments_written))
     };
     match tokio::task::spawn_blocking(work).await {
-        Ok(Ok((segments, c))) => response::success(
+        Ok(Ok((segments, c, rollups))) => response::success(
             &format!(
-                "{{\"segments\":{segments},\"compacted\":{},\"compactedInto\":{}}}",
+                "{{\"segments\":{segments},\"compacted\":{},\"compactedInto\":{},\
+                 \"rollups\":{rollups}}}",
                 c.segments_replaced, c.segments_written
             ),
             &[],
