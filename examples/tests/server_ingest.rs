@@ -203,7 +203,8 @@ fn flush_persists_the_head_to_segments() {
     );
     let r = s.post_form("/api/v1/admin/tsdb/flush", "");
     assert_eq!(
-        r.body, r#"{"status":"success","data":{"segments":0,"compacted":0,"compactedInto":0,"rollups":0}}"#,
+        r.body,
+        r#"{"status":"success","data":{"segments":0,"compacted":0,"compactedInto":0,"rollups":0}}"#,
         "nothing left in the head"
     );
 }

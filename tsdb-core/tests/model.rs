@@ -1,6 +1,9 @@
 //! Model test: random interleavings of appends (some out of order, some duplicates),
-//! persists, deletions, reopens and queries against a `BTreeMap` oracle that holds
-//! exactly the samples the database acknowledged.
+//! persists, compactions, rollups, retention steps, deletions, reopens and queries
+//! against a `BTreeMap` oracle that holds exactly the samples the database acknowledged.
+//! The downsampling rule keeps raw samples 2 s behind the cursor and 100 ms rollups
+//! forever: raw reads must give the oracle's samples from where raw data begins, and
+//! the rollups read before it the oracle's samples rolled up.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -11,7 +14,8 @@ use std::sync::Arc;
 
 use common::T0;
 use proptest::prelude::*;
-use tsdb_core::{Batch, Db, ManualClock, Options};
+use tsdb_core::rollup::rollup;
+use tsdb_core::{Batch, Db, DownsampleRule, Downsampling, ManualClock, Options, Tier};
 use tsdb_index::{Labels, Matcher};
 
 const SERIES: usize = 4;
@@ -30,6 +34,10 @@ enum Op {
     PersistAll,
     /// Merge the segments that are due (`Db::compact`).
     Compact,
+    /// Compute the rollups that are due (`Db::downsample`).
+    Downsample,
+    /// Delete what the rules no longer keep (`Db::apply_retention`).
+    Retention,
     Delete {
         series: usize,
         from_back: i64,
@@ -49,6 +57,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::PersistIfDue),
         1 => Just(Op::PersistAll),
         1 => Just(Op::Compact),
+        1 => Just(Op::Downsample),
+        1 => Just(Op::Retention),
         1 => (0..SERIES, 0i64..2000, 0i64..500).prop_map(|(series, from_back, len)| Op::Delete { series, from_back, len }),
         1 => Just(Op::Reopen),
         2 => (0i64..3000, 0i64..3000).prop_map(|(from_back, len)| Op::Query { from_back, len }),
@@ -103,11 +113,15 @@ fn check(db: &Db, oracle: &Oracle, deleted: &[(usize, i64, i64)], mint: i64, max
             got.insert(i, samples);
         }
     }
+    // raw samples from where raw data begins (before it: rollups, checked below)
+    let raw_from = raw_from(db);
     let want: Oracle = oracle
         .iter()
         .map(|(&i, m)| {
+            let from = mint.max(raw_from);
             let m: BTreeMap<i64, f64> = m
-                .range(mint..=maxt)
+                .range(from..=maxt.max(from))
+                .filter(|(t, _)| **t <= maxt)
                 .filter(|(t, _)| {
                     !deleted
                         .iter()
@@ -120,13 +134,81 @@ fn check(db: &Db, oracle: &Oracle, deleted: &[(usize, i64, i64)], mint: i64, max
         .filter(|(_, m)| !m.is_empty())
         .collect();
     assert_eq!(got, want, "query [{mint}, {maxt}]");
+    // the rollups, over everything: the oracle's samples before raw data begins, rolled
+    // up, buckets any deletion overlaps left out
+    if (mint, maxt) != (i64::MIN, i64::MAX) {
+        return;
+    }
+    let q = db.querier(i64::MIN + 1, i64::MAX - 1).unwrap();
+    for s in q.select(&[Matcher::equal("__name__", "m")]).unwrap() {
+        let i: usize = s.labels().get("s").unwrap().parse().unwrap();
+        let mut got = Vec::new();
+        s.read_buckets_into(&mut got).unwrap();
+        let got: Vec<(i64, u64, u64)> = got
+            .iter()
+            .map(|b| (b.end, b.agg.count, b.agg.sum.to_bits()))
+            .collect();
+        let gone = |t0: i64, t1: i64| {
+            deleted
+                .iter()
+                .any(|&(x, a, b)| x == i && a <= t1 && b >= t0)
+        };
+        let (ts, vs): (Vec<i64>, Vec<f64>) = oracle
+            .get(&i)
+            .map(|m| {
+                m.range(..raw_from)
+                    .filter(|(t, _)| !gone(**t, **t))
+                    .map(|(&t, &v)| (t, v))
+                    .unzip()
+            })
+            .unwrap_or_default();
+        let want: Vec<(i64, u64, u64)> = rollup(&ts, &vs, RES)
+            .into_iter()
+            .filter(|(end, _)| !gone(end - RES + 1, *end))
+            .map(|(end, a)| (end, a.count, a.sum.to_bits()))
+            .collect();
+        assert_eq!(got, want, "series {i}: rollups before {raw_from}");
+    }
+}
+
+/// The rollup resolution of the model's rule.
+const RES: i64 = 100;
+/// How far the clock runs ahead of the cursor (the model's rule keeps raw samples this
+/// long plus 2 s: 2 s behind the cursor).
+const CLOCK_AHEAD: i64 = 1_000_000;
+
+/// Where raw data begins: the oldest raw segment, or the head when there is none.
+fn raw_from(db: &Db) -> i64 {
+    let stats = db.stats().unwrap();
+    let has_rollups = stats.segments.iter().any(|s| s.1.resolution_ms > 0);
+    if !has_rollups {
+        return i64::MIN;
+    }
+    stats
+        .segments
+        .iter()
+        .filter(|s| s.1.resolution_ms == 0)
+        .map(|s| s.1.min_t)
+        .min()
+        .unwrap_or(stats.persisted_until)
+        .min(stats.persisted_until)
 }
 
 fn run(ops: Vec<Op>, ooo_window: i64) {
     let tmp = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(T0 + 1_000_000));
+    let clock = Arc::new(ManualClock::new(T0 + CLOCK_AHEAD));
     let options = || Options {
-        block_range_ms: 1000,
+        block_range_ms: 250,
+        downsampling: Downsampling {
+            rules: vec![DownsampleRule {
+                matchers: vec![],
+                tiers: vec![Tier {
+                    after_ms: CLOCK_AHEAD + 2_000,
+                    resolution_ms: RES,
+                }],
+                keep_for_ms: None,
+            }],
+        },
         out_of_order_window_ms: ooo_window,
         clock: clock.clone(),
         sync: tsdb_core::wal::SyncMode::Never,
@@ -167,7 +249,10 @@ fn run(ops: Vec<Op>, ooo_window: i64) {
                     assert_eq!(out.rejected.len(), 1);
                 }
             }
-            Op::Advance(dt) => cursor += dt,
+            Op::Advance(dt) => {
+                cursor += dt;
+                clock.set(cursor + CLOCK_AHEAD);
+            }
             Op::PersistIfDue => {
                 db.persist_if_due().unwrap();
             }
@@ -176,6 +261,12 @@ fn run(ops: Vec<Op>, ooo_window: i64) {
             }
             Op::Compact => {
                 db.compact().unwrap();
+            }
+            Op::Downsample => {
+                db.downsample().unwrap();
+            }
+            Op::Retention => {
+                db.apply_retention().unwrap();
             }
             Op::Delete {
                 series,

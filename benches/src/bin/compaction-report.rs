@@ -13,7 +13,10 @@
 //! (defaults 2000, 2, 3). The WAL does not fsync (`SyncMode::Never`): the figure is the
 //! engine's CPU, not the disk's fsync latency.
 
-#![allow(clippy::expect_used, reason = "a report over its own generated data: a failure is a bug to see at once")]
+#![allow(
+    clippy::expect_used,
+    reason = "a report over its own generated data: a failure is a bug to see at once"
+)]
 
 use std::path::Path;
 use std::sync::Arc;
