@@ -214,6 +214,11 @@ fn load_segments(fs: &dyn Fs, dir: &Path, cold: Option<&Path>, write: bool) -> R
         .iter()
         .filter(|s| manifest.is_cold(s.seq))
         .count();
+    // a new cold tier (no `segments/` in it yet, nothing listed there)
+    let cold_new = cold_listed == 0
+        && cold_missing
+            .as_ref()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound);
     match (&cold_seg_dir, cold_missing) {
         (None, _) if cold_listed > 0 => {
             return Err(Error::ColdTierNotConfigured {
@@ -221,16 +226,14 @@ fn load_segments(fs: &dyn Fs, dir: &Path, cold: Option<&Path>, write: bool) -> R
                 segments: cold_listed,
             })
         }
-        (Some(cs), Some(e)) if e.kind() == std::io::ErrorKind::NotFound && cold_listed == 0 => {
-            if write {
-                create_dir_all_durable(fs, cs).map_err(io_err(IoOp::CreateDir, cs))?;
-            }
-        }
-        (Some(cs), Some(source)) => {
+        (Some(cs), Some(source)) if !cold_new => {
             return Err(Error::ColdDirUnavailable {
                 path: cs.clone(),
                 source,
             })
+        }
+        (Some(cs), Some(_)) if write => {
+            create_dir_all_durable(fs, cs).map_err(io_err(IoOp::CreateDir, cs))?;
         }
         _ => {}
     }
