@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::T0;
+use tsdb_core::wal::SyncMode;
 use tsdb_core::{Batch, Db, Error, ManualClock, Options, StorageTier};
 use tsdb_index::{Labels, Matcher};
 
@@ -23,6 +24,8 @@ fn options(clock: &Arc<ManualClock>, cold: Option<&Path>, after: i64) -> Options
     Options {
         clock: clock.clone(),
         background_maintenance: false,
+        // the log's durability is not what these tests look at
+        sync: SyncMode::Never,
         cold_dir: cold.map(Path::to_path_buf),
         cold_after_ms: cold.map(|_| after),
         ..Options::default()
@@ -408,4 +411,39 @@ fn leftovers_in_the_cold_dir_are_removed_on_open() {
     drop(db);
     let db = Db::open(&d.data, options(&clock, Some(&d.cold), DAY)).unwrap();
     assert_eq!(dump(&db), before);
+}
+
+#[test]
+fn a_failed_move_leaves_the_hot_copy_and_a_retry_moves_it() {
+    use tsdb_core::testing::{FaultFs, FaultOp};
+    for op in [
+        FaultOp::Create,
+        FaultOp::Fsync,
+        FaultOp::SyncDir,
+        FaultOp::Rename,
+    ] {
+        let d = dirs();
+        let clock = Arc::new(ManualClock::new(START + 3 * DAY));
+        let fault = Arc::new(FaultFs::real());
+        let opts = Options {
+            fs: fault.clone(),
+            ..options(&clock, Some(&d.cold), DAY)
+        };
+        let db = Db::open(&d.data, opts.clone()).unwrap();
+        fill(&db, 0, 70);
+        db.compact().unwrap();
+        let before = dump(&db);
+        fault.fail_next(op);
+        assert!(db.move_cold().is_err(), "{op:?}");
+        assert!(tiers(&db).iter().all(|t| t.1 == StorageTier::Hot), "{op:?}");
+        assert_eq!(dump(&db), before, "{op:?}");
+        // the retry moves both, over whatever the failed attempt left
+        assert_eq!(db.move_cold().unwrap().moved, 2, "{op:?}");
+        assert_eq!(dump(&db), before, "{op:?}");
+        db.close().unwrap();
+        drop(db);
+        let db = Db::open(&d.data, opts).unwrap();
+        assert_eq!(dump(&db), before, "{op:?}");
+        assert_eq!(subdirs(&d.cold.join("segments")).len(), 2, "{op:?}");
+    }
 }
