@@ -64,8 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let r = next();
                 let v = match i % 3 {
                     0 => {
-                        state[i] =
-                            (state[i] + ((r % 200) as f64 - 100.0) / 100.0).clamp(0.0, 100.0);
+                        state[i] = (state[i] + ((r % 200) as f64 - 100.0) / 100.0).clamp(0.0, 100.0);
                         (state[i] * 100.0).round() / 100.0
                     }
                     1 => {
@@ -100,10 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         e.1 += bytes;
         e.2 += 1;
     }
-    println!(
-        "{series} series, {days} days at 10 s: {:.1?} (maintenance {:.1?})",
-        total, maint
-    );
+    println!("{series} series, {days} days at 10 s: {:.1?} (maintenance {:.1?})", total, maint);
     for (res, (samples, bytes, segs)) in &by_res {
         let what = match res {
             0 => "raw sample".to_string(),
@@ -116,11 +112,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     // a year per series: raw 7 d, 1 m buckets for 30 d, 1 h buckets for 365 d
-    let per = |res: u64| {
-        by_res
-            .get(&res)
-            .map_or(0.0, |e| e.1 as f64 / e.0.max(1) as f64)
-    };
+    let per = |res: u64| by_res.get(&res).map_or(0.0, |e| e.1 as f64 / e.0.max(1) as f64);
     let year_per_series =
         7.0 * 8640.0 * per(0) + 30.0 * 1440.0 * per(60_000) + 365.0 * 24.0 * per(3_600_000);
     println!(
@@ -142,17 +134,8 @@ fn column_costs() {
     use tsdb_compress::{Chunk, ChunkOptions, Sample};
     use tsdb_core::rollup::{columns_of, rollup, Bucket, COLUMNS};
     let names = [
-        "count",
-        "sum",
-        "min",
-        "max",
-        "first",
-        "last",
-        "first_off",
-        "last_off",
-        "reset_corr",
-        "resets",
-        "changes",
+        "count", "sum", "min", "max", "first", "last", "first_off", "last_off", "reset_corr",
+        "resets", "changes",
     ];
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
@@ -167,10 +150,9 @@ fn column_costs() {
         for k in 0..8640i64 {
             let r = next();
             v = match kind {
-                "cpu gauge" => {
-                    ((v + ((r % 200) as f64 - 100.0) / 100.0).clamp(0.0, 100.0) * 100.0).round()
-                        / 100.0
-                }
+                "cpu gauge" => ((v + ((r % 200) as f64 - 100.0) / 100.0).clamp(0.0, 100.0) * 100.0)
+                    .round()
+                    / 100.0,
                 "counter" => v + (r % 20) as f64,
                 _ => 2e9 + ((r % 3) as f64 - 1.0) * 4096.0 * (k % 7) as f64,
             };
@@ -183,11 +165,7 @@ fn column_costs() {
             .unwrap_or(0);
         let buckets: Vec<Bucket> = rollup(&ts, &vs, 60_000)
             .into_iter()
-            .map(|(end, agg)| Bucket {
-                end,
-                resolution_ms: 60_000,
-                agg,
-            })
+            .map(|(end, agg)| Bucket { end, resolution_ms: 60_000, agg })
             .collect();
         let cols: Vec<[f64; COLUMNS]> = buckets.iter().map(columns_of).collect();
         let mut line = format!(
@@ -199,19 +177,13 @@ fn column_costs() {
             let samples: Vec<Sample> = buckets
                 .iter()
                 .zip(&cols)
-                .map(|(b, col)| Sample {
-                    t: b.end,
-                    v: col[c],
-                })
+                .map(|(b, col)| Sample { t: b.end, v: col[c] })
                 .collect();
             let bytes: usize = Chunk::encode_series(&samples, ChunkOptions::default())
                 .map(|c| c.iter().map(|c| c.as_bytes().len()).sum())
                 .unwrap_or(0);
             total += bytes;
-            line.push_str(&format!(
-                " {name} {:.2}",
-                bytes as f64 / buckets.len() as f64
-            ));
+            line.push_str(&format!(" {name} {:.2}", bytes as f64 / buckets.len() as f64));
         }
         println!("{line}; total {:.2}", total as f64 / buckets.len() as f64);
     }
