@@ -172,6 +172,29 @@ pub enum Error {
         #[source]
         cause: Arc<Error>,
     },
+    /// The cold tier's directory ([`crate::Options::cold_dir`]) or its `segments/` is
+    /// missing or unreadable (an unmounted disk, say) when the database is opened. The
+    /// open fails rather than serve the database without the cold segments.
+    #[error("the cold tier directory {} is unavailable: {source}", path.display())]
+    ColdDirUnavailable {
+        /// The directory.
+        path: PathBuf,
+        /// What listing it returned.
+        #[source]
+        source: io::Error,
+    },
+    /// The manifest lists segments in the cold tier but the database was opened without
+    /// [`crate::Options::cold_dir`]: opening without them would hide their data.
+    #[error(
+        "{} lists {segments} segments in the cold tier, but no cold_dir is configured",
+        manifest.display()
+    )]
+    ColdTierNotConfigured {
+        /// The manifest file.
+        manifest: PathBuf,
+        /// How many cold segments it lists.
+        segments: usize,
+    },
     /// The database was opened read-only ([`crate::Db::open_read_only`]) and this call
     /// would write.
     #[error("the database is open read-only")]
@@ -256,9 +279,12 @@ impl Error {
             | Error::RecordTooLarge { .. }
             | Error::Labels(_)
             | Error::Sample(_) => ErrorClass::Caller,
-            Error::Locked { .. } | Error::Closed | Error::ReadOnly | Error::WalFailed { .. } => {
-                ErrorClass::Unavailable
-            }
+            Error::ColdTierNotConfigured { .. } => ErrorClass::Caller,
+            Error::Locked { .. }
+            | Error::Closed
+            | Error::ReadOnly
+            | Error::WalFailed { .. }
+            | Error::ColdDirUnavailable { .. } => ErrorClass::Unavailable,
             Error::Io { .. }
             | Error::Corruption { .. }
             | Error::UnsupportedFormat { .. }

@@ -64,8 +64,8 @@ pub mod wal;
 pub use batch::{Batch, BatchOutcome, BatchSeries, Rejected, SampleError, SeriesKey, SeriesRef};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{
-    CompactStats, Db, DbStats, DownsampleStats, ManifestStatus, OpenReport, RetentionStats,
-    LEVEL_SPANS,
+    ColdStats, CompactStats, Db, DbStats, DownsampleStats, ManifestStatus, OpenReport,
+    RetentionStats, StorageTier, LEVEL_SPANS,
 };
 pub use downsampling::{DownsampleRule, Downsampling, Tier};
 pub use error::{Error, ErrorClass, IoOp, Result};

@@ -13,6 +13,7 @@
 //! `BlockMetaCompaction` sources and parents so a compacted segment says where it came
 //! from. Byte layout in `FORMAT-segment.md`, "MANIFEST".
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use tsdb_encoding::{append_crc, check_crc, put_uvarint, put_varint, Cursor, DecodeError, Header};
@@ -24,14 +25,26 @@ use crate::wal::Lsn;
 
 /// The manifest's file name in the data directory.
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
+/// Version 2 adds each segment's tier (hot or cold). It is written only while some segment
+/// is in the cold tier, so a data directory that never used the cold tier keeps a
+/// version-1 manifest that older builds read; this build reads both.
 const HEADER: Header = Header {
     magic: *b"TSMF",
     name: "manifest",
     version_field: "manifest version",
-    version: 1,
+    version: 2,
     oldest_version: 1,
     reserved: 0,
 };
+/// The header of a manifest without cold segments.
+const HEADER_V1: Header = Header {
+    version: 1,
+    ..HEADER
+};
+/// A segment entry's tier byte (version 2): in `segments/` of the data directory.
+const TIER_HOT: u8 = 0;
+/// … or in `segments/` of `Options::cold_dir`.
+const TIER_COLD: u8 = 1;
 
 /// One live segment as the manifest records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +98,11 @@ pub(crate) struct Manifest {
     pub(crate) next_seq: u32,
     /// Live segments, in commit order.
     pub(crate) segments: Vec<SegmentEntry>,
+    /// The live segments that are in the cold tier (`Options::cold_dir`); every other
+    /// one is in the data directory. Kept beside the entries, not in them, so the steps
+    /// that make entries (persist, compaction, downsampling: always hot) need not know
+    /// about tiers. Numbers of segments no longer listed are dropped at the next commit.
+    pub(crate) cold: BTreeSet<u32>,
 }
 
 impl Manifest {
@@ -96,12 +114,23 @@ impl Manifest {
             persisted_lsn: Lsn::default(),
             next_seq: 1,
             segments: Vec::new(),
+            cold: BTreeSet::new(),
         }
+    }
+
+    /// True when listed segment `seq` is in the cold tier.
+    pub(crate) fn is_cold(&self, seq: u32) -> bool {
+        self.cold.contains(&seq)
     }
 
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(32 + self.segments.len() * 24);
-        HEADER.write(&mut out);
+        let any_cold = self.segments.iter().any(|s| self.is_cold(s.seq));
+        if any_cold {
+            HEADER.write(&mut out);
+        } else {
+            HEADER_V1.write(&mut out);
+        }
         put_uvarint(&mut out, self.generation);
         out.extend_from_slice(&self.persisted_until.to_le_bytes());
         out.extend_from_slice(&self.persisted_lsn.file.to_le_bytes());
@@ -114,6 +143,13 @@ impl Manifest {
             put_varint(&mut out, s.max_t);
             put_uvarint(&mut out, s.resolution_ms);
             put_uvarint(&mut out, u64::from(s.level));
+            if any_cold {
+                out.push(if self.is_cold(s.seq) {
+                    TIER_COLD
+                } else {
+                    TIER_HOT
+                });
+            }
             for list in [&s.sources, &s.parents] {
                 put_uvarint(&mut out, list.len() as u64);
                 for &seq in list {
@@ -131,7 +167,7 @@ impl Manifest {
 
     fn decode_body(bytes: &[u8]) -> tsdb_encoding::Result<Manifest> {
         let mut c = Cursor::new(check_crc(bytes, "manifest")?);
-        HEADER.read(&mut c)?;
+        let version = HEADER.read(&mut c)?;
         let generation = c.uvarint("generation")?;
         let persisted_until = c.i64_le("persisted_until")?;
         let persisted_lsn = Lsn {
@@ -143,6 +179,7 @@ impl Manifest {
         // allocated from it
         let n = c.count(7, "segment")?;
         let mut segments = Vec::with_capacity(n);
+        let mut cold = BTreeSet::new();
         for _ in 0..n {
             let at = c.offset();
             let seq = c.uvarint32("segment number")?;
@@ -150,6 +187,21 @@ impl Manifest {
             let max_t = c.varint("max_t")?;
             let resolution_ms = c.uvarint("resolution")?;
             let level = c.uvarint32("level")?;
+            if version >= 2 {
+                let tier_at = c.offset();
+                match c.u8("tier")? {
+                    TIER_HOT => {}
+                    TIER_COLD => {
+                        cold.insert(seq);
+                    }
+                    t => {
+                        return Err(DecodeError::malformed(
+                            tier_at,
+                            format!("segment {seq}: unknown tier {t}"),
+                        ))
+                    }
+                }
+            }
             let mut lists = [Vec::new(), Vec::new()];
             for list in &mut lists {
                 let len = c.count(1, "source segment")?;
@@ -187,6 +239,7 @@ impl Manifest {
             persisted_lsn,
             next_seq,
             segments,
+            cold,
         })
     }
 
@@ -202,6 +255,8 @@ impl Manifest {
     pub(crate) fn commit(&mut self, fs: &dyn Fs, dir: &Path) -> Result<()> {
         let mut next = self.clone();
         next.generation = next.generation.wrapping_add(1);
+        let listed: BTreeSet<u32> = next.segments.iter().map(|s| s.seq).collect();
+        next.cold.retain(|seq| listed.contains(seq));
         atomic_file::replace(fs, dir, MANIFEST_FILE, &next.encode())?;
         *self = next;
         Ok(())
@@ -244,6 +299,14 @@ mod tests {
                     parents: vec![9, 10],
                 },
             ],
+            cold: BTreeSet::new(),
+        }
+    }
+
+    fn with_cold() -> Manifest {
+        Manifest {
+            cold: [3].into(),
+            ..sample()
         }
     }
 
@@ -259,10 +322,49 @@ mod tests {
     }
 
     #[test]
+    fn version_2_only_with_cold_segments() {
+        // without cold segments, the bytes are those of version 1 (older builds read them)
+        let v1 = sample().encode();
+        assert_eq!(v1[4], 1);
+        let m = with_cold();
+        let v2 = m.encode();
+        assert_eq!(v2[4], 2);
+        assert_eq!(v2.len(), v1.len() + 2, "one tier byte per segment");
+        let back = Manifest::decode(&v2, Path::new("M")).unwrap();
+        assert_eq!(back, m);
+        assert!(back.is_cold(3) && !back.is_cold(11));
+        // a cold number no longer listed is not written
+        let stale = Manifest {
+            cold: [99].into(),
+            ..sample()
+        };
+        assert_eq!(stale.encode(), v1);
+    }
+
+    #[test]
+    fn an_unknown_tier_is_refused() {
+        let mut body = with_cold().encode();
+        body.truncate(body.len() - 4);
+        // header, generation, persisted_until, persisted_lsn, next_seq, count; then the
+        // first entry's seq, min_t, max_t (4 varint bytes), resolution and level
+        let tier_at = HEADER.len() + 1 + 8 + 12 + 4 + 1 + 1 + 1 + 4 + 1 + 1;
+        assert_eq!(body[tier_at], TIER_COLD);
+        body[tier_at] = 7;
+        append_crc(&mut body);
+        let err = Manifest::decode(&body, Path::new("M")).unwrap_err();
+        assert!(err.to_string().contains("unknown tier 7"), "{err}");
+    }
+
+    #[test]
     fn every_flipped_byte_and_every_truncation_is_refused() {
-        let bytes = sample().encode();
+        for bytes in [sample().encode(), with_cold().encode()] {
+            refused_when_damaged(&bytes);
+        }
+    }
+
+    fn refused_when_damaged(bytes: &[u8]) {
         for i in 0..bytes.len() {
-            let mut b = bytes.clone();
+            let mut b = bytes.to_vec();
             b[i] ^= 0x41;
             assert!(Manifest::decode(&b, Path::new("M")).is_err(), "flip at {i}");
             assert!(

@@ -1,5 +1,6 @@
 //! Options of [`crate::Db::open`], with documented defaults.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use tsdb_compress::chunk::DEFAULT_MAX_SAMPLES;
@@ -50,6 +51,15 @@ pub struct Options {
     /// resolution is deleted ([`Downsampling`]). Default none: every series kept raw.
     /// [`Downsampling::standard`] is raw 7 days, 1 m to 30 days, 1 h to 365 days.
     pub downsampling: Downsampling,
+    /// The cold tier: a second directory (a cheaper disk, an NFS mount) that segments
+    /// move to once their whole time range is older than [`Options::cold_after_ms`]
+    /// (measured from the clock); they are still read as any other. Set both or neither.
+    /// The directory must exist when the database is opened (a missing one is
+    /// [`crate::Error::ColdDirUnavailable`], never an empty tier); the database creates
+    /// `segments/` and a `LOCK` file in it. Default `None`: no cold tier.
+    pub cold_dir: Option<PathBuf>,
+    /// The age after which segments move to [`Options::cold_dir`]. Default `None`.
+    pub cold_after_ms: Option<i64>,
     /// The clock (tests substitute [`crate::ManualClock`]).
     pub clock: Arc<dyn Clock>,
     /// The file system every read and write goes through (tests substitute a
@@ -74,6 +84,8 @@ impl Default for Options {
             retention_ms: None,
             retention_bytes: None,
             downsampling: Downsampling::none(),
+            cold_dir: None,
+            cold_after_ms: None,
             clock: Arc::new(SystemClock),
             fs: RealFs::arc(),
             observer: Arc::new(NoopObserver),

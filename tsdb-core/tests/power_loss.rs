@@ -1,6 +1,6 @@
 //! Power loss at every fsync: a deterministic workload (appends, persists to segments with
 //! their WAL checkpoints, compactions, deletions, a reopen in the middle; in variants,
-//! late samples and a retention step) runs on a `PowerLossFs` that
+//! late samples, a retention step, rollups, moves to the cold tier) runs on a `PowerLossFs` that
 //! loses power after its k-th sync, for every k from 0 to the workload's total. The
 //! surviving image is reopened and must hold every acknowledged sample exactly once, no
 //! sample that was never appended, and every acknowledged deletion. Each crash point is
@@ -22,8 +22,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::T0;
+use tsdb_core::fs::Fs;
 use tsdb_core::testing::{CrashSurvival, EntryChange, PowerLossFs};
-use tsdb_core::{Batch, Db, DownsampleRule, Downsampling, ManualClock, Options, Tier};
+use tsdb_core::{Batch, Db, DownsampleRule, Downsampling, ManualClock, Options, StorageTier, Tier};
 use tsdb_index::{Labels, Matcher};
 
 const DIR: &str = "/data/db";
@@ -68,6 +69,30 @@ struct Ledger {
     /// The rollup resolution of the rollup workload: every acknowledged sample older
     /// than the raw data left must be in the rollups read back, exactly.
     rollup_ms: Option<i64>,
+    /// The cold-tier workload: opened with the cold tier configured ([`options_for`]).
+    cold: bool,
+}
+
+/// The cold tier's directory, on the same simulated file system.
+const COLD: &str = "/data/cold";
+
+/// [`options`], with the cold tier when the ledger's workload uses it: segments wholly
+/// before `RETENTION_CUT` move.
+fn options_for(fs: &PowerLossFs, ledger: &Ledger) -> Options {
+    let mut o = options(fs);
+    if ledger.cold {
+        o.cold_after_ms = Some(o.clock.now_ms() - RETENTION_CUT);
+        o.cold_dir = Some(COLD.into());
+    }
+    o
+}
+
+/// Creates the cold directory durably (the operator's part: the database refuses to
+/// open without it).
+fn ensure_cold(fs: &PowerLossFs) -> std::io::Result<()> {
+    fs.create_dir_all(Path::new(COLD))?;
+    fs.sync_dir(Path::new("/"))?;
+    fs.sync_dir(Path::new("/data"))
 }
 
 fn covered(deletions: &[(usize, i64, i64)], s: usize, t: i64) -> bool {
@@ -349,11 +374,18 @@ fn recover_and_check(image: &PowerLossFs, ledger: &Ledger) -> Result<(), String>
 }
 
 fn recover_and_check_with(image: &PowerLossFs, ledger: &Ledger, late: bool) -> Result<(), String> {
-    let db = Db::open(DIR, options(image)).map_err(|e| format!("reopen: {e}"))?;
+    if ledger.cold {
+        ensure_cold(image).map_err(|e| format!("cold dir: {e}"))?;
+    }
+    let db = Db::open(DIR, options_for(image, ledger)).map_err(|e| format!("reopen: {e}"))?;
     check_with(&db, ledger, late)?;
     let again = image.crash_image();
     drop(db);
-    let db = Db::open(DIR, options(&again)).map_err(|e| format!("second reopen: {e}"))?;
+    if ledger.cold {
+        ensure_cold(&again).map_err(|e| format!("cold dir: {e}"))?;
+    }
+    let db =
+        Db::open(DIR, options_for(&again, ledger)).map_err(|e| format!("second reopen: {e}"))?;
     check_with(&db, ledger, late)
         .map_err(|e| format!("after a crash right after recovery: {e}"))?;
     // and what was replayed persists correctly too
@@ -701,6 +733,79 @@ fn a_retention_step_survives_power_loss_at_every_fsync() {
     let failures = sweep(total, workload_retention, false);
     eprintln!(
         "retention power loss sweep: {} crash points in {:.2?}",
+        total + 1,
+        started.elapsed()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The workload with the cold tier: the raw segments wholly before `RETENTION_CUT` move
+/// to the cold directory, compaction merges them (reading the cold copies, writing hot,
+/// a deletion applied), the merged segments move in turn, a reopen reads them from the
+/// cold tier, and more data follows.
+fn workload_cold(fs: &PowerLossFs, ledger: &mut Ledger) -> tsdb_core::Result<()> {
+    ledger.cold = true;
+    ensure_cold(fs).map_err(|e| tsdb_core::Error::Io {
+        path: COLD.into(),
+        op: tsdb_core::IoOp::CreateDir,
+        source: e,
+    })?;
+    let db = Db::open(DIR, options_for(fs, ledger))?;
+    let first = (RETENTION_CUT - T0) / BATCH_SPAN + 12;
+    for k in 0..first {
+        append(&db, k, ledger)?;
+        db.persist_if_due()?;
+    }
+    let m = db.move_cold()?;
+    assert!(m.moved >= 2, "the workload moves level-0 segments: {m:?}");
+    delete(&db, 0, T0 + 300, T0 + 700, ledger)?;
+    let c = db.compact()?;
+    assert!(
+        c.segments_written >= 1,
+        "the workload compacts cold segments: {c:?}"
+    );
+    let m = db.move_cold()?;
+    assert!(m.moved >= 1, "the workload moves compacted segments: {m:?}");
+    db.close()?;
+    drop(db);
+
+    let db = Db::open(DIR, options_for(fs, ledger))?;
+    let tiers = db.stats()?.segment_tiers;
+    assert!(tiers.contains(&StorageTier::Cold), "{tiers:?}");
+    for k in first..first + 8 {
+        append(&db, k, ledger)?;
+        db.persist_if_due()?;
+    }
+    db.persist_all()?;
+    db.close()
+}
+
+#[test]
+fn a_move_to_the_cold_tier_survives_power_loss_at_every_fsync() {
+    let started = Instant::now();
+    let full = PowerLossFs::new();
+    let mut ledger = Ledger::default();
+    workload_cold(&full, &mut ledger).unwrap();
+    let total = full.sync_count();
+    recover_and_check(&full.crash_image(), &ledger).unwrap();
+    {
+        let db = Db::open(DIR, options_for(&full.crash_image(), &ledger)).unwrap();
+        let stats = db.stats().unwrap();
+        let cold = stats
+            .segment_tiers
+            .iter()
+            .filter(|t| **t == StorageTier::Cold)
+            .count();
+        assert!(cold >= 1, "{:?}", stats.segments);
+    }
+    let failures = sweep(total, workload_cold, false);
+    eprintln!(
+        "cold tier power loss sweep: {} crash points in {:.2?}",
         total + 1,
         started.elapsed()
     );

@@ -19,6 +19,7 @@
 //!   segments hold everything before it, the head is read from it on, WAL replay skips
 //!   samples before it. It follows the write floor once the segment is committed.
 
+mod cold;
 pub(crate) mod compact;
 pub(crate) mod downsample;
 mod open;
@@ -44,6 +45,7 @@ use crate::querier::{Querier, Readers, Snapshot};
 use crate::segment::{Segment, SegmentMeta};
 use crate::wal::{Record, RecoveryReport, RefSample, Wal};
 
+pub use cold::{ColdStats, StorageTier};
 pub use compact::{CompactStats, LEVEL_SPANS};
 pub use downsample::DownsampleStats;
 pub use open::{ManifestStatus, OpenReport};
@@ -102,7 +104,8 @@ pub(crate) struct Inner {
     persist: Mutex<PersistState>,
     report: OpenReport,
     maintenance: Maintenance,
-    _lock: Option<crate::fs::FsLock>,
+    /// The data directory's `LOCK`, and the cold directory's if there is one.
+    _locks: Vec<crate::fs::FsLock>,
 }
 
 /// An embedded time-series database: a cheap, cloneable, thread-safe handle.
@@ -157,6 +160,8 @@ pub struct DbStats {
     pub wal_files: usize,
     /// Open segments, oldest first: directory, meta, bytes on disk.
     pub segments: Vec<(PathBuf, SegmentMeta, u64)>,
+    /// The tier of each entry of `segments`, in the same order.
+    pub segment_tiers: Vec<StorageTier>,
     /// Segments left out because they are damaged, with the reason.
     pub set_aside: Vec<(PathBuf, String)>,
     /// Deletion requests in force.
@@ -402,7 +407,9 @@ impl Db {
 
     /// Runs one maintenance pass on this thread: everything the background owner would do
     /// now (persisting what is due, [`Db::persist_if_due`], then merging segments,
-    /// [`Db::compact`]). For embedders that
+    /// [`Db::compact`], rolling up, [`Db::downsample`], retention,
+    /// [`Db::apply_retention`], and moves to the cold tier, [`Db::move_cold`]). For
+    /// embedders that
     /// turned [`Options::background_maintenance`] off.
     pub fn maintain(&self) -> Result<()> {
         let result = self.inner.maintain();
@@ -443,6 +450,11 @@ impl Db {
                 .segments
                 .iter()
                 .map(|s| (s.dir().to_path_buf(), s.meta(), s.bytes_on_disk()))
+                .collect(),
+            segment_tiers: state
+                .segments
+                .iter()
+                .map(|s| self.inner.tier_of(s))
                 .collect(),
             set_aside: self.inner.report.set_aside.clone(),
             deletions: state.deletions.len(),

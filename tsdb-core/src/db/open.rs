@@ -11,7 +11,7 @@ use parking_lot::{Mutex, RwLock};
 use tsdb_compress::ChunkOptions;
 
 use super::persist::segment_name;
-use super::{Db, Inner, PersistState, State, LOCK_FILE, SEGMENTS_DIR, WAL_DIR};
+use super::{cold, Db, Inner, PersistState, State, LOCK_FILE, SEGMENTS_DIR, WAL_DIR};
 use crate::deletes;
 use crate::error::{io_err, Error, IoOp, Result};
 use crate::fs::{create_dir_all_durable, Fs, FsLock};
@@ -146,9 +146,10 @@ impl Segments {
     }
 }
 
-/// Loads the manifest and opens its segments. `write`: remove leftovers and commit a
-/// rebuilt or new manifest; otherwise change nothing.
-fn load_segments(fs: &dyn Fs, dir: &Path, write: bool) -> Result<Segments> {
+/// Loads the manifest and opens its segments, each from its tier (`cold`: the cold
+/// directory, if configured). `write`: remove leftovers and commit a rebuilt, new or
+/// repaired manifest; otherwise change nothing.
+fn load_segments(fs: &dyn Fs, dir: &Path, cold: Option<&Path>, write: bool) -> Result<Segments> {
     let seg_dir = dir.join(SEGMENTS_DIR);
     if write {
         create_dir_all_durable(fs, &seg_dir).map_err(io_err(IoOp::CreateDir, &seg_dir))?;
@@ -160,67 +161,157 @@ fn load_segments(fs: &dyn Fs, dir: &Path, write: bool) -> Result<Segments> {
     };
     entries.retain(|e| e.is_dir);
     entries.sort_by(|a, b| a.name.cmp(&b.name));
+    // the cold directory must be there (an unmounted disk is an error, not an empty
+    // tier); its `segments/` may be missing only while nothing is listed in it
+    let cold_seg_dir = cold.map(cold::cold_segments_dir);
+    let mut cold_found = Vec::new();
+    let mut cold_missing = None;
+    if let (Some(c), Some(cs)) = (cold, &cold_seg_dir) {
+        cold::check_exists(fs, c)?;
+        match fs.list_dir(cs) {
+            Ok(mut v) => {
+                v.retain(|e| e.is_dir);
+                v.sort_by(|a, b| a.name.cmp(&b.name));
+                cold_found = v;
+            }
+            Err(e) => cold_missing = Some(e),
+        }
+    }
+    let cold_found = cold_found.as_slice();
+    let cold_found_in = cold_seg_dir.as_deref().map(|d| (d, cold_found));
 
     let (mut manifest, status) = match Manifest::load(fs, dir) {
         Ok(Some(m)) => {
             let generation = m.generation;
             (m, ManifestStatus::Loaded { generation })
         }
-        Ok(None) if !entries.iter().any(|e| e.name.parse::<u32>().is_ok()) => {
+        Ok(None)
+            if !entries
+                .iter()
+                .chain(cold_found)
+                .any(|e| e.name.parse::<u32>().is_ok()) =>
+        {
             (Manifest::empty(), ManifestStatus::Created)
         }
-        Ok(None) => rebuild(fs, &seg_dir, &entries, "no MANIFEST file".into()),
-        Err(e @ (Error::Corruption { .. } | Error::UnsupportedFormat { .. })) => {
-            rebuild(fs, &seg_dir, &entries, format!("MANIFEST unreadable: {e}"))
-        }
+        Ok(None) => rebuild(
+            fs,
+            &seg_dir,
+            &entries,
+            cold_found_in,
+            "no MANIFEST file".into(),
+        ),
+        Err(e @ (Error::Corruption { .. } | Error::UnsupportedFormat { .. })) => rebuild(
+            fs,
+            &seg_dir,
+            &entries,
+            cold_found_in,
+            format!("MANIFEST unreadable: {e}"),
+        ),
         Err(e) => return Err(e),
     };
-    if write && !matches!(status, ManifestStatus::Loaded { .. }) {
-        manifest.commit(fs, dir)?;
-    }
-
-    let listed: HashSet<String> = manifest
+    let cold_listed = manifest
         .segments
         .iter()
-        .map(|s| segment_name(s.seq))
-        .collect();
-    let mut removed = Vec::new();
-    if write {
-        for e in &entries {
-            if listed.contains(&e.name) {
-                continue;
-            }
-            // a persist or compaction that crashed before its commit (or a `.tmp`
-            // directory it was writing): its data is in the WAL or in live segments
-            let path = seg_dir.join(&e.name);
-            fs.remove_dir_all(&path)
-                .map_err(io_err(IoOp::Remove, &path))?;
-            if !e.name.ends_with(TMP_SUFFIX) {
-                removed.push(path);
-            }
+        .filter(|s| manifest.is_cold(s.seq))
+        .count();
+    // a new cold tier (no `segments/` in it yet, nothing listed there)
+    let cold_new = cold_listed == 0
+        && cold_missing
+            .as_ref()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+    match (&cold_seg_dir, cold_missing) {
+        (None, _) if cold_listed > 0 => {
+            return Err(Error::ColdTierNotConfigured {
+                manifest: dir.join(crate::manifest::MANIFEST_FILE),
+                segments: cold_listed,
+            })
         }
-        if !removed.is_empty() {
-            fs.sync_dir(&seg_dir)
-                .map_err(io_err(IoOp::SyncDir, &seg_dir))?;
+        (Some(cs), Some(source)) if !cold_new => {
+            return Err(Error::ColdDirUnavailable {
+                path: cs.clone(),
+                source,
+            })
         }
+        (Some(cs), Some(_)) if write => {
+            create_dir_all_durable(fs, cs).map_err(io_err(IoOp::CreateDir, cs))?;
+        }
+        _ => {}
     }
 
     let mut open = Vec::new();
     let mut set_aside = Vec::new();
+    let mut kept = HashSet::new();
+    let mut back_to_hot = Vec::new();
     for entry in &manifest.segments {
-        let path = seg_dir.join(segment_name(entry.seq));
-        match Segment::open(fs, &path) {
-            Ok(seg) => {
-                let m = seg.meta();
-                if (m.min_t, m.max_t, m.resolution_ms, m.level)
-                    == (entry.min_t, entry.max_t, entry.resolution_ms, entry.level)
-                {
-                    open.push(Arc::new(seg));
-                } else {
-                    set_aside.push((path, "meta disagrees with the MANIFEST".to_string()));
+        let name = segment_name(entry.seq);
+        let hot_path = seg_dir.join(&name);
+        let path = match &cold_seg_dir {
+            Some(cs) if manifest.is_cold(entry.seq) => cs.join(&name),
+            _ => hot_path.clone(),
+        };
+        match open_listed(fs, &path, entry) {
+            Ok(seg) => open.push(seg),
+            // a cold copy gone while the hot copy it was made from is whole: read that
+            // one and list it hot again (see `cold.rs`)
+            Err(reason) if path != hot_path => match open_listed(fs, &hot_path, entry) {
+                Ok(seg) => {
+                    open.push(seg);
+                    back_to_hot.push(entry.seq);
+                }
+                Err(_) => {
+                    kept.insert(name);
+                    set_aside.push((path, reason));
+                }
+            },
+            Err(reason) => {
+                kept.insert(name);
+                set_aside.push((path, reason));
+            }
+        }
+    }
+    for seq in &back_to_hot {
+        manifest.cold.remove(seq);
+    }
+    if write && (!matches!(status, ManifestStatus::Loaded { .. }) || !back_to_hot.is_empty()) {
+        manifest.commit(fs, dir)?;
+    }
+
+    let mut removed = Vec::new();
+    if write {
+        let listed_in = |cold_tier: bool| -> HashSet<String> {
+            manifest
+                .segments
+                .iter()
+                .filter(|s| manifest.is_cold(s.seq) == cold_tier)
+                .map(|s| segment_name(s.seq))
+                .collect()
+        };
+        let tiers = [(seg_dir.as_path(), entries.as_slice(), listed_in(false))];
+        let cold_tier = cold_seg_dir
+            .as_deref()
+            .map(|cs| (cs, cold_found, listed_in(true)));
+        for (tier_dir, found, listed) in tiers.into_iter().chain(cold_tier) {
+            let mut any = false;
+            for e in found {
+                // a set-aside segment keeps both copies, for an operator
+                if listed.contains(&e.name) || kept.contains(&e.name) {
+                    continue;
+                }
+                // a persist, compaction or move that crashed before its commit (or a
+                // `.tmp` directory it was writing), or the copy a move's commit replaced:
+                // its data is in the WAL or in listed segments
+                let path = tier_dir.join(&e.name);
+                fs.remove_dir_all(&path)
+                    .map_err(io_err(IoOp::Remove, &path))?;
+                any = true;
+                if !e.name.ends_with(TMP_SUFFIX) {
+                    removed.push(path);
                 }
             }
-            Err(err) => set_aside.push((path, err.to_string())),
+            if any {
+                fs.sync_dir(tier_dir)
+                    .map_err(io_err(IoOp::SyncDir, tier_dir))?;
+            }
         }
     }
     Ok(Segments {
@@ -232,22 +323,49 @@ fn load_segments(fs: &dyn Fs, dir: &Path, write: bool) -> Result<Segments> {
     })
 }
 
-/// A manifest from the segment directories found: every one that opens is taken as live.
+/// Opens listed segment `path` and checks its `meta` against its manifest entry; the
+/// reason it cannot be read otherwise.
+fn open_listed(
+    fs: &dyn Fs,
+    path: &Path,
+    entry: &SegmentEntry,
+) -> std::result::Result<Arc<Segment>, String> {
+    let seg = Segment::open(fs, path).map_err(|e| e.to_string())?;
+    let m = seg.meta();
+    if (m.min_t, m.max_t, m.resolution_ms, m.level)
+        == (entry.min_t, entry.max_t, entry.resolution_ms, entry.level)
+    {
+        Ok(Arc::new(seg))
+    } else {
+        Err("meta disagrees with the MANIFEST".to_string())
+    }
+}
+
+/// A manifest from the segment directories found: every one that opens is taken as live
+/// (a number found in both tiers: the hot copy, the cold one is then a leftover).
 /// The head was persisted up to the end of the newest raw level-0 segment (the rule
 /// before manifests existed).
 fn rebuild(
     fs: &dyn Fs,
     seg_dir: &Path,
     entries: &[crate::fs::DirEntry],
+    cold: Option<(&Path, &[crate::fs::DirEntry])>,
     reason: String,
 ) -> (Manifest, ManifestStatus) {
     let mut manifest = Manifest::empty();
-    for e in entries {
+    let hot = entries.iter().map(|e| (seg_dir, e, false));
+    let cold = cold
+        .into_iter()
+        .flat_map(|(d, found)| found.iter().map(move |e| (d, e, true)));
+    for (tier_dir, e, is_cold) in hot.chain(cold) {
         let Ok(seq) = e.name.parse::<u32>() else {
             continue;
         };
         manifest.next_seq = manifest.next_seq.max(seq.saturating_add(1));
-        let Ok(seg) = Segment::open(fs, &seg_dir.join(&e.name)) else {
+        if manifest.segments.iter().any(|s| s.seq == seq) {
+            continue;
+        }
+        let Ok(seg) = Segment::open(fs, &tier_dir.join(&e.name)) else {
             continue; // opened again below and set aside there, with the reason
         };
         let m = seg.meta();
@@ -263,6 +381,9 @@ fn rebuild(
             sources: Vec::new(),
             parents: Vec::new(),
         });
+        if is_cold {
+            manifest.cold.insert(seq);
+        }
     }
     let segments = manifest.segments.len();
     (manifest, ManifestStatus::Rebuilt { reason, segments })
@@ -328,10 +449,14 @@ impl Db {
     pub fn open(dir: impl AsRef<Path>, options: Options) -> Result<Db> {
         let dir = dir.as_ref().to_path_buf();
         let chunk_options = validate(&options)?;
+        cold::validate(&options, &dir)?;
         let fs = options.fs.clone();
         create_dir_all_durable(&*fs, &dir).map_err(io_err(IoOp::CreateDir, &dir))?;
-        let lock = lock_dir(&*fs, &dir)?;
-        let segments = load_segments(&*fs, &dir, true)?;
+        let mut locks = vec![lock_dir(&*fs, &dir)?];
+        if let Some(c) = &options.cold_dir {
+            locks.push(cold::lock(&*fs, c)?);
+        }
+        let segments = load_segments(&*fs, &dir, options.cold_dir.as_deref(), true)?;
         let head = Arc::new(Head::new(chunk_options, segments.manifest.persisted_until));
         let wal_options = WalOptions {
             file_size: options.wal_file_size,
@@ -361,7 +486,7 @@ impl Db {
             segments,
             replay,
             deletions,
-            Some(lock),
+            locks,
         )
     }
 
@@ -373,6 +498,7 @@ impl Db {
     pub fn open_read_only(dir: impl AsRef<Path>, options: Options) -> Result<Db> {
         let dir = dir.as_ref().to_path_buf();
         let chunk_options = validate(&options)?;
+        cold::validate(&options, &dir)?;
         let fs = options.fs.clone();
         fs.list_dir(&dir).map_err(io_err(IoOp::ListDir, &dir))?;
         let mut attempt = 0;
@@ -401,7 +527,7 @@ impl Db {
         chunk_options: ChunkOptions,
     ) -> Result<Option<Db>> {
         let fs = options.fs.clone();
-        let segments = load_segments(&*fs, dir, false)?;
+        let segments = load_segments(&*fs, dir, options.cold_dir.as_deref(), false)?;
         let head = Arc::new(Head::new(chunk_options, segments.manifest.persisted_until));
         let wal_dir = dir.join(WAL_DIR);
         let replay = match fs.list_dir(&wal_dir) {
@@ -427,7 +553,7 @@ impl Db {
             segments,
             replay,
             deletions,
-            None,
+            Vec::new(),
         )?))
     }
 
@@ -440,7 +566,7 @@ impl Db {
         segments: Segments,
         replay: RecoveryReport,
         deletions: Vec<deletes::Deletion>,
-        lock: Option<FsLock>,
+        locks: Vec<FsLock>,
     ) -> Result<Db> {
         let observer = options.observer.clone();
         for (path, reason) in &segments.set_aside {
@@ -491,7 +617,7 @@ impl Db {
                 }),
                 report,
                 maintenance,
-                _lock: lock,
+                _locks: locks,
                 dir: dir.clone(),
             }
         });

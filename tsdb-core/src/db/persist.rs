@@ -88,7 +88,9 @@ impl Inner {
         self.compact()?;
         // rollups of the windows compaction completed, before retention may drop raw data
         self.downsample()?;
-        self.apply_retention().map(|_| ())
+        self.apply_retention()?;
+        // last: nothing retention deletes is copied to the cold tier first
+        self.move_cold().map(|_| ())
     }
 
     fn persist(&self, scope: Scope) -> Result<usize> {
