@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use super::compact::{seq_of, sources_of};
-use super::downsample::EmptyRollup;
+use super::downsample::{rollup_window, EmptyRollup};
 use super::{Db, Inner};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, SegmentEntry};
@@ -30,21 +30,20 @@ pub struct RetentionStats {
     pub bytes: u64,
 }
 
-/// The sequence numbers to delete: `(seq, max_t, bytes, cutoff)` of every live segment
-/// in (`cutoff`: the segment goes once its `max_t` is at or before it), expired ones
-/// first, then the oldest while over the budget.
+/// The sequence numbers to delete: `(seq, max_t, bytes, expired)` of every live segment
+/// in, expired ones first, then the oldest while over the budget.
 pub(crate) fn plan_retention(
-    segments: &[(u32, i64, u64, Option<i64>)],
+    segments: &[(u32, i64, u64, bool)],
     retention_bytes: Option<u64>,
 ) -> (Vec<u32>, Vec<u32>) {
     let expired: Vec<u32> = segments
         .iter()
-        .filter(|&&(_, max_t, _, cutoff)| cutoff.is_some_and(|c| max_t <= c))
+        .filter(|s| s.3)
         .map(|&(seq, _, _, _)| seq)
         .collect();
     let mut over = Vec::new();
     if let Some(budget) = retention_bytes {
-        let mut left: Vec<&(u32, i64, u64, Option<i64>)> = segments
+        let mut left: Vec<&(u32, i64, u64, bool)> = segments
             .iter()
             .filter(|(seq, _, _, _)| !expired.contains(seq))
             .collect();
@@ -110,24 +109,41 @@ impl Inner {
         let mut p = self.persist.lock();
         self.remove_replaced(&mut p);
         let live: Vec<Arc<Segment>> = self.state.read().segments.as_ref().clone();
-        let listed: Vec<(u32, i64, u64, Option<i64>)> = live
+        // Raw segments go by the rules a whole rollup window at a time, once every raw
+        // segment of the window is in the rollups: the rollups of a window are read only
+        // where no raw data of the window is left (`querier::tiers`), so deleting part
+        // of a window's raw data would hide the rest of it.
+        let window = rollup_window(self.options.block_range_ms).max(1);
+        let window_of = |e: &SegmentEntry| e.min_t.div_euclid(window);
+        let mut unrolled_windows: Vec<i64> = p
+            .manifest
+            .segments
+            .iter()
+            .filter(|e| {
+                e.resolution_ms == 0 && !rolled_up(&p.manifest, e, &resolutions, &p.empty_rollups)
+            })
+            .map(window_of)
+            .collect();
+        unrolled_windows.sort_unstable();
+        unrolled_windows.dedup();
+        let listed: Vec<(u32, i64, u64, bool)> = live
             .iter()
             .filter_map(|s| {
                 let seq = seq_of(s)?;
                 let entry = p.manifest.segments.iter().find(|e| e.seq == seq)?;
                 let res = i64::try_from(entry.resolution_ms).ok()?;
-                let by_rule = rules
-                    .keep_ms(res)
-                    .filter(|_| {
-                        res != 0 || rolled_up(&p.manifest, entry, &resolutions, &p.empty_rollups)
-                    })
-                    .map(|k| now.saturating_sub(k));
-                let by_age = retention_ms.map(|r| now.saturating_sub(r));
-                let cutoff = match (by_rule, by_age) {
-                    (Some(a), Some(b)) => Some(a.max(b)),
-                    (a, b) => a.or(b),
-                };
-                Some((seq, s.meta().max_t, s.bytes_on_disk(), cutoff))
+                let max_t = s.meta().max_t;
+                let by_rule = rules.keep_ms(res).is_some_and(|keep| {
+                    let cutoff = now.saturating_sub(keep);
+                    if res != 0 {
+                        return max_t <= cutoff;
+                    }
+                    let w = window_of(entry);
+                    let window_end = w.saturating_add(1).saturating_mul(window);
+                    window_end <= cutoff && unrolled_windows.binary_search(&w).is_err()
+                });
+                let by_age = retention_ms.is_some_and(|r| max_t <= now.saturating_sub(r));
+                Some((seq, max_t, s.bytes_on_disk(), by_rule || by_age))
             })
             .collect();
         let (expired, over) = plan_retention(&listed, retention_bytes);
@@ -157,24 +173,29 @@ mod tests {
 
     #[test]
     fn expired_then_oldest_over_budget_never_the_newest() {
-        let segs = |cutoff: Option<i64>| {
-            [(1, 100, 10), (2, 200, 10), (3, 300, 10), (4, 400, 10)]
-                .map(|(seq, max_t, bytes)| (seq, max_t, bytes, cutoff))
+        let segs = |expired: [bool; 4]| {
+            let mut v = [(1, 100, 10), (2, 200, 10), (3, 300, 10), (4, 400, 10)]
+                .map(|(seq, max_t, bytes)| (seq, max_t, bytes, false));
+            for (s, e) in v.iter_mut().zip(expired) {
+                s.3 = e;
+            }
+            v
         };
-        assert_eq!(plan_retention(&segs(Some(250)), None), (vec![1, 2], vec![]));
-        assert_eq!(plan_retention(&segs(None), Some(25)), (vec![], vec![1, 2]));
+        let none = [false; 4];
         assert_eq!(
-            plan_retention(&segs(Some(150)), Some(15)),
+            plan_retention(&segs([true, true, false, false]), None),
+            (vec![1, 2], vec![])
+        );
+        assert_eq!(plan_retention(&segs(none), Some(25)), (vec![], vec![1, 2]));
+        assert_eq!(
+            plan_retention(&segs([true, false, false, false]), Some(15)),
             (vec![1], vec![2, 3])
         );
         // the newest stays even over the budget
         assert_eq!(
-            plan_retention(&segs(None), Some(0)),
+            plan_retention(&segs(none), Some(0)),
             (vec![], vec![1, 2, 3])
         );
-        assert_eq!(plan_retention(&segs(None), None), (vec![], vec![]));
-        // cutoffs differ by segment (by resolution)
-        let mixed = [(1, 100, 10, Some(50)), (2, 100, 10, Some(150))];
-        assert_eq!(plan_retention(&mixed, None), (vec![2], vec![]));
+        assert_eq!(plan_retention(&segs(none), None), (vec![], vec![]));
     }
 }
