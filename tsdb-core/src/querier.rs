@@ -363,6 +363,15 @@ impl Querier {
             .collect())
     }
 
+    /// Where raw samples begin in this snapshot when rollups are read before them: a
+    /// select returns raw samples from this time on and rollup buckets
+    /// ([`SeriesEntry::read_buckets_into`]) for what is older; `None` when the snapshot
+    /// holds no rollups (everything is raw).
+    pub fn raw_from(&self) -> Option<i64> {
+        let t = self.tiers();
+        t.raw_from.filter(|_| !t.rollups.is_empty())
+    }
+
     /// Which tier serves which times in this snapshot (see [`tiers`]).
     pub(crate) fn tiers(&self) -> Tiers {
         let segs: Vec<(i64, i64, i64)> = self

@@ -73,6 +73,9 @@ type Oracle = BTreeMap<usize, BTreeMap<i64, f64>>;
 
 fn check(db: &Db, oracle: &Oracle, deleted: &[(usize, i64, i64)], mint: i64, maxt: i64) {
     let q = db.querier(mint, maxt).unwrap();
+    // raw samples from where raw data begins in this snapshot (before it: rollups,
+    // checked below); background maintenance may move it for later queriers
+    let raw_from = q.raw_from().unwrap_or(i64::MIN);
     let found = q.select(&[Matcher::equal("__name__", "m")]).unwrap();
     let mut got: Oracle = BTreeMap::new();
     for s in &found {
@@ -113,8 +116,6 @@ fn check(db: &Db, oracle: &Oracle, deleted: &[(usize, i64, i64)], mint: i64, max
             got.insert(i, samples);
         }
     }
-    // raw samples from where raw data begins (before it: rollups, checked below)
-    let raw_from = raw_from(db);
     let want: Oracle = oracle
         .iter()
         .map(|(&i, m)| {
@@ -139,7 +140,6 @@ fn check(db: &Db, oracle: &Oracle, deleted: &[(usize, i64, i64)], mint: i64, max
     if (mint, maxt) != (i64::MIN, i64::MAX) {
         return;
     }
-    let q = db.querier(i64::MIN + 1, i64::MAX - 1).unwrap();
     for s in q.select(&[Matcher::equal("__name__", "m")]).unwrap() {
         let i: usize = s.labels().get("s").unwrap().parse().unwrap();
         let mut got = Vec::new();
@@ -176,23 +176,6 @@ const RES: i64 = 100;
 /// How far the clock runs ahead of the cursor (the model's rule keeps raw samples this
 /// long plus 2 s: 2 s behind the cursor).
 const CLOCK_AHEAD: i64 = 1_000_000;
-
-/// Where raw data begins: the oldest raw segment, or the head when there is none.
-fn raw_from(db: &Db) -> i64 {
-    let stats = db.stats().unwrap();
-    let has_rollups = stats.segments.iter().any(|s| s.1.resolution_ms > 0);
-    if !has_rollups {
-        return i64::MIN;
-    }
-    stats
-        .segments
-        .iter()
-        .filter(|s| s.1.resolution_ms == 0)
-        .map(|s| s.1.min_t)
-        .min()
-        .unwrap_or(stats.persisted_until)
-        .min(stats.persisted_until)
-}
 
 fn run(ops: Vec<Op>, ooo_window: i64) {
     let tmp = tempfile::tempdir().unwrap();
