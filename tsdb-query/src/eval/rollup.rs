@@ -94,17 +94,30 @@ pub(super) fn instant_points(
     points
 }
 
-/// The buckets one series' evaluation used: per run of one resolution, its first and
-/// last (buckets come in time order), so noting them costs little per step.
+/// The buckets one series' evaluation used. Steps use the same or the next buckets, so
+/// the span of the current resolution is widened in place (a comparison per step) and
+/// goes into the map only when the resolution changes.
 #[derive(Default)]
 struct Used {
     notes: Annotations,
+    /// `(resolution, from, to)` of the run being noted.
+    run: Option<(i64, i64, i64)>,
     approximated: bool,
 }
 
 impl Used {
     fn bucket(&mut self, b: &Bucket) {
-        self.notes.read_rollup(b.resolution_ms, b.start(), b.end);
+        match &mut self.run {
+            Some((res, from, to)) if *res == b.resolution_ms => {
+                *from = (*from).min(b.start());
+                *to = (*to).max(b.end);
+            }
+            run => {
+                if let Some((res, from, to)) = run.replace((b.resolution_ms, b.start(), b.end)) {
+                    self.notes.read_rollup(res, from, to);
+                }
+            }
+        }
     }
 
     /// Notes the buckets of one window: the first and last of each resolution.
@@ -121,7 +134,10 @@ impl Used {
     }
 
     /// Adds what was used to the query's notes (`f` named when it was approximated).
-    fn into(self, notes: &Mutex<Annotations>, f: Option<Function>) {
+    fn into(mut self, notes: &Mutex<Annotations>, f: Option<Function>) {
+        if let Some((res, from, to)) = self.run.take() {
+            self.notes.read_rollup(res, from, to);
+        }
         if self.notes.is_empty() {
             return;
         }
