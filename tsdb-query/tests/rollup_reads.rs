@@ -31,6 +31,9 @@ struct RollupStorage {
     series: BTreeMap<Labels, (Vec<i64>, Vec<f64>)>,
     resolution_ms: i64,
     boundary: Option<i64>,
+    /// A finer tier after `boundary`: buckets of this resolution for samples up to this
+    /// time, raw samples after it.
+    fine: Option<(i64, i64)>,
     /// Hand out buckets that break the contract (out of order).
     broken: bool,
 }
@@ -74,15 +77,25 @@ impl<'a> Querier for RollupQuerier<'a> {
             }
             let b = st.boundary.unwrap_or(i64::MIN);
             let cut = ts.partition_point(|&t| t <= b);
-            let mut buckets: Vec<Bucket> = rollup(&ts[..cut], &vs[..cut], res)
-                .into_iter()
-                .filter(|(end, _)| *end > mint - res && *end <= maxt)
-                .map(|(end, agg)| Bucket {
-                    end,
-                    resolution_ms: res,
-                    agg,
-                })
-                .collect();
+            let tier = |from: usize, to: usize, res: i64| {
+                rollup(&ts[from..to], &vs[from..to], res)
+                    .into_iter()
+                    .filter(move |(end, _)| *end > mint - res && *end <= maxt)
+                    .map(move |(end, agg)| Bucket {
+                        end,
+                        resolution_ms: res,
+                        agg,
+                    })
+            };
+            let mut buckets: Vec<Bucket> = tier(0, cut, res).collect();
+            let cut = match st.fine {
+                Some((fine_res, fine_boundary)) => {
+                    let fine_cut = ts.partition_point(|&t| t <= fine_boundary);
+                    buckets.extend(tier(cut, fine_cut, fine_res));
+                    fine_cut
+                }
+                None => cut,
+            };
             if st.broken {
                 buckets.reverse();
             }
@@ -210,7 +223,7 @@ fn counter() -> impl Strategy<Value = Vec<f64>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Every exact function answers from buckets + raw samples as from the raw samples,
     /// at steps that are bucket ends with ranges and steps multiples of the resolution.
@@ -239,6 +252,7 @@ proptest! {
             series: series.clone(),
             resolution_ms: res,
             boundary: b,
+            fine: None,
             broken: false,
         };
         let (rolled, raw) = (mk(Some(boundary)), mk(None));
@@ -278,6 +292,7 @@ fn hourly_counter(hours: i64, rolled_hours: i64) -> RollupStorage {
         series,
         resolution_ms: HOUR,
         boundary: Some(T0 + rolled_hours * HOUR),
+        fine: None,
         broken: false,
     }
 }
@@ -539,4 +554,69 @@ fn buckets_breaking_the_contract_fail_the_query() {
         .instant_query(&st, "sum_over_time(x_total[3h])", T0 + 4 * HOUR)
         .unwrap_err();
     assert!(matches!(err, Error::Storage(_)), "{err}");
+}
+
+/// Raw samples, 1 m and 1 h rollups in one window: stitched without double counting,
+/// each exact function as over the raw samples, both resolutions named.
+#[test]
+fn raw_1m_and_1h_data_stitch_in_one_window() {
+    // a counter with a reset, and a gauge, every 10 s for 8 hours
+    let ts: Vec<i64> = (1..=8 * 360).map(|i| T0 + i * 10_000).collect();
+    let counter: Vec<f64> = ts
+        .iter()
+        .map(|t| ((t - T0) / 1000 % 10_000) as f64)
+        .collect();
+    let gauge: Vec<f64> = ts.iter().map(|t| ((t / 10_000) % 17) as f64).collect();
+    let mut series = BTreeMap::new();
+    series.insert(labels("c_total", "a"), (ts.clone(), counter));
+    series.insert(labels("g", "a"), (ts, gauge));
+    let tiered = RollupStorage {
+        series: series.clone(),
+        resolution_ms: HOUR,
+        boundary: Some(T0 + 3 * HOUR),
+        fine: Some((60_000, T0 + 5 * HOUR + 30 * 60_000)),
+        broken: false,
+    };
+    let raw = RollupStorage {
+        series,
+        resolution_ms: HOUR,
+        boundary: None,
+        fine: None,
+        broken: false,
+    };
+    let engine = Engine::default();
+    // steps at hour ends, so that every window is made of whole buckets of each tier
+    let range = (T0 + 4 * HOUR, T0 + 7 * HOUR, HOUR);
+    for f in EXACT {
+        for metric in ["c_total", "g"] {
+            let q = format!("{f}({metric}[3h])");
+            let expr = parse(&q).unwrap();
+            let (got, notes) = engine.range_annotated(&tiered, &expr, range, None).unwrap();
+            let want = engine
+                .range(&raw, &expr, range.0, range.1, range.2)
+                .unwrap();
+            same(&q, matrix(got), matrix(want));
+            if f != "absent_over_time" {
+                let infos = notes.infos();
+                assert!(
+                    infos.iter().any(|i| i.contains("read from 1h rollups")),
+                    "{q}"
+                );
+                assert!(
+                    infos.iter().any(|i| i.contains("read from 1m rollups")),
+                    "{q}"
+                );
+            }
+        }
+    }
+    // instant selectors: a point at every 7-minute step across the three tiers
+    let (v, _) = engine
+        .range_annotated(
+            &tiered,
+            &parse("g").unwrap(),
+            (T0 + HOUR, T0 + 8 * HOUR, 420_000),
+            None,
+        )
+        .unwrap();
+    assert_eq!(matrix(v)[0].points.len(), (7 * 60 / 7 + 1) as usize);
 }
