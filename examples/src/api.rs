@@ -188,12 +188,9 @@ pub fn run_instant(
     q: &InstantQuery,
     cancel: Option<&CancelToken>,
 ) -> Body {
-    let result = match cancel {
-        Some(c) => engine.instant_cancelable(db, &q.expr, q.time_ms, c),
-        None => engine.instant(db, &q.expr, q.time_ms),
-    };
-    result
-        .map(|v| json::success(&v))
+    engine
+        .instant_annotated(db, &q.expr, q.time_ms, cancel)
+        .map(|(v, notes)| json::success_with_infos(&v, &notes.infos()))
         .map_err(|e| query_error(&e, true))
 }
 
@@ -206,19 +203,13 @@ pub fn run_range(
     cache: Option<&ResultsCache>,
     cancel: Option<&CancelToken>,
 ) -> Body {
-    let result = match (cache, cancel) {
-        (Some(cache), _) => cache.range(
-            engine,
-            db,
-            &q.expr,
-            (q.start_ms, q.end_ms, q.step_ms),
-            cancel,
-        ),
-        (None, Some(c)) => engine.range_cancelable(db, &q.expr, q.start_ms, q.end_ms, q.step_ms, c),
-        (None, None) => engine.range(db, &q.expr, q.start_ms, q.end_ms, q.step_ms),
+    let range = (q.start_ms, q.end_ms, q.step_ms);
+    let result = match cache {
+        Some(cache) => cache.range_annotated(engine, db, &q.expr, range, cancel),
+        None => engine.range_annotated(db, &q.expr, range, cancel),
     };
     result
-        .map(|v| json::success(&v))
+        .map(|(v, notes)| json::success_with_infos(&v, &notes.infos()))
         .map_err(|e| query_error(&e, false))
 }
 

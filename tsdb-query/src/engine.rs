@@ -8,6 +8,7 @@ use tsdb_index::Labels;
 use crate::ast::{AggregateOp, Expr, Function, ValueType};
 use crate::cancel::CancelToken;
 use crate::error::{Error, Result};
+use crate::eval::annotations::Annotations;
 use crate::eval::budget::Budget;
 use crate::eval::pool::ReadPool;
 use crate::eval::span::SpanCtx;
@@ -106,7 +107,7 @@ impl Engine {
         expr: &Expr,
         time_ms: i64,
     ) -> Result<Value> {
-        self.instant_inner(storage, expr, time_ms, None)
+        Ok(self.instant_inner(storage, expr, time_ms, None)?.0)
     }
 
     /// [`Engine::instant`], stopped with [`Error::Canceled`] once `cancel` is canceled.
@@ -117,7 +118,20 @@ impl Engine {
         time_ms: i64,
         cancel: &CancelToken,
     ) -> Result<Value> {
-        self.instant_inner(storage, expr, time_ms, Some(cancel))
+        Ok(self.instant_inner(storage, expr, time_ms, Some(cancel))?.0)
+    }
+
+    /// [`Engine::instant`] (stopped once `cancel` is canceled, when given) with the
+    /// answer's [`Annotations`]: which rollups it read, which functions it approximated
+    /// from them (Prometheus 3's `infos`).
+    pub fn instant_annotated<Q: Queryable + ?Sized>(
+        &self,
+        storage: &Q,
+        expr: &Expr,
+        time_ms: i64,
+        cancel: Option<&CancelToken>,
+    ) -> Result<(Value, Annotations)> {
+        self.instant_inner(storage, expr, time_ms, cancel)
     }
 
     /// Evaluates an expression tree at every step of `[start_ms, end_ms]`.
@@ -129,7 +143,9 @@ impl Engine {
         end_ms: i64,
         step_ms: i64,
     ) -> Result<Value> {
-        self.range_inner(storage, expr, (start_ms, end_ms, step_ms), None)
+        Ok(self
+            .range_inner(storage, expr, (start_ms, end_ms, step_ms), None)?
+            .0)
     }
 
     /// [`Engine::range`], stopped with [`Error::Canceled`] once `cancel` is canceled.
@@ -142,7 +158,21 @@ impl Engine {
         step_ms: i64,
         cancel: &CancelToken,
     ) -> Result<Value> {
-        self.range_inner(storage, expr, (start_ms, end_ms, step_ms), Some(cancel))
+        Ok(self
+            .range_inner(storage, expr, (start_ms, end_ms, step_ms), Some(cancel))?
+            .0)
+    }
+
+    /// [`Engine::range`] (stopped once `cancel` is canceled, when given) with the
+    /// answer's [`Annotations`], as [`Engine::instant_annotated`].
+    pub fn range_annotated<Q: Queryable + ?Sized>(
+        &self,
+        storage: &Q,
+        expr: &Expr,
+        (start_ms, end_ms, step_ms): (i64, i64, i64),
+        cancel: Option<&CancelToken>,
+    ) -> Result<(Value, Annotations)> {
+        self.range_inner(storage, expr, (start_ms, end_ms, step_ms), cancel)
     }
 
     /// Evaluates `expr` (whose depth was checked) at `steps`: opens the query's one querier over
@@ -154,7 +184,7 @@ impl Engine {
         expr: &Expr,
         steps: Steps,
         cancel: Option<&CancelToken>,
-    ) -> Result<Val> {
+    ) -> Result<(Val, Annotations)> {
         let budget = Budget::new(
             self.options.timeout,
             self.options.max_samples,
@@ -172,12 +202,14 @@ impl Engine {
             _ => None,
         };
         let mut ev = Evaluator::new(snapshot, &self.options, &self.pool, ctx, budget);
-        catch_unwind(AssertUnwindSafe(|| ev.eval(expr, steps))).unwrap_or_else(|panic| {
-            Err(Error::Internal(format!(
-                "query evaluation panicked: {}",
-                crate::error::panic_message(panic.as_ref())
-            )))
-        })
+        let val =
+            catch_unwind(AssertUnwindSafe(|| ev.eval(expr, steps))).unwrap_or_else(|panic| {
+                Err(Error::Internal(format!(
+                    "query evaluation panicked: {}",
+                    crate::error::panic_message(panic.as_ref())
+                )))
+            })?;
+        Ok((val, ev.take_notes()))
     }
 
     fn instant_inner<Q: Queryable + ?Sized>(
@@ -186,7 +218,7 @@ impl Engine {
         expr: &Expr,
         time_ms: i64,
         cancel: Option<&CancelToken>,
-    ) -> Result<Value> {
+    ) -> Result<(Value, Annotations)> {
         // First: everything after this may recurse over the tree.
         nesting::check_expr(expr)?;
         let steps = Steps {
@@ -194,8 +226,8 @@ impl Engine {
             end: time_ms,
             step: 1,
         };
-        let val = self.evaluate(storage, expr, steps, cancel)?;
-        Ok(match val {
+        let (val, notes) = self.evaluate(storage, expr, steps, cancel)?;
+        let value = match val {
             Val::Scalar(v) => Value::Scalar {
                 t: time_ms,
                 v: v.first().copied().unwrap_or(f64::NAN),
@@ -231,7 +263,8 @@ impl Engine {
                 series.sort_by(|a, b| a.labels.cmp(&b.labels));
                 Value::Matrix(series)
             }
-        })
+        };
+        Ok((value, notes))
     }
 
     fn range_inner<Q: Queryable + ?Sized>(
@@ -240,7 +273,7 @@ impl Engine {
         expr: &Expr,
         (start_ms, end_ms, step_ms): (i64, i64, i64),
         cancel: Option<&CancelToken>,
-    ) -> Result<Value> {
+    ) -> Result<(Value, Annotations)> {
         // First: everything after this may recurse over the tree.
         nesting::check_expr(expr)?;
         if step_ms <= 0 {
@@ -277,7 +310,7 @@ impl Engine {
                 )))
             }
         }
-        let val = self.evaluate(storage, expr, steps, cancel)?;
+        let (val, notes) = self.evaluate(storage, expr, steps, cancel)?;
         let mut series = match val {
             Val::Scalar(values) => vec![Series {
                 labels: Labels::empty(),
@@ -302,7 +335,7 @@ impl Engine {
             }
         };
         series.sort_by(|a, b| a.labels.cmp(&b.labels));
-        Ok(Value::Matrix(series))
+        Ok((Value::Matrix(series), notes))
     }
 }
 

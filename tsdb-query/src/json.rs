@@ -14,6 +14,13 @@ use crate::value::Value;
 
 /// `{"status":"success","data":{"resultType":...,"result":...}}`.
 pub fn success(value: &Value) -> String {
+    success_with_infos(value, &[])
+}
+
+/// [`success`] with Prometheus 3's `"infos":[...]` after the data when there are any
+/// (its API writes `warnings` and then `infos`, each left out when empty): the
+/// [`Annotations::infos`](crate::Annotations::infos) of the answer.
+pub fn success_with_infos(value: &Value, infos: &[String]) -> String {
     let mut out = String::with_capacity(256);
     out.push_str(r#"{"status":"success","data":{"resultType":""#);
     out.push_str(value.result_type());
@@ -57,7 +64,18 @@ pub fn success(value: &Value) -> String {
             out.push(']');
         }
     }
-    out.push_str("}}");
+    out.push('}');
+    if !infos.is_empty() {
+        out.push_str(r#","infos":["#);
+        for (i, info) in infos.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            string(&mut out, info);
+        }
+        out.push(']');
+    }
+    out.push('}');
     out
 }
 

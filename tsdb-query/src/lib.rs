@@ -32,6 +32,7 @@ mod value;
 pub use cancel::CancelToken;
 pub use engine::Engine;
 pub use error::{Error, Result};
+pub use eval::annotations::Annotations;
 pub use eval::{format_float, is_stale_nan, STALE_NAN_BITS};
 pub use nesting::MAX_DEPTH;
 pub use options::{EngineOptions, DEFAULT_LOOKBACK_DELTA_MS};

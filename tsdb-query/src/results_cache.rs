@@ -18,6 +18,11 @@
 //! than `now − freshness` cannot touch a cached split and cost one comparison. A query
 //! that raced a write into its window does not store what it computed.
 //!
+//! **Annotations.** A split is stored with its answer's [`Annotations`] (the rollups
+//! read, clipped to what the split reads, and the functions approximated from them), and
+//! an answer assembled from splits carries the union of theirs: a cached answer says
+//! what a fresh one says.
+//!
 //! **Memory.** The total size of cached answers is bounded; the least recently used
 //! splits are evicted first.
 
@@ -33,6 +38,7 @@ use crate::ast::{At, Expr};
 use crate::cancel::CancelToken;
 use crate::engine::Engine;
 use crate::error::Result;
+use crate::eval::annotations::Annotations;
 use crate::eval::span::SpanCtx;
 use crate::eval::Steps;
 use crate::storage::Queryable;
@@ -92,8 +98,9 @@ pub struct ResultsCache {
     evicted: AtomicU64,
 }
 
-/// One split's answer, shared between the cache and the queries reading it.
-type Answer = Arc<Vec<Series>>;
+/// One split's answer and its annotations, shared between the cache and the queries
+/// reading it.
+type Answer = Arc<(Vec<Series>, Annotations)>;
 
 /// A computed split to store: its key, answer and read window.
 type Computed = (Key, Answer, (i64, i64));
@@ -171,9 +178,23 @@ impl ResultsCache {
         (start_ms, end_ms, step_ms): (i64, i64, i64),
         cancel: Option<&CancelToken>,
     ) -> Result<Value> {
-        let eval = |start: i64, end: i64| match cancel {
-            Some(c) => engine.range_cancelable(storage, expr, start, end, step_ms, c),
-            None => engine.range(storage, expr, start, end, step_ms),
+        Ok(self
+            .range_annotated(engine, storage, expr, (start_ms, end_ms, step_ms), cancel)?
+            .0)
+    }
+
+    /// [`ResultsCache::range`] with the answer's [`Annotations`], as
+    /// [`Engine::range_annotated`] gives them.
+    pub fn range_annotated<Q: Queryable + ?Sized>(
+        &self,
+        engine: &Engine,
+        storage: &Q,
+        expr: &Expr,
+        (start_ms, end_ms, step_ms): (i64, i64, i64),
+        cancel: Option<&CancelToken>,
+    ) -> Result<(Value, Annotations)> {
+        let eval = |start: i64, end: i64| {
+            engine.range_annotated(storage, expr, (start, end, step_ms), cancel)
         };
         let plan = self.plan(engine, expr, start_ms, end_ms, step_ms);
         let Some(splits) = plan else {
@@ -210,9 +231,11 @@ impl ResultsCache {
         self.misses.fetch_add(misses as u64, Ordering::Relaxed);
         // evaluate each run of consecutive splits the cache does not have, in one call
         let mut pieces: Vec<Answer> = Vec::with_capacity(splits.len());
+        let mut notes = Annotations::default();
         let mut i = 0;
         while i < splits.len() {
             if let Some(hit) = cached[i].take() {
+                notes.merge(&hit.1);
                 pieces.push(hit);
                 i += 1;
                 continue;
@@ -223,7 +246,7 @@ impl ResultsCache {
             }
             let run = &splits[i..=j];
             let (first, last) = (run[0].steps.start, run[run.len() - 1].steps.end);
-            let Value::Matrix(series) = eval(first, last)? else {
+            let (Value::Matrix(series), run_notes) = eval(first, last)? else {
                 return Err(crate::error::Error::Internal(
                     "a range query did not answer a matrix".into(),
                 ));
@@ -231,16 +254,21 @@ impl ResultsCache {
             let cut = cut_by_split(series, run);
             let mut store = Vec::new();
             for (s, part) in run.iter().zip(cut) {
-                let part = Arc::new(part);
+                let part_notes = match s.cacheable {
+                    Some(window) => run_notes.clipped(window),
+                    None => Annotations::default(),
+                };
+                let part = Arc::new((part, part_notes));
                 if let Some(window) = s.cacheable {
                     store.push((key_of(s.index), part.clone(), window));
                 }
                 pieces.push(part);
             }
             self.store(seq0, store);
+            notes.merge(&run_notes);
             i = j + 1;
         }
-        Ok(Value::Matrix(merge(&pieces)))
+        Ok((Value::Matrix(merge(&pieces)), notes))
     }
 
     /// Drops every cached split whose evaluation read something in `[min_t, max_t]`: a
@@ -395,7 +423,7 @@ impl ResultsCache {
             if raced {
                 continue;
             }
-            let bytes = size_of_series(&series);
+            let bytes = size_of_series(&series.0);
             if bytes > self.options.max_bytes {
                 continue;
             }
@@ -508,11 +536,11 @@ fn cut_by_split(series: Vec<Series>, splits: &[Split]) -> Vec<Vec<Series>> {
 /// Joins per-split answers (in time order) into one, series sorted by labels.
 fn merge(pieces: &[Answer]) -> Vec<Series> {
     if let [one] = pieces {
-        return one.as_ref().clone();
+        return one.0.clone();
     }
     let mut by_labels: BTreeMap<&Labels, Vec<Point>> = BTreeMap::new();
     for piece in pieces {
-        for s in piece.iter() {
+        for s in piece.0.iter() {
             by_labels
                 .entry(&s.labels)
                 .or_default()

@@ -3,9 +3,12 @@
 //! semantics: range windows are left-open, `(t - range, t]`).
 
 use chrono::{DateTime, Datelike, Timelike};
+use parking_lot::Mutex;
 use regex::Regex;
+use tsdb_core::rollup::Bucket as RollupBucket;
 use tsdb_index::{is_valid_label_name, Labels, MatchOp};
 
+use super::annotations::Annotations;
 use super::labels::{self, METRIC_NAME};
 use super::stats::{self, Bucket};
 use super::{drop_names, merge_same_labels, Evaluator, StepSeries, Steps, Val};
@@ -225,20 +228,36 @@ fn date_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Va
     }
 }
 
+/// `absent_over_time`: 1 at the steps where no series is present, as
+/// `present_over_time` sees it (rollup buckets included).
 fn absent_over_time(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<Val> {
     let e = arg(call, 0)?;
-    let input = ev.range_input(e, steps)?;
-    let mut points = Vec::new();
-    for t in steps.times() {
-        let (lo, hi) = input.spec.window(t);
-        let any = input.series.iter().any(|s| {
-            let from = s.ts.partition_point(|&x| x <= lo);
-            s.ts.get(from).is_some_and(|&x| x <= hi)
-        });
-        if !any {
-            points.push((t, 1.0));
+    let times: Vec<i64> = steps.times().collect();
+    let notes = Mutex::new(Annotations::default());
+    let (_, present) = ev.map_range_series(e, steps, |spec, _, ts, vs, buckets| {
+        let points = windows(
+            Function::PresentOverTime,
+            spec,
+            &times,
+            (ts, vs, buckets),
+            &[],
+            &notes,
+        );
+        (!points.is_empty()).then_some(points)
+    })?;
+    ev.add_notes(notes);
+    let mut any = vec![false; times.len()];
+    for (t, _) in present.iter().flatten() {
+        if let Some(slot) = any.get_mut(steps.index(*t)) {
+            *slot = true;
         }
     }
+    let points: Vec<(i64, f64)> = times
+        .iter()
+        .zip(any)
+        .filter(|(_, present)| !present)
+        .map(|(&t, _)| (t, 1.0))
+        .collect();
     let labels = match e {
         Expr::Range(rs) => absent_labels(&rs.selector.matchers)?,
         _ => Labels::empty(),
@@ -551,8 +570,9 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<V
     }
     let keep_name = f == F::LastOverTime;
     let times: Vec<i64> = steps.times().collect();
-    let (_, out) = ev.map_range_series(range_arg, steps, |spec, labels, ts, vs| {
-        let points = windows(f, spec, &times, ts, vs, &params);
+    let notes = Mutex::new(Annotations::default());
+    let (_, out) = ev.map_range_series(range_arg, steps, |spec, labels, ts, vs, buckets| {
+        let points = windows(f, spec, &times, (ts, vs, buckets), &params, &notes);
         (!points.is_empty()).then(|| StepSeries {
             labels: if keep_name {
                 labels.clone()
@@ -562,6 +582,7 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<V
             points,
         })
     })?;
+    ev.add_notes(notes);
     // Prometheus fails when two of the function's output series have the same labels,
     // even if they have values at different steps (`mat.ContainsSameLabelset()` after
     // the range function loop of the `*parser.Call` case in engine.go): unlike other
@@ -576,15 +597,20 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<V
     Ok(Val::Vector(out))
 }
 
-/// One series' values of a range function at every step.
+/// One series' values of a range function at every step. A series with rollup buckets
+/// is answered by [`super::rollup::windows`] (which adds the buckets it used, and the
+/// function if it approximated it, to `notes`); one without, here.
 fn windows(
     f: Function,
     spec: super::WindowSpec,
     times: &[i64],
-    ts: &[i64],
-    vs: &[f64],
+    (ts, vs, buckets): (&[i64], &[f64], &[RollupBucket]),
     params: &[f64],
+    notes: &Mutex<Annotations>,
 ) -> Vec<(i64, f64)> {
+    if !buckets.is_empty() {
+        return super::rollup::windows(f, spec, times, (ts, vs, buckets), params, notes);
+    }
     let mut points = Vec::new();
     let mut scratch = Vec::new();
     let (mut from, mut to) = (0usize, 0usize);
@@ -624,18 +650,25 @@ fn windows(
 }
 
 /// The samples of one series inside one step's window.
-struct Window<'a> {
-    ts: &'a [i64],
-    vs: &'a [f64],
+pub(super) struct Window<'a> {
+    pub ts: &'a [i64],
+    pub vs: &'a [f64],
     /// The window is `(lo, hi]`.
-    lo: i64,
-    hi: i64,
-    range_ms: i64,
+    pub lo: i64,
+    pub hi: i64,
+    pub range_ms: i64,
     /// The step's evaluation time.
-    eval_t: i64,
+    pub eval_t: i64,
 }
 
-fn window_value(f: Function, w: &Window<'_>, param: f64, scratch: &mut Vec<f64>) -> Option<f64> {
+/// A range function's value over one window's samples (at least one); `None` when the
+/// function has none there.
+pub(super) fn window_value(
+    f: Function,
+    w: &Window<'_>,
+    param: f64,
+    scratch: &mut Vec<f64>,
+) -> Option<f64> {
     use Function as F;
     let vs = w.vs;
     let n = vs.len();

@@ -4,12 +4,14 @@
 //! per-step operators (binary operators, aggregations) walk the steps of their inputs.
 
 mod aggregate;
+pub(crate) mod annotations;
 mod binary;
 pub(crate) mod budget;
 mod functions;
 pub(crate) mod labels;
 pub(crate) mod pool;
 pub(crate) mod read;
+mod rollup;
 pub(crate) mod span;
 mod stats;
 
@@ -17,11 +19,14 @@ pub use stats::format_float;
 
 use std::collections::HashMap;
 
+use parking_lot::Mutex;
+use tsdb_core::rollup::Bucket;
 use tsdb_index::Labels;
 
 use crate::ast::{Expr, Selector, Subquery, ValueType};
 use crate::error::{Error, Result};
 use crate::options::EngineOptions;
+use annotations::Annotations;
 use budget::Budget;
 use pool::ReadPool;
 use read::DynQuerier;
@@ -137,6 +142,8 @@ pub(crate) struct Evaluator<'a> {
     /// shared with the computation of the querier's range.
     ctx: SpanCtx,
     budget: Budget,
+    /// What the answer's caller is told beside it (rollups read, approximations).
+    notes: Annotations,
 }
 
 impl<'a> Evaluator<'a> {
@@ -153,7 +160,18 @@ impl<'a> Evaluator<'a> {
             pool,
             ctx,
             budget,
+            notes: Annotations::default(),
         }
+    }
+
+    /// The annotations gathered so far (the query's, once it is evaluated).
+    pub fn take_notes(&mut self) -> Annotations {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Adds what a selector's reading noted (rollups used, approximations).
+    pub fn add_notes(&mut self, notes: Mutex<Annotations>) {
+        self.notes.merge(&notes.into_inner());
     }
 
     /// Fails once the query was canceled or has run past the engine's timeout.
@@ -256,13 +274,13 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Maps every series matching `sel` with samples in `[mint, maxt]` (staleness
-    /// markers included) through `map`, on up to `EngineOptions::parallelism` threads,
-    /// reading the query's one snapshot.
+    /// markers included) and its rollup buckets, if any, through `map`, on up to
+    /// `EngineOptions::parallelism` threads, reading the query's one snapshot.
     fn map_series<T: Send>(
         &mut self,
         sel: &Selector,
         (mint, maxt): (i64, i64),
-        map: impl Fn(&Labels, &[i64], &[f64]) -> Option<T> + Sync,
+        map: impl Fn(&Labels, &[i64], &[f64], &[Bucket]) -> Option<T> + Sync,
     ) -> Result<Vec<T>> {
         if mint > maxt {
             return Ok(Vec::new());
@@ -295,7 +313,9 @@ impl<'a> Evaluator<'a> {
     /// window `(t - lookback, t]`, unless it is a staleness marker
     /// (<https://github.com/prometheus/prometheus/blob/main/promql/engine.go>,
     /// `vectorSelectorSingle`). With `sample_time`, the value is the sample's own
-    /// timestamp in seconds, which is what `timestamp(selector)` returns.
+    /// timestamp in seconds, which is what `timestamp(selector)` returns. A series with
+    /// rollup buckets falls back to them where it has no raw sample (see
+    /// [`rollup::instant_points`]).
     pub fn vector_selector(
         &mut self,
         sel: &Selector,
@@ -305,7 +325,22 @@ impl<'a> Evaluator<'a> {
         let at = self.ctx.resolve_at(sel.at);
         let lookback = self.ctx.lookback_ms();
         let window = self.ctx.instant_window(sel, steps);
-        self.map_series(sel, window, |labels, ts, vs| {
+        let notes = Mutex::new(Annotations::default());
+        let out = self.map_series(sel, window, |labels, ts, vs, buckets| {
+            if !buckets.is_empty() {
+                let points = rollup::instant_points(
+                    steps,
+                    (at, sel.offset_ms, lookback),
+                    sample_time,
+                    (ts, vs),
+                    buckets,
+                    &notes,
+                );
+                return (!points.is_empty()).then(|| StepSeries {
+                    labels: labels.clone(),
+                    points,
+                });
+            }
             let mut points = Vec::new();
             let mut next = 0usize; // index of the first sample after the reference time
             for t in steps.times() {
@@ -328,17 +363,20 @@ impl<'a> Evaluator<'a> {
                 labels: labels.clone(),
                 points,
             })
-        })
+        })?;
+        self.add_notes(notes);
+        Ok(out)
     }
 
     /// Maps the input of a range function series by series: a range selector's raw
-    /// samples (staleness markers dropped) straight from storage, or a subquery's
-    /// results. `map` gets the window the series are read through.
+    /// samples (staleness markers dropped) and rollup buckets straight from storage, or a
+    /// subquery's results (no buckets). `map` gets the window the series are read
+    /// through.
     pub fn map_range_series<T: Send>(
         &mut self,
         expr: &Expr,
         steps: Steps,
-        map: impl Fn(WindowSpec, &Labels, &[i64], &[f64]) -> Option<T> + Sync,
+        map: impl Fn(WindowSpec, &Labels, &[i64], &[f64], &[Bucket]) -> Option<T> + Sync,
     ) -> Result<(WindowSpec, Vec<T>)> {
         match expr {
             Expr::Range(rs) => {
@@ -349,9 +387,9 @@ impl<'a> Evaluator<'a> {
                     at: self.ctx.resolve_at(sel.at),
                 };
                 let window = self.ctx.range_window(rs, steps);
-                let out = self.map_series(sel, window, |labels, ts, vs| {
+                let out = self.map_series(sel, window, |labels, ts, vs, buckets| {
                     if !vs.iter().any(|v| is_stale_nan(*v)) {
-                        return map(spec, labels, ts, vs);
+                        return map(spec, labels, ts, vs, buckets);
                     }
                     let (fresh_ts, fresh_vs): (Vec<i64>, Vec<f64>) = ts
                         .iter()
@@ -359,7 +397,7 @@ impl<'a> Evaluator<'a> {
                         .filter(|(_, v)| !is_stale_nan(**v))
                         .map(|(&t, &v)| (t, v))
                         .unzip();
-                    map(spec, labels, &fresh_ts, &fresh_vs)
+                    map(spec, labels, &fresh_ts, &fresh_vs, buckets)
                 })?;
                 Ok((spec, out))
             }
@@ -368,7 +406,7 @@ impl<'a> Evaluator<'a> {
                 let mut out = Vec::with_capacity(input.series.len());
                 for s in &input.series {
                     self.check_deadline()?;
-                    out.extend(map(input.spec, &s.labels, &s.ts, &s.vs));
+                    out.extend(map(input.spec, &s.labels, &s.ts, &s.vs, &[]));
                 }
                 Ok((input.spec, out))
             }
@@ -379,16 +417,33 @@ impl<'a> Evaluator<'a> {
         }
     }
 
-    /// The input of a range function, materialised (for the few users that need every
-    /// series at once).
+    /// The input of a range vector returned as an instant query's result, materialised.
+    /// Rollup buckets become one sample each, their last, before the raw samples; the
+    /// buckets whose sample falls in the window at `steps.start` are noted.
     pub fn range_input(&mut self, expr: &Expr, steps: Steps) -> Result<RangeInput> {
-        let (spec, series) = self.map_range_series(expr, steps, |_, labels, ts, vs| {
-            Some(RawSeries {
-                labels: labels.clone(),
-                ts: ts.to_vec(),
-                vs: vs.to_vec(),
-            })
-        })?;
+        let notes = Mutex::new(Annotations::default());
+        let (spec, series) =
+            self.map_range_series(expr, steps, |spec, labels, ts, vs, buckets| {
+                let mut s = RawSeries {
+                    labels: labels.clone(),
+                    ts: Vec::with_capacity(buckets.len() + ts.len()),
+                    vs: Vec::with_capacity(buckets.len() + vs.len()),
+                };
+                let (lo, hi) = spec.window(steps.start);
+                for b in buckets {
+                    s.ts.push(b.agg.last_t);
+                    s.vs.push(b.agg.last_v);
+                    if b.agg.last_t > lo && b.agg.last_t <= hi {
+                        let mut n = notes.lock();
+                        n.read_rollup(b.resolution_ms, b.start(), b.end);
+                        n.approximated(annotations::RANGE_VECTOR);
+                    }
+                }
+                s.ts.extend_from_slice(ts);
+                s.vs.extend_from_slice(vs);
+                Some(s)
+            })?;
+        self.add_notes(notes);
         Ok(RangeInput { series, spec })
     }
 
