@@ -177,21 +177,23 @@ where
 }
 
 /// Checks the buckets against [`Series::read_buckets_into`]'s contract (positive
-/// resolutions, ends in time order, no overlap, every bucket sample within its bucket and
-/// before the first raw sample): the evaluator relies on it to count nothing twice, so
-/// a storage breaking it fails the query instead of answering wrong.
+/// resolutions, ends in time order, each bucket's samples after the previous bucket's
+/// (a coarser and a finer bucket may share an end at the boundary between tiers), every
+/// bucket sample within its bucket and before the first raw sample): the evaluator
+/// relies on it to count nothing twice, so a storage breaking it fails the query
+/// instead of answering wrong.
 fn check_buckets(labels: &Labels, buckets: &[Bucket], first_raw: Option<i64>) -> Result<()> {
     let bad = |what: &str| {
         Err(Error::Storage(
             format!("series {labels}: rollup buckets {what}").into(),
         ))
     };
-    let mut prev_end = i64::MIN;
+    let mut prev: Option<&Bucket> = None;
     for b in buckets {
         if b.resolution_ms <= 0 {
             return bad("with a resolution that is not positive");
         }
-        if b.start() < prev_end && prev_end != i64::MIN {
+        if prev.is_some_and(|p| b.end < p.end || b.agg.first_t <= p.agg.last_t) {
             return bad("out of order or overlapping");
         }
         if b.agg.count == 0
@@ -201,7 +203,7 @@ fn check_buckets(labels: &Labels, buckets: &[Bucket], first_raw: Option<i64>) ->
         {
             return bad("with samples outside their bucket");
         }
-        prev_end = b.end;
+        prev = Some(b);
     }
     match (buckets.last(), first_raw) {
         (Some(last), Some(t)) if last.agg.last_t >= t => bad("not all before the raw samples"),
