@@ -57,7 +57,8 @@ pub trait Observer: Send + Sync + std::fmt::Debug {
         let _ = (min_t, max_t);
     }
 
-    /// A deletion over `[min_t, max_t]` is in force (queries no longer see the data).
+    /// A deletion over `[min_t, max_t]` is in force (queries no longer see the data), or
+    /// retention removed segments over it (their data is gone, or read from rollups now).
     fn deleted(&self, min_t: i64, max_t: i64) {
         let _ = (min_t, max_t);
     }

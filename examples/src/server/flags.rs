@@ -99,6 +99,18 @@ pub struct Flags {
     #[arg(long, value_name = "BYTES", default_value = "0", value_parser = size)]
     pub retention_size: usize,
 
+    /// The cold tier: a second directory (a cheaper disk, an NFS mount) that segments
+    /// older than --cold-after move to (copied, fsynced, switched, then deleted here),
+    /// still queried. It must exist; a data directory whose segments are there refuses
+    /// to open without it. Default: none.
+    #[arg(long, value_name = "DIR", requires = "cold_after")]
+    pub cold_dir: Option<PathBuf>,
+
+    /// Age (by the clock, of a segment's newest data) from which segments move to
+    /// --cold-dir.
+    #[arg(long, value_name = "DURATION", value_parser = duration, requires = "cold_dir")]
+    pub cold_after: Option<Duration>,
+
     /// Longest a query may run, waiting for a slot included; a request's smaller
     /// `timeout` parameter wins.
     #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration)]
@@ -220,6 +232,8 @@ impl Flags {
             ("wal-sync-interval", dur(self.wal_sync_interval)),
             ("retention", dur(self.retention)),
             ("retention-size", self.retention_size.to_string()),
+            ("cold-dir", path(&self.cold_dir)),
+            ("cold-after", self.cold_after.map_or(String::new(), dur)),
             ("query-timeout", dur(self.query_timeout)),
             ("query-max-samples", self.query_max_samples.to_string()),
             (

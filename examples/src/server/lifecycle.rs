@@ -224,6 +224,10 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
             retention_bytes: (flags.retention_size > 0)
                 .then(|| u64::try_from(flags.retention_size).unwrap_or(u64::MAX)),
             downsampling,
+            cold_dir: flags.cold_dir.clone(),
+            cold_after_ms: flags
+                .cold_after
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             ..Options::default()
         };
         let limits = ingest_limits(&flags);

@@ -157,6 +157,14 @@ impl Inner {
             .cloned()
             .collect();
         self.swap_segments(&mut p, &gone, None)?;
+        // what queries return changed there (raw data gone, or read from rollups now):
+        // caches of answers over those times must drop them
+        for s in &gone {
+            let m = s.meta();
+            self.options
+                .observer
+                .deleted(m.min_t, m.max_t.saturating_sub(1));
+        }
         let stats = RetentionStats {
             expired: expired.len(),
             over_budget: over.len(),
