@@ -608,6 +608,26 @@ fn compact_writes_rollups_by_the_config_rules() {
     assert!((1440..=1441).contains(&buckets("1m")), "{report}");
     assert!((48..=50).contains(&buckets("1h")), "{report}");
 
+    // day 0 is only in 1-hour rollups now: answered from them, and the answer says so
+    let (code, out, err) = tsdb(&[
+        "query",
+        "--data",
+        d,
+        "--time",
+        &(day0 + 12 * 3_600).to_string(),
+        "max_over_time(temp[1h])",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let j = json(&out);
+    assert_eq!(j["data"]["result"][0]["value"][1], "59", "{out}");
+    let infos = j["infos"].as_array().unwrap_or_else(|| panic!("no infos: {out}"));
+    assert!(
+        infos
+            .iter()
+            .any(|i| i.as_str().unwrap_or("").contains("read from 1h rollups")),
+        "{out}"
+    );
+
     // nothing left to do the second time
     let (code, out, err) = tsdb(&["compact", "--data", d, "--config", c, "--now", &now]);
     assert_eq!(code, 0, "{err}");
