@@ -620,7 +620,9 @@ fn compact_writes_rollups_by_the_config_rules() {
     assert_eq!(code, 0, "{err}");
     let j = json(&out);
     assert_eq!(j["data"]["result"][0]["value"][1], "59", "{out}");
-    let infos = j["infos"].as_array().unwrap_or_else(|| panic!("no infos: {out}"));
+    let infos = j["infos"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no infos: {out}"));
     assert!(
         infos
             .iter()

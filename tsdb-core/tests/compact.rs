@@ -150,3 +150,66 @@ fn two_days_compact_into_days_and_read_back_the_same() {
         .iter()
         .all(|&(t, _)| !(START + 5 * HOUR..=START + 9 * HOUR).contains(&t)));
 }
+
+type Oracle = BTreeMap<usize, BTreeMap<i64, u64>>;
+
+fn append_minutes(db: &Db, oracle: &mut Oracle, from: i64, to: i64) {
+    for m in from..to {
+        let mut b = Batch::new();
+        for i in 0..10 {
+            let t = START + m * 60_000;
+            let v = (m * 3 + i as i64) as f64;
+            let s = b.series(labels(i));
+            b.sample(s, t, v);
+            oracle.entry(i).or_default().insert(t, v.to_bits());
+        }
+        assert!(db.append_batch(&b).unwrap().rejected.is_empty());
+    }
+}
+
+#[test]
+fn persists_and_deletions_go_on_while_a_compaction_writes() {
+    // two days of raw segments compact on one thread while another appends, persists
+    // and deletes: afterwards every read equals the oracle, however the steps interleaved
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(Db::open(dir.path(), options()).unwrap());
+    let mut oracle = Oracle::new();
+    append_minutes(&db, &mut oracle, 0, 48 * 60);
+    db.persist_all().unwrap();
+    let compacting = {
+        let db = db.clone();
+        std::thread::spawn(move || {
+            let mut written = 0;
+            for _ in 0..3 {
+                written += db.compact().unwrap().segments_written;
+            }
+            written
+        })
+    };
+    for round in 0..6i64 {
+        let m = 48 * 60 + round * 60;
+        append_minutes(&db, &mut oracle, m, m + 60);
+        db.persist_all().unwrap();
+        let (a, b) = (START + round * HOUR, START + round * HOUR + 30 * 60_000);
+        db.delete(&[Matcher::equal("i", round.to_string())], a, b)
+            .unwrap();
+        if let Some(series) = oracle.get_mut(&(round as usize)) {
+            series.retain(|t, _| !(a..=b).contains(t));
+        }
+    }
+    assert!(
+        compacting.join().unwrap() > 0,
+        "the compaction wrote segments"
+    );
+    db.compact().unwrap();
+    let want: Data = oracle
+        .iter()
+        .map(|(i, m)| {
+            (
+                labels(*i).to_string(),
+                m.iter().map(|(t, v)| (*t, *v)).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(read(&db), want);
+}

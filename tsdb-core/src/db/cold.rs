@@ -179,6 +179,9 @@ impl Inner {
         let started = Instant::now();
         let mut stats = ColdStats::default();
         let cutoff = self.options.clock.now_ms().saturating_sub(after);
+        // a move replaces a segment by its copy: not while a compaction or rollup that
+        // read the segment is writing (`compact.rs`, "Locking")
+        let _rewrite = self.rewrite.lock();
         // one segment per lock hold, so persists interleave with a long run of moves
         loop {
             let mut p = self.persist.lock();

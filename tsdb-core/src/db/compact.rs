@@ -14,6 +14,17 @@
 //! is due. Nothing ever merges across a window boundary, so a retention cut made on
 //! window boundaries never splits a segment.
 //!
+//! # Locking
+//!
+//! A compaction (and a rollup, `downsample.rs`) plans under the persist lock, writes its
+//! segment without it, and takes it again to commit: persists, deletions and retention
+//! go on while a large merge writes. The rewrite lock keeps rewrites (compaction,
+//! downsampling, moves to the cold tier) one at a time. At the commit, a plan whose
+//! inputs are no longer all listed (a retention step removed one meanwhile) is dropped
+//! with the segment it wrote, and planned again; segments persisted meanwhile stay
+//! beside the new one. Deletion requests made meanwhile are applied at read time, as to
+//! everything else.
+//!
 //! # A step
 //!
 //! 1. Stream the parents' series in label order (a k-way merge over their indexes, one
@@ -145,47 +156,61 @@ impl Inner {
         }
         let started = Instant::now();
         let mut stats = CompactStats::default();
-        let mut p = self.persist.lock();
-        self.remove_replaced(&mut p);
-        while let Some(plan) = plan(&p.manifest, self.options.block_range_ms) {
-            self.compact_one(&mut p, &plan, &mut stats)?;
+        let _rewrite = self.rewrite.lock();
+        loop {
+            // plan, under the persist lock
+            let (plan, parents, seq) = {
+                let mut p = self.persist.lock();
+                self.remove_replaced(&mut p);
+                let Some(plan) = plan(&p.manifest, self.options.block_range_ms) else {
+                    break;
+                };
+                let parents = self.live_segments(&plan.parents)?;
+                (plan, parents, self.next_seq(&mut p))
+            };
+            // write, without it
+            let new = self.write_merged(&plan, &parents, seq)?;
+            // commit, under it
+            let mut p = self.persist.lock();
+            let Some(new) = self.still_planned(&p, &plan.parents, seq, new) else {
+                continue;
+            };
+            let new_segment = new.map(|segment| {
+                let entry = SegmentEntry {
+                    seq,
+                    min_t: plan.min_t,
+                    max_t: plan.max_t,
+                    resolution_ms: 0,
+                    level: plan.level,
+                    sources: sources_of(&p.manifest, &plan.parents),
+                    parents: plan.parents.clone(),
+                };
+                (entry, segment)
+            });
+            if let Some((_, n)) = &new_segment {
+                stats.samples += n.meta().samples;
+                stats.bytes_after += n.bytes_on_disk();
+            }
+            stats.segments_written += usize::from(new_segment.is_some());
+            stats.segments_replaced += parents.len();
+            stats.bytes_before += parents.iter().map(|s| s.bytes_on_disk()).sum::<u64>();
+            self.swap_segments(&mut p, &parents, new_segment)?;
         }
+        let mut p = self.persist.lock();
         self.remove_replaced(&mut p);
         stats.duration = started.elapsed();
         Ok(stats)
     }
 
-    fn compact_one(
+    /// Writes the merge of `parents` as segment `seq`; `None` when everything in them
+    /// was deleted.
+    fn write_merged(
         &self,
-        p: &mut PersistState,
         plan: &Plan,
-        stats: &mut CompactStats,
-    ) -> Result<()> {
-        let (parents, deletions) = {
-            let state = self.state.read();
-            let parents: Vec<Arc<Segment>> = plan
-                .parents
-                .iter()
-                .filter_map(|&seq| {
-                    let name = segment_name(seq);
-                    state
-                        .segments
-                        .iter()
-                        .find(|s| s.dir().file_name().is_some_and(|n| n == name.as_str()))
-                        .cloned()
-                })
-                .collect();
-            (parents, state.deletions.clone())
-        };
-        if parents.len() != plan.parents.len() {
-            return Err(Error::invariant(format!(
-                "compaction parents {:?} are not all open segments",
-                plan.parents
-            )));
-        }
-        let seq = p.manifest.next_seq;
-        // used up whatever happens: a failed step leaves a leftover the next open removes
-        p.manifest.next_seq = seq.saturating_add(1);
+        parents: &[Arc<Segment>],
+        seq: u32,
+    ) -> Result<Option<Arc<Segment>>> {
+        let deletions = self.state.read().deletions.clone();
         let dir = self.dir.join(SEGMENTS_DIR).join(segment_name(seq));
         let spec = SegmentSpec {
             min_t: plan.min_t,
@@ -193,33 +218,41 @@ impl Inner {
             resolution_ms: 0,
             level: plan.level,
         };
-        let mut source = MergeSource::new(&parents, plan.min_t, plan.max_t, &deletions);
-        let meta = write_segment(&*self.options.fs, &dir, spec, &mut source)?;
-        let new_segment = match meta {
-            Some(_) => {
-                let sources = sources_of(&p.manifest, &plan.parents);
-                let entry = SegmentEntry {
-                    seq,
-                    min_t: plan.min_t,
-                    max_t: plan.max_t,
-                    resolution_ms: 0,
-                    level: plan.level,
-                    sources,
-                    parents: plan.parents.clone(),
-                };
-                Some((entry, Arc::new(Segment::open(&*self.options.fs, &dir)?)))
-            }
-            // everything in the parents was deleted: they go, nothing replaces them
-            None => None,
-        };
-        if let Some((_, n)) = &new_segment {
-            stats.samples += n.meta().samples;
-            stats.bytes_after += n.bytes_on_disk();
+        let mut source = MergeSource::new(parents, plan.min_t, plan.max_t, &deletions);
+        match write_segment(&*self.options.fs, &dir, spec, &mut source)? {
+            Some(_) => Ok(Some(Arc::new(Segment::open(&*self.options.fs, &dir)?))),
+            None => Ok(None),
         }
-        stats.segments_written += usize::from(new_segment.is_some());
-        stats.segments_replaced += parents.len();
-        stats.bytes_before += parents.iter().map(|s| s.bytes_on_disk()).sum::<u64>();
-        self.swap_segments(p, &parents, new_segment)
+    }
+
+    /// A new segment number, used up whatever happens (a step that fails leaves a
+    /// leftover directory the next open removes).
+    pub(super) fn next_seq(&self, p: &mut PersistState) -> u32 {
+        let seq = p.manifest.next_seq;
+        p.manifest.next_seq = seq.saturating_add(1);
+        seq
+    }
+
+    /// Whether a rewrite planned over `inputs` can still commit: they are all still
+    /// listed (a deletion or a retention step that ran while it wrote may have removed
+    /// one). If not, the segment written (`new`, number `seq`) is discarded (its
+    /// directory removed now, or on the next open) and the next plan starts over.
+    pub(super) fn still_planned<T>(
+        &self,
+        p: &PersistState,
+        inputs: &[u32],
+        seq: u32,
+        new: T,
+    ) -> Option<T> {
+        if inputs
+            .iter()
+            .all(|i| p.manifest.segments.iter().any(|s| s.seq == *i))
+        {
+            return Some(new);
+        }
+        let dir = self.dir.join(SEGMENTS_DIR).join(segment_name(seq));
+        let _ = self.options.fs.remove_dir_all(&dir);
+        None
     }
 
     /// Commits `MANIFEST` with `new` (if any) in the place of the first of `old` and
@@ -252,7 +285,8 @@ impl Inner {
             let mut list: Vec<Arc<Segment>> = Vec::with_capacity(state.segments.len() + 1);
             let mut placed = false;
             for s in state.segments.iter() {
-                if old.iter().any(|q| Arc::ptr_eq(q, s)) {
+                // by number: the same segment may be open twice (hot and cold copies)
+                if seq_of(s).is_some_and(|n| old_seqs.contains(&n)) {
                     if !placed {
                         list.extend(new_segment.clone());
                         placed = true;

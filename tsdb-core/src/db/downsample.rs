@@ -49,7 +49,7 @@ use tsdb_index::Labels;
 
 use super::compact::{seq_of, sources_of, MergeSource, LEVEL_SPANS};
 use super::persist::segment_name;
-use super::{Db, Inner, PersistState, SEGMENTS_DIR};
+use super::{Db, Inner, SEGMENTS_DIR};
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, SegmentEntry};
 use crate::rollup::{columns_of, merge_same_ends, rollup, Bucket, COLUMNS, REFERENCE};
@@ -294,111 +294,72 @@ impl Inner {
         }
         let started = Instant::now();
         let window = rollup_window(self.options.block_range_ms);
-        let mut p = self.persist.lock();
-        self.remove_replaced(&mut p);
-        while let Some(plan) = plan_rollups(&p.manifest, window, &resolutions, &p.empty_rollups) {
-            self.rollup_one(&mut p, &plan, &mut stats)?;
-        }
-        while let Some(merge) = plan_rollup_merge(&p.manifest, window) {
-            self.merge_rollups(&mut p, &merge, &mut stats)?;
-        }
-        self.remove_replaced(&mut p);
-        stats.duration = started.elapsed();
-        Ok(stats)
-    }
-
-    fn rollup_one(
-        &self,
-        p: &mut PersistState,
-        plan: &RollupPlan,
-        stats: &mut DownsampleStats,
-    ) -> Result<()> {
-        let raw = self.live_segments(&plan.raw)?;
-        let replaced = self.live_segments(&plan.replaces)?;
-        let deletions = self.state.read().deletions.clone();
-        let seq = p.manifest.next_seq;
-        // used up whatever happens: a failed step leaves a leftover the next open removes
-        p.manifest.next_seq = seq.saturating_add(1);
-        let dir = self.dir.join(SEGMENTS_DIR).join(segment_name(seq));
-        let max_t = plan.end.saturating_add(1);
-        let spec = SegmentSpec {
-            min_t: plan.start,
-            max_t,
-            resolution_ms: u64::try_from(plan.resolution_ms)
-                .map_err(|_| Error::invariant("negative rollup resolution"))?,
-            level: 0,
-        };
-        let rules = &self.options.downsampling;
-        let res = plan.resolution_ms;
-        let keep = move |l: &Labels| rules.rule_for(l).is_some_and(|r| r.has_resolution(res));
-        let merge =
-            MergeSource::new(&raw, plan.start, plan.end, &deletions).with_filter(Some(&keep));
-        let mut source = RollupSource {
-            merge,
-            resolution_ms: res,
-            samples_read: 0,
-        };
-        let meta = write_segment(&*self.options.fs, &dir, spec, &mut source)?;
-        stats.samples_read += source.samples_read;
-        let new_segment = match meta {
-            Some(m) => {
+        let _rewrite = self.rewrite.lock();
+        // rollups of windows, then merges of window rollups; each planned and committed
+        // under the persist lock and written without it (`compact.rs`, "Locking")
+        loop {
+            let (plan, raw, replaced, seq) = {
+                let mut p = self.persist.lock();
+                self.remove_replaced(&mut p);
+                let Some(plan) = plan_rollups(&p.manifest, window, &resolutions, &p.empty_rollups)
+                else {
+                    break;
+                };
+                let raw = self.live_segments(&plan.raw)?;
+                let replaced = self.live_segments(&plan.replaces)?;
+                (plan, raw, replaced, self.next_seq(&mut p))
+            };
+            let (new, read) = self.write_rollup(&plan, &raw, seq)?;
+            stats.samples_read += read;
+            let mut p = self.persist.lock();
+            let inputs: Vec<u32> = plan.raw.iter().chain(&plan.replaces).copied().collect();
+            let Some(new) = self.still_planned(&p, &inputs, seq, new) else {
+                continue;
+            };
+            let resolution_ms = u64::try_from(plan.resolution_ms).unwrap_or(0);
+            let new_segment = new.map(|segment| {
                 let entry = SegmentEntry {
                     seq,
                     min_t: plan.start,
-                    max_t,
-                    resolution_ms: spec.resolution_ms,
+                    max_t: plan.end.saturating_add(1),
+                    resolution_ms,
                     level: 0,
                     sources: sources_of(&p.manifest, &plan.raw),
                     parents: Vec::new(),
                 };
-                let segment = Arc::new(Segment::open(&*self.options.fs, &dir)?);
-                stats.buckets += m.samples;
+                stats.buckets += segment.meta().samples;
                 stats.bytes += segment.bytes_on_disk();
-                Some((entry, segment))
+                (entry, segment)
+            });
+            stats.segments_written += usize::from(new_segment.is_some());
+            stats.segments_replaced += replaced.len();
+            if new_segment.is_none() && replaced.is_empty() {
+                // no series of the window has this resolution: nothing to commit;
+                // remembered so that the plan moves on (forgotten on restart, found
+                // empty again)
+                let sources = sources_of(&p.manifest, &plan.raw);
+                p.empty_rollups
+                    .push((plan.start, plan.resolution_ms, sources));
+                continue;
             }
-            // no series of the window has this resolution
-            None => None,
-        };
-        stats.segments_written += usize::from(new_segment.is_some());
-        stats.segments_replaced += replaced.len();
-        if new_segment.is_none() && replaced.is_empty() {
-            // no series of the window has this resolution: nothing to commit; remember
-            // it so that the plan moves on (forgotten on restart, found empty again)
-            p.empty_rollups.push((
-                plan.start,
-                plan.resolution_ms,
-                sources_of(&p.manifest, &plan.raw),
-            ));
-            return Ok(());
+            self.swap_segments(&mut p, &replaced, new_segment)?;
         }
-        self.swap_segments(p, &replaced, new_segment)
-    }
-
-    fn merge_rollups(
-        &self,
-        p: &mut PersistState,
-        merge: &RollupMerge,
-        stats: &mut DownsampleStats,
-    ) -> Result<()> {
-        let parents = self.live_segments(&merge.parents)?;
-        let seq = p.manifest.next_seq;
-        p.manifest.next_seq = seq.saturating_add(1);
-        let dir = self.dir.join(SEGMENTS_DIR).join(segment_name(seq));
-        let resolution_ms = u64::try_from(merge.resolution_ms)
-            .map_err(|_| Error::invariant("negative rollup resolution"))?;
-        let spec = SegmentSpec {
-            min_t: merge.min_t,
-            max_t: merge.max_t,
-            resolution_ms,
-            level: 1,
-        };
-        let mut source = RollupMergeSource {
-            cursors: parents.iter().map(|s| (s.clone(), 0u32, None)).collect(),
-            started: false,
-        };
-        let meta = write_segment(&*self.options.fs, &dir, spec, &mut source)?;
-        let new_segment = match meta {
-            Some(_) => {
+        loop {
+            let (merge, parents, seq) = {
+                let mut p = self.persist.lock();
+                let Some(merge) = plan_rollup_merge(&p.manifest, window) else {
+                    break;
+                };
+                let parents = self.live_segments(&merge.parents)?;
+                (merge, parents, self.next_seq(&mut p))
+            };
+            let new = self.write_rollup_merge(&merge, &parents, seq)?;
+            let mut p = self.persist.lock();
+            let Some(new) = self.still_planned(&p, &merge.parents, seq, new) else {
+                continue;
+            };
+            let resolution_ms = u64::try_from(merge.resolution_ms).unwrap_or(0);
+            let new_segment = new.map(|segment| {
                 let entry = SegmentEntry {
                     seq,
                     min_t: merge.min_t,
@@ -408,14 +369,76 @@ impl Inner {
                     sources: sources_of(&p.manifest, &merge.parents),
                     parents: merge.parents.clone(),
                 };
-                let segment = Arc::new(Segment::open(&*self.options.fs, &dir)?);
                 stats.bytes += segment.bytes_on_disk();
-                Some((entry, segment))
-            }
+                (entry, segment)
+            });
+            stats.rollups_merged += parents.len();
+            self.swap_segments(&mut p, &parents, new_segment)?;
+        }
+        let mut p = self.persist.lock();
+        self.remove_replaced(&mut p);
+        stats.duration = started.elapsed();
+        Ok(stats)
+    }
+
+    /// Writes the rollup of `raw` for `plan` as segment `seq`; `None` when no series of
+    /// the window has the resolution. Also returns the raw samples read.
+    fn write_rollup(
+        &self,
+        plan: &RollupPlan,
+        raw: &[Arc<Segment>],
+        seq: u32,
+    ) -> Result<(Option<Arc<Segment>>, u64)> {
+        let deletions = self.state.read().deletions.clone();
+        let dir = self.dir.join(SEGMENTS_DIR).join(segment_name(seq));
+        let spec = SegmentSpec {
+            min_t: plan.start,
+            max_t: plan.end.saturating_add(1),
+            resolution_ms: u64::try_from(plan.resolution_ms)
+                .map_err(|_| Error::invariant("negative rollup resolution"))?,
+            level: 0,
+        };
+        let rules = &self.options.downsampling;
+        let res = plan.resolution_ms;
+        let keep = move |l: &Labels| rules.rule_for(l).is_some_and(|r| r.has_resolution(res));
+        let merge =
+            MergeSource::new(raw, plan.start, plan.end, &deletions).with_filter(Some(&keep));
+        let mut source = RollupSource {
+            merge,
+            resolution_ms: res,
+            samples_read: 0,
+        };
+        let meta = write_segment(&*self.options.fs, &dir, spec, &mut source)?;
+        let segment = match meta {
+            Some(_) => Some(Arc::new(Segment::open(&*self.options.fs, &dir)?)),
             None => None,
         };
-        stats.rollups_merged += parents.len();
-        self.swap_segments(p, &parents, new_segment)
+        Ok((segment, source.samples_read))
+    }
+
+    /// Writes the merge of the window rollups `parents` as segment `seq`.
+    fn write_rollup_merge(
+        &self,
+        merge: &RollupMerge,
+        parents: &[Arc<Segment>],
+        seq: u32,
+    ) -> Result<Option<Arc<Segment>>> {
+        let dir = self.dir.join(SEGMENTS_DIR).join(segment_name(seq));
+        let spec = SegmentSpec {
+            min_t: merge.min_t,
+            max_t: merge.max_t,
+            resolution_ms: u64::try_from(merge.resolution_ms)
+                .map_err(|_| Error::invariant("negative rollup resolution"))?,
+            level: 1,
+        };
+        let mut source = RollupMergeSource {
+            cursors: parents.iter().map(|s| (s.clone(), 0u32, None)).collect(),
+            started: false,
+        };
+        match write_segment(&*self.options.fs, &dir, spec, &mut source)? {
+            Some(_) => Ok(Some(Arc::new(Segment::open(&*self.options.fs, &dir)?))),
+            None => Ok(None),
+        }
     }
 
     /// The open segments with these sequence numbers, all of them or an error.

@@ -102,6 +102,10 @@ pub(crate) struct Inner {
     readers: Arc<Readers>,
     /// One persist, delete or other manifest change at a time.
     persist: Mutex<PersistState>,
+    /// Held by whoever rewrites segments (compaction, downsampling), one at a time, for
+    /// the whole step; the persist lock only while it plans and while it commits, so
+    /// persists and deletions go on while a merge writes (`compact.rs`, "Locking").
+    rewrite: Mutex<()>,
     report: OpenReport,
     maintenance: Maintenance,
     /// The data directory's `LOCK`, and the cold directory's if there is one.

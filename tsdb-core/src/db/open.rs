@@ -615,6 +615,7 @@ impl Db {
                     pending_removals: Vec::new(),
                     empty_rollups: Vec::new(),
                 }),
+                rewrite: Mutex::new(()),
                 report,
                 maintenance,
                 _locks: locks,
