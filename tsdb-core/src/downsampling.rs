@@ -120,6 +120,18 @@ impl Downsampling {
         self.rules.iter().find(|r| r.matches(labels))
     }
 
+    /// The rollup resolutions every series has: those every rule names, when some rule
+    /// matches every series (a series no rule matches is kept raw). Queries may read
+    /// these in place of raw data wherever they exist.
+    pub fn uniform_resolutions(&self) -> Vec<i64> {
+        if !self.rules.iter().any(|r| r.matchers.is_empty()) {
+            return Vec::new();
+        }
+        let mut out = self.resolutions();
+        out.retain(|&res| self.rules.iter().all(|r| r.has_resolution(res)));
+        out
+    }
+
     /// Every rollup resolution a rule names, ascending.
     pub fn resolutions(&self) -> Vec<i64> {
         let mut out: Vec<i64> = self
@@ -211,6 +223,8 @@ mod tests {
         assert_eq!(d.keep_ms(60_000), Some(30 * DAY_MS));
         assert_eq!(d.keep_ms(3_600_000), Some(365 * DAY_MS));
         assert_eq!(Downsampling::none().keep_ms(0), None);
+        assert_eq!(d.uniform_resolutions(), vec![60_000, 3_600_000]);
+        assert!(Downsampling::none().uniform_resolutions().is_empty());
     }
 
     #[test]
@@ -231,6 +245,7 @@ mod tests {
         assert_eq!(d.rule_for(&mem).unwrap().tiers.len(), 2);
         assert_eq!(d.keep_ms(0), Some(30 * DAY_MS), "cpu keeps raw 30 days");
         assert_eq!(d.keep_ms(60_000), Some(30 * DAY_MS));
+        assert!(d.uniform_resolutions().is_empty(), "cpu has no rollups");
         // only a rule with matchers: unmatched series stay raw forever
         d.rules.pop();
         assert_eq!(d.keep_ms(0), None);

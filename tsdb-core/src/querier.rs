@@ -88,6 +88,9 @@ pub(crate) struct Snapshot {
     pub(crate) generation: u64,
     pub(crate) segments: Arc<Vec<Arc<Segment>>>,
     pub(crate) deletions: Arc<Vec<Deletion>>,
+    /// The rollup resolutions every series has (`Downsampling::uniform_resolutions`):
+    /// the ones a select may read in place of raw data when the caller accepts them.
+    pub(crate) uniform_resolutions: Arc<[i64]>,
 }
 
 /// A consistent view of the database over `[mint, maxt]` (both inclusive, milliseconds).
@@ -179,6 +182,60 @@ pub(crate) fn tiers(segments: &[(i64, i64, i64)], head_from: i64) -> Tiers {
     }
     Tiers {
         raw_from: Some(raw_from),
+        rollups,
+    }
+}
+
+/// [`tiers`] for a caller that accepts rollups of resolution `preferred` wherever they
+/// exist: that resolution's segments from the start of their newest unbroken run of
+/// windows to its end, raw samples from that end on (the windows after it are not
+/// rolled up yet), and before the run, the coarser resolutions as [`tiers`] chains them.
+/// Without segments of that resolution: [`tiers`].
+pub(crate) fn preferred_tiers(
+    segments: &[(i64, i64, i64)],
+    head_from: i64,
+    preferred: i64,
+) -> Tiers {
+    // the windows the preferred rollups cover, `[min_t, max_t - 1)`, newest run
+    let mut spans: Vec<(i64, i64)> = segments
+        .iter()
+        .filter(|&&(r, _, _)| r == preferred)
+        .map(|&(_, min_t, max_t)| (min_t, max_t.saturating_sub(1)))
+        .collect();
+    spans.sort_unstable();
+    let Some(&(_, mut end)) = spans.last() else {
+        return tiers(segments, head_from);
+    };
+    end = spans.iter().map(|s| s.1).max().unwrap_or(end);
+    let mut from = end;
+    for &(a, b) in spans.iter().rev() {
+        if b >= from && a < from {
+            from = a;
+        }
+    }
+    // raw data must reach back to the run's end: it always does (raw data is deleted
+    // only once rolled up, a window at a time), but a snapshot that says otherwise
+    // gets the finest tiers instead
+    let raw_from = segments
+        .iter()
+        .filter(|&&(r, _, _)| r == 0)
+        .map(|&(_, min_t, _)| min_t)
+        .min()
+        .unwrap_or(head_from)
+        .min(head_from);
+    if raw_from > end {
+        return tiers(segments, head_from);
+    }
+    let mut rollups = vec![(preferred, from, end)];
+    // before the run, the coarser resolutions, chained as if raw data began at `from`
+    let coarser: Vec<(i64, i64, i64)> = segments
+        .iter()
+        .copied()
+        .filter(|&(r, _, _)| r > preferred)
+        .collect();
+    rollups.extend(tiers(&coarser, from).rollups);
+    Tiers {
+        raw_from: Some(end),
         rollups,
     }
 }
@@ -287,11 +344,26 @@ impl Querier {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<SeriesEntry>> {
+        self.select_resolution(matchers, mint, maxt, 0)
+    }
+
+    /// [`Querier::select_range`] for a caller that accepts rollups of any resolution
+    /// dividing `max_resolution_ms` in place of raw data wherever they exist (a query
+    /// whose windows and steps are whole buckets of it, answered exactly from them): the
+    /// coarsest such resolution every series has is read up to the newest window rolled
+    /// up, raw samples after it. 0, or no such rollups: as `select_range`.
+    pub fn select_resolution(
+        &self,
+        matchers: &[Matcher],
+        mint: i64,
+        maxt: i64,
+        max_resolution_ms: i64,
+    ) -> Result<Vec<SeriesEntry>> {
         let (mint, maxt) = (mint.max(self.mint), maxt.min(self.maxt));
         if mint > maxt {
             return Ok(Vec::new());
         }
-        let tiers = self.tiers();
+        let tiers = self.tiers_for(max_resolution_ms);
         // raw samples from where raw segments begin; rollups before
         let raw_mint = mint.max(tiers.raw_from.unwrap_or(i64::MIN));
         // Merged by hash, sorted once at the end: cheaper than keeping a tree ordered
@@ -370,6 +442,34 @@ impl Querier {
     pub fn raw_from(&self) -> Option<i64> {
         let t = self.tiers();
         t.raw_from.filter(|_| !t.rollups.is_empty())
+    }
+
+    /// Which tier serves which times in this snapshot for a caller accepting rollups up
+    /// to `max_resolution_ms` (see [`preferred_tiers`]).
+    pub(crate) fn tiers_for(&self, max_resolution_ms: i64) -> Tiers {
+        let preferred = self
+            .snapshot
+            .uniform_resolutions
+            .iter()
+            .copied()
+            .filter(|&r| max_resolution_ms > 0 && max_resolution_ms % r == 0)
+            .max();
+        match preferred {
+            Some(r) => preferred_tiers(&self.segment_spans(), self.snapshot.persisted_until, r),
+            None => self.tiers(),
+        }
+    }
+
+    fn segment_spans(&self) -> Vec<(i64, i64, i64)> {
+        self.snapshot
+            .segments
+            .iter()
+            .filter(|s| !s.is_corrupt())
+            .filter_map(|s| {
+                let m = s.meta();
+                Some((i64::try_from(m.resolution_ms).ok()?, m.min_t, m.max_t))
+            })
+            .collect()
     }
 
     /// Which tier serves which times in this snapshot (see [`tiers`]).

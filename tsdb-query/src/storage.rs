@@ -49,6 +49,22 @@ pub trait Querier {
         maxt: i64,
         matchers: &[Matcher],
     ) -> Result<Vec<Self::Series>, StorageError>;
+
+    /// [`Querier::select`] for a selector whose every window and step is a whole number
+    /// of buckets of any resolution dividing `max_resolution_ms` (the engine passes it
+    /// only for functions rollups answer exactly): a storage keeping rollups may serve
+    /// such a resolution in place of raw data wherever it has it, which answers the same
+    /// from far fewer points. The default: [`Querier::select`].
+    fn select_at_resolution(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        max_resolution_ms: i64,
+    ) -> Result<Vec<Self::Series>, StorageError> {
+        let _ = max_resolution_ms;
+        self.select(mint, maxt, matchers)
+    }
 }
 
 /// One series of a [`Querier::select`] answer.
@@ -104,6 +120,16 @@ impl Querier for tsdb_core::Querier {
         matchers: &[Matcher],
     ) -> Result<Vec<tsdb_core::SeriesEntry>, StorageError> {
         Ok(self.select_range(matchers, mint, maxt)?)
+    }
+
+    fn select_at_resolution(
+        &self,
+        mint: i64,
+        maxt: i64,
+        matchers: &[Matcher],
+        max_resolution_ms: i64,
+    ) -> Result<Vec<tsdb_core::SeriesEntry>, StorageError> {
+        Ok(self.select_resolution(matchers, mint, maxt, max_resolution_ms)?)
     }
 }
 

@@ -37,17 +37,18 @@ fn open(dir: &str, clock: &Arc<ManualClock>, rules: Downsampling) -> Db {
     .unwrap()
 }
 
-fn rules() -> Downsampling {
+/// Raw `raw_days`, then 1 m rollups to 3 days (or a day more), then 1 h.
+fn rules(raw_days: i64) -> Downsampling {
     Downsampling {
         rules: vec![DownsampleRule {
             matchers: vec![],
             tiers: vec![
                 Tier {
-                    after_ms: DAY,
+                    after_ms: raw_days * DAY,
                     resolution_ms: MINUTE,
                 },
                 Tier {
-                    after_ms: 3 * DAY,
+                    after_ms: (raw_days + 1).max(3) * DAY,
                     resolution_ms: HOUR,
                 },
             ],
@@ -56,10 +57,10 @@ fn rules() -> Downsampling {
     }
 }
 
-/// The two databases: (with rollups, all raw).
-fn fill() -> (Db, Db) {
+/// The two databases: (with rollups, raw kept `raw_days`; all raw).
+fn fill(raw_days: i64) -> (Db, Db) {
     let clock = Arc::new(ManualClock::new(START));
-    let rolled = open("/rolled", &clock, rules());
+    let rolled = open("/rolled", &clock, rules(raw_days));
     let raw = open("/raw", &clock, Downsampling::none());
     let counter = Labels::new([("__name__", "requests_total"), ("host", "a")]).unwrap();
     let gauge = Labels::new([("__name__", "cpu"), ("host", "a")]).unwrap();
@@ -111,7 +112,7 @@ fn close(a: u64, b: u64) -> bool {
 
 #[test]
 fn exact_functions_answer_from_rollups_as_from_raw_samples() {
-    let (rolled, raw) = fill();
+    let (rolled, raw) = fill(1);
     let raw_from = rolled
         .querier(i64::MIN + 1, i64::MAX - 1)
         .unwrap()
@@ -185,8 +186,68 @@ fn exact_functions_answer_from_rollups_as_from_raw_samples() {
 }
 
 #[test]
+fn aligned_windows_read_the_coarsest_rollups_even_where_raw_data_is_kept() {
+    // raw kept 3 days: from day 3.5 to 5.5 raw data is there, yet hour windows at hour
+    // steps read the 1 h rollups of every complete day (to day 5), and the answer is
+    // the raw one
+    let (rolled, raw) = fill(3);
+    let engine = Engine::new(EngineOptions::default());
+    let (start, end) = (START + 3 * DAY + 12 * HOUR, START + 5 * DAY + 12 * HOUR);
+    for (q, step, res) in [
+        ("increase(requests_total[1h])", HOUR, "1h"),
+        ("max_over_time(cpu[1h])", HOUR, "1h"),
+        ("avg_over_time(cpu[5m])", 5 * MINUTE, "1m"),
+    ] {
+        let expr = parse(q).unwrap();
+        let (got, notes) = engine
+            .range_annotated(&rolled, &expr, (start, end, step), None)
+            .unwrap();
+        let want = engine.range(&raw, &expr, start, end, step).unwrap();
+        let (got, want) = (points(&got), points(&want));
+        assert_eq!(got.len(), want.len());
+        for ((_, gp), (_, wp)) in got.iter().zip(&want) {
+            assert_eq!(gp.len(), wp.len(), "{q}");
+            assert!(
+                gp.iter()
+                    .zip(wp)
+                    .all(|(g, w)| g.0 == w.0 && close(g.1, w.1)),
+                "{q}"
+            );
+        }
+        let infos = notes.infos();
+        assert!(
+            infos
+                .iter()
+                .any(|i| i.contains(&format!("read from {res} rollups"))),
+            "{q}: {infos:?}"
+        );
+    }
+    // windows ending 7 minutes past the hour are whole minutes: 1 m rollups
+    let expr = parse("max_over_time(cpu[1h])").unwrap();
+    let (_, notes) = engine
+        .range_annotated(&rolled, &expr, (start + 7 * MINUTE, end, HOUR), None)
+        .unwrap();
+    assert!(
+        notes.infos().iter().any(|i| i.contains("1m rollups")),
+        "{:?}",
+        notes.infos()
+    );
+    // windows ending 13 s past a minute, or a function rollups only approximate: raw
+    // data where it is kept
+    let (_, notes) = engine
+        .range_annotated(&rolled, &expr, (start + 13_000, end, HOUR), None)
+        .unwrap();
+    assert!(notes.infos().is_empty(), "{:?}", notes.infos());
+    let expr = parse("quantile_over_time(0.5, cpu[1h])").unwrap();
+    let (_, notes) = engine
+        .range_annotated(&rolled, &expr, (start, end, HOUR), None)
+        .unwrap();
+    assert!(notes.infos().is_empty(), "{:?}", notes.infos());
+}
+
+#[test]
 fn instant_selectors_over_hour_rollups_are_continuous() {
-    let (rolled, _) = fill();
+    let (rolled, _) = fill(1);
     let engine = Engine::new(EngineOptions::default());
     // day 1 is only in 1 h rollups; a step of 7 minutes lands anywhere in the hours
     let (start, end, step) = (START + DAY + 10 * MINUTE, START + 2 * DAY, 7 * MINUTE);

@@ -79,7 +79,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             db.maintain()?;
         }
     }
-    let bytes = |db: &Db| -> u64 { db.stats().map(|s| s.segments.iter().map(|x| x.2).sum()).unwrap_or(0) };
+    let bytes = |db: &Db| -> u64 {
+        db.stats()
+            .map(|s| s.segments.iter().map(|x| x.2).sum())
+            .unwrap_or(0)
+    };
     println!(
         "{hosts} hosts x 2 series, {days} days at {interval_s} s: written and maintained in {:.1?}; segments: rolled {} bytes, raw {} bytes",
         t0.elapsed(),
@@ -92,11 +96,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     let end = START + days * DAY;
     let queries = [
-        ("max_over_time(cpu[1h]) per host, 30 d, step 1h", "max_over_time(cpu[1h])", 30 * DAY, HOUR),
-        ("avg by () (rate(requests_total[1h])), 30 d, step 1h", "avg(rate(requests_total[1h]))", 30 * DAY, HOUR),
-        ("max_over_time(cpu[1h]) per host, whole span, step 6h", "max_over_time(cpu[1h])", days * DAY, 6 * HOUR),
-        ("sum(increase(requests_total[1d])), whole span, step 1d", "sum(increase(requests_total[1d]))", days * DAY, DAY),
-        ("cpu per host (Grafana's instant selector), whole span, step 6h", "cpu", days * DAY, 6 * HOUR),
+        (
+            "max_over_time(cpu[1h]) per host, 30 d, step 1h",
+            "max_over_time(cpu[1h])",
+            30 * DAY,
+            HOUR,
+        ),
+        (
+            "avg by () (rate(requests_total[1h])), 30 d, step 1h",
+            "avg(rate(requests_total[1h]))",
+            30 * DAY,
+            HOUR,
+        ),
+        (
+            "max_over_time(cpu[1h]) per host, whole span, step 6h",
+            "max_over_time(cpu[1h])",
+            days * DAY,
+            6 * HOUR,
+        ),
+        (
+            "sum(increase(requests_total[1d])), whole span, step 1d",
+            "sum(increase(requests_total[1d]))",
+            days * DAY,
+            DAY,
+        ),
+        (
+            "cpu per host (Grafana's instant selector), whole span, step 6h",
+            "cpu",
+            days * DAY,
+            6 * HOUR,
+        ),
     ];
     for (name, q, span, step) in queries {
         let expr = parse(q)?;

@@ -93,9 +93,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let total = started.elapsed();
     let stats = db.stats()?;
-    let mut by_res: std::collections::BTreeMap<u64, (u64, u64, usize)> = Default::default();
+    // by resolution and level (level 1 of a rollup: merged 42-day spans)
+    let mut by_res: std::collections::BTreeMap<(u64, u32), (u64, u64, usize)> = Default::default();
     for (_, meta, bytes) in &stats.segments {
-        let e = by_res.entry(meta.resolution_ms).or_default();
+        let level = if meta.resolution_ms == 0 {
+            0
+        } else {
+            meta.level
+        };
+        let e = by_res.entry((meta.resolution_ms, level)).or_default();
         e.0 += meta.samples;
         e.1 += bytes;
         e.2 += 1;
@@ -104,32 +110,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{series} series, {days} days at 10 s: {:.1?} (maintenance {:.1?})",
         total, maint
     );
-    for (res, (samples, bytes, segs)) in &by_res {
+    for ((res, level), (samples, bytes, segs)) in &by_res {
         let what = match res {
             0 => "raw sample".to_string(),
             r => format!("{} bucket", if *r >= HOUR as u64 { "1h" } else { "1m" }),
         };
+        let how = match (res, level) {
+            (0, _) => "",
+            (_, 0) => " (day windows)",
+            _ => " (merged spans)",
+        };
         println!(
-            "resolution {res:>8} ms: {segs:>3} segments, {samples:>11} {what}s, {bytes:>11} bytes, \
+            "resolution {res:>8} ms{how}: {segs:>3} segments, {samples:>11} {what}s, {bytes:>11} bytes, \
              {:.3} bytes per {what}",
             *bytes as f64 / (*samples).max(1) as f64
         );
     }
-    // a year per series: raw 7 d, 1 m buckets for 30 d, 1 h buckets for 365 d
-    let per = |res: u64| {
+    // a year per series: raw 7 d, 1 m buckets for 30 d, 1 h buckets for 365 d (in merged
+    // spans when there are any: all but the last 30 to 72 days of a year are)
+    let per = |res: u64, level: u32| {
         by_res
-            .get(&res)
-            .map_or(0.0, |e| e.1 as f64 / e.0.max(1) as f64)
+            .get(&(res, level))
+            .map(|e| e.1 as f64 / e.0.max(1) as f64)
     };
-    let year_per_series =
-        7.0 * 8640.0 * per(0) + 30.0 * 1440.0 * per(60_000) + 365.0 * 24.0 * per(3_600_000);
+    let h = per(3_600_000, 1).or(per(3_600_000, 0)).unwrap_or(0.0);
+    let (raw_b, m_b) = (per(0, 0).unwrap_or(0.0), per(60_000, 0).unwrap_or(0.0));
+    let year_per_series = 7.0 * 8640.0 * raw_b + 30.0 * 1440.0 * m_b + 365.0 * 24.0 * h;
     println!(
         "a year per series: {:.0} bytes; 10 million series: {:.2} TB (raw 7 d {:.0}%, 1 m 30 d {:.0}%, 1 h 365 d {:.0}%)",
         year_per_series,
         year_per_series * 1e7 / 1e12,
-        7.0 * 8640.0 * per(0) / year_per_series * 100.0,
-        30.0 * 1440.0 * per(60_000) / year_per_series * 100.0,
-        365.0 * 24.0 * per(3_600_000) / year_per_series * 100.0,
+        7.0 * 8640.0 * raw_b / year_per_series * 100.0,
+        30.0 * 1440.0 * m_b / year_per_series * 100.0,
+        365.0 * 24.0 * h / year_per_series * 100.0,
     );
     db.close()?;
     column_costs();

@@ -106,6 +106,8 @@ pub(crate) struct Inner {
     /// the whole step; the persist lock only while it plans and while it commits, so
     /// persists and deletions go on while a merge writes (`compact.rs`, "Locking").
     rewrite: Mutex<()>,
+    /// `options.downsampling.uniform_resolutions()`, for queriers.
+    uniform_resolutions: Arc<[i64]>,
     report: OpenReport,
     maintenance: Maintenance,
     /// The data directory's `LOCK`, and the cold directory's if there is one.
@@ -341,6 +343,7 @@ impl Db {
             generation: state.generation,
             segments: state.segments.clone(),
             deletions: state.deletions.clone(),
+            uniform_resolutions: self.inner.uniform_resolutions.clone(),
         };
         // registered while the state lock is held, so no persist can drop head data
         // this querier may read

@@ -595,6 +595,7 @@ impl Db {
             } else {
                 Maintenance::manual()
             };
+            let uniform_resolutions = options.downsampling.uniform_resolutions().into();
             Inner {
                 options,
                 head,
@@ -616,6 +617,7 @@ impl Db {
                     empty_rollups: Vec::new(),
                 }),
                 rewrite: Mutex::new(()),
+                uniform_resolutions,
                 report,
                 maintenance,
                 _locks: locks,

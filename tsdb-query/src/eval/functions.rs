@@ -234,7 +234,7 @@ fn absent_over_time(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result
     let e = arg(call, 0)?;
     let times: Vec<i64> = steps.times().collect();
     let notes = Mutex::new(Annotations::default());
-    let (_, present) = ev.map_range_series(e, steps, |spec, _, ts, vs, buckets| {
+    let (_, present) = ev.map_range_series(e, steps, true, |spec, _, ts, vs, buckets| {
         let points = windows(
             Function::PresentOverTime,
             spec,
@@ -571,17 +571,35 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<V
     let keep_name = f == F::LastOverTime;
     let times: Vec<i64> = steps.times().collect();
     let notes = Mutex::new(Annotations::default());
-    let (_, out) = ev.map_range_series(range_arg, steps, |spec, labels, ts, vs, buckets| {
-        let points = windows(f, spec, &times, (ts, vs, buckets), &params, &notes);
-        (!points.is_empty()).then(|| StepSeries {
-            labels: if keep_name {
-                labels.clone()
-            } else {
-                labels::drop_name(labels)
-            },
-            points,
-        })
-    })?;
+    // the functions rollups answer exactly (`rollup.rs`) may read the coarsest rollups
+    // their windows are made of
+    let exact = matches!(
+        f,
+        F::Rate
+            | F::Increase
+            | F::Delta
+            | F::Resets
+            | F::Changes
+            | F::AvgOverTime
+            | F::MinOverTime
+            | F::MaxOverTime
+            | F::SumOverTime
+            | F::CountOverTime
+            | F::LastOverTime
+            | F::PresentOverTime
+    );
+    let (_, out) =
+        ev.map_range_series(range_arg, steps, exact, |spec, labels, ts, vs, buckets| {
+            let points = windows(f, spec, &times, (ts, vs, buckets), &params, &notes);
+            (!points.is_empty()).then(|| StepSeries {
+                labels: if keep_name {
+                    labels.clone()
+                } else {
+                    labels::drop_name(labels)
+                },
+                points,
+            })
+        })?;
     ev.add_notes(notes);
     // Prometheus fails when two of the function's output series have the same labels,
     // even if they have values at different steps (`mat.ContainsSameLabelset()` after

@@ -280,6 +280,7 @@ impl<'a> Evaluator<'a> {
         &mut self,
         sel: &Selector,
         (mint, maxt): (i64, i64),
+        max_resolution_ms: i64,
         map: impl Fn(&Labels, &[i64], &[f64], &[Bucket]) -> Option<T> + Sync,
     ) -> Result<Vec<T>> {
         if mint > maxt {
@@ -300,12 +301,15 @@ impl<'a> Evaluator<'a> {
         let threads = self.opts.parallelism.max(1);
         let (pool, budget) = (self.pool, &self.budget);
         let mut out = Vec::new();
-        snapshot
-            .querier
-            .with_select(mint, maxt, &sel.matchers, &mut |series| {
+        snapshot.querier.with_select(
+            (mint, maxt),
+            &sel.matchers,
+            max_resolution_ms,
+            &mut |series| {
                 out = read::map_series(series, threads, pool, budget, &map)?;
                 Ok(())
-            })?;
+            },
+        )?;
         Ok(out)
     }
 
@@ -326,7 +330,7 @@ impl<'a> Evaluator<'a> {
         let lookback = self.ctx.lookback_ms();
         let window = self.ctx.instant_window(sel, steps);
         let notes = Mutex::new(Annotations::default());
-        let out = self.map_series(sel, window, |labels, ts, vs, buckets| {
+        let out = self.map_series(sel, window, 0, |labels, ts, vs, buckets| {
             if !buckets.is_empty() {
                 let points = rollup::instant_points(
                     steps,
@@ -372,10 +376,15 @@ impl<'a> Evaluator<'a> {
     /// samples (staleness markers dropped) and rollup buckets straight from storage, or a
     /// subquery's results (no buckets). `map` gets the window the series are read
     /// through.
+    ///
+    /// `exact_from_rollups`: the function is answered exactly from rollups whose buckets
+    /// its windows and steps are made of, so a range selector may read the coarsest such
+    /// rollups in place of raw data ([`aligned_resolution`]).
     pub fn map_range_series<T: Send>(
         &mut self,
         expr: &Expr,
         steps: Steps,
+        exact_from_rollups: bool,
         map: impl Fn(WindowSpec, &Labels, &[i64], &[f64], &[Bucket]) -> Option<T> + Sync,
     ) -> Result<(WindowSpec, Vec<T>)> {
         match expr {
@@ -387,7 +396,12 @@ impl<'a> Evaluator<'a> {
                     at: self.ctx.resolve_at(sel.at),
                 };
                 let window = self.ctx.range_window(rs, steps);
-                let out = self.map_series(sel, window, |labels, ts, vs, buckets| {
+                let resolution = if exact_from_rollups {
+                    aligned_resolution(spec, steps)
+                } else {
+                    0
+                };
+                let out = self.map_series(sel, window, resolution, |labels, ts, vs, buckets| {
                     if !vs.iter().any(|v| is_stale_nan(*v)) {
                         return map(spec, labels, ts, vs, buckets);
                     }
@@ -423,7 +437,7 @@ impl<'a> Evaluator<'a> {
     pub fn range_input(&mut self, expr: &Expr, steps: Steps) -> Result<RangeInput> {
         let notes = Mutex::new(Annotations::default());
         let (spec, series) =
-            self.map_range_series(expr, steps, |spec, labels, ts, vs, buckets| {
+            self.map_range_series(expr, steps, false, |spec, labels, ts, vs, buckets| {
                 let mut s = RawSeries {
                     labels: labels.clone(),
                     ts: Vec::with_capacity(buckets.len() + ts.len()),
@@ -630,4 +644,24 @@ pub(crate) fn by_step(series: &[StepSeries], steps: Steps) -> Vec<Vec<(usize, f6
         }
     }
     out
+}
+
+/// The largest bucket width that every window `(t - range, t]` of `spec` at `steps` is
+/// made of whole buckets of: the greatest common divisor of the range, the step and the
+/// first window's end (buckets end at multiples of their width). Any resolution dividing
+/// it answers the exact range functions as the raw samples do.
+pub(crate) fn aligned_resolution(spec: WindowSpec, steps: Steps) -> i64 {
+    fn gcd(mut a: i64, mut b: i64) -> i64 {
+        (a, b) = (a.abs(), b.abs());
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        a
+    }
+    let first_end = spec.window(steps.start).1;
+    let mut g = gcd(spec.range_ms, first_end);
+    if spec.at.is_none() && steps.len() > 1 {
+        g = gcd(g, steps.step);
+    }
+    g
 }

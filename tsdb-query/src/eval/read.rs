@@ -44,11 +44,13 @@ impl<S: Series> SeriesList for Vec<S> {
 
 /// A [`Querier`] with its types erased: the selector's series are lent to `read`.
 pub(crate) trait DynQuerier {
+    /// `max_resolution_ms`: see [`Querier::select_at_resolution`] (0: raw data where
+    /// it exists).
     fn with_select(
         &self,
-        mint: i64,
-        maxt: i64,
+        window: (i64, i64),
         matchers: &[Matcher],
+        max_resolution_ms: i64,
         read: &mut dyn FnMut(&dyn SeriesList) -> Result<()>,
     ) -> Result<()>;
 }
@@ -56,12 +58,17 @@ pub(crate) trait DynQuerier {
 impl<Q: Querier> DynQuerier for Q {
     fn with_select(
         &self,
-        mint: i64,
-        maxt: i64,
+        (mint, maxt): (i64, i64),
         matchers: &[Matcher],
+        max_resolution_ms: i64,
         read: &mut dyn FnMut(&dyn SeriesList) -> Result<()>,
     ) -> Result<()> {
-        let series = self.select(mint, maxt, matchers).map_err(Error::Storage)?;
+        let series = if max_resolution_ms > 0 {
+            self.select_at_resolution(mint, maxt, matchers, max_resolution_ms)
+        } else {
+            self.select(mint, maxt, matchers)
+        }
+        .map_err(Error::Storage)?;
         read(&series)
     }
 }
