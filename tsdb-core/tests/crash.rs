@@ -2,8 +2,9 @@
 //! test kills it with SIGKILL at a random moment, reopens the database and checks that
 //! every acknowledged sample is there exactly once, that an unacknowledged batch is
 //! either whole or absent, and that the database accepts new writes. The child persists
-//! segments, checkpoints the log and compacts segments as it goes (a one-second block
-//! range, so 3 s and 12 s compaction windows), so kills land in those steps too.
+//! segments, checkpoints the log, compacts segments and rolls them up as it goes (a
+//! one-second block range, so 3 s and 12 s compaction windows, 100 ms rollups of each
+//! 12 s window), so kills land in those steps too.
 //!
 //! The child is this same test binary, re-run with `TSDB_CRASH_CHILD` set.
 
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::T0;
-use tsdb_core::{Batch, Db, ManualClock, Options};
+use tsdb_core::{Batch, Db, DownsampleRule, Downsampling, ManualClock, Options, Tier};
 use tsdb_index::{Labels, Matcher};
 
 const CHILD_ENV: &str = "TSDB_CRASH_CHILD";
@@ -35,6 +36,18 @@ fn options() -> Options {
         block_range_ms: 1000,
         // "now" far ahead, so no sample is too far in the future
         clock: Arc::new(ManualClock::new(T0 + 10_000_000_000)),
+        // 100 ms rollups of every complete 12 s window, in the background; raw data kept
+        // (its age stays below the tier's), so reads are the raw samples
+        downsampling: Downsampling {
+            rules: vec![DownsampleRule {
+                matchers: vec![],
+                tiers: vec![Tier {
+                    after_ms: 1_000_000_000_000,
+                    resolution_ms: 100,
+                }],
+                keep_for_ms: None,
+            }],
+        },
         ..Options::default()
     }
 }
@@ -202,6 +215,14 @@ fn acknowledged_batches_survive_sigkill() {
     assert!(
         stats.segments.iter().any(|(_, m, _)| m.level > 0),
         "no compacted segment: {stats:?}"
+    );
+    // and rolls them up
+    assert!(
+        stats
+            .segments
+            .iter()
+            .any(|(_, m, _)| m.resolution_ms == 100),
+        "no rollup segment: {stats:?}"
     );
     // no directory left over beside the live segments once open has cleaned up
     let on_disk = std::fs::read_dir(tmp.path().join("segments"))
