@@ -401,13 +401,7 @@ impl Segment {
     /// whole in label order (merging rollups).
     pub(crate) fn rollup_series(&self, id: u32) -> Result<(Labels, Vec<RollupGroup>)> {
         let groups = self.rollup_groups(id, i64::MIN, i64::MAX)?;
-        let labels = self
-            .index
-            .borrow_dependent()
-            .labels(id)
-            .map_err(|e| self.index_error(e))?
-            .ok_or_else(|| self.index_error_msg("series id without labels"))?;
-        Ok((labels, groups))
+        Ok((self.labels_of(id)?, groups))
     }
 
     /// Series matching `matchers` with their rollup groups overlapping `[mint, maxt]`.
@@ -417,21 +411,35 @@ impl Segment {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<(Labels, Vec<RollupGroup>)>> {
+        self.select_with(matchers, |id| self.rollup_groups(id, mint, maxt))
+    }
+
+    /// The series matching `matchers` for which `read` finds something, with it.
+    fn select_with<T>(
+        &self,
+        matchers: &[Matcher],
+        read: impl Fn(u32) -> Result<Vec<T>>,
+    ) -> Result<Vec<(Labels, Vec<T>)>> {
         let index = self.index.borrow_dependent();
         let ids = index.select(matchers).map_err(|e| self.index_error(e))?;
         let mut out = Vec::with_capacity(usize::try_from(ids.len()).unwrap_or(0));
         for id in ids.iter() {
-            let groups = self.rollup_groups(id, mint, maxt)?;
-            if groups.is_empty() {
+            let found = read(id)?;
+            if found.is_empty() {
                 continue;
             }
-            let labels = index
-                .labels(id)
-                .map_err(|e| self.index_error(e))?
-                .ok_or_else(|| self.index_error_msg("series id without labels"))?;
-            out.push((labels, groups));
+            out.push((self.labels_of(id)?, found));
         }
         Ok(out)
+    }
+
+    /// Series `id`'s labels.
+    fn labels_of(&self, id: u32) -> Result<Labels> {
+        self.index
+            .borrow_dependent()
+            .labels(id)
+            .map_err(|e| self.index_error(e))?
+            .ok_or_else(|| self.index_error_msg("series id without labels"))
     }
 
     /// Chunk references of series `id` (a raw segment's) overlapping `[mint, maxt]`.
@@ -478,13 +486,7 @@ impl Segment {
         maxt: i64,
     ) -> Result<(Labels, Vec<ChunkHandle>)> {
         let handles = self.chunk_refs(id, mint, maxt)?;
-        let labels = self
-            .index
-            .borrow_dependent()
-            .labels(id)
-            .map_err(|e| self.index_error(e))?
-            .ok_or_else(|| self.index_error_msg("series id without labels"))?;
-        Ok((labels, handles))
+        Ok((self.labels_of(id)?, handles))
     }
 
     /// Series matching `matchers` with their chunks overlapping `[mint, maxt]`.
@@ -494,21 +496,7 @@ impl Segment {
         mint: i64,
         maxt: i64,
     ) -> Result<Vec<(Labels, Vec<ChunkHandle>)>> {
-        let index = self.index.borrow_dependent();
-        let ids = index.select(matchers).map_err(|e| self.index_error(e))?;
-        let mut out = Vec::with_capacity(usize::try_from(ids.len()).unwrap_or(0));
-        for id in ids.iter() {
-            let handles = self.chunk_refs(id, mint, maxt)?;
-            if handles.is_empty() {
-                continue;
-            }
-            let labels = index
-                .labels(id)
-                .map_err(|e| self.index_error(e))?
-                .ok_or_else(|| self.index_error_msg("series id without labels"))?;
-            out.push((labels, handles));
-        }
-        Ok(out)
+        self.select_with(matchers, |id| self.chunk_refs(id, mint, maxt))
     }
 
     fn index_error(&self, e: tsdb_index::Error) -> Error {
