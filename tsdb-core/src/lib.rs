@@ -65,7 +65,7 @@ pub use batch::{Batch, BatchOutcome, BatchSeries, Rejected, SampleError, SeriesK
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use db::{
     ColdStats, CompactStats, Db, DbStats, DownsampleStats, ManifestStatus, OpenReport,
-    RetentionStats, StorageTier, LEVEL_SPANS,
+    RetentionStats, RewriteStep, StorageTier, LEVEL_SPANS,
 };
 pub use downsampling::{DownsampleRule, Downsampling, Tier};
 pub use error::{Error, ErrorClass, IoOp, Result};

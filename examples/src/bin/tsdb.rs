@@ -996,13 +996,44 @@ fn compact(
     };
     existing(data)?;
     let db = open(data, options)?;
+    // A spinner on stderr with the step in progress (indicatif draws nothing when stderr
+    // is not a terminal); the per-step summary lines go to stdout as before.
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed}] {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    spinner.enable_steady_tick(std::time::Duration::from_millis(200));
     let step = |line: String| {
-        println!("{line}");
-        let _ = std::io::stdout().flush();
+        spinner.suspend(|| {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        });
     };
+    let mut show = |s: &tsdb_core::RewriteStep| {
+        let range = |t: i64| {
+            chrono::DateTime::from_timestamp_millis(t)
+                .map_or_else(|| t.to_string(), |d| d.format("%Y-%m-%d %H:%M").to_string())
+        };
+        let res = u64::try_from(s.resolution_ms).unwrap_or(0);
+        spinner.set_message(format!(
+            "{} #{}: {} segments, {} to {}{}",
+            s.what,
+            s.number,
+            s.inputs,
+            range(s.min_t),
+            range(s.max_t),
+            if res == 0 {
+                String::new()
+            } else {
+                format!(" at {}", resolution_name(res))
+            }
+        ));
+    };
+    spinner.set_message("persisting the head");
     let persisted = db_step(db.persist_if_due())?;
     step(format!("persist: {persisted} segments from the head"));
-    let stats = db_step(db.compact())?;
+    let stats = db_step(db.compact_with_progress(&mut show))?;
     step(format!(
         "compact: compacted {} segments ({} bytes) into {} ({} bytes, {} samples) in {:.2?}",
         stats.segments_replaced,
@@ -1012,7 +1043,7 @@ fn compact(
         stats.samples,
         stats.duration,
     ));
-    let rolled = db_step(db.downsample())?;
+    let rolled = db_step(db.downsample_with_progress(&mut show))?;
     step(format!(
         "downsample: wrote {} rollup segments ({} buckets from {} samples, {} bytes), \
          replacing {} older ones, in {:.2?}",
@@ -1023,10 +1054,12 @@ fn compact(
         rolled.segments_replaced,
         rolled.duration,
     ));
+    spinner.set_message("retention");
     let before = db_step(db.stats())?;
     let retained = db_step(db.apply_retention())?;
     let after = db_step(db.stats())?;
     db_step(db.close())?;
+    spinner.finish_and_clear();
     // what retention deleted, per resolution: the segments listed before and not after
     let mut gone: std::collections::BTreeMap<u64, usize> = std::collections::BTreeMap::new();
     for (dir, meta, _) in &before.segments {

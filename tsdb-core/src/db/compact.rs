@@ -145,18 +145,45 @@ impl Db {
     /// what it did. The maintenance owner calls this after each persist; tools call it to
     /// compact a data directory to completion.
     pub fn compact(&self) -> Result<CompactStats> {
-        self.inner.compact()
+        self.inner.compact(&mut |_| {})
+    }
+
+    /// [`Db::compact`], telling `progress` about each step before it runs (for a tool's
+    /// progress display).
+    pub fn compact_with_progress(
+        &self,
+        progress: &mut dyn FnMut(&RewriteStep),
+    ) -> Result<CompactStats> {
+        self.inner.compact(progress)
     }
 }
 
+/// One step of a compaction or a downsampling, as a progress display shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RewriteStep {
+    /// `"compact"`, `"rollup"` or `"merge rollups"`.
+    pub what: &'static str,
+    /// The time range written (milliseconds, `[min_t, max_t)`).
+    pub min_t: i64,
+    /// See `min_t`.
+    pub max_t: i64,
+    /// 0 for raw data, else the rollup resolution.
+    pub resolution_ms: i64,
+    /// Segments read.
+    pub inputs: usize,
+    /// Steps run so far in this call, this one included.
+    pub number: usize,
+}
+
 impl Inner {
-    pub(crate) fn compact(&self) -> Result<CompactStats> {
+    pub(crate) fn compact(&self, progress: &mut dyn FnMut(&RewriteStep)) -> Result<CompactStats> {
         if self.wal.is_none() {
             return Err(Error::ReadOnly);
         }
         let started = Instant::now();
         let mut stats = CompactStats::default();
         let _rewrite = self.rewrite.lock();
+        let mut number = 0;
         loop {
             // plan, under the persist lock
             let (plan, parents, seq) = {
@@ -168,6 +195,15 @@ impl Inner {
                 let parents = self.live_segments(&plan.parents)?;
                 (plan, parents, self.next_seq(&mut p))
             };
+            number += 1;
+            progress(&RewriteStep {
+                what: "compact",
+                min_t: plan.min_t,
+                max_t: plan.max_t,
+                resolution_ms: 0,
+                inputs: parents.len(),
+                number,
+            });
             // write, without it
             let new = self.write_merged(&plan, &parents, seq)?;
             // commit, under it

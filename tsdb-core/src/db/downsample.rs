@@ -47,7 +47,7 @@ use std::time::{Duration, Instant};
 use tsdb_compress::{Chunk, ChunkOptions, Sample};
 use tsdb_index::Labels;
 
-use super::compact::{seq_of, sources_of, MergeSource, LEVEL_SPANS};
+use super::compact::{seq_of, sources_of, MergeSource, RewriteStep, LEVEL_SPANS};
 use super::persist::segment_name;
 use super::{Db, Inner, SEGMENTS_DIR};
 use crate::error::{Error, Result};
@@ -278,12 +278,23 @@ impl Db {
     /// what it did. The maintenance owner runs it after compaction; tools call it to
     /// bring a data directory up to date.
     pub fn downsample(&self) -> Result<DownsampleStats> {
-        self.inner.downsample()
+        self.inner.downsample(&mut |_| {})
+    }
+
+    /// [`Db::downsample`], telling `progress` about each step before it runs.
+    pub fn downsample_with_progress(
+        &self,
+        progress: &mut dyn FnMut(&RewriteStep),
+    ) -> Result<DownsampleStats> {
+        self.inner.downsample(progress)
     }
 }
 
 impl Inner {
-    pub(crate) fn downsample(&self) -> Result<DownsampleStats> {
+    pub(crate) fn downsample(
+        &self,
+        progress: &mut dyn FnMut(&RewriteStep),
+    ) -> Result<DownsampleStats> {
         if self.wal.is_none() {
             return Err(Error::ReadOnly);
         }
@@ -295,6 +306,7 @@ impl Inner {
         let started = Instant::now();
         let window = rollup_window(self.options.block_range_ms);
         let _rewrite = self.rewrite.lock();
+        let mut number = 0;
         // rollups of windows, then merges of window rollups; each planned and committed
         // under the persist lock and written without it (`compact.rs`, "Locking")
         loop {
@@ -309,6 +321,15 @@ impl Inner {
                 let replaced = self.live_segments(&plan.replaces)?;
                 (plan, raw, replaced, self.next_seq(&mut p))
             };
+            number += 1;
+            progress(&RewriteStep {
+                what: "rollup",
+                min_t: plan.start,
+                max_t: plan.end,
+                resolution_ms: plan.resolution_ms,
+                inputs: raw.len(),
+                number,
+            });
             let (new, read) = self.write_rollup(&plan, &raw, seq)?;
             stats.samples_read += read;
             let mut p = self.persist.lock();
@@ -353,6 +374,15 @@ impl Inner {
                 let parents = self.live_segments(&merge.parents)?;
                 (merge, parents, self.next_seq(&mut p))
             };
+            number += 1;
+            progress(&RewriteStep {
+                what: "merge rollups",
+                min_t: merge.min_t,
+                max_t: merge.max_t,
+                resolution_ms: merge.resolution_ms,
+                inputs: parents.len(),
+                number,
+            });
             let new = self.write_rollup_merge(&merge, &parents, seq)?;
             let mut p = self.persist.lock();
             let Some(new) = self.still_planned(&p, &merge.parents, seq, new) else {

@@ -46,7 +46,7 @@ use crate::segment::{Segment, SegmentMeta};
 use crate::wal::{Record, RecoveryReport, RefSample, Wal};
 
 pub use cold::{ColdStats, StorageTier};
-pub use compact::{CompactStats, LEVEL_SPANS};
+pub use compact::{CompactStats, RewriteStep, LEVEL_SPANS};
 pub use downsample::DownsampleStats;
 pub use open::{ManifestStatus, OpenReport};
 pub use retention::RetentionStats;

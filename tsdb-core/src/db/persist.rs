@@ -85,9 +85,9 @@ impl Inner {
         self.persist(Scope::Due)?;
         // merging segments is maintenance too: whatever windows the persist completed;
         // then their rollups; then what is past retention goes
-        self.compact()?;
+        self.compact(&mut |_| {})?;
         // rollups of the windows compaction completed, before retention may drop raw data
-        self.downsample()?;
+        self.downsample(&mut |_| {})?;
         self.apply_retention()?;
         // last: nothing retention deletes is copied to the cold tier first
         self.move_cold().map(|_| ())
