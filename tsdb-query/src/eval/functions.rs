@@ -571,23 +571,9 @@ fn range_function(ev: &mut Evaluator<'_>, call: &Call, steps: Steps) -> Result<V
     let keep_name = f == F::LastOverTime;
     let times: Vec<i64> = steps.times().collect();
     let notes = Mutex::new(Annotations::default());
-    // the functions rollups answer exactly (`rollup.rs`) may read the coarsest rollups
-    // their windows are made of
-    let exact = matches!(
-        f,
-        F::Rate
-            | F::Increase
-            | F::Delta
-            | F::Resets
-            | F::Changes
-            | F::AvgOverTime
-            | F::MinOverTime
-            | F::MaxOverTime
-            | F::SumOverTime
-            | F::CountOverTime
-            | F::LastOverTime
-            | F::PresentOverTime
-    );
+    // the functions rollups answer exactly may read the coarsest rollups their windows
+    // are made of
+    let exact = super::rollup::exact(f);
     let (_, out) =
         ev.map_range_series(range_arg, steps, exact, |spec, labels, ts, vs, buckets| {
             let points = windows(f, spec, &times, (ts, vs, buckets), &params, &notes);

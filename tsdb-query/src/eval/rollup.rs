@@ -149,8 +149,9 @@ impl Used {
     }
 }
 
-/// Whether `f` is answered exactly from the aggregates.
-fn exact(f: Function) -> bool {
+/// Whether `f` is answered exactly from the aggregates (so its selector may read the
+/// coarsest rollups its windows are made of).
+pub(super) fn exact(f: Function) -> bool {
     use Function as F;
     matches!(
         f,
