@@ -8,6 +8,7 @@
 
 pub mod model;
 pub mod receiver;
+pub mod sender;
 
 pub use model::{fingerprint, Alert, Fingerprint, LabelSet, Notification};
 pub use receiver::{Global, Receiver};
