@@ -33,7 +33,7 @@ pub const MAX_BATCH: usize = 64;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Prometheus's `alerting` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AlertingConfig {
     /// Applied to every alert before it is sent (after external labels are added).
@@ -45,7 +45,7 @@ pub struct AlertingConfig {
 }
 
 /// One `alertmanagers` entry: how to reach a set of Alertmanagers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawAlertmanagerConfig")]
 pub struct AlertmanagerConfig {
     /// `http` or `https`.
