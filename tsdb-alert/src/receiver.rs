@@ -465,3 +465,67 @@ pub struct PhoneConfig {
     #[serde(default = "ten")]
     pub max_per_hour: u32,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(yaml: &str) -> Result<Receiver, String> {
+        serde_saphyr::from_str::<Receiver>(yaml).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_are_alertmanagers() {
+        let r = parse(
+            "name: all\nwebhook_configs:\n  - url: http://h/x\npagerduty_configs:\n  - routing_key: k\nemail_configs:\n  - to: a@b.c\nphone_configs:\n  - {account_sid: AC1, auth_token: t, from: '+1', to: ['+2', '+3']}\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(r.webhook_configs[0].send_resolved);
+        assert_eq!(r.webhook_configs[0].max_alerts, 0);
+        assert!(r.pagerduty_configs[0].send_resolved);
+        assert!(!r.email_configs[0].send_resolved);
+        assert_eq!(r.email_configs[0].require_tls, None);
+        let p = &r.phone_configs[0];
+        assert!(!p.send_resolved);
+        assert_eq!(p.mode, PhoneMode::Sms);
+        assert_eq!(p.api_url, "https://api.twilio.com");
+        assert_eq!(p.max_per_hour, 10);
+        assert_eq!(r.integration_count(), 5);
+    }
+
+    #[test]
+    fn unsupported_settings_are_refused_by_name() {
+        let e = parse("name: p\npagerduty_configs:\n  - service_key: abc\n").unwrap_err();
+        assert!(
+            e.contains("service_key (PagerDuty Events API v1) is not supported"),
+            "{e}"
+        );
+        let e = parse("name: w\nwebhook_configs:\n  - url: http://h\n    http_config: {}\n")
+            .unwrap_err();
+        assert!(e.contains("http_config"), "{e}");
+        let e = parse("name: w\nwebhook_configs:\n  - url: ftp://h/x\n").unwrap_err();
+        assert!(e.contains("scheme"), "{e}");
+        let e = parse("name: p\npagerduty_configs:\n  - routing_key: k\n    description: '{{ range .Alerts }}x{{ end }}'\n").unwrap_err();
+        assert!(e.contains("unsupported template action"), "{e}");
+        let e = parse("name: s\nphone_configs:\n  - {account_sid: A, auth_token: t, from: '+1', to: ['+2'], mode: fax}\n").unwrap_err();
+        assert!(e.contains("fax"), "{e}");
+    }
+
+    #[test]
+    fn email_needs_a_smarthost_and_sender_here_or_in_global() {
+        let r = parse("name: m\nemail_configs:\n  - to: a@b.c\n").unwrap_or_else(|e| panic!("{e}"));
+        let e = r.check(&Global::default()).unwrap_err();
+        assert!(e.to_string().contains("smtp_smarthost"), "{e}");
+        let global = Global {
+            smtp_smarthost: Some("mail:25".into()),
+            smtp_from: Some("am@b.c".into()),
+            ..Global::default()
+        };
+        assert_eq!(r.check(&global), Ok(()));
+        let bad = Global {
+            smtp_smarthost: Some("mail".into()),
+            ..global
+        };
+        assert!(r.check(&bad).is_err());
+    }
+}

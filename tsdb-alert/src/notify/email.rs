@@ -119,6 +119,29 @@ fn tls_parameters(config: &EmailConfig, host: &str) -> Result<TlsParameters, Sen
         .map_err(|e| SendError::refused(format!("TLS settings: {}", error_chain(&e))))
 }
 
+/// How the connection to the relay is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    /// TLS from the first byte (SMTPS).
+    ImplicitTls,
+    /// STARTTLS, required: a relay that does not offer it is an error (retried).
+    StartTls,
+    /// No TLS.
+    Plain,
+}
+
+/// Alertmanager's choice: port 465 is implicit TLS, otherwise STARTTLS if
+/// `require_tls`, else plain.
+pub fn connection(port: u16, require_tls: bool) -> Connection {
+    if port == 465 {
+        Connection::ImplicitTls
+    } else if require_tls {
+        Connection::StartTls
+    } else {
+        Connection::Plain
+    }
+}
+
 /// One SMTP transaction sending `n`'s email.
 pub async fn send(
     config: &EmailConfig,
@@ -135,12 +158,10 @@ pub async fn send(
         .require_tls
         .or(global.smtp_require_tls)
         .unwrap_or(true);
-    let tls = if port == 465 {
-        Tls::Wrapper(tls_parameters(config, &host)?)
-    } else if require_tls {
-        Tls::Required(tls_parameters(config, &host)?)
-    } else {
-        Tls::None
+    let tls = match connection(port, require_tls) {
+        Connection::ImplicitTls => Tls::Wrapper(tls_parameters(config, &host)?),
+        Connection::StartTls => Tls::Required(tls_parameters(config, &host)?),
+        Connection::Plain => Tls::None,
     };
     let hello = config
         .hello
@@ -188,5 +209,18 @@ pub async fn send(
                 })
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_465_is_implicit_tls_and_require_tls_is_starttls() {
+        assert_eq!(connection(465, false), Connection::ImplicitTls);
+        assert_eq!(connection(465, true), Connection::ImplicitTls);
+        assert_eq!(connection(587, true), Connection::StartTls);
+        assert_eq!(connection(25, false), Connection::Plain);
     }
 }
