@@ -281,6 +281,11 @@ impl Outbox {
     /// out) in one committed transaction, and wakes the workers. Returns the new ids.
     pub fn enqueue(&self, n: &Notification, receiver: &Receiver) -> Result<Vec<u64>, OutboxError> {
         let now = now_ms();
+        let targets = targets(receiver, n);
+        if targets.is_empty() {
+            // Nothing to send (only resolved alerts, no integration sends them): no commit.
+            return Ok(Vec::new());
+        }
         let tx = self.db.begin_write().map_err(store)?;
         let mut ids = Vec::new();
         {
@@ -292,7 +297,7 @@ impl Outbox {
                 .unwrap_or(1);
             let mut deliveries = tx.open_table(DELIVERIES).map_err(store)?;
             let mut due = tx.open_table(DUE).map_err(store)?;
-            for (target, alerts) in targets(receiver, n) {
+            for (target, alerts) in targets {
                 let d = Delivery {
                     id: next,
                     target,
