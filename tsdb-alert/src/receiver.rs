@@ -141,6 +141,22 @@ impl Receiver {
                         .map_err(|e| self.error(at.clone(), format!("{name}: {e}")))?;
                 }
             }
+            for (j, image) in p.images.iter().enumerate() {
+                for (name, text) in [
+                    ("src", &image.src),
+                    ("alt", &image.alt),
+                    ("href", &image.href),
+                ] {
+                    Template::parse(text)
+                        .map_err(|e| self.error(at.clone(), format!("images[{j}].{name}: {e}")))?;
+                }
+            }
+            for (j, link) in p.links.iter().enumerate() {
+                for (name, text) in [("href", &link.href), ("text", &link.text)] {
+                    Template::parse(text)
+                        .map_err(|e| self.error(at.clone(), format!("links[{j}].{name}: {e}")))?;
+                }
+            }
             for (k, v) in &p.details {
                 Template::parse(v)
                     .map_err(|e| self.error(at.clone(), format!("details.{k}: {e}")))?;
@@ -244,13 +260,15 @@ fn yes() -> bool {
 }
 
 /// A webhook integration: Alertmanager's payload version 4 POSTed as JSON.
-/// `http_config` and `url_file` are not supported (refused as unknown fields).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookConfig {
     /// Whether resolved notifications are sent (default true).
     #[serde(default = "yes")]
     pub send_resolved: bool,
+    /// Auth and TLS of the requests.
+    #[serde(default)]
+    pub http_config: Option<HttpConfig>,
     /// Where the payload is POSTed.
     pub url: String,
     /// At most this many alerts per message, the rest counted in `truncatedAlerts`
@@ -266,8 +284,16 @@ pub struct WebhookConfig {
 pub struct PagerdutyConfig {
     /// Whether resolve events are sent (default true).
     pub send_resolved: bool,
-    /// The Events API v2 integration key.
+    /// Auth and TLS of the requests.
+    pub http_config: Option<HttpConfig>,
+    /// The Events API v2 integration key (empty when `routing_key_file` is set).
     pub routing_key: String,
+    /// A file holding the key (read at each attempt, trimmed).
+    pub routing_key_file: Option<String>,
+    /// Images attached to the event.
+    pub images: Vec<PagerdutyImage>,
+    /// Links attached to the event.
+    pub links: Vec<PagerdutyLink>,
     /// The Events API endpoint (default: `global.pagerduty_url`, else
     /// `https://events.pagerduty.com/v2/enqueue`).
     pub url: Option<String>,
@@ -292,13 +318,48 @@ pub struct PagerdutyConfig {
     pub source: Option<String>,
 }
 
+/// An image of a PagerDuty event (templates).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerdutyImage {
+    /// The image URL (an image without one is left out).
+    #[serde(default)]
+    pub src: String,
+    /// Its alternative text.
+    #[serde(default)]
+    pub alt: String,
+    /// Where it links to.
+    #[serde(default)]
+    pub href: String,
+}
+
+/// A link of a PagerDuty event (templates).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PagerdutyLink {
+    /// The URL (a link without one is left out).
+    #[serde(default)]
+    pub href: String,
+    /// Its text.
+    #[serde(default)]
+    pub text: String,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPagerduty {
     #[serde(default = "yes")]
     send_resolved: bool,
     #[serde(default)]
+    http_config: Option<HttpConfig>,
+    #[serde(default)]
     routing_key: Option<String>,
+    #[serde(default)]
+    routing_key_file: Option<String>,
+    #[serde(default)]
+    images: Vec<PagerdutyImage>,
+    #[serde(default)]
+    links: Vec<PagerdutyLink>,
     #[serde(default)]
     service_key: Option<String>,
     #[serde(default)]
@@ -336,13 +397,25 @@ impl TryFrom<RawPagerduty> for PagerdutyConfig {
                     .into(),
             );
         }
-        let routing_key = r
-            .routing_key
-            .filter(|k| !k.is_empty())
-            .ok_or("pagerduty_configs: missing routing_key")?;
+        let routing_key = r.routing_key.unwrap_or_default();
+        match (routing_key.is_empty(), &r.routing_key_file) {
+            (true, None) => return Err("pagerduty_configs: missing routing_key".into()),
+            (false, Some(_)) => {
+                return Err(
+                    "pagerduty_configs: at most one of routing_key & routing_key_file must be \
+                     configured"
+                        .into(),
+                )
+            }
+            _ => {}
+        }
         Ok(PagerdutyConfig {
             send_resolved: r.send_resolved,
+            http_config: r.http_config,
             routing_key,
+            routing_key_file: r.routing_key_file,
+            images: r.images,
+            links: r.links,
             url: r.url,
             client: r.client,
             client_url: r.client_url,
@@ -357,20 +430,69 @@ impl TryFrom<RawPagerduty> for PagerdutyConfig {
     }
 }
 
-/// TLS settings of an email integration (Prometheus common's `tls_config`, the part SMTP
-/// uses).
+/// TLS settings (Prometheus common's `tls_config`; client certificates are not
+/// supported and refused as unknown keys).
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EmailTlsConfig {
+pub struct TlsConfig {
     /// Trust this PEM file's certificates instead of the system's roots.
     #[serde(default)]
     pub ca_file: Option<String>,
-    /// The name the certificate must carry (default: the smarthost's host).
+    /// The name the certificate must carry (default: the server's host).
     #[serde(default)]
     pub server_name: Option<String>,
-    /// Accept any certificate (tests, self-signed relays).
+    /// Accept any certificate (tests, self-signed servers).
     #[serde(default)]
     pub insecure_skip_verify: bool,
+}
+
+/// Basic auth of an HTTP integration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user.
+    pub username: String,
+    /// The password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// A file holding the password (read at each attempt, trailing whitespace trimmed).
+    #[serde(default)]
+    pub password_file: Option<String>,
+}
+
+/// The `Authorization` header of an HTTP integration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    /// The scheme (default `Bearer`).
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    /// The credentials.
+    #[serde(default)]
+    pub credentials: Option<String>,
+    /// A file holding the credentials (read at each attempt, trimmed).
+    #[serde(default)]
+    pub credentials_file: Option<String>,
+}
+
+/// The `http_config` of webhook and PagerDuty integrations (Prometheus common's
+/// `HTTPClientConfig`, the part receivers use in practice: auth and TLS). OAuth 2,
+/// proxies and the deprecated `bearer_token` are refused as unknown keys.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Basic auth.
+    #[serde(default)]
+    pub basic_auth: Option<BasicAuth>,
+    /// An `Authorization` header.
+    #[serde(default)]
+    pub authorization: Option<Authorization>,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls_config: TlsConfig,
+    /// Whether redirects are followed (default true).
+    #[serde(default)]
+    pub follow_redirects: Option<bool>,
 }
 
 /// An email integration: one email per notification over SMTP.
@@ -398,6 +520,9 @@ pub struct EmailConfig {
     /// The SMTP password (PLAIN or LOGIN).
     #[serde(default)]
     pub auth_password: Option<String>,
+    /// A file holding the password (read at each attempt, trailing whitespace trimmed).
+    #[serde(default)]
+    pub auth_password_file: Option<String>,
     /// The PLAIN authorization identity (accepted; lettre sends none, see the notifier).
     #[serde(default)]
     pub auth_identity: Option<String>,
@@ -407,7 +532,7 @@ pub struct EmailConfig {
     pub require_tls: Option<bool>,
     /// TLS settings.
     #[serde(default)]
-    pub tls_config: EmailTlsConfig,
+    pub tls_config: TlsConfig,
     /// Extra headers (templates); `Subject`, `To` and `From` override the defaults.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
@@ -500,9 +625,15 @@ mod tests {
             e.contains("service_key (PagerDuty Events API v1) is not supported"),
             "{e}"
         );
-        let e = parse("name: w\nwebhook_configs:\n  - url: http://h\n    http_config: {}\n")
+        let e =
+            parse("name: w\nwebhook_configs:\n  - url: http://h\n    http_config: {oauth2: {}}\n")
+                .unwrap_err();
+        assert!(e.contains("oauth2"), "{e}");
+        let e = parse("name: m\nemail_configs:\n  - {to: a@b.c, auth_secret: x}\n").unwrap_err();
+        assert!(e.contains("auth_secret"), "{e}");
+        let e = parse("name: p\npagerduty_configs:\n  - {routing_key: k, routing_key_file: /f}\n")
             .unwrap_err();
-        assert!(e.contains("http_config"), "{e}");
+        assert!(e.contains("at most one of routing_key"), "{e}");
         let e = parse("name: w\nwebhook_configs:\n  - url: ftp://h/x\n").unwrap_err();
         assert!(e.contains("scheme"), "{e}");
         let e = parse("name: p\npagerduty_configs:\n  - routing_key: k\n    description: '{{ range .Alerts }}x{{ end }}'\n").unwrap_err();

@@ -774,3 +774,159 @@ async fn a_wrong_smtp_password_is_refused_and_not_retried() {
     assert!(!mail.path().join("1.json").exists());
     workers.shutdown().await;
 }
+
+/// An https receiver (tokio-rustls with the test certificate `server1`, HTTP/1.1 by
+/// hand): records each request's head and answers 200.
+async fn serve_https() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls");
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(format!("{dir}/server1.pem"))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/server1.key")).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let seen = heads.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // the head, then as many body bytes as Content-Length says
+                loop {
+                    let Ok(n) = tls.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let head = text[..end].to_lowercase();
+                        let length: usize = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .map(|v| v.trim().parse().unwrap())
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            seen.lock().push(text[..end].to_string());
+                            break;
+                        }
+                    }
+                }
+                let _ = tls
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    (addr, heads)
+}
+
+/// `http_config`: basic auth (password from a file) and the test CA over https; without
+/// the CA, or with another `server_name`, the certificate is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_http_config_auth_and_tls() {
+    let (addr, heads) = serve_https().await;
+    let secrets = tempfile::tempdir().unwrap();
+    let password_file = secrets.path().join("password");
+    std::fs::write(&password_file, "s3cret\n").unwrap();
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls/ca.pem");
+    let r = receiver(&format!(
+        "name: tls\nwebhook_configs:\n  - url: https://{addr}/ok\n    http_config:\n      basic_auth: {{username: am, password_file: {}}}\n      tls_config: {{ca_file: {ca}}}\n  - url: https://{addr}/unknown-ca\n  - url: https://{addr}/wrong-name\n    http_config:\n      tls_config: {{ca_file: {ca}, server_name: other.example}}\n",
+        password_file.display()
+    ));
+    let opts = OutboxOptions {
+        max_attempts: 1,
+        ..options()
+    };
+    let h = harness(std::slice::from_ref(&r), &Global::default(), opts);
+    let workers = h.outbox.start(h.notifiers.clone(), h.hook.clone());
+    let ids = h
+        .outbox
+        .enqueue(&notification("tls", vec![alert("a", None)]), &r)
+        .unwrap();
+    until("all three", || finished(&h.outbox, &ids)).await;
+    let ok = h.outbox.get(ids[0]).unwrap().unwrap();
+    assert_eq!(ok.state, DState::Delivered, "{:?}", ok.attempts);
+    let heads = heads.lock().clone();
+    assert_eq!(heads.len(), 1, "only the trusted one got through");
+    assert!(heads[0].starts_with("POST /ok HTTP/1.1"));
+    // base64("am:s3cret")
+    assert!(
+        heads[0]
+            .to_lowercase()
+            .contains("authorization: basic yw06cznjcmv0"),
+        "{}",
+        heads[0]
+    );
+    for id in &ids[1..] {
+        let d = h.outbox.get(*id).unwrap().unwrap();
+        assert_eq!(d.state, DState::Failed);
+        let e = d.attempts[0].error.clone().unwrap();
+        assert!(
+            e.contains("certificate") || e.contains("UnknownIssuer"),
+            "{e}"
+        );
+    }
+    assert_eq!(h.meta.lock().len(), 2);
+    workers.shutdown().await;
+}
+
+/// PagerDuty's `routing_key_file`, `authorization`, `images` and `links`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pagerduty_key_file_authorization_images_and_links() {
+    let (addr, sink) = serve(vec![Some((202, None))]).await;
+    let secrets = tempfile::tempdir().unwrap();
+    let key_file = secrets.path().join("key");
+    std::fs::write(&key_file, "FR0M-F1LE\n").unwrap();
+    let r = receiver(&format!(
+        "name: pd\npagerduty_configs:\n  - routing_key_file: {}\n    url: http://{addr}/enqueue\n    http_config:\n      authorization: {{credentials: t0ken}}\n    images:\n      - {{src: 'http://img/{{{{ .GroupLabels.alertname }}}}.png', alt: graph}}\n      - {{alt: no-src}}\n    links:\n      - {{href: 'http://runbook/x', text: Runbook}}\n",
+        key_file.display()
+    ));
+    let h = harness(std::slice::from_ref(&r), &Global::default(), options());
+    let workers = h.outbox.start(h.notifiers.clone(), h.hook.clone());
+    let ids = h
+        .outbox
+        .enqueue(&notification("pd", vec![alert("a", None)]), &r)
+        .unwrap();
+    until("the event", || finished(&h.outbox, &ids)).await;
+    let q = sink.requests.lock()[0].clone();
+    assert_eq!(q.headers["authorization"], "Bearer t0ken");
+    let e: serde_json::Value = serde_json::from_slice(&q.body).unwrap();
+    assert_eq!(e["routing_key"], "FR0M-F1LE");
+    assert_eq!(e["payload"]["severity"], "error");
+    assert_eq!(
+        e["images"],
+        serde_json::json!([{"src": "http://img/HighCPU.png", "alt": "graph"}])
+    );
+    assert_eq!(
+        e["links"],
+        serde_json::json!([{"href": "http://runbook/x", "text": "Runbook"}])
+    );
+    workers.shutdown().await;
+}

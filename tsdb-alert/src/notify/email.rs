@@ -178,11 +178,14 @@ pub async fn send(
         .clone()
         .or_else(|| global.smtp_auth_username.clone());
     if let Some(user) = username.filter(|u| !u.is_empty()) {
-        let password = config
-            .auth_password
-            .clone()
-            .or_else(|| global.smtp_auth_password.clone())
-            .unwrap_or_default();
+        let password = match &config.auth_password_file {
+            Some(path) => super::http::read_secret("auth_password_file", path)?,
+            None => config
+                .auth_password
+                .clone()
+                .or_else(|| global.smtp_auth_password.clone())
+                .unwrap_or_default(),
+        };
         builder = builder
             .credentials(Credentials::new(user, password))
             .authentication(vec![Mechanism::Plain, Mechanism::Login]);

@@ -3,10 +3,12 @@
 //! ([`SendError`]: whether a retry can fix it).
 //!
 //! One file per integration: [`webhook`], [`pagerduty`], [`email`], [`phone`];
-//! [`template`] renders their text. HTTP integrations share one reqwest client (rustls
-//! with the workspace's ring provider and the system's roots); email uses lettre.
+//! [`template`] renders their text; [`http`] builds the reqwest clients (rustls with the
+//! workspace's ring provider; one shared client, and one per integration with an
+//! `http_config`); email uses lettre.
 
 pub mod email;
+pub mod http;
 pub mod pagerduty;
 pub mod phone;
 pub mod template;
@@ -185,6 +187,8 @@ pub struct Notifiers {
 struct Config {
     receivers: std::collections::HashMap<String, Receiver>,
     global: Global,
+    /// The clients of integrations with an `http_config`, by receiver, kind and index.
+    clients: std::collections::HashMap<(String, Kind, usize), reqwest::Client>,
 }
 
 impl std::fmt::Debug for Notifiers {
@@ -213,7 +217,7 @@ impl Notifiers {
     /// ([`Receiver::check`]).
     pub fn new(receivers: &[Receiver], global: &Global) -> Result<Notifiers, NotifyError> {
         let config = Self::config(receivers, global)?;
-        let http = http_client()?;
+        let http = http::client(None).map_err(|e| NotifyError::Client(e.0))?;
         Ok(Notifiers {
             config: RwLock::new(Arc::new(config)),
             http,
@@ -222,8 +226,30 @@ impl Notifiers {
     }
 
     fn config(receivers: &[Receiver], global: &Global) -> Result<Config, NotifyError> {
+        let mut clients = std::collections::HashMap::new();
         for r in receivers {
             r.check(global)?;
+            let configs = r
+                .webhook_configs
+                .iter()
+                .map(|c| (Kind::Webhook, &c.http_config))
+                .enumerate()
+                .chain(
+                    r.pagerduty_configs
+                        .iter()
+                        .map(|c| (Kind::Pagerduty, &c.http_config))
+                        .enumerate(),
+                );
+            for (index, (kind, http_config)) in configs {
+                if let Some(h) = http_config {
+                    let client = http::client(Some(h)).map_err(|e| ReceiverError {
+                        receiver: r.name.clone(),
+                        integration: format!("{}_configs[{index}]", kind.name()),
+                        reason: format!("http_config: {e}"),
+                    })?;
+                    clients.insert((r.name.clone(), kind, index), client);
+                }
+            }
         }
         Ok(Config {
             receivers: receivers
@@ -231,6 +257,7 @@ impl Notifiers {
                 .map(|r| (r.name.clone(), r.clone()))
                 .collect(),
             global: global.clone(),
+            clients,
         })
     }
 
@@ -257,6 +284,10 @@ impl Notifiers {
                 n.receiver
             )));
         };
+        let client = config
+            .clients
+            .get(&(n.receiver.clone(), target.kind, target.index))
+            .unwrap_or(&self.http);
         let gone = || {
             SendError::refused(format!(
                 "{target} of receiver {:?} is no longer configured",
@@ -269,14 +300,14 @@ impl Notifiers {
                     .webhook_configs
                     .get(target.index)
                     .ok_or_else(gone)?;
-                webhook::send(&self.http, c, n).await
+                webhook::send(client, c, n).await
             }
             Kind::Pagerduty => {
                 let c = receiver
                     .pagerduty_configs
                     .get(target.index)
                     .ok_or_else(gone)?;
-                pagerduty::send(&self.http, c, &config.global, n).await
+                pagerduty::send(client, c, &config.global, n).await
             }
             Kind::Email => {
                 let c = receiver.email_configs.get(target.index).ok_or_else(gone)?;
@@ -294,84 +325,6 @@ impl Notifiers {
     }
 }
 
-/// The shared HTTP client: rustls with the ring provider and the system's trust roots,
-/// no proxy. Attempt timeouts are the outbox's.
-fn http_client() -> Result<reqwest::Client, NotifyError> {
-    #[expect(
-        deprecated,
-        reason = "ring has no post-quantum key exchange; the workspace keeps ring rather than \
-                  aws-lc-rs, whose C/CMake build it does not take on (see the server's tls.rs)"
-    )]
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        let _ = roots.add(cert);
-    }
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| NotifyError::Client(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .no_proxy()
-        .user_agent(concat!("tsdb-alert/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| NotifyError::Client(e.to_string()))
-}
-
-/// The outcome of an HTTP request as Alertmanager's `Retrier` judges it, plus 429 with
-/// `Retry-After`: 2xx delivered; 5xx and 429 retried; anything else refused. Transport
-/// errors (connection refused, reset, timeouts) are retried.
-pub(crate) async fn check_response(
-    result: Result<reqwest::Response, reqwest::Error>,
-) -> Result<(), SendError> {
-    let response = match result {
-        Ok(r) => r,
-        Err(e) if e.is_builder() => return Err(SendError::refused(error_chain(&e))),
-        Err(e) => return Err(SendError::retry(error_chain(&e))),
-    };
-    let status = response.status();
-    if status.is_success() {
-        return Ok(());
-    }
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_retry_after);
-    let body = response.bytes().await.unwrap_or_default();
-    let excerpt = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
-    let mut message = format!("unexpected status code {}", status.as_u16());
-    if !excerpt.trim().is_empty() {
-        message.push_str(": ");
-        message.push_str(excerpt.trim());
-    }
-    let kind = if status.is_server_error() || status.as_u16() == 429 {
-        ErrorKind::Retry { retry_after }
-    } else {
-        ErrorKind::Refused
-    };
-    Err(SendError {
-        kind,
-        status: Some(status.as_u16()),
-        message,
-    })
-}
-
-/// `Retry-After` as seconds or an HTTP date (RFC 9110).
-pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(v).ok()?;
-    Some(
-        at.duration_since(std::time::SystemTime::now())
-            .unwrap_or_default(),
-    )
-}
-
 /// An error with its sources, for attempt records (`error sending request: connection
 /// refused`).
 pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
@@ -386,19 +339,4 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
         source = inner.source();
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_after_reads_seconds_and_dates() {
-        assert_eq!(parse_retry_after(" 3 "), Some(Duration::from_secs(3)));
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-    }
 }

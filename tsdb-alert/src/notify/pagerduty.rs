@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::http::{authorize, check_response, read_secret};
 use super::template::{render, Data};
-use super::{check_response, SendError};
+use super::SendError;
 use crate::model::Notification;
 use crate::receiver::{Global, PagerdutyConfig};
 
@@ -54,6 +55,22 @@ struct Payload {
 }
 
 #[derive(Debug, Serialize)]
+struct Image {
+    src: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    alt: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    href: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Link {
+    href: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    text: String,
+}
+
+#[derive(Debug, Serialize)]
 struct Message {
     routing_key: String,
     dedup_key: String,
@@ -63,10 +80,15 @@ struct Message {
     client: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     client_url: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    images: Vec<Image>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    links: Vec<Link>,
 }
 
-/// The event for `n` as JSON.
-pub fn event(config: &PagerdutyConfig, n: &Notification) -> serde_json::Value {
+/// The event for `n` as JSON, with `routing_key` (the configured one, or the content of
+/// `routing_key_file`).
+pub fn event(config: &PagerdutyConfig, routing_key: &str, n: &Notification) -> serde_json::Value {
     let data = Data::new(n, &n.alerts);
     let field = |v: &Option<String>, default: &str| match v {
         Some(t) => render(t, &data),
@@ -106,7 +128,7 @@ pub fn event(config: &PagerdutyConfig, n: &Notification) -> serde_json::Value {
     .take(MAX_SUMMARY_CHARS)
     .collect();
     let message = Message {
-        routing_key: config.routing_key.clone(),
+        routing_key: routing_key.to_string(),
         dedup_key: dedup_key(&n.group_key),
         event_action: if data.status == "resolved" {
             "resolve"
@@ -130,6 +152,26 @@ pub fn event(config: &PagerdutyConfig, n: &Notification) -> serde_json::Value {
             &config.client_url,
             r#"{{ template "pagerduty.default.clientURL" . }}"#,
         ),
+        // As Alertmanager: an image without `src`, a link without `href`, is left out.
+        images: config
+            .images
+            .iter()
+            .map(|i| Image {
+                src: render(&i.src, &data),
+                alt: render(&i.alt, &data),
+                href: render(&i.href, &data),
+            })
+            .filter(|i| !i.src.is_empty())
+            .collect(),
+        links: config
+            .links
+            .iter()
+            .map(|l| Link {
+                href: render(&l.href, &data),
+                text: render(&l.text, &data),
+            })
+            .filter(|l| !l.href.is_empty())
+            .collect(),
     };
     serde_json::to_value(&message).unwrap_or_default()
 }
@@ -147,11 +189,16 @@ pub async fn send(
         .as_deref()
         .or(global.pagerduty_url.as_deref())
         .unwrap_or(DEFAULT_URL);
-    let body = serde_json::to_vec(&event(config, n)).unwrap_or_default();
-    let result = http
+    let routing_key = match &config.routing_key_file {
+        Some(path) => read_secret("routing_key_file", path)?,
+        None => config.routing_key.clone(),
+    };
+    let body = serde_json::to_vec(&event(config, &routing_key, n)).unwrap_or_default();
+    let request = http
         .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(body)
+        .body(body);
+    let result = authorize(request, config.http_config.as_ref())?
         .send()
         .await;
     check_response(result).await

@@ -12,8 +12,9 @@ use std::collections::{HashMap, VecDeque};
 
 use parking_lot::Mutex;
 
+use super::http::check_response;
 use super::template::{html_escape, Data};
-use super::{check_response, ErrorKind, SendError};
+use super::{ErrorKind, SendError};
 use crate::model::Notification;
 use crate::receiver::{PhoneConfig, PhoneMode};
 

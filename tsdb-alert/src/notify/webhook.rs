@@ -3,8 +3,9 @@
 
 use serde::Serialize;
 
+use super::http::{authorize, check_response};
 use super::template::Data;
-use super::{check_response, SendError};
+use super::SendError;
 use crate::model::{LabelSet, Notification};
 use crate::receiver::WebhookConfig;
 
@@ -98,10 +99,11 @@ pub async fn send(
     config: &WebhookConfig,
     n: &Notification,
 ) -> Result<(), SendError> {
-    let result = http
+    let request = http
         .post(&config.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(payload(config, n))
+        .body(payload(config, n));
+    let result = authorize(request, config.http_config.as_ref())?
         .send()
         .await;
     check_response(result).await
