@@ -16,8 +16,8 @@ struct AlertJson<'a> {
     status: &'a str,
     labels: &'a LabelSet,
     annotations: &'a LabelSet,
-    starts_at: &'a str,
-    ends_at: &'a str,
+    starts_at: String,
+    ends_at: String,
     #[serde(rename = "generatorURL")]
     generator_url: &'a str,
     fingerprint: &'a str,
@@ -63,8 +63,8 @@ pub fn payload(config: &WebhookConfig, n: &Notification) -> Vec<u8> {
                 status: a.status,
                 labels: &a.labels,
                 annotations: &a.annotations,
-                starts_at: &a.starts_at,
-                ends_at: &a.ends_at,
+                starts_at: go_time(&a.starts_at),
+                ends_at: go_time(&a.ends_at),
                 generator_url: &a.generator_url,
                 fingerprint: &a.fingerprint,
             })
@@ -93,6 +93,28 @@ pub fn payload(config: &WebhookConfig, n: &Notification) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// A time as Go's `time.Time` JSON writes it (RFC 3339 with nanoseconds, trailing zeros
+/// of the fraction dropped: `05.5Z`, not `05.500Z`), from [`crate::model::rfc3339`]'s
+/// millisecond form (which keeps three digits, as Alertmanager's v2 API writes them).
+pub fn go_time(rfc3339: &str) -> String {
+    match rfc3339.split_once('.') {
+        Some((seconds, fraction)) => {
+            let (digits, zone) = fraction.split_at(
+                fraction
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(fraction.len()),
+            );
+            let digits = digits.trim_end_matches('0');
+            if digits.is_empty() {
+                format!("{seconds}{zone}")
+            } else {
+                format!("{seconds}.{digits}{zone}")
+            }
+        }
+        None => rfc3339.to_string(),
+    }
+}
+
 /// One POST of `n` to the webhook.
 pub async fn send(
     http: &reqwest::Client,
@@ -107,4 +129,19 @@ pub async fn send(
         .send()
         .await;
     check_response(result).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::rfc3339;
+
+    #[test]
+    fn times_are_written_as_gos_rfc3339nano() {
+        assert_eq!(go_time(&rfc3339(Some(1_500))), "1970-01-01T00:00:01.5Z");
+        assert_eq!(go_time(&rfc3339(Some(1_120))), "1970-01-01T00:00:01.12Z");
+        assert_eq!(go_time(&rfc3339(Some(1_123))), "1970-01-01T00:00:01.123Z");
+        assert_eq!(go_time(&rfc3339(Some(1_000))), "1970-01-01T00:00:01Z");
+        assert_eq!(go_time(&rfc3339(None)), "0001-01-01T00:00:00Z");
+    }
 }
