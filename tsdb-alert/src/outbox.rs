@@ -280,52 +280,68 @@ impl Outbox {
     /// where the integration does not send them, and targets with nothing to send left
     /// out) in one committed transaction, and wakes the workers. Returns the new ids.
     pub fn enqueue(&self, n: &Notification, receiver: &Receiver) -> Result<Vec<u64>, OutboxError> {
-        let now = now_ms();
-        let targets = targets(receiver, n);
-        if targets.is_empty() {
+        if targets(receiver, n).is_empty() {
             // Nothing to send (only resolved alerts, no integration sends them): no commit.
             return Ok(Vec::new());
         }
         let tx = self.db.begin_write().map_err(store)?;
-        let mut ids = Vec::new();
-        {
-            let mut meta = tx.open_table(META).map_err(store)?;
-            let mut next = meta
-                .get("next_id")
-                .map_err(store)?
-                .map(|v| v.value())
-                .unwrap_or(1);
-            let mut deliveries = tx.open_table(DELIVERIES).map_err(store)?;
-            let mut due = tx.open_table(DUE).map_err(store)?;
-            for (target, alerts) in targets {
-                let d = Delivery {
-                    id: next,
-                    target,
-                    notification: Notification {
-                        alerts,
-                        ..n.clone()
-                    },
-                    created_ms: now,
-                    state: State::Pending,
-                    next_attempt_ms: Some(now),
-                    attempts: Vec::new(),
-                    failure: None,
-                };
-                let bytes = serde_json::to_vec(&d).map_err(|e| OutboxError::Corrupt {
-                    id: d.id,
-                    reason: e.to_string(),
-                })?;
-                deliveries.insert(d.id, bytes.as_slice()).map_err(store)?;
-                due.insert((ms_key(now), d.id), d.target.kind.name())
-                    .map_err(store)?;
-                ids.push(d.id);
-                next += 1;
-            }
-            meta.insert("next_id", next).map_err(store)?;
-        }
+        let ids = self.enqueue_in(&tx, n, receiver)?;
         tx.commit().map_err(store)?;
-        self.wake.send_modify(|g| *g = g.wrapping_add(1));
+        self.wake();
         Ok(ids)
+    }
+
+    /// [`Outbox::enqueue`] inside the caller's write transaction of the same database, so
+    /// the deliveries commit atomically with the caller's own state (the notification
+    /// log: a crash then leaves both or neither). The caller commits, then calls
+    /// [`Outbox::wake`]; until the commit the workers do not see the deliveries.
+    pub fn enqueue_in(
+        &self,
+        tx: &redb::WriteTransaction,
+        n: &Notification,
+        receiver: &Receiver,
+    ) -> Result<Vec<u64>, OutboxError> {
+        let now = now_ms();
+        let mut ids = Vec::new();
+        let mut meta = tx.open_table(META).map_err(store)?;
+        let mut next = meta
+            .get("next_id")
+            .map_err(store)?
+            .map(|v| v.value())
+            .unwrap_or(1);
+        let mut deliveries = tx.open_table(DELIVERIES).map_err(store)?;
+        let mut due = tx.open_table(DUE).map_err(store)?;
+        for (target, alerts) in targets(receiver, n) {
+            let d = Delivery {
+                id: next,
+                target,
+                notification: Notification {
+                    alerts,
+                    ..n.clone()
+                },
+                created_ms: now,
+                state: State::Pending,
+                next_attempt_ms: Some(now),
+                attempts: Vec::new(),
+                failure: None,
+            };
+            let bytes = serde_json::to_vec(&d).map_err(|e| OutboxError::Corrupt {
+                id: d.id,
+                reason: e.to_string(),
+            })?;
+            deliveries.insert(d.id, bytes.as_slice()).map_err(store)?;
+            due.insert((ms_key(now), d.id), d.target.kind.name())
+                .map_err(store)?;
+            ids.push(d.id);
+            next += 1;
+        }
+        meta.insert("next_id", next).map_err(store)?;
+        Ok(ids)
+    }
+
+    /// Tells the workers that deliveries were committed (after [`Outbox::enqueue_in`]).
+    pub fn wake(&self) {
+        self.wake.send_modify(|g| *g = g.wrapping_add(1));
     }
 
     /// One delivery by id.

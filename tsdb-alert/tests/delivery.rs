@@ -321,7 +321,7 @@ async fn twilio_sms_and_voice_requests_and_the_hourly_limit() {
     let body = &sms_form[2].1;
     assert_eq!(body.chars().count(), 160);
     assert!(body.starts_with("[FIRING:1] HighCPU (a page) - xxx"));
-    assert!(body.ends_with('…'));
+    assert!(body.ends_with("xxx..."));
     let call_form = form(call);
     assert_eq!(call_form[0], ("To".into(), "+15552222".into()));
     assert_eq!(call_form[2].0, "Twiml");
@@ -928,5 +928,35 @@ async fn pagerduty_key_file_authorization_images_and_links() {
         e["links"],
         serde_json::json!([{"href": "http://runbook/x", "text": "Runbook"}])
     );
+    workers.shutdown().await;
+}
+
+/// `enqueue_in`: the deliveries commit with the caller's own table, or not at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_in_commits_with_the_callers_transaction() {
+    const LOG: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("nflog_test");
+    let (addr, sink) = serve(vec![]).await;
+    let r = receiver(&format!(
+        "name: t\nwebhook_configs:\n  - url: http://{addr}/\n"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(redb::Database::create(dir.path().join("a.redb")).unwrap());
+    let outbox = Arc::new(Outbox::open(db.clone(), options()).unwrap());
+    let n = notification("t", vec![alert("a", None)]);
+    // aborted: nothing enqueued
+    let tx = db.begin_write().unwrap();
+    assert_eq!(outbox.enqueue_in(&tx, &n, &r).unwrap().len(), 1);
+    tx.abort().unwrap();
+    assert_eq!(outbox.pending().unwrap(), 0);
+    // committed with the caller's row
+    let tx = db.begin_write().unwrap();
+    let ids = outbox.enqueue_in(&tx, &n, &r).unwrap();
+    tx.open_table(LOG).unwrap().insert("t", 1).unwrap();
+    tx.commit().unwrap();
+    outbox.wake();
+    let notifiers = Arc::new(Notifiers::new(std::slice::from_ref(&r), &Global::default()).unwrap());
+    let workers = outbox.start(notifiers, Arc::new(|_| {}));
+    until("delivery", || finished(&outbox, &ids)).await;
+    assert_eq!(sink.requests.lock().len(), 1);
     workers.shutdown().await;
 }

@@ -53,7 +53,7 @@ impl Windows {
 }
 
 /// The SMS text: the subject, then the common summary annotation if any, cut to
-/// [`SMS_MAX_CHARS`] characters (the last one an ellipsis when cut).
+/// [`SMS_MAX_CHARS`] characters (ending in `...` when cut).
 pub fn sms_body(data: &Data) -> String {
     let mut text = data.subject().trim_end().to_string();
     let summary = data.common_annotations.get("summary").or_else(|| {
@@ -66,8 +66,10 @@ pub fn sms_body(data: &Data) -> String {
         text.push_str(s);
     }
     if text.chars().count() > SMS_MAX_CHARS {
-        let mut cut: String = text.chars().take(SMS_MAX_CHARS - 1).collect();
-        cut.push('…');
+        // "..." rather than "…": the ellipsis is not in the GSM-7 alphabet and would turn
+        // the message into UCS-2, whose segments hold 70 characters.
+        let mut cut: String = text.chars().take(SMS_MAX_CHARS - 3).collect();
+        cut.push_str("...");
         cut
     } else {
         text
