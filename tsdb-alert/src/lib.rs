@@ -7,8 +7,12 @@
 //! workers; the webhook, PagerDuty, email and phone notifiers.
 
 pub mod model;
+pub mod notify;
+pub mod outbox;
 pub mod receiver;
 pub mod sender;
 
 pub use model::{fingerprint, Alert, Fingerprint, LabelSet, Notification};
+pub use notify::Notifiers;
+pub use outbox::{Outbox, OutboxOptions, OutboxStats};
 pub use receiver::{Global, Receiver};
