@@ -7,3 +7,4 @@
 //! alerting rules, `for`/`keep_firing_for`, `ALERTS`/`ALERTS_FOR_STATE` and the state
 //! restored from them) and the rule unit tests of `promtool test rules`.
 #![forbid(unsafe_code)]
+pub mod template;
