@@ -7,11 +7,32 @@
 //! annotations and labels; [`recording`] and [`alerting`] evaluate one rule, [`group`]
 //! evaluates a group in order (stale markers, `ALERTS`/`ALERTS_FOR_STATE`, `for` state
 //! restored after a restart), [`sink`] is where results are written, [`manager`] holds the
-//! loaded groups, reloads them keeping state and answers `/api/v1/rules` and
-//! `/api/v1/alerts` ([`api`]).
+//! loaded groups and reloads them keeping state, [`api`] answers `/api/v1/rules` and
+//! `/api/v1/alerts`.
+//!
+//! Stable API: [`RuleManager`], [`RuleGroup`], [`RuleOptions`], [`EvalOutcome`],
+//! [`NotifierAlert`], [`SampleSink`], [`check_rules_files`], [`rulefile`], [`api`].
 #![forbid(unsafe_code)]
 
+pub mod alerting;
+pub mod api;
+pub mod check;
 pub mod duration;
+pub mod group;
+pub mod manager;
+pub mod recording;
+pub mod rule;
 pub mod rulefile;
+pub mod sink;
 mod template_shim;
+mod util;
 use template_shim as template;
+
+pub use alerting::{Alert, AlertState, AlertingRule, NotifierAlert};
+pub use check::{check_rules_files, CheckOptions, CheckReport};
+pub use group::{eval_timestamp_ms, group_key, EvalOutcome, Rule, RuleGroup, RuleOptions};
+pub use manager::RuleManager;
+pub use rule::{EvalError, Health, RuleStatus};
+pub use rulefile::{load_rule_file, parse_rule_file, RuleFile, RuleFileError};
+pub use sink::{Sample, SampleSink};
+pub use util::LabelMap;
