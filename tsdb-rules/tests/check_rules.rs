@@ -1,0 +1,84 @@
+//! `check_rules_files` against the real `promtool check rules` (Prometheus 2.42) on the
+//! same files: the same stdout, stderr and exit code for what we support.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use tsdb_rules::{check_rules_files, CheckOptions};
+
+const PROMTOOL_INSTALL: &str = "install Prometheus 2.42 and promtool with \
+    `bash ../shared/peers/install-peers.sh` (as root; Debian's `prometheus` package), as \
+    .ci/run does";
+
+fn promtool() -> String {
+    let found = Command::new("sh")
+        .args(["-c", "command -v promtool"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    assert!(!found.is_empty(), "promtool is missing: {PROMTOOL_INSTALL}");
+    found
+}
+
+fn testdata() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/testdata")
+}
+
+/// Runs both on `files` (relative to testdata, so both print the same paths).
+fn compare(files: &[&str], args: &[&str], options: &CheckOptions) {
+    let out = Command::new(promtool())
+        .current_dir(testdata())
+        .args(["check", "rules"])
+        .args(args)
+        .args(files)
+        .output()
+        .unwrap();
+    let dir = testdata();
+    let _cwd = std::env::set_current_dir(&dir);
+    let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
+    let ours = check_rules_files(&paths, options);
+    assert_eq!(ours.stdout, String::from_utf8_lossy(&out.stdout), "stdout for {files:?}");
+    assert_eq!(ours.stderr, String::from_utf8_lossy(&out.stderr), "stderr for {files:?}");
+    assert_eq!(Some(ours.exit_code), out.status.code(), "exit code for {files:?}");
+}
+
+#[test]
+fn same_report_as_promtool() {
+    let default = CheckOptions::default();
+    for f in [
+        "check/good.yml",
+        "check/bad.yml",
+        "check/dup.yml",
+        "check/empty.yml",
+        "check/dur.yml",
+        "check/ann.yml",
+        "check/noexpr.yml",
+        "check/parse.yml",
+    ] {
+        compare(&[f], &[], &default);
+    }
+    compare(&["check/good.yml", "check/bad.yml", "check/dup.yml"], &[], &default);
+    let fatal = CheckOptions {
+        lint_fatal: true,
+        ..CheckOptions::default()
+    };
+    compare(&["check/dup.yml", "check/good.yml"], &["--lint-fatal"], &fatal);
+    let none = CheckOptions {
+        lint_duplicate_rules: false,
+        ..CheckOptions::default()
+    };
+    compare(&["check/dup.yml"], &["--lint=none"], &none);
+    compare(&["check/missing.yml"], &[], &default);
+}
+
+#[test]
+fn yaml_errors_name_the_file_and_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("x.yml");
+    std::fs::write(&p, "groups:\n  - name: x\n    foo: bar\n    rules: []\n").unwrap();
+    let r = check_rules_files(std::slice::from_ref(&p), &CheckOptions::default());
+    assert_eq!(r.exit_code, 1);
+    let want = format!("  FAILED:\n{}: yaml: line 3: ", p.display());
+    assert!(r.stderr.starts_with(&want), "{}", r.stderr);
+    assert!(r.stderr.contains("foo"), "{}", r.stderr);
+}
