@@ -151,5 +151,15 @@ impl Template {
     }
 }
 
+/// Go's `strconv.Quote`, for other modules' messages (promtool's `%q`).
+pub(crate) fn go_quote(s: &str) -> String {
+    parse::go_quote(s)
+}
+
+/// Go's `%v` of a float64 (`1`, `0.5`, `1e+06`, `+Inf`).
+pub(crate) fn go_float_text(v: f64) -> String {
+    gofmt::float_v(v)
+}
+
 #[cfg(test)]
 mod tests;
