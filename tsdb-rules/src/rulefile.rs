@@ -349,7 +349,9 @@ pub fn parse_rule_file(file: &str, content: &[u8]) -> Result<RuleFile, Vec<RuleF
         let duration = |v: Option<ScalarText>| -> Result<Option<i64>, RuleFileError> {
             match v {
                 None => Ok(None),
-                Some(s) => parse_duration(&s.0).map(Some).map_err(|m| err(ErrorKind::Yaml(m))),
+                Some(s) => parse_duration(&s.0)
+                    .map(Some)
+                    .map_err(|m| err(ErrorKind::Yaml(m))),
             }
         };
         let interval_ms = match duration(raw.interval) {
@@ -414,7 +416,9 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     // serde-saphyr may render a multi-line snippet; the first line carries the message.
     let first = text.lines().next().unwrap_or("").trim().to_string();
     match e.location() {
-        Some(loc) if loc.line() > 0 => format!("yaml: line {}: {}", loc.line(), strip_location(&first)),
+        Some(loc) if loc.line() > 0 => {
+            format!("yaml: line {}: {}", loc.line(), strip_location(&first))
+        }
         _ => format!("yaml: {first}"),
     }
 }
@@ -434,9 +438,8 @@ fn check_rule(r: RawRule, for_ms: i64, keep_ms: i64) -> (RuleSpec, Vec<(Position
         Some(s) => (s.referenced.line() as u32, s.referenced.column() as u32),
         None => (0, 0),
     };
-    let text = |s: &Option<Spanned<ScalarText>>| {
-        s.as_ref().map(|s| s.value.0.clone()).unwrap_or_default()
-    };
+    let text =
+        |s: &Option<Spanned<ScalarText>>| s.as_ref().map(|s| s.value.0.clone()).unwrap_or_default();
     let record = text(&r.record);
     let alert = text(&r.alert);
     let expr = text(&r.expr);
@@ -469,7 +472,10 @@ fn check_rule(r: RawRule, for_ms: i64, keep_ms: i64) -> (RuleSpec, Vec<(Position
         ));
     }
     if expr.is_empty() {
-        problems.push((one(expr_pos), "field 'expr' must be set in rule".to_string()));
+        problems.push((
+            one(expr_pos),
+            "field 'expr' must be set in rule".to_string(),
+        ));
     } else if let Err(e) = tsdb_query::parse(&expr) {
         problems.push((
             one(expr_pos),
@@ -609,7 +615,10 @@ mod tests {
     fn empty_and_comment_only_files_have_no_groups() {
         for text in ["", "# nothing\n", "---\n"] {
             let f = parse_rule_file("f.yml", text.as_bytes());
-            assert!(matches!(f, Ok(ref f) if f.groups.is_empty()), "{text:?}: {f:?}");
+            assert!(
+                matches!(f, Ok(ref f) if f.groups.is_empty()),
+                "{text:?}: {f:?}"
+            );
         }
     }
 

@@ -37,9 +37,21 @@ fn compare(files: &[&str], args: &[&str], options: &CheckOptions) {
     let _cwd = std::env::set_current_dir(&dir);
     let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
     let ours = check_rules_files(&paths, options);
-    assert_eq!(ours.stdout, String::from_utf8_lossy(&out.stdout), "stdout for {files:?}");
-    assert_eq!(ours.stderr, String::from_utf8_lossy(&out.stderr), "stderr for {files:?}");
-    assert_eq!(Some(ours.exit_code), out.status.code(), "exit code for {files:?}");
+    assert_eq!(
+        ours.stdout,
+        String::from_utf8_lossy(&out.stdout),
+        "stdout for {files:?}"
+    );
+    assert_eq!(
+        ours.stderr,
+        String::from_utf8_lossy(&out.stderr),
+        "stderr for {files:?}"
+    );
+    assert_eq!(
+        Some(ours.exit_code),
+        out.status.code(),
+        "exit code for {files:?}"
+    );
 }
 
 #[test]
@@ -57,12 +69,20 @@ fn same_report_as_promtool() {
     ] {
         compare(&[f], &[], &default);
     }
-    compare(&["check/good.yml", "check/bad.yml", "check/dup.yml"], &[], &default);
+    compare(
+        &["check/good.yml", "check/bad.yml", "check/dup.yml"],
+        &[],
+        &default,
+    );
     let fatal = CheckOptions {
         lint_fatal: true,
         ..CheckOptions::default()
     };
-    compare(&["check/dup.yml", "check/good.yml"], &["--lint-fatal"], &fatal);
+    compare(
+        &["check/dup.yml", "check/good.yml"],
+        &["--lint-fatal"],
+        &fatal,
+    );
     let none = CheckOptions {
         lint_duplicate_rules: false,
         ..CheckOptions::default()

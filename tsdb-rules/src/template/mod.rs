@@ -59,7 +59,9 @@ pub struct QuerySample {
 
 /// A template that does not parse, or whose expansion failed. The text is Go's (and so
 /// Prometheus's) message: the template's name, the line (and at expansion the byte column
-/// and the failing command).
+/// and the failing command). A parse error reads as Go's `text/template` error
+/// (`template: NAME:LINE: …`), which is what rulefmt reports at load time; an expansion
+/// error as Prometheus's `Expand` (`error executing template NAME: template: …`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateError {
     /// Syntax error, unknown function or undefined variable, found at load time.
@@ -93,10 +95,7 @@ impl fmt::Display for TemplateError {
                 name,
                 line,
                 message,
-            } => write!(
-                f,
-                "error parsing template {name}: template: {name}:{line}: {message}"
-            ),
+            } => write!(f, "template: {name}:{line}: {message}"),
             TemplateError::Exec {
                 name,
                 line,

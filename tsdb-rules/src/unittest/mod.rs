@@ -97,7 +97,9 @@ struct Dur(i64);
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let t = Text::deserialize(d)?;
-        parse_duration(&t.0).map(Dur).map_err(serde::de::Error::custom)
+        parse_duration(&t.0)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -208,10 +210,11 @@ fn run_file(path: &Path, stderr: &mut dyn Write) -> Vec<String> {
         }
     };
     let base = path.parent().unwrap_or_else(|| Path::new(""));
-    let rule_files = match resolve_rule_files(base, file.rule_files.as_deref().unwrap_or(&[]), stderr) {
-        Ok(f) => f,
-        Err(e) => return vec![e],
-    };
+    let rule_files =
+        match resolve_rule_files(base, file.rule_files.as_deref().unwrap_or(&[]), stderr) {
+            Ok(f) => f,
+            Err(e) => return vec![e],
+        };
     let eval_interval = match file.evaluation_interval {
         Some(Dur(ms)) if ms != 0 => ms,
         _ => 60_000,
@@ -237,18 +240,41 @@ fn io_message(e: &std::io::Error) -> String {
     }
 }
 
+/// The YAML error as yaml.v2's `UnmarshalStrict` words the common one, an unknown field
+/// (`yaml: unmarshal errors:\n  line 2: field x not found in type main.unitTestFile`),
+/// and the deserializer's own words otherwise.
 fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.to_string();
     let first = text.lines().next().unwrap_or("").trim().to_string();
-    match e.location() {
-        Some(loc) if loc.line() > 0 => {
-            let m = match first.rfind(" at line ") {
-                Some(i) => &first[..i],
-                None => &first,
-            };
-            format!("yaml: unmarshal errors:\n  line {}: {m}", loc.line())
+    let line = e.location().map_or(0, |l| l.line());
+    if let Some(rest) = first.split("unknown field `").nth(1) {
+        if let Some((field, expected)) = rest.split_once('`') {
+            // The struct is told by the fields it expects.
+            let go_type = [
+                ("rule_files", "main.unitTestFile"),
+                ("input_series", "main.testGroup"),
+                ("series", "main.series"),
+                ("alertname", "main.alertTestCase"),
+                ("exp_labels", "main.alert"),
+                ("expr", "main.promqlTestCase"),
+                ("value", "main.sample"),
+            ]
+            .iter()
+            .find(|(f, _)| expected.contains(f))
+            .map_or("struct", |(_, t)| t);
+            return format!(
+                "yaml: unmarshal errors:\n  line {line}: field {field} not found in type {go_type}"
+            );
         }
-        _ => format!("yaml: {first}"),
+    }
+    let m = match first.rfind(" at line ") {
+        Some(i) => &first[..i],
+        None => &first,
+    };
+    if line > 0 {
+        format!("yaml: line {line}: {m}")
+    } else {
+        format!("yaml: {m}")
     }
 }
 
@@ -301,7 +327,11 @@ fn la_string(la: &LabelsAndAnnotations) -> String {
     };
     let mut s = format!("[\n0:{}", indent_lines(&format!("\n{}", one(&la[0])), "  "));
     for (i, l) in la[1..].iter().enumerate() {
-        s += &format!(",\n{}:{}", i + 1, indent_lines(&format!("\n{}", one(l)), "  "));
+        s += &format!(
+            ",\n{}:{}",
+            i + 1,
+            indent_lines(&format!("\n{}", one(l)), "  ")
+        );
     }
     s + "\n]"
 }
@@ -310,7 +340,13 @@ fn indent_lines(lines: &str, indent: &str) -> String {
     lines
         .split('\n')
         .enumerate()
-        .map(|(i, l)| if i > 0 { format!("{indent}{l}") } else { l.to_string() })
+        .map(|(i, l)| {
+            if i > 0 {
+                format!("{indent}{l}")
+            } else {
+                l.to_string()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -328,13 +364,9 @@ fn run_group(
     for s in tg.input_series.iter().flatten() {
         let series_text = s.series.as_ref().map_or("", |t| t.0.as_str());
         let values_text = s.values.as_ref().map_or("", |t| t.0.as_str());
-        let labels = match series::parse_metric(series_text) {
-            Ok(l) => l,
-            Err(e) => return vec![format!("error in input series {series_text:?}: {e}")],
-        };
-        let steps = match series::parse_values(values_text) {
+        let (labels, steps) = match series::parse_input_series(series_text, values_text) {
             Ok(v) => v,
-            Err(e) => return vec![format!("error in input series {series_text:?}: {e}")],
+            Err(e) => return vec![e],
         };
         inputs.push((labels, steps));
     }
@@ -359,9 +391,17 @@ fn run_group(
     }
 
     let options = RuleOptions {
-        evaluation_interval_ms: if interval > 0 { interval } else { eval_interval },
+        evaluation_interval_ms: if interval > 0 {
+            interval
+        } else {
+            eval_interval
+        },
         external_labels: texts(&tg.external_labels),
-        external_url: tg.external_url.as_ref().map(|t| t.0.clone()).unwrap_or_default(),
+        external_url: tg
+            .external_url
+            .as_ref()
+            .map(|t| t.0.clone())
+            .unwrap_or_default(),
         ..RuleOptions::default()
     };
     let mut groups = Vec::new();
@@ -554,8 +594,8 @@ fn run_group(
         exp.sort_by(by_labels);
         got.sort_by(by_labels);
         // reflect.DeepEqual: float64 compared with ==, so NaN never matches.
-        let equal = exp.len() == got.len()
-            && exp.iter().zip(&got).all(|(a, b)| a.0 == b.0 && a.1 == b.1);
+        let equal =
+            exp.len() == got.len() && exp.iter().zip(&got).all(|(a, b)| a.0 == b.0 && a.1 == b.1);
         if !equal {
             errs.push(format!(
                 "    expr: {}, time: {},\n        exp: {}\n        got: {}",
@@ -616,6 +656,3 @@ fn load_series(
         None => Ok(()),
     }
 }
-
-#[cfg(test)]
-mod tests;
