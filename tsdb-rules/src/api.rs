@@ -104,7 +104,10 @@ fn alert_json(a: &Alert) -> Value {
         "value": go_float_e(a.value),
     });
     if let (Some(since), Some(obj)) = (a.keep_firing_since, v.as_object_mut()) {
-        obj.insert("keepFiringSince".into(), Value::String(rfc3339(Some(since))));
+        obj.insert(
+            "keepFiringSince".into(),
+            Value::String(rfc3339(Some(since))),
+        );
     }
     v
 }

@@ -131,7 +131,11 @@ fn duplicate_rules(file: &RuleFile) -> Vec<(String, BTreeMap<String, String>)> {
         .iter()
         .flat_map(|g| &g.rules)
         .map(|r| {
-            let labels = r.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let labels = r
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             (r.name.clone(), labels)
         })
         .collect();

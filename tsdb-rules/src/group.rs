@@ -181,7 +181,10 @@ impl RuleGroup {
             .map(|r| Rule::new(r.clone(), !first_load))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RuleGroup {
-            interval_ms: spec.interval_ms.unwrap_or(options.evaluation_interval_ms).max(1),
+            interval_ms: spec
+                .interval_ms
+                .unwrap_or(options.evaluation_interval_ms)
+                .max(1),
             query_offset_ms: spec
                 .query_offset_ms
                 .unwrap_or(options.default_query_offset_ms),
@@ -420,7 +423,9 @@ impl RuleGroup {
             };
             let keys: Vec<LabelMap> = ar.active.keys().cloned().collect();
             for key in keys {
-                let Some(alert) = ar.active.get(&key) else { continue };
+                let Some(alert) = ar.active.get(&key) else {
+                    continue;
+                };
                 let series_labels = ar.for_state_labels(alert);
                 let Some((down_ms, v)) = last_sample(querier, mint, t, &series_labels) else {
                     continue;
@@ -485,9 +490,7 @@ impl RuleGroup {
             }
             let fi = indexes.remove(0);
             self.series_in_previous_eval[i] = std::mem::take(&mut from_series[fi]);
-            if let (Rule::Alerting(ar), Some(Rule::Alerting(far))) =
-                (rule, from_rules[fi].take())
-            {
+            if let (Rule::Alerting(ar), Some(Rule::Alerting(far))) = (rule, from_rules[fi].take()) {
                 ar.active.extend(far.active);
             }
         }

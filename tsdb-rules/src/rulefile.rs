@@ -346,25 +346,17 @@ pub fn parse_rule_file(file: &str, content: &[u8]) -> Result<RuleFile, Vec<RuleF
             }));
         }
         // Durations are decoded before validation in rulefmt: a bad one stops the file.
-        let duration = |v: Option<ScalarText>| -> Result<Option<i64>, RuleFileError> {
-            match v {
-                None => Ok(None),
-                Some(s) => parse_duration(&s.0).map(Some).map_err(|m| err(ErrorKind::Yaml(m))),
-            }
+        let duration = |v: Option<ScalarText>| -> Result<Option<i64>, String> {
+            v.map(|s| parse_duration(&s.0)).transpose()
         };
-        let interval_ms = match duration(raw.interval) {
-            Ok(v) => v.filter(|&ms| ms != 0),
-            Err(e) => return Err(vec![e]),
-        };
-        let query_offset_ms = match duration(raw.query_offset) {
-            Ok(v) => v,
-            Err(e) => return Err(vec![e]),
-        };
+        let stop = |m: String| vec![err(ErrorKind::Yaml(m))];
+        let interval_ms = duration(raw.interval).map_err(stop)?.filter(|&ms| ms != 0);
+        let query_offset_ms = duration(raw.query_offset).map_err(stop)?;
         let mut rules = Vec::new();
         for (i, r) in raw.rules.unwrap_or_default().into_iter().enumerate() {
-            let for_ms = duration(r.for_.clone()).map_err(|e| vec![e])?.unwrap_or(0);
+            let for_ms = duration(r.for_.clone()).map_err(stop)?.unwrap_or(0);
             let keep_ms = duration(r.keep_firing_for.clone())
-                .map_err(|e| vec![e])?
+                .map_err(stop)?
                 .unwrap_or(0);
             let (spec, problems) = check_rule(r, for_ms, keep_ms);
             let rule_name = spec.name.clone();
@@ -414,7 +406,9 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
     // serde-saphyr may render a multi-line snippet; the first line carries the message.
     let first = text.lines().next().unwrap_or("").trim().to_string();
     match e.location() {
-        Some(loc) if loc.line() > 0 => format!("yaml: line {}: {}", loc.line(), strip_location(&first)),
+        Some(loc) if loc.line() > 0 => {
+            format!("yaml: line {}: {}", loc.line(), strip_location(&first))
+        }
         _ => format!("yaml: {first}"),
     }
 }
@@ -434,9 +428,8 @@ fn check_rule(r: RawRule, for_ms: i64, keep_ms: i64) -> (RuleSpec, Vec<(Position
         Some(s) => (s.referenced.line() as u32, s.referenced.column() as u32),
         None => (0, 0),
     };
-    let text = |s: &Option<Spanned<ScalarText>>| {
-        s.as_ref().map(|s| s.value.0.clone()).unwrap_or_default()
-    };
+    let text =
+        |s: &Option<Spanned<ScalarText>>| s.as_ref().map(|s| s.value.0.clone()).unwrap_or_default();
     let record = text(&r.record);
     let alert = text(&r.alert);
     let expr = text(&r.expr);
@@ -469,7 +462,10 @@ fn check_rule(r: RawRule, for_ms: i64, keep_ms: i64) -> (RuleSpec, Vec<(Position
         ));
     }
     if expr.is_empty() {
-        problems.push((one(expr_pos), "field 'expr' must be set in rule".to_string()));
+        problems.push((
+            one(expr_pos),
+            "field 'expr' must be set in rule".to_string(),
+        ));
     } else if let Err(e) = tsdb_query::parse(&expr) {
         problems.push((
             one(expr_pos),
@@ -609,7 +605,10 @@ mod tests {
     fn empty_and_comment_only_files_have_no_groups() {
         for text in ["", "# nothing\n", "---\n"] {
             let f = parse_rule_file("f.yml", text.as_bytes());
-            assert!(matches!(f, Ok(ref f) if f.groups.is_empty()), "{text:?}: {f:?}");
+            assert!(
+                matches!(f, Ok(ref f) if f.groups.is_empty()),
+                "{text:?}: {f:?}"
+            );
         }
     }
 

@@ -18,8 +18,12 @@ pub fn to_map(labels: &Labels) -> LabelMap {
 /// `map` as storage labels. Empty values are dropped (Prometheus's `labels.Builder`
 /// deletes a label set to ""); a set the index refuses is an error naming why.
 pub fn to_labels(map: &LabelMap) -> Result<Labels, String> {
-    Labels::new(map.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.as_str(), v.as_str())))
-        .map_err(|e| e.to_string())
+    Labels::new(
+        map.iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// Sets `name` to `value` as `labels.Builder.Set` does: an empty value deletes.
@@ -59,7 +63,11 @@ pub fn go_float_e(v: f64) -> String {
         return "NaN".into();
     }
     if v.is_infinite() {
-        return if v > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if v > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let s = format!("{v:e}");
     let Some((mantissa, exp)) = s.split_once('e') else {

@@ -97,7 +97,11 @@ fn pending_firing_keep_firing_resolved_and_forgotten() {
         let state = alert(&m);
         match minute {
             0 | 1 => assert_eq!(state, None, "minute {minute}"),
-            2..=11 => assert_eq!(state, Some((AlertState::Pending, at(2), None, None)), "minute {minute}"),
+            2..=11 => assert_eq!(
+                state,
+                Some((AlertState::Pending, at(2), None, None)),
+                "minute {minute}"
+            ),
             12..=22 => assert_eq!(
                 state,
                 Some((AlertState::Firing, at(2), Some(at(12)), None)),
@@ -113,7 +117,9 @@ fn pending_firing_keep_firing_resolved_and_forgotten() {
             _ => assert_eq!(state, None, "minute {minute}"),
         }
         if (20..23).contains(&minute) {
-            let Rule::Alerting(r) = &m.groups()[0].rules()[0] else { unreachable!() };
+            let Rule::Alerting(r) = &m.groups()[0].rules()[0] else {
+                unreachable!()
+            };
             let a = r.alerts().next().unwrap();
             assert_eq!(a.keep_firing_since, Some(at(20)), "minute {minute}");
         }
@@ -143,7 +149,11 @@ fn pending_firing_keep_firing_resolved_and_forgotten() {
     // (the second one), as Prometheus writes them.
     let pending = raw(&db, ALERTS_PENDING);
     assert_eq!(pending.first(), Some(&(at(2), 1.0)));
-    let pending_values: Vec<f64> = pending.iter().map(|p| p.1).filter(|v| !v.is_nan()).collect();
+    let pending_values: Vec<f64> = pending
+        .iter()
+        .map(|p| p.1)
+        .filter(|v| !v.is_nan())
+        .collect();
     assert_eq!(pending_values.len(), 10);
     assert!(tsdb_query::is_stale_nan(pending.last().unwrap().1));
     let firing = raw(&db, ALERTS_FIRING);
@@ -197,7 +207,13 @@ fn the_api_shows_rules_and_alerts() {
         rule_names: vec!["Other".into()],
         ..RulesFilter::default()
     };
-    assert_eq!(rules_json(&m, &by_name).unwrap()["groups"].as_array().unwrap().len(), 0);
+    assert_eq!(
+        rules_json(&m, &by_name).unwrap()["groups"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
 }
 
 #[test]
@@ -213,7 +229,9 @@ fn the_group_limit_on_alerts_drops_them_all() {
     );
     let out = m.evaluate_group(0, at(1), &db, &db).unwrap();
     assert_eq!(out.failed_rules, 1);
-    let Rule::Alerting(r) = &m.groups()[0].rules()[0] else { unreachable!() };
+    let Rule::Alerting(r) = &m.groups()[0].rules()[0] else {
+        unreachable!()
+    };
     assert_eq!(r.alerts().count(), 0);
     assert_eq!(r.status().health, Health::Bad);
     assert_eq!(
@@ -226,7 +244,11 @@ fn the_group_limit_on_alerts_drops_them_all() {
 // Restarts: the first manager evaluates up to `stop`, a second one over the same
 // database starts at `start` (its first two evaluations, then the `for` state restored).
 
-fn run(m: &mut RuleManager, db: &Db, minutes: std::ops::Range<i64>) -> Vec<(i64, tsdb_rules::NotifierAlert)> {
+fn run(
+    m: &mut RuleManager,
+    db: &Db,
+    minutes: std::ops::Range<i64>,
+) -> Vec<(i64, tsdb_rules::NotifierAlert)> {
     let mut sent = Vec::new();
     for minute in minutes {
         for a in eval(m, db, minute).alerts {
@@ -251,9 +273,15 @@ fn restart_while_pending_keeps_the_time_spent_pending() {
     let mut second = manager(RULES, options(), at(7));
     let sent = run(&mut second, &db, 7..9);
     assert!(sent.is_empty());
-    assert_eq!(alert(&second), Some((AlertState::Pending, at(4), None, None)));
+    assert_eq!(
+        alert(&second),
+        Some((AlertState::Pending, at(4), None, None))
+    );
     let sent = run(&mut second, &db, 9..15);
-    assert_eq!(alert(&second), Some((AlertState::Firing, at(4), Some(at(14)), None)));
+    assert_eq!(
+        alert(&second),
+        Some((AlertState::Firing, at(4), Some(at(14)), None))
+    );
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, 14);
 }
@@ -270,7 +298,10 @@ fn restart_while_pending_near_the_end_waits_the_grace_period() {
     // fires 2 minutes after the restore at 13 (active_at = 13 + 2 - 10 = 5).
     let mut second = manager(RULES, options(), at(12));
     run(&mut second, &db, 12..14);
-    assert_eq!(alert(&second), Some((AlertState::Pending, at(5), None, None)));
+    assert_eq!(
+        alert(&second),
+        Some((AlertState::Pending, at(5), None, None))
+    );
     let sent = run(&mut second, &db, 14..16);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, 15);
@@ -292,11 +323,17 @@ fn restart_while_firing_keeps_the_original_activation() {
     // the gap in Alertmanager.
     assert!(sent.is_empty());
     assert_eq!(valid_until, at(16));
-    assert_eq!(alert(&second), Some((AlertState::Pending, at(0), None, None)));
+    assert_eq!(
+        alert(&second),
+        Some((AlertState::Pending, at(0), None, None))
+    );
     // Active since 0: fires at the next evaluation, not 10 minutes later (no new
     // `for` wait, and the same labels, so Alertmanager sees the same alert).
     let sent = run(&mut second, &db, 16..17);
-    assert_eq!(alert(&second), Some((AlertState::Firing, at(0), Some(at(16)), None)));
+    assert_eq!(
+        alert(&second),
+        Some((AlertState::Firing, at(0), Some(at(16)), None))
+    );
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].1.labels["alertname"], "Down");
 }
@@ -338,5 +375,8 @@ fn restart_after_the_outage_tolerance_starts_over() {
     // The last ALERTS_FOR_STATE (4) is older than 5 minutes at the restore (11).
     let mut second = manager(RULES, opts, at(10));
     run(&mut second, &db, 10..12);
-    assert_eq!(alert(&second), Some((AlertState::Pending, at(10), None, None)));
+    assert_eq!(
+        alert(&second),
+        Some((AlertState::Pending, at(10), None, None))
+    );
 }

@@ -1,6 +1,8 @@
 //! `check_rules_files` against the real `promtool check rules` (Prometheus 2.42) on the
 //! same files: the same stdout, stderr and exit code for what we support.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -24,22 +26,31 @@ fn testdata() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/testdata")
 }
 
-/// Runs both on `files` (relative to testdata, so both print the same paths).
+/// Runs both on `files` (under testdata, given to both as the same absolute paths).
 fn compare(files: &[&str], args: &[&str], options: &CheckOptions) {
+    let paths: Vec<PathBuf> = files.iter().map(|f| testdata().join(f)).collect();
     let out = Command::new(promtool())
-        .current_dir(testdata())
         .args(["check", "rules"])
         .args(args)
-        .args(files)
+        .args(&paths)
         .output()
         .unwrap();
-    let dir = testdata();
-    let _cwd = std::env::set_current_dir(&dir);
-    let paths: Vec<PathBuf> = files.iter().map(PathBuf::from).collect();
     let ours = check_rules_files(&paths, options);
-    assert_eq!(ours.stdout, String::from_utf8_lossy(&out.stdout), "stdout for {files:?}");
-    assert_eq!(ours.stderr, String::from_utf8_lossy(&out.stderr), "stderr for {files:?}");
-    assert_eq!(Some(ours.exit_code), out.status.code(), "exit code for {files:?}");
+    assert_eq!(
+        ours.stdout,
+        String::from_utf8_lossy(&out.stdout),
+        "stdout for {files:?}"
+    );
+    assert_eq!(
+        ours.stderr,
+        String::from_utf8_lossy(&out.stderr),
+        "stderr for {files:?}"
+    );
+    assert_eq!(
+        Some(ours.exit_code),
+        out.status.code(),
+        "exit code for {files:?}"
+    );
 }
 
 #[test]
@@ -57,12 +68,20 @@ fn same_report_as_promtool() {
     ] {
         compare(&[f], &[], &default);
     }
-    compare(&["check/good.yml", "check/bad.yml", "check/dup.yml"], &[], &default);
+    compare(
+        &["check/good.yml", "check/bad.yml", "check/dup.yml"],
+        &[],
+        &default,
+    );
     let fatal = CheckOptions {
         lint_fatal: true,
         ..CheckOptions::default()
     };
-    compare(&["check/dup.yml", "check/good.yml"], &["--lint-fatal"], &fatal);
+    compare(
+        &["check/dup.yml", "check/good.yml"],
+        &["--lint-fatal"],
+        &fatal,
+    );
     let none = CheckOptions {
         lint_duplicate_rules: false,
         ..CheckOptions::default()

@@ -27,12 +27,20 @@ fn a_recording_rule_sees_the_previous_rules_output() {
     let out = m.evaluate_group(0, at(2), &db, &db).unwrap();
     assert_eq!(out.failed_rules, 0);
     assert_eq!(out.samples, 2);
-    assert_eq!(raw(&db, &[("__name__", "x:sum"), ("team", "a")]), vec![(at(2), 3.0)]);
+    assert_eq!(
+        raw(&db, &[("__name__", "x:sum"), ("team", "a")]),
+        vec![(at(2), 3.0)]
+    );
     // The second rule read the first one's sample, written in the same evaluation:
     // `x:sum * 2` drops the metric name, keeps `team`; the rule names it.
-    assert_eq!(raw(&db, &[("__name__", "x:double"), ("team", "a")]), vec![(at(2), 6.0)]);
+    assert_eq!(
+        raw(&db, &[("__name__", "x:double"), ("team", "a")]),
+        vec![(at(2), 6.0)]
+    );
     // A query through a querier opened after the append sees it too.
-    let v = Engine::default().instant_query(&db, "x:double", at(2)).unwrap();
+    let v = Engine::default()
+        .instant_query(&db, "x:double", at(2))
+        .unwrap();
     let Value::Vector(v) = v else { panic!("{v:?}") };
     assert_eq!(v.len(), 1);
     assert_eq!(v[0].v, 6.0);
@@ -44,7 +52,13 @@ fn a_recording_rule_sees_the_previous_rules_output() {
 fn series_a_rule_stops_producing_get_a_staleness_marker() {
     let dir = tempfile::tempdir().unwrap();
     let db = open_db(dir.path());
-    write(&db, &[("__name__", "x"), ("i", "1")], 0, 10, |m| if m < 3 { 5.0 } else { 0.0 });
+    write(&db, &[("__name__", "x"), ("i", "1")], 0, 10, |m| {
+        if m < 3 {
+            5.0
+        } else {
+            0.0
+        }
+    });
     write(&db, &[("__name__", "x"), ("i", "2")], 0, 10, |_| 5.0);
     let mut m = manager(
         "groups:\n- name: g\n  rules:\n  - record: high\n    expr: x > 1\n",
@@ -58,7 +72,11 @@ fn series_a_rule_stops_producing_get_a_staleness_marker() {
     assert_eq!(gone.len(), 4, "{gone:?}");
     assert_eq!(&gone[..3], &[(at(0), 5.0), (at(1), 5.0), (at(2), 5.0)]);
     assert_eq!(gone[3].0, at(3));
-    assert!(is_stale_nan(gone[3].1), "a staleness marker, not {}", gone[3].1);
+    assert!(
+        is_stale_nan(gone[3].1),
+        "a staleness marker, not {}",
+        gone[3].1
+    );
     // Only one marker: the series is no longer remembered once marked.
     let kept = raw(&db, &[("__name__", "high"), ("i", "2")]);
     assert_eq!(kept.len(), 5);
@@ -84,7 +102,10 @@ fn a_failing_rule_writes_nothing_and_marks_nothing_stale() {
     assert_eq!(out.failed_rules, 1);
     assert_eq!(
         health(&m, 0),
-        (Health::Bad, Some("exceeded limit of 1 with 2 series".into()))
+        (
+            Health::Bad,
+            Some("exceeded limit of 1 with 2 series".into())
+        )
     );
     assert_eq!(health(&m, 1), (Health::Good, None));
     assert!(raw(&db, &[("__name__", "r"), ("i", "1")]).is_empty());
@@ -107,7 +128,9 @@ fn rule_labels_that_merge_series_are_an_error() {
         health(&m, 0),
         (
             Health::Bad,
-            Some("vector contains metrics with the same labelset after applying rule labels".into())
+            Some(
+                "vector contains metrics with the same labelset after applying rule labels".into()
+            )
         )
     );
 }

@@ -85,7 +85,8 @@ fn reload_keeps_state_and_marks_removed_series_stale() {
     assert_eq!(down_alert(&m), Some((AlertState::Firing, at(0))));
     let g2_last = group(&m, "g2").1.last_evaluation_ms();
 
-    m.update_files(vec![rule_file("rules.yml", V2)], at(7)).unwrap();
+    m.update_files(vec![rule_file("rules.yml", V2)], at(7))
+        .unwrap();
     assert_eq!(
         m.groups().iter().map(|g| g.name()).collect::<Vec<_>>(),
         vec!["g1", "g2", "g3"]
@@ -104,15 +105,25 @@ fn reload_keeps_state_and_marks_removed_series_stale() {
     // (no restore after a reload).
     let firing = raw(
         &db,
-        &[("__name__", "ALERTS"), ("alertname", "Down"), ("alertstate", "firing"), ("job", "a")],
+        &[
+            ("__name__", "ALERTS"),
+            ("alertname", "Down"),
+            ("alertstate", "firing"),
+            ("job", "a"),
+        ],
     );
     assert_eq!(firing.last(), Some(&(at(7), 1.0)));
 
     // Removing g2 and g3: their series are marked stale two intervals after the reload.
-    m.update_files(vec![rule_file("rules.yml", V3)], at(8)).unwrap();
+    m.update_files(vec![rule_file("rules.yml", V3)], at(8))
+        .unwrap();
     assert_eq!(m.groups().len(), 1);
     m.flush_removed_groups(at(9), &db);
-    assert!(!raw(&db, &[("__name__", "other"), ("job", "a")]).last().unwrap().1.is_nan());
+    assert!(!raw(&db, &[("__name__", "other"), ("job", "a")])
+        .last()
+        .unwrap()
+        .1
+        .is_nan());
     m.flush_removed_groups(at(10), &db);
     let other = raw(&db, &[("__name__", "other"), ("job", "a")]);
     assert_eq!(other.last().unwrap().0, at(8));
@@ -151,12 +162,18 @@ fn evaluation_slots_are_spread_and_stable() {
         let t = eval_timestamp_ms("rules.yml", name, interval, now);
         assert!(t <= now && t > now - interval, "{name}: {t} vs {now}");
         // The same slot one interval later, and for any time within the slot.
-        assert_eq!(eval_timestamp_ms("rules.yml", name, interval, now + interval), t + interval);
+        assert_eq!(
+            eval_timestamp_ms("rules.yml", name, interval, now + interval),
+            t + interval
+        );
         assert_eq!(eval_timestamp_ms("rules.yml", name, interval, t + 1), t);
     }
     let slots: std::collections::BTreeSet<i64> = ["a", "b", "c2", "d2", "e"]
         .iter()
         .map(|n| eval_timestamp_ms("rules.yml", n, MIN, now))
         .collect();
-    assert!(slots.len() >= 4, "groups should spread over the interval: {slots:?}");
+    assert!(
+        slots.len() >= 4,
+        "groups should spread over the interval: {slots:?}"
+    );
 }

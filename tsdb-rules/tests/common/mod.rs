@@ -58,6 +58,7 @@ pub fn rule_file(path: &str, yaml: &str) -> RuleFile {
 /// second evaluation).
 pub fn manager(yaml: &str, options: RuleOptions, now: i64) -> RuleManager {
     let mut m = RuleManager::new(options, tsdb_query::Engine::default());
-    m.update_files(vec![rule_file("rules.yml", yaml)], now).unwrap();
+    m.update_files(vec![rule_file("rules.yml", yaml)], now)
+        .unwrap();
     m
 }
