@@ -24,9 +24,8 @@ pub mod recording;
 pub mod rule;
 pub mod rulefile;
 pub mod sink;
-mod template_shim;
+pub mod template;
 mod util;
-use template_shim as template;
 
 pub use alerting::{Alert, AlertState, AlertingRule, NotifierAlert};
 pub use check::{check_rules_files, CheckOptions, CheckReport};

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::duration::parse_duration;
-use crate::template::Template;
+use crate::template::{Template, TemplateError};
 
 /// One rule file, read and checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -512,12 +512,18 @@ fn check_rule(r: RawRule, for_ms: i64, keep_ms: i64) -> (RuleSpec, Vec<(Position
         let template_name = format!("__alert_{alert}");
         for (k, v) in &labels {
             if let Err(e) = Template::parse(&template_name, v) {
-                problems.push((Position::None, format!("label {}: {e}", go_quote(k))));
+                problems.push((
+                    Position::None,
+                    format!("label {}: {}", go_quote(k), parse_test_error(&e)),
+                ));
             }
         }
         for (k, v) in &annotations {
             if let Err(e) = Template::parse(&template_name, v) {
-                problems.push((Position::None, format!("annotation {}: {e}", go_quote(k))));
+                problems.push((
+                    Position::None,
+                    format!("annotation {}: {}", go_quote(k), parse_test_error(&e)),
+                ));
             }
         }
     }
@@ -538,6 +544,20 @@ fn check_rule(r: RawRule, for_ms: i64, keep_ms: i64) -> (RuleSpec, Vec<(Position
         line,
     };
     (spec, problems)
+}
+
+/// A template error as rulefmt reports it: `ParseTest` returns Go's parse error as is
+/// (`template: NAME:LINE: message`), without the `error parsing template` prefix an
+/// expansion adds.
+fn parse_test_error(e: &TemplateError) -> String {
+    match e {
+        TemplateError::Parse {
+            name,
+            line,
+            message,
+        } => format!("template: {name}:{line}: {message}"),
+        other => other.to_string(),
+    }
 }
 
 /// A PromQL error in Prometheus's words: `1:6: parse error: unclosed left parenthesis`.

@@ -65,6 +65,7 @@ fn same_report_as_promtool() {
         "check/ann.yml",
         "check/noexpr.yml",
         "check/parse.yml",
+        "check/tmpl.yml",
     ] {
         compare(&[f], &[], &default);
     }
