@@ -189,7 +189,11 @@ fn evaluation_slots_match_prometheus() {
     ] {
         for later in [1, 1_234, interval - 1, 10 * interval + 17] {
             let expected = seen + later / interval * interval;
-            assert_eq!(eval_timestamp_ms(file, name, interval, seen + later), expected, "{name}");
+            assert_eq!(
+                eval_timestamp_ms(file, name, interval, seen + later),
+                expected,
+                "{name}"
+            );
         }
     }
 }
