@@ -53,6 +53,30 @@ fn compare(files: &[&str], args: &[&str], options: &CheckOptions) {
     );
 }
 
+/// The PromQL parser (the promql-parser crate) words some errors differently from
+/// Prometheus's and gives no position for them: the same rules fail, with the same file,
+/// YAML position, group and rule, and the same exit code.
+#[test]
+fn same_failing_expressions_as_promtool() {
+    let path = testdata().join("check/types.yml");
+    let out = Command::new(promtool())
+        .args(["check", "rules"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let ours = check_rules_files(std::slice::from_ref(&path), &CheckOptions::default());
+    let theirs = String::from_utf8_lossy(&out.stderr).to_string();
+    let cut = |s: &str| -> Vec<String> {
+        s.lines()
+            .map(|l| l.split(" could not parse expression: ").next().unwrap_or("").to_string())
+            .collect()
+    };
+    assert_eq!(cut(&ours.stderr), cut(&theirs));
+    assert_eq!(cut(&ours.stderr).len(), 5);
+    assert_eq!(Some(ours.exit_code), out.status.code());
+    assert_eq!(ours.stdout, String::from_utf8_lossy(&out.stdout));
+}
+
 #[test]
 fn same_report_as_promtool() {
     let default = CheckOptions::default();
