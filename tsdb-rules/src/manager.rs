@@ -170,6 +170,12 @@ impl RuleManager {
         });
     }
 
+    /// The groups with the engine and options, to evaluate groups one by one from
+    /// several places (`groups[i].evaluate(t, engine, storage, sink, options)`).
+    pub fn parts_mut(&mut self) -> (&mut [RuleGroup], &Engine, &RuleOptions) {
+        (&mut self.groups, &self.engine, &self.options)
+    }
+
     /// The engine rules are evaluated with.
     pub fn engine(&self) -> &Engine {
         &self.engine

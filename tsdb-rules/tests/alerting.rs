@@ -141,6 +141,14 @@ fn pending_firing_keep_firing_resolved_and_forgotten() {
         first.generator_url,
         "http://prom:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
     );
+    let external: tsdb_rules::LabelMap = [
+        ("dc".to_string(), "eu1".to_string()),
+        ("severity".to_string(), "low".to_string()),
+    ]
+    .into();
+    let labelled = first.clone().with_external_labels(&external);
+    assert_eq!(labelled.labels["dc"], "eu1");
+    assert_eq!(labelled.labels["severity"], "page", "the alert's own label wins");
     let (_, resolved) = &sent[6];
     assert_eq!(resolved.ends_at, Some(at(23)));
     assert_eq!(resolved.starts_at, Some(at(12)));
