@@ -101,6 +101,19 @@ pub struct NotifierAlert {
     pub generator_url: String,
 }
 
+impl NotifierAlert {
+    /// The alert with the external labels it does not carry itself added, the first step
+    /// of Prometheus's `notifier.Manager.Send` (before alert relabelling).
+    pub fn with_external_labels(mut self, external: &LabelMap) -> NotifierAlert {
+        for (k, v) in external {
+            if self.labels.get(k).is_none_or(|x| x.is_empty()) {
+                set_label(&mut self.labels, k, v.clone());
+            }
+        }
+        self
+    }
+}
+
 /// One alerting rule and its alerts.
 pub struct AlertingRule {
     pub(crate) spec: RuleSpec,

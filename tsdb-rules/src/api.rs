@@ -80,11 +80,20 @@ fn group_json(g: &RuleGroup, rules: Vec<Value>) -> Value {
         "name": g.name(),
         "file": g.file(),
         "rules": rules,
-        "interval": g.interval_ms() as f64 / 1000.0,
+        "interval": seconds(g.interval_ms()),
         "limit": g.limit(),
         "evaluationTime": g.evaluation_time().as_secs_f64(),
         "lastEvaluation": rfc3339(g.last_evaluation_ms()),
     })
+}
+
+/// Milliseconds as seconds the way Go's JSON writes a float64: `60`, not `60.0`.
+fn seconds(ms: i64) -> Value {
+    if ms % 1000 == 0 {
+        Value::from(ms / 1000)
+    } else {
+        Value::from(ms as f64 / 1000.0)
+    }
 }
 
 fn labels_json(m: &LabelMap) -> Value {
@@ -119,8 +128,8 @@ fn alerting_rule_json(a: &AlertingRule) -> Value {
         "state": a.state().as_str(),
         "name": spec.name,
         "query": a.query(),
-        "duration": spec.for_ms as f64 / 1000.0,
-        "keepFiringFor": spec.keep_firing_for_ms as f64 / 1000.0,
+        "duration": seconds(spec.for_ms),
+        "keepFiringFor": seconds(spec.keep_firing_for_ms),
         "labels": labels_json(&spec.labels),
         "annotations": labels_json(&spec.annotations),
         "alerts": a.active_alerts().map(alert_json).collect::<Vec<_>>(),

@@ -135,8 +135,8 @@ impl Rule {
 /// What one evaluation of a group produced.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct EvalOutcome {
-    /// The alerts to send now, with the expression of their rule, in rule order
-    /// (Prometheus's `NotifyFunc` calls).
+    /// The alerts to send now, in rule order (what Prometheus's `NotifyFunc` receives;
+    /// the notifier adds the external labels and relabels, as Prometheus's does).
     pub alerts: Vec<NotifierAlert>,
     /// Samples of rule results written (recording samples and `ALERTS*`).
     pub samples: usize,

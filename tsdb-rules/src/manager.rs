@@ -7,6 +7,28 @@
 //! [`RuleManager::evaluate_group`]`(i, t, &db, &db)`, the returned alerts sent to the
 //! notifier; [`RuleManager::flush_removed_groups`]`(now, &db)` now and then; after
 //! [`RuleManager::update`], the group list (and indexes) is new.
+//!
+//! ```
+//! use tsdb_rules::{parse_rule_file, RuleManager, RuleOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let db = tsdb_core::Db::open(dir.path(), tsdb_core::Options::default())?;
+//! let up = tsdb_index::Labels::new([("__name__", "up"), ("job", "api")])?;
+//! db.append(&up, 1_700_000_000_000, 0.0)?;
+//! let file = parse_rule_file(
+//!     "rules.yml",
+//!     b"groups:\n- name: g\n  rules:\n  - alert: Down\n    expr: up == 0\n",
+//! )
+//! .map_err(|e| format!("{e:?}"))?;
+//! let mut rules = RuleManager::new(RuleOptions::default(), tsdb_query::Engine::default());
+//! rules.update_files(vec![file], 1_700_000_000_000)?;
+//! // The server's timer: the group's slot, then every interval.
+//! let first = rules.groups()[0].eval_timestamp_ms(1_700_000_000_000) + rules.groups()[0].interval_ms();
+//! let out = rules.evaluate_group(0, first, &db, &db).ok_or("no group")?;
+//! assert_eq!(out.alerts.len(), 1); // `for: 0s`: firing at once, sent
+//! assert_eq!(out.alerts[0].labels["alertname"], "Down");
+//! # Ok(()) }
+//! ```
 
 use std::path::PathBuf;
 
@@ -168,6 +190,12 @@ impl RuleManager {
             sink.append_samples(&stale_markers(&r.series, r.stamp_ms))
                 .is_err()
         });
+    }
+
+    /// The groups with the engine and options, to evaluate groups one by one from
+    /// several places (`groups[i].evaluate(t, engine, storage, sink, options)`).
+    pub fn parts_mut(&mut self) -> (&mut [RuleGroup], &Engine, &RuleOptions) {
+        (&mut self.groups, &self.engine, &self.options)
     }
 
     /// The engine rules are evaluated with.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use crate::duration::parse_duration;
-use crate::template::Template;
+use crate::template::{Template, TemplateError};
 
 /// One rule file, read and checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -320,7 +320,7 @@ pub fn parse_rule_file(file: &str, content: &[u8]) -> Result<RuleFile, Vec<RuleF
     } else {
         match serde_saphyr::from_str::<Option<RawFile>>(text) {
             Ok(r) => r.unwrap_or_default(),
-            Err(e) => return Err(vec![err(ErrorKind::Yaml(yaml_message(&e)))]),
+            Err(e) => return Err(vec![err(ErrorKind::Yaml(yaml_message(&e, text)))]),
         }
     };
 
@@ -346,27 +346,17 @@ pub fn parse_rule_file(file: &str, content: &[u8]) -> Result<RuleFile, Vec<RuleF
             }));
         }
         // Durations are decoded before validation in rulefmt: a bad one stops the file.
-        let duration = |v: Option<ScalarText>| -> Result<Option<i64>, RuleFileError> {
-            match v {
-                None => Ok(None),
-                Some(s) => parse_duration(&s.0)
-                    .map(Some)
-                    .map_err(|m| err(ErrorKind::Yaml(m))),
-            }
+        let duration = |v: Option<ScalarText>| -> Result<Option<i64>, String> {
+            v.map(|s| parse_duration(&s.0)).transpose()
         };
-        let interval_ms = match duration(raw.interval) {
-            Ok(v) => v.filter(|&ms| ms != 0),
-            Err(e) => return Err(vec![e]),
-        };
-        let query_offset_ms = match duration(raw.query_offset) {
-            Ok(v) => v,
-            Err(e) => return Err(vec![e]),
-        };
+        let stop = |m: String| vec![err(ErrorKind::Yaml(m))];
+        let interval_ms = duration(raw.interval).map_err(stop)?.filter(|&ms| ms != 0);
+        let query_offset_ms = duration(raw.query_offset).map_err(stop)?;
         let mut rules = Vec::new();
         for (i, r) in raw.rules.unwrap_or_default().into_iter().enumerate() {
-            let for_ms = duration(r.for_.clone()).map_err(|e| vec![e])?.unwrap_or(0);
+            let for_ms = duration(r.for_.clone()).map_err(stop)?.unwrap_or(0);
             let keep_ms = duration(r.keep_firing_for.clone())
-                .map_err(|e| vec![e])?
+                .map_err(stop)?
                 .unwrap_or(0);
             let (spec, problems) = check_rule(r, for_ms, keep_ms);
             let rule_name = spec.name.clone();
@@ -409,26 +399,85 @@ fn is_empty_document(text: &str) -> bool {
     })
 }
 
-/// The deserializer's error as one line, with its position as yaml.v3 gives it
-/// (`yaml: line N: …`).
-fn yaml_message(e: &serde_saphyr::Error) -> String {
-    let text = e.to_string();
-    // serde-saphyr may render a multi-line snippet; the first line carries the message.
-    let first = text.lines().next().unwrap_or("").trim().to_string();
-    match e.location() {
-        Some(loc) if loc.line() > 0 => {
-            format!("yaml: line {}: {}", loc.line(), strip_location(&first))
+/// The deserializer's error in yaml.v3's words where the two agree on what is wrong (an
+/// unknown field, a scalar of the wrong type: `yaml: unmarshal errors:\n  line 3: field
+/// foo not found in type rulefmt.RuleGroup`), otherwise `yaml: line N: message`.
+fn yaml_message(e: &serde_saphyr::Error, text: &str) -> String {
+    let e = e.without_snippet();
+    match e {
+        serde_saphyr::Error::SerdeUnknownField {
+            field,
+            expected,
+            location,
+        } => {
+            let ty = if expected.contains(&"groups") {
+                "rulefmt.RuleGroups"
+            } else if expected.contains(&"rules") {
+                "rulefmt.RuleGroup"
+            } else {
+                "rulefmt.RuleNode"
+            };
+            format!(
+                "yaml: unmarshal errors:\n  line {}: field {field} not found in type {ty}",
+                location.line()
+            )
         }
-        _ => format!("yaml: {first}"),
+        serde_saphyr::Error::InvalidScalar { ty, location } if ty.starts_with('i') => {
+            let token = token_at(text, location.line(), location.column());
+            let tag = if token.parse::<f64>().is_ok() {
+                "!!float"
+            } else if matches!(token, "true" | "false") {
+                "!!bool"
+            } else {
+                "!!str"
+            };
+            format!(
+                "yaml: unmarshal errors:\n  line {}: cannot unmarshal {tag} `{token}` into int",
+                location.line()
+            )
+        }
+        _ => {
+            let rendered = e.to_string();
+            let first = rendered.lines().next().unwrap_or("").trim();
+            let message = strip_location(first.strip_prefix("error: ").unwrap_or(first));
+            let message = message
+                .rfind(" at line ")
+                .map_or(message, |i| &message[..i]);
+            match e.location() {
+                Some(loc) if loc.line() > 0 => format!("yaml: line {}: {message}", loc.line()),
+                _ => format!("yaml: {message}"),
+            }
+        }
     }
 }
 
-/// The message without a trailing ` at line L column C`, which the prefix already says.
+/// The plain scalar starting at 1-based `line` and `column` of `text`.
+fn token_at(text: &str, line: u64, column: u64) -> &str {
+    let Some(l) = text.lines().nth(line.saturating_sub(1) as usize) else {
+        return "";
+    };
+    let start = l
+        .char_indices()
+        .nth(column.saturating_sub(1) as usize)
+        .map_or(l.len(), |(i, _)| i);
+    let rest = &l[start..];
+    let end = rest.find(" #").unwrap_or(rest.len());
+    rest[..end].trim()
+}
+
+/// The message without the `line L column C: ` the prefix already says.
 fn strip_location(m: &str) -> &str {
-    match m.rfind(" at line ") {
-        Some(i) => &m[..i],
-        None => m,
+    if let Some(rest) = m.strip_prefix("line ") {
+        if let Some(i) = rest.find(": ") {
+            if rest[..i]
+                .split(' ')
+                .all(|w| w == "column" || w.chars().all(|c| c.is_ascii_digit()))
+            {
+                return &rest[i + 2..];
+            }
+        }
     }
+    m
 }
 
 /// rulefmt's `RuleNode.Validate` for one rule: the rule as read and its problems in
@@ -522,12 +571,18 @@ fn check_rule(r: RawRule, for_ms: i64, keep_ms: i64) -> (RuleSpec, Vec<(Position
         let template_name = format!("__alert_{alert}");
         for (k, v) in &labels {
             if let Err(e) = Template::parse(&template_name, v) {
-                problems.push((Position::None, format!("label {}: {e}", go_quote(k))));
+                problems.push((
+                    Position::None,
+                    format!("label {}: {}", go_quote(k), parse_test_error(&e)),
+                ));
             }
         }
         for (k, v) in &annotations {
             if let Err(e) = Template::parse(&template_name, v) {
-                problems.push((Position::None, format!("annotation {}: {e}", go_quote(k))));
+                problems.push((
+                    Position::None,
+                    format!("annotation {}: {}", go_quote(k), parse_test_error(&e)),
+                ));
             }
         }
     }
@@ -548,6 +603,20 @@ fn check_rule(r: RawRule, for_ms: i64, keep_ms: i64) -> (RuleSpec, Vec<(Position
         line,
     };
     (spec, problems)
+}
+
+/// A template error as rulefmt reports it: `ParseTest` returns Go's parse error as is
+/// (`template: NAME:LINE: message`), without the `error parsing template` prefix an
+/// expansion adds.
+fn parse_test_error(e: &TemplateError) -> String {
+    match e {
+        TemplateError::Parse {
+            name,
+            line,
+            message,
+        } => format!("template: {name}:{line}: {message}"),
+        other => other.to_string(),
+    }
 }
 
 /// A PromQL error in Prometheus's words: `1:6: parse error: unclosed left parenthesis`.

@@ -141,6 +141,14 @@ fn pending_firing_keep_firing_resolved_and_forgotten() {
         first.generator_url,
         "http://prom:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1"
     );
+    let external: tsdb_rules::LabelMap = [
+        ("dc".to_string(), "eu1".to_string()),
+        ("severity".to_string(), "low".to_string()),
+    ]
+    .into();
+    let labelled = first.clone().with_external_labels(&external);
+    assert_eq!(labelled.labels["dc"], "eu1");
+    assert_eq!(labelled.labels["severity"], "page", "the alert's own label wins");
     let (_, resolved) = &sent[6];
     assert_eq!(resolved.ends_at, Some(at(23)));
     assert_eq!(resolved.starts_at, Some(at(12)));
@@ -379,4 +387,67 @@ fn restart_after_the_outage_tolerance_starts_over() {
         alert(&second),
         Some((AlertState::Pending, at(10), None, None))
     );
+}
+
+#[test]
+fn labels_and_annotations_are_expanded_with_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path());
+    write(
+        &db,
+        &[
+            ("__name__", "disk_used"),
+            ("instance", "h1"),
+            ("job", "node"),
+        ],
+        0,
+        5,
+        |_| 0.934,
+    );
+    write(
+        &db,
+        &[("__name__", "disk_total"), ("instance", "h1")],
+        0,
+        5,
+        |_| 2048.0,
+    );
+    let rules = r#"groups:
+- name: g
+  rules:
+  - alert: DiskFull
+    expr: disk_used > 0.9
+    labels:
+      team: "{{ $labels.job | toUpper }}"
+      empty: "{{ if false }}x{{ end }}"
+    annotations:
+      summary: "{{ $labels.instance }} at {{ $value | humanizePercentage }}"
+      total: "{{ with query \"disk_total\" }}{{ . | first | value | humanize1024 }}{{ end }}"
+      url: "{{ $externalURL }} {{ $externalLabels.dc }}"
+      broken: "{{ query \"no_such_metric\" | first | value }}"
+"#;
+    let opts = RuleOptions {
+        external_labels: [("dc".to_string(), "eu1".to_string())].into(),
+        ..options()
+    };
+    let mut m = manager(rules, opts, at(0));
+    let out = m.evaluate_group(0, at(1), &db, &db).unwrap();
+    assert_eq!(out.failed_rules, 0);
+    let Rule::Alerting(r) = &m.groups()[0].rules()[0] else {
+        unreachable!()
+    };
+    let a = r.alerts().next().unwrap();
+    assert_eq!(a.labels["team"], "NODE");
+    // A label expanded to "" is dropped, as Prometheus's label builder does.
+    assert!(!a.labels.contains_key("empty"));
+    assert_eq!(a.labels["alertname"], "DiskFull");
+    assert!(!a.labels.contains_key("__name__"));
+    assert_eq!(a.annotations["summary"], "h1 at 93.4%");
+    assert_eq!(a.annotations["total"], "2ki");
+    assert_eq!(a.annotations["url"], "http://prom:9090 eu1");
+    let broken = &a.annotations["broken"];
+    assert!(
+        broken.starts_with("<error expanding template: error executing template __alert_DiskFull:"),
+        "{broken}"
+    );
+    assert!(broken.ends_with('>'), "{broken}");
 }

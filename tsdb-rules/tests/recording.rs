@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use tsdb_query::{is_stale_nan, Engine, Value};
-use tsdb_rules::{Health, Rule, RuleOptions};
+use tsdb_rules::{Health, Rule, RuleOptions, SampleSink};
 
 fn health(m: &tsdb_rules::RuleManager, rule: usize) -> (Health, Option<String>) {
     let s = m.groups()[0].rules()[rule].status();
@@ -148,4 +148,62 @@ fn the_query_offset_shifts_queries_and_samples() {
     m.evaluate_group(0, at(5), &db, &db).unwrap();
     assert_eq!(raw(&db, &[("__name__", "r")]), vec![(at(3), 3.0)]);
     assert!(matches!(m.groups()[0].rules()[0], Rule::Recording(_)));
+}
+
+/// A sink that refuses every sample of metric `r` and fails outright when `fail` is set,
+/// writing the rest to the database.
+struct Refusing<'a> {
+    db: &'a tsdb_core::Db,
+    fail: std::cell::Cell<bool>,
+}
+
+impl SampleSink for Refusing<'_> {
+    fn append_samples(
+        &self,
+        samples: &[tsdb_rules::Sample],
+    ) -> Result<Vec<(usize, String)>, String> {
+        if self.fail.get() {
+            return Err("disk full".into());
+        }
+        let mut refused = Vec::new();
+        let mut kept = Vec::new();
+        for (i, s) in samples.iter().enumerate() {
+            if s.labels.metric_name() == Some("r") {
+                refused.push((i, "out of order sample".to_string()));
+            } else {
+                kept.push(s.clone());
+            }
+        }
+        let mut more = self.db.append_samples(&kept)?;
+        refused.append(&mut more);
+        Ok(refused)
+    }
+}
+
+#[test]
+fn refused_samples_and_failed_appends_make_the_rule_unhealthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path());
+    write(&db, &[("__name__", "x")], 0, 5, |_| 1.0);
+    let sink = Refusing {
+        db: &db,
+        fail: std::cell::Cell::new(false),
+    };
+    let mut m = manager(
+        "groups:\n- name: g\n  rules:\n  - record: r\n    expr: x\n  - record: s\n    expr: x\n",
+        RuleOptions::default(),
+        at(0),
+    );
+    let out = m.evaluate_group(0, at(1), &db, &sink).unwrap();
+    assert_eq!(out.samples, 1);
+    assert_eq!(
+        health(&m, 0),
+        (Health::Bad, Some("out of order sample".into()))
+    );
+    assert_eq!(health(&m, 1), (Health::Good, None));
+    sink.fail.set(true);
+    let out = m.evaluate_group(0, at(2), &db, &sink).unwrap();
+    assert_eq!(out.failed_rules, 2);
+    assert_eq!(health(&m, 1), (Health::Bad, Some("disk full".into())));
+    assert_eq!(raw(&db, &[("__name__", "s")]), vec![(at(1), 1.0)]);
 }

@@ -177,3 +177,23 @@ fn evaluation_slots_are_spread_and_stable() {
         "groups should spread over the interval: {slots:?}"
     );
 }
+
+#[test]
+fn evaluation_slots_match_prometheus() {
+    // Recorded from Prometheus 2.42 evaluating `vector(1)` in groups `slot-a` (5s) and
+    // `slot-b` (7s) of /tmp/h1/prom/rules.yml: the timestamps of the recorded samples.
+    let file = "/tmp/h1/prom/rules.yml";
+    for (name, interval, seen) in [
+        ("slot-a", 5_000, 1_796_521_354_740),
+        ("slot-b", 7_000, 1_796_521_358_334),
+    ] {
+        for later in [1, 1_234, interval - 1, 10 * interval + 17] {
+            let expected = seen + later / interval * interval;
+            assert_eq!(
+                eval_timestamp_ms(file, name, interval, seen + later),
+                expected,
+                "{name}"
+            );
+        }
+    }
+}
