@@ -19,6 +19,7 @@ const FILES: &[(&str, bool)] = &[
     ("pass", true),
     ("order_pass", true),
     ("no_interval", true),
+    ("template_zoo", true),
     ("errors_missing_rule_file", true),
     ("fail", false),
     ("order_fail", false),
