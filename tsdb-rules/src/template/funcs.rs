@@ -600,7 +600,7 @@ fn humanize_duration(mut v: f64) -> String {
 /// indefinite" value, the smallest int64 (so `humanizeDuration 1e21` is negative in
 /// Prometheus too).
 fn go_int64(v: f64) -> i64 {
-    if v.is_nan() || v >= 9_223_372_036_854_775_808.0 || v < -9_223_372_036_854_775_808.0 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v) {
         i64::MIN
     } else {
         v as i64
