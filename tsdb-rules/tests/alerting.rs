@@ -148,7 +148,10 @@ fn pending_firing_keep_firing_resolved_and_forgotten() {
     .into();
     let labelled = first.clone().with_external_labels(&external);
     assert_eq!(labelled.labels["dc"], "eu1");
-    assert_eq!(labelled.labels["severity"], "page", "the alert's own label wins");
+    assert_eq!(
+        labelled.labels["severity"], "page",
+        "the alert's own label wins"
+    );
     let (_, resolved) = &sent[6];
     assert_eq!(resolved.ends_at, Some(at(23)));
     assert_eq!(resolved.starts_at, Some(at(12)));

@@ -174,9 +174,15 @@ fn alert_states_over_time_as_prometheus() {
         assert_eq!(out.failed_rules, 0);
     }
     for (labels, want) in &theirs {
-        let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         // The range query Prometheus answered leaves staleness markers out.
-        let ours: Vec<(i64, f64)> = raw(&db, &pairs).into_iter().filter(|p| !p.1.is_nan()).collect();
+        let ours: Vec<(i64, f64)> = raw(&db, &pairs)
+            .into_iter()
+            .filter(|p| !p.1.is_nan())
+            .collect();
         assert_eq!(&ours, want, "{labels:?}");
     }
     let mut want: Value =
