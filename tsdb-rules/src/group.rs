@@ -146,6 +146,20 @@ pub struct EvalOutcome {
     pub restored_for_state: bool,
 }
 
+/// Counters of a group's evaluations, the figures behind Prometheus's
+/// `prometheus_rule_*` metrics for the server's `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Group evaluations (`prometheus_rule_group_iterations_total`, less missed ones).
+    pub evaluations: u64,
+    /// Rule evaluations (`prometheus_rule_evaluations_total`).
+    pub rule_evaluations: u64,
+    /// Failed rule evaluations (`prometheus_rule_evaluation_failures_total`).
+    pub rule_failures: u64,
+    /// Samples written by the last evaluation (`prometheus_rule_group_last_evaluation_samples`).
+    pub last_samples: u64,
+}
+
 /// A group of rules evaluated together, in order.
 #[derive(Debug)]
 pub struct RuleGroup {
@@ -160,6 +174,7 @@ pub struct RuleGroup {
     stale_series: Vec<LabelMap>,
     should_restore: bool,
     evaluations: u64,
+    stats: GroupStats,
     last_evaluation_ms: Option<i64>,
     evaluation_time: Duration,
 }
@@ -195,6 +210,7 @@ impl RuleGroup {
             stale_series: Vec::new(),
             should_restore: first_load,
             evaluations: 0,
+            stats: GroupStats::default(),
             last_evaluation_ms: None,
             evaluation_time: Duration::ZERO,
         })
@@ -243,6 +259,11 @@ impl RuleGroup {
     /// How long the last evaluation took.
     pub fn evaluation_time(&self) -> Duration {
         self.evaluation_time
+    }
+
+    /// Counters of the group's evaluations (kept across reloads that change the group).
+    pub fn stats(&self) -> GroupStats {
+        self.stats
     }
 
     /// Whether the group will restore the `for` state after its second evaluation.
@@ -375,6 +396,10 @@ impl RuleGroup {
         }
         self.cleanup_stale_series(stamp, sink);
         self.evaluations += 1;
+        self.stats.evaluations += 1;
+        self.stats.rule_evaluations += self.rules.len() as u64;
+        self.stats.rule_failures += outcome.failed_rules as u64;
+        self.stats.last_samples = outcome.samples as u64;
         self.last_evaluation_ms = Some(t);
         if self.should_restore && self.evaluations >= 2 {
             self.restore_for_state(t, storage, options);
@@ -475,6 +500,7 @@ impl RuleGroup {
     pub fn copy_state(&mut self, from: RuleGroup) {
         self.evaluation_time = from.evaluation_time;
         self.last_evaluation_ms = from.last_evaluation_ms;
+        self.stats = from.stats;
         let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (fi, r) in from.rules.iter().enumerate() {
             by_name.entry(r.name_and_labels()).or_default().push(fi);
