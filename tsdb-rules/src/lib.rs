@@ -25,6 +25,7 @@ pub mod rule;
 pub mod rulefile;
 pub mod sink;
 pub mod template;
+pub mod unittest;
 mod util;
 
 pub use alerting::{Alert, AlertState, AlertingRule, NotifierAlert};

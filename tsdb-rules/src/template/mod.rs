@@ -59,7 +59,9 @@ pub struct QuerySample {
 
 /// A template that does not parse, or whose expansion failed. The text is Go's (and so
 /// Prometheus's) message: the template's name, the line (and at expansion the byte column
-/// and the failing command).
+/// and the failing command). A parse error reads as Go's `text/template` error
+/// (`template: NAME:LINE: …`), which is what rulefmt reports at load time; an expansion
+/// error as Prometheus's `Expand` (`error executing template NAME: template: …`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateError {
     /// Syntax error, unknown function or undefined variable, found at load time.
@@ -93,10 +95,7 @@ impl fmt::Display for TemplateError {
                 name,
                 line,
                 message,
-            } => write!(
-                f,
-                "error parsing template {name}: template: {name}:{line}: {message}"
-            ),
+            } => write!(f, "template: {name}:{line}: {message}"),
             TemplateError::Exec {
                 name,
                 line,
@@ -149,6 +148,16 @@ impl Template {
             message: e.message,
         })
     }
+}
+
+/// Go's `strconv.Quote`, for other modules' messages (promtool's `%q`).
+pub(crate) fn go_quote(s: &str) -> String {
+    parse::go_quote(s)
+}
+
+/// Go's `%v` of a float64 (`1`, `0.5`, `1e+06`, `+Inf`).
+pub(crate) fn go_float_text(v: f64) -> String {
+    gofmt::float_v(v)
 }
 
 #[cfg(test)]

@@ -76,19 +76,16 @@ fn prometheus_plain_and_literals() {
 fn prometheus_parse_errors() {
     assert_eq!(
         err("{{ \u{a0}}}"),
-        "error parsing template test: template: test:1: unrecognized character in action: U+00A0 '\u{a0}'"
+        "template: test:1: unrecognized character in action: U+00A0 '\u{a0}'"
     );
-    assert_eq!(
-        err("{{"),
-        "error parsing template test: template: test:1: unclosed action"
-    );
+    assert_eq!(err("{{"), "template: test:1: unclosed action");
     assert_eq!(
         err("{{ foo }}"),
-        "error parsing template test: template: test:1: function \"foo\" not defined"
+        "template: test:1: function \"foo\" not defined"
     );
     assert_eq!(
         err("a\n{{ $nope }}"),
-        "error parsing template test: template: test:2: undefined variable \"$nope\""
+        "template: test:2: undefined variable \"$nope\""
     );
 }
 
@@ -535,7 +532,7 @@ fn names_where_the_error_is() {
     let e = Template::parse("__alert_HighLoad", "line1\n{{ nope }}").map(|_| ());
     assert_eq!(
         e.map_err(|e| e.to_string()),
-        Err("error parsing template __alert_HighLoad: template: __alert_HighLoad:2: function \"nope\" not defined".to_string())
+        Err("template: __alert_HighLoad:2: function \"nope\" not defined".to_string())
     );
     let e = err("x\n  {{ first (query \"q\") }}");
     assert!(
