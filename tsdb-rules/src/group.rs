@@ -305,7 +305,7 @@ impl RuleGroup {
             external_url: options.external_url.clone(),
         };
         let offset = self.query_offset_ms;
-        let stamp = t - offset;
+        let stamp = t.saturating_sub(offset);
         let mut outcome = EvalOutcome::default();
         for i in 0..self.rules.len() {
             let rule_started = Instant::now();
@@ -433,7 +433,7 @@ impl RuleGroup {
         storage: &Q,
         options: &RuleOptions,
     ) {
-        let mint = t - options.outage_tolerance_ms;
+        let mint = t.saturating_sub(options.outage_tolerance_ms);
         let querier = storage.querier(mint, t).ok();
         for rule in &mut self.rules {
             let Rule::Alerting(ar) = rule else { continue };
@@ -455,19 +455,25 @@ impl RuleGroup {
                 let Some((down_ms, v)) = last_sample(querier, mint, t, &series_labels) else {
                     continue;
                 };
-                if tsdb_query::is_stale_nan(v) {
+                // A staleness marker (a NaN): the alert was not active. A value that is no time
+                // (not finite, or beyond year 30,000) is not restored from either: it
+                // comes from storage, and the arithmetic below must not overflow.
+                if v.is_nan() || v.abs() >= 1e12 {
                     continue;
                 }
                 // Seconds, as Prometheus restores them.
-                let down_at = down_ms.div_euclid(1000) * 1000;
+                let down_at = down_ms.div_euclid(1000).saturating_mul(1000);
                 let mut restored_active_at = (v as i64).saturating_mul(1000);
-                let remaining = hold - (down_at - restored_active_at);
+                let remaining = hold.saturating_sub(down_at.saturating_sub(restored_active_at));
                 if remaining <= 0 {
                     // It was firing: it fires again at the next evaluation.
                 } else if remaining < options.for_grace_period_ms {
-                    restored_active_at = t + options.for_grace_period_ms - hold;
+                    restored_active_at = t
+                        .saturating_add(options.for_grace_period_ms)
+                        .saturating_sub(hold);
                 } else {
-                    restored_active_at += t - down_at;
+                    restored_active_at =
+                        restored_active_at.saturating_add(t.saturating_sub(down_at));
                 }
                 if let Some(a) = ar.active.get_mut(&key) {
                     a.active_at = restored_active_at;

@@ -156,8 +156,8 @@ impl RuleManager {
             let series = o.take_written_series();
             if !series.is_empty() {
                 self.removed.push(RemovedGroup {
-                    due_ms: now_ms + 2 * o.interval_ms(),
-                    stamp_ms: now_ms - o.query_offset_ms(),
+                    due_ms: now_ms.saturating_add(o.interval_ms().saturating_mul(2)),
+                    stamp_ms: now_ms.saturating_sub(o.query_offset_ms()),
                     series,
                 });
             }

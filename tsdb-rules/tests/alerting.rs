@@ -454,3 +454,15 @@ fn labels_and_annotations_are_expanded_with_templates() {
     );
     assert!(broken.ends_with('>'), "{broken}");
 }
+
+#[test]
+fn a_nonsense_for_state_sample_is_not_restored_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path());
+    input(&db, 0, 60);
+    // An ALERTS_FOR_STATE sample that is no time (written by someone else).
+    db.append(&labels(FOR_STATE), at(3), 1e300).unwrap();
+    let mut m = manager(RULES, options(), at(4));
+    run(&mut m, &db, 4..6);
+    assert_eq!(alert(&m), Some((AlertState::Pending, at(4), None, None)));
+}
