@@ -289,7 +289,8 @@ impl RuleGroup {
     /// over `storage`, results written to `sink` rule by rule (so the next rule reads
     /// them when `sink` and `storage` are the same database), and returns the alerts to
     /// send. After the second evaluation of a group loaded at start, the `for` state is
-    /// restored (Prometheus's `RestoreForState` at that time).
+    /// restored (Prometheus's `RestoreForState`, at `t` + 1 ms: Prometheus's clock
+    /// just after the evaluation).
     pub fn evaluate<Q: Queryable + ?Sized>(
         &mut self,
         t: i64,
@@ -402,7 +403,11 @@ impl RuleGroup {
         self.stats.last_samples = outcome.samples as u64;
         self.last_evaluation_ms = Some(t);
         if self.should_restore && self.evaluations >= 2 {
-            self.restore_for_state(t, storage, options);
+            // Prometheus restores at `time.Now()` once the second evaluation is done,
+            // always after that evaluation's time: one millisecond after it here, which
+            // decides, as in Prometheus, that an alert whose shifted activation falls
+            // on an evaluation time fires at the next one.
+            self.restore_for_state(t.saturating_add(1), storage, options);
             self.should_restore = false;
             outcome.restored_for_state = true;
         }
