@@ -250,3 +250,28 @@ fn restart_restores_for_state_as_prometheus() {
         assert_eq!(&ours, want, "{labels:?}");
     }
 }
+
+#[test]
+fn queries_print_as_prometheus_prints_them() {
+    // A rule's `query` in /api/v1/rules (and its generator URL) is the expression as
+    // Prometheus prints it: recorded for testdata/api/queries.yml.
+    let yaml = std::fs::read_to_string(testdata("queries.yml")).unwrap();
+    let m = manager(&yaml, RuleOptions::default(), at(0));
+    let text = std::fs::read_to_string(testdata("prometheus-2.42-queries.json")).unwrap();
+    let theirs: Value = serde_json::from_str(&text).unwrap();
+    let want: Vec<&str> = theirs["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["query"].as_str().unwrap())
+        .collect();
+    let ours: Vec<&str> = m.groups()[0].rules().iter().map(|r| r.query()).collect();
+    assert_eq!(ours.len(), want.len());
+    let differ: Vec<(&str, &str)> = ours
+        .iter()
+        .zip(&want)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| (*a, *b))
+        .collect();
+    assert!(differ.is_empty(), "ours vs Prometheus: {differ:#?}");
+}
