@@ -200,3 +200,11 @@ fn evaluation_slots_match_prometheus() {
         }
     }
 }
+
+#[test]
+fn the_manager_can_move_between_threads() {
+    // The server keeps it behind a mutex and evaluates from its timer tasks.
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<RuleManager>();
+    send_sync::<tsdb_rules::EvalOutcome>();
+}
