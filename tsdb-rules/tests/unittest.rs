@@ -19,6 +19,7 @@ const FILES: &[(&str, bool)] = &[
     ("pass", true),
     ("order_pass", true),
     ("no_interval", true),
+    ("template_zoo", true),
     ("errors_missing_rule_file", true),
     ("fail", false),
     ("order_fail", false),
@@ -27,10 +28,50 @@ const FILES: &[(&str, bool)] = &[
     ("errors_unknown_field", false),
     ("errors_rule_evaluation", false),
     ("errors_native_histogram", false),
+    // Prometheus's own suite (cmd/promtool/testdata of 2.42.0).
+    // Fails here: see DEVIATIONS.
+    ("prometheus/unittest", false),
+    ("prometheus/long-period", true),
+    ("prometheus/at-modifier-test", true),
+    ("prometheus/negative-offset-test", true),
+    ("prometheus/bad-input-series", false),
+    ("prometheus/bad-promql", false),
+    ("prometheus/bad-rules-syntax-test", false),
+    ("prometheus/bad-rules-error-test", false),
+    ("prometheus/failing", false),
 ];
 
-/// Files whose output is ours rather than promtool's: only the verdict is compared.
-const OURS: &[&str] = &["errors_native_histogram"];
+/// Files whose expected output (the golden files) is ours rather than promtool 2.42's, and
+/// why. Only the native histograms are this module's choice; the rest is the query
+/// engine, which follows Prometheus 3 where 2.42 differs.
+const DEVIATIONS: &[(&str, &str)] = &[
+    (
+        "errors_native_histogram",
+        "refused by name, where promtool 2.42 fails on the first \"{\"",
+    ),
+    (
+        "prometheus/unittest",
+        "range selectors and the lookback exclude their left end (Prometheus 3): \
+         count_over_time over 1m of 1s samples is 60 where 2.42 counts 61, so the file \
+         fails here and passes in promtool 2.42",
+    ),
+    (
+        "prometheus/bad-promql",
+        "the engine prints series as name{labels} in its many-to-many error (Prometheus 3)",
+    ),
+    (
+        "prometheus/bad-rules-error-test",
+        "the engine prints series as name{labels} in its many-to-many error (Prometheus 3)",
+    ),
+    (
+        "prometheus/bad-rules-syntax-test",
+        "the engine's parse error for a truncated expression has no position and \
+         other words",
+    ),
+];
+
+/// Deviations where even the verdict differs.
+const VERDICT_DIFFERS: &[&str] = &["prometheus/unittest"];
 
 fn path(name: &str) -> PathBuf {
     PathBuf::from(format!("{DIR}/{name}.yml"))
@@ -114,6 +155,14 @@ fn differential_against_promtool() {
             .output()
             .unwrap();
         let (ok, out, err) = run(&files);
+        if names.iter().any(|n| VERDICT_DIFFERS.contains(n)) {
+            assert_ne!(
+                theirs.status.code() == Some(0),
+                ok,
+                "{names:?}: fixed? update DEVIATIONS"
+            );
+            continue;
+        }
         assert_eq!(
             theirs.status.code() == Some(0),
             ok,
@@ -121,7 +170,7 @@ fn differential_against_promtool() {
             String::from_utf8_lossy(&theirs.stdout),
             String::from_utf8_lossy(&theirs.stderr)
         );
-        if names.iter().any(|n| OURS.contains(n)) {
+        if names.iter().any(|n| DEVIATIONS.iter().any(|(d, _)| d == n)) {
             continue;
         }
         assert_eq!(
@@ -227,5 +276,29 @@ proptest! {
     ], 0..16)) {
         let _ = parse_input_series("up", &parts.concat());
         let _ = parse_input_series(&parts.concat(), "1");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// A unit-test file of any shape never panics the runner: it passes or fails.
+    #[test]
+    fn runner_never_panics(lines in proptest::collection::vec(prop_oneof![
+        Just("rule_files: [rules.yml]"), Just("evaluation_interval: 1m"), Just("evaluation_interval: x"),
+        Just("group_eval_order: [a, a]"), Just("tests:"), Just("- interval: 1m"), Just("- interval: 0"),
+        Just("  input_series:"), Just("  - series: 'up{job=\"a\"}'"), Just("    values: '1 0 0 _ stale'"),
+        Just("    values: 0x3"), Just("  alert_rule_test:"), Just("  - eval_time: 2m"), Just("    alertname: InstanceDown"),
+        Just("    exp_alerts: [{exp_labels: {a: b}}]"), Just("  promql_expr_test:"), Just("  - expr: up"),
+        Just("    eval_time: 90s"), Just("    exp_samples: [{labels: 'up', value: 1}]"), Just("  external_labels: {a: b}"),
+        Just("  name: x"), Just("garbage: ["), Just("- - -"), Just("  "), Just("\t"),
+    ], 0..14)) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(format!("{DIR}/rules.yml"), dir.path().join("rules.yml")).unwrap();
+        let file = dir.path().join("t.yml");
+        std::fs::write(&file, lines.join("\n")).unwrap();
+        let (ok, out, err) = run(&[file]);
+        prop_assert!(out.starts_with("Unit Testing:  "));
+        prop_assert!(ok || err.contains("FAILED"));
     }
 }

@@ -237,7 +237,6 @@ impl State<'_, '_> {
                 .iter()
                 .map(|(k, v)| (Value::Str(Rc::from(k.as_str())), v.clone()))
                 .collect(),
-            Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Invalid | Value::Nil => Vec::new(),
             other => {
                 self.vars.truncate(mark);

@@ -572,7 +572,7 @@ fn humanize_duration(mut v: f64) -> String {
     if v.abs() >= 1.0 {
         let sign = if v < 0.0 { "-" } else { "" };
         v = v.abs();
-        let d = v as i64;
+        let d = go_int64(v);
         let (secs, mins, hours, days) = (d % 60, d / 60 % 60, d / 3600 % 24, d / 86_400);
         if days != 0 {
             return format!("{sign}{days}d {hours}h {mins}m {secs}s");
@@ -594,6 +594,17 @@ fn humanize_duration(mut v: f64) -> String {
         v *= 1000.0;
     }
     format!("{}{prefix}s", gofmt::float_g(v, 4))
+}
+
+/// Go's `int64(v)` on amd64: a value out of range (or NaN) converts to the "integer
+/// indefinite" value, the smallest int64 (so `humanizeDuration 1e21` is negative in
+/// Prometheus too).
+fn go_int64(v: f64) -> i64 {
+    if v.is_nan() || v >= 9_223_372_036_854_775_808.0 || v < -9_223_372_036_854_775_808.0 {
+        i64::MIN
+    } else {
+        v as i64
+    }
 }
 
 /// Go's `strings.Title` (Prometheus 2.42): the first letter of each word upper-cased.

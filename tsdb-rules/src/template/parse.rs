@@ -188,6 +188,7 @@ pub(super) fn parse(text: &str) -> Result<List, ParseError> {
         i: 0,
         vars: vec!["$".to_string()],
         range_depth: 0,
+        depth: 0,
     };
     let mut root = Vec::new();
     while p.i < p.tokens.len() {
@@ -220,7 +221,14 @@ struct Parser<'a> {
     i: usize,
     vars: Vec<String>,
     range_depth: usize,
+    /// Nesting of control structures and parentheses, bounded so that no template can
+    /// exhaust the stack of the recursive parser (or of the evaluator after it).
+    depth: usize,
 }
+
+/// The deepest nesting of `if`/`with`/`range` and parentheses accepted. Go allows more
+/// (its stacks grow); templates in rule files nest a few levels.
+const MAX_DEPTH: usize = 100;
 
 impl Parser<'_> {
     fn pos(&self, byte: usize) -> Pos {
@@ -360,6 +368,26 @@ impl Parser<'_> {
 
     /// Parses one of `if`/`with`/`range` after its keyword, up to and including `{{end}}`.
     fn control(&mut self, context: &str) -> Result<Control, ParseError> {
+        self.enter()?;
+        let c = self.control_inner(context);
+        self.depth -= 1;
+        c
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            let at = self
+                .tokens
+                .get(self.i.saturating_sub(1))
+                .map_or(0, |t| t.pos);
+            self.depth -= 1;
+            return Err(self.err_at(at, "max expression depth exceeded".into()));
+        }
+        Ok(())
+    }
+
+    fn control_inner(&mut self, context: &str) -> Result<Control, ParseError> {
         let saved_vars = self.vars.len();
         let pipe = self.pipeline(context, Kind::RightDelim)?;
         if context == "range" {
@@ -601,8 +629,10 @@ impl Parser<'_> {
                 Arg::Number(p, n)
             }
             Kind::LeftParen => {
-                let pipe = self.pipeline("parenthesized pipeline", Kind::RightParen)?;
-                Arg::Pipe(p, Box::new(pipe))
+                self.enter()?;
+                let pipe = self.pipeline("parenthesized pipeline", Kind::RightParen);
+                self.depth -= 1;
+                Arg::Pipe(p, Box::new(pipe?))
             }
             Kind::Str => {
                 let v = unquote(&t.val).map_err(|m| self.err_at(t.pos, m))?;

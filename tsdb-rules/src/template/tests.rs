@@ -513,6 +513,24 @@ fn go_template_semantics() {
         err("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}").contains("undefined variable \"$y\"")
     );
     assert!(err("{{ break }}").contains("{{break}} outside {{range}}"));
+    // Prometheus 2.42 is built with a Go that cannot range over an integer.
+    assert!(err("{{ range 1000000000 }}x{{ end }}").contains("range can't iterate over 1000000000"));
+    let deep = format!("{}1{}", "(".repeat(5000), ")".repeat(5000));
+    assert!(err(&format!("{{{{ {deep} }}}}")).contains("max expression depth exceeded"));
+    let nested = format!(
+        "{}x{}",
+        "{{ if true }}".repeat(5000),
+        "{{ end }}".repeat(5000)
+    );
+    assert!(err(&nested).contains("max expression depth exceeded"));
+    assert_eq!(
+        run(&format!(
+            "{}x{}",
+            "{{ if true }}".repeat(50),
+            "{{ end }}".repeat(50)
+        )),
+        "x"
+    );
     assert!(err("{{ end }}").contains("unexpected {{end}}"));
     assert!(err("{{ if true }}x").contains("unexpected EOF"));
     assert!(err("{{ 1 | 2 }}").contains("non executable command in pipeline stage 2"));

@@ -55,7 +55,8 @@ pub fn run_test_files(files: &[PathBuf], stdout: &mut dyn Write, stderr: &mut dy
     !failed
 }
 
-/// A YAML scalar read as its text, as yaml.v2 decodes any scalar into a Go string.
+/// A YAML scalar read as its text as written, as yaml.v2 decodes any scalar into a Go
+/// string.
 #[derive(Debug, Clone, Default)]
 struct Text(String);
 
@@ -82,11 +83,19 @@ impl<'de> Deserialize<'de> for Text {
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Text, E> {
                 Ok(Text(v.to_string()))
             }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Text, E> {
+                Ok(Text(v))
+            }
             fn visit_unit<E: serde::de::Error>(self) -> Result<Text, E> {
                 Ok(Text(String::new()))
             }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Text, E> {
+                Ok(Text(String::new()))
+            }
         }
-        d.deserialize_any(V)
+        // Asked for a string, the deserializer hands over the scalar as written
+        // (`0x10` stays `0x10`, not 16), as yaml.v2 fills a Go string.
+        d.deserialize_string(V)
     }
 }
 
@@ -386,9 +395,10 @@ fn run_group(
         Ok(db) => db,
         Err(e) => return vec![format!("opening the test database: {e}")],
     };
-    if let Err(e) = load_series(&db, &inputs, interval) {
-        return vec![e];
-    }
+    let mut loader = match Loader::new(&inputs, interval) {
+        Ok(l) => l,
+        Err(e) => return vec![e],
+    };
 
     let options = RuleOptions {
         evaluation_interval_ms: if interval > 0 {
@@ -479,6 +489,9 @@ fn run_group(
     let mut ts = 0i64;
     while ts <= max_eval {
         let mut eval_errs = Vec::new();
+        if let Err(e) = loader.load_till(&db, ts) {
+            errs.push(e);
+        }
         for g in groups.iter_mut() {
             g.evaluate(ts, &engine, &db, &db, &options);
             for r in g.rules() {
@@ -620,39 +633,81 @@ fn query_error(e: &tsdb_query::Error) -> String {
     }
 }
 
-/// Writes every step's sample at `step × interval` from time 0. A sample at or before
-/// the series' previous one (an interval of 0 puts them all at 0) is dropped, as
-/// Prometheus's head drops it.
-fn load_series(
-    db: &Db,
-    inputs: &[(LabelMap, Vec<series::Step>)],
-    interval: i64,
-) -> Result<(), String> {
-    let mut batch = Batch::new();
-    let mut any = false;
-    for (labels, steps) in inputs {
-        let l = to_labels(labels).map_err(|e| format!("input series {labels:?}: {e}"))?;
-        let s = batch.series(l);
-        let mut last: Option<i64> = None;
-        for (i, step) in steps.iter().enumerate() {
-            let Some(v) = step else { continue };
-            let t = (i as i64).saturating_mul(interval);
-            if last.is_some_and(|l| t <= l) {
+/// The input series, written into the database as evaluation reaches them: before the
+/// evaluation at `ts`, every sample at or before `ts` (promql's `LazyLoader`, so a query
+/// at `ts` never sees later input, and rule results are never written behind input).
+/// Samples sit at `step × interval` from time 0; one at or before its series' previous
+/// sample (an interval of 0 puts them all at 0) is dropped, as Prometheus's head drops it.
+struct Loader {
+    series: Vec<Pending>,
+}
+
+/// One input series: its samples, and how many of them are already written.
+struct Pending {
+    labels: tsdb_index::Labels,
+    samples: Vec<(i64, f64)>,
+    next: usize,
+}
+
+impl Loader {
+    fn new(inputs: &[(LabelMap, Vec<series::Step>)], interval: i64) -> Result<Loader, String> {
+        let mut series = Vec::with_capacity(inputs.len());
+        for (labels, steps) in inputs {
+            let l = to_labels(labels).map_err(|e| format!("input series {labels:?}: {e}"))?;
+            let mut samples = Vec::new();
+            let mut last: Option<i64> = None;
+            for (i, step) in steps.iter().enumerate() {
+                let Some(v) = step else { continue };
+                let t = (i as i64).saturating_mul(interval);
+                if last.is_some_and(|l| t <= l) {
+                    continue;
+                }
+                last = Some(t);
+                samples.push((t, *v));
+            }
+            series.push(Pending {
+                labels: l,
+                samples,
+                next: 0,
+            });
+        }
+        Ok(Loader { series })
+    }
+
+    /// Appends every sample not yet written with a timestamp at or before `ts`.
+    fn load_till(&mut self, db: &Db, ts: i64) -> Result<(), String> {
+        let mut batch = Batch::new();
+        let mut any = false;
+        for Pending {
+            labels,
+            samples,
+            next,
+        } in &mut self.series
+        {
+            let end = *next
+                + samples[*next..]
+                    .iter()
+                    .take_while(|(t, _)| *t <= ts)
+                    .count();
+            if end == *next {
                 continue;
             }
-            last = Some(t);
-            batch.sample(s, t, *v);
+            let s = batch.series(labels.clone());
+            for (t, v) in &samples[*next..end] {
+                batch.sample(s, *t, *v);
+            }
+            *next = end;
             any = true;
         }
-    }
-    if !any {
-        return Ok(());
-    }
-    let outcome = db
-        .append_batch(&batch)
-        .map_err(|e| format!("loading the input series: {e}"))?;
-    match outcome.rejected.first() {
-        Some(r) => Err(format!("loading the input series: {}", r.error)),
-        None => Ok(()),
+        if !any {
+            return Ok(());
+        }
+        let outcome = db
+            .append_batch(&batch)
+            .map_err(|e| format!("loading the input series: {e}"))?;
+        match outcome.rejected.first() {
+            Some(r) => Err(format!("loading the input series: {}", r.error)),
+            None => Ok(()),
+        }
     }
 }

@@ -42,8 +42,12 @@ pub fn parse_input_series(
 
 /// Parses a metric as Prometheus's `ParseMetric` reads the `labels` of `exp_samples`: an
 /// optional name and an optional label set with `=` only (`up{job="a"}`,
-/// `{__name__="up"}`, `{}`).
+/// `{__name__="up"}`, `{}`, or nothing at all).
 pub fn parse_metric(text: &str) -> Result<BTreeMap<String, String>, String> {
+    // An empty text (an `exp_samples` item without `labels`) is the empty label set.
+    if text.trim().is_empty() {
+        return Ok(BTreeMap::new());
+    }
     let mut p = Parser::new(text);
     p.skip_spaces();
     let labels = p.metric()?;
@@ -691,7 +695,7 @@ mod tests {
         assert_eq!(parse_metric("{}").map(|m| m.len()), Ok(0));
         assert!(parse_metric(r#"up{job=~"a"}"#).is_err());
         assert!(parse_metric(r#"up{job="a""#).is_err());
-        assert!(parse_metric("").is_err());
+        assert_eq!(parse_metric("").map(|m| m.len()), Ok(0));
         assert!(parse_metric("up 1").is_err());
     }
 }
