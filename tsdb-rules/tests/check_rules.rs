@@ -121,6 +121,7 @@ fn same_report_as_promtool() {
     };
     compare(&["check/dup.yml"], &["--lint=none"], &none);
     compare(&["check/missing.yml"], &[], &default);
+    compare(&["check"], &[], &default);
 }
 
 #[test]
