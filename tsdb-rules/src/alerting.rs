@@ -79,7 +79,7 @@ impl Alert {
         }
         match self.last_sent_at {
             None => true,
-            Some(sent) => sent + resend_delay_ms < t,
+            Some(sent) => sent.saturating_add(resend_delay_ms) < t,
         }
     }
 }
@@ -233,7 +233,7 @@ impl AlertingRule {
         env: &TemplateEnv,
         limit: usize,
     ) -> Result<Vec<(LabelMap, i64, f64)>, EvalError> {
-        let res = query.query_expr(&self.expr, t - query_offset_ms)?;
+        let res = query.query_expr(&self.expr, t.saturating_sub(query_offset_ms))?;
         let mut alerts: BTreeMap<LabelMap, Alert> = BTreeMap::new();
         for (metric, value) in res {
             let data = TemplateData {
@@ -312,13 +312,14 @@ impl AlertingRule {
                 let mut keep_firing = false;
                 if a.state == AlertState::Firing && keep_for > 0 {
                     let since = *a.keep_firing_since.get_or_insert(t);
-                    if t - since < keep_for {
+                    if t.saturating_sub(since) < keep_for {
                         keep_firing = true;
                     }
                 }
                 // A resolved alert is kept for `resolvedRetention` so it is sent as such.
                 if a.state == AlertState::Pending
-                    || a.resolved_at.is_some_and(|r| t - r > RESOLVED_RETENTION_MS)
+                    || a.resolved_at
+                        .is_some_and(|r| t.saturating_sub(r) > RESOLVED_RETENTION_MS)
                 {
                     delete.push(fp.clone());
                 }
@@ -333,12 +334,12 @@ impl AlertingRule {
                 a.keep_firing_since = None;
             }
             num_active_pending += 1;
-            if a.state == AlertState::Pending && t - a.active_at >= hold {
+            if a.state == AlertState::Pending && t.saturating_sub(a.active_at) >= hold {
                 a.state = AlertState::Firing;
                 a.fired_at = Some(t);
             }
             if self.restored {
-                let ts = t - query_offset_ms;
+                let ts = t.saturating_sub(query_offset_ms);
                 vec.push((Self::alert_sample(&self.spec, a), ts, 1.0));
                 vec.push((
                     Self::for_state_series(&self.spec, a),
@@ -405,7 +406,7 @@ impl AlertingRule {
                 continue;
             }
             a.last_sent_at = Some(t);
-            a.valid_until = Some(t + 4 * delta);
+            a.valid_until = Some(t.saturating_add(delta.saturating_mul(4)));
             out.push(NotifierAlert {
                 labels: a.labels.clone(),
                 annotations: a.annotations.clone(),

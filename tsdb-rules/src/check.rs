@@ -43,17 +43,25 @@ pub struct CheckReport {
     pub exit_code: i32,
 }
 
-/// promtool's `CheckRules` over `paths`. A path that does not exist stops everything
-/// before any file is checked, as promtool's argument parser does.
+/// promtool's `CheckRules` over `paths`. A path that does not exist or is a directory
+/// stops everything before any file is checked, as promtool's argument parser does.
 pub fn check_rules_files(paths: &[PathBuf], options: &CheckOptions) -> CheckReport {
-    if let Some(missing) = paths.iter().find(|p| !p.exists()) {
+    // promtool's argument parser (kingpin's `ExistingFiles`) checks each path in order.
+    for p in paths {
+        let problem = if !p.exists() {
+            format!("path '{}' does not exist", p.display())
+        } else if p.is_dir() {
+            let base = p.file_name().map(|b| b.to_string_lossy().into_owned());
+            format!(
+                "'{}' is a directory",
+                base.unwrap_or_else(|| p.display().to_string())
+            )
+        } else {
+            continue;
+        };
         return CheckReport {
             stdout: String::new(),
-            stderr: format!(
-                "{}: error: path '{}' does not exist, try --help\n",
-                options.program,
-                missing.display()
-            ),
+            stderr: format!("{}: error: {problem}, try --help\n", options.program),
             exit_code: 1,
         };
     }

@@ -146,6 +146,20 @@ pub struct EvalOutcome {
     pub restored_for_state: bool,
 }
 
+/// Counters of a group's evaluations, the figures behind Prometheus's
+/// `prometheus_rule_*` metrics for the server's `/metrics`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GroupStats {
+    /// Group evaluations (`prometheus_rule_group_iterations_total`, less missed ones).
+    pub evaluations: u64,
+    /// Rule evaluations (`prometheus_rule_evaluations_total`).
+    pub rule_evaluations: u64,
+    /// Failed rule evaluations (`prometheus_rule_evaluation_failures_total`).
+    pub rule_failures: u64,
+    /// Samples written by the last evaluation (`prometheus_rule_group_last_evaluation_samples`).
+    pub last_samples: u64,
+}
+
 /// A group of rules evaluated together, in order.
 #[derive(Debug)]
 pub struct RuleGroup {
@@ -160,6 +174,7 @@ pub struct RuleGroup {
     stale_series: Vec<LabelMap>,
     should_restore: bool,
     evaluations: u64,
+    stats: GroupStats,
     last_evaluation_ms: Option<i64>,
     evaluation_time: Duration,
 }
@@ -195,6 +210,7 @@ impl RuleGroup {
             stale_series: Vec::new(),
             should_restore: first_load,
             evaluations: 0,
+            stats: GroupStats::default(),
             last_evaluation_ms: None,
             evaluation_time: Duration::ZERO,
         })
@@ -245,6 +261,11 @@ impl RuleGroup {
         self.evaluation_time
     }
 
+    /// Counters of the group's evaluations (kept across reloads that change the group).
+    pub fn stats(&self) -> GroupStats {
+        self.stats
+    }
+
     /// Whether the group will restore the `for` state after its second evaluation.
     pub fn should_restore(&self) -> bool {
         self.should_restore
@@ -268,7 +289,8 @@ impl RuleGroup {
     /// over `storage`, results written to `sink` rule by rule (so the next rule reads
     /// them when `sink` and `storage` are the same database), and returns the alerts to
     /// send. After the second evaluation of a group loaded at start, the `for` state is
-    /// restored (Prometheus's `RestoreForState` at that time).
+    /// restored (Prometheus's `RestoreForState`, at `t` + 1 ms: Prometheus's clock
+    /// just after the evaluation).
     pub fn evaluate<Q: Queryable + ?Sized>(
         &mut self,
         t: i64,
@@ -284,7 +306,7 @@ impl RuleGroup {
             external_url: options.external_url.clone(),
         };
         let offset = self.query_offset_ms;
-        let stamp = t - offset;
+        let stamp = t.saturating_sub(offset);
         let mut outcome = EvalOutcome::default();
         for i in 0..self.rules.len() {
             let rule_started = Instant::now();
@@ -375,9 +397,17 @@ impl RuleGroup {
         }
         self.cleanup_stale_series(stamp, sink);
         self.evaluations += 1;
+        self.stats.evaluations += 1;
+        self.stats.rule_evaluations += self.rules.len() as u64;
+        self.stats.rule_failures += outcome.failed_rules as u64;
+        self.stats.last_samples = outcome.samples as u64;
         self.last_evaluation_ms = Some(t);
         if self.should_restore && self.evaluations >= 2 {
-            self.restore_for_state(t, storage, options);
+            // Prometheus restores at `time.Now()` once the second evaluation is done,
+            // always after that evaluation's time: one millisecond after it here, which
+            // decides, as in Prometheus, that an alert whose shifted activation falls
+            // on an evaluation time fires at the next one.
+            self.restore_for_state(t.saturating_add(1), storage, options);
             self.should_restore = false;
             outcome.restored_for_state = true;
         }
@@ -408,7 +438,7 @@ impl RuleGroup {
         storage: &Q,
         options: &RuleOptions,
     ) {
-        let mint = t - options.outage_tolerance_ms;
+        let mint = t.saturating_sub(options.outage_tolerance_ms);
         let querier = storage.querier(mint, t).ok();
         for rule in &mut self.rules {
             let Rule::Alerting(ar) = rule else { continue };
@@ -430,19 +460,25 @@ impl RuleGroup {
                 let Some((down_ms, v)) = last_sample(querier, mint, t, &series_labels) else {
                     continue;
                 };
-                if tsdb_query::is_stale_nan(v) {
+                // A staleness marker (a NaN): the alert was not active. A value that is no time
+                // (not finite, or beyond year 30,000) is not restored from either: it
+                // comes from storage, and the arithmetic below must not overflow.
+                if v.is_nan() || v.abs() >= 1e12 {
                     continue;
                 }
                 // Seconds, as Prometheus restores them.
-                let down_at = down_ms.div_euclid(1000) * 1000;
+                let down_at = down_ms.div_euclid(1000).saturating_mul(1000);
                 let mut restored_active_at = (v as i64).saturating_mul(1000);
-                let remaining = hold - (down_at - restored_active_at);
+                let remaining = hold.saturating_sub(down_at.saturating_sub(restored_active_at));
                 if remaining <= 0 {
                     // It was firing: it fires again at the next evaluation.
                 } else if remaining < options.for_grace_period_ms {
-                    restored_active_at = t + options.for_grace_period_ms - hold;
+                    restored_active_at = t
+                        .saturating_add(options.for_grace_period_ms)
+                        .saturating_sub(hold);
                 } else {
-                    restored_active_at += t - down_at;
+                    restored_active_at =
+                        restored_active_at.saturating_add(t.saturating_sub(down_at));
                 }
                 if let Some(a) = ar.active.get_mut(&key) {
                     a.active_at = restored_active_at;
@@ -475,6 +511,7 @@ impl RuleGroup {
     pub fn copy_state(&mut self, from: RuleGroup) {
         self.evaluation_time = from.evaluation_time;
         self.last_evaluation_ms = from.last_evaluation_ms;
+        self.stats = from.stats;
         let mut by_name: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (fi, r) in from.rules.iter().enumerate() {
             by_name.entry(r.name_and_labels()).or_default().push(fi);

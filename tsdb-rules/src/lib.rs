@@ -30,7 +30,9 @@ mod util;
 
 pub use alerting::{Alert, AlertState, AlertingRule, NotifierAlert};
 pub use check::{check_rules_files, CheckOptions, CheckReport};
-pub use group::{eval_timestamp_ms, group_key, EvalOutcome, Rule, RuleGroup, RuleOptions};
+pub use group::{
+    eval_timestamp_ms, group_key, EvalOutcome, GroupStats, Rule, RuleGroup, RuleOptions,
+};
 pub use manager::RuleManager;
 pub use rule::{EvalError, Health, RuleStatus};
 pub use rulefile::{load_rule_file, parse_rule_file, RuleFile, RuleFileError};

@@ -133,6 +133,16 @@ impl RuleManager {
                 new_groups.push(g);
             }
         }
+        // A file listed twice (overlapping globs) defines its groups once, as Prometheus's
+        // map of groups by key does: the last definition wins.
+        let mut seen = std::collections::HashSet::new();
+        let mut deduped: Vec<RuleGroup> = new_groups
+            .into_iter()
+            .rev()
+            .filter(|g| seen.insert(g.key()))
+            .collect();
+        deduped.reverse();
+        let new_groups = deduped;
         self.restored = true;
         let mut old: Vec<Option<RuleGroup>> = std::mem::take(&mut self.groups)
             .into_iter()
@@ -156,8 +166,8 @@ impl RuleManager {
             let series = o.take_written_series();
             if !series.is_empty() {
                 self.removed.push(RemovedGroup {
-                    due_ms: now_ms + 2 * o.interval_ms(),
-                    stamp_ms: now_ms - o.query_offset_ms(),
+                    due_ms: now_ms.saturating_add(o.interval_ms().saturating_mul(2)),
+                    stamp_ms: now_ms.saturating_sub(o.query_offset_ms()),
                     series,
                 });
             }

@@ -283,10 +283,14 @@ pub fn load_rule_file(path: &Path) -> Result<RuleFile, Vec<RuleFileError>> {
     let name = path.display().to_string();
     match std::fs::read(path) {
         Ok(bytes) => parse_rule_file(&name, &bytes),
-        Err(e) => Err(vec![RuleFileError {
-            kind: ErrorKind::Io(format!("open {name}: {}", io_message(&e))),
-            file: name,
-        }]),
+        Err(e) => {
+            // Go opens, then reads: a directory opens and fails at the read.
+            let op = if path.is_dir() { "read" } else { "open" };
+            Err(vec![RuleFileError {
+                kind: ErrorKind::Io(format!("{op} {name}: {}", io_message(&e))),
+                file: name,
+            }])
+        }
     }
 }
 
@@ -295,6 +299,7 @@ fn io_message(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::NotFound => "no such file or directory".into(),
         std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "is a directory".into(),
         _ => e.to_string(),
     }
 }

@@ -148,7 +148,10 @@ fn pending_firing_keep_firing_resolved_and_forgotten() {
     .into();
     let labelled = first.clone().with_external_labels(&external);
     assert_eq!(labelled.labels["dc"], "eu1");
-    assert_eq!(labelled.labels["severity"], "page", "the alert's own label wins");
+    assert_eq!(
+        labelled.labels["severity"], "page",
+        "the alert's own label wins"
+    );
     let (_, resolved) = &sent[6];
     assert_eq!(resolved.ends_at, Some(at(23)));
     assert_eq!(resolved.starts_at, Some(at(12)));
@@ -276,22 +279,24 @@ fn restart_while_pending_keeps_the_time_spent_pending() {
     assert_eq!(alert(&first).map(|a| a.0), Some(AlertState::Pending));
     drop(first);
     // Down from 5 to 7: 4 minutes pending before (the last ALERTS_FOR_STATE at 4),
-    // restored at 8 as active since 0 + the 4 minutes of the outage = 4, so it fires
-    // at 14 (Prometheus adds the downtime to the pending time).
+    // restored just after the evaluation at 8 (at 8 min + 1 ms, Prometheus's clock after
+    // the evaluation) as active since 0 + the outage (8 min + 1 ms - 4 min), so it fires
+    // at the first evaluation 10 minutes after that: 15 (Prometheus adds the downtime to
+    // the pending time).
     let mut second = manager(RULES, options(), at(7));
     let sent = run(&mut second, &db, 7..9);
     assert!(sent.is_empty());
     assert_eq!(
         alert(&second),
-        Some((AlertState::Pending, at(4), None, None))
+        Some((AlertState::Pending, at(4) + 1, None, None))
     );
-    let sent = run(&mut second, &db, 9..15);
+    let sent = run(&mut second, &db, 9..16);
     assert_eq!(
         alert(&second),
-        Some((AlertState::Firing, at(4), Some(at(14)), None))
+        Some((AlertState::Firing, at(4) + 1, Some(at(15)), None))
     );
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].0, 14);
+    assert_eq!(sent[0].0, 15);
 }
 
 #[test]
@@ -303,16 +308,17 @@ fn restart_while_pending_near_the_end_waits_the_grace_period() {
     run(&mut first, &db, 0..10);
     drop(first);
     // 9 minutes pending of 10: one left, less than the 2 minute grace period, so it
-    // fires 2 minutes after the restore at 13 (active_at = 13 + 2 - 10 = 5).
+    // fires the grace period after the restore (13 min + 1 ms): active_at = restore +
+    // 2 - 10 minutes, firing at 16, the first evaluation after 15 min + 1 ms.
     let mut second = manager(RULES, options(), at(12));
     run(&mut second, &db, 12..14);
     assert_eq!(
         alert(&second),
-        Some((AlertState::Pending, at(5), None, None))
+        Some((AlertState::Pending, at(5) + 1, None, None))
     );
-    let sent = run(&mut second, &db, 14..16);
+    let sent = run(&mut second, &db, 14..17);
     assert_eq!(sent.len(), 1);
-    assert_eq!(sent[0].0, 15);
+    assert_eq!(sent[0].0, 16);
 }
 
 #[test]
@@ -450,4 +456,16 @@ fn labels_and_annotations_are_expanded_with_templates() {
         "{broken}"
     );
     assert!(broken.ends_with('>'), "{broken}");
+}
+
+#[test]
+fn a_nonsense_for_state_sample_is_not_restored_from() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path());
+    input(&db, 0, 60);
+    // An ALERTS_FOR_STATE sample that is no time (written by someone else).
+    db.append(&labels(FOR_STATE), at(3), 1e300).unwrap();
+    let mut m = manager(RULES, options(), at(4));
+    run(&mut m, &db, 4..6);
+    assert_eq!(alert(&m), Some((AlertState::Pending, at(4), None, None)));
 }

@@ -174,9 +174,15 @@ fn alert_states_over_time_as_prometheus() {
         assert_eq!(out.failed_rules, 0);
     }
     for (labels, want) in &theirs {
-        let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         // The range query Prometheus answered leaves staleness markers out.
-        let ours: Vec<(i64, f64)> = raw(&db, &pairs).into_iter().filter(|p| !p.1.is_nan()).collect();
+        let ours: Vec<(i64, f64)> = raw(&db, &pairs)
+            .into_iter()
+            .filter(|p| !p.1.is_nan())
+            .collect();
         assert_eq!(&ours, want, "{labels:?}");
     }
     let mut want: Value =
@@ -186,4 +192,86 @@ fn alert_states_over_time_as_prometheus() {
     to_millis(&mut want);
     to_millis(&mut ours);
     assert_eq!(ours, want);
+}
+
+#[test]
+fn restart_restores_for_state_as_prometheus() {
+    // Prometheus 2.42 (`--rules.alert.for-grace-period=5s`) evaluated
+    // testdata/restart/rules.yml every second for 9 s, was stopped, and started again
+    // 6 s later over the same data for 28 s: `Quick` (for 7s) was firing at the stop and
+    // fires again right after the restore with its original activation; `Slow` (for 20s)
+    // was pending and fires later by the downtime. Two managers over one database
+    // replay it at the same times.
+    let dir = tempfile::tempdir().unwrap();
+    let db = open_db(dir.path());
+    let data = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/restart");
+    let yaml = std::fs::read_to_string(data.join("rules.yml")).unwrap();
+    let tick = |r: &Recorded| -> Vec<i64> {
+        r.iter()
+            .find(|(l, _)| l == &[("__name__".to_string(), "tick".to_string())])
+            .unwrap()
+            .1
+            .iter()
+            .map(|p| p.0)
+            .collect()
+    };
+    let first_run = tick(&recorded(&data.join("run1.json")));
+    let theirs = recorded(&data.join("samples.json"));
+    let all = tick(&theirs);
+    let options = RuleOptions {
+        for_grace_period_ms: 5_000,
+        ..RuleOptions::default()
+    };
+    let mut first = manager(&yaml, options.clone(), first_run[0]);
+    for &t in &first_run {
+        first.evaluate_group(0, t, &db, &db).unwrap();
+    }
+    drop(first);
+    let second_run: Vec<i64> = all
+        .iter()
+        .copied()
+        .filter(|t| t > first_run.last().unwrap())
+        .collect();
+    assert_eq!(second_run.len(), 28);
+    let mut second = manager(&yaml, options, second_run[0]);
+    for &t in &second_run {
+        second.evaluate_group(0, t, &db, &db).unwrap();
+    }
+    assert_eq!(theirs.len(), 7);
+    for (labels, want) in &theirs {
+        let pairs: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let ours: Vec<(i64, f64)> = raw(&db, &pairs)
+            .into_iter()
+            .filter(|p| !p.1.is_nan())
+            .collect();
+        assert_eq!(&ours, want, "{labels:?}");
+    }
+}
+
+#[test]
+fn queries_print_as_prometheus_prints_them() {
+    // A rule's `query` in /api/v1/rules (and its generator URL) is the expression as
+    // Prometheus prints it: recorded for testdata/api/queries.yml.
+    let yaml = std::fs::read_to_string(testdata("queries.yml")).unwrap();
+    let m = manager(&yaml, RuleOptions::default(), at(0));
+    let text = std::fs::read_to_string(testdata("prometheus-2.42-queries.json")).unwrap();
+    let theirs: Value = serde_json::from_str(&text).unwrap();
+    let want: Vec<&str> = theirs["data"]["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["query"].as_str().unwrap())
+        .collect();
+    let ours: Vec<&str> = m.groups()[0].rules().iter().map(|r| r.query()).collect();
+    assert_eq!(ours.len(), want.len());
+    let differ: Vec<(&str, &str)> = ours
+        .iter()
+        .zip(&want)
+        .filter(|(a, b)| a != b)
+        .map(|(a, b)| (*a, *b))
+        .collect();
+    assert!(differ.is_empty(), "ours vs Prometheus: {differ:#?}");
 }

@@ -68,7 +68,12 @@ fn same_failing_expressions_as_promtool() {
     let theirs = String::from_utf8_lossy(&out.stderr).to_string();
     let cut = |s: &str| -> Vec<String> {
         s.lines()
-            .map(|l| l.split(" could not parse expression: ").next().unwrap_or("").to_string())
+            .map(|l| {
+                l.split(" could not parse expression: ")
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
             .collect()
     };
     assert_eq!(cut(&ours.stderr), cut(&theirs));
@@ -116,6 +121,7 @@ fn same_report_as_promtool() {
     };
     compare(&["check/dup.yml"], &["--lint=none"], &none);
     compare(&["check/missing.yml"], &[], &default);
+    compare(&["check"], &[], &default);
 }
 
 #[test]

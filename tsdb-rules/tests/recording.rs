@@ -205,5 +205,10 @@ fn refused_samples_and_failed_appends_make_the_rule_unhealthy() {
     let out = m.evaluate_group(0, at(2), &db, &sink).unwrap();
     assert_eq!(out.failed_rules, 2);
     assert_eq!(health(&m, 1), (Health::Bad, Some("disk full".into())));
+    let stats = m.groups()[0].stats();
+    assert_eq!(stats.evaluations, 2);
+    assert_eq!(stats.rule_evaluations, 4);
+    assert_eq!(stats.rule_failures, 2);
+    assert_eq!(stats.last_samples, 0);
     assert_eq!(raw(&db, &[("__name__", "s")]), vec![(at(1), 1.0)]);
 }

@@ -142,6 +142,9 @@ fn a_file_with_errors_keeps_the_previous_rules() {
     let mut m = RuleManager::new(RuleOptions::default(), tsdb_query::Engine::default());
     m.update(std::slice::from_ref(&good), at(0)).unwrap();
     assert_eq!(m.groups().len(), 2);
+    // The same file twice (overlapping globs): its groups once.
+    m.update(&[good.clone(), good.clone()], at(0)).unwrap();
+    assert_eq!(m.groups().len(), 2);
     let errors = m.update(&[good.clone(), bad.clone()], at(1)).unwrap_err();
     assert_eq!(errors.len(), 1);
     assert_eq!(
@@ -196,4 +199,12 @@ fn evaluation_slots_match_prometheus() {
             );
         }
     }
+}
+
+#[test]
+fn the_manager_can_move_between_threads() {
+    // The server keeps it behind a mutex and evaluates from its timer tasks.
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<RuleManager>();
+    send_sync::<tsdb_rules::EvalOutcome>();
 }
