@@ -20,6 +20,7 @@ const FILES: &[(&str, bool)] = &[
     ("order_pass", true),
     ("no_interval", true),
     ("template_zoo", true),
+    ("template_errors", true),
     ("errors_missing_rule_file", true),
     ("fail", false),
     ("order_fail", false),

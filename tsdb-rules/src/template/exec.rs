@@ -67,7 +67,7 @@ impl Value {
             Value::Samples(_) => "template.queryResult",
             Value::Time(_) => "*time.Time",
             Value::Data(_) => {
-                "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value interface {} }"
+                "struct { Labels map[string]string; ExternalLabels map[string]string; ExternalURL string; Value float64 }"
             }
         }
     }
@@ -151,7 +151,8 @@ pub(super) fn execute(
 }
 
 impl State<'_, '_> {
-    fn at(&mut self, pos: Pos, context: String) {
+    /// Records the node being evaluated, for error messages (Go's `s.at`).
+    pub fn at(&mut self, pos: Pos, context: String) {
         self.at = Some((pos, context));
     }
 

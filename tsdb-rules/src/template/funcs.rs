@@ -164,11 +164,11 @@ fn eval_typed(
         (Ty::Any, _) => st.eval_arg_any(dot, arg),
         (Ty::Str, Arg::Str(_, _, s)) => Ok(Value::Str(Rc::from(s.as_str()))),
         (Ty::Str, Arg::Bool(..) | Arg::Number(..) | Arg::Nil(..)) => {
-            let _ = st.eval_arg_any(dot, &Arg::Dot(arg.pos()));
+            st.at(arg.pos(), arg.to_string());
             Err(st.error(format!("expected string; found {arg}")))
         }
         (Ty::Sample | Ty::Samples, Arg::Bool(..) | Arg::Number(..) | Arg::Str(..)) => {
-            let _ = st.eval_arg_any(dot, &Arg::Dot(arg.pos()));
+            st.at(arg.pos(), arg.to_string());
             Err(st.error(format!("can't handle {arg} for arg of type {}", ty.name())))
         }
         (_, Arg::Nil(_)) => Ok(Value::Nil),
@@ -600,7 +600,7 @@ fn humanize_duration(mut v: f64) -> String {
 /// indefinite" value, the smallest int64 (so `humanizeDuration 1e21` is negative in
 /// Prometheus too).
 fn go_int64(v: f64) -> i64 {
-    if v.is_nan() || v >= 9_223_372_036_854_775_808.0 || v < -9_223_372_036_854_775_808.0 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&v) {
         i64::MIN
     } else {
         v as i64

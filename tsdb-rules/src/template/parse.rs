@@ -579,25 +579,27 @@ impl Parser<'_> {
         if !self.peek().is_some_and(|t| t.kind == Kind::Field) {
             return Ok(Some(node));
         }
+        // Go places the chained node at its first field (`newChain(t.peek().pos, …)`).
+        let chain_pos = self.pos(self.peek().map_or(0, |t| t.pos));
         let mut fields = Vec::new();
         while let Some(t) = self.peek().filter(|t| t.kind == Kind::Field) {
             fields.push(t.val[1..].to_string());
             self.i += 1;
         }
         Ok(Some(match node {
-            Arg::Field(p, mut names) => {
+            Arg::Field(_, mut names) => {
                 names.extend(fields);
-                Arg::Field(p, names)
+                Arg::Field(chain_pos, names)
             }
-            Arg::Variable(p, mut names) => {
+            Arg::Variable(_, mut names) => {
                 names.extend(fields);
-                Arg::Variable(p, names)
+                Arg::Variable(chain_pos, names)
             }
             Arg::Bool(..) | Arg::Str(..) | Arg::Number(..) | Arg::Nil(..) | Arg::Dot(..) => {
                 let at = self.tokens.get(self.i - 1).map_or(0, |t| t.pos);
                 return Err(self.err_at(at, format!("unexpected . after term \"{node}\"")));
             }
-            other => Arg::Chain(other.pos(), Box::new(other), fields),
+            other => Arg::Chain(chain_pos, Box::new(other), fields),
         }))
     }
 
