@@ -3,12 +3,12 @@
 //! `tsdb test rules` and under a test's fake clock.
 //!
 //! Module map: [`rulefile`] reads and checks rule files (rulefmt), [`check`] prints
-//! `promtool check rules`'s report; `template` is Prometheus's template language for
+//! `promtool check rules`'s report; [`template`] is Prometheus's template language for
 //! annotations and labels; [`recording`] and [`alerting`] evaluate one rule, [`group`]
 //! evaluates a group in order (stale markers, `ALERTS`/`ALERTS_FOR_STATE`, `for` state
 //! restored after a restart), [`sink`] is where results are written, [`manager`] holds the
 //! loaded groups and reloads them keeping state, [`api`] answers `/api/v1/rules` and
-//! `/api/v1/alerts`.
+//! `/api/v1/alerts`, [`unittest`] runs `promtool test rules` files.
 //!
 //! Stable API: [`RuleManager`], [`RuleGroup`], [`RuleOptions`], [`EvalOutcome`],
 //! [`NotifierAlert`], [`SampleSink`], [`check_rules_files`], [`rulefile`], [`api`].

@@ -581,7 +581,7 @@ fn run_group(
                     "    expr: {}, time: {}, err: {}",
                     quote(expr),
                     model_duration(t),
-                    query_error(&e)
+                    crate::rulefile::promql_error(&e)
                 ));
                 continue;
             }
@@ -620,17 +620,6 @@ fn run_group(
         }
     }
     errs
-}
-
-/// A query error as Prometheus words it: a parse error is `LINE:COL: parse error: …`.
-fn query_error(e: &tsdb_query::Error) -> String {
-    match e {
-        tsdb_query::Error::Parse {
-            message,
-            position: Some((line, col)),
-        } => format!("{line}:{col}: parse error: {message}"),
-        other => other.to_string(),
-    }
 }
 
 /// The input series, written into the database as evaluation reaches them: before the
