@@ -603,11 +603,11 @@ impl Receiver {
                         headers,
                         body,
                     });
-                    let (status, extra, answer) = script
-                        .lock()
-                        .unwrap()
-                        .pop_front()
-                        .unwrap_or((200, Vec::new(), String::new()));
+                    let (status, extra, answer) = script.lock().unwrap().pop_front().unwrap_or((
+                        200,
+                        Vec::new(),
+                        String::new(),
+                    ));
                     let mut response = format!(
                         "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
                         answer.len()
