@@ -6,8 +6,12 @@
 //! aggregation groups, inhibition and silences; the durable outbox (redb) and its delivery
 //! workers; the webhook, PagerDuty, email and phone notifiers.
 
+pub mod config;
+pub mod matcher;
 pub mod model;
 pub mod receiver;
+pub mod route;
+pub mod timeinterval;
 
 pub use model::{fingerprint, Alert, Fingerprint, LabelSet, Notification};
 pub use receiver::{Global, Receiver};
