@@ -7,10 +7,13 @@
 //! workers; the webhook, PagerDuty, email and phone notifiers.
 
 pub mod config;
+pub mod inhibit;
 pub mod matcher;
 pub mod model;
 pub mod receiver;
 pub mod route;
+pub mod silence;
+mod store;
 pub mod timeinterval;
 
 pub use model::{fingerprint, Alert, Fingerprint, LabelSet, Notification};
