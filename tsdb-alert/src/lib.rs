@@ -7,9 +7,12 @@
 //! workers; the webhook, PagerDuty, email and phone notifiers.
 
 pub mod config;
+pub mod dispatch;
 pub mod inhibit;
+pub mod manager;
 pub mod matcher;
 pub mod model;
+pub mod nflog;
 pub mod receiver;
 pub mod route;
 pub mod silence;
@@ -18,3 +21,4 @@ pub mod timeinterval;
 
 pub use model::{fingerprint, Alert, Fingerprint, LabelSet, Notification};
 pub use receiver::{Global, Receiver};
+pub use store::StoreError;
