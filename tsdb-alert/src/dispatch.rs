@@ -201,7 +201,7 @@ pub fn alert_order(a: &Alert, b: &Alert) -> Ordering {
 
 /// Prometheus common's `LabelSet.Before`: shorter sets first, then by the first differing
 /// name (a set missing it first), then value.
-fn label_set_order(a: &LabelSet, b: &LabelSet) -> Ordering {
+pub(crate) fn label_set_order(a: &LabelSet, b: &LabelSet) -> Ordering {
     match a.len().cmp(&b.len()) {
         Ordering::Equal => {}
         o => return o,

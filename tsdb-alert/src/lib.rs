@@ -6,6 +6,7 @@
 //! aggregation groups, inhibition and silences; the durable outbox (redb) and its delivery
 //! workers; the webhook, PagerDuty, email and phone notifiers.
 
+pub mod api;
 pub mod config;
 pub mod dispatch;
 pub mod inhibit;
