@@ -116,7 +116,10 @@ pub fn post_alerts(m: &mut Manager, body: &[u8], now_ms: i64) -> Reply {
         let Some(mut labels) = p.labels else {
             return swagger_error(422, format!("{i}.labels in body is required"));
         };
-        let (starts, ends) = match (parse_time(p.starts_at.as_deref()), parse_time(p.ends_at.as_deref())) {
+        let (starts, ends) = match (
+            parse_time(p.starts_at.as_deref()),
+            parse_time(p.ends_at.as_deref()),
+        ) {
             (Ok(s), Ok(e)) => (s, e),
             (Err(e), _) | (_, Err(e)) => return swagger_error(400, e),
         };
@@ -200,7 +203,10 @@ fn gettable(a: &Alert, status: AlertStatus, receivers: Vec<String>) -> GettableA
         annotations: a.annotations.clone(),
         ends_at: a.ends_at_ms.map_or_else(|| datetime(GO_ZERO_MS), datetime),
         fingerprint: a.fingerprint().to_string(),
-        receivers: receivers.into_iter().map(|name| ReceiverName { name }).collect(),
+        receivers: receivers
+            .into_iter()
+            .map(|name| ReceiverName { name })
+            .collect(),
         starts_at: datetime(a.starts_at_ms),
         status: GettableAlertStatus {
             state: status.state(),
@@ -347,9 +353,8 @@ pub fn get_alert_groups(m: &Manager, query: &[(String, String)], now_ms: i64) ->
             .into_iter()
             .filter_map(|a| {
                 let current = m.alerts().get(&a.fingerprint()).map_or(a, |s| &s.alert);
-                filtered(m, &f, current, now_ms).map(|st| {
-                    gettable(current, st, m.receivers_for(&current.labels))
-                })
+                filtered(m, &f, current, now_ms)
+                    .map(|st| gettable(current, st, m.receivers_for(&current.labels)))
             })
             .collect();
         if !alerts.is_empty() {
@@ -491,10 +496,16 @@ pub fn post_silences(m: &mut Manager, body: &[u8], now_ms: i64) -> Reply {
         }
     };
     if starts >= ends {
-        return Reply::error(400, "Failed to create silence: start time must be before end time");
+        return Reply::error(
+            400,
+            "Failed to create silence: start time must be before end time",
+        );
     }
     if ends < now_ms {
-        return Reply::error(400, "Failed to create silence: end time can't be in the past");
+        return Reply::error(
+            400,
+            "Failed to create silence: end time can't be in the past",
+        );
     }
     let silence = Silence {
         id: p.id.unwrap_or_default(),
@@ -604,7 +615,10 @@ mod tests {
         assert_eq!(datetime(1_500), "1970-01-01T00:00:01.500Z");
         assert_eq!(datetime(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(parse_time(Some("0001-01-01T00:00:00Z")), Ok(None));
-        assert_eq!(parse_time(Some("1970-01-01T00:00:01.5+00:00")), Ok(Some(1_500)));
+        assert_eq!(
+            parse_time(Some("1970-01-01T00:00:01.5+00:00")),
+            Ok(Some(1_500))
+        );
         assert!(parse_time(Some("yesterday")).is_err());
     }
 

@@ -253,7 +253,10 @@ impl Config {
                 return invalid("missing name in receiver".into());
             }
             if !names.insert(r.name.as_str()) {
-                return invalid(format!("notification config name {:?} is not unique", r.name));
+                return invalid(format!(
+                    "notification config name {:?} is not unique",
+                    r.name
+                ));
             }
         }
         if route.receiver.as_deref().unwrap_or("").is_empty() {
@@ -321,7 +324,9 @@ fn check_time_intervals(r: &RouteConfig, names: &HashSet<String>) -> Result<(), 
             return Err(format!("undefined time interval {ti:?} used in route"));
         }
     }
-    r.routes.iter().try_for_each(|c| check_time_intervals(c, names))
+    r.routes
+        .iter()
+        .try_for_each(|c| check_time_intervals(c, names))
 }
 
 /// A Prometheus duration in YAML (`30s`, `1h30m`).
@@ -545,6 +550,11 @@ impl<'de> Deserialize<'de> for InhibitRuleConfig {
     }
 }
 
+/// A deserializer error from any message (serde's `Error::custom`, usable in `map_err`).
+fn custom<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
+    E::custom(message)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -558,9 +568,4 @@ mod tests {
         assert!(parse_duration("").is_err());
         assert!(parse_duration("5").is_err());
     }
-}
-
-/// A deserializer error from any message (serde's `Error::custom`, usable in `map_err`).
-fn custom<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
-    E::custom(message)
 }

@@ -233,7 +233,10 @@ mod tests {
 
     fn alert(pairs: &[(&str, &str)], start: i64) -> Alert {
         Alert {
-            labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             annotations: LabelSet::new(),
             starts_at_ms: start,
             ends_at_ms: Some(i64::MAX),

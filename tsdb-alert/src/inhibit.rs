@@ -74,7 +74,10 @@ mod tests {
 
     fn alert(pairs: &[(&str, &str)], ends: Option<i64>) -> Alert {
         Alert {
-            labels: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            labels: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             annotations: LabelSet::new(),
             starts_at_ms: 0,
             ends_at_ms: ends,
@@ -84,7 +87,8 @@ mod tests {
     }
 
     fn inhibitor(rules: &str) -> Inhibitor {
-        let text = format!("route: {{receiver: r}}\nreceivers: [{{name: r}}]\ninhibit_rules:\n{rules}");
+        let text =
+            format!("route: {{receiver: r}}\nreceivers: [{{name: r}}]\ninhibit_rules:\n{rules}");
         match Config::parse(&text) {
             Ok(c) => Inhibitor::new(&c.inhibit_rules),
             Err(e) => panic!("{e}"),
@@ -96,14 +100,45 @@ mod tests {
         let ih = inhibitor(
             "- source_matchers: [severity=critical]\n  target_matchers: [severity=warning]\n  equal: [cluster]\n",
         );
-        let source = alert(&[("alertname", "Down"), ("severity", "critical"), ("cluster", "a")], None);
+        let source = alert(
+            &[
+                ("alertname", "Down"),
+                ("severity", "critical"),
+                ("cluster", "a"),
+            ],
+            None,
+        );
         let alerts = [source.clone()];
-        let target = alert(&[("alertname", "Slow"), ("severity", "warning"), ("cluster", "a")], None);
-        let other = alert(&[("alertname", "Slow"), ("severity", "warning"), ("cluster", "b")], None);
-        assert_eq!(ih.inhibited_by(&target.labels, alerts.iter(), 10), Some(source.fingerprint()));
+        let target = alert(
+            &[
+                ("alertname", "Slow"),
+                ("severity", "warning"),
+                ("cluster", "a"),
+            ],
+            None,
+        );
+        let other = alert(
+            &[
+                ("alertname", "Slow"),
+                ("severity", "warning"),
+                ("cluster", "b"),
+            ],
+            None,
+        );
+        assert_eq!(
+            ih.inhibited_by(&target.labels, alerts.iter(), 10),
+            Some(source.fingerprint())
+        );
         assert_eq!(ih.inhibited_by(&other.labels, alerts.iter(), 10), None);
         // A resolved source no longer inhibits.
-        let resolved = [alert(&[("alertname", "Down"), ("severity", "critical"), ("cluster", "a")], Some(5))];
+        let resolved = [alert(
+            &[
+                ("alertname", "Down"),
+                ("severity", "critical"),
+                ("cluster", "a"),
+            ],
+            Some(5),
+        )];
         assert_eq!(ih.inhibited_by(&target.labels, resolved.iter(), 10), None);
         // A missing equal label equals a missing one.
         let ih = inhibitor("- source_match: {severity: critical}\n  target_match_re: {severity: 'warn.*'}\n  equal: [zone]\n");
@@ -112,7 +147,9 @@ mod tests {
 
     #[test]
     fn two_sided_matches_do_not_inhibit_each_other() {
-        let ih = inhibitor("- source_matchers: [alertname=X]\n  target_matchers: [alertname=X]\n  equal: [job]\n");
+        let ih = inhibitor(
+            "- source_matchers: [alertname=X]\n  target_matchers: [alertname=X]\n  equal: [job]\n",
+        );
         let a = alert(&[("alertname", "X"), ("job", "j"), ("i", "1")], None);
         let b = alert(&[("alertname", "X"), ("job", "j"), ("i", "2")], None);
         let alerts = [a.clone(), b.clone()];

@@ -410,7 +410,10 @@ impl Manager {
             external_url: self.options.external_url.clone(),
             flushed_at_ms: now,
         });
-        Some((notification, self.nflog.entry(firing_set, resolved_set, now)))
+        Some((
+            notification,
+            self.nflog.entry(firing_set, resolved_set, now),
+        ))
     }
 
     /// Drops expired silences and log entries, and resolved alerts no group holds.
@@ -519,9 +522,7 @@ pub async fn run(
             _ = shutdown.notified() => return,
         }
         let now = system_now_ms();
-        let result = manager
-            .lock()
-            .tick_with(now, |txn, ns| sink.store(txn, ns));
+        let result = manager.lock().tick_with(now, |txn, ns| sink.store(txn, ns));
         match result {
             Ok(ns) if !ns.is_empty() => sink.committed(&ns),
             Ok(_) => {}

@@ -217,8 +217,11 @@ pub fn parse_matcher(s: &str) -> Result<Matcher, MatcherError> {
         Some(r) => (r, true),
         None => (raw_full, false),
     };
-    let unescaped_quote =
-        || MatcherError(format!("matcher value contains unescaped double quote: {raw_full}"));
+    let unescaped_quote = || {
+        MatcherError(format!(
+            "matcher value contains unescaped double quote: {raw_full}"
+        ))
+    };
     let mut value = String::with_capacity(raw.len());
     let mut escaped = false;
     for (i, c) in raw.char_indices() {
@@ -280,14 +283,23 @@ mod tests {
     fn parses_alertmanager_examples() {
         let ms = parse_matchers(r#"{foo = "bar", dings != "bums", }"#).unwrap_or_default();
         assert_eq!(ms.len(), 2);
-        assert_eq!((ms[0].name.as_str(), ms[0].op, ms[0].value.as_str()), ("foo", MatchOp::Equal, "bar"));
-        assert_eq!((ms[1].name.as_str(), ms[1].op, ms[1].value.as_str()), ("dings", MatchOp::NotEqual, "bums"));
+        assert_eq!(
+            (ms[0].name.as_str(), ms[0].op, ms[0].value.as_str()),
+            ("foo", MatchOp::Equal, "bar")
+        );
+        assert_eq!(
+            (ms[1].name.as_str(), ms[1].op, ms[1].value.as_str()),
+            ("dings", MatchOp::NotEqual, "bums")
+        );
         let ms = parse_matchers("foo=bar,dings!=bums").unwrap_or_default();
         assert_eq!(ms.len(), 2);
         let ms = parse_matchers(r#"{quote="She said: \"Hi, ladies! That's gender-neutral…\""}"#)
             .unwrap_or_default();
         assert_eq!(ms.len(), 1);
-        assert_eq!(ms[0].value, "She said: \"Hi, ladies! That's gender-neutral…\"");
+        assert_eq!(
+            ms[0].value,
+            "She said: \"Hi, ladies! That's gender-neutral…\""
+        );
         let m = one(r#"statuscode=~"5..""#);
         assert!(m.matches_value("503"));
         assert!(!m.matches_value("5033"));

@@ -192,23 +192,86 @@ mod tests {
         let repeat = 10_000;
         let now = 100_000;
         // No entry: only firing alerts.
-        assert!(needs_update(None, &set(&[2, 3, 4]), &set(&[]), repeat, true, now));
-        assert!(!needs_update(None, &set(&[]), &set(&[2, 3, 4]), repeat, true, now));
+        assert!(needs_update(
+            None,
+            &set(&[2, 3, 4]),
+            &set(&[]),
+            repeat,
+            true,
+            now
+        ));
+        assert!(!needs_update(
+            None,
+            &set(&[]),
+            &set(&[2, 3, 4]),
+            repeat,
+            true,
+            now
+        ));
         // New firing alert.
         let e = entry(&[1, 2, 3], &[], now - 1);
-        assert!(needs_update(Some(&e), &set(&[2, 3, 4]), &set(&[]), repeat, true, now));
+        assert!(needs_update(
+            Some(&e),
+            &set(&[2, 3, 4]),
+            &set(&[]),
+            repeat,
+            true,
+            now
+        ));
         // Unchanged, repeat not passed.
-        assert!(!needs_update(Some(&e), &set(&[1, 2, 3]), &set(&[]), repeat, true, now));
+        assert!(!needs_update(
+            Some(&e),
+            &set(&[1, 2, 3]),
+            &set(&[]),
+            repeat,
+            true,
+            now
+        ));
         // Repeat passed.
         let old = entry(&[1, 2, 3], &[], now - repeat - 1);
-        assert!(needs_update(Some(&old), &set(&[1, 2, 3]), &set(&[]), repeat, true, now));
+        assert!(needs_update(
+            Some(&old),
+            &set(&[1, 2, 3]),
+            &set(&[]),
+            repeat,
+            true,
+            now
+        ));
         // A firing subset with a newly resolved alert: only if send_resolved.
         let e = entry(&[1, 2, 3], &[4], now - 1);
-        assert!(needs_update(Some(&e), &set(&[1, 2]), &set(&[3, 4]), repeat, true, now));
-        assert!(!needs_update(Some(&e), &set(&[1, 2]), &set(&[3, 4]), repeat, false, now));
+        assert!(needs_update(
+            Some(&e),
+            &set(&[1, 2]),
+            &set(&[3, 4]),
+            repeat,
+            true,
+            now
+        ));
+        assert!(!needs_update(
+            Some(&e),
+            &set(&[1, 2]),
+            &set(&[3, 4]),
+            repeat,
+            false,
+            now
+        ));
         // All resolved: notify if something was firing, whatever send_resolved.
-        assert!(needs_update(Some(&e), &set(&[]), &set(&[1, 2, 3, 4]), repeat, false, now));
+        assert!(needs_update(
+            Some(&e),
+            &set(&[]),
+            &set(&[1, 2, 3, 4]),
+            repeat,
+            false,
+            now
+        ));
         let quiet = entry(&[], &[1], now - 1);
-        assert!(!needs_update(Some(&quiet), &set(&[]), &set(&[1, 2]), repeat, true, now));
+        assert!(!needs_update(
+            Some(&quiet),
+            &set(&[]),
+            &set(&[1, 2]),
+            repeat,
+            true,
+            now
+        ));
     }
 }

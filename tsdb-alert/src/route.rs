@@ -67,7 +67,12 @@ impl Route {
         Route::build(root, &defaults, None, &mut next_id)
     }
 
-    fn build(cr: &RouteConfig, parent: &RouteOpts, parent_key: Option<&str>, next_id: &mut usize) -> Route {
+    fn build(
+        cr: &RouteConfig,
+        parent: &RouteOpts,
+        parent_key: Option<&str>,
+        next_id: &mut usize,
+    ) -> Route {
         let mut opts = parent.clone();
         if let Some(r) = cr.receiver.as_ref().filter(|r| !r.is_empty()) {
             opts.receiver = r.clone();
@@ -331,7 +336,15 @@ routes:
             ),
             (
                 labels(&[("group_by", "role")]),
-                vec![("notify-def", &["role"], false, gw, gi, ri, r#"{}/{group_by="role"}"#)],
+                vec![(
+                    "notify-def",
+                    &["role"],
+                    false,
+                    gw,
+                    gi,
+                    ri,
+                    r#"{}/{group_by="role"}"#,
+                )],
             ),
             (
                 labels(&[("env", "testing"), ("group_by", "role")]),

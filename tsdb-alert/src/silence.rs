@@ -341,7 +341,8 @@ mod tests {
 
     fn db() -> (tempfile::TempDir, Arc<redb::Database>) {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let db = redb::Database::create(dir.path().join("am.redb")).unwrap_or_else(|e| panic!("{e}"));
+        let db =
+            redb::Database::create(dir.path().join("am.redb")).unwrap_or_else(|e| panic!("{e}"));
         (dir, Arc::new(db))
     }
 
@@ -366,14 +367,19 @@ mod tests {
     }
 
     fn labels(pairs: &[(&str, &str)]) -> LabelSet {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn lifecycle_and_muting() {
         let (_dir, db) = db();
         let mut s = Silences::open(db, DEFAULT_RETENTION_MS).unwrap_or_else(|e| panic!("{e}"));
-        let id = s.set(silence(&[("job", "a")], 1_000, 5_000), 2_000).unwrap_or_default();
+        let id = s
+            .set(silence(&[("job", "a")], 1_000, 5_000), 2_000)
+            .unwrap_or_default();
         assert_eq!(id.len(), 36);
         let sil = s.get(&id).cloned().unwrap_or_else(|| panic!("missing"));
         // A start in the past is moved to now.
@@ -393,7 +399,9 @@ mod tests {
     fn update_semantics() {
         let (_dir, db) = db();
         let mut s = Silences::open(db, DEFAULT_RETENTION_MS).unwrap_or_else(|e| panic!("{e}"));
-        let id = s.set(silence(&[("job", "a")], 1_000, 10_000), 1_000).unwrap_or_default();
+        let id = s
+            .set(silence(&[("job", "a")], 1_000, 10_000), 1_000)
+            .unwrap_or_default();
         // Same matchers and start, a later end: updated in place.
         let mut upd = s.get(&id).cloned().unwrap_or_else(|| panic!("missing"));
         upd.ends_at_ms = 20_000;
@@ -405,10 +413,18 @@ mod tests {
         changed.matchers = silence(&[("job", "b")], 0, 0).matchers;
         let new_id = s.set(changed, 3_000).unwrap_or_default();
         assert_ne!(new_id, id);
-        assert_eq!(s.get(&id).map(|s| s.state(3_001)), Some(SilenceState::Expired));
-        assert_eq!(s.get(&new_id).map(|s| s.state(3_001)), Some(SilenceState::Active));
+        assert_eq!(
+            s.get(&id).map(|s| s.state(3_001)),
+            Some(SilenceState::Expired)
+        );
+        assert_eq!(
+            s.get(&new_id).map(|s| s.state(3_001)),
+            Some(SilenceState::Active)
+        );
         // A pending silence is updated in place while its start stays in the future.
-        let pid = s.set(silence(&[("x", "y")], 50_000, 60_000), 3_000).unwrap_or_default();
+        let pid = s
+            .set(silence(&[("x", "y")], 50_000, 60_000), 3_000)
+            .unwrap_or_default();
         let mut p = s.get(&pid).cloned().unwrap_or_else(|| panic!("missing"));
         p.starts_at_ms = 40_000;
         assert_eq!(s.set(p, 4_000).as_deref(), Ok(pid.as_str()));
@@ -428,7 +444,8 @@ mod tests {
     fn validation_is_alertmanagers() {
         let (_dir, db) = db();
         let mut s = Silences::open(db, DEFAULT_RETENTION_MS).unwrap_or_else(|e| panic!("{e}"));
-        let err = |r: Result<String, SilenceError>| r.err().map(|e| e.to_string()).unwrap_or_default();
+        let err =
+            |r: Result<String, SilenceError>| r.err().map(|e| e.to_string()).unwrap_or_default();
         assert_eq!(
             err(s.set(silence(&[], 0, 10), 0)),
             "silence invalid: at least one matcher required"
@@ -451,7 +468,9 @@ mod tests {
         {
             let db = Arc::new(redb::Database::create(&path).unwrap_or_else(|e| panic!("{e}")));
             let mut s = Silences::open(db, 1_000).unwrap_or_else(|e| panic!("{e}"));
-            id = s.set(silence(&[("job", "a")], 0, 5_000), 0).unwrap_or_default();
+            id = s
+                .set(silence(&[("job", "a")], 0, 5_000), 0)
+                .unwrap_or_default();
         }
         let db = Arc::new(redb::Database::create(&path).unwrap_or_else(|e| panic!("{e}")));
         let mut s = Silences::open(db, 1_000).unwrap_or_else(|e| panic!("{e}"));

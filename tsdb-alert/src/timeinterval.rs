@@ -80,7 +80,9 @@ impl<'de> Deserialize<'de> for TimeRange {
         let start = parse_time(&raw.start_time).map_err(custom)?;
         let end = parse_time(&raw.end_time).map_err(custom)?;
         if start >= end {
-            return Err(custom("start time cannot be equal or greater than end time"));
+            return Err(custom(
+                "start time cannot be equal or greater than end time",
+            ));
         }
         Ok(TimeRange {
             start_minute: start,
@@ -96,7 +98,10 @@ fn parse_time(s: &str) -> Result<u32, String> {
     if h.len() != 2 || m.len() != 2 || !h.bytes().chain(m.bytes()).all(|b| b.is_ascii_digit()) {
         return Err(invalid());
     }
-    let (h, m): (u32, u32) = (h.parse().map_err(|_| invalid())?, m.parse().map_err(|_| invalid())?);
+    let (h, m): (u32, u32) = (
+        h.parse().map_err(|_| invalid())?,
+        m.parse().map_err(|_| invalid())?,
+    );
     if (h > 23 || m > 59) && !(h == 24 && m == 0) {
         return Err(invalid());
     }
@@ -287,7 +292,9 @@ impl Location {
         let hours: i32 = match name {
             "UTC" | "Etc/UTC" | "GMT" | "Etc/GMT" | "Etc/UCT" | "UCT" | "Etc/Zulu" | "Zulu" => 0,
             _ => {
-                let n = name.strip_prefix("Etc/GMT").ok_or_else(|| unsupported(name))?;
+                let n = name
+                    .strip_prefix("Etc/GMT")
+                    .ok_or_else(|| unsupported(name))?;
                 let (sign, digits) = match n.split_at_checked(1) {
                     Some(("+", d)) => (-1, d),
                     Some(("-", d)) => (1, d),
@@ -359,7 +366,11 @@ impl TimeInterval {
             let dim = days_in_month(t.year(), t.month());
             let day = t.day() as i32;
             let inside = days.iter().any(|r| {
-                let begin = if r.begin < 0 { dim + r.begin + 1 } else { r.begin };
+                let begin = if r.begin < 0 {
+                    dim + r.begin + 1
+                } else {
+                    r.begin
+                };
                 let end = if r.end < 0 { dim + r.end + 1 } else { r.end };
                 if begin > dim {
                     return false;
@@ -389,6 +400,11 @@ impl TimeInterval {
         }
         true
     }
+}
+
+/// A deserializer error from any message (serde's `Error::custom`, usable in `map_err`).
+fn custom<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
+    E::custom(message)
 }
 
 #[cfg(test)]
@@ -448,20 +464,21 @@ mod tests {
                 .map(|e| e.to_string())
                 .unwrap_or_default()
         };
-        assert!(refusal("weekdays: ['friday:monday']").contains("start day cannot be before end day"));
+        assert!(
+            refusal("weekdays: ['friday:monday']").contains("start day cannot be before end day")
+        );
         assert!(refusal("weekdays: ['funday']").contains("funday is not a valid weekday"));
         assert!(refusal("days_of_month: ['0']").contains("0 is not a valid day of the month"));
         assert!(refusal("days_of_month: ['-1:5']").contains("end day must be negative"));
-        assert!(refusal("months: ['may:april']").contains("end month april is before start month may"));
+        assert!(
+            refusal("months: ['may:april']").contains("end month april is before start month may")
+        );
         assert!(refusal("times: [{start_time: '10:00', end_time: '09:00'}]")
             .contains("start time cannot be equal or greater than end time"));
-        assert!(refusal("times: [{start_time: '25:00', end_time: '26:00'}]").contains("invalid format"));
+        assert!(
+            refusal("times: [{start_time: '25:00', end_time: '26:00'}]").contains("invalid format")
+        );
         assert!(refusal("location: 'Europe/Paris'").contains("\"Europe/Paris\" is not supported"));
         assert!(refusal("location: 'Local'").contains("\"Local\" is not supported"));
     }
-}
-
-/// A deserializer error from any message (serde's `Error::custom`, usable in `map_err`).
-fn custom<E: serde::de::Error>(message: impl std::fmt::Display) -> E {
-    E::custom(message)
 }

@@ -77,8 +77,7 @@ fn routing_matches_amtool() {
                     .into_iter()
                     .filter(|(_, v)| !v.is_empty())
                     .collect();
-                    let args: Vec<String> =
-                        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    let args: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
                     let out = Command::new(&amtool)
                         .args(["config", "routes", "test", "--config.file"])
                         .arg(&file)

@@ -133,28 +133,62 @@ fn amtool_lists_silences_and_expires() {
     let url = serve(Arc::new(Mutex::new(m)));
 
     // amtool posts alerts too (`amtool alert add`).
-    amtool(&url, &["alert", "add", "alertname=DiskFull", "instance=db1", "--annotation=summary=disk"]);
-    amtool(&url, &["alert", "add", "alertname=HighLoad", "instance=web1"]);
+    amtool(
+        &url,
+        &[
+            "alert",
+            "add",
+            "alertname=DiskFull",
+            "instance=db1",
+            "--annotation=summary=disk",
+        ],
+    );
+    amtool(
+        &url,
+        &["alert", "add", "alertname=HighLoad", "instance=web1"],
+    );
     let listed = amtool(&url, &["alert", "query"]);
-    assert!(listed.contains("DiskFull") && listed.contains("HighLoad"), "{listed}");
-    let json = amtool(&url, &["-o", "json", "alert", "query", "alertname=DiskFull"]);
-    assert!(json.contains("\"instance\":\"db1\"") && !json.contains("HighLoad"), "{json}");
+    assert!(
+        listed.contains("DiskFull") && listed.contains("HighLoad"),
+        "{listed}"
+    );
+    let json = amtool(
+        &url,
+        &["-o", "json", "alert", "query", "alertname=DiskFull"],
+    );
+    assert!(
+        json.contains("\"instance\":\"db1\"") && !json.contains("HighLoad"),
+        "{json}"
+    );
 
     // Silence one: it leaves the default (active) listing, shows with -s.
     let id = amtool(
         &url,
-        &["silence", "add", "alertname=DiskFull", "--comment=maintenance", "--duration=1h", "--author=ops"],
+        &[
+            "silence",
+            "add",
+            "alertname=DiskFull",
+            "--comment=maintenance",
+            "--duration=1h",
+            "--author=ops",
+        ],
     );
     let id = id.trim().to_owned();
     assert_eq!(id.len(), 36, "{id}");
     let active = amtool(&url, &["alert", "query"]);
-    assert!(!active.contains("DiskFull") && active.contains("HighLoad"), "{active}");
+    assert!(
+        !active.contains("DiskFull") && active.contains("HighLoad"),
+        "{active}"
+    );
     let silenced = amtool(&url, &["alert", "query", "-s"]);
     assert!(silenced.contains("DiskFull"), "{silenced}");
     let ids = amtool(&url, &["silence", "query", "-q"]);
     assert_eq!(ids.trim(), id);
     let extended = amtool(&url, &["silence", "query", "alertname=DiskFull"]);
-    assert!(extended.contains("maintenance") && extended.contains("ops"), "{extended}");
+    assert!(
+        extended.contains("maintenance") && extended.contains("ops"),
+        "{extended}"
+    );
 
     // Expire it: gone from the active silences, the alert active again.
     amtool(&url, &["silence", "expire", &id]);

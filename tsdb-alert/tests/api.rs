@@ -89,7 +89,10 @@ fn listing_alerts_with_status_receivers_and_filters() {
         {"labels": {"alertname": "B", "severity": "info"}, "startsAt": "2024-01-01T00:00:00Z",
          "endsAt": "2024-01-01T00:00:30Z"},
     ]);
-    assert_eq!(api::post_alerts(&mut m, alerts.to_string().as_bytes(), T0).status, 200);
+    assert_eq!(
+        api::post_alerts(&mut m, alerts.to_string().as_bytes(), T0).status,
+        200
+    );
     let r = api::get_alerts(&m, &[], T0 + 10_000);
     assert_eq!(r.status, 200);
     let list = body(&r);
@@ -100,8 +103,14 @@ fn listing_alerts_with_status_receivers_and_filters() {
         .find(|a| a["labels"]["severity"] == "page")
         .cloned()
         .unwrap_or_default();
-    assert_eq!(page["receivers"], json!([{"name": "pager"}, {"name": "team"}]));
-    assert_eq!(page["status"], json!({"state": "active", "silencedBy": [], "inhibitedBy": []}));
+    assert_eq!(
+        page["receivers"],
+        json!([{"name": "pager"}, {"name": "team"}])
+    );
+    assert_eq!(
+        page["status"],
+        json!({"state": "active", "silencedBy": [], "inhibitedBy": []})
+    );
     assert_eq!(page["startsAt"], "2024-01-01T00:00:00.000Z");
     // No end given: resolve_timeout (5m) from the post.
     assert_eq!(page["endsAt"], "2024-01-01T00:05:00.000Z");
@@ -129,15 +138,30 @@ fn listing_alerts_with_status_receivers_and_filters() {
             .map_or(0, Vec::len)
     };
     assert_eq!(count(&[("filter", "alertname=A")], T0), 2);
-    assert_eq!(count(&[("filter", "alertname=A"), ("filter", "severity=~\"p.*\"")], T0), 1);
+    assert_eq!(
+        count(
+            &[("filter", "alertname=A"), ("filter", "severity=~\"p.*\"")],
+            T0
+        ),
+        1
+    );
     assert_eq!(count(&[("inhibited", "false")], T0), 2);
     assert_eq!(count(&[("active", "false")], T0), 1);
     assert_eq!(count(&[("receiver", "pager")], T0), 1);
     // Resolved alerts are not listed.
     assert_eq!(count(&[], T0 + M), 2);
-    assert_eq!(api::get_alerts(&m, &q(&[("filter", "a b")]), T0).status, 400);
-    assert_eq!(api::get_alerts(&m, &q(&[("receiver", "(")]), T0).status, 400);
-    assert_eq!(api::get_alerts(&m, &q(&[("active", "maybe")]), T0).status, 400);
+    assert_eq!(
+        api::get_alerts(&m, &q(&[("filter", "a b")]), T0).status,
+        400
+    );
+    assert_eq!(
+        api::get_alerts(&m, &q(&[("receiver", "(")]), T0).status,
+        400
+    );
+    assert_eq!(
+        api::get_alerts(&m, &q(&[("active", "maybe")]), T0).status,
+        400
+    );
 }
 
 #[test]
@@ -149,7 +173,10 @@ fn alert_groups() {
         {"labels": {"alertname": "A", "severity": "page", "instance": "2"}},
         {"labels": {"alertname": "B"}},
     ]);
-    assert_eq!(api::post_alerts(&mut m, alerts.to_string().as_bytes(), T0).status, 200);
+    assert_eq!(
+        api::post_alerts(&mut m, alerts.to_string().as_bytes(), T0).status,
+        200
+    );
     let groups = body(&api::get_alert_groups(&m, &[], T0));
     let summary: Vec<(Value, Value, usize)> = groups
         .as_array()
@@ -180,13 +207,17 @@ fn alert_groups() {
 fn silences_through_the_api() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut m = manager(&dir);
-    let post = |m: &mut Manager, v: Value, now: i64| api::post_silences(m, v.to_string().as_bytes(), now);
+    let post =
+        |m: &mut Manager, v: Value, now: i64| api::post_silences(m, v.to_string().as_bytes(), now);
     let sil = json!({"matchers": [{"name": "alertname", "value": "A", "isRegex": false, "isEqual": true}],
                      "startsAt": "2024-01-01T00:00:00Z", "endsAt": "2024-01-01T02:00:00Z",
                      "createdBy": "me", "comment": "maintenance"});
     let r = post(&mut m, sil.clone(), T0);
     assert_eq!(r.status, 200, "{}", r.body);
-    let id = body(&r)["silenceID"].as_str().unwrap_or_default().to_owned();
+    let id = body(&r)["silenceID"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     assert_eq!(id.len(), 36);
     let got = body(&api::get_silence(&m, &id, T0 + M));
     assert_eq!(got["status"]["state"], "active");
@@ -203,13 +234,19 @@ fn silences_through_the_api() {
     let mut longer = sil.clone();
     longer["id"] = json!(id);
     longer["endsAt"] = json!("2024-01-01T03:00:00Z");
-    assert_eq!(body(&post(&mut m, longer, T0 + 2 * M))["silenceID"], json!(id));
+    assert_eq!(
+        body(&post(&mut m, longer, T0 + 2 * M))["silenceID"],
+        json!(id)
+    );
     let mut other = sil.clone();
     other["id"] = json!(id);
     other["matchers"][0]["value"] = json!("B");
     let new_id = body(&post(&mut m, other, T0 + 3 * M))["silenceID"].clone();
     assert_ne!(new_id, json!(id));
-    assert_eq!(body(&api::get_silence(&m, &id, T0 + 4 * M))["status"]["state"], "expired");
+    assert_eq!(
+        body(&api::get_silence(&m, &id, T0 + 4 * M))["status"]["state"],
+        "expired"
+    );
     // Listing: active first; filter by silence matchers.
     let list = body(&api::get_silences(&m, &[], T0 + 4 * M));
     let states: Vec<Value> = list
@@ -220,24 +257,43 @@ fn silences_through_the_api() {
         .map(|s| s["status"]["state"].clone())
         .collect();
     assert_eq!(states, [json!("active"), json!("expired")]);
-    let filtered = body(&api::get_silences(&m, &q(&[("filter", "alertname=B")]), T0 + 4 * M));
+    let filtered = body(&api::get_silences(
+        &m,
+        &q(&[("filter", "alertname=B")]),
+        T0 + 4 * M,
+    ));
     assert_eq!(filtered.as_array().map(Vec::len), Some(1));
     assert_eq!(filtered[0]["id"], new_id);
     // Expire, and the errors Alertmanager gives.
     let new_id = new_id.as_str().unwrap_or_default().to_owned();
     assert_eq!(api::delete_silence(&mut m, &new_id, T0 + 5 * M).status, 200);
-    assert_eq!(body(&api::get_silence(&m, &new_id, T0 + 6 * M))["status"]["state"], "expired");
+    assert_eq!(
+        body(&api::get_silence(&m, &new_id, T0 + 6 * M))["status"]["state"],
+        "expired"
+    );
     assert_eq!(api::delete_silence(&mut m, "nope", T0).status, 500);
     assert_eq!(api::get_silence(&m, "nope", T0).status, 404);
     let mut backwards = sil.clone();
     backwards["endsAt"] = json!("2023-12-31T00:00:00Z");
     let r = post(&mut m, backwards, T0);
-    assert_eq!((r.status, body(&r)), (400, json!("Failed to create silence: start time must be before end time")));
+    assert_eq!(
+        (r.status, body(&r)),
+        (
+            400,
+            json!("Failed to create silence: start time must be before end time")
+        )
+    );
     let mut past = sil.clone();
     past["startsAt"] = json!("2023-12-30T00:00:00Z");
     past["endsAt"] = json!("2023-12-31T00:00:00Z");
     let r = post(&mut m, past, T0);
-    assert_eq!((r.status, body(&r)), (400, json!("Failed to create silence: end time can't be in the past")));
+    assert_eq!(
+        (r.status, body(&r)),
+        (
+            400,
+            json!("Failed to create silence: end time can't be in the past")
+        )
+    );
     let mut unknown = sil.clone();
     unknown["id"] = json!("00000000-0000-0000-0000-000000000000");
     assert_eq!(post(&mut m, unknown, T0).status, 404);
@@ -246,7 +302,10 @@ fn silences_through_the_api() {
     let r = post(&mut m, empty, T0);
     assert_eq!(
         (r.status, body(&r)),
-        (400, json!("silence invalid: at least one matcher must not match the empty string"))
+        (
+            400,
+            json!("silence invalid: at least one matcher must not match the empty string")
+        )
     );
 }
 
@@ -257,11 +316,21 @@ fn status_and_receivers() {
     let s = body(&api::get_status(&m, T0));
     assert_eq!(s["cluster"], json!({"status": "disabled", "peers": []}));
     assert_eq!(s["uptime"], "2024-01-01T00:00:00.000Z");
-    for k in ["branch", "buildDate", "buildUser", "goVersion", "revision", "version"] {
+    for k in [
+        "branch",
+        "buildDate",
+        "buildUser",
+        "goVersion",
+        "revision",
+        "version",
+    ] {
         assert!(s["versionInfo"][k].is_string(), "{k}");
     }
     let original = s["config"]["original"].as_str().unwrap_or_default();
     assert!(original.contains("receiver: team"));
     assert!(!original.contains("secret-key"), "{original}");
-    assert_eq!(body(&api::get_receivers(&m)), json!([{"name": "team"}, {"name": "pager"}]));
+    assert_eq!(
+        body(&api::get_receivers(&m)),
+        json!([{"name": "team"}, {"name": "pager"}])
+    );
 }

@@ -130,13 +130,25 @@ fn a_realistic_configuration_reads() {
             .map(|r| r.opts.receiver.clone())
             .collect()
     };
-    assert_eq!(receivers(labels(&[("service", "foo1"), ("severity", "critical")])), ["team-X-pager"]);
+    assert_eq!(
+        receivers(labels(&[("service", "foo1"), ("severity", "critical")])),
+        ["team-X-pager"]
+    );
     // A matching child (even with `continue`) keeps its parent out of the result.
-    assert_eq!(receivers(labels(&[("service", "database"), ("owner", "team-X")])), ["team-X-pager"]);
-    assert_eq!(receivers(labels(&[("service", "database")])), ["team-DB-pager"]);
+    assert_eq!(
+        receivers(labels(&[("service", "database"), ("owner", "team-X")])),
+        ["team-X-pager"]
+    );
+    assert_eq!(
+        receivers(labels(&[("service", "database")])),
+        ["team-DB-pager"]
+    );
     assert_eq!(receivers(labels(&[("service", "other")])), ["team-X-mails"]);
     let db = tree.matches(&labels(&[("service", "database"), ("owner", "team-Y")]));
-    assert_eq!(db[0].opts.group_by.iter().collect::<Vec<_>>(), ["alertname", "cluster", "database"]);
+    assert_eq!(
+        db[0].opts.group_by.iter().collect::<Vec<_>>(),
+        ["alertname", "cluster", "database"]
+    );
     assert_eq!(db[0].opts.repeat_interval_ms, 3 * 3_600_000);
     let info = tree.matches(&labels(&[("service", "web"), ("severity", "info")]));
     assert_eq!(info[0].opts.mute_time_intervals, ["weekends"]);
@@ -161,17 +173,25 @@ fn unsupported_integrations_and_sections_are_refused_by_name_with_their_line() {
         "msteams_configs",
     ] {
         let e = refusal(&format!("{base}  {integration}:\n  - api_url: http://x\n"));
-        assert!(e.contains(integration) && e.contains("not supported"), "{e}");
+        assert!(
+            e.contains(integration) && e.contains("not supported"),
+            "{e}"
+        );
         // The line of the refused value.
         assert!(e.contains("line 5"), "{e}");
     }
     let e = refusal(&format!("{base}templates: ['/etc/alertmanager/*.tmpl']\n"));
-    assert!(e.contains("templates") && e.contains("not supported") && e.contains("line 4"), "{e}");
+    assert!(
+        e.contains("templates") && e.contains("not supported") && e.contains("line 4"),
+        "{e}"
+    );
     let e = refusal(&format!("global:\n  slack_api_url: http://x\n{base}"));
     assert!(e.contains("slack_api_url") && e.contains("line 2"), "{e}");
     let e = refusal(&format!("{base}unknown_section: 1\n"));
     assert!(e.contains("unknown_section"), "{e}");
-    let e = refusal(&format!("{base}time_intervals:\n- name: t\n  time_intervals:\n  - location: Europe/Paris\n"));
+    let e = refusal(&format!(
+        "{base}time_intervals:\n- name: t\n  time_intervals:\n  - location: Europe/Paris\n"
+    ));
     assert!(e.contains("Europe/Paris") && e.contains("line 7"), "{e}");
 }
 
@@ -199,9 +219,15 @@ fn alertmanagers_checks() {
     ];
     for (text, expected) in cases {
         let e = refusal(text);
-        assert!(e.contains(expected), "{text}\nexpected {expected:?}, got {e}");
+        assert!(
+            e.contains(expected),
+            "{text}\nexpected {expected:?}, got {e}"
+        );
     }
     // Errors found while reading carry a line.
     let e = Config::parse("route:\n  receiver: r\n  group_by: [a, a]\nreceivers: [{name: r}]\n");
-    assert!(matches!(&e, Err(ConfigError::Yaml(m)) if m.contains("line")), "{e:?}");
+    assert!(
+        matches!(&e, Err(ConfigError::Yaml(m)) if m.contains("line")),
+        "{e:?}"
+    );
 }

@@ -100,7 +100,11 @@ fn group_wait_then_group_interval_then_repeat_then_resolved() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut m = open(&dir.path().join("am.redb"), BASIC, T0);
     let far = Some(T0 + 24 * H);
-    post(&mut m, vec![alert(&[("alertname", "A"), ("i", "1")], T0, far)], T0);
+    post(
+        &mut m,
+        vec![alert(&[("alertname", "A"), ("i", "1")], T0, far)],
+        T0,
+    );
     // group_wait: nothing before 30s; then one notification with the alert.
     assert!(run(&mut m, T0, T0 + 29 * S).is_empty());
     let sent = run(&mut m, T0 + 30 * S, T0 + 30 * S);
@@ -113,7 +117,11 @@ fn group_wait_then_group_interval_then_repeat_then_resolved() {
     assert_eq!(n.alerts[0].ends_at_ms, None);
     assert_eq!(n.external_url, "http://am.example");
     // A second alert joins: sent at the next group_interval, not before.
-    post(&mut m, vec![alert(&[("alertname", "A"), ("i", "2")], T0 + M, far)], T0 + M);
+    post(
+        &mut m,
+        vec![alert(&[("alertname", "A"), ("i", "2")], T0 + M, far)],
+        T0 + M,
+    );
     let sent = run(&mut m, T0 + 31 * S, T0 + 5 * M + 30 * S);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, T0 + 5 * M + 30 * S);
@@ -139,7 +147,11 @@ fn group_wait_then_group_interval_then_repeat_then_resolved() {
     // The resolved alert left the group; the last one resolves: a resolved notification.
     post(
         &mut m,
-        vec![alert(&[("alertname", "A"), ("i", "2")], T0 + M, Some(repeat_at + 6 * M))],
+        vec![alert(
+            &[("alertname", "A"), ("i", "2")],
+            T0 + M,
+            Some(repeat_at + 6 * M),
+        )],
         repeat_at + 6 * M,
     );
     let sent = run(&mut m, repeat_at + 5 * M + S, repeat_at + 10 * M);
@@ -155,8 +167,16 @@ fn group_wait_then_group_interval_then_repeat_then_resolved() {
 fn alerts_without_end_resolve_after_resolve_timeout() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut m = open(&dir.path().join("am.redb"), BASIC, T0);
-    post(&mut m, vec![alert(&[("alertname", "A"), ("i", "1")], T0, None)], T0);
-    let stored = m.alerts().values().next().map(|s| (s.timeout, s.alert.ends_at_ms));
+    post(
+        &mut m,
+        vec![alert(&[("alertname", "A"), ("i", "1")], T0, None)],
+        T0,
+    );
+    let stored = m
+        .alerts()
+        .values()
+        .next()
+        .map(|s| (s.timeout, s.alert.ends_at_ms));
     assert_eq!(stored, Some((true, Some(T0 + 5 * M))));
     assert_eq!(run(&mut m, T0, T0 + 30 * S).len(), 1);
     // No update: resolved at 5m; the flush at 5m30s tells the receiver.
@@ -164,8 +184,16 @@ fn alerts_without_end_resolve_after_resolve_timeout() {
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].1.status(), "resolved");
     // A re-post before the timeout extends it instead.
-    post(&mut m, vec![alert(&[("alertname", "B")], T0 + 6 * M, None)], T0 + 6 * M);
-    post(&mut m, vec![alert(&[("alertname", "B")], T0 + 6 * M, None)], T0 + 10 * M);
+    post(
+        &mut m,
+        vec![alert(&[("alertname", "B")], T0 + 6 * M, None)],
+        T0 + 6 * M,
+    );
+    post(
+        &mut m,
+        vec![alert(&[("alertname", "B")], T0 + 6 * M, None)],
+        T0 + 10 * M,
+    );
     let b = m
         .alerts()
         .values()
@@ -238,9 +266,36 @@ fn inhibited_alerts_are_not_sent() {
     post(
         &mut m,
         vec![
-            alert(&[("alertname", "Down"), ("severity", "critical"), ("cluster", "a"), ("i", "s")], T0, far),
-            alert(&[("alertname", "Slow"), ("severity", "warning"), ("cluster", "a"), ("i", "t")], T0, far),
-            alert(&[("alertname", "Slow"), ("severity", "warning"), ("cluster", "b"), ("i", "u")], T0, far),
+            alert(
+                &[
+                    ("alertname", "Down"),
+                    ("severity", "critical"),
+                    ("cluster", "a"),
+                    ("i", "s"),
+                ],
+                T0,
+                far,
+            ),
+            alert(
+                &[
+                    ("alertname", "Slow"),
+                    ("severity", "warning"),
+                    ("cluster", "a"),
+                    ("i", "t"),
+                ],
+                T0,
+                far,
+            ),
+            alert(
+                &[
+                    ("alertname", "Slow"),
+                    ("severity", "warning"),
+                    ("cluster", "b"),
+                    ("i", "u"),
+                ],
+                T0,
+                far,
+            ),
         ],
         T0,
     );
@@ -293,9 +348,20 @@ mute_time_intervals:
     let sent = run(&mut m, T0 + 6 * H, T0 + 9 * H);
     let kinds: Vec<(i64, String)> = sent
         .iter()
-        .map(|(t, n)| (*t, n.alerts[0].labels.get("kind").cloned().unwrap_or_default()))
+        .map(|(t, n)| {
+            (
+                *t,
+                n.alerts[0].labels.get("kind").cloned().unwrap_or_default(),
+            )
+        })
         .collect();
-    assert_eq!(kinds, [(T0 + 6 * H, "muted".to_owned()), (T0 + 9 * H, "office".to_owned())]);
+    assert_eq!(
+        kinds,
+        [
+            (T0 + 6 * H, "muted".to_owned()),
+            (T0 + 9 * H, "office".to_owned())
+        ]
+    );
 }
 
 #[test]
@@ -317,7 +383,15 @@ receivers:
 ";
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut m = open(&dir.path().join("am.redb"), cfg, T0);
-    post(&mut m, vec![alert(&[("severity", "page"), ("team", "db")], T0, Some(T0 + H))], T0);
+    post(
+        &mut m,
+        vec![alert(
+            &[("severity", "page"), ("team", "db")],
+            T0,
+            Some(T0 + H),
+        )],
+        T0,
+    );
     let mut receivers: Vec<String> = run(&mut m, T0, T0 + 10 * S)
         .into_iter()
         .map(|(_, n)| n.receiver)
@@ -384,11 +458,23 @@ fn send_resolved_false_skips_resolved_only_news() {
         T0,
     );
     assert_eq!(run(&mut m, T0, T0 + 30 * S).len(), 1);
-    post(&mut m, vec![alert(&[("alertname", "A"), ("i", "1")], T0, Some(T0 + M))], T0 + M);
+    post(
+        &mut m,
+        vec![alert(&[("alertname", "A"), ("i", "1")], T0, Some(T0 + M))],
+        T0 + M,
+    );
     // One resolved, one still firing: not news for a receiver without send_resolved.
     assert!(run(&mut m, T0 + 31 * S, T0 + 30 * M).is_empty());
     // All resolved: the log is cleared, but nothing is sent (no firing alert to tell).
-    post(&mut m, vec![alert(&[("alertname", "A"), ("i", "2")], T0, Some(T0 + 31 * M))], T0 + 31 * M);
+    post(
+        &mut m,
+        vec![alert(
+            &[("alertname", "A"), ("i", "2")],
+            T0,
+            Some(T0 + 31 * M),
+        )],
+        T0 + 31 * M,
+    );
     assert!(run(&mut m, T0 + 30 * M + S, T0 + 40 * M).is_empty());
     assert_eq!(m.dispatcher().groups().count(), 0);
 }
@@ -397,7 +483,11 @@ fn send_resolved_false_skips_resolved_only_news() {
 fn tick_with_stores_in_the_same_transaction_and_retries_on_failure() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut m = open(&dir.path().join("am.redb"), BASIC, T0);
-    post(&mut m, vec![alert(&[("alertname", "A"), ("i", "1")], T0, Some(T0 + H))], T0);
+    post(
+        &mut m,
+        vec![alert(&[("alertname", "A"), ("i", "1")], T0, Some(T0 + H))],
+        T0,
+    );
     let failed = m.tick_with(T0 + 30 * S, |_, ns| {
         assert_eq!(ns.len(), 1);
         Err("outbox full")
