@@ -37,6 +37,8 @@ pub struct Group {
 /// A group's alerts handed to the pipeline at a flush.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flush {
+    /// The route's id in its tree.
+    pub route_id: usize,
     /// The group key.
     pub group_key: String,
     /// The route's options.
@@ -135,6 +137,7 @@ impl Dispatcher {
                 .collect();
             alerts.sort_by(alert_order);
             out.push(Flush {
+                route_id: group.route_id,
                 group_key: group.key.clone(),
                 opts: group.opts.clone(),
                 group_labels: group.labels.clone(),
@@ -149,7 +152,7 @@ impl Dispatcher {
     /// their group; empty groups are dropped.
     pub fn flushed(&mut self, flushes: &[Flush]) {
         for f in flushes {
-            for group in self.groups.values_mut().filter(|g| g.key == f.group_key) {
+            if let Some(group) = self.groups.get_mut(&(f.route_id, f.group_key.clone())) {
                 for a in &f.alerts {
                     if !a.is_resolved_at(f.now_ms) {
                         continue;
@@ -171,7 +174,7 @@ impl Dispatcher {
     /// After a failed pipeline: the groups flush again at the next tick.
     pub fn retry(&mut self, flushes: &[Flush]) {
         for f in flushes {
-            for group in self.groups.values_mut().filter(|g| g.key == f.group_key) {
+            if let Some(group) = self.groups.get_mut(&(f.route_id, f.group_key.clone())) {
                 group.next_flush_ms = f.now_ms;
             }
         }
