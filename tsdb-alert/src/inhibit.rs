@@ -5,16 +5,20 @@
 //! cannot make a group of alerts silence itself. Silenced source alerts still inhibit, as
 //! in Alertmanager.
 
+use std::collections::BTreeMap;
+
 use crate::config::InhibitRuleConfig;
 use crate::matcher::{matches_all, Matcher};
 use crate::model::{Alert, Fingerprint, LabelSet};
 
-/// One rule.
+/// One rule, with the known alerts matching its source side (Alertmanager's source
+/// cache), so that a check looks at those alone rather than at every alert.
 #[derive(Debug, Clone)]
 pub struct InhibitRule {
     source: Vec<Matcher>,
     target: Vec<Matcher>,
     equal: Vec<String>,
+    sources: BTreeMap<Fingerprint, Alert>,
 }
 
 /// The configuration's inhibition rules.
@@ -33,28 +37,42 @@ impl Inhibitor {
                     source: r.source_matchers.clone(),
                     target: r.target_matchers.clone(),
                     equal: r.equal.clone(),
+                    sources: BTreeMap::new(),
                 })
                 .collect(),
         }
     }
 
-    /// The fingerprint of an alert inhibiting `labels` at `now_ms`, if any, looking among
-    /// `alerts` (the manager's known alerts; resolved ones do not inhibit).
-    pub fn inhibited_by<'a>(
-        &self,
-        labels: &LabelSet,
-        alerts: impl Iterator<Item = &'a Alert> + Clone,
-        now_ms: i64,
-    ) -> Option<Fingerprint> {
+    /// Records a new version of a known alert (in or out of each rule's sources).
+    pub fn observe(&mut self, alert: &Alert) {
+        let fp = alert.fingerprint();
+        for rule in &mut self.rules {
+            if matches_all(&rule.source, &alert.labels) {
+                rule.sources.insert(fp, alert.clone());
+            } else {
+                rule.sources.remove(&fp);
+            }
+        }
+    }
+
+    /// Forgets an alert the manager no longer knows.
+    pub fn forget(&mut self, fp: Fingerprint) {
+        for rule in &mut self.rules {
+            rule.sources.remove(&fp);
+        }
+    }
+
+    /// The fingerprint of an alert inhibiting `labels` at `now_ms`, if any, among the
+    /// observed alerts (resolved ones do not inhibit).
+    pub fn inhibited_by(&self, labels: &LabelSet, now_ms: i64) -> Option<Fingerprint> {
         let own = crate::model::fingerprint(labels);
         for rule in &self.rules {
             if !matches_all(&rule.target, labels) {
                 continue;
             }
             let two_sided = matches_all(&rule.source, labels);
-            let found = alerts.clone().find(|a| {
+            let found = rule.sources.values().find(|a| {
                 !a.is_resolved_at(now_ms)
-                    && matches_all(&rule.source, &a.labels)
                     && rule.equal.iter().all(|n| a.labels.get(n) == labels.get(n))
                     && !(two_sided && matches_all(&rule.target, &a.labels))
                     && a.fingerprint() != own
@@ -97,7 +115,7 @@ mod tests {
 
     #[test]
     fn critical_inhibits_warning_on_same_cluster() {
-        let ih = inhibitor(
+        let mut ih = inhibitor(
             "- source_matchers: [severity=critical]\n  target_matchers: [severity=warning]\n  equal: [cluster]\n",
         );
         let source = alert(
@@ -108,7 +126,7 @@ mod tests {
             ],
             None,
         );
-        let alerts = [source.clone()];
+        ih.observe(&source);
         let target = alert(
             &[
                 ("alertname", "Slow"),
@@ -126,34 +144,43 @@ mod tests {
             None,
         );
         assert_eq!(
-            ih.inhibited_by(&target.labels, alerts.iter(), 10),
+            ih.inhibited_by(&target.labels, 10),
             Some(source.fingerprint())
         );
-        assert_eq!(ih.inhibited_by(&other.labels, alerts.iter(), 10), None);
+        assert_eq!(ih.inhibited_by(&other.labels, 10), None);
         // A resolved source no longer inhibits.
-        let resolved = [alert(
-            &[
-                ("alertname", "Down"),
-                ("severity", "critical"),
-                ("cluster", "a"),
-            ],
-            Some(5),
-        )];
-        assert_eq!(ih.inhibited_by(&target.labels, resolved.iter(), 10), None);
+        let mut resolved = source.clone();
+        resolved.ends_at_ms = Some(5);
+        ih.observe(&resolved);
+        assert_eq!(ih.inhibited_by(&target.labels, 10), None);
+        // Forgotten sources no longer inhibit either.
+        ih.observe(&source);
+        ih.forget(source.fingerprint());
+        assert_eq!(ih.inhibited_by(&target.labels, 10), None);
         // A missing equal label equals a missing one.
-        let ih = inhibitor("- source_match: {severity: critical}\n  target_match_re: {severity: 'warn.*'}\n  equal: [zone]\n");
-        assert!(ih.inhibited_by(&target.labels, alerts.iter(), 10).is_some());
+        let mut ih = inhibitor("- source_match: {severity: critical}\n  target_match_re: {severity: 'warn.*'}\n  equal: [zone]\n");
+        ih.observe(&source);
+        assert!(ih.inhibited_by(&target.labels, 10).is_some());
     }
 
     #[test]
     fn two_sided_matches_do_not_inhibit_each_other() {
-        let ih = inhibitor(
+        let mut ih = inhibitor(
             "- source_matchers: [alertname=X]\n  target_matchers: [alertname=X]\n  equal: [job]\n",
         );
         let a = alert(&[("alertname", "X"), ("job", "j"), ("i", "1")], None);
         let b = alert(&[("alertname", "X"), ("job", "j"), ("i", "2")], None);
-        let alerts = [a.clone(), b.clone()];
-        assert_eq!(ih.inhibited_by(&a.labels, alerts.iter(), 0), None);
-        assert_eq!(ih.inhibited_by(&b.labels, alerts.iter(), 0), None);
+        ih.observe(&a);
+        ih.observe(&b);
+        assert_eq!(ih.inhibited_by(&a.labels, 0), None);
+        assert_eq!(ih.inhibited_by(&b.labels, 0), None);
+        // An alert matching the target side only is inhibited by them.
+        let mut ih = inhibitor(
+            "- source_matchers: [alertname=X]\n  target_matchers: ['alertname=~\"X|Y\"']\n  equal: [job]\n",
+        );
+        ih.observe(&a);
+        let y = alert(&[("alertname", "Y"), ("job", "j")], None);
+        assert_eq!(ih.inhibited_by(&y.labels, 0), Some(a.fingerprint()));
+        assert_eq!(ih.inhibited_by(&b.labels, 0), None);
     }
 }

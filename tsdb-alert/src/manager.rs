@@ -179,19 +179,22 @@ impl Manager {
         Ok(m)
     }
 
+    /// Rebuilds the groups and the inhibition source caches from the known alerts.
     fn redispatch(&mut self, now_ms: i64) {
         let mut d = Dispatcher::new(Route::new(&self.config.route));
+        let mut ih = Inhibitor::new(&self.config.inhibit_rules);
         for s in self.alerts.values() {
             d.insert(&s.alert, now_ms);
+            ih.observe(&s.alert);
         }
         self.dispatcher = d;
+        self.inhibitor = ih;
     }
 
     /// Applies a new configuration: the route tree is rebuilt and every known alert is
     /// dispatched again (groups restart their timers; the notification log keeps what was
     /// already sent from being sent again), as Alertmanager does on reload.
     pub fn reload(&mut self, config: Config, now_ms: i64) {
-        self.inhibitor = Inhibitor::new(&config.inhibit_rules);
         self.intervals = intervals(&config);
         self.config = config;
         self.redispatch(now_ms);
@@ -244,6 +247,7 @@ impl Manager {
         txn.commit()?;
         for (fp, s) in merged {
             self.dispatcher.insert(&s.alert, now_ms);
+            self.inhibitor.observe(&s.alert);
             self.alerts.insert(fp, s);
         }
         Ok(())
@@ -288,7 +292,7 @@ impl Manager {
     pub fn status(&self, labels: &LabelSet, now_ms: i64) -> AlertStatus {
         let inhibited_by = self
             .inhibitor
-            .inhibited_by(labels, self.alerts.values().map(|s| &s.alert), now_ms)
+            .inhibited_by(labels, now_ms)
             .map(|fp| vec![fp.to_string()])
             .unwrap_or_default();
         AlertStatus {
@@ -439,6 +443,7 @@ impl Manager {
         txn.commit()?;
         for fp in dead {
             self.alerts.remove(&fp);
+            self.inhibitor.forget(fp);
         }
         Ok(())
     }
