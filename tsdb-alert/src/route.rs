@@ -77,14 +77,14 @@ impl Route {
         if let Some(r) = cr.receiver.as_ref().filter(|r| !r.is_empty()) {
             opts.receiver = r.clone();
         }
-        if let Some(group_by) = &cr.group_by {
-            if cr.group_by_all {
-                opts.group_by = BTreeSet::new();
-                opts.group_by_all = true;
-            } else {
-                opts.group_by = group_by.iter().cloned().collect();
-                opts.group_by_all = false;
-            }
+        // As Alertmanager: `group_by: ['...']` groups by everything; a non-empty list
+        // replaces the parent's; an absent or empty list inherits it.
+        if cr.group_by_all {
+            opts.group_by = BTreeSet::new();
+            opts.group_by_all = true;
+        } else if let Some(group_by) = cr.group_by.as_ref().filter(|g| !g.is_empty()) {
+            opts.group_by = group_by.iter().cloned().collect();
+            opts.group_by_all = false;
         }
         if let Some(v) = cr.group_wait_ms {
             opts.group_wait_ms = v;
@@ -397,6 +397,22 @@ routes:
                 .collect();
             assert_eq!(got, expected, "labels {input:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_group_by_inherits() {
+        let cfg: RouteConfig = match serde_saphyr::from_str(
+            "receiver: r\ngroup_by: [a]\nroutes:\n- {group_by: [], matchers: [x=1]}\n- {group_by: ['...']}\n",
+        ) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let tree = Route::new(&cfg);
+        assert_eq!(
+            tree.routes[0].opts.group_by.iter().collect::<Vec<_>>(),
+            ["a"]
+        );
+        assert!(tree.routes[1].opts.group_by_all);
     }
 
     #[test]
