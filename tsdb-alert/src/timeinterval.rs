@@ -424,6 +424,98 @@ mod tests {
         }
     }
 
+    /// Alertmanager's `timeIntervalTestCases` (timeinterval/timeinterval_test.go, v0.25.0)
+    /// without the tz-database ones: (interval, inside, outside).
+    #[test]
+    fn alertmanager_contains_cases() {
+        let rfc822z = |s: &str| {
+            DateTime::parse_from_str(s, "%d %b %y %H:%M %z")
+                .map(|t| t.timestamp_millis())
+                .unwrap_or_else(|e| panic!("{s}: {e}"))
+        };
+        let cases: [(&str, &[&str], &[&str]); 5] = [
+            (
+                "{}",
+                &[
+                    "02 Jan 06 15:04 +0000",
+                    "03 Jan 07 10:04 +0000",
+                    "04 Jan 06 09:04 +0000",
+                ],
+                &[],
+            ),
+            (
+                "times: [{start_time: '09:00', end_time: '17:00'}]\nweekdays: ['monday:friday']",
+                &[
+                    "04 May 20 15:04 +0000",
+                    "05 May 20 10:04 +0000",
+                    "09 Jun 20 09:04 +0000",
+                ],
+                &[
+                    "03 May 20 15:04 +0000",
+                    "04 May 20 08:59 +0000",
+                    "05 May 20 05:00 +0000",
+                ],
+            ),
+            (
+                "days_of_month: ['4:6']\nmonths: ['4']\nyears: ['2020']",
+                &[
+                    "04 Apr 20 15:04 +0000",
+                    "05 Apr 20 00:00 +0000",
+                    "06 Apr 20 23:05 +0000",
+                ],
+                &[
+                    "03 May 18 15:04 +0000",
+                    "03 Apr 20 23:59 +0000",
+                    "04 Jun 20 23:59 +0000",
+                    "06 Apr 19 23:59 +0000",
+                    "07 Apr 20 00:00 +0000",
+                ],
+            ),
+            (
+                "days_of_month: ['-3:-1']",
+                &[
+                    "31 Jan 20 15:04 +0000",
+                    "30 Jan 20 15:04 +0000",
+                    "29 Jan 20 15:04 +0000",
+                    "30 Jun 20 00:00 +0000",
+                    "29 Feb 20 23:05 +0000",
+                ],
+                &[
+                    "03 May 18 15:04 +0000",
+                    "27 Jan 20 15:04 +0000",
+                    "03 Apr 20 23:59 +0000",
+                    "04 Jun 20 23:59 +0000",
+                    "06 Apr 19 23:59 +0000",
+                    "07 Apr 20 00:00 +0000",
+                    "01 Mar 20 00:00 +0000",
+                ],
+            ),
+            // `-31:31` (built directly in Alertmanager's test: the YAML refuses it) clamped
+            // to the month's bounds.
+            (
+                "months: ['6']",
+                &["30 Jun 20 00:00 +0000", "01 Jun 20 00:00 +0000"],
+                &["31 May 20 00:00 +0000", "01 Jul 20 00:00 +0000"],
+            ),
+        ];
+        for (yaml, inside, outside) in cases {
+            let mut t = interval(yaml);
+            if yaml == "months: ['6']" {
+                t.days_of_month = Some(vec![Range {
+                    begin: -31,
+                    end: 31,
+                    kind: std::marker::PhantomData,
+                }]);
+            }
+            for s in inside {
+                assert!(t.contains(rfc822z(s)), "{yaml}: {s} should be inside");
+            }
+            for s in outside {
+                assert!(!t.contains(rfc822z(s)), "{yaml}: {s} should be outside");
+            }
+        }
+    }
+
     #[test]
     fn business_hours() {
         let t = interval(
