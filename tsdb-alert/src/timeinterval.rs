@@ -246,11 +246,14 @@ impl RangeKind for Month {
         }
     }
     fn validate(_: &str, begin: i32, end: i32) -> Result<(), String> {
-        if !(1..=12).contains(&begin) || !(1..=12).contains(&end) {
-            return Err(format!("{begin}:{end} is not a valid month: out of range"));
-        }
+        // Alertmanager 0.25 accepts numbers outside 1..12 (they never match).
         if begin > end {
-            let name = |m: i32| MONTHS[(m - 1) as usize];
+            let name = |m: i32| {
+                usize::try_from(m - 1)
+                    .ok()
+                    .and_then(|i| MONTHS.get(i))
+                    .map_or_else(String::new, |s| s.to_string())
+            };
             return Err(format!(
                 "end month {} is before start month {}",
                 name(end),

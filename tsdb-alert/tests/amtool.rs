@@ -131,6 +131,9 @@ fn validity_matches_amtool_check_config() {
         "route: {receiver: r, routes: [{matchers: ['a b']}]}\nreceivers: [{name: r}]\n",
         "route: {receiver: r}\nreceivers: [{name: r}]\ninhibit_rules: [{source_matchers: [a=b], target_matchers: ['c=~\"d\"'], equal: [e]}]\n",
         "route: {receiver: r}\nreceivers: [{name: r}]\ntime_intervals: [{name: t, time_intervals: [{weekdays: ['friday:monday']}]}]\n",
+        "route: {receiver: r}\nreceivers: [{name: r}]\ntime_intervals: [{name: t, time_intervals: [{months: ['13', '0:3'], years: ['-5'], weekdays: [Monday]}]}]\n",
+        "route: {receiver: r}\nreceivers: [{name: r}]\ntime_intervals: [{name: t, time_intervals: [{days_of_month: ['32']}]}]\n",
+        "route: {receiver: r}\nreceivers: [{name: r}]\ntime_intervals: [{name: t, time_intervals: [{location: 'Etc/GMT+5'}]}]\n",
         "route: {receiver: r}\nreceivers: [{name: r}]\ntime_intervals: [{name: t, time_intervals: [{days_of_month: ['-1:5']}]}]\n",
         "route: {receiver: r}\nreceivers: [{name: r}]\ntime_intervals: [{name: t, time_intervals: [{times: [{start_time: '10:00', end_time: '09:00'}]}]}]\n",
     ];
