@@ -318,7 +318,8 @@ impl Manager {
 
     /// [`Manager::tick`], with `store` called inside the write transaction that logs the
     /// notifications, before it commits: what `store` writes (the outbox) and the log
-    /// commit together or not at all.
+    /// commit together or not at all. `store` must write through the transaction it is
+    /// given (a second write transaction would wait for this one forever).
     pub fn tick_with<E>(
         &mut self,
         now_ms: i64,
@@ -488,7 +489,9 @@ fn merge(old: &StoredAlert, new: StoredAlert, now_ms: i64) -> StoredAlert {
 
 /// Something that stores the manager's notifications durably (the outbox).
 pub trait NotificationSink: Send {
-    /// Stores `notifications` in `txn`, the transaction that logs them as sent.
+    /// Stores `notifications` in `txn`, the transaction that logs them as sent. Write
+    /// through `txn` only: redb allows one write transaction at a time, so beginning
+    /// another here would wait forever.
     fn store(
         &mut self,
         txn: &redb::WriteTransaction,
