@@ -184,11 +184,10 @@ impl Silences {
             for row in table.iter()? {
                 let (_, v) = row?;
                 let s: Silence = serde_json::from_slice(v.value())?;
-                // A stored silence was valid when stored; one that no longer compiles
-                // (it cannot happen with the same regex engine) is skipped, not fatal.
-                if let Ok(m) = compile(&s) {
-                    by_id.insert(s.id.clone(), (s, m));
-                }
+                // Valid when stored; refused loudly rather than dropped if it no longer
+                // compiles (a different regex engine).
+                let m = compile(&s).map_err(|e| StoreError(format!("silence {}: {e}", s.id)))?;
+                by_id.insert(s.id.clone(), (s, m));
             }
         }
         Ok(Silences {
