@@ -41,8 +41,10 @@ use serde_json::Value;
 
 /// The flags of `notify-latency-report`.
 #[derive(Parser, Debug)]
-#[command(about = "Notification latency: rule firing to webhook arrival, built-in manager \
-                   and a real Alertmanager 0.25")]
+#[command(
+    about = "Notification latency: rule firing to webhook arrival, built-in manager \
+                   and a real Alertmanager 0.25"
+)]
 struct Flags {
     /// Firings per run (distinct alerts, one after another).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
@@ -217,11 +219,7 @@ struct Hook {
     body: Value,
 }
 
-async fn receive(
-    State(tx): State<mpsc::Sender<Hook>>,
-    uri: Uri,
-    body: Bytes,
-) -> StatusCode {
+async fn receive(State(tx): State<mpsc::Sender<Hook>>, uri: Uri, body: Bytes) -> StatusCode {
     let arrival_ms = now_ms();
     let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let _ = tx.send(Hook {
@@ -318,6 +316,9 @@ struct Firing {
     push_ack: f64,
     /// `startsAt`: the evaluation that fired it.
     eval: f64,
+    /// That evaluation's duration (the group's `evaluationTime`), when `/api/v1/rules`
+    /// still showed it as the last one right after the webhook came.
+    eval_duration: Option<f64>,
     /// The built-in manager: flush, outbox row, first attempt's start, arrival.
     flushed: Option<f64>,
     enqueued: Option<f64>,
@@ -327,7 +328,12 @@ struct Firing {
     peer: Option<f64>,
 }
 
-fn write_configs(dir: &Path, hook_port: u16, am_port: Option<u16>, group_wait: &str) -> Result<(), String> {
+fn write_configs(
+    dir: &Path,
+    hook_port: u16,
+    am_port: Option<u16>,
+    group_wait: &str,
+) -> Result<(), String> {
     let write = |name: &str, text: String| {
         std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))
     };
@@ -355,7 +361,9 @@ fn write_configs(dir: &Path, hook_port: u16, am_port: Option<u16>, group_wait: &
     };
     write(
         "tsdb.yml",
-        format!("rule_files: [rules.yml]\n{alerting}alertmanager:\n  config_file: builtin-am.yml\n"),
+        format!(
+            "rule_files: [rules.yml]\n{alerting}alertmanager:\n  config_file: builtin-am.yml\n"
+        ),
     )
 }
 
@@ -376,7 +384,12 @@ fn group_wait_ms(s: &str) -> Result<u64, String> {
     Ok(n.saturating_mul(scale))
 }
 
-fn run_once(flags: &Flags, server_bin: &Path, run: u32, rng: &mut fastrand::Rng) -> Result<Vec<Firing>, String> {
+fn run_once(
+    flags: &Flags,
+    server_bin: &Path,
+    run: u32,
+    rng: &mut fastrand::Rng,
+) -> Result<Vec<Firing>, String> {
     let tmp = match &flags.tmp_dir {
         Some(d) => tempfile::Builder::new()
             .prefix("notify-latency-")
@@ -454,6 +467,7 @@ fn run_once(flags: &Flags, server_bin: &Path, run: u32, rng: &mut fastrand::Rng)
         let eval = alert_with_id(&hook.body, &id)
             .and_then(|a| rfc3339_ms(&a["startsAt"]))
             .ok_or_else(|| format!("firing {id}: no startsAt in {}", hook.body))?;
+        let eval_duration = last_evaluation(&agent, &base, eval);
         let peer_arrival = match &peer {
             Some(p) => Some(
                 receiver
@@ -474,6 +488,7 @@ fn run_once(flags: &Flags, server_bin: &Path, run: u32, rng: &mut fastrand::Rng)
             push,
             push_ack,
             eval,
+            eval_duration,
             builtin: Some(hook.arrival_ms),
             peer: peer_arrival,
             ..Firing::default()
@@ -485,10 +500,30 @@ fn run_once(flags: &Flags, server_bin: &Path, run: u32, rng: &mut fastrand::Rng)
     Ok(firings)
 }
 
+/// The rule group's last evaluation time (ms) from `/api/v1/rules`, if that evaluation
+/// is the one at `eval` (Unix ms).
+fn last_evaluation(agent: &ureq::Agent, base: &str, eval: f64) -> Option<f64> {
+    let body = agent
+        .get(&format!("{base}/api/v1/rules"))
+        .call()
+        .ok()?
+        .body_mut()
+        .read_to_string()
+        .ok()?;
+    let v: Value = serde_json::from_str(&body).ok()?;
+    let group = &v["data"]["groups"][0];
+    let last = rfc3339_ms(&group["lastEvaluation"])?;
+    // the group's duration, in seconds
+    ((last - eval).abs() < 0.5).then(|| group["evaluationTime"].as_f64().map(|s| s * 1000.0))?
+}
+
 /// Fills in the built-in manager's flush, enqueue and first-attempt times from
 /// `/api/v1/notifications`.
 fn add_outbox_times(agent: &ureq::Agent, base: &str, firings: &mut [Firing]) -> Result<(), String> {
-    let url = format!("{base}/api/v1/notifications?limit={}", firings.len() * 2 + 10);
+    let url = format!(
+        "{base}/api/v1/notifications?limit={}",
+        firings.len() * 2 + 10
+    );
     let body = agent
         .get(&url)
         .call()
@@ -535,16 +570,51 @@ fn rows(firings: &[Firing]) -> Vec<(&'static str, Vec<f64>)> {
     let both = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| b - a);
     let col = |f: &dyn Fn(&Firing) -> Option<f64>| firings.iter().filter_map(f).collect::<Vec<_>>();
     vec![
-        ("push -> webhook, built-in manager", col(&|f| f.builtin.map(|b| b - f.push))),
-        ("eval -> webhook, built-in manager", col(&|f| f.builtin.map(|b| b - f.eval))),
-        ("  push -> eval (rule interval wait)", col(&|f| Some(f.eval - f.push))),
-        ("    of which push -> ack (WAL fsync)", col(&|f| Some(f.push_ack - f.push))),
-        ("  eval -> manager flush", col(&|f| f.flushed.map(|x| x - f.eval))),
-        ("  flush -> outbox row", col(&|f| both(f.flushed, f.enqueued))),
-        ("  outbox row -> 1st attempt", col(&|f| both(f.enqueued, f.attempt))),
-        ("  1st attempt -> arrival", col(&|f| both(f.attempt, f.builtin))),
-        ("push -> webhook, Alertmanager 0.25", col(&|f| f.peer.map(|b| b - f.push))),
-        ("eval -> webhook, Alertmanager 0.25", col(&|f| f.peer.map(|b| b - f.eval))),
+        (
+            "push -> webhook, built-in manager",
+            col(&|f| f.builtin.map(|b| b - f.push)),
+        ),
+        (
+            "eval -> webhook, built-in manager",
+            col(&|f| f.builtin.map(|b| b - f.eval)),
+        ),
+        (
+            "  push -> eval (rule interval wait)",
+            col(&|f| Some(f.eval - f.push)),
+        ),
+        (
+            "    of which push -> ack (WAL fsync)",
+            col(&|f| Some(f.push_ack - f.push)),
+        ),
+        (
+            "  eval -> manager flush",
+            col(&|f| f.flushed.map(|x| x - f.eval)),
+        ),
+        ("    rule group evaluationTime", col(&|f| f.eval_duration)),
+        (
+            "    evaluated -> manager flush",
+            col(&|f| f.flushed.zip(f.eval_duration).map(|(x, d)| x - f.eval - d)),
+        ),
+        (
+            "  flush -> outbox row",
+            col(&|f| both(f.flushed, f.enqueued)),
+        ),
+        (
+            "  outbox row -> 1st attempt",
+            col(&|f| both(f.enqueued, f.attempt)),
+        ),
+        (
+            "  1st attempt -> arrival",
+            col(&|f| both(f.attempt, f.builtin)),
+        ),
+        (
+            "push -> webhook, Alertmanager 0.25",
+            col(&|f| f.peer.map(|b| b - f.push)),
+        ),
+        (
+            "eval -> webhook, Alertmanager 0.25",
+            col(&|f| f.peer.map(|b| b - f.eval)),
+        ),
     ]
 }
 
@@ -560,15 +630,18 @@ fn print_table(firings: &[Firing]) {
 fn write_csv(path: &Path, all: &[(u32, Vec<Firing>)]) -> Result<(), String> {
     let mut out = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.3}"));
-    let mut text = String::from("run,id,push,push_ack,eval,flushed,enqueued,attempt,builtin,peer\n");
+    let mut text = String::from(
+        "run,id,push,push_ack,eval,eval_duration,flushed,enqueued,attempt,builtin,peer\n",
+    );
     for (run, firings) in all {
         for f in firings {
             text.push_str(&format!(
-                "{run},{},{:.3},{:.3},{:.3},{},{},{},{},{}\n",
+                "{run},{},{:.3},{:.3},{:.3},{},{},{},{},{},{}\n",
                 f.id,
                 f.push,
                 f.push_ack,
                 f.eval,
+                opt(f.eval_duration),
                 opt(f.flushed),
                 opt(f.enqueued),
                 opt(f.attempt),
@@ -622,14 +695,18 @@ fn run_all(flags: &Flags) -> Result<(), String> {
         println!(
             "\nrun {run}: {} firings (load average before: {})",
             firings.len(),
-            load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+            load.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         print_table(&firings);
         all.push((run, firings));
     }
     if all.len() > 1 {
         println!("\nspread of the per-run medians (min .. max), ms");
-        let per_run: Vec<Vec<(&'static str, Vec<f64>)>> = all.iter().map(|(_, f)| rows(f)).collect();
+        let per_run: Vec<Vec<(&'static str, Vec<f64>)>> =
+            all.iter().map(|(_, f)| rows(f)).collect();
         for (i, (name, _)) in per_run[0].iter().enumerate() {
             let medians: Vec<f64> = per_run
                 .iter()
