@@ -363,6 +363,18 @@ receivers:
     let deliveries = history["data"].as_array().unwrap();
     assert!(deliveries.len() >= 5, "{history}");
     assert_eq!(server.get("/api/v1/notifications?limit=x").status, 400);
+
+    // and /metrics
+    let metrics = server.get("/metrics").body;
+    for needle in [
+        "tsdb_rule_evaluations_total{rule_group=",
+        "tsdb_rule_group_last_duration_seconds{rule_group=",
+        "tsdb_alertmanager_notifications_total{integration=\"webhook\"}",
+        "tsdb_alertmanager_notifications_total{integration=\"email\"} 1",
+        "tsdb_notifications_sent_total{alertmanager=",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from /metrics");
+    }
 }
 
 /// SIGKILL while notifications wait in the outbox for a receiver that is down: after the
