@@ -5,9 +5,9 @@
 //! renders); [`config`] (Alertmanager's configuration file), [`matcher`], [`timeinterval`],
 //! [`route`], [`dispatch`], [`inhibit`], [`silence`], [`nflog`]; [`manager`] puts them
 //! together on a caller-given clock ([`manager::Manager`]) and [`api`] answers
-//! Alertmanager's v2 API over it; [`receiver`] holds the notifiers' settings. The durable
-//! outbox, its delivery workers and the webhook, PagerDuty, email and phone notifiers are
-//! being built.
+//! Alertmanager's v2 API over it. The delivery side: [`receiver`] (the notifiers'
+//! settings), [`outbox`] (the durable outbox and its delivery workers), [`notify`] (the
+//! webhook, PagerDuty, email and phone notifiers), [`sender`] (to external Alertmanagers).
 //!
 //! The server's use: `Config::parse` the file, `Manager::open(config, db, options, now)`
 //! on a shared `redb::Database`, spawn [`manager::run`] with the outbox as its
@@ -22,12 +22,17 @@ pub mod manager;
 pub mod matcher;
 pub mod model;
 pub mod nflog;
+pub mod notify;
+pub mod outbox;
 pub mod receiver;
 pub mod route;
+pub mod sender;
 pub mod silence;
 mod store;
 pub mod timeinterval;
 
 pub use model::{fingerprint, Alert, Fingerprint, LabelSet, Notification};
+pub use notify::Notifiers;
+pub use outbox::{Outbox, OutboxOptions, OutboxStats};
 pub use receiver::{Global, Receiver};
 pub use store::StoreError;

@@ -34,7 +34,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::config::{ScrapeConfig, TlsConfig};
+use crate::config::{Authorization, BasicAuth, ScrapeConfig, TlsConfig};
 use crate::scrape::ScrapeError;
 use crate::target::Target;
 
@@ -120,43 +120,60 @@ fn header_value(v: &str) -> Result<HeaderValue, ClientError> {
     Ok(h)
 }
 
+/// The `Authorization` header of Prometheus's HTTP client settings (`basic_auth` or
+/// `authorization`), secrets read from their files now. Shared by scrapes and by every
+/// other client configured in Prometheus's shape (the Alertmanager sender).
+pub fn auth_headers(
+    basic_auth: Option<&BasicAuth>,
+    authorization: Option<&Authorization>,
+) -> Result<HeaderMap, ClientError> {
+    let mut headers = HeaderMap::new();
+    if let Some(b) = basic_auth {
+        let password = if b.password_file.is_empty() {
+            b.password.clone()
+        } else {
+            read_secret("password_file", &b.password_file)?
+        };
+        let raw = format!("{}:{}", b.username, password);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
+        headers.insert(AUTHORIZATION, header_value(&format!("Basic {encoded}"))?);
+    }
+    if let Some(a) = authorization {
+        let credentials = if a.credentials_file.is_empty() {
+            a.credentials.clone()
+        } else {
+            read_secret("credentials_file", &a.credentials_file)?
+        };
+        let kind = if a.kind.is_empty() { "Bearer" } else { &a.kind };
+        headers.insert(
+            AUTHORIZATION,
+            header_value(&format!("{kind} {credentials}"))?,
+        );
+    }
+    Ok(headers)
+}
+
+/// An HTTP client with `tls`'s settings (the workspace's ring provider, the system's
+/// roots unless `ca_file`), gzip, and no proxy from the environment.
+pub fn http_client(tls: &TlsConfig) -> Result<reqwest::Client, ClientError> {
+    let tls = tls_client_config(tls)?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .no_proxy()
+        .gzip(true)
+        .build()
+        .map_err(|e| ClientError::Build(error_chain(&e)))
+}
+
 impl Scraper {
     /// The client for `cfg`'s targets: auth headers, TLS (the workspace's ring provider),
     /// gzip, and the body size limit. Files named by the config are read now.
     pub fn new(cfg: &ScrapeConfig) -> Result<Scraper, ClientError> {
-        let mut headers = HeaderMap::new();
+        let mut headers = auth_headers(cfg.basic_auth.as_ref(), cfg.authorization.as_ref())?;
         headers.insert(ACCEPT, HeaderValue::from_static(ACCEPT_HEADER));
         headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-        if let Some(b) = &cfg.basic_auth {
-            let password = if b.password_file.is_empty() {
-                b.password.clone()
-            } else {
-                read_secret("password_file", &b.password_file)?
-            };
-            let raw = format!("{}:{}", b.username, password);
-            let encoded = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
-            headers.insert(AUTHORIZATION, header_value(&format!("Basic {encoded}"))?);
-        }
-        if let Some(a) = &cfg.authorization {
-            let credentials = if a.credentials_file.is_empty() {
-                a.credentials.clone()
-            } else {
-                read_secret("credentials_file", &a.credentials_file)?
-            };
-            let kind = if a.kind.is_empty() { "Bearer" } else { &a.kind };
-            headers.insert(
-                AUTHORIZATION,
-                header_value(&format!("{kind} {credentials}"))?,
-            );
-        }
-        let tls = tls_client_config(&cfg.tls_config)?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .no_proxy()
-            .gzip(true)
-            .build()
-            .map_err(|e| ClientError::Build(error_chain(&e)))?;
+        let client = http_client(&cfg.tls_config)?;
         Ok(Scraper {
             client,
             headers,

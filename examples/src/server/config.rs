@@ -36,8 +36,10 @@
 //! Unknown keys are errors that name the key and its line, as are duplicate keys;
 //! `scrape_configs` entries are read by `tsdb_scrape` (whose checks name the line too),
 //! then resolved against `global` (job names unique, timeouts within intervals);
-//! Prometheus' `rule_files` and the other sections this server does not support yet are
-//! refused by name. The YAML is read by `serde-saphyr`: a maintained,
+//! `rule_files` (globs relative to the file) and `alerting` (external Alertmanagers, read by
+//! `tsdb_alert::sender`) are Prometheus's; `alertmanager.config_file` (ours) names the
+//! built-in alert manager's configuration, in Alertmanager's own format. The sections this
+//! server does not support yet are refused by name. The YAML is read by `serde-saphyr`: a maintained,
 //! panic-free deserializer whose errors carry line and column (and refuse duplicate keys),
 //! where `serde_yaml` is archived, `serde_yml` is unmaintained, `serde_norway` (a
 //! `serde_yaml` fork) loses the location of errors raised by our own checks and accepts
@@ -50,6 +52,7 @@ use std::time::Duration;
 
 use serde::de::{DeserializeSeed, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use tsdb_alert::sender::AlertingConfig;
 use tsdb_core::{DownsampleRule, Downsampling, Tier, DEFAULT_BLOCK_RANGE_MS, LEVEL_SPANS};
 use tsdb_index::Matcher;
 use tsdb_scrape::{resolve_scrape_configs, GlobalScrapeConfig, ScrapeConfig};
@@ -74,6 +77,14 @@ pub struct Config {
     pub scrape_configs: Vec<ScrapeConfig>,
     /// `storage.downsampling` (omitted: the standard rules).
     pub downsampling: DownsamplingConfig,
+    /// `rule_files`: rule file paths and globs, relative to the configuration file's
+    /// directory (as Prometheus resolves them).
+    pub rule_files: Vec<String>,
+    /// `alerting`: the external Alertmanagers alerts are sent to, and relabeling.
+    pub alerting: AlertingConfig,
+    /// `alertmanager.config_file` (ours): the built-in alert manager's configuration in
+    /// Alertmanager's format; `None`: no built-in manager.
+    pub alertmanager_config_file: Option<PathBuf>,
     /// The file it came from (`None`: the built-in defaults).
     pub source: Option<PathBuf>,
 }
@@ -87,6 +98,9 @@ impl Default for Config {
             external_labels: BTreeMap::new(),
             scrape_configs: Vec::new(),
             downsampling: DownsamplingConfig::standard(),
+            rule_files: Vec::new(),
+            alerting: AlertingConfig::default(),
+            alertmanager_config_file: None,
             source: None,
         }
     }
@@ -130,6 +144,16 @@ impl Config {
         for c in &mut config.scrape_configs {
             c.set_directory(dir);
         }
+        for pattern in &mut config.rule_files {
+            if Path::new(pattern.as_str()).is_relative() {
+                *pattern = dir.join(pattern.as_str()).to_string_lossy().into_owned();
+            }
+        }
+        if let Some(file) = &mut config.alertmanager_config_file {
+            if file.is_relative() {
+                *file = dir.join(&*file);
+            }
+        }
         config.source = Some(path.to_owned());
         Ok(config)
     }
@@ -160,6 +184,9 @@ impl Config {
             external_labels: g.external_labels.map(|l| l.0).unwrap_or_default(),
             scrape_configs,
             downsampling,
+            rule_files: raw.rule_files.unwrap_or_default(),
+            alerting: raw.alerting.unwrap_or_default(),
+            alertmanager_config_file: raw.alertmanager.map(|a| a.config_file),
             source: None,
         })
     }
@@ -213,6 +240,37 @@ impl Config {
                 let _ = writeln!(out, "    metrics_path: {}", quote(&c.metrics_path));
                 let _ = writeln!(out, "    scheme: {}", quote(&c.scheme));
             }
+        }
+        if !self.rule_files.is_empty() {
+            out.push_str("rule_files:\n");
+            for f in &self.rule_files {
+                let _ = writeln!(out, "  - {}", quote(f));
+            }
+        }
+        if !self.alerting.alertmanagers.is_empty() {
+            // where alerts go; credentials, TLS files and relabeling are not repeated here
+            out.push_str("alerting:\n  alertmanagers:\n");
+            for am in &self.alerting.alertmanagers {
+                let _ = writeln!(out, "    - scheme: {}", quote(&am.scheme));
+                let _ = writeln!(out, "      path_prefix: {}", quote(&am.path_prefix));
+                let _ = writeln!(
+                    out,
+                    "      timeout: {}",
+                    tsdb_scrape::config::format_duration(am.timeout)
+                );
+                out.push_str("      static_configs:\n");
+                for g in &am.static_configs {
+                    let targets: Vec<String> = g.targets.iter().map(|t| quote(t)).collect();
+                    let _ = writeln!(out, "        - targets: [{}]", targets.join(", "));
+                }
+            }
+        }
+        if let Some(file) = &self.alertmanager_config_file {
+            let _ = writeln!(
+                out,
+                "alertmanager:\n  config_file: {}",
+                quote(&file.to_string_lossy())
+            );
         }
         // the rules in force, the standard ones when the file has none
         out.push_str("storage:\n");
@@ -361,12 +419,9 @@ struct Raw {
     #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_scrape_config_files")]
     scrape_config_files: Option<()>,
-    #[expect(dead_code, reason = "refused by name")]
-    #[serde(default, deserialize_with = "refuse_rule_files")]
-    rule_files: Option<()>,
-    #[expect(dead_code, reason = "refused by name")]
-    #[serde(default, deserialize_with = "refuse_alerting")]
-    alerting: Option<()>,
+    rule_files: Option<Vec<String>>,
+    alerting: Option<AlertingConfig>,
+    alertmanager: Option<RawBuiltinAlertmanager>,
     #[expect(dead_code, reason = "refused by name")]
     #[serde(default, deserialize_with = "refuse_remote_write")]
     remote_write: Option<()>,
@@ -386,6 +441,14 @@ struct RawGlobal {
     scrape_timeout: Option<ConfigDuration>,
     evaluation_interval: Option<ConfigDuration>,
     external_labels: Option<ExternalLabels>,
+}
+
+/// `alertmanager` (ours): the built-in alert manager.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuiltinAlertmanager {
+    /// Its configuration, in Alertmanager's format.
+    config_file: PathBuf,
 }
 
 /// `storage`: `downsampling`, and Prometheus's own subsections refused by name.
@@ -513,8 +576,6 @@ macro_rules! refuse {
 
 refuse! {
     refuse_scrape_config_files => "scrape_config_files",
-    refuse_rule_files => "rule_files",
-    refuse_alerting => "alerting",
     refuse_remote_write => "remote_write",
     refuse_remote_read => "remote_read",
     refuse_storage_tsdb => "storage.tsdb",
@@ -592,6 +653,27 @@ mod tests {
     }
 
     #[test]
+    fn rule_files_alerting_and_the_builtin_manager_are_read() {
+        let c = Config::parse(
+            "rule_files: ['rules/*.yml', /etc/r.yml]\nalerting:\n  alertmanagers:\n    - static_configs: [{targets: ['127.0.0.1:9093']}]\n      timeout: 3s\nalertmanager:\n  config_file: am.yml\n",
+        )
+        .unwrap();
+        assert_eq!(c.rule_files, ["rules/*.yml", "/etc/r.yml"]);
+        assert_eq!(c.alerting.alertmanagers.len(), 1);
+        assert_eq!(c.alerting.alertmanagers[0].timeout, Duration::from_secs(3));
+        assert_eq!(c.alertmanager_config_file, Some(PathBuf::from("am.yml")));
+        assert_eq!(Config::parse(&c.to_yaml()).unwrap(), c);
+        let e = Config::parse("alerting:\n  alertmanagers:\n    - kubernetes_sd_configs: []\n")
+            .unwrap_err();
+        assert!(
+            e.contains("`kubernetes_sd_configs` is not supported"),
+            "{e}"
+        );
+        let e = Config::parse("alertmanager:\n  config: x\n").unwrap_err();
+        assert!(e.contains("config"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_name_the_key_and_the_line() {
         let e =
             Config::parse("global:\n  scrape_interval: 15s\n  scrape_timeot: 10s\n").unwrap_err();
@@ -602,12 +684,7 @@ mod tests {
 
     #[test]
     fn unsupported_sections_are_refused_by_name() {
-        for section in [
-            "scrape_config_files",
-            "rule_files",
-            "remote_write",
-            "alerting",
-        ] {
+        for section in ["scrape_config_files", "remote_write", "remote_read"] {
             let text = format!("global:\n  scrape_interval: 15s\n{section}:\n  - x: 1\n");
             let e = Config::parse(&text).unwrap_err();
             assert!(

@@ -202,6 +202,32 @@ pub struct Flags {
     /// How often --shard-members is re-read.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     pub shard_members_refresh: Duration,
+
+    /// The URL users reach this server at (behind a proxy, its public one): alerts' links
+    /// (`generatorURL`), `$externalURL` in rule templates and the built-in alert manager's
+    /// messages (Prometheus's --web.external-url). Default: http(s)://<--listen>.
+    #[arg(long, value_name = "URL")]
+    pub external_url: Option<String>,
+
+    /// Least time between two sends of a firing alert to the alert managers (Prometheus's
+    /// --rules.alert.resend-delay).
+    #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = duration)]
+    pub rules_resend_delay: Duration,
+
+    /// Longest outage after which a restart still restores alerts' `for` state from
+    /// `ALERTS_FOR_STATE` (Prometheus's --rules.alert.for-outage-tolerance).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration)]
+    pub rules_for_outage_tolerance: Duration,
+
+    /// Least time an alert restored after a restart still waits before firing
+    /// (Prometheus's --rules.alert.for-grace-period).
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+    pub rules_for_grace_period: Duration,
+
+    /// Alerts queued for the external Alertmanagers (`alerting.alertmanagers`) before the
+    /// oldest are dropped (Prometheus's --alertmanager.notification-queue-capacity).
+    #[arg(long, value_name = "N", default_value_t = tsdb_alert::sender::DEFAULT_QUEUE_CAPACITY)]
+    pub alert_queue_capacity: usize,
 }
 
 impl Flags {
@@ -277,6 +303,20 @@ impl Flags {
                     .map_or(String::new(), |p| p.display().to_string()),
             ),
             ("shard-name", self.shard_name.clone().unwrap_or_default()),
+            (
+                "external-url",
+                self.external_url.clone().unwrap_or_default(),
+            ),
+            ("rules-resend-delay", dur(self.rules_resend_delay)),
+            (
+                "rules-for-outage-tolerance",
+                dur(self.rules_for_outage_tolerance),
+            ),
+            ("rules-for-grace-period", dur(self.rules_for_grace_period)),
+            (
+                "alert-queue-capacity",
+                self.alert_queue_capacity.to_string(),
+            ),
             ("shard-members-refresh", dur(self.shard_members_refresh)),
         ]
     }
