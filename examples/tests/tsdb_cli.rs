@@ -646,3 +646,26 @@ fn compact_writes_rollups_by_the_config_rules() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("rule 0") && err.contains("line 3"), "{err}");
 }
+
+/// `tsdb check rules` and `tsdb test rules` print what the library's promtool-compared
+/// reports say (tsdb-rules' tests hold them against promtool byte for byte) and exit as
+/// promtool does.
+#[test]
+fn check_and_test_rules_exit_as_promtool() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tsdb-rules/tests/data/unittest");
+    let file = |name: &str| dir.join(name).display().to_string();
+    let (code, out, _) = tsdb(&["check", "rules", &file("rules.yml")]);
+    assert_eq!(code, 0);
+    assert!(out.contains("SUCCESS: 7 rules found"), "{out}");
+    let (code, _, err) = tsdb(&["check", "rules", &file("bad_template_rules.yml")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("function \"nosuchfunc\" not defined"), "{err}");
+    let (code, out, err) = tsdb(&["test", "rules", &file("pass.yml")]);
+    assert_eq!((code, out.contains("SUCCESS")), (0, true), "{out}{err}");
+    let (code, _, err) = tsdb(&["test", "rules", &file("fail.yml")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("FAILED"), "{err}");
+    let (code, _, err) = tsdb(&["check", "rules", "--lint", "bogus", &file("rules.yml")]);
+    assert_eq!(code, 2, "{err}");
+}

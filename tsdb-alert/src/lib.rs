@@ -11,8 +11,8 @@
 //!
 //! The server's use: `Config::parse` the file, `Manager::open(config, db, options, now)`
 //! on a shared `redb::Database`, spawn [`manager::run`] with the `Arc<Outbox>` on the same
-//! database as its [`manager::NotificationSink`], and route the v2 API to the [`api`] functions (holding
-//! the manager's lock); `Manager::reload` on SIGHUP.
+//! database as its [`manager::NotificationSink`], and route the v2 API to the [`api`]
+//! functions (holding the manager's lock); `Manager::reload` on SIGHUP.
 
 pub mod api;
 pub mod config;

@@ -36,7 +36,7 @@ pub use eval::annotations::Annotations;
 pub use eval::{format_float, is_stale_nan, STALE_NAN_BITS};
 pub use nesting::MAX_DEPTH;
 pub use options::{EngineOptions, DEFAULT_LOOKBACK_DELTA_MS};
-pub use parse::{parse, prettify};
+pub use parse::{format, parse, prettify};
 pub use results_cache::{ResultsCache, ResultsCacheOptions, ResultsCacheStats};
 pub use storage::Queryable;
 pub use value::{InstantSample, Point, Series, Value};

@@ -57,6 +57,13 @@ pub fn prettify(query: &str) -> Result<String> {
     Ok(parse_tree(query)?.prettify())
 }
 
+/// `query` on one line as Prometheus prints a parsed expression (Go's `Expr.String()`):
+/// the text rule evaluation shows as a rule's `query` in `/api/v1/rules` and puts into
+/// an alert's generator URL. The same errors as [`parse`].
+pub fn format(query: &str) -> Result<String> {
+    Ok(parse_tree(query)?.to_string())
+}
+
 /// The parser's tree of `query`, its depth checked: text nested too deep is refused
 /// before the parser sees it (the parser recurses, see [`crate::nesting`]) and the tree
 /// is measured again, exactly.

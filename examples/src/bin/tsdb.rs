@@ -9,6 +9,8 @@
 //! tsdb delete  --data DIR --match SELECTOR [--start T] [--end T]
 //! tsdb compact --data DIR [--now T] [--config FILE]  # merge, roll up, apply retention
 //! tsdb repair  --data DIR                  # drop a damaged tail of the write-ahead log
+//! tsdb check rules FILE...                # promtool check rules: same report, same exits
+//! tsdb test rules FILE...                 # promtool test rules: rule unit tests
 //! ```
 //!
 //! Every command documents its exit status in its `--help`; the codes mean the same
@@ -365,6 +367,12 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Checks files as `promtool check` does (same report, same exit status).
+    #[command(subcommand)]
+    Check(CheckCommand),
+    /// Runs unit tests as `promtool test` does.
+    #[command(subcommand)]
+    Test(TestCommand),
     /// Makes a directory with a damaged write-ahead log usable again: drops the log from
     /// its first damaged record on and says what was dropped.
     #[command(after_help = REPAIR_EXIT)]
@@ -375,9 +383,89 @@ enum Command {
     },
 }
 
+/// `tsdb check …`.
+#[derive(Subcommand)]
+enum CheckCommand {
+    /// Checks Prometheus rule files: syntax, PromQL, templates, and rulefmt's checks,
+    /// each error with its file, line, group and rule, as `promtool check rules` prints
+    /// them.
+    #[command(
+        after_help = "Exit status (promtool's): 0 every file is valid, 1 some file \
+        has errors, 3 lint findings with --lint-fatal."
+    )]
+    Rules {
+        /// `duplicate-rules` (the default) reports rules with the same name and labels;
+        /// `none` turns linting off.
+        #[arg(long, value_name = "LINT", default_value = "duplicate-rules")]
+        lint: String,
+        /// Lint findings make the exit status 3.
+        #[arg(long)]
+        lint_fatal: bool,
+        /// The rule files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `tsdb test …`.
+#[derive(Subcommand)]
+enum TestCommand {
+    /// Runs rule unit-test files in `promtool test rules`' format (`rule_files`,
+    /// `evaluation_interval`, `tests` with `input_series`, `alert_rule_test`,
+    /// `promql_expr_test`) against this engine.
+    #[command(
+        after_help = "Exit status (promtool's): 0 every test passed, 1 a test failed \
+        or a file could not be read."
+    )]
+    Rules {
+        /// The unit-test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `tsdb check rules`.
+fn check_rules(lint: &str, lint_fatal: bool, files: &[PathBuf]) -> ExitCode {
+    let lint_duplicate_rules = match lint {
+        "duplicate-rules" | "all" => true,
+        "none" => false,
+        other => {
+            eprintln!("tsdb: --lint {other:?}: use duplicate-rules, all or none");
+            return Exit::Usage.into();
+        }
+    };
+    let report = tsdb_rules::check_rules_files(
+        files,
+        &tsdb_rules::CheckOptions {
+            lint_duplicate_rules,
+            lint_fatal,
+            program: "tsdb".to_owned(),
+        },
+    );
+    print!("{}", report.stdout);
+    eprint!("{}", report.stderr);
+    ExitCode::from(u8::try_from(report.exit_code).unwrap_or(1))
+}
+
+/// `tsdb test rules`.
+fn test_rules(files: &[PathBuf]) -> ExitCode {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    if tsdb_rules::unittest::run_test_files(files, &mut out, &mut err) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Check(CheckCommand::Rules {
+            lint,
+            lint_fatal,
+            files,
+        }) => return check_rules(&lint, lint_fatal, &files),
+        Command::Test(TestCommand::Rules { files }) => return test_rules(&files),
         Command::Import {
             data,
             format,

@@ -39,6 +39,7 @@ pub mod pool;
 pub mod query_api;
 pub mod response;
 pub mod routes;
+pub mod rules;
 pub mod scrape;
 pub mod self_scrape;
 pub mod series_api;

@@ -500,3 +500,171 @@ pub fn start_prometheus(dir: &Path, config: &str, port: u16) -> External {
         "/-/ready",
     )
 }
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// `POST`, `GET`…
+    pub method: String,
+    /// The path with its query string.
+    pub path: String,
+    /// Header names lowercased, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Received {
+    /// The first header of this (lowercase) name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// An HTTP receiver on 127.0.0.1 standing in for a webhook, PagerDuty or Twilio endpoint:
+/// it records every request and answers each with the next scripted response (status,
+/// extra headers, body), then 200 once the script is used up.
+pub struct Receiver {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    received: Arc<Mutex<Vec<Received>>>,
+    script: Arc<Mutex<std::collections::VecDeque<(u16, Vec<(String, String)>, String)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Starts listening on a free port.
+    pub fn start() -> Receiver {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").unwrap())
+    }
+
+    /// Starts answering on `listener` (a port chosen before the receiver may answer).
+    pub fn start_on(listener: TcpListener) -> Receiver {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(std::collections::VecDeque::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let thread = {
+            let (received, script, stop) = (received.clone(), script.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Ok((mut conn, _)) = listener.accept() else {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    };
+                    conn.set_nonblocking(false).unwrap();
+                    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut data = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    let head_end = loop {
+                        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break Some(i);
+                        }
+                        match conn.read(&mut buf) {
+                            Ok(0) | Err(_) => break None,
+                            Ok(n) => data.extend_from_slice(&buf[..n]),
+                        }
+                    };
+                    let Some(head_end) = head_end else { continue };
+                    let head = String::from_utf8_lossy(&data[..head_end]).to_string();
+                    let mut lines = head.split("\r\n");
+                    let first: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+                    let headers: Vec<(String, String)> = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                        .collect();
+                    let len: usize = headers
+                        .iter()
+                        .find(|(n, _)| n == "content-length")
+                        .and_then(|(_, v)| v.parse().ok())
+                        .unwrap_or(0);
+                    let mut body = data[head_end + 4..].to_vec();
+                    while body.len() < len {
+                        match conn.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => body.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    received.lock().unwrap().push(Received {
+                        method: first.first().unwrap_or(&"").to_string(),
+                        path: first.get(1).unwrap_or(&"").to_string(),
+                        headers,
+                        body,
+                    });
+                    let (status, extra, answer) = script.lock().unwrap().pop_front().unwrap_or((
+                        200,
+                        Vec::new(),
+                        String::new(),
+                    ));
+                    let mut response = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+                        answer.len()
+                    );
+                    for (n, v) in extra {
+                        response.push_str(&format!("{n}: {v}\r\n"));
+                    }
+                    response.push_str("\r\n");
+                    response.push_str(&answer);
+                    let _ = conn.write_all(response.as_bytes());
+                }
+            })
+        };
+        Receiver {
+            url,
+            received,
+            script,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Answers the next request not yet answered with `status`, `headers` and `body`.
+    pub fn then(&self, status: u16, headers: &[(&str, &str)], body: &str) {
+        self.script.lock().unwrap().push_back((
+            status,
+            headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            body.to_owned(),
+        ));
+    }
+
+    /// Everything received so far.
+    pub fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
+    /// Waits up to `limit` until at least `n` requests arrived; returns them all.
+    pub fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let got = self.received();
+            if got.len() >= n || Instant::now() > deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
