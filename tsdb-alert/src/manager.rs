@@ -500,45 +500,20 @@ fn merge(old: &StoredAlert, new: StoredAlert, now_ms: i64) -> StoredAlert {
     res
 }
 
-/// Something that stores the manager's notifications durably (the outbox).
+/// Something that stores the manager's notifications durably (the outbox: a sink calls
+/// `Outbox::enqueue_in` for each notification's receiver).
 pub trait NotificationSink: Send {
-    /// Stores `notifications` in `txn`, the transaction that logs them as sent;
-    /// `receivers` are the configuration's (a notification names its receiver). Write
+    /// Stores `notifications` in `txn`, the transaction that logs them as sent. Write
     /// through `txn` only: redb allows one write transaction at a time, so beginning
     /// another here would wait forever.
     fn store(
         &mut self,
         txn: &redb::WriteTransaction,
         notifications: &[Notification],
-        receivers: &[Receiver],
     ) -> Result<(), String>;
 
     /// Called once the transaction committed (e.g. to wake delivery workers).
     fn committed(&mut self, _notifications: &[Notification]) {}
-}
-
-/// The outbox as the driver's sink: each notification's deliveries are enqueued in the
-/// transaction that logs it, and the workers woken after the commit.
-impl NotificationSink for Arc<crate::outbox::Outbox> {
-    fn store(
-        &mut self,
-        txn: &redb::WriteTransaction,
-        notifications: &[Notification],
-        receivers: &[Receiver],
-    ) -> Result<(), String> {
-        for n in notifications {
-            // The configuration checked that every route's receiver exists.
-            let Some(r) = receivers.iter().find(|r| r.name == n.receiver) else {
-                return Err(format!("no receiver named {:?}", n.receiver));
-            };
-            self.enqueue_in(txn, n, r).map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    }
-
-    fn committed(&mut self, _notifications: &[Notification]) {
-        self.wake();
-    }
 }
 
 /// Unix ms now, from the system clock.
@@ -569,10 +544,7 @@ pub async fn run(
             _ = shutdown.notified() => return,
         }
         let now = system_now_ms();
-        let mut m = manager.lock();
-        let receivers = m.config().receivers.clone();
-        let result = m.tick_with(now, |txn, ns| sink.store(txn, ns, &receivers));
-        drop(m);
+        let result = manager.lock().tick_with(now, |txn, ns| sink.store(txn, ns));
         match result {
             Ok(ns) if !ns.is_empty() => sink.committed(&ns),
             Ok(_) => {}

@@ -15,12 +15,7 @@ struct Collect {
 }
 
 impl NotificationSink for Collect {
-    fn store(
-        &mut self,
-        _txn: &redb::WriteTransaction,
-        ns: &[Notification],
-        _receivers: &[tsdb_alert::Receiver],
-    ) -> Result<(), String> {
+    fn store(&mut self, _txn: &redb::WriteTransaction, ns: &[Notification]) -> Result<(), String> {
         self.stored
             .lock()
             .extend(ns.iter().map(|n| n.group_key.clone()));
