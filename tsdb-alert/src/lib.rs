@@ -36,4 +36,7 @@ pub use model::{fingerprint, Alert, Fingerprint, LabelSet, Notification};
 pub use notify::Notifiers;
 pub use outbox::{Outbox, OutboxOptions, OutboxStats};
 pub use receiver::{Global, Receiver};
+/// The embedded store the manager and the outbox keep their state in (the caller opens the
+/// database and shares it), re-exported so that embedders use the same version.
+pub use redb;
 pub use store::StoreError;

@@ -34,11 +34,13 @@ use tsdb_core::{Db, Options};
 use tsdb_ingest::{IngestLimits, Ingester};
 use tsdb_query::{ResultsCache, ResultsCacheOptions};
 
+use super::alerting::Alerting;
 use super::auth::Credentials;
 use super::config::Config;
 use super::flags::Flags;
 use super::metrics::Metrics;
 use super::pool::QueryPool;
+use super::rules::Rules;
 use super::scrape::Scraping;
 use super::state::{engine_for, AppState, Shared};
 use super::tls::Tls;
@@ -131,6 +133,9 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         ),
         _ => None,
     };
+    // rule files and the alerting sections are checked before anything starts
+    let mut rule_files = super::rules::load_rule_files(&config).map_err(ServerError::Setup)?;
+    Alerting::check_reload(&config).map_err(ServerError::Setup)?;
     let listener = TcpListener::bind(addr)
         .map_err(|e| ServerError::Setup(format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
@@ -147,6 +152,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         ..ResultsCacheOptions::default()
     }));
     let scrape_cell: Arc<OnceLock<Arc<Scraping>>> = Arc::new(OnceLock::new());
+    let alerting = Arc::new(Alerting::default());
     let metrics = Arc::new(Metrics::new(
         db_cell.clone(),
         ingester_cell.clone(),
@@ -154,8 +160,23 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         started,
         pool.in_flight_counter(),
         scrape_cell.clone(),
+        alerting.clone(),
     ));
     metrics.config_loaded(true);
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let external_url = flags
+        .external_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("{scheme}://{local}"));
+    alerting
+        .start(
+            &config,
+            flags.alert_queue_capacity,
+            &flags.data,
+            &external_url,
+        )
+        .map_err(ServerError::Setup)?;
     let state = AppState(Arc::new(Shared {
         engine: RwLock::new(engine_for(&flags, &config)),
         pool,
@@ -172,12 +193,13 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         last_reload: RwLock::new((true, started)),
         reload_lock: tokio::sync::Mutex::new(()),
         scrape: scrape_cell,
+        alerting,
+        external_url,
         flags: flags.clone(),
     }));
 
     let handle: axum_server::Handle<SocketAddr> = axum_server::Handle::new();
     let app = routes::router(state.clone());
-    let scheme = if tls.is_some() { "https" } else { "http" };
     let server = match &tls {
         Some(tls) => {
             let s =
@@ -296,6 +318,10 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
                             failure = Some(ServerError::Setup(e));
                             break;
                         }
+                        if let Err(e) = start_rules(&state, std::mem::take(&mut rule_files)).await {
+                            failure = Some(ServerError::Setup(e));
+                            break;
+                        }
                     }
                     None => {}
                 }
@@ -318,6 +344,8 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     if let Some(s) = state.0.scrape.get() {
         s.stop().await;
     }
+    // rules stop before the database closes; alerts queued for Alertmanagers are sent
+    state.0.alerting.stop().await;
     if let Some(db) = state.0.db.get().cloned() {
         match tokio::task::spawn_blocking(move || db.close()).await {
             Ok(Ok(())) => tracing::info!("database closed"),
@@ -381,6 +409,38 @@ async fn start_scraping(state: &AppState) -> Result<(), String> {
         tokio::spawn(watch_shard_members(state.clone(), scraping.clone()));
     }
     let _ = state.0.scrape.set(scraping);
+    Ok(())
+}
+
+/// Starts rule evaluation over the open database with the rule files read at start (or
+/// at the last reload before the database opened).
+async fn start_rules(state: &AppState, files: Vec<tsdb_rules::RuleFile>) -> Result<(), String> {
+    let _one = state.0.reload_lock.lock().await;
+    let Some(db) = state.0.db.get().cloned() else {
+        return Ok(());
+    };
+    let config = state.0.config.read().clone();
+    // a reload while the database opened may have changed the files
+    let files = if config.rule_files.is_empty() {
+        files
+    } else {
+        super::rules::load_rule_files(&config)?
+    };
+    let alerting = state.0.alerting.clone();
+    let notify: super::rules::NotifyFn = Arc::new(move |alerts| alerting.notify(alerts));
+    let rules = Rules::new(
+        db,
+        super::rules::rule_options(&state.0.flags, &config, &state.0.external_url),
+        state.engine(),
+        files,
+        notify,
+    )?;
+    let groups = rules.manager().lock().groups().len();
+    rules.start();
+    if groups > 0 {
+        tracing::info!(groups, "rule evaluation started");
+    }
+    let _ = state.0.alerting.rules.set(Arc::new(rules));
     Ok(())
 }
 
@@ -464,6 +524,15 @@ async fn reload_inner(state: &AppState) -> Result<(), String> {
                 .to_owned(),
         );
     }
+    let rule_files = super::rules::load_rule_files(&config)?;
+    let am_config = Alerting::check_reload(&config)?;
+    if !state.0.alerting.builtin_matches(&config) {
+        return Err(
+            "adding or removing alertmanager.config_file needs a restart (the built-in \
+             manager's state opens at start)"
+                .to_owned(),
+        );
+    }
     // All or nothing itself: refused before anything else changes.
     if let Some(scrape) = state.0.scrape.get() {
         scrape.apply(&config.scrape_configs).await?;
@@ -481,6 +550,16 @@ async fn reload_inner(state: &AppState) -> Result<(), String> {
     };
     if let Some(engine) = new_engine {
         *state.0.engine.write() = engine;
+    }
+    state
+        .0
+        .alerting
+        .reload(&config, am_config, flags.alert_queue_capacity)?;
+    if let Some(rules) = state.0.alerting.rules.get() {
+        rules.update(
+            super::rules::rule_options(flags, &config, &state.0.external_url),
+            rule_files,
+        )?;
     }
     *state.0.config.write() = Arc::new(config);
     *state.0.auth.write() = auth;

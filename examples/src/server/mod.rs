@@ -24,11 +24,17 @@
 //!   background while the listener already answers).
 //! - [`routes`]: the router: which endpoint needs which credential, and the layers
 //!   (compression, body limits, timeouts, tracing, request metrics).
+//! - [`rules`]: rule groups evaluated on their slots (`tsdb-rules`), over the database.
+//! - [`alerting`]: where alerts go (external Alertmanagers, the built-in alert manager of
+//!   `tsdb-alert` with its durable outbox) and the endpoints over them: Alertmanager's
+//!   v2 API, `/api/v1/rules`, `/api/v1/alerts`, `/api/v1/alertmanagers`,
+//!   `/api/v1/notifications`.
 //! - [`lifecycle`]: start-up, `/-/reload` and SIGHUP, graceful shutdown on SIGTERM/SIGINT.
 //!
 //! Decoding, limits and the answers of push ingestion are the `tsdb-ingest` library's;
 //! this server only moves bytes and headers between HTTP and it.
 
+pub mod alerting;
 pub mod auth;
 pub mod config;
 pub mod flags;

@@ -21,7 +21,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use tower_http::compression::CompressionLayer;
 use tower_http::decompression::RequestDecompressionLayer;
@@ -29,6 +29,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use super::alerting;
 use super::auth::Role;
 use super::lifecycle::reload_handler;
 use super::state::AppState;
@@ -76,6 +77,20 @@ pub fn router(state: AppState) -> Router {
             get(targets_api::targets_metadata),
         )
         .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/rules",
+            get(alerting::v1_rules).post(alerting::v1_rules),
+        )
+        .route("/api/v1/alerts", get(alerting::v1_alerts))
+        .route("/api/v1/alertmanagers", get(alerting::v1_alertmanagers))
+        .route("/api/v1/notifications", get(alerting::v1_notifications))
+        // the built-in alert manager: Alertmanager's v2 API (amtool, Grafana)
+        .route("/api/v2/alerts", get(alerting::v2_get_alerts))
+        .route("/api/v2/alerts/groups", get(alerting::v2_alert_groups))
+        .route("/api/v2/silences", get(alerting::v2_get_silences))
+        .route("/api/v2/silence/{id}", get(alerting::v2_get_silence))
+        .route("/api/v2/status", get(alerting::v2_status))
+        .route("/api/v2/receivers", get(alerting::v2_receivers))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read))
         .layer(RequestBodyLimitLayer::new(flags.max_request_body_size));
     let write = Router::new()
@@ -84,6 +99,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/write", post(write_api::remote_write))
         .route("/api/v1/otlp/v1/metrics", post(write_api::otlp))
         .route("/opentelemetry/v1/metrics", post(write_api::otlp))
+        // alerts posted to the built-in manager (by a Prometheus, vmalert, amtool)
+        .route("/api/v2/alerts", post(alerting::v2_post_alerts))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_write));
     let admin = Router::new()
         .route(
@@ -95,6 +112,9 @@ pub fn router(state: AppState) -> Router {
             post(series_api::flush).put(series_api::flush),
         )
         .route("/-/reload", post(reload_handler).put(reload_handler))
+        // silences are management operations
+        .route("/api/v2/silences", post(alerting::v2_post_silences))
+        .route("/api/v2/silence/{id}", delete(alerting::v2_delete_silence))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
         .layer(RequestBodyLimitLayer::new(flags.max_request_body_size));
     let open = Router::new()

@@ -14,6 +14,7 @@ use tsdb_core::Db;
 use tsdb_ingest::Ingester;
 use tsdb_query::{Engine, EngineOptions, ResultsCache};
 
+use super::alerting::Alerting;
 use super::auth::Credentials;
 use super::config::Config;
 use super::flags::Flags;
@@ -63,6 +64,10 @@ pub struct Shared {
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Pull ingestion (`scrape_configs`), started once the database is open.
     pub scrape: Arc<OnceLock<Arc<Scraping>>>,
+    /// Rules and where their alerts go (external Alertmanagers, the built-in manager).
+    pub alerting: Arc<Alerting>,
+    /// `--external-url`, or this server's own URL.
+    pub external_url: String,
 }
 
 impl AppState {

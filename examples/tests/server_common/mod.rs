@@ -529,6 +529,9 @@ impl Received {
     }
 }
 
+/// A scripted answer: status, extra headers, body.
+type Scripted = (u16, Vec<(String, String)>, String);
+
 /// An HTTP receiver on 127.0.0.1 standing in for a webhook, PagerDuty or Twilio endpoint:
 /// it records every request and answers each with the next scripted response (status,
 /// extra headers, body), then 200 once the script is used up.
@@ -536,7 +539,7 @@ pub struct Receiver {
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
-    script: Arc<Mutex<std::collections::VecDeque<(u16, Vec<(String, String)>, String)>>>,
+    script: Arc<Mutex<std::collections::VecDeque<Scripted>>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
