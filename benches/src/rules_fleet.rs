@@ -261,7 +261,7 @@ fn alerting_rules() -> Vec<GenRule> {
     let mut out = Vec::new();
     for f in CPU {
         let m = format!("cpu_usage_{f}");
-        for (t, sev) in [(80, "info"), (90, "warning"), (95, "critical")] {
+        for (t, sev) in [(95.0_f64, "info"), (98.0, "warning"), (99.5, "critical")] {
             let filters = std::iter::once(String::new())
                 .chain(TEAMS.iter().map(|t| format!("team=\"{t}\"")));
             for filter in filters {
@@ -272,7 +272,7 @@ fn alerting_rules() -> Vec<GenRule> {
                     .unwrap_or_default();
                 out.push(alert(AlertSpec {
                     kind: "alert:threshold",
-                    name: format!("HostHighCpu{}{t}{team}", camel(f)),
+                    name: format!("HostHighCpu{}{}{team}", camel(f), t * 10.0),
                     expr: format!("{m}{{{filter}}} > {t}"),
                     for_: "5m",
                     severity: sev,
@@ -284,10 +284,10 @@ fn alerting_rules() -> Vec<GenRule> {
             }
         }
     }
-    for (x, sev) in [(0.001, "info"), (0.01, "warning"), (0.05, "critical")] {
+    for (x, sev) in [(0.01, "info"), (0.05, "warning"), (0.1, "critical")] {
         out.push(alert(AlertSpec {
             kind: "alert:error_ratio",
-            name: format!("HostHttpErrors{}", (x * 1000.0) as i64),
+            name: format!("HostHttpErrors{}", (x * 100.0) as i64),
             expr: format!(
                 "rate(http_requests_total{{code=\"500\"}}[5m]) / ignoring(code) sum without (code) (rate(http_requests_total[5m])) > {x}"
             ),
@@ -299,7 +299,7 @@ fn alerting_rules() -> Vec<GenRule> {
         for s in 0..20 {
             out.push(alert(AlertSpec {
                 kind: "alert:error_ratio",
-                name: format!("Service{s}HttpErrors{}", (x * 1000.0) as i64),
+                name: format!("Service{s}HttpErrors{}", (x * 100.0) as i64),
                 expr: format!(
                     "sum by (service) (rate(http_requests_total{{code=\"500\",service=\"{s}\"}}[5m])) / sum by (service) (rate(http_requests_total{{service=\"{s}\"}}[5m])) > {x}"
                 ),
@@ -310,7 +310,7 @@ fn alerting_rules() -> Vec<GenRule> {
             }));
         }
     }
-    for x in [0.1, 0.2, 0.3, 0.4] {
+    for x in [0.05, 0.1, 0.2, 0.3] {
         let filters =
             std::iter::once(String::new()).chain(REGIONS.iter().map(|r| format!("region=\"{r}\"")));
         for filter in filters {
@@ -390,14 +390,14 @@ fn alerting_rules() -> Vec<GenRule> {
         }));
     }
     for c in COUNTERS {
-        for (x, sev) in [(1e5_f64, "info"), (1e6, "warning"), (1e7, "critical")] {
+        for (x, sev) in [(1.5e7_f64, "info"), (2e7, "warning"), (5e7, "critical")] {
             let filters = std::iter::once(String::new())
                 .chain(TEAMS.iter().map(|t| format!("team=\"{t}\"")));
             for filter in filters {
                 let team = filter.split('"').nth(1).unwrap_or("");
                 out.push(alert(AlertSpec {
                     kind: "alert:rate_threshold",
-                    name: format!("Host{}High{}{team}", camel(c), x.log10() as i64),
+                    name: format!("Host{}High{}{team}", camel(c), (x / 1e6) as i64),
                     expr: format!("rate({c}{{{filter}}}[5m]) > {x:e}"),
                     for_: "5m",
                     severity: sev,
@@ -410,9 +410,9 @@ fn alerting_rules() -> Vec<GenRule> {
     for f in CPU {
         let m = format!("cpu_usage_{f}");
         for (func, w, x) in [
-            ("avg_over_time", "10m", 50),
-            ("max_over_time", "10m", 95),
-            ("min_over_time", "5m", 70),
+            ("avg_over_time", "10m", 90),
+            ("max_over_time", "10m", 99),
+            ("min_over_time", "5m", 95),
         ] {
             out.push(alert(AlertSpec {
                 kind: "alert:over_time",
@@ -434,7 +434,7 @@ fn alerting_rules() -> Vec<GenRule> {
             description: format!("More than 3 hosts of {{{{ $labels.region }}}} have {m} above 90%."),
         }));
     }
-    for (code, x) in [("200", 100000), ("404", 1000), ("500", 100)] {
+    for (code, x) in [("200", 500000), ("404", 10000), ("500", 1000)] {
         out.push(alert(AlertSpec {
             kind: "alert:rate_threshold",
             name: format!("HostHttp{code}Burst"),
@@ -448,7 +448,7 @@ fn alerting_rules() -> Vec<GenRule> {
     out.push(alert(AlertSpec {
         kind: "alert:ratio",
         name: "HostContextSwitchesPerCpu".into(),
-        expr: "sum by (host) (rate(node_context_switches_total[5m])) / sum by (host) (node_cpu_count) > 5000".into(),
+        expr: "sum by (host) (rate(node_context_switches_total[5m])) / sum by (host) (node_cpu_count) > 20000".into(),
         for_: "10m",
         severity: "info",
         summary: "Context switches on {{ $labels.host }}".into(),
@@ -488,7 +488,7 @@ fn record_alerts(group: usize, recorded: &[&GenRule], n: usize) -> Vec<GenRule> 
             alert(AlertSpec {
                 kind: "alert:on_record",
                 name: format!("Recorded{group:02}x{i:02}"),
-                expr: format!("{} > 0", r.name),
+                expr: format!("{} > 1e12", r.name),
                 for_: "5m",
                 severity: "info",
                 summary: format!("{} positive", r.name),

@@ -185,6 +185,16 @@ fn vm_hwm_kb(pid: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// User plus system CPU seconds of `pid` so far (`/proc/PID/stat`, 100 ticks a second).
+fn cpu_s(pid: &str) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // after the command: state is field 3, utime 14, stime 15 (1-based over the line)
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// Resets the peak RSS (`VmHWM`) of `pid` (Linux's `clear_refs` value 5).
 fn reset_hwm(pid: &str) {
     let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
@@ -460,6 +470,7 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
     }
     let reload_ms = chrono::Utc::now().timestamp_millis();
     reset_hwm(&pid);
+    let prom_cpu0 = cpu_s(&pid).unwrap_or(f64::NAN);
 
     // Ours loads the same files the same way (an empty load first: no `for` restore).
     let mut mgr = RuleManager::new(
@@ -486,9 +497,12 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
         }
     }
 
-    // Poll Prometheus's own timings.
+    // Poll Prometheus's own timings: per group and rule, the wall-clock start of its last
+    // evaluation (what the API shows) and how long it took.
     let need = a.warmup + a.intervals;
-    let mut prom_side = Side::new();
+    let mut group_obs: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); GROUPS];
+    let mut rule_obs: Vec<Vec<BTreeMap<i64, (f64, usize)>>> =
+        vec![vec![BTreeMap::new(); PER_GROUP]; GROUPS];
     let deadline = Instant::now()
         + Duration::from_secs((need as u64 + 3) * a.interval_s as u64 + 60);
     loop {
@@ -502,11 +516,9 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
             let Some(&gi) = index.get(&key) else {
                 return Err(format!("Prometheus has a group {key:?} we do not"));
             };
-            let ours = &mgr.groups()[gi];
             if let Some(wall) = g["lastEvaluation"].as_str().and_then(rfc3339_ms) {
-                let slot = ours.eval_timestamp_ms(wall);
                 let secs = g["evaluationTime"].as_f64().unwrap_or(f64::NAN);
-                prom_side.groups[gi].insert(slot, secs);
+                group_obs[gi].insert(wall, secs);
             }
             for (ri, r) in g["rules"].as_array().into_iter().flatten().enumerate() {
                 let Some(wall) = r["lastEvaluation"].as_str().and_then(rfc3339_ms) else {
@@ -515,46 +527,94 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
                 if ri >= PER_GROUP {
                     break;
                 }
-                let slot = ours.eval_timestamp_ms(wall);
                 let secs = r["evaluationTime"].as_f64().unwrap_or(f64::NAN);
                 let alerts = r["alerts"].as_array().map_or(0, Vec::len);
-                prom_side.rules[gi][ri].insert(slot, (secs, alerts));
+                rule_obs[gi][ri].insert(wall, (secs, alerts));
             }
         }
-        if prom_side.groups.iter().all(|g| g.len() >= need) {
+        if group_obs.iter().all(|g| g.len() > need) {
             break;
         }
         if Instant::now() > deadline {
-            let seen: Vec<usize> = prom_side.groups.iter().map(BTreeMap::len).collect();
+            let seen: Vec<usize> = group_obs.iter().map(BTreeMap::len).collect();
             return Err(format!("Prometheus evaluations seen per group: {seen:?}, need {need}"));
         }
-        std::thread::sleep(Duration::from_secs(2));
+        // Every 4 s: each evaluation's figures stay on the API for a whole interval, and
+        // rendering 1,000 rules costs Prometheus CPU that its figures should not carry.
+        std::thread::sleep(Duration::from_secs(4));
     }
-    // Every evaluation seen, from the first one after the reload.
-    for (gi, g) in prom_side.groups.iter().enumerate() {
-        let slots: Vec<i64> = g.keys().copied().collect();
-        if slots.windows(2).any(|w| w[1] - w[0] != interval_ms) {
-            return Err(format!("group {gi}: an evaluation was missed: {slots:?}"));
+    let prom_cpu = cpu_s(&pid).map(|c| c - prom_cpu0);
+    let prom_cpu_intervals = (chrono::Utc::now().timestamp_millis() - reload_ms) as f64 / interval_ms as f64;
+    // The exact evaluation times: the timestamps of the samples the group's recording
+    // rules wrote (Prometheus stamps them with the evaluation time). Every evaluation,
+    // including any the polls did not see, and none Prometheus skipped.
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let range_s = (now_ms - reload_ms) / 1000 + 2 * a.interval_s;
+    let mut slots: Vec<Vec<i64>> = Vec::with_capacity(GROUPS);
+    let mut hash_mismatch = 0;
+    for (gi, f) in files.iter().enumerate() {
+        let mut ts = std::collections::BTreeSet::new();
+        for r in f.rules.iter().filter(|r| r.recording).take(5) {
+            let target = format!(
+                "/api/v1/query?query={}%5B{range_s}s%5D&time={}.{:03}",
+                r.name,
+                now_ms / 1000,
+                now_ms % 1000
+            );
+            let j = get_json(&addr, &target)?;
+            for s in j["data"]["result"].as_array().into_iter().flatten() {
+                for v in s["values"].as_array().into_iter().flatten() {
+                    if let Some(t) = v[0].as_f64() {
+                        ts.insert((t * 1000.0).round() as i64);
+                    }
+                }
+            }
         }
-        if slots.first().is_some_and(|&s| s - reload_ms > interval_ms) {
-            return Err(format!("group {gi}: the first evaluation was missed"));
-        }
+        let g = &mgr.groups()[gi];
+        // Prometheus's slot in nanoseconds, truncated to the sample's milliseconds: the
+        // latest slot at or before t + 1 ms is that slot again.
+        hash_mismatch += ts
+            .iter()
+            .filter(|&&t| g.eval_timestamp_ms(t + 1) != t)
+            .count();
+        slots.push(ts.into_iter().collect());
     }
-    let last_slot = prom_side
-        .groups
+    let skipped: usize = slots
         .iter()
-        .filter_map(|g| g.keys().last().copied())
+        .map(|s| s.windows(2).filter(|w| w[1] - w[0] != interval_ms).count())
+        .sum();
+    let mut prom_side = Side::new();
+    for gi in 0..GROUPS {
+        let at = |wall: i64| slots[gi].iter().rev().find(|&&s| s <= wall).copied();
+        for (&wall, &secs) in &group_obs[gi] {
+            if let Some(slot) = at(wall) {
+                prom_side.groups[gi].insert(slot, secs);
+            }
+        }
+        for ri in 0..PER_GROUP {
+            for (&wall, &x) in &rule_obs[gi][ri] {
+                if let Some(slot) = at(wall) {
+                    prom_side.rules[gi][ri].insert(slot, x);
+                }
+            }
+        }
+        if slots[gi].len() < need {
+            return Err(format!(
+                "group {gi}: {} evaluation times found, need {need}",
+                slots[gi].len()
+            ));
+        }
+    }
+    let last_slot = slots
+        .iter()
+        .filter_map(|g| g.last().copied())
         .max()
         .unwrap_or(0);
     if last_slot >= data_end_ms {
         return Err("the run outlasted the data's lead; raise the lead".into());
     }
     // Recording outputs at each group's last measured evaluation.
-    let check_slot: Vec<i64> = prom_side
-        .groups
-        .iter()
-        .map(|g| g.keys().nth(need - 1).copied().unwrap_or(0))
-        .collect();
+    let check_slot: Vec<i64> = slots.iter().map(|g| g[need - 1]).collect();
     let mut prom_out: Vec<Vec<Output>> = Vec::new();
     for (gi, f) in files.iter().enumerate() {
         let mut outs = Vec::new();
@@ -609,18 +669,19 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
     drop(prom);
 
     // Ours, at the same evaluation times, in time order.
-    let mut plan: Vec<(i64, usize)> = prom_side
-        .groups
+    let mut plan: Vec<(i64, usize)> = slots
         .iter()
         .enumerate()
-        .flat_map(|(gi, g)| g.keys().map(move |&s| (s, gi)))
+        .flat_map(|(gi, g)| g.iter().map(move |&s| (s, gi)))
         .collect();
     plan.sort_unstable();
     reset_hwm("self");
+    let ours_cpu0 = cpu_s("self").unwrap_or(f64::NAN);
     let mut ours_side = Side::new();
     let mut ours_out: Vec<Vec<Output>> = vec![Vec::new(); GROUPS];
     let mut ours_failures = 0usize;
     let check_engine = Engine::default();
+    let mut query_only = vec![vec![0.0f64; PER_GROUP]; GROUPS];
     for &(slot, gi) in &plan {
         let outcome = mgr
             .evaluate_group(gi, slot, &db, &db)
@@ -637,6 +698,17 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
                 .insert(slot, (r.status().evaluation_duration.as_secs_f64(), alerts));
         }
         if slot == check_slot[gi] {
+            // The PromQL part alone: each rule's expression again, at the same time.
+            let exprs: Vec<String> = mgr.groups()[gi]
+                .rules()
+                .iter()
+                .map(|r| r.query().to_string())
+                .collect();
+            for (ri, e) in exprs.iter().enumerate() {
+                let t0 = Instant::now();
+                let _ = check_engine.instant_query(&db, e, slot);
+                query_only[gi][ri] = t0.elapsed().as_secs_f64();
+            }
             for r in files[gi].rules.iter().filter(|r| r.recording) {
                 let v = check_engine
                     .instant_query(&db, &r.name, slot)
@@ -658,6 +730,7 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
         }
     }
     let ours_hwm = vm_hwm_kb("self");
+    let ours_cpu = cpu_s("self").map(|c| (c - ours_cpu0) / (plan.len() as f64 / GROUPS as f64));
 
     report(ReportIn {
         a,
@@ -667,12 +740,17 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
         prom_out: &prom_out,
         ours_out: &ours_out,
         check_slot: &check_slot,
+        slots: &slots,
+        skipped,
+        hash_mismatch,
         version: &version,
         series,
         samples,
         setup: (gen_s, import_s, rw_s),
         rss: (prom_hwm, ours_hwm),
         prom_q,
+        query_only: &query_only,
+        cpu: (prom_cpu.map(|c| c / prom_cpu_intervals), ours_cpu),
         failures: (prom_failures, ours_failures),
     });
     Ok(())
@@ -686,24 +764,34 @@ struct ReportIn<'a> {
     prom_out: &'a [Vec<Output>],
     ours_out: &'a [Vec<Output>],
     check_slot: &'a [i64],
+    slots: &'a [Vec<i64>],
+    skipped: usize,
+    hash_mismatch: usize,
     version: &'a str,
     series: u64,
     samples: u64,
     setup: (f64, f64, f64),
     rss: (Option<u64>, Option<u64>),
     prom_q: [f64; 3],
+    query_only: &'a [Vec<f64>],
+    cpu: (Option<f64>, Option<f64>),
     failures: (f64, usize),
 }
 
-/// Per measured interval k, the sum over groups of `pick(group, slot)`.
-fn per_interval(side: &Side, a: &Args, pick: &dyn Fn(usize, i64) -> f64) -> Vec<f64> {
+/// Per measured interval k (every group's k-th evaluation), the sum over groups of
+/// `pick(group, slot)`; an interval where any group's figure was not observed is left out.
+fn per_interval(
+    slots: &[Vec<i64>],
+    a: &Args,
+    pick: &dyn Fn(usize, i64) -> Option<f64>,
+) -> Vec<f64> {
     (a.warmup..a.warmup + a.intervals)
-        .map(|k| {
-            side.groups
+        .filter_map(|k| {
+            slots
                 .iter()
                 .enumerate()
-                .map(|(gi, g)| g.keys().nth(k).map_or(0.0, |&slot| pick(gi, slot)))
-                .sum()
+                .map(|(gi, g)| g.get(k).and_then(|&slot| pick(gi, slot)))
+                .sum::<Option<f64>>()
         })
         .collect()
 }
@@ -714,8 +802,12 @@ fn ms(x: f64) -> String {
 
 fn report(r: ReportIn<'_>) {
     let a = r.a;
-    let prom_tot = per_interval(r.prom, a, &|gi, s| r.prom.groups[gi][&s]);
-    let ours_tot = per_interval(r.ours, a, &|gi, s| r.ours.groups[gi][&s]);
+    let prom_tot = per_interval(r.slots, a, &|gi, s| r.prom.groups[gi].get(&s).copied());
+    // Ours over the same intervals as Prometheus's observed ones.
+    let ours_tot = per_interval(r.slots, a, &|gi, s| {
+        r.prom.groups[gi].get(&s)?;
+        r.ours.groups[gi].get(&s).copied()
+    });
     let (pm, p9) = (percentile(&prom_tot, 50.0), percentile(&prom_tot, 90.0));
     let (om, o9) = (percentile(&ours_tot, 50.0), percentile(&ours_tot, 90.0));
     let per_ratio: Vec<f64> = ours_tot.iter().zip(&prom_tot).map(|(o, p)| o / p).collect();
@@ -765,12 +857,29 @@ fn report(r: ReportIn<'_>) {
         kb(r.rss.0),
         kb(r.rss.1)
     );
+    let cpu = |x: Option<f64>| x.map_or("?".into(), |c| format!("{:.0}", c * 1000.0));
+    println!(
+        "| process CPU ms per interval (all evaluations; Prometheus's includes serving the polls) | {} | {} | {} |",
+        cpu(r.cpu.0),
+        cpu(r.cpu.1),
+        match r.cpu {
+            (Some(p), Some(o)) => format!("{:.2}", o / p),
+            _ => "?".into(),
+        }
+    );
     println!(
         "| failed rule evaluations | {} | {} | |",
         r.failures.0, r.failures.1
     );
     println!(
-        "\nPer interval, ms (Prometheus / ours): {}",
+        "\n{} of {} measured intervals with every group's Prometheus time observed; {} evaluations Prometheus skipped; {} of its evaluation times off our computed slots.",
+        prom_tot.len(),
+        a.intervals,
+        r.skipped,
+        r.hash_mismatch
+    );
+    println!(
+        "Per interval, ms (Prometheus / ours): {}",
         prom_tot
             .iter()
             .zip(&ours_tot)
@@ -786,33 +895,41 @@ fn report(r: ReportIn<'_>) {
     );
 
     // Per kind: median over intervals of the kind's summed rule times.
+    // "PromQL only": each rule's expression evaluated once more at the group's last
+    // measured evaluation time, without the rule around it (appends, alert state,
+    // templates): one interval's worth, a single sample per rule.
     let mut kinds: BTreeMap<&str, Vec<(usize, usize)>> = BTreeMap::new();
     for (gi, f) in r.files.iter().enumerate() {
         for (ri, rule) in f.rules.iter().enumerate() {
             kinds.entry(rule.kind).or_default().push((gi, ri));
         }
     }
-    println!("\n| rule kind | rules | Prometheus ms/interval | ours ms/interval | ours/Prometheus | ours µs/rule |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("\n| rule kind | rules | Prometheus ms/interval | ours ms/interval | ours/Prometheus | ours µs/rule | ours PromQL only, ms |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for (kind, members) in &kinds {
         let sum = |side: &Side| {
-            let v = per_interval(side, a, &|gi, slot| {
+            let v = per_interval(r.slots, a, &|gi, slot| {
                 members
                     .iter()
                     .filter(|(g, _)| *g == gi)
-                    .map(|&(g, ri)| side.rules[g][ri].get(&slot).map_or(0.0, |x| x.0))
-                    .sum()
+                    .map(|&(g, ri)| {
+                        r.prom.rules[g][ri].get(&slot)?;
+                        side.rules[g][ri].get(&slot).map(|x| x.0)
+                    })
+                    .sum::<Option<f64>>()
             });
             percentile(&v, 50.0)
         };
         let (p, o) = (sum(r.prom), sum(r.ours));
+        let q: f64 = members.iter().map(|&(g, ri)| r.query_only[g][ri]).sum();
         println!(
-            "| {kind} | {} | {} | {} | {:.2} | {:.0} |",
+            "| {kind} | {} | {} | {} | {:.2} | {:.0} | {} |",
             members.len(),
             ms(p),
             ms(o),
             o / p,
-            o * 1e6 / members.len() as f64
+            o * 1e6 / members.len() as f64,
+            ms(q)
         );
     }
 
