@@ -7,6 +7,7 @@
 //! cargo run --release -p tsdb-benches --bin rules-report -- [--intervals 12] [--warmup 2]
 //!     [--interval 10] [--hosts 100] [--hours 2] [--tmp DIR] [--keep]
 //!     [--prometheus prometheus] [--promtool promtool]
+//!     [--chunk-max-samples N]   # our Db's samples per chunk (default the engine's 1024)
 //! cargo run --release -p tsdb-benches --bin rules-report -- --write-rules DIR [--rules-interval 1m]
 //! ```
 //!
@@ -69,6 +70,7 @@ struct Args {
     promtool: String,
     write_rules: Option<PathBuf>,
     rules_interval: String,
+    chunk_max_samples: Option<usize>,
 }
 
 fn args() -> Result<Args, String> {
@@ -84,6 +86,7 @@ fn args() -> Result<Args, String> {
         promtool: "promtool".into(),
         write_rules: None,
         rules_interval: "1m".into(),
+        chunk_max_samples: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -101,6 +104,9 @@ fn args() -> Result<Args, String> {
             "--promtool" => a.promtool = value()?,
             "--write-rules" => a.write_rules = Some(value()?.into()),
             "--rules-interval" => a.rules_interval = value()?,
+            "--chunk-max-samples" => {
+                a.chunk_max_samples = Some(num(value()?)?.clamp(1.0, 1024.0) as usize);
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -348,10 +354,13 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
     };
     let parsed =
         Parsed::read(&[data.join("data.om")], &options, &mut note).map_err(|e| e.to_string())?;
-    let db_options = tsdb_core::Options {
+    let mut db_options = tsdb_core::Options {
         background_maintenance: false,
         ..options.db_options()
     };
+    if let Some(n) = a.chunk_max_samples {
+        db_options.chunk_max_samples = n;
+    }
     let db = Db::open(&work.join("ours"), db_options).map_err(|e| e.to_string())?;
     let summary = parsed.append_to(&db, &mut note).map_err(|e| e.to_string())?;
     if summary.loaded != samples {
@@ -505,8 +514,12 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
         vec![vec![BTreeMap::new(); PER_GROUP]; GROUPS];
     let deadline = Instant::now()
         + Duration::from_secs((need as u64 + 3) * a.interval_s as u64 + 60);
+    let (mut polls, mut poll_s) = (0usize, 0.0f64);
     loop {
+        let t0 = Instant::now();
         let j = get_json(&addr, "/api/v1/rules")?;
+        polls += 1;
+        poll_s += t0.elapsed().as_secs_f64();
         let groups = j["data"]["groups"].as_array().ok_or("/api/v1/rules: no groups")?;
         for g in groups {
             let key = (
@@ -750,6 +763,7 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
         rss: (prom_hwm, ours_hwm),
         prom_q,
         query_only: &query_only,
+        polls: (polls, poll_s),
         cpu: (prom_cpu.map(|c| c / prom_cpu_intervals), ours_cpu),
         failures: (prom_failures, ours_failures),
     });
@@ -774,6 +788,7 @@ struct ReportIn<'a> {
     rss: (Option<u64>, Option<u64>),
     prom_q: [f64; 3],
     query_only: &'a [Vec<f64>],
+    polls: (usize, f64),
     cpu: (Option<f64>, Option<f64>),
     failures: (f64, usize),
 }
@@ -877,6 +892,14 @@ fn report(r: ReportIn<'_>) {
         a.intervals,
         r.skipped,
         r.hash_mismatch
+    );
+    println!(
+        "{} polls of /api/v1/rules, {:.1} ms each on average (client side: what serving them costs Prometheus at most){}.",
+        r.polls.0,
+        r.polls.1 * 1000.0 / r.polls.0.max(1) as f64,
+        a.chunk_max_samples
+            .map(|n| format!("; our Db with chunk_max_samples = {n}"))
+            .unwrap_or_default()
     );
     println!(
         "Per interval, ms (Prometheus / ours): {}",
