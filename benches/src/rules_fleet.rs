@@ -262,8 +262,8 @@ fn alerting_rules() -> Vec<GenRule> {
     for f in CPU {
         let m = format!("cpu_usage_{f}");
         for (t, sev) in [(95.0_f64, "info"), (98.0, "warning"), (99.5, "critical")] {
-            let filters = std::iter::once(String::new())
-                .chain(TEAMS.iter().map(|t| format!("team=\"{t}\"")));
+            let filters =
+                std::iter::once(String::new()).chain(TEAMS.iter().map(|t| format!("team=\"{t}\"")));
             for filter in filters {
                 let team = filter
                     .split('"')
@@ -314,11 +314,7 @@ fn alerting_rules() -> Vec<GenRule> {
         let filters =
             std::iter::once(String::new()).chain(REGIONS.iter().map(|r| format!("region=\"{r}\"")));
         for filter in filters {
-            let region = filter
-                .split('"')
-                .nth(1)
-                .map(camel)
-                .unwrap_or_default();
+            let region = filter.split('"').nth(1).map(camel).unwrap_or_default();
             out.push(alert(AlertSpec {
                 kind: "alert:memory",
                 name: format!("HostLowMemory{}{region}", (x * 100.0) as i64),
@@ -349,7 +345,8 @@ fn alerting_rules() -> Vec<GenRule> {
             for_: "1m",
             severity: "critical",
             summary: "{{ $labels.host }} is down".into(),
-            description: "{{ $labels.host }} in {{ $labels.datacenter }} reports node_up == 0.".into(),
+            description: "{{ $labels.host }} in {{ $labels.datacenter }} reports node_up == 0."
+                .into(),
         }));
     }
     for f in CPU {
@@ -391,8 +388,8 @@ fn alerting_rules() -> Vec<GenRule> {
     }
     for c in COUNTERS {
         for (x, sev) in [(1.5e7_f64, "info"), (2e7, "warning"), (5e7, "critical")] {
-            let filters = std::iter::once(String::new())
-                .chain(TEAMS.iter().map(|t| format!("team=\"{t}\"")));
+            let filters =
+                std::iter::once(String::new()).chain(TEAMS.iter().map(|t| format!("team=\"{t}\"")));
             for filter in filters {
                 let team = filter.split('"').nth(1).unwrap_or("");
                 out.push(alert(AlertSpec {
@@ -431,7 +428,9 @@ fn alerting_rules() -> Vec<GenRule> {
             for_: "5m",
             severity: "warning",
             summary: "{{ $value }} hot hosts in {{ $labels.region }}".into(),
-            description: format!("More than 3 hosts of {{{{ $labels.region }}}} have {m} above 90%."),
+            description: format!(
+                "More than 3 hosts of {{{{ $labels.region }}}} have {m} above 90%."
+            ),
         }));
     }
     for (code, x) in [("200", 500000), ("404", 10000), ("500", 1000)] {
@@ -516,12 +515,7 @@ pub fn generate(groups: usize, per_group: usize, interval: &str) -> Result<Vec<G
     }
     let mut out = Vec::with_capacity(groups);
     for g in 0..groups {
-        let mine_rec: Vec<&GenRule> = recs
-            .iter()
-            .skip(g)
-            .step_by(groups)
-            .take(rec_per)
-            .collect();
+        let mine_rec: Vec<&GenRule> = recs.iter().skip(g).step_by(groups).take(rec_per).collect();
         let mine_alert: Vec<&GenRule> = alerts
             .iter()
             .skip(g)

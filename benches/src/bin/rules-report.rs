@@ -362,7 +362,9 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
         db_options.chunk_max_samples = n;
     }
     let db = Db::open(&work.join("ours"), db_options).map_err(|e| e.to_string())?;
-    let summary = parsed.append_to(&db, &mut note).map_err(|e| e.to_string())?;
+    let summary = parsed
+        .append_to(&db, &mut note)
+        .map_err(|e| e.to_string())?;
     if summary.loaded != samples {
         return Err(format!(
             "ours: {} samples loaded, gen.py wrote {samples}",
@@ -396,7 +398,10 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
     let log2 = log.try_clone().map_err(|e| e.to_string())?;
     let child = Command::new(&a.prometheus)
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", prom_dir.join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            prom_dir.join("data").display()
+        ))
         .arg("--storage.tsdb.retention.time=100y")
         .arg(format!("--web.listen-address={addr}"))
         .arg("--web.enable-remote-write-receiver")
@@ -465,7 +470,9 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
         }
     }
     if sent != samples {
-        return Err(format!("sent {sent} samples by remote write, expected {samples}"));
+        return Err(format!(
+            "sent {sent} samples by remote write, expected {samples}"
+        ));
     }
     let rw_s = t0.elapsed().as_secs_f64();
 
@@ -502,7 +509,11 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
     // Our group order is by file then name, as generated: group i is files[i].
     for (i, g) in mgr.groups().iter().enumerate() {
         if g.name() != files[i].group || g.rules().len() != PER_GROUP {
-            return Err(format!("group {i} is {} with {} rules", g.name(), g.rules().len()));
+            return Err(format!(
+                "group {i} is {} with {} rules",
+                g.name(),
+                g.rules().len()
+            ));
         }
     }
 
@@ -512,15 +523,17 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
     let mut group_obs: Vec<BTreeMap<i64, f64>> = vec![BTreeMap::new(); GROUPS];
     let mut rule_obs: Vec<Vec<BTreeMap<i64, (f64, usize)>>> =
         vec![vec![BTreeMap::new(); PER_GROUP]; GROUPS];
-    let deadline = Instant::now()
-        + Duration::from_secs((need as u64 + 3) * a.interval_s as u64 + 60);
+    let deadline =
+        Instant::now() + Duration::from_secs((need as u64 + 3) * a.interval_s as u64 + 60);
     let (mut polls, mut poll_s) = (0usize, 0.0f64);
     loop {
         let t0 = Instant::now();
         let j = get_json(&addr, "/api/v1/rules")?;
         polls += 1;
         poll_s += t0.elapsed().as_secs_f64();
-        let groups = j["data"]["groups"].as_array().ok_or("/api/v1/rules: no groups")?;
+        let groups = j["data"]["groups"]
+            .as_array()
+            .ok_or("/api/v1/rules: no groups")?;
         for g in groups {
             let key = (
                 g["file"].as_str().unwrap_or("").to_string(),
@@ -550,14 +563,17 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
         }
         if Instant::now() > deadline {
             let seen: Vec<usize> = group_obs.iter().map(BTreeMap::len).collect();
-            return Err(format!("Prometheus evaluations seen per group: {seen:?}, need {need}"));
+            return Err(format!(
+                "Prometheus evaluations seen per group: {seen:?}, need {need}"
+            ));
         }
         // Every 4 s: each evaluation's figures stay on the API for a whole interval, and
         // rendering 1,000 rules costs Prometheus CPU that its figures should not carry.
         std::thread::sleep(Duration::from_secs(4));
     }
     let prom_cpu = cpu_s(&pid).map(|c| c - prom_cpu0);
-    let prom_cpu_intervals = (chrono::Utc::now().timestamp_millis() - reload_ms) as f64 / interval_ms as f64;
+    let prom_cpu_intervals =
+        (chrono::Utc::now().timestamp_millis() - reload_ms) as f64 / interval_ms as f64;
     // The exact evaluation times: the timestamps of the samples the group's recording
     // rules wrote (Prometheus stamps them with the evaluation time). Every evaluation,
     // including any the polls did not see, and none Prometheus skipped.
@@ -985,12 +1001,7 @@ fn report(r: ReportIn<'_>) {
             if same {
                 same_rules += 1;
             } else if diffs.len() < 5 {
-                diffs.push(format!(
-                    "{} ({} vs {} series)",
-                    rule.name,
-                    p.len(),
-                    o.len()
-                ));
+                diffs.push(format!("{} ({} vs {} series)", rule.name, p.len(), o.len()));
             }
         }
     }
