@@ -212,7 +212,7 @@ fn percentile(xs: &[f64], p: f64) -> f64 {
     if v.is_empty() {
         return f64::NAN;
     }
-    if p == 50.0 && v.len() % 2 == 0 {
+    if p == 50.0 && v.len().is_multiple_of(2) {
         return (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0;
     }
     let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
@@ -361,7 +361,7 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
     if let Some(n) = a.chunk_max_samples {
         db_options.chunk_max_samples = n;
     }
-    let db = Db::open(&work.join("ours"), db_options).map_err(|e| e.to_string())?;
+    let db = Db::open(work.join("ours"), db_options).map_err(|e| e.to_string())?;
     let summary = parsed
         .append_to(&db, &mut note)
         .map_err(|e| e.to_string())?;
@@ -620,8 +620,8 @@ fn measure(a: &Args, work: &Path) -> Result<(), String> {
                 prom_side.groups[gi].insert(slot, secs);
             }
         }
-        for ri in 0..PER_GROUP {
-            for (&wall, &x) in &rule_obs[gi][ri] {
+        for (ri, obs) in rule_obs[gi].iter().enumerate() {
+            for (&wall, &x) in obs {
                 if let Some(slot) = at(wall) {
                     prom_side.rules[gi][ri].insert(slot, x);
                 }
@@ -979,7 +979,9 @@ fn report(r: ReportIn<'_>) {
         let recs = r.files[gi].rules.iter().filter(|x| x.recording);
         for (i, rule) in recs.enumerate() {
             rec_rules += 1;
-            let (p, o) = (&r.prom_out[gi][i], &r.ours_out[gi][i]);
+            let (Some(p), Some(o)) = (r.prom_out[gi].get(i), r.ours_out[gi].get(i)) else {
+                continue;
+            };
             let mut same = p.len() == o.len();
             for (labels, pv) in p {
                 match o.get(labels) {
