@@ -11,3 +11,4 @@ pub mod exposition;
 pub mod index_fleet;
 pub mod input;
 pub mod query_fleet;
+pub mod rules_fleet;

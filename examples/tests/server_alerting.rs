@@ -363,6 +363,18 @@ receivers:
     let deliveries = history["data"].as_array().unwrap();
     assert!(deliveries.len() >= 5, "{history}");
     assert_eq!(server.get("/api/v1/notifications?limit=x").status, 400);
+
+    // and /metrics
+    let metrics = server.get("/metrics").body;
+    for needle in [
+        "tsdb_rule_evaluations_total{rule_group=",
+        "tsdb_rule_group_last_duration_seconds{rule_group=",
+        "tsdb_alertmanager_notifications_total{integration=\"webhook\"}",
+        "tsdb_alertmanager_notifications_total{integration=\"email\"} 1",
+        "tsdb_notifications_sent_total{alertmanager=",
+    ] {
+        assert!(metrics.contains(needle), "{needle} missing from /metrics");
+    }
 }
 
 /// SIGKILL while notifications wait in the outbox for a receiver that is down: after the
@@ -468,4 +480,132 @@ receivers:
                 .then_some(())
         },
     );
+}
+
+/// A reload applies a changed rule file keeping the firing alert's state, refuses an
+/// invalid one naming the file and line (the rules in force stay), and the built-in
+/// manager's endpoints need their credentials: reads the read one, posting alerts the
+/// write one, silences the admin one.
+#[test]
+fn reloads_keep_alert_state_and_silences_need_the_admin_credential() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rules = tmp.path().join("rules.yml");
+    std::fs::write(&rules, RULES).unwrap();
+    std::fs::write(
+        tmp.path().join("alertmanager.yml"),
+        "route:\n  receiver: none\nreceivers:\n  - name: none\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("tsdb.yml"),
+        "rule_files: ['*.rules.yml', rules.yml]\nalertmanager:\n  config_file: alertmanager.yml\n",
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("auth.yml"),
+        "read:\n  bearer_tokens: [reader]\nwrite:\n  bearer_tokens: [writer]\nadmin:\n  bearer_tokens: [admin]\n",
+    )
+    .unwrap();
+    let data = tmp.path().join("data");
+    let config = tmp.path().join("tsdb.yml").display().to_string();
+    let auth = tmp.path().join("auth.yml").display().to_string();
+    let server = Server::start(&data, &["--config", &config, "--auth-file", &auth]);
+    server.wait_ready();
+    let (read, write, admin) = (
+        [("Authorization", "Bearer reader")],
+        [("Authorization", "Bearer writer")],
+        [("Authorization", "Bearer admin")],
+    );
+    let r = server.post_bytes("/write", b"test_load,host=a,job=node value=9\n", &write);
+    assert_eq!(r.status, 204);
+    let active_at = wait_for(Duration::from_secs(30), "a firing alert", || {
+        let a = server.get_with("/api/v1/alerts", &read).json();
+        let alert = a["data"]["alerts"].as_array()?.first()?.clone();
+        (alert["state"] == "firing").then(|| alert["activeAt"].clone())
+    });
+
+    // a second rule file (matched by the glob) and a changed annotation: the alert keeps
+    // its activeAt
+    std::fs::write(
+        tmp.path().join("extra.rules.yml"),
+        "groups:\n  - name: extra\n    rules:\n      - record: extra:one\n        expr: vector(1)\n",
+    )
+    .unwrap();
+    std::fs::write(&rules, RULES.replace("'external {{", "'ext {{")).unwrap();
+    let r = server.post_bytes("/-/reload", b"", &admin);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let groups = server.get_with("/api/v1/rules", &read).json();
+    let names: Vec<&str> = groups["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["extra", "load"]);
+    let a = server.get_with("/api/v1/alerts", &read).json();
+    assert_eq!(a["data"]["alerts"][0]["activeAt"], active_at);
+
+    // an invalid rule file: refused with its name and line, the rules in force stay
+    std::fs::write(
+        &rules,
+        "groups:\n  - name: load\n    rules:\n      - alert: Broken\n        expr: sum(\n",
+    )
+    .unwrap();
+    let r = server.post_bytes("/-/reload", b"", &admin);
+    assert_eq!(r.status, 500);
+    let body = String::from_utf8_lossy(&r.body).to_string();
+    assert!(
+        body.contains("rules.yml") && body.contains("Broken"),
+        "{body}"
+    );
+    let groups = server.get_with("/api/v1/rules", &read).json();
+    assert_eq!(groups["data"]["groups"].as_array().unwrap().len(), 2);
+
+    // credentials of the built-in manager's API
+    assert_eq!(server.get_with("/api/v2/silences", &read).status, 200);
+    assert_eq!(server.get("/api/v2/silences").status, 401);
+    let silence = br#"{"matchers":[{"name":"alertname","value":"HighLoad","isRegex":false}],"startsAt":"2020-01-01T00:00:00Z","endsAt":"2100-01-01T00:00:00Z","createdBy":"t","comment":"c"}"#;
+    assert_eq!(
+        server.post_bytes("/api/v2/silences", silence, &read).status,
+        403
+    );
+    assert_eq!(
+        server
+            .post_bytes("/api/v2/silences", silence, &write)
+            .status,
+        403
+    );
+    let r = server.post_bytes("/api/v2/silences", silence, &admin);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let id = serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()["silenceID"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alert = br#"[{"labels":{"alertname":"Posted"}}]"#;
+    assert_eq!(
+        server.post_bytes("/api/v2/alerts", alert, &read).status,
+        403
+    );
+    assert_eq!(
+        server.post_bytes("/api/v2/alerts", alert, &write).status,
+        200
+    );
+    let r = server.post_bytes("/api/v2/alerts", b"[{\"labels\":{}}]", &write);
+    assert_eq!(
+        r.status, 400,
+        "an alert without labels is refused as Alertmanager does"
+    );
+    let silenced = wait_for(Duration::from_secs(10), "the silenced alert", || {
+        let alerts = server.get_with("/api/v2/alerts", &read).json();
+        alerts
+            .as_array()?
+            .iter()
+            .find(|a| a["labels"]["alertname"] == "HighLoad")
+            .map(|a| a["status"]["state"].clone())
+    });
+    assert_eq!(silenced, "suppressed");
+    let r = server.request_with("DELETE", &format!("/api/v2/silence/{id}"), &read);
+    assert_eq!(r.status, 403);
+    let r = server.request_with("DELETE", &format!("/api/v2/silence/{id}"), &admin);
+    assert_eq!(r.status, 200);
 }

@@ -259,6 +259,10 @@ impl Config {
                 ));
             }
         }
+        for r in &raw.receivers {
+            r.check(&global)
+                .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        }
         if route.receiver.as_deref().unwrap_or("").is_empty() {
             return invalid("root route must specify a default receiver".into());
         }

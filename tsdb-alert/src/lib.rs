@@ -10,9 +10,10 @@
 //! webhook, PagerDuty, email and phone notifiers), [`sender`] (to external Alertmanagers).
 //!
 //! The server's use: `Config::parse` the file, `Manager::open(config, db, options, now)`
-//! on a shared `redb::Database`, spawn [`manager::run`] with the outbox as its
-//! [`manager::NotificationSink`], and route the v2 API to the [`api`] functions (holding
-//! the manager's lock); `Manager::reload` on SIGHUP.
+//! on a shared `redb::Database`, spawn [`manager::run`] with a
+//! [`manager::NotificationSink`] that enqueues into the outbox on the same database
+//! (`Outbox::enqueue_in`), and route the v2 API to the [`api`] functions (holding the
+//! manager's lock); `Manager::reload` on SIGHUP.
 
 pub mod api;
 pub mod config;

@@ -41,9 +41,10 @@ pub struct ManagerOptions {
     pub external_url: String,
     /// How long expired silences and notification-log entries are kept (default 120h).
     pub retention_ms: i64,
-    /// Whether a receiver wants resolved notifications; by default every receiver does.
-    /// Alertmanager decides per integration (`send_resolved`); the outbox drops resolved
-    /// alerts for integrations that do not want them.
+    /// Whether a receiver wants resolved notifications; by default
+    /// [`receiver_sends_resolved`]. Alertmanager decides per integration
+    /// (`send_resolved`); the outbox drops resolved alerts for integrations that do not
+    /// want them.
     pub send_resolved: SendResolved,
     /// The version shown by the status API.
     pub version: String,
@@ -54,7 +55,7 @@ impl Default for ManagerOptions {
         ManagerOptions {
             external_url: String::new(),
             retention_ms: DEFAULT_RETENTION_MS,
-            send_resolved: Arc::new(|_| true),
+            send_resolved: Arc::new(receiver_sends_resolved),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         }
     }
@@ -68,6 +69,18 @@ impl std::fmt::Debug for ManagerOptions {
             .field("version", &self.version)
             .finish()
     }
+}
+
+/// Whether some integration of `r` sends resolved notifications (a receiver without
+/// integrations counts as sending them: it sends nothing either way). The notification
+/// log is kept per receiver, so a newly resolved alert is news for the receiver when any
+/// of its integrations wants it.
+pub fn receiver_sends_resolved(r: &Receiver) -> bool {
+    r.integration_count() == 0
+        || r.webhook_configs.iter().any(|c| c.send_resolved)
+        || r.pagerduty_configs.iter().any(|c| c.send_resolved)
+        || r.email_configs.iter().any(|c| c.send_resolved)
+        || r.phone_configs.iter().any(|c| c.send_resolved)
 }
 
 /// A known alert as stored: its end is always set (`now + resolve_timeout` when the
@@ -487,7 +500,8 @@ fn merge(old: &StoredAlert, new: StoredAlert, now_ms: i64) -> StoredAlert {
     res
 }
 
-/// Something that stores the manager's notifications durably (the outbox).
+/// Something that stores the manager's notifications durably (the outbox: a sink calls
+/// `Outbox::enqueue_in` for each notification's receiver).
 pub trait NotificationSink: Send {
     /// Stores `notifications` in `txn`, the transaction that logs them as sent. Write
     /// through `txn` only: redb allows one write transaction at a time, so beginning

@@ -129,6 +129,8 @@ fn validity_matches_amtool_check_config() {
         "route: {receiver: r, group_interval: 0s}\nreceivers: [{name: r}]\n",
         "route: {receiver: r, group_wait: 5x}\nreceivers: [{name: r}]\n",
         "route: {receiver: r, routes: [{matchers: ['a b']}]}\nreceivers: [{name: r}]\n",
+        "route: {receiver: r}\nreceivers: [{name: r, email_configs: [{to: a@example.org}]}]\n",
+        "global: {smtp_smarthost: 'localhost:25', smtp_from: am@example.org}\nroute: {receiver: r}\nreceivers: [{name: r, email_configs: [{to: a@example.org}]}]\n",
         "route: {receiver: r}\nreceivers: [{name: r}]\ninhibit_rules: [{source_matchers: [a=b], target_matchers: ['c=~\"d\"'], equal: [e]}]\n",
         "route: {receiver: r}\nreceivers: [{name: r}]\ntime_intervals: [{name: t, time_intervals: [{weekdays: ['friday:monday']}]}]\n",
         "route: {receiver: r}\nreceivers: [{name: r}]\ntime_intervals: [{name: t, time_intervals: [{months: ['13', '0:3'], years: ['-5'], weekdays: [Monday]}]}]\n",

@@ -216,6 +216,7 @@ fn alertmanagers_checks() {
         ("route: {receiver: r, routes: [{matchers: ['a b']}]}\nreceivers: [{name: r}]\n", "bad matcher format: a b"),
         ("route: {receiver: r, routes: [{match_re: {a: '('}}]}\nreceivers: [{name: r}]\n", "invalid regexp value for \"a\""),
         ("global: {resolve_timeout: soon}\nroute: {receiver: r}\nreceivers: [{name: r}]\n", "not a valid duration string"),
+        ("route: {receiver: r}\nreceivers: [{name: r, email_configs: [{to: a@example.org}]}]\n", "smtp_smarthost"),
     ];
     for (text, expected) in cases {
         let e = refusal(text);

@@ -507,3 +507,40 @@ fn tick_with_stores_in_the_same_transaction_and_retries_on_failure() {
     assert_eq!(sent.len(), 1);
     assert_eq!(m.nflog().len(), 1);
 }
+
+#[test]
+fn by_default_a_receiver_sends_resolved_if_one_of_its_integrations_does() {
+    let cfg = "
+global: {smtp_smarthost: 'localhost:25', smtp_from: am@example.org}
+route:
+  receiver: mail
+  group_by: [alertname]
+  group_wait: 30s
+  routes:
+  - {matchers: [to=hook], receiver: hook}
+receivers:
+- name: mail
+  email_configs: [{to: a@example.org}]
+- name: hook
+  webhook_configs: [{url: 'http://127.0.0.1:1/'}]
+";
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut m = open(&dir.path().join("am.redb"), cfg, T0);
+    let far = Some(T0 + 24 * H);
+    let both = |to: &str, ends: [Option<i64>; 2]| {
+        vec![
+            alert(&[("alertname", "A"), ("to", to), ("i", "1")], T0, ends[0]),
+            alert(&[("alertname", "A"), ("to", to), ("i", "2")], T0, ends[1]),
+        ]
+    };
+    post(&mut m, both("mail", [far, far]), T0);
+    post(&mut m, both("hook", [far, far]), T0);
+    assert_eq!(run(&mut m, T0, T0 + 30 * S).len(), 2);
+    // One alert of each group resolves: news for the webhook (send_resolved defaults to
+    // true), not for the email (false).
+    post(&mut m, both("mail", [Some(T0 + M), far]), T0 + M);
+    post(&mut m, both("hook", [Some(T0 + M), far]), T0 + M);
+    let sent = run(&mut m, T0 + 31 * S, T0 + 10 * M);
+    let receivers: Vec<&str> = sent.iter().map(|(_, n)| n.receiver.as_str()).collect();
+    assert_eq!(receivers, ["hook"]);
+}

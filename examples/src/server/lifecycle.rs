@@ -152,6 +152,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         ..ResultsCacheOptions::default()
     }));
     let scrape_cell: Arc<OnceLock<Arc<Scraping>>> = Arc::new(OnceLock::new());
+    let alerting = Arc::new(Alerting::default());
     let metrics = Arc::new(Metrics::new(
         db_cell.clone(),
         ingester_cell.clone(),
@@ -159,6 +160,7 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         started,
         pool.in_flight_counter(),
         scrape_cell.clone(),
+        alerting.clone(),
     ));
     metrics.config_loaded(true);
     let scheme = if tls.is_some() { "https" } else { "http" };
@@ -167,7 +169,6 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         .clone()
         .map(|u| u.trim_end_matches('/').to_owned())
         .unwrap_or_else(|| format!("{scheme}://{local}"));
-    let alerting = Arc::new(Alerting::default());
     alerting
         .start(
             &config,

@@ -39,6 +39,7 @@ use tsdb_core::Db;
 use tsdb_ingest::{Ingester, Protocol};
 use tsdb_query::ResultsCache;
 
+use super::alerting::Alerting;
 use super::scrape::Scraping;
 
 /// Label sets: `(name, value)` pairs.
@@ -150,6 +151,7 @@ impl Metrics {
         started: SystemTime,
         queries_in_flight: Arc<AtomicI64>,
         scrape: Arc<OnceLock<Arc<Scraping>>>,
+        alerting: Arc<Alerting>,
     ) -> Metrics {
         let mut registry = Registry::default();
         let http_requests = Family::<LabelSet, Counter>::default();
@@ -270,6 +272,7 @@ impl Metrics {
         }));
         registry.register_collector(Box::new(ProcessCollector { started }));
         registry.register_collector(Box::new(ScrapeCollector { scrape }));
+        registry.register_collector(Box::new(AlertingCollector { alerting }));
         Metrics {
             registry,
             http_requests,
@@ -356,6 +359,238 @@ fn counter(
     let c = ConstCounter::new(value);
     let metric = encoder.encode_descriptor(name, help, unit, c.metric_type())?;
     c.encode(metric)
+}
+
+/// One metric family with a label per series: `(label values, value)`.
+fn labeled<const N: usize>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    is_counter: bool,
+    label_names: [&str; N],
+    series: &[([&str; N], f64)],
+) -> Result<(), std::fmt::Error> {
+    if series.is_empty() {
+        return Ok(());
+    }
+    let kind = if is_counter {
+        ConstCounter::new(0.0).metric_type()
+    } else {
+        ConstGauge::new(0.0).metric_type()
+    };
+    let mut family = e.encode_descriptor(name, help, None, kind)?;
+    for (values, v) in series {
+        let labels: Vec<(&str, &str)> = label_names
+            .iter()
+            .copied()
+            .zip(values.iter().copied())
+            .collect();
+        if is_counter {
+            ConstCounter::new(*v).encode(family.encode_family(&labels)?)?;
+        } else {
+            ConstGauge::new(*v).encode(family.encode_family(&labels)?)?;
+        }
+    }
+    Ok(())
+}
+
+/// A rule group's figures at scrape time: key, counters, last duration (s), interval (s).
+type GroupRow = (String, tsdb_rules::group::GroupStats, f64, f64);
+
+/// Rules, the sender to external Alertmanagers and the built-in manager's outbox, read at
+/// scrape time: Prometheus's `prometheus_rule_*` and `prometheus_notifications_*` figures
+/// under this server's `tsdb_` prefix, and the outbox's deliveries by integration.
+struct AlertingCollector {
+    alerting: Arc<Alerting>,
+}
+
+impl std::fmt::Debug for AlertingCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertingCollector").finish_non_exhaustive()
+    }
+}
+
+#[expect(
+    clippy::cast_precision_loss,
+    reason = "counts as metric values: exact below 2^53"
+)]
+impl Collector for AlertingCollector {
+    fn encode(&self, mut e: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        if let Some(rules) = self.alerting.rules.get() {
+            let missed = rules.missed();
+            let groups: Vec<GroupRow> = {
+                let m = rules.manager().lock();
+                m.groups()
+                    .iter()
+                    .map(|g| {
+                        (
+                            g.key(),
+                            g.stats(),
+                            g.evaluation_time().as_secs_f64(),
+                            g.interval_ms() as f64 / 1000.0,
+                        )
+                    })
+                    .collect()
+            };
+            let by_group = |f: &dyn Fn(&GroupRow) -> f64| {
+                groups
+                    .iter()
+                    .map(|g| ([g.0.as_str()], f(g)))
+                    .collect::<Vec<_>>()
+            };
+            labeled(
+                &mut e,
+                "tsdb_rule_group_last_duration_seconds",
+                "How long the group's last evaluation took",
+                false,
+                ["rule_group"],
+                &by_group(&|g| g.2),
+            )?;
+            labeled(
+                &mut e,
+                "tsdb_rule_group_interval_seconds",
+                "The group's evaluation interval",
+                false,
+                ["rule_group"],
+                &by_group(&|g| g.3),
+            )?;
+            labeled(
+                &mut e,
+                "tsdb_rule_group_iterations",
+                "Evaluations of the group",
+                true,
+                ["rule_group"],
+                &by_group(&|g| g.1.evaluations as f64),
+            )?;
+            labeled(
+                &mut e,
+                "tsdb_rule_evaluations",
+                "Rule evaluations, by group",
+                true,
+                ["rule_group"],
+                &by_group(&|g| g.1.rule_evaluations as f64),
+            )?;
+            labeled(
+                &mut e,
+                "tsdb_rule_evaluation_failures",
+                "Rule evaluations that failed, by group",
+                true,
+                ["rule_group"],
+                &by_group(&|g| g.1.rule_failures as f64),
+            )?;
+            labeled(
+                &mut e,
+                "tsdb_rule_group_last_evaluation_samples",
+                "Samples the group's last evaluation wrote",
+                false,
+                ["rule_group"],
+                &by_group(&|g| g.1.last_samples as f64),
+            )?;
+            labeled(
+                &mut e,
+                "tsdb_rule_group_iterations_missed",
+                "Evaluation slots skipped because the evaluation before ran past them",
+                true,
+                ["rule_group"],
+                &by_group(&|g| missed.get(&g.0).copied().unwrap_or(0) as f64),
+            )?;
+        }
+        if let Some(sender) = self.alerting.sender() {
+            let st = sender.stats();
+            gauge(
+                &mut e,
+                "tsdb_notifications_queue_length",
+                "Alerts waiting to be sent to the external Alertmanagers",
+                None,
+                st.queue_length as f64,
+            )?;
+            gauge(
+                &mut e,
+                "tsdb_notifications_queue_capacity",
+                "The capacity of the alert queue (--alert-queue-capacity)",
+                None,
+                st.queue_capacity as f64,
+            )?;
+            counter(
+                &mut e,
+                "tsdb_notifications_dropped",
+                "Alerts dropped: queue full or relabeled away",
+                None,
+                st.dropped as f64,
+            )?;
+            let sent: Vec<([&str; 1], f64)> = st
+                .per_alertmanager
+                .iter()
+                .map(|(u, s, _)| ([u.as_str()], *s as f64))
+                .collect();
+            let errors: Vec<([&str; 1], f64)> = st
+                .per_alertmanager
+                .iter()
+                .map(|(u, _, x)| ([u.as_str()], *x as f64))
+                .collect();
+            labeled(
+                &mut e,
+                "tsdb_notifications_sent",
+                "Alerts sent, by Alertmanager",
+                true,
+                ["alertmanager"],
+                &sent,
+            )?;
+            labeled(
+                &mut e,
+                "tsdb_notifications_errors",
+                "Alerts whose request failed, by Alertmanager",
+                true,
+                ["alertmanager"],
+                &errors,
+            )?;
+        }
+        if let Some(b) = self.alerting.builtin() {
+            if let Ok(st) = b.outbox.stats() {
+                let rows: Vec<(&str, tsdb_alert::outbox::IntegrationStats)> =
+                    st.integrations.iter().map(|(k, v)| (*k, *v)).collect();
+                let of = |f: &dyn Fn(&tsdb_alert::outbox::IntegrationStats) -> u64| {
+                    rows.iter()
+                        .map(|(k, v)| ([*k], f(v) as f64))
+                        .collect::<Vec<_>>()
+                };
+                labeled(
+                    &mut e,
+                    "tsdb_alertmanager_notifications",
+                    "Notifications delivered (acknowledged by the receiver), by integration",
+                    true,
+                    ["integration"],
+                    &of(&|v| v.delivered),
+                )?;
+                labeled(&mut e, "tsdb_alertmanager_notifications_failed", "Notifications given up (refused, or retries exhausted; each raised NotificationDeliveryFailed), by integration", true, ["integration"], &of(&|v| v.failed))?;
+                labeled(
+                    &mut e,
+                    "tsdb_alertmanager_notification_retries",
+                    "Failed attempts rescheduled, by integration",
+                    true,
+                    ["integration"],
+                    &of(&|v| v.retried),
+                )?;
+                labeled(
+                    &mut e,
+                    "tsdb_alertmanager_notifications_pending",
+                    "Notifications waiting in the outbox, by integration",
+                    false,
+                    ["integration"],
+                    &of(&|v| v.pending),
+                )?;
+            }
+            let alerts = b.manager.lock().alerts().len();
+            gauge(
+                &mut e,
+                "tsdb_alertmanager_alerts",
+                "Alerts the built-in manager knows (firing, and resolved ones not yet forgotten)",
+                None,
+                alerts as f64,
+            )?;
+        }
+        Ok(())
+    }
 }
 
 /// Pull ingestion's counters, read at scrape time (nothing until scraping starts):
@@ -800,6 +1035,7 @@ mod tests {
             SystemTime::now(),
             Arc::new(AtomicI64::new(0)),
             Arc::new(OnceLock::new()),
+            Arc::new(Alerting::default()),
         );
         m.http_request("/api/v1/query", 200, Duration::from_millis(3));
         m.query("instant", "success", Duration::from_millis(2));

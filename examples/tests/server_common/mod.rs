@@ -201,12 +201,18 @@ impl Server {
     }
 
     pub fn request(&self, method: &str, path: &str) -> Resp {
-        let req = ureq::http::Request::builder()
+        self.request_with(method, path, &[])
+    }
+
+    /// A body-less request with `headers`.
+    pub fn request_with(&self, method: &str, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = ureq::http::Request::builder()
             .method(method)
-            .uri(self.url(path))
-            .body(())
-            .unwrap();
-        read(self.agent.run(req).unwrap())
+            .uri(self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        read(self.agent.run(req.body(()).unwrap()).unwrap())
     }
 
     /// Sends SIGTERM and waits (at most 60 s) for the exit.
