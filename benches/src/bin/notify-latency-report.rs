@@ -728,3 +728,39 @@ fn run_all(flags: &Flags) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_are_nearest_rank_median_p90_and_max() {
+        let v: Vec<f64> = (1..=10).map(f64::from).collect();
+        assert_eq!(stats(v), Some((5.0, 9.0, 10.0)));
+        assert_eq!(stats(vec![7.0]), Some((7.0, 7.0, 7.0)));
+        assert_eq!(stats(Vec::new()), None);
+    }
+
+    #[test]
+    fn group_wait_takes_alertmanager_units_and_refuses_others() {
+        assert_eq!(group_wait_ms("0s"), Ok(0));
+        assert_eq!(group_wait_ms("500ms"), Ok(500));
+        assert_eq!(group_wait_ms("2m"), Ok(120_000));
+        assert!(group_wait_ms("5x").is_err());
+        assert!(group_wait_ms("s").is_err());
+    }
+
+    #[test]
+    fn the_alert_is_found_by_its_id_label_and_its_start_read() {
+        let payload = serde_json::json!({"alerts": [
+            {"labels": {"id": "r1f0"}, "startsAt": "2026-12-06T02:44:17.123Z"},
+            {"labels": {"id": "r1f1"}, "startsAt": "2026-12-06T02:44:18Z"},
+        ]});
+        let a = alert_with_id(&payload, "r1f1");
+        assert_eq!(
+            a.and_then(|a| rfc3339_ms(&a["startsAt"])),
+            Some(1_796_525_058_000.0)
+        );
+        assert!(alert_with_id(&payload, "r1f2").is_none());
+    }
+}
