@@ -249,6 +249,20 @@ impl Workers {
     }
 }
 
+/// A delivery claimed by a worker, released when dropped: after its attempt is recorded,
+/// or when the worker is aborted mid-attempt ([`Workers::shutdown`]), so that the
+/// delivery, still due in the store, is taken again by the next [`Outbox::start`].
+struct Claim<'a> {
+    claimed: &'a Mutex<HashSet<u64>>,
+    id: u64,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.claimed.lock().remove(&self.id);
+    }
+}
+
 enum Next {
     Claimed(Box<Delivery>),
     /// Nothing due; the earliest unclaimed due time, if any.
@@ -479,10 +493,14 @@ impl Outbox {
             match next {
                 Next::Claimed(d) => {
                     let id = d.id;
+                    let claim = Claim {
+                        claimed: &self.claimed,
+                        id,
+                    };
                     if let Err(e) = self.attempt(*d, &notifiers, &hook).await {
                         tracing::error!(error = %e, id, "outbox: recording an attempt failed");
                     }
-                    self.claimed.lock().remove(&id);
+                    drop(claim);
                     // Another worker may wait for the next due time this one just set.
                     self.wake.send_modify(|g| *g = g.wrapping_add(1));
                 }
@@ -502,7 +520,15 @@ impl Outbox {
     }
 
     /// Takes the earliest due, unclaimed delivery.
+    ///
+    /// The claim set is locked before the snapshot is taken, and held while it is read.
+    /// A worker releases its claim only after its attempt is committed, so a snapshot
+    /// taken under the lock either still sees the claim or already sees the commit. The
+    /// other way round, a snapshot from just before another worker's commit could claim
+    /// the delivery as it was before that attempt once the claim is released: sent
+    /// again although acknowledged, and scheduled twice after a retry.
     fn claim(&self, now: i64) -> Result<Next, OutboxError> {
+        let mut claimed = self.claimed.lock();
         let tx = self.db.begin_read().map_err(store)?;
         let due = tx.open_table(DUE).map_err(store)?;
         let deliveries = tx.open_table(DELIVERIES).map_err(store)?;
@@ -510,7 +536,6 @@ impl Outbox {
             let (k, _) = entry.map_err(store)?;
             let (at, id) = k.value();
             let at = i64::try_from(at).unwrap_or(i64::MAX);
-            let mut claimed = self.claimed.lock();
             if claimed.contains(&id) {
                 continue;
             }
