@@ -611,34 +611,42 @@ fn smtp_sink(dir: &std::path::Path, starttls: bool) -> SmtpSink {
         ok,
         "the email tests need aiosmtpd: pip install aiosmtpd (python3 -c 'import aiosmtpd' failed)"
     );
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_sink.py");
     let tls_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls");
-    let mut command = std::process::Command::new("python3");
-    command.arg(script).arg(port.to_string()).arg(dir);
-    if starttls {
-        command
-            .arg(format!("{tls_dir}/server1.pem"))
-            .arg(format!("{tls_dir}/server1.key"));
+    // The port is found free, released, then bound by the sink: something else may take
+    // it in between (the sink then exits without READY). Another free port is tried.
+    for _ in 0..5 {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut command = std::process::Command::new("python3");
+        command.arg(script).arg(port.to_string()).arg(dir);
+        if starttls {
+            command
+                .arg(format!("{tls_dir}/server1.pem"))
+                .arg(format!("{tls_dir}/server1.key"));
+        }
+        // The sink's log (session errors) next to the messages, out of the test output.
+        let log = std::fs::File::create(dir.join("sink.log")).unwrap();
+        let mut child = command
+            .stderr(log)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let sink = SmtpSink { child, port };
+        if line.trim() == "READY" {
+            return sink;
+        }
     }
-    // The sink's log (session errors) next to the messages, out of the test output.
-    let log = std::fs::File::create(dir.join("sink.log")).unwrap();
-    let mut child = command
-        .stderr(log)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "READY", "smtp_sink.py did not start");
-    SmtpSink { child, port }
+    let log = std::fs::read_to_string(dir.join("sink.log")).unwrap_or_default();
+    panic!("smtp_sink.py did not start: {log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
