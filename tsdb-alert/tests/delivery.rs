@@ -1010,7 +1010,7 @@ async fn concurrent_workers_attempt_each_delivery_once() {
         assert_eq!(d.attempts.len(), 1, "delivery {id}: {:?}", d.attempts);
     }
     assert_eq!(outbox.pending().unwrap(), 0, "no delivery scheduled twice");
-    let mut received: Vec<String> = sink
+    let received: Vec<String> = sink
         .requests
         .lock()
         .iter()
