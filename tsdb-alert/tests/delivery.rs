@@ -990,7 +990,9 @@ async fn concurrent_workers_attempt_each_delivery_once() {
         ..options()
     };
     let outbox = Arc::new(Outbox::open(db.clone(), opts).unwrap());
-    let keys: Vec<String> = (0..200).map(|i| format!("{{}}:{{alertname=\"A{i:03}\"}}")).collect();
+    let keys: Vec<String> = (0..200)
+        .map(|i| format!("{{}}:{{alertname=\"A{i:03}\"}}"))
+        .collect();
     let tx = db.begin_write().unwrap();
     let mut ids = Vec::new();
     for key in &keys {
