@@ -389,14 +389,19 @@ impl Outbox {
     /// The counters by integration kind: delivered, failed and retried since start,
     /// pending now.
     pub fn stats(&self) -> Result<OutboxStats, OutboxError> {
-        let mut integrations = self.counters.lock().clone();
+        // The snapshot is taken under the counters' lock, which an attempt holds from its
+        // commit to its count: both before an attempt, or both after it, never a delivery
+        // gone from the schedule but not yet counted.
+        let (mut integrations, tx) = {
+            let counters = self.counters.lock();
+            (counters.clone(), self.db.begin_read().map_err(store)?)
+        };
         for kind in [Kind::Webhook, Kind::Pagerduty, Kind::Email, Kind::Phone] {
             integrations.entry(kind.name()).or_default();
         }
         for s in integrations.values_mut() {
             s.pending = 0;
         }
-        let tx = self.db.begin_read().map_err(store)?;
         let t = tx.open_table(DUE).map_err(store)?;
         for entry in t.iter().map_err(store)? {
             let (_, kind) = entry.map_err(store)?;
@@ -654,6 +659,9 @@ impl Outbox {
             id: d.id,
             reason: e.to_string(),
         })?;
+        // Held from the commit to the count (see `stats`). Taken before the write
+        // transaction: no other holder of the lock waits for a write transaction.
+        let mut counters = self.counters.lock();
         let tx = self.db.begin_write().map_err(store)?;
         {
             let mut deliveries = tx.open_table(DELIVERIES).map_err(store)?;
@@ -665,16 +673,14 @@ impl Outbox {
             }
         }
         tx.commit().map_err(store)?;
-        {
-            let mut counters = self.counters.lock();
-            let c = counters.entry(kind).or_default();
-            match d.state {
-                State::Delivered => c.delivered += 1,
-                State::Failed => c.failed += 1,
-                State::Pending if retried => c.retried += 1,
-                State::Pending => {}
-            }
+        let c = counters.entry(kind).or_default();
+        match d.state {
+            State::Delivered => c.delivered += 1,
+            State::Failed => c.failed += 1,
+            State::Pending if retried => c.retried += 1,
+            State::Pending => {}
         }
+        drop(counters);
         if let Some(why) = failed_for_good {
             tracing::warn!(id = d.id, receiver = %d.notification.receiver, target = %d.target, reason = %why, "notification delivery failed");
             if let Some(alert) = meta_alert(&d, &why, now) {
