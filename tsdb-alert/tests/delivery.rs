@@ -159,7 +159,8 @@ fn harness(receivers: &[Receiver], global: &Global, opts: OutboxOptions) -> Harn
 }
 
 /// Waits until `f` holds: at most 60 s, generous for a loaded CI machine (it returns as
-/// soon as `f` holds).
+/// soon as `f` holds). Also for the meta-alert hook, which the worker calls just after
+/// committing the failure that `finished` sees.
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !f() {
@@ -408,6 +409,7 @@ async fn a_400_is_not_retried_and_raises_the_meta_alert() {
     assert_eq!(d.attempts.len(), 1);
     assert_eq!(d.attempts[0].status, Some(400));
     assert_eq!(sink.requests.lock().len(), 1);
+    until("the meta-alert", || !h.meta.lock().is_empty()).await;
     let meta = h.meta.lock().clone();
     assert_eq!(meta.len(), 1);
     assert_eq!(meta[0].labels["alertname"], "NotificationDeliveryFailed");
@@ -503,6 +505,7 @@ async fn retries_end_after_max_attempts_with_the_meta_alert() {
         .unwrap()
         .starts_with("gave up after 3 attempts"));
     assert_eq!(sink.requests.lock().len(), 3);
+    until("the meta-alert", || !h.meta.lock().is_empty()).await;
     assert_eq!(h.meta.lock().len(), 1);
     workers.shutdown().await;
 }
@@ -783,6 +786,7 @@ async fn a_wrong_smtp_password_is_refused_and_not_retried() {
     assert_eq!(d.state, DState::Failed, "{:?}", d.attempts);
     assert_eq!(d.attempts.len(), 1, "{:?}", d.attempts);
     assert_eq!(d.attempts[0].status, Some(535));
+    until("the meta-alert", || !h.meta.lock().is_empty()).await;
     assert_eq!(h.meta.lock()[0].labels["integration"], "email");
     assert!(!mail.path().join("1.json").exists());
     workers.shutdown().await;
@@ -906,6 +910,7 @@ async fn webhook_http_config_auth_and_tls() {
             "{e}"
         );
     }
+    until("the meta-alerts", || h.meta.lock().len() >= 2).await;
     assert_eq!(h.meta.lock().len(), 2);
     workers.shutdown().await;
 }
