@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
@@ -249,6 +249,20 @@ impl Workers {
     }
 }
 
+/// A delivery claimed by a worker, released when dropped: after its attempt is recorded,
+/// or when the worker is aborted mid-attempt ([`Workers::shutdown`]), so that the
+/// delivery, still due in the store, is taken again by the next [`Outbox::start`].
+struct Claim<'a> {
+    claimed: &'a Mutex<HashSet<u64>>,
+    id: u64,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.claimed.lock().remove(&self.id);
+    }
+}
+
 enum Next {
     Claimed(Box<Delivery>),
     /// Nothing due; the earliest unclaimed due time, if any.
@@ -375,14 +389,19 @@ impl Outbox {
     /// The counters by integration kind: delivered, failed and retried since start,
     /// pending now.
     pub fn stats(&self) -> Result<OutboxStats, OutboxError> {
-        let mut integrations = self.counters.lock().clone();
+        // The snapshot is taken under the counters' lock, which an attempt holds from its
+        // commit to its count: both before an attempt, or both after it, never a delivery
+        // gone from the schedule but not yet counted.
+        let (mut integrations, tx) = {
+            let counters = self.counters.lock();
+            (counters.clone(), self.db.begin_read().map_err(store)?)
+        };
         for kind in [Kind::Webhook, Kind::Pagerduty, Kind::Email, Kind::Phone] {
             integrations.entry(kind.name()).or_default();
         }
         for s in integrations.values_mut() {
             s.pending = 0;
         }
-        let tx = self.db.begin_read().map_err(store)?;
         let t = tx.open_table(DUE).map_err(store)?;
         for entry in t.iter().map_err(store)? {
             let (_, kind) = entry.map_err(store)?;
@@ -479,10 +498,14 @@ impl Outbox {
             match next {
                 Next::Claimed(d) => {
                     let id = d.id;
+                    let claim = Claim {
+                        claimed: &self.claimed,
+                        id,
+                    };
                     if let Err(e) = self.attempt(*d, &notifiers, &hook).await {
                         tracing::error!(error = %e, id, "outbox: recording an attempt failed");
                     }
-                    self.claimed.lock().remove(&id);
+                    drop(claim);
                     // Another worker may wait for the next due time this one just set.
                     self.wake.send_modify(|g| *g = g.wrapping_add(1));
                 }
@@ -502,7 +525,15 @@ impl Outbox {
     }
 
     /// Takes the earliest due, unclaimed delivery.
+    ///
+    /// The claim set is locked before the snapshot is taken, and held while it is read.
+    /// A worker releases its claim only after its attempt is committed, so a snapshot
+    /// taken under the lock either still sees the claim or already sees the commit. The
+    /// other way round, a snapshot from just before another worker's commit could claim
+    /// the delivery as it was before that attempt once the claim is released: sent
+    /// again although acknowledged, and scheduled twice after a retry.
     fn claim(&self, now: i64) -> Result<Next, OutboxError> {
+        let mut claimed = self.claimed.lock();
         let tx = self.db.begin_read().map_err(store)?;
         let due = tx.open_table(DUE).map_err(store)?;
         let deliveries = tx.open_table(DELIVERIES).map_err(store)?;
@@ -510,7 +541,6 @@ impl Outbox {
             let (k, _) = entry.map_err(store)?;
             let (at, id) = k.value();
             let at = i64::try_from(at).unwrap_or(i64::MAX);
-            let mut claimed = self.claimed.lock();
             if claimed.contains(&id) {
                 continue;
             }
@@ -629,6 +659,9 @@ impl Outbox {
             id: d.id,
             reason: e.to_string(),
         })?;
+        // Held from the commit to the count (see `stats`). Taken before the write
+        // transaction: no other holder of the lock waits for a write transaction.
+        let mut counters = self.counters.lock();
         let tx = self.db.begin_write().map_err(store)?;
         {
             let mut deliveries = tx.open_table(DELIVERIES).map_err(store)?;
@@ -640,16 +673,14 @@ impl Outbox {
             }
         }
         tx.commit().map_err(store)?;
-        {
-            let mut counters = self.counters.lock();
-            let c = counters.entry(kind).or_default();
-            match d.state {
-                State::Delivered => c.delivered += 1,
-                State::Failed => c.failed += 1,
-                State::Pending if retried => c.retried += 1,
-                State::Pending => {}
-            }
+        let c = counters.entry(kind).or_default();
+        match d.state {
+            State::Delivered => c.delivered += 1,
+            State::Failed => c.failed += 1,
+            State::Pending if retried => c.retried += 1,
+            State::Pending => {}
         }
+        drop(counters);
         if let Some(why) = failed_for_good {
             tracing::warn!(id = d.id, receiver = %d.notification.receiver, target = %d.target, reason = %why, "notification delivery failed");
             if let Some(alert) = meta_alert(&d, &why, now) {

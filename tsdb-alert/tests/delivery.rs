@@ -60,16 +60,13 @@ async fn record(State(sink): State<Sink>, uri: Uri, headers: HeaderMap, body: By
     }
 }
 
-/// An HTTP receiver on 127.0.0.1 (a given port, or any) answering by `script`, then 200.
-async fn serve_on(port: u16, script: Vec<Answer>) -> (SocketAddr, Sink) {
+/// An HTTP receiver on `listener` answering by `script`, then 200.
+fn serve_on(listener: tokio::net::TcpListener, script: Vec<Answer>) -> (SocketAddr, Sink) {
     let sink = Sink::default();
     sink.script.lock().extend(script);
     let app = axum::Router::new()
         .fallback(record)
         .with_state(sink.clone());
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -77,8 +74,10 @@ async fn serve_on(port: u16, script: Vec<Answer>) -> (SocketAddr, Sink) {
     (addr, sink)
 }
 
+/// An HTTP receiver on 127.0.0.1, any port, answering by `script`, then 200.
 async fn serve(script: Vec<Answer>) -> (SocketAddr, Sink) {
-    serve_on(0, script).await
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, script)
 }
 
 fn labels(pairs: &[(&str, &str)]) -> LabelSet {
@@ -119,10 +118,14 @@ fn receiver(yaml: &str) -> Receiver {
     serde_saphyr::from_str(yaml).unwrap()
 }
 
+/// Fast retries for the tests. The attempt timeout is long: the in-test receivers answer
+/// at once, so a short one would only fire on a loaded machine, turning a slow answer
+/// into a retry and a duplicate that the exact request counts below (rightly) reject.
+/// The receiver that never answers comes with its own timeout.
 fn options() -> OutboxOptions {
     OutboxOptions {
         workers: 2,
-        attempt_timeout: Duration::from_secs(2),
+        attempt_timeout: Duration::from_secs(30),
         backoff_initial: Duration::from_millis(50),
         backoff_max: Duration::from_millis(200),
         max_attempts: 5,
@@ -155,9 +158,11 @@ fn harness(receivers: &[Receiver], global: &Global, opts: OutboxOptions) -> Harn
     }
 }
 
-/// Waits (at most 15 s) until `f` holds.
+/// Waits until `f` holds: at most 60 s, generous for a loaded CI machine (it returns as
+/// soon as `f` holds). Also for the meta-alert hook, which the worker calls just after
+/// committing the failure that `finished` sees.
 async fn until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !f() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -404,6 +409,7 @@ async fn a_400_is_not_retried_and_raises_the_meta_alert() {
     assert_eq!(d.attempts.len(), 1);
     assert_eq!(d.attempts[0].status, Some(400));
     assert_eq!(sink.requests.lock().len(), 1);
+    until("the meta-alert", || !h.meta.lock().is_empty()).await;
     let meta = h.meta.lock().clone();
     assert_eq!(meta.len(), 1);
     assert_eq!(meta[0].labels["alertname"], "NotificationDeliveryFailed");
@@ -440,11 +446,12 @@ async fn a_429_waits_for_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_refused_is_retried_until_the_receiver_is_up() {
-    // A port with nothing listening (bound, then released).
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
+    // A port bound but not listening: connections to it are refused, and it stays ours
+    // until the receiver listens on it. (Released instead, another test's receiver could
+    // take it, or an outgoing connection its number, and get this test's requests.)
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = socket.local_addr().unwrap().port();
     let r = receiver(&format!(
         "name: t\nwebhook_configs:\n  - url: http://127.0.0.1:{port}/\n"
     ));
@@ -462,7 +469,7 @@ async fn connection_refused_is_retried_until_the_receiver_is_up() {
         h.outbox.get(ids[0]).unwrap().unwrap().attempts.len() >= 2
     })
     .await;
-    let (_, sink) = serve_on(port, vec![]).await;
+    let (_, sink) = serve_on(socket.listen(64).unwrap(), vec![]);
     until("delivery", || finished(&h.outbox, &ids)).await;
     let d = h.outbox.get(ids[0]).unwrap().unwrap();
     assert_eq!(d.state, DState::Delivered);
@@ -498,6 +505,7 @@ async fn retries_end_after_max_attempts_with_the_meta_alert() {
         .unwrap()
         .starts_with("gave up after 3 attempts"));
     assert_eq!(sink.requests.lock().len(), 3);
+    until("the meta-alert", || !h.meta.lock().is_empty()).await;
     assert_eq!(h.meta.lock().len(), 1);
     workers.shutdown().await;
 }
@@ -606,34 +614,42 @@ fn smtp_sink(dir: &std::path::Path, starttls: bool) -> SmtpSink {
         ok,
         "the email tests need aiosmtpd: pip install aiosmtpd (python3 -c 'import aiosmtpd' failed)"
     );
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp_sink.py");
     let tls_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/tls");
-    let mut command = std::process::Command::new("python3");
-    command.arg(script).arg(port.to_string()).arg(dir);
-    if starttls {
-        command
-            .arg(format!("{tls_dir}/server1.pem"))
-            .arg(format!("{tls_dir}/server1.key"));
+    // The port is found free, released, then bound by the sink: something else may take
+    // it in between (the sink then exits without READY). Another free port is tried.
+    for _ in 0..5 {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let mut command = std::process::Command::new("python3");
+        command.arg(script).arg(port.to_string()).arg(dir);
+        if starttls {
+            command
+                .arg(format!("{tls_dir}/server1.pem"))
+                .arg(format!("{tls_dir}/server1.key"));
+        }
+        // The sink's log (session errors) next to the messages, out of the test output.
+        let log = std::fs::File::create(dir.join("sink.log")).unwrap();
+        let mut child = command
+            .stderr(log)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let sink = SmtpSink { child, port };
+        if line.trim() == "READY" {
+            return sink;
+        }
     }
-    // The sink's log (session errors) next to the messages, out of the test output.
-    let log = std::fs::File::create(dir.join("sink.log")).unwrap();
-    let mut child = command
-        .stderr(log)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(stdout)
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "READY", "smtp_sink.py did not start");
-    SmtpSink { child, port }
+    let log = std::fs::read_to_string(dir.join("sink.log")).unwrap_or_default();
+    panic!("smtp_sink.py did not start: {log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -770,6 +786,7 @@ async fn a_wrong_smtp_password_is_refused_and_not_retried() {
     assert_eq!(d.state, DState::Failed, "{:?}", d.attempts);
     assert_eq!(d.attempts.len(), 1, "{:?}", d.attempts);
     assert_eq!(d.attempts[0].status, Some(535));
+    until("the meta-alert", || !h.meta.lock().is_empty()).await;
     assert_eq!(h.meta.lock()[0].labels["integration"], "email");
     assert!(!mail.path().join("1.json").exists());
     workers.shutdown().await;
@@ -893,6 +910,7 @@ async fn webhook_http_config_auth_and_tls() {
             "{e}"
         );
     }
+    until("the meta-alerts", || h.meta.lock().len() >= 2).await;
     assert_eq!(h.meta.lock().len(), 2);
     workers.shutdown().await;
 }
@@ -958,5 +976,92 @@ async fn enqueue_in_commits_with_the_callers_transaction() {
     let workers = outbox.start(notifiers, Arc::new(|_| {}));
     until("delivery", || finished(&outbox, &ids)).await;
     assert_eq!(sink.requests.lock().len(), 1);
+    workers.shutdown().await;
+}
+
+/// Many deliveries due at once and more workers than cores: each delivery is attempted
+/// exactly once. A worker must never claim a delivery from a snapshot taken before
+/// another worker committed its attempt (that sends it twice and schedules it twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_workers_attempt_each_delivery_once() {
+    let (addr, sink) = serve(vec![]).await;
+    let r = receiver(&format!(
+        "name: t\nwebhook_configs:\n  - url: http://{addr}/\n"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let db = Arc::new(redb::Database::create(dir.path().join("a.redb")).unwrap());
+    let opts = OutboxOptions {
+        workers: 8,
+        ..options()
+    };
+    let outbox = Arc::new(Outbox::open(db.clone(), opts).unwrap());
+    let keys: Vec<String> = (0..200)
+        .map(|i| format!("{{}}:{{alertname=\"A{i:03}\"}}"))
+        .collect();
+    let tx = db.begin_write().unwrap();
+    let mut ids = Vec::new();
+    for key in &keys {
+        let n = Notification {
+            group_key: key.clone(),
+            ..notification("t", vec![alert("a", None)])
+        };
+        ids.extend(outbox.enqueue_in(&tx, &n, &r).unwrap());
+    }
+    tx.commit().unwrap();
+    let notifiers = Arc::new(Notifiers::new(std::slice::from_ref(&r), &Global::default()).unwrap());
+    let workers = outbox.start(notifiers, Arc::new(|_| {}));
+    until("every delivery", || finished(&outbox, &ids)).await;
+    for id in &ids {
+        let d = outbox.get(*id).unwrap().unwrap();
+        assert_eq!(d.state, DState::Delivered);
+        assert_eq!(d.attempts.len(), 1, "delivery {id}: {:?}", d.attempts);
+    }
+    assert_eq!(outbox.pending().unwrap(), 0, "no delivery scheduled twice");
+    let received: Vec<String> = sink
+        .requests
+        .lock()
+        .iter()
+        .map(|q| {
+            let v: serde_json::Value = serde_json::from_slice(&q.body).unwrap();
+            v["groupKey"].as_str().unwrap().to_string()
+        })
+        .collect();
+    let mut times: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for key in received {
+        *times.entry(key).or_default() += 1;
+    }
+    let not_once: Vec<_> = times.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(not_once.is_empty(), "sent more than once: {not_once:?}");
+    assert_eq!(times.len(), keys.len(), "each sent");
+    workers.shutdown().await;
+}
+
+/// Workers shut down mid-attempt and started again on the same outbox: the abandoned
+/// delivery is due again and delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_abandoned_by_shutdown_is_made_again_by_the_next_start() {
+    let (addr, sink) = serve(vec![None]).await;
+    let r = receiver(&format!(
+        "name: t\nwebhook_configs:\n  - url: http://{addr}/\n"
+    ));
+    let opts = OutboxOptions {
+        attempt_timeout: Duration::from_secs(600),
+        ..options()
+    };
+    let h = harness(std::slice::from_ref(&r), &Global::default(), opts);
+    let ids = h
+        .outbox
+        .enqueue(&notification("t", vec![alert("a", None)]), &r)
+        .unwrap();
+    let workers = h.outbox.start(h.notifiers.clone(), h.hook.clone());
+    until("the attempt in flight", || sink.requests.lock().len() == 1).await;
+    workers.shutdown().await;
+    let workers = h.outbox.start(h.notifiers.clone(), h.hook.clone());
+    until("delivery", || finished(&h.outbox, &ids)).await;
+    let d = h.outbox.get(ids[0]).unwrap().unwrap();
+    assert_eq!(d.state, DState::Delivered);
+    // the abandoned attempt left no record: one attempt, the second request
+    assert_eq!(d.attempts.len(), 1, "{:?}", d.attempts);
+    assert_eq!(sink.requests.lock().len(), 2);
     workers.shutdown().await;
 }
