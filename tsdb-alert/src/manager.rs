@@ -532,8 +532,9 @@ pub async fn run(
     manager: Arc<parking_lot::Mutex<Manager>>,
     wake: Arc<tokio::sync::Notify>,
     shutdown: Arc<tokio::sync::Notify>,
-    mut sink: impl NotificationSink,
+    sink: impl NotificationSink + 'static,
 ) {
+    let sink = Arc::new(parking_lot::Mutex::new(sink));
     loop {
         let now = system_now_ms();
         let next = manager.lock().next_wakeup_ms().unwrap_or(now + 1_000);
@@ -544,9 +545,23 @@ pub async fn run(
             _ = shutdown.notified() => return,
         }
         let now = system_now_ms();
-        let result = manager.lock().tick_with(now, |txn, ns| sink.store(txn, ns));
+        // a tick commits (fsyncs) under the manager's lock: on a blocking thread, not on
+        // one of the runtime's, so the rest of the process keeps being served meanwhile
+        let (m, s) = (manager.clone(), sink.clone());
+        let ticked = tokio::task::spawn_blocking(move || {
+            m.lock().tick_with(now, |txn, ns| s.lock().store(txn, ns))
+        })
+        .await;
+        let result = match ticked {
+            Ok(result) => result,
+            Err(e) => {
+                // a bug; nothing was committed, so the flush is retried at the next tick
+                tracing::error!(error = %e, "alert manager tick panicked; retrying");
+                continue;
+            }
+        };
         match result {
-            Ok(ns) if !ns.is_empty() => sink.committed(&ns),
+            Ok(ns) if !ns.is_empty() => sink.lock().committed(&ns),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "alert manager tick failed; retrying"),
         }
