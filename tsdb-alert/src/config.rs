@@ -345,52 +345,12 @@ impl<'de> Deserialize<'de> for Duration {
     }
 }
 
-/// Prometheus's `model.ParseDuration` in ms: `0`, or `<n>y<n>w<n>d<n>h<n>m<n>s<n>ms` with
-/// every part optional but in that order.
+/// Prometheus's `model.ParseDuration` in ms (`0`, or `<n>y<n>w<n>d<n>h<n>m<n>s<n>ms` with
+/// every part optional but in that order): tsdb-scrape's, the one parser of the workspace's
+/// configuration files.
 pub fn parse_duration(s: &str) -> Result<i64, String> {
-    const UNITS: [(&str, i64); 7] = [
-        ("y", 365 * 86_400_000),
-        ("w", 7 * 86_400_000),
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ];
-    let invalid = || format!("not a valid duration string: {s:?}");
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let (mut rest, mut next_unit, mut total) = (s, 0, 0i64);
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(invalid());
-        }
-        let (number, tail) = rest.split_at(digits);
-        let Some((i, (unit, ms))) = UNITS
-            .iter()
-            .enumerate()
-            .skip(next_unit)
-            .filter(|(_, (u, _))| tail.starts_with(u))
-            .max_by_key(|(_, (u, _))| u.len())
-        else {
-            return Err(invalid());
-        };
-        let out_of_range = || format!("duration out of range: {s:?}");
-        let n: i64 = number.parse().map_err(|_| out_of_range())?;
-        total = n
-            .checked_mul(*ms)
-            .and_then(|v| total.checked_add(v))
-            .filter(|&t| t <= i64::MAX / 1_000_000)
-            .ok_or_else(out_of_range)?;
-        next_unit = i + 1;
-        rest = &tail[unit.len()..];
-    }
-    Ok(total)
+    let d = tsdb_scrape::config::parse_duration(s)?;
+    i64::try_from(d.as_millis()).map_err(|_| format!("duration out of range: {s:?}"))
 }
 
 /// Route `matchers` / inhibit `source_matchers`: a list of strings, each holding one or

@@ -280,9 +280,11 @@ fn read_certs(what: &'static str, path: &str) -> Result<Vec<CertificateDer<'stat
     Ok(certs)
 }
 
-/// The rustls client config for `tls`: roots from `ca_file` or the system's, the client
-/// certificate if set, and the verifier (`insecure_skip_verify`, `server_name`).
-pub(crate) fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, ClientError> {
+/// The rustls client config for `tls` (the workspace's ring provider): roots from
+/// `ca_file` or the system's, the client certificate if set, and the verifier
+/// (`insecure_skip_verify`, `server_name`). Shared by every HTTP client configured in
+/// Prometheus's shape (scrapes, the alert notifiers).
+pub fn tls_client_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, ClientError> {
     let provider = provider();
     let mut roots = RootCertStore::empty();
     if tls.ca_file.is_empty() {

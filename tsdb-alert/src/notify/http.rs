@@ -3,13 +3,7 @@
 //! `ca_file`, `server_name`, `insecure_skip_verify`), `http_config`'s basic auth and
 //! `Authorization` header, and the retry judgement of a response.
 
-use std::sync::Arc;
 use std::time::Duration;
-
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use super::{error_chain, ErrorKind, SendError};
 use crate::receiver::{HttpConfig, TlsConfig};
@@ -19,71 +13,18 @@ use crate::receiver::{HttpConfig, TlsConfig};
 #[error("{0}")]
 pub struct ClientError(pub String);
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    #[expect(
-        deprecated,
-        reason = "ring has no post-quantum key exchange; the workspace keeps ring rather than \
-                  aws-lc-rs, whose C/CMake build it does not take on (see the server's tls.rs)"
-    )]
-    let provider = rustls::crypto::ring::default_provider();
-    Arc::new(provider)
-}
-
-/// The rustls client config of `tls`.
+/// The rustls client config of `tls`: tsdb-scrape's, the one TLS client setup of the
+/// workspace (ring provider, system roots or `ca_file`, `server_name`,
+/// `insecure_skip_verify`).
 pub(crate) fn tls_config(tls: &TlsConfig) -> Result<rustls::ClientConfig, ClientError> {
-    let provider = provider();
-    let mut roots = RootCertStore::empty();
-    match &tls.ca_file {
-        None => {
-            // The system's store; certificates it cannot parse are skipped, as Go does.
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-        }
-        Some(path) => {
-            let pem = std::fs::read(path)
-                .map_err(|e| ClientError(format!("tls_config.ca_file {path:?}: {e}")))?;
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<_, _>>()
-                .map_err(|e| ClientError(format!("tls_config.ca_file {path:?}: {e}")))?;
-            if certs.is_empty() {
-                return Err(ClientError(format!(
-                    "tls_config.ca_file {path:?}: no certificate found"
-                )));
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| ClientError(format!("tls_config.ca_file {path:?}: {e}")))?;
-            }
-        }
-    }
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| ClientError(e.to_string()))?;
-    let verifier: Arc<dyn ServerCertVerifier> = if tls.insecure_skip_verify {
-        Arc::new(SkipVerify(provider.clone()))
-    } else {
-        let webpki =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| ClientError(e.to_string()))?;
-        match &tls.server_name {
-            None => webpki,
-            Some(name) => {
-                let name = ServerName::try_from(name.clone())
-                    .map_err(|e| ClientError(format!("tls_config.server_name: {e}")))?;
-                Arc::new(FixedName {
-                    inner: webpki,
-                    name,
-                })
-            }
-        }
+    let scrape_tls = tsdb_scrape::TlsConfig {
+        ca_file: tls.ca_file.clone().unwrap_or_default(),
+        server_name: tls.server_name.clone().unwrap_or_default(),
+        insecure_skip_verify: tls.insecure_skip_verify,
+        ..tsdb_scrape::TlsConfig::default()
     };
-    Ok(builder
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth())
+    tsdb_scrape::fetch::tls_client_config(&scrape_tls)
+        .map_err(|e| ClientError(format!("tls_config: {e}")))
 }
 
 /// A client for `config` (the default settings when `None`): no proxy, redirects
@@ -192,100 +133,6 @@ pub(crate) fn parse_retry_after(v: &str) -> Option<Duration> {
         at.duration_since(std::time::SystemTime::now())
             .unwrap_or_default(),
     )
-}
-
-/// `insecure_skip_verify`: any certificate is accepted; signatures are still checked so
-/// the handshake stays well-formed.
-#[derive(Debug)]
-struct SkipVerify(Arc<rustls::crypto::CryptoProvider>);
-
-impl ServerCertVerifier for SkipVerify {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// `server_name`: the certificate is verified against this name instead of the URL's
-/// host.
-#[derive(Debug)]
-struct FixedName {
-    inner: Arc<rustls::client::WebPkiServerVerifier>,
-    name: ServerName<'static>,
-}
-
-impl ServerCertVerifier for FixedName {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        self.inner
-            .verify_server_cert(end_entity, intermediates, &self.name, ocsp_response, now)
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
 }
 
 #[cfg(test)]
