@@ -748,6 +748,40 @@ fn decode(id: u64, bytes: &[u8]) -> Result<Delivery, OutboxError> {
     })
 }
 
+/// The outbox as the manager's [`crate::manager::NotificationSink`]: each notification's
+/// deliveries enqueued in the transaction that logs it as sent (a crash leaves both or
+/// neither), the delivery workers woken once it committed. A notification for a receiver
+/// a reload removed meanwhile is dropped with a warning: there is nothing to send it to.
+pub struct OutboxSink {
+    /// Where deliveries go.
+    pub outbox: Arc<Outbox>,
+    /// The configured receivers (their integrations decide the deliveries).
+    pub notifiers: Arc<Notifiers>,
+}
+
+impl crate::manager::NotificationSink for OutboxSink {
+    fn store(
+        &mut self,
+        txn: &redb::WriteTransaction,
+        notifications: &[Notification],
+    ) -> Result<(), String> {
+        for n in notifications {
+            let Some(receiver) = self.notifiers.receiver(&n.receiver) else {
+                tracing::warn!(receiver = %n.receiver, "notification for an unknown receiver dropped");
+                continue;
+            };
+            self.outbox
+                .enqueue_in(txn, n, &receiver)
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn committed(&mut self, _notifications: &[Notification]) {
+        self.outbox.wake();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,40 +12,9 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tsdb_alert::api;
 use tsdb_alert::config::Config;
-use tsdb_alert::manager::{run, system_now_ms, Manager, ManagerOptions, NotificationSink};
-use tsdb_alert::model::Notification;
+use tsdb_alert::manager::{run, system_now_ms, Manager, ManagerOptions};
 use tsdb_alert::notify::Notifiers;
-use tsdb_alert::outbox::{MetaAlertHook, Outbox, OutboxOptions};
-
-/// The outbox as the driver's sink, as the server wires it: each notification's
-/// deliveries enqueued in the transaction that logs it, the workers woken after.
-struct OutboxSink {
-    outbox: Arc<Outbox>,
-    notifiers: Arc<Notifiers>,
-}
-
-impl NotificationSink for OutboxSink {
-    fn store(
-        &mut self,
-        txn: &redb::WriteTransaction,
-        notifications: &[Notification],
-    ) -> Result<(), String> {
-        for n in notifications {
-            let receiver = self
-                .notifiers
-                .receiver(&n.receiver)
-                .ok_or_else(|| format!("no receiver {:?}", n.receiver))?;
-            self.outbox
-                .enqueue_in(txn, n, &receiver)
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    }
-
-    fn committed(&mut self, _notifications: &[Notification]) {
-        self.outbox.wake();
-    }
-}
+use tsdb_alert::outbox::{MetaAlertHook, Outbox, OutboxOptions, OutboxSink};
 
 /// A webhook receiver on 127.0.0.1 collecting the JSON bodies posted to it.
 fn webhook_sink() -> (String, Arc<Mutex<Vec<Value>>>) {

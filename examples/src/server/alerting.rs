@@ -21,10 +21,10 @@ use axum::extract::{Path as UrlPath, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use parking_lot::{Mutex, RwLock};
-use tsdb_alert::manager::{Manager, ManagerOptions, NotificationSink};
-use tsdb_alert::outbox::{MetaAlertHook, Workers};
+use tsdb_alert::manager::{Manager, ManagerOptions};
+use tsdb_alert::outbox::{MetaAlertHook, OutboxSink, Workers};
 use tsdb_alert::sender::Sender;
-use tsdb_alert::{Notification, Notifiers, Outbox, OutboxOptions};
+use tsdb_alert::{Notifiers, Outbox, OutboxOptions};
 
 use super::config::Config;
 use super::query_api::read_params;
@@ -74,37 +74,6 @@ pub fn load_alertmanager_config(path: &Path) -> Result<tsdb_alert::config::Confi
     let config = tsdb_alert::config::Config::parse(&text)
         .map_err(|e| format!("alertmanager.config_file {}: {e}", path.display()))?;
     Ok(config)
-}
-
-/// The outbox as the manager's notification sink: deliveries committed in the transaction
-/// that logs the notifications as sent.
-struct OutboxSink {
-    outbox: Arc<Outbox>,
-    notifiers: Arc<Notifiers>,
-}
-
-impl NotificationSink for OutboxSink {
-    fn store(
-        &mut self,
-        txn: &tsdb_alert::redb::WriteTransaction,
-        notifications: &[Notification],
-    ) -> Result<(), String> {
-        for n in notifications {
-            let Some(receiver) = self.notifiers.receiver(&n.receiver) else {
-                // a reload removed the receiver between routing and now: nothing to send to
-                tracing::warn!(receiver = %n.receiver, "notification for an unknown receiver dropped");
-                continue;
-            };
-            self.outbox
-                .enqueue_in(txn, n, &receiver)
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    }
-
-    fn committed(&mut self, _notifications: &[Notification]) {
-        self.outbox.wake();
-    }
 }
 
 impl Alerting {
