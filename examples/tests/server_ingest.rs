@@ -525,12 +525,16 @@ fn writes_need_the_write_credential() {
     );
     s.wait_ready();
     let line = format!("up_test v=1 {}\n", now_ms());
-    let r = s.post_bytes("/write?precision=ms", line.as_bytes(), &[]);
+    // A refusal is answered before the body is read, so the server closes that
+    // connection: `Connection: close` keeps the client from reusing it for the next
+    // request (which then failed with "peer disconnected" now and then).
+    let close = ("Connection", "close");
+    let r = s.post_bytes("/write?precision=ms", line.as_bytes(), &[close]);
     assert_eq!(r.status, 401);
     let r = s.post_bytes(
         "/write?precision=ms",
         line.as_bytes(),
-        &[("Authorization", "Bearer reader")],
+        &[("Authorization", "Bearer reader"), close],
     );
     assert_eq!(r.status, 403);
     // InfluxDB v2 clients' `Token` scheme carries the same secret
