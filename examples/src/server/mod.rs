@@ -29,6 +29,7 @@
 //!   `tsdb-alert` with its durable outbox) and the endpoints over them: Alertmanager's
 //!   v2 API, `/api/v1/rules`, `/api/v1/alerts`, `/api/v1/alertmanagers`,
 //!   `/api/v1/notifications`.
+//! - [`ui`]: the built-in web UI (`ui/`, built into `ui/dist/` and embedded).
 //! - [`lifecycle`]: start-up, `/-/reload` and SIGHUP, graceful shutdown on SIGTERM/SIGINT.
 //!
 //! Decoding, limits and the answers of push ingestion are the `tsdb-ingest` library's;
@@ -53,6 +54,7 @@ pub mod state;
 pub mod status_api;
 pub mod targets_api;
 pub mod tls;
+pub mod ui;
 pub mod write_api;
 
 pub use lifecycle::run;

@@ -3,7 +3,7 @@
 //! | group | credential | endpoints |
 //! |---|---|---|
 //! | open | none | `/-/healthy`, `/-/ready` (for probes), `/ping` (Influx clients) |
-//! | read | read | `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read,targets,targets/metadata}`, `/api/v1/status/*`, `/metrics` |
+//! | read | read | the web UI (`/`, `/graph`, `/alerts`, `/rules`, `/targets`, `/tsdb-status`, `/status`, `/config`, `/flags`, `/assets/*`), `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read,targets,targets/metadata}`, `/api/v1/status/*`, `/metrics` |
 //! | write | write | `/write`, `/api/v2/write`, `/api/v1/write`, `/api/v1/otlp/v1/metrics`, `/opentelemetry/v1/metrics` |
 //! | admin | admin | `/api/v1/admin/tsdb/{delete_series,flush}`, `/-/reload` |
 //!
@@ -33,7 +33,7 @@ use super::alerting;
 use super::auth::Role;
 use super::lifecycle::reload_handler;
 use super::state::AppState;
-use super::{query_api, series_api, status_api, targets_api, write_api};
+use super::{query_api, series_api, status_api, targets_api, ui, write_api};
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
@@ -90,7 +90,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2/silences", get(alerting::v2_get_silences))
         .route("/api/v2/silence/{id}", get(alerting::v2_get_silence))
         .route("/api/v2/status", get(alerting::v2_status))
-        .route("/api/v2/receivers", get(alerting::v2_receivers))
+        .route("/api/v2/receivers", get(alerting::v2_receivers));
+    // the web UI: its pages read the API above with the same credential
+    let read = ui::PAGES
+        .iter()
+        .fold(read, |r, path| r.route(path, get(ui::page)))
+        .route("/", get(ui::root))
+        .route("/assets/app.js", get(ui::app_js))
+        .route("/assets/app.css", get(ui::app_css))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_read))
         .layer(RequestBodyLimitLayer::new(flags.max_request_body_size));
     let write = Router::new()

@@ -151,8 +151,58 @@ pub async fn tsdb(State(s): State<AppState>, req: Request) -> Response {
             .into_iter()
             .map(|(n, v, c)| (format!("{n}={v}"), c)),
     );
+    storage_section(&mut out, &stats);
     out.push('}');
     response::success(&out, &[])
+}
+
+/// Our addition to the TSDB status (Prometheus's UI ignores it): segments summed by
+/// resolution and tier, the write-ahead log, and how far segments reach:
+/// `"storage":{"segments":[{"resolution":"raw","tier":"hot","count":3,"samples":…,
+/// "bytes":…,"minTime":…,"maxTime":…}],"walBytes":…,"walFiles":…,"persistedUntil":…}`.
+fn storage_section(out: &mut String, stats: &tsdb_core::DbStats) {
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+    // (resolution, tier) -> (count, samples, bytes, min_t, max_t)
+    let mut groups: BTreeMap<(u64, bool), (u64, u64, u64, i64, i64)> = BTreeMap::new();
+    for (i, (_, meta, bytes)) in stats.segments.iter().enumerate() {
+        let cold = matches!(
+            stats.segment_tiers.get(i),
+            Some(tsdb_core::StorageTier::Cold)
+        );
+        let g = groups
+            .entry((meta.resolution_ms, cold))
+            .or_insert((0, 0, 0, i64::MAX, i64::MIN));
+        g.0 += 1;
+        g.1 += meta.samples;
+        g.2 += bytes;
+        g.3 = g.3.min(meta.min_t);
+        g.4 = g.4.max(meta.max_t);
+    }
+    out.push_str(r#","storage":{"segments":["#);
+    for (i, ((resolution_ms, cold), (count, samples, bytes, min_t, max_t))) in
+        groups.into_iter().enumerate()
+    {
+        if i > 0 {
+            out.push(',');
+        }
+        let resolution = match resolution_ms {
+            0 => "raw".to_owned(),
+            ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
+            ms if ms % 60_000 == 0 => format!("{}m", ms / 60_000),
+            ms => format!("{ms}ms"),
+        };
+        let tier = if cold { "cold" } else { "hot" };
+        let _ = write!(
+            out,
+            r#"{{"resolution":"{resolution}","tier":"{tier}","count":{count},"samples":{samples},"bytes":{bytes},"minTime":{min_t},"maxTime":{max_t}}}"#
+        );
+    }
+    let _ = write!(
+        out,
+        r#"],"walBytes":{},"walFiles":{},"persistedUntil":{}}}"#,
+        stats.wal_bytes, stats.wal_files, stats.persisted_until
+    );
 }
 
 /// `/api/v1/metadata`: `metric`, `limit` (metrics), `limit_per_metric`.
