@@ -216,9 +216,17 @@ async fn require(s: &AppState, role: Role, req: Request, next: Next) -> Response
             };
             let mut r = (status, denied.message()).into_response();
             if status == StatusCode::UNAUTHORIZED {
-                r.headers_mut().insert(
+                // one challenge per header: Chromium reads a single header holding
+                // `Basic realm=..., Bearer` as a malformed Basic challenge and then
+                // never asks for (or sends) credentials, so the web UI could not sign in
+                let h = r.headers_mut();
+                h.append(
                     header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static(r#"Basic realm="tsdb-server", Bearer"#),
+                    HeaderValue::from_static(r#"Basic realm="tsdb-server", charset="UTF-8""#),
+                );
+                h.append(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="tsdb-server""#),
                 );
             }
             r
