@@ -14,7 +14,9 @@
 //! ```
 //!
 //! Every command documents its exit status in its `--help`; the codes mean the same
-//! thing in every command (see [`Exit`]).
+//! thing in every command (see [`Exit`]). The commands a script would parse take
+//! `--output json` (one object on stdout, its fields in `--help`); the long-running ones
+//! draw progress on stderr when it is a terminal, and nothing when it is not.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -226,12 +228,14 @@ const COMPACT_EXIT: &str = concat!(
 );
 
 const QUERY_EXIT: &str = concat!(
-    "Exit status:\n",
+    "The output is always JSON, exactly the Prometheus HTTP API's (no --output needed).\n\n\
+     Exit status:\n",
     exit_ok!(),
     "  1  the query failed: the Prometheus error JSON \
      ({\"status\":\"error\",\"errorType\":...,\"error\":...}) is on standard output, \
      errorType bad_data for a syntax error or a bad --time/--start/--end/--step, \
-     execution, timeout or internal otherwise\n",
+     execution, timeout or internal otherwise; standard error has the same in a line, \
+     with the accepted forms for a bad time or step\n",
     exit_usage!(),
     exit_no_data_read!(),
     exit_damaged!(),
@@ -864,12 +868,31 @@ fn import(
     if terminal {
         options.progress_interval = options.progress_interval.min(BAR_INTERVAL);
     }
-    // sizes as listed now, for the bar's length (a file that cannot be read is reported
-    // when it is opened)
-    let sizes: Vec<u64> = files
-        .iter()
-        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
-        .collect();
+    // every input is checked before any is read (a typo in the last of ten files should
+    // not cost the reading of nine), and sized for the bar
+    let mut sizes = Vec::with_capacity(files.len());
+    for f in files {
+        // a file of unknown format is a usage error (2), whether or not it exists
+        Format::for_file(f, options.format).map_err(|e| Fail::usage(e.to_string()))?;
+    }
+    for f in files {
+        match std::fs::metadata(f) {
+            Ok(m) if m.is_dir() => {
+                return Err(Fail::failed(format!(
+                    "{}: is a directory: give the text files to import; nothing was imported",
+                    f.display()
+                )))
+            }
+            Ok(m) => sizes.push(m.len()),
+            Err(e) => {
+                return Err(Fail::failed(format!(
+                    "{}: cannot read the input file: {e}: check its path and permissions; \
+                     nothing was imported",
+                    f.display()
+                )))
+            }
+        }
+    }
     let mut bars = ImportBars::new(files, &sizes);
     let mut bytes_read = 0u64;
     let mut notes = |note: Note<'_>| match note {
@@ -911,9 +934,9 @@ fn import(
     };
     let import_failure = |e: ImportError| match e {
         ImportError::UnknownFormat { .. } => Fail::usage(e.to_string()),
-        ImportError::Read { .. } => Fail::failed(format!(
-            "{e}\ntsdb: check the input file's path and permissions; nothing was imported"
-        )),
+        ImportError::Read { .. } => {
+            Fail::failed(format!("reading an input file: {e}; nothing was imported"))
+        }
         ImportError::Spill { .. } => Fail::failed(format!(
             "{e}\ntsdb: the input did not fit --memory-limit and sorted runs could not be \
              spilled: give a writable --spill-dir with room (about 24 bytes per sample) or \
@@ -1456,13 +1479,33 @@ fn query(data: &Data, run: impl FnOnce(&Engine, &Db) -> api::Body) -> Result<Exi
     let db = open_read_only(data, tool_options())?;
     let (body, exit) = match run(&api::engine(), &db) {
         Ok(body) => (body, Exit::Ok),
-        Err(body) => (body, Exit::Failed),
+        Err(body) => {
+            // standard output keeps exactly Prometheus' error JSON; people get a line
+            // on standard error, with the accepted forms for a bad argument
+            eprintln!("tsdb: the query failed: {}", query_failure(&body));
+            (body, Exit::Failed)
+        }
     };
     let mut out = std::io::stdout().lock();
     writeln!(out, "{body}")
         .and_then(|()| out.flush())
         .map_err(|e| Fail::failed(format!("writing the result: {e}")))?;
     Ok(exit)
+}
+
+/// What a query error body says, with what to do for a bad time or step.
+fn query_failure(body: &str) -> String {
+    let parsed: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let kind = parsed["errorType"].as_str().unwrap_or("error");
+    let error = parsed["error"].as_str().unwrap_or(body);
+    let hint = if error.contains("to a valid timestamp") {
+        format!(": {TIME_FORMS}")
+    } else if error.contains("to a valid duration") {
+        ": use a Prometheus duration (15s, 1m30s, 1h) or seconds (15, 0.5)".to_owned()
+    } else {
+        String::new()
+    };
+    format!("{kind}: {error}{hint}")
 }
 
 fn delete(
