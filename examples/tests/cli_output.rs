@@ -362,6 +362,13 @@ fn errors_say_what_to_do() {
     let (code, _, err) = tsdb(&["compact", "--data", d, "--retention", "3 days"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("use a Prometheus duration (30d"), "{err}");
+    // sizes take binary units
+    let (code, _, err) = tsdb(&["compact", "--data", d, "--retention-size", "12 parsecs"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--retention-size: unknown unit"), "{err}");
+    let (code, out, err) = tsdb(&["compact", "--data", d, "--retention-size", "1GiB"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 over the size budget"), "{out}");
     // a failed query: Prometheus' JSON on stdout, a line with the forms on stderr
     let (code, out, err) = tsdb(&["query", "--data", d, "--time", "soon", "m"]);
     assert_eq!(code, 1, "{err}");

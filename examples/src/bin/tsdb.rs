@@ -437,10 +437,10 @@ enum Command {
         /// the downsampling rules keep. Default: only the rules delete for age.
         #[arg(long)]
         retention: Option<String>,
-        /// Deletes the oldest segments while all of them take more bytes than this.
-        /// Default: no budget.
-        #[arg(long)]
-        retention_size: Option<u64>,
+        /// Deletes the oldest segments while all of them take more than this: bytes, or
+        /// with a binary unit (500MiB, 20GiB, 1T). Default: no budget.
+        #[arg(long, value_name = "SIZE")]
+        retention_size: Option<String>,
         /// The server's configuration file, for its `storage.downsampling` rules
         /// (the rest of the file is checked and not used). Default: the standard rules.
         #[arg(long, value_name = "FILE")]
@@ -621,7 +621,7 @@ fn main() -> ExitCode {
             &data,
             now.as_deref(),
             retention.as_deref(),
-            retention_size,
+            retention_size.as_deref(),
             config.as_deref(),
             output.output,
         ),
@@ -1562,7 +1562,7 @@ fn compact(
     data: &Data,
     now: Option<&str>,
     retention: Option<&str>,
-    retention_size: Option<u64>,
+    retention_size: Option<&str>,
     config: Option<&Path>,
     output: Output,
 ) -> Result<Exit, Fail> {
@@ -1584,7 +1584,14 @@ fn compact(
         }
         options.retention_ms = Some(ns / 1_000_000);
     }
-    options.retention_bytes = retention_size;
+    options.retention_bytes = match retention_size {
+        Some(text) => Some(
+            parse_size(text)
+                .map(|n| n as u64)
+                .map_err(|e| Fail::usage(format!("--retention-size: {e}")))?,
+        ),
+        None => None,
+    };
     options.downsampling = match config {
         Some(path) => Config::load(path)
             .map_err(|e| Fail::usage(format!("--config: {e}")))?
