@@ -7,12 +7,16 @@
 //!   `import`, and the benches' data).
 //! - `api`: the Prometheus API's query endpoints over a `Db`, transport aside.
 //! - `timearg`: time and duration arguments as the Prometheus API reads them.
+//! - `human`: sizes, durations and rates as the tool prints them for people.
+//! - `progress`: the tool's progress bars, drawn only when standard error is a terminal.
 //! - `server`: the reference server `tsdb-server` (`src/bin/tsdb-server.rs`): Prometheus'
 //!   HTTP API over a `Db`, configuration, auth, TLS, self-monitoring, lifecycle.
 //!
 //! Architecture invariant: only this package knows HTTP, JSON and YAML.
 
 pub mod api;
+pub mod human;
 pub mod import;
+pub mod progress;
 pub mod server;
 pub mod timearg;

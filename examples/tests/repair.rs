@@ -270,3 +270,56 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn repair_reports_in_json() {
+    let tmp = tempfile::tempdir().unwrap();
+    fixture(tmp.path(), tsdb_core::wal::DEFAULT_FILE_SIZE);
+    let data = tmp.path().join("data");
+    let data_s = data.to_str().unwrap();
+    let file = wal_files(&data)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+    let segments_before = segments(&data);
+
+    let json = |out: &str| -> serde_json::Value {
+        assert_eq!(out.lines().count(), 1, "{out}");
+        serde_json::from_str(out).unwrap()
+    };
+    let (code, out, err) = tsdb(&["repair", "--data", data_s, "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let report = json(&out);
+    assert_eq!(report["repaired"], true, "{report}");
+    let dropped = &report["dropped"];
+    assert_eq!(
+        dropped["path"].as_str().map(Path::new),
+        Some(file.as_path()),
+        "{report}"
+    );
+    let offset = dropped["offset"].as_u64().unwrap();
+    assert!(offset > 0 && offset <= mid as u64, "{report}");
+    assert!(dropped["bytes"].as_u64().unwrap() > 0, "{report}");
+    assert!(dropped["records"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(dropped["files_removed"], 0, "{report}");
+    assert!(dropped["reason"].as_str().is_some_and(|r| !r.is_empty()));
+    assert_eq!(report["segments_kept"], segments_before);
+    assert_eq!(report["set_aside"], serde_json::json!([]));
+    assert!(
+        report["replayed_records"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    assert!(report["head"]["samples"].as_u64().is_some(), "{report}");
+
+    // repaired once, intact from then on
+    let (code, out, err) = tsdb(&["repair", "--data", data_s, "--output", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let report = json(&out);
+    assert_eq!(report["repaired"], false, "{report}");
+    assert_eq!(report["dropped"], serde_json::Value::Null);
+    assert_eq!(report["torn_tail"], serde_json::Value::Null);
+}

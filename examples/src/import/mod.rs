@@ -239,6 +239,32 @@ impl fmt::Display for Reason {
 }
 
 impl Reason {
+    /// A stable name for machines (`tsdb import --output json`): `parse`,
+    /// `line_too_long`, `no_timestamp`, `file_format`, `ahead_of_clock`, `behind_clock`,
+    /// `far_from_median` or `db`, with the parser's or the database's kind of error for
+    /// `parse` and `db` (`syntax error`, `out of order`).
+    pub fn key(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Reason::Parse(kind) => ("parse", Some(kind)),
+            Reason::LineTooLong => ("line_too_long", None),
+            Reason::NoTimestamp => ("no_timestamp", None),
+            Reason::FileFormat => ("file_format", None),
+            Reason::AheadOfClock => ("ahead_of_clock", None),
+            Reason::BehindClock => ("behind_clock", None),
+            Reason::FarFromMedian => ("far_from_median", None),
+            Reason::Db(kind) => ("db", Some(kind)),
+        }
+    }
+
+    /// What a refusal of this reason counts: `lines`, `files` or `samples`.
+    pub fn unit(self) -> &'static str {
+        match self {
+            Reason::Parse(_) | Reason::LineTooLong => "lines",
+            Reason::FileFormat => "files",
+            _ => "samples",
+        }
+    }
+
     /// True for the reasons [`TimeCheck::Any`] would have let through.
     pub fn is_implausible_time(self) -> bool {
         matches!(
@@ -299,6 +325,8 @@ pub struct Progress<'a> {
     pub phase: Phase,
     /// The file being read (reading only).
     pub file: Option<&'a Path>,
+    /// Its position in the list of files (0 when appending).
+    pub file_index: usize,
     /// Bytes read of that file.
     pub bytes: u64,
     /// Samples read so far (all files).
@@ -328,6 +356,21 @@ pub enum Note<'a> {
     },
     /// Progress, every [`ImportOptions::progress_interval`].
     Progress(Progress<'a>),
+    /// A file has been read to its end (or to the line that got it refused whole), so a
+    /// progress display can count it complete without waiting for the next
+    /// [`Note::Progress`].
+    FileRead {
+        /// The file.
+        file: &'a Path,
+        /// Its position in the list of files.
+        index: usize,
+        /// Bytes read of it.
+        bytes: u64,
+        /// Samples read so far (all files).
+        samples: u64,
+        /// Distinct series read so far.
+        series: usize,
+    },
     /// Once: the label-set dictionary alone has outgrown the memory limit; from here on
     /// the importer's memory grows with each new series (sorted runs stay small).
     SeriesOverLimit {
@@ -581,6 +624,7 @@ impl Parsed {
                             notes(Note::Progress(Progress {
                                 phase: Phase::Reading,
                                 file: Some(path),
+                                file_index: file_no,
                                 bytes,
                                 samples: sorter.records(),
                                 series: series.len(),
@@ -612,6 +656,13 @@ impl Parsed {
                     notes,
                 );
             }
+            notes(Note::FileRead {
+                file: path,
+                index: file_no,
+                bytes: end.bytes,
+                samples: sorter.records(),
+                series: series.len(),
+            });
             string_fields_skipped += end.string_fields_skipped;
             sketch_bytes += sketch.bytes();
             infos.push(FileInfo {
@@ -725,6 +776,7 @@ impl Parsed {
                     notes(Note::Progress(Progress {
                         phase: Phase::Appending,
                         file: None,
+                        file_index: 0,
                         bytes: 0,
                         samples: total,
                         series: series.len(),
