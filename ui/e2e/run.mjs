@@ -75,8 +75,16 @@ try {
   });
 
   let shareUrl;
+  await run("graph: the page without a link graphs the server's own metrics", async () => {
+    await page.goto(`${base}/`);
+    await page.waitForURL(/\/graph\?g0\.expr=sum/);
+    await page.locator(`${testid("chart")} canvas`).waitFor();
+    assert.equal(await page.locator(testid("legend-item")).count(), 1);
+    assert.ok((await page.locator(`${testid("examples")} a`).count()) >= 3);
+  });
+
   await run("graph: type with completion, run, chart with one series per host", async () => {
-    await page.goto(`${base}/graph`);
+    await page.goto(`${base}/graph?g0.expr=`);
     const input = page.locator(testid("expr-input"));
     await input.click();
     await page.keyboard.type("node_loa");
@@ -275,6 +283,14 @@ try {
     await page.goto(`${base}/status`);
     await page.locator(testid("build")).waitFor();
     await page.screenshot({ path: join(shots, "status.png") });
+  });
+
+  await run("the README's picture: the fleet's CPU by pool", async () => {
+    const q = encodeURIComponent('sum by (pool) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))');
+    await page.goto(`${base}/graph?g0.expr=${q}&g0.range_input=2h&g0.display_mode=stacked`);
+    await page.locator(`${testid("chart")} canvas`).waitFor();
+    await page.mouse.move(640, 330);
+    await page.screenshot({ path: join(shots, "readme.png"), clip: { x: 0, y: 0, width: 1280, height: 640 } });
   });
 
   assert.deepEqual(problems, [], "no script errors and no 5xx answers");

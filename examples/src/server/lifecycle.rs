@@ -212,6 +212,8 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
         }
     };
     tracing::info!("listening on {scheme}://{local}");
+    // the line a newcomer looks for: where to point a browser
+    tracing::info!("web UI at {scheme}://{local}/graph");
     if state.0.auth.read().is_none() {
         if local.ip().is_loopback() {
             tracing::warn!(

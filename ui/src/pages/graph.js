@@ -12,9 +12,23 @@ import { effectiveStep, formatDuration, formatTime, parseDuration, parseTime, st
 /** Rows a table shows before it says how many more there are. */
 const MAX_TABLE_ROWS = 10000;
 
+/**
+ * The page without a link opens on the server's own ingest rate (self-monitoring is on by
+ * default, so a newcomer sees a graph at once) with these examples beneath.
+ */
+const DEFAULT_EXPR = "sum(rate(tsdb_samples_appended_total[1m]))";
+const EXAMPLES = [
+  ["samples appended per second (the server's own metrics)", DEFAULT_EXPR],
+  ["HTTP requests per second by handler", "sum by (handler) (rate(tsdb_http_requests_total[1m]))"],
+  ["busy CPU by pool (the --demo-fleet)", 'sum by (pool) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))'],
+  ["memory used, % per host (the --demo-fleet)", "100 * (1 - node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes)"],
+  ["the ten busiest hosts (the --demo-fleet)", "topk(10, node_load1)"],
+];
+
 export function graphPage(root) {
   let panels = decodePanels(location.search);
-  if (panels.length === 0) panels = [newPanel("")];
+  const fresh = panels.length === 0;
+  if (fresh) panels = [newPanel(DEFAULT_EXPR)];
   const list = h("div", { class: "panels" });
   const views = [];
 
@@ -52,6 +66,12 @@ export function graphPage(root) {
       },
       "Add panel",
     ),
+    fresh
+      ? h("section", { class: "examples", dataset: { testid: "examples" } },
+          h("h3", {}, "Examples"),
+          h("ul", {}, EXAMPLES.map(([title, expr]) =>
+            h("li", {}, h("a", { href: `/graph?${encodePanels([newPanel(expr)])}` }, title), " ", h("code", {}, expr)))))
+      : null,
   );
   if (views[0] && panels[0].expr === "") views[0].focus();
 }
