@@ -217,3 +217,43 @@ fn the_ui_works_in_a_real_browser() {
         );
     }
 }
+
+/// The TSDB status page's `storage` section (our addition to `/api/v1/status/tsdb`):
+/// segments summed by resolution and tier, once the head is persisted.
+#[test]
+fn tsdb_status_sums_segments_by_resolution() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &[
+            "--self-scrape-interval",
+            "0",
+            "--demo-fleet",
+            "2",
+            "--demo-fleet-history",
+            "3h",
+        ],
+    );
+    server.wait_ready();
+    let before = server.get("/api/v1/status/tsdb").json();
+    let storage = &before["data"]["storage"];
+    assert_eq!(storage["segments"], serde_json::json!([]), "{before}");
+    assert!(storage["walBytes"].as_u64().unwrap() > 0, "{before}");
+    let r = server.post_form("/api/v1/admin/tsdb/flush", "");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let after = server.get("/api/v1/status/tsdb").json();
+    let segments = after["data"]["storage"]["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 1, "only raw, hot segments: {after}");
+    let raw = &segments[0];
+    assert_eq!(raw["resolution"], "raw");
+    assert_eq!(raw["tier"], "hot");
+    assert!(raw["count"].as_u64().unwrap() >= 1);
+    assert!(raw["bytes"].as_u64().unwrap() > 0);
+    // every sample the fleet wrote is in a segment now (2 hosts x 17 series, 3 h at 15 s)
+    let samples = raw["samples"].as_u64().unwrap();
+    assert!(
+        (2 * 17 * 720..=2 * 17 * 730).contains(&samples),
+        "{samples}"
+    );
+    assert!(raw["minTime"].as_i64().unwrap() < raw["maxTime"].as_i64().unwrap());
+}

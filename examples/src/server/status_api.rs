@@ -163,26 +163,42 @@ pub async fn tsdb(State(s): State<AppState>, req: Request) -> Response {
 fn storage_section(out: &mut String, stats: &tsdb_core::DbStats) {
     use std::collections::BTreeMap;
     use std::fmt::Write as _;
-    // (resolution, tier) -> (count, samples, bytes, min_t, max_t)
-    let mut groups: BTreeMap<(u64, bool), (u64, u64, u64, i64, i64)> = BTreeMap::new();
+    /// The segments of one resolution and tier.
+    struct Group {
+        count: u64,
+        samples: u64,
+        bytes: u64,
+        min_t: i64,
+        max_t: i64,
+    }
+    let mut groups: BTreeMap<(u64, bool), Group> = BTreeMap::new();
     for (i, (_, meta, bytes)) in stats.segments.iter().enumerate() {
         let cold = matches!(
             stats.segment_tiers.get(i),
             Some(tsdb_core::StorageTier::Cold)
         );
-        let g = groups
-            .entry((meta.resolution_ms, cold))
-            .or_insert((0, 0, 0, i64::MAX, i64::MIN));
-        g.0 += 1;
-        g.1 += meta.samples;
-        g.2 += bytes;
-        g.3 = g.3.min(meta.min_t);
-        g.4 = g.4.max(meta.max_t);
+        let g = groups.entry((meta.resolution_ms, cold)).or_insert(Group {
+            count: 0,
+            samples: 0,
+            bytes: 0,
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+        });
+        g.count += 1;
+        g.samples += meta.samples;
+        g.bytes += bytes;
+        g.min_t = g.min_t.min(meta.min_t);
+        g.max_t = g.max_t.max(meta.max_t);
     }
     out.push_str(r#","storage":{"segments":["#);
-    for (i, ((resolution_ms, cold), (count, samples, bytes, min_t, max_t))) in
-        groups.into_iter().enumerate()
-    {
+    for (i, ((resolution_ms, cold), g)) in groups.into_iter().enumerate() {
+        let Group {
+            count,
+            samples,
+            bytes,
+            min_t,
+            max_t,
+        } = g;
         if i > 0 {
             out.push(',');
         }
