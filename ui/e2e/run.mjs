@@ -32,10 +32,13 @@ const browser = await chromium.launch({
 const timings = {};
 let step = "start";
 const problems = [];
+// the page a step works on, for a screenshot when it fails
+let current = null;
 
 async function newPage(credentials) {
   const context = await browser.newContext({ httpCredentials: credentials, viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
+  current = page;
   page.setDefaultTimeout(15000);
   page.on("pageerror", (e) => problems.push(`${step}: script error: ${e.message}`));
   page.on("response", (r) => {
@@ -78,7 +81,14 @@ try {
   await run("graph: the page without a link graphs the server's own metrics", async () => {
     await page.goto(`${base}/`);
     await page.waitForURL(/\/graph\?g0\.expr=sum/);
-    await page.locator(`${testid("chart")} canvas`).waitFor();
+    // a server started seconds ago has no rate at the last step yet: run it again until
+    // it has (the step-aligned end can be up to a step before now)
+    const canvas = page.locator(`${testid("chart")} canvas`);
+    for (let i = 0; i < 30 && !(await canvas.isVisible()); i++) {
+      await page.waitForTimeout(1000);
+      await page.locator(testid("execute")).click();
+    }
+    await canvas.waitFor();
     assert.equal(await page.locator(testid("legend-item")).count(), 1);
     assert.ok((await page.locator(`${testid("examples")} a`).count()) >= 3);
   });
@@ -298,6 +308,11 @@ try {
   console.log("all browser steps passed");
 } catch (e) {
   console.error(`FAILED at "${step}": ${e.stack ?? e}`);
+  if (current) {
+    const path = join(shots, "failure.png");
+    await current.screenshot({ path, fullPage: true }).then(() => console.error(`the page then: ${path}`), () => {});
+    console.error(`its text: ${(await current.locator("body").innerText().catch(() => "")).slice(0, 2000)}`);
+  }
   if (problems.length) console.error(`also: ${problems.join("\n")}`);
   process.exitCode = 1;
 } finally {
