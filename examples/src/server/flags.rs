@@ -224,6 +224,20 @@ pub struct Flags {
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
     pub rules_for_grace_period: Duration,
 
+    /// Write a synthetic demo fleet of this many machines into the data directory:
+    /// node-exporter-like series (`job="node"`, labels `pool`, `region`, `instance`), the
+    /// missing history first (--demo-fleet-history, before the server reports ready),
+    /// then a new sample every 15s. For trying the server, its UI and the Grafana
+    /// dashboards without a fleet; the samples stay in the data directory like any
+    /// other. Default: off.
+    #[arg(long, value_name = "HOSTS", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub demo_fleet: Option<u32>,
+
+    /// How much history --demo-fleet writes at start (a restart writes only what is
+    /// missing since its newest sample).
+    #[arg(long, value_name = "DURATION", default_value = "26h", value_parser = duration)]
+    pub demo_fleet_history: Duration,
+
     /// Alerts queued for the external Alertmanagers (`alerting.alertmanagers`) before the
     /// oldest are dropped (Prometheus's --alertmanager.notification-queue-capacity).
     #[arg(long, value_name = "N", default_value_t = tsdb_alert::sender::DEFAULT_QUEUE_CAPACITY)]
@@ -318,6 +332,11 @@ impl Flags {
                 self.alert_queue_capacity.to_string(),
             ),
             ("shard-members-refresh", dur(self.shard_members_refresh)),
+            (
+                "demo-fleet",
+                self.demo_fleet.map_or(String::new(), |n| n.to_string()),
+            ),
+            ("demo-fleet-history", dur(self.demo_fleet_history)),
         ]
     }
 }

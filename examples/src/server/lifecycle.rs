@@ -16,8 +16,8 @@
 //!
 //! SIGTERM or SIGINT: the listener stops accepting, requests in flight get up to
 //! `--shutdown-timeout` to finish (then their connections are closed, which cancels
-//! their queries), self-monitoring stops, scraping stops (stale markers for every
-//! scraped series), and the database is closed cleanly (the WAL
+//! their queries), self-monitoring and the demo fleet stop, scraping stops (stale
+//! markers for every scraped series), and the database is closed cleanly (the WAL
 //! flushed and closed, the maintenance thread stopped).
 
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
@@ -44,7 +44,7 @@ use super::rules::Rules;
 use super::scrape::Scraping;
 use super::state::{engine_for, AppState, Shared};
 use super::tls::Tls;
-use super::{routes, self_scrape};
+use super::{demo, routes, self_scrape};
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -253,9 +253,16 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
             ..Options::default()
         };
         let limits = ingest_limits(&flags);
+        let demo_fleet = flags
+            .demo_fleet
+            .map(|n| (n as usize, flags.demo_fleet_history));
         tokio::task::spawn_blocking(move || {
             let t0 = std::time::Instant::now();
             let result = Db::open(&dir, options).and_then(|db| {
+                // before anything writes at "now", so the history is appended in order
+                if let Some((hosts, history)) = demo_fleet {
+                    demo::backfill(&db, hosts, history);
+                }
                 // seeds the per-metric series tracker from the head
                 let ingester = Ingester::new(db.clone(), limits)?;
                 Ok((db, ingester))
@@ -283,6 +290,14 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    let demo_fleet = flags.demo_fleet.map(|n| {
+        tokio::spawn(demo::run(
+            state.clone(),
+            n as usize,
+            flags.demo_fleet_history,
+            stop_rx.clone(),
+        ))
+    });
     let scraper = (!self_scrape::interval(&state).is_zero())
         .then(|| tokio::spawn(self_scrape::run(state.clone(), stop_rx)));
 
@@ -339,6 +354,9 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
     state.0.pool.close();
     if let Some(s) = scraper {
         let _ = s.await;
+    }
+    if let Some(d) = demo_fleet {
+        let _ = d.await;
     }
     // stale markers for every scraped series, while the database is still open
     if let Some(s) = state.0.scrape.get() {

@@ -20,6 +20,7 @@
 //! - [`metrics`]: the server's own `/metrics` (prometheus-client), the engine's observer
 //!   and figures read from the `Db` at scrape time.
 //! - [`self_scrape`]: self-monitoring, the server's own metrics appended to its `Db`.
+//! - [`demo`]: `--demo-fleet`, synthetic fleet metrics written into the `Db`.
 //! - [`state`]: what every handler shares, and readiness (the `Db` opens in the
 //!   background while the listener already answers).
 //! - [`routes`]: the router: which endpoint needs which credential, and the layers
@@ -37,6 +38,7 @@
 pub mod alerting;
 pub mod auth;
 pub mod config;
+pub mod demo;
 pub mod flags;
 pub mod lifecycle;
 pub mod metrics;
