@@ -380,7 +380,7 @@ impl Fleet {
                     // one host in seven serves noticeably more errors, for the dashboards'
                     // error-ratio panels to have something to show
                     error_ratio: if h % 7 == 2 {
-                        p(19, 0.03, 0.08)
+                        p(19, 0.05, 0.10)
                     } else {
                         p(19, 0.0005, 0.005)
                     },
