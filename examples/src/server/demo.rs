@@ -380,7 +380,7 @@ impl Fleet {
                     // one host in seven serves noticeably more errors, for the dashboards'
                     // error-ratio panels to have something to show
                     error_ratio: if h % 7 == 2 {
-                        p(19, 0.03, 0.08)
+                        p(19, 0.05, 0.10)
                     } else {
                         p(19, 0.0005, 0.005)
                     },
@@ -689,14 +689,19 @@ pub fn backfill(db: &Db, hosts: usize, history: Duration) {
                 hosts,
                 series = report.series,
                 samples = report.samples,
-                from = ?report.range.map(|r| r.0),
-                to = ?report.range.map(|r| r.1),
+                from = %report.range.map_or(String::new(), |r| rfc3339(r.0)),
+                to = %report.range.map_or(String::new(), |r| rfc3339(r.1)),
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "demo fleet backfilled"
             );
         }
         Err(e) => tracing::error!(error = %e, "demo fleet: backfill failed"),
     }
+}
+
+/// A time for the log.
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms).map_or_else(|| ms.to_string(), |t| t.to_rfc3339())
 }
 
 fn log_refused(report: &FillReport) {

@@ -5,11 +5,14 @@
 //! - HTTP: requests by handler and status code, latency histograms by handler;
 //! - queries: latency by kind (instant, range) and outcome, queries in flight;
 //! - the engine, through a [`tsdb_core::observe::Observer`] ([`EngineObserver`]) passed in
-//!   `Options::observer`: samples appended and refused by reason, series created, WAL
+//!   `Options::observer`: samples appended and refused by reason (every reason present
+//!   from the start, at 0), series created, WAL
 //!   fsync latency, persist and checkpoint durations, maintenance failures, segments set
 //!   aside, torn WAL tails;
 //! - read from [`Db::stats`] at each scrape ([`DbCollector`]): head series, chunks and
-//!   samples, head time range, segments and their bytes, WAL bytes and files, deletions;
+//!   samples, head time range, segments and their bytes, segments by compaction level and
+//!   resolution, how far persistence has come, maintenance passes, WAL bytes and files,
+//!   deletions;
 //! - the process (from `/proc/self`, Linux): resident memory, CPU seconds, open files,
 //!   start time;
 //! - the server: build info, configuration reloads, self-scrapes.
@@ -60,6 +63,16 @@ fn fsync_histogram() -> Histogram {
 fn slow_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.01, 2.0, 16))
 }
+
+/// The reasons `tsdb_core::observe::refusal_reason` gives a refused sample.
+const REFUSAL_REASONS: [&str; 6] = [
+    "invalid_labels",
+    "unknown_series_ref",
+    "out_of_order",
+    "too_old",
+    "too_far_in_future",
+    "duplicate_timestamp",
+];
 
 /// Every metric the server keeps itself.
 #[derive(Debug)]
@@ -208,6 +221,13 @@ impl Metrics {
             results_cache: results_cache.clone(),
         });
         let o = &observer;
+        // every reason at 0 from the start, so "refused by reason" has series (and a
+        // rate of 0) on a server that never refused anything
+        for reason in REFUSAL_REASONS {
+            let _ = o
+                .refused
+                .get_or_create(&vec![("reason", reason.to_owned())]);
+        }
         registry.register(
             "tsdb_samples_appended",
             "Samples stored by the engine (exact duplicates included)",
@@ -886,6 +906,51 @@ impl Collector for DbCollector {
             "Segments open",
             None,
             s.segments.len() as f64,
+        )?;
+        // compaction and rollup progress: segments by compaction level and resolution
+        let mut by_level: std::collections::BTreeMap<(u32, u64), usize> = Default::default();
+        for (_, m, _) in &s.segments {
+            *by_level.entry((m.level, m.resolution_ms)).or_default() += 1;
+        }
+        let by_level: Vec<(String, String, f64)> = by_level
+            .into_iter()
+            .map(|((level, res), n)| {
+                let res = if res == 0 {
+                    "raw".to_owned()
+                } else {
+                    super::flags::format_duration(Duration::from_millis(res))
+                };
+                (level.to_string(), res, n as f64)
+            })
+            .collect();
+        let rows: Vec<([&str; 2], f64)> = by_level
+            .iter()
+            .map(|(l, r, n)| ([l.as_str(), r.as_str()], *n))
+            .collect();
+        labeled(
+            &mut e,
+            "tsdb_segments_by_level",
+            "Segments open, by compaction level (0: cut from the head) and resolution (raw, \
+             or a rollup's bucket width)",
+            false,
+            ["level", "resolution"],
+            &rows,
+        )?;
+        if s.persisted_until != i64::MIN {
+            gauge(
+                &mut e,
+                "tsdb_persisted_until",
+                "Segments hold everything before this time (persistence's progress)",
+                Some(&Unit::Seconds),
+                s.persisted_until as f64 / 1000.0,
+            )?;
+        }
+        counter(
+            &mut e,
+            "tsdb_maintenance_passes",
+            "Background maintenance passes (persist, compaction, rollups, retention) run",
+            None,
+            s.maintenance.passes as f64,
         )?;
         let bytes: u64 = s.segments.iter().map(|(_, _, b)| b).sum();
         gauge(
