@@ -218,8 +218,8 @@ fn the_ui_works_in_a_real_browser() {
     }
 }
 
-/// The TSDB status page's `storage` section (our addition to `/api/v1/status/tsdb`):
-/// segments summed by resolution and tier, once the head is persisted.
+/// The TSDB status page's segments (`/api/v1/status/storage`, ours): summed by
+/// resolution and tier, once the head is persisted.
 #[test]
 fn tsdb_status_sums_segments_by_resolution() {
     let tmp = tempfile::tempdir().unwrap();
@@ -235,14 +235,14 @@ fn tsdb_status_sums_segments_by_resolution() {
         ],
     );
     server.wait_ready();
-    let before = server.get("/api/v1/status/tsdb").json();
-    let storage = &before["data"]["storage"];
+    let before = server.get("/api/v1/status/storage").json();
+    let storage = &before["data"];
     assert_eq!(storage["segments"], serde_json::json!([]), "{before}");
     assert!(storage["walBytes"].as_u64().unwrap() > 0, "{before}");
     let r = server.post_form("/api/v1/admin/tsdb/flush", "");
     assert_eq!(r.status, 200, "{}", r.body);
-    let after = server.get("/api/v1/status/tsdb").json();
-    let segments = after["data"]["storage"]["segments"].as_array().unwrap();
+    let after = server.get("/api/v1/status/storage").json();
+    let segments = after["data"]["segments"].as_array().unwrap();
     assert_eq!(segments.len(), 1, "only raw, hot segments: {after}");
     let raw = &segments[0];
     assert_eq!(raw["resolution"], "raw");

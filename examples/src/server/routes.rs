@@ -3,7 +3,7 @@
 //! | group | credential | endpoints |
 //! |---|---|---|
 //! | open | none | `/-/healthy`, `/-/ready` (for probes), `/ping` (Influx clients) |
-//! | read | read | the web UI (`/`, `/graph`, `/alerts`, `/rules`, `/targets`, `/tsdb-status`, `/status`, `/config`, `/flags`, `/assets/*`), `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read,targets,targets/metadata}`, `/api/v1/status/*`, `/metrics` |
+//! | read | read | the web UI (`/`, `/graph`, `/alerts`, `/rules`, `/targets`, `/tsdb-status`, `/status`, `/config`, `/flags`, `/assets/*`), `/api/v1/{query,query_range,query_exemplars,format_query,series,labels,label/<name>/values,metadata,read,targets,targets/metadata}`, `/api/v1/status/*` (`status/storage` is ours), `/metrics` |
 //! | write | write | `/write`, `/api/v2/write`, `/api/v1/write`, `/api/v1/otlp/v1/metrics`, `/opentelemetry/v1/metrics` |
 //! | admin | admin | `/api/v1/admin/tsdb/{delete_series,flush}`, `/-/reload` |
 //!
@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/status/flags", get(status_api::flags))
         .route("/api/v1/status/config", get(status_api::config))
         .route("/api/v1/status/tsdb", get(status_api::tsdb))
+        .route("/api/v1/status/storage", get(status_api::storage))
         .route("/api/v1/targets", get(targets_api::targets))
         .route(
             "/api/v1/targets/metadata",

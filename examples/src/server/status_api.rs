@@ -151,15 +151,30 @@ pub async fn tsdb(State(s): State<AppState>, req: Request) -> Response {
             .into_iter()
             .map(|(n, v, c)| (format!("{n}={v}"), c)),
     );
-    storage_section(&mut out, &stats);
     out.push('}');
     response::success(&out, &[])
 }
 
-/// Our addition to the TSDB status (Prometheus's UI ignores it): segments summed by
-/// resolution and tier, the write-ahead log, and how far segments reach:
-/// `"storage":{"segments":[{"resolution":"raw","tier":"hot","count":3,"samples":…,
+/// `/api/v1/status/storage` (ours; `/api/v1/status/tsdb` keeps Prometheus's exact shape):
+/// segments summed by resolution and tier, the write-ahead log, and how far segments
+/// reach: `{"segments":[{"resolution":"raw","tier":"hot","count":3,"samples":…,
 /// "bytes":…,"minTime":…,"maxTime":…}],"walBytes":…,"walFiles":…,"persistedUntil":…}`.
+pub async fn storage(State(s): State<AppState>) -> Response {
+    let db = match s.db() {
+        Ok(db) => db,
+        Err(e) => return e.into_response(),
+    };
+    match tokio::task::spawn_blocking(move || db.stats()).await {
+        Ok(Ok(stats)) => {
+            let mut out = String::new();
+            storage_section(&mut out, &stats);
+            response::success(&out, &[])
+        }
+        Ok(Err(e)) => ApiError::new(ErrorType::Internal, e.to_string()).into_response(),
+        Err(e) => ApiError::new(ErrorType::Internal, e.to_string()).into_response(),
+    }
+}
+
 fn storage_section(out: &mut String, stats: &tsdb_core::DbStats) {
     use std::collections::BTreeMap;
     use std::fmt::Write as _;
@@ -190,7 +205,7 @@ fn storage_section(out: &mut String, stats: &tsdb_core::DbStats) {
         g.min_t = g.min_t.min(meta.min_t);
         g.max_t = g.max_t.max(meta.max_t);
     }
-    out.push_str(r#","storage":{"segments":["#);
+    out.push_str(r#"{"segments":["#);
     for (i, ((resolution_ms, cold), g)) in groups.into_iter().enumerate() {
         let Group {
             count,

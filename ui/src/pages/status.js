@@ -26,15 +26,19 @@ export async function tsdbStatusPage(root) {
   const body = h("div");
   const load = async () => {
     let d;
+    let storage = null;
     try {
-      d = await api.get("/api/v1/status/tsdb", { limit: limitSel.value });
+      [d, storage] = await Promise.all([
+        api.get("/api/v1/status/tsdb", { limit: limitSel.value }),
+        // ours, not Prometheus's: the page works without it against a Prometheus
+        api.get("/api/v1/status/storage").catch(() => null),
+      ]);
     } catch (e) {
       setChildren(body, errorBox(`Cannot load the TSDB status: ${e.message}`));
       return;
     }
     const hs = d.headStats;
     const time = (t) => (Math.abs(t) >= 9e15 ? "—" : formatTime(t));
-    const storage = d.storage;
     setChildren(
       body,
       h("section", { class: "group" }, h("h3", {}, "Head"),
