@@ -721,14 +721,8 @@ pub async fn run(
     history: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
-    while !state.is_ready() {
-        if *stop.borrow() {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-            _ = stop.changed() => {}
-        }
+    if !state.wait_ready(&mut stop).await {
+        return;
     }
     let (Ok(db), Ok(ingester)) = (state.db(), state.ingester()) else {
         return;

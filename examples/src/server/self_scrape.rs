@@ -43,14 +43,8 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(15);
 /// Runs until `stop` turns true: waits for the database, scrapes at once, then every
 /// [`interval`] (re-read after each scrape).
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    while !state.is_ready() {
-        if *stop.borrow() {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
-            _ = stop.changed() => {}
-        }
+    if !state.wait_ready(&mut stop).await {
+        return;
     }
     let mut next = tokio::time::Instant::now();
     loop {

@@ -100,6 +100,21 @@ impl AppState {
         self.0.db.get().is_some()
     }
 
+    /// Waits until the database is open (the background tasks' first step); false when
+    /// `stop` turned true first.
+    pub async fn wait_ready(&self, stop: &mut tokio::sync::watch::Receiver<bool>) -> bool {
+        while !self.is_ready() {
+            if *stop.borrow() {
+                return false;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        true
+    }
+
     /// The engine in force.
     pub fn engine(&self) -> Engine {
         self.0.engine.read().clone()
