@@ -66,7 +66,9 @@ impl Batch {
         Batch::default()
     }
 
-    /// Adds a series by labels; its samples follow with [`Batch::sample`].
+    /// Adds a series by labels; its samples follow with [`Batch::sample`]. A series
+    /// named by labels is never refused as an unknown ref: if head GC drops it while the
+    /// batch is applied, it is created again (under a new ref, which the outcome returns).
     pub fn series(&mut self, labels: Labels) -> BatchSeries {
         self.push_key(SeriesKey::Labels(labels))
     }

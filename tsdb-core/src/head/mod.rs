@@ -12,6 +12,8 @@
 mod late;
 mod range;
 mod series;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
@@ -51,6 +53,9 @@ pub(crate) struct Accepted {
 }
 
 type Stripe = Vec<Option<MemSeries>>;
+
+/// A series resolved by labels with its stripe still locked, or why it was refused.
+type Locked<'a> = std::result::Result<(SeriesId, MutexGuard<'a, Stripe>), SampleError>;
 
 /// The in-memory head.
 #[derive(Debug)]
@@ -222,12 +227,43 @@ impl Head {
         ))
     }
 
+    /// One attempt at [`Head::get_or_create_with`]; `None` when the series was dropped
+    /// by head GC between the index lookup and the stripe lock (the caller looks again).
     fn try_get_or_create(
         &self,
         labels: &Labels,
         replayed_ref: Option<u64>,
         on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
     ) -> Result<Option<std::result::Result<SeriesId, SampleError>>> {
+        Ok(self
+            .try_get_or_create_locked(labels, replayed_ref, on_new)?
+            .map(|r| r.map(|(id, _guard)| id)))
+    }
+
+    /// The id of the series with these labels, created if needed, returned with its
+    /// stripe still locked: head GC removes series only under their stripe lock, so the
+    /// series stays in its slot for as long as the caller holds the guard.
+    fn get_or_create_locked(
+        &self,
+        labels: &Labels,
+        on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
+    ) -> Result<Locked<'_>> {
+        for _ in 0..8 {
+            if let Some(r) = self.try_get_or_create_locked(labels, None, on_new)? {
+                return Ok(r);
+            }
+        }
+        Err(Error::invariant(
+            "series kept disappearing while being created (8 tries against head GC)",
+        ))
+    }
+
+    fn try_get_or_create_locked(
+        &self,
+        labels: &Labels,
+        replayed_ref: Option<u64>,
+        on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
+    ) -> Result<Option<Locked<'_>>> {
         let id = match self.index.get(labels) {
             Some(id) => id,
             None => match self.index.get_or_insert(labels) {
@@ -268,7 +304,7 @@ impl Head {
                 (Some(_), None) => {}
             }
         }
-        Ok(Some(Ok(id)))
+        Ok(Some(Ok((id, guard))))
     }
 
     /// True when `id` names a series in the head.
@@ -290,8 +326,20 @@ impl Head {
         outcome: &mut BatchOutcome,
         accepted: &mut Vec<Accepted>,
     ) -> Result<()> {
-        let mut ids: Vec<std::result::Result<SeriesId, SampleError>> =
-            Vec::with_capacity(batch.series.len());
+        let mut ids = self.resolve_series(batch, on_new)?;
+        self.apply_samples(batch, &mut ids, limits, on_new, outcome, accepted)
+    }
+
+    /// The first half of [`Head::append_batch`]: each series of the batch by its id, or
+    /// why it is refused. Series named by labels are created if needed; stripe locks are
+    /// taken and released one series at a time, so head GC may drop a resolved series
+    /// before its samples are applied (see [`Head::apply_samples`]).
+    fn resolve_series(
+        &self,
+        batch: &Batch,
+        on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
+    ) -> Result<Vec<std::result::Result<SeriesId, SampleError>>> {
+        let mut ids = Vec::with_capacity(batch.series.len());
         for key in &batch.series {
             let id = match key {
                 SeriesKey::Labels(labels) => self.get_or_create(labels, on_new)?,
@@ -305,11 +353,30 @@ impl Head {
             };
             ids.push(id);
         }
-        outcome.refs = ids
-            .iter()
-            .map(|r| r.as_ref().ok().map(|&id| SeriesRef(id)))
-            .collect();
+        Ok(ids)
+    }
 
+    /// The second half of [`Head::append_batch`]: applies the samples stripe by stripe
+    /// to the series `ids` resolved, and sets the outcome's refs.
+    ///
+    /// Head GC (`truncate`) may have dropped a series between its resolution and its
+    /// stripe lock here: a series created by this batch holds no sample yet and is idle,
+    /// and so is an existing one whose newest sample is older than the persisted range.
+    /// A series named by labels is then resolved again, under its (new) stripe lock, and
+    /// re-created if need be: `on_new` logs the new series record, and it reaches the log
+    /// before the batch's samples, which carry the new log id. A series named by a ref
+    /// really is gone and its samples get [`SampleError::UnknownSeriesRef`] (the writer
+    /// appends by labels again), as [`crate::SeriesRef`] documents. Only this miss path
+    /// costs anything: the common case takes each stripe lock once, as before.
+    fn apply_samples(
+        &self,
+        batch: &Batch,
+        ids: &mut [std::result::Result<SeriesId, SampleError>],
+        limits: AppendLimits,
+        on_new: &mut dyn FnMut(u64, &Labels) -> Result<()>,
+        outcome: &mut BatchOutcome,
+        accepted: &mut Vec<Accepted>,
+    ) -> Result<()> {
         // Visit samples stripe by stripe (stable, so a series' samples keep their order).
         let mut order: Vec<(u32, u32)> = Vec::with_capacity(batch.samples.len());
         for (i, s) in batch.samples.iter().enumerate() {
@@ -343,35 +410,83 @@ impl Head {
         // reads every series of the range under its stripe lock, so a sample is either
         // appended before the persist reads its series (and persisted with it) or sees
         // the raised floor and is refused; none can slip in behind the persist.
-        let mut current: Option<(u32, MutexGuard<'_, Stripe>, i64)> = None;
-        for &(stripe_no, i) in &order {
-            let (Some(s), Some(Ok(id))) = (
-                batch.samples.get(i as usize),
-                batch
-                    .samples
-                    .get(i as usize)
-                    .and_then(|s| ids.get(s.series as usize)),
-            ) else {
-                return Err(Error::invariant("a grouped sample has no resolved series"));
+        let mut current: Option<(usize, MutexGuard<'_, Stripe>, i64)> = None;
+        for &(_, i) in &order {
+            let Some(s) = batch.samples.get(i as usize) else {
+                return Err(Error::invariant("a grouped sample is not in the batch"));
             };
+            let key = s.series as usize;
+            // the id may have changed (or failed) since grouping, if an earlier sample
+            // of the series re-resolved it: the lock to take follows the id
+            let id = match ids.get(key) {
+                Some(Ok(id)) => *id,
+                Some(Err(error)) => {
+                    outcome.rejected.push(Rejected {
+                        index: i as usize,
+                        error: error.clone(),
+                    });
+                    continue;
+                }
+                None => return Err(Error::invariant("a grouped sample has no resolved series")),
+            };
+            let (stripe_no, slot) = slot_of(id);
             if current.as_ref().is_none_or(|(n, _, _)| *n != stripe_no) {
                 drop(current.take()); // release the previous stripe first
-                let Some(stripe) = self.stripes.get(stripe_no as usize) else {
+                let Some(stripe) = self.stripes.get(stripe_no) else {
                     return Err(Error::invariant("series id outside the stripes"));
                 };
                 let guard = lock(stripe);
                 current = Some((stripe_no, guard, self.write_floor()));
             }
+            let present = current
+                .as_ref()
+                .is_some_and(|(_, guard, _)| matches!(guard.get(slot), Some(Some(_))));
+            let slot = if present {
+                slot
+            } else {
+                // dropped by head GC since it was resolved
+                let Some(SeriesKey::Labels(labels)) = batch.series.get(key) else {
+                    // named by a ref: gone, as if it had been gone before the batch
+                    let error = SampleError::UnknownSeriesRef(id);
+                    if let Some(entry) = ids.get_mut(key) {
+                        *entry = Err(error.clone());
+                    }
+                    outcome.rejected.push(Rejected {
+                        index: i as usize,
+                        error,
+                    });
+                    continue;
+                };
+                drop(current.take()); // one stripe lock at a time
+                match self.get_or_create_locked(labels, on_new)? {
+                    Ok((new_id, guard)) => {
+                        if let Some(entry) = ids.get_mut(key) {
+                            *entry = Ok(new_id);
+                        }
+                        let (stripe_no, slot) = slot_of(new_id);
+                        current = Some((stripe_no, guard, self.write_floor()));
+                        slot
+                    }
+                    Err(error) => {
+                        if let Some(entry) = ids.get_mut(key) {
+                            *entry = Err(error.clone());
+                        }
+                        outcome.rejected.push(Rejected {
+                            index: i as usize,
+                            error,
+                        });
+                        continue;
+                    }
+                }
+            };
             let Some((_, guard, floor)) = current.as_mut() else {
                 return Err(Error::invariant("no stripe locked"));
             };
             let floor = *floor;
-            let Some(Some(series)) = guard.get_mut(slot_of(*id).1) else {
-                outcome.rejected.push(Rejected {
-                    index: i as usize,
-                    error: SampleError::UnknownSeriesRef(*id),
-                });
-                continue;
+            let Some(Some(series)) = guard.get_mut(slot) else {
+                return Err(Error::invariant(
+                    "a series left its slot while its stripe was locked",
+                ));
             };
             match self.check_and_append(series, s.t, s.v, limits, floor, head_max) {
                 Ok(Appended::New) => {
@@ -391,6 +506,10 @@ impl Head {
         }
         drop(current);
         outcome.rejected.sort_by_key(|r| r.index);
+        outcome.refs = ids
+            .iter()
+            .map(|r| r.as_ref().ok().map(|&id| SeriesRef(id)))
+            .collect();
         Ok(())
     }
 
