@@ -1,10 +1,12 @@
 //! The built-in web UI (`ui/`): its unit tests (node's test runner), the embedded build
 //! matching its sources, and the pages end to end in a real browser (Debian's Chromium
 //! driven by playwright-core, `ui/e2e/run.mjs`) against a server with a demo fleet, a
-//! firing alert, a down target and basic auth.
+//! firing alert, a down target and basic auth; and the graph page in Firefox (Debian's
+//! firefox-esr driven by puppeteer-core, `ui/e2e/firefox.mjs`).
 //!
 //! What these need, and how `.ci/run` installs it: Node.js (on the machine), the UI's
-//! npm packages (`npm ci --prefix ui`), Chromium (`apt-get install chromium`). A missing
+//! npm packages (`npm ci --prefix ui`), Chromium and Firefox ESR (`apt-get install
+//! chromium firefox-esr`). A missing
 //! one fails the test with that step; none passes without running.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -23,6 +25,8 @@ const NODE_INSTALL: &str = "install Node.js 18 or later and npm (Debian: `apt-ge
 const NPM_CI: &str = "install the UI's npm packages with `npm ci --prefix ui` (as .ci/run does)";
 const CHROMIUM_INSTALL: &str = "install Debian's Chromium with `apt-get install -y \
     --no-install-recommends chromium` (as root; .ci/run does)";
+const FIREFOX_INSTALL: &str = "install Debian's Firefox ESR with `apt-get install -y \
+    --no-install-recommends firefox-esr` (as root; .ci/run does)";
 
 fn ui_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../ui")
@@ -256,4 +260,30 @@ fn tsdb_status_sums_segments_by_resolution() {
         "{samples}"
     );
     assert!(raw["minTime"].as_i64().unwrap() < raw["maxTime"].as_i64().unwrap());
+}
+
+/// The second browser engine: the graph page draws, hovers and tabulates in Firefox, and
+/// the other pages load without a script error (no auth: puppeteer's Firefox driver
+/// cannot answer a basic-auth challenge; Chromium's walk-through covers auth).
+#[test]
+fn the_graph_page_works_in_firefox() {
+    let firefox = require_tool("firefox-esr", FIREFOX_INSTALL);
+    require_node_modules("puppeteer-core");
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        &tmp.path().join("data"),
+        &["--demo-fleet", "6", "--demo-fleet-history", "1h"],
+    );
+    server.wait_ready();
+    let (ok, out) = run_node(
+        &["e2e/firefox.mjs"],
+        &[
+            ("TSDB_URL", server.url("")),
+            ("TSDB_SCREENSHOTS", screenshot_dir().display().to_string()),
+            ("TSDB_FLEET_HOSTS", "6".into()),
+            ("FIREFOX", firefox),
+        ],
+    );
+    println!("{out}");
+    assert!(ok && out.contains("all steps passed"), "Firefox:\n{out}");
 }
