@@ -306,13 +306,56 @@ impl Fs for RealFs {
             .write(true)
             .open(path)?;
         match file.try_lock() {
-            Ok(()) => Ok(FsLock::new(file)),
+            Ok(()) => Ok(FsLock::new(LockedFile(file))),
             Err(TryLockError::WouldBlock) => Err(io::Error::new(
                 io::ErrorKind::WouldBlock,
                 "locked by another handle or process",
             )),
             Err(TryLockError::Error(e)) => Err(e),
         }
+    }
+}
+
+/// The open lock file of [`RealFs::lock`]. Dropping it unlocks explicitly before closing:
+/// a `flock` belongs to the open file description, which a child process forked by
+/// another thread shares until it execs, so closing alone could leave the directory
+/// locked for a moment after [`crate::Db::close`] (seen as `Locked` when a test reopened
+/// a database while other threads spawned processes). `LOCK_UN` releases it at once.
+#[derive(Debug)]
+struct LockedFile(File);
+
+impl Drop for LockedFile {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+
+    #[test]
+    fn dropping_the_lock_releases_it_even_while_a_copy_of_its_descriptor_lives() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("LOCK");
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .expect("open");
+        file.try_lock().expect("lock");
+        // what a child forked by another thread holds until it execs: a descriptor of the
+        // same open file description
+        let inherited = file.try_clone().expect("dup");
+        let lock = FsLock::new(LockedFile(file));
+        let err = RealFs.lock(&path).expect_err("held");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        drop(lock);
+        RealFs
+            .lock(&path)
+            .expect("released although a copy of the descriptor lives");
+        drop(inherited);
     }
 }
 
