@@ -5,7 +5,7 @@
 #
 #   benches/tools/ui-report.sh
 #   REPEATS=3 COUNTS=10,100 benches/tools/ui-report.sh     # quicker
-#   PROFILE_DIR=/tmp/traces benches/tools/ui-report.sh     # also a Chromium trace per UI
+#   PROFILE_DIR=/tmp/prof benches/tools/ui-report.sh       # also a V8 CPU profile per UI
 #
 # Steps: builds the release `tsdb-server` and `tsdb`; writes a deterministic fleet as
 # OpenMetrics text (ui/bench/data.mjs: bench_gauge_nN with exactly N series for each N in
@@ -16,8 +16,9 @@
 # which first checks that both answer the same series counts and sums; stops both.
 #
 # Needs: node and `npm ci --prefix ui` (playwright-core), /usr/bin/chromium (or CHROMIUM),
-# prometheus and promtool on PATH. The report and raw JSON go to OUT_DIR (default
-# $CARGO_TARGET_DIR/ui-bench/<UTC time>); the temporary data (about 150 MB) is removed.
+# prometheus and promtool on PATH. The report and raw JSON go to UI_BENCH_OUT (default
+# $CARGO_TARGET_DIR/ui-bench/<UTC time>; not OUT_DIR, which cargo itself reads); the
+# temporary data (about 150 MB) is removed.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -37,7 +38,7 @@ need curl "install curl"
 bin="$CARGO_TARGET_DIR/release"
 
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
-out_dir="${OUT_DIR:-$CARGO_TARGET_DIR/ui-bench/$stamp}"
+out_dir="${UI_BENCH_OUT:-$CARGO_TARGET_DIR/ui-bench/$stamp}"
 mkdir -p "$out_dir"
 work="$(mktemp -d "${TMPDIR:-/tmp}/ui-bench.XXXXXX")"
 pids=()

@@ -21,8 +21,9 @@
 //
 // Environment: OURS_URL, PROM_URL, END_S (window end, unix seconds), COUNTS (default
 // 10,100,1000,2000), REPEATS (5), TIMEOUT_MS (60000), CHROMIUM (/usr/bin/chromium), OUT (a
-// JSON file for the raw measurements), PROFILE_DIR (optional: a Chromium trace per UI at
-// the largest N). Prints a Markdown table; exits non-zero if the servers disagree on the data.
+// JSON file for the raw measurements), PROFILE_DIR (optional: a V8 CPU profile of one
+// load per UI at the smallest and largest N, `.cpuprofile` for Chromium's DevTools, with
+// the top functions by self time printed to standard error). Prints a Markdown table; exits non-zero if the servers disagree on the data.
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -109,6 +110,20 @@ function initScript({ drawn, tooltip }) {
   );
 }
 
+/** The functions with the most self time in a V8 CPU profile: [ms, "function file:line"]. */
+function topSelfTime(profile, k) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  const dts = profile.timeDeltas;
+  profile.samples.forEach((id, i) => {
+    const f = byId.get(id).callFrame;
+    const file = f.url ? f.url.split("/").pop().split("?")[0] : "";
+    const key = `${f.functionName || "(anonymous)"} ${file}${file ? `:${f.lineNumber + 1}` : ""}`;
+    self.set(key, (self.get(key) ?? 0) + (dts[i + 1] ?? 0) / 1000);
+  });
+  return [...self].sort((a, b) => b[1] - a[1]).slice(0, k).map(([name, ms]) => [Math.round(ms), name]);
+}
+
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
@@ -122,7 +137,14 @@ async function measureOnce(browser, uiName, n, { trace } = {}) {
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.addInitScript(initScript, { drawn: ui.drawn(n), tooltip: ui.tooltip });
-  if (trace) await context.tracing.start({ screenshots: false, snapshots: false });
+  let cdp = null;
+  if (trace) {
+    // a CPU profile of the load (V8's sampling profiler, 100 µs), for where the time goes
+    cdp = await context.newCDPSession(page);
+    await cdp.send("Profiler.enable");
+    await cdp.send("Profiler.setSamplingInterval", { interval: 100 });
+    await cdp.send("Profiler.start");
+  }
   const result = { ui: uiName, n, drawnMs: null, longTotalMs: null, longMaxMs: null, longCount: null, hoverMs: null, jsCss: null, data: null, series: null, notice: "", errors };
   try {
     await page.goto(graphUrl(ui.base, n), { waitUntil: "commit", timeout: TIMEOUT_MS });
@@ -172,8 +194,10 @@ async function measureOnce(browser, uiName, n, { trace } = {}) {
       result.hoverError = e.message.split("\n")[0];
     }
   }
-  if (trace) {
-    await context.tracing.stop({ path: trace });
+  if (cdp) {
+    const { profile } = await cdp.send("Profiler.stop");
+    writeFileSync(trace, JSON.stringify(profile));
+    result.profileTop = topSelfTime(profile, 12);
   }
   await context.close();
   return result;
@@ -251,7 +275,12 @@ try {
   const profileDir = process.env.PROFILE_DIR;
   if (profileDir) {
     const n = COUNTS[COUNTS.length - 1];
-    for (const ui of ["ours", "prometheus"]) await measureOnce(browser, ui, n, { trace: join(profileDir, `trace-${ui}-n${n}.zip`) });
+    for (const pn of [...new Set([COUNTS[0], n])]) {
+      for (const ui of ["ours", "prometheus"]) {
+        const r = await measureOnce(browser, ui, pn, { trace: join(profileDir, `${ui}-n${pn}.cpuprofile`) });
+        process.stderr.write(`\nprofile ${ui} N=${pn} (drawn ${fmtMs(r.drawnMs)}; self ms, function):\n${(r.profileTop ?? []).map(([ms, f]) => `  ${ms} ${f}`).join("\n")}\n`);
+      }
+    }
   }
 } finally {
   await browser.close();
