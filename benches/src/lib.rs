@@ -10,5 +10,6 @@ pub mod data;
 pub mod exposition;
 pub mod index_fleet;
 pub mod input;
+pub mod instr_compare;
 pub mod query_fleet;
 pub mod rules_fleet;
