@@ -172,7 +172,7 @@ pub fn parse_baseline(text: &str) -> Result<Baseline, Error> {
 }
 
 /// The reason the changelog gives for `revision`: the text after `- N:` on the last line
-/// for that revision, if it is not empty. Other lines (headings, prose) are ignored.
+/// for that revision with a non-empty reason. Other lines (headings, prose) are ignored.
 pub fn changelog_reason(changelog: &str, revision: u64) -> Option<&str> {
     changelog
         .lines()
@@ -183,7 +183,7 @@ pub fn changelog_reason(changelog: &str, revision: u64) -> Option<&str> {
             let reason = reason.trim();
             (n == revision && !reason.is_empty()).then_some(reason)
         })
-        .last()
+        .next_back()
 }
 
 /// Fails with [`Error::NoReason`] when the baseline's revision has no reason in the
@@ -286,7 +286,8 @@ pub fn compare(baseline: &Run, current: &Run, threshold_pct: f64) -> Comparison 
         let row = match current.benchmarks.get(name) {
             Some(&now) => {
                 // Counts are positive (checked on parsing), so the division is defined.
-                let change = (now as f64 - base as f64) / base as f64 * 100.0;
+                // Multiply first: a change of exactly the threshold (300 of 10,000) stays exact.
+                let change = (now as f64 - base as f64) * 100.0 / base as f64;
                 let verdict = if change > threshold_pct {
                     Verdict::Regressed
                 } else if change < -threshold_pct {
@@ -435,7 +436,7 @@ fn group_digits(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -452,30 +453,30 @@ pub fn next_baseline(old: Option<&Baseline>, current: &Run) -> Baseline {
     }
 }
 
-/// The baseline file's text: pretty JSON, benchmarks sorted by name so that a diff of
-/// the file shows only the counts that moved.
+/// The baseline file's text: `revision`, `toolchain`, `valgrind`, then the benchmarks
+/// sorted by name, one a line, so that a diff of the file shows only what moved. Written
+/// by hand rather than through `serde_json::Map`, whose key order depends on a cargo
+/// feature (`preserve_order`) any crate in the build may turn on.
 pub fn baseline_json(baseline: &Baseline) -> String {
-    let benchmarks: Map<String, Value> = baseline
-        .run
-        .benchmarks
-        .iter()
-        .map(|(k, &v)| (k.clone(), Value::from(v)))
-        .collect();
-    let mut map = Map::new();
-    map.insert("revision".to_owned(), Value::from(baseline.revision));
-    map.insert(
-        "toolchain".to_owned(),
-        Value::from(baseline.run.toolchain.clone()),
-    );
-    map.insert(
-        "valgrind".to_owned(),
-        Value::from(baseline.run.valgrind.clone()),
-    );
-    map.insert("benchmarks".to_owned(), Value::Object(benchmarks));
-    // Serialising a `Value` of strings and integers cannot fail; the fallback keeps the
-    // function total anyway.
-    let mut text = serde_json::to_string_pretty(&Value::Object(map)).unwrap_or_default();
-    text.push('\n');
+    // `Value`'s Display of a string is its JSON literal, quotes and escapes included.
+    let quote = |s: &str| Value::from(s).to_string();
+    let mut text = String::new();
+    let _ = writeln!(text, "{{");
+    let _ = writeln!(text, "  \"revision\": {},", baseline.revision);
+    let _ = writeln!(text, "  \"toolchain\": {},", quote(&baseline.run.toolchain));
+    let _ = writeln!(text, "  \"valgrind\": {},", quote(&baseline.run.valgrind));
+    if baseline.run.benchmarks.is_empty() {
+        let _ = writeln!(text, "  \"benchmarks\": {{}}");
+    } else {
+        let _ = writeln!(text, "  \"benchmarks\": {{");
+        let last = baseline.run.benchmarks.len() - 1;
+        for (i, (name, count)) in baseline.run.benchmarks.iter().enumerate() {
+            let comma = if i == last { "" } else { "," };
+            let _ = writeln!(text, "    {}: {count}{comma}", quote(name));
+        }
+        let _ = writeln!(text, "  }}");
+    }
+    let _ = writeln!(text, "}}");
     text
 }
 
