@@ -25,7 +25,7 @@
 //!   by labels, existing series by reference;
 //! - `wal`: `Wal::append` + `commit` of the records of 1,000 new series and their 10,000
 //!   samples (sync `Never`: no group commit, no fsync);
-//! - `segment`: `persist_all` of a head of 1,000 series x 2 h (one segment), and opening
+//! - `segment`: `persist_all` of a head of 200 series x 2 h (one segment), and opening
 //!   the database holding it;
 //! - `promql`: instant and range queries of the peers' battery's shapes over a persisted
 //!   fleet (200 series x 3 h);
@@ -42,7 +42,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::sync::Arc;
 
-use gungraun::{library_benchmark, library_benchmark_group, main};
+use gungraun::{library_benchmark, library_benchmark_group, main, LibraryBenchmarkConfig};
 use prost::Message as _;
 use tsdb_benches::core_load::{self, series_labels, Values, Writer, STEP_MS, T0};
 use tsdb_benches::exposition::Schema;
@@ -385,7 +385,10 @@ fn wal_records() -> (Wal, Vec<Record>) {
 #[library_benchmark]
 #[bench::series_and_samples(wal_records())]
 fn append((wal, records): (Wal, Vec<Record>)) -> Wal {
-    match wal.append(black_box(&records)).and_then(|lsn| wal.commit(lsn)) {
+    match wal
+        .append(black_box(&records))
+        .and_then(|lsn| wal.commit(lsn))
+    {
         Ok(()) => wal,
         Err(e) => panic!("WAL append: {e}"),
     }
@@ -396,7 +399,7 @@ library_benchmark_group!(name = wal, benchmarks = append);
 // ---------------------------------------------------------------------------------------
 // segment
 
-const SEGMENT_SERIES: usize = 1_000;
+const SEGMENT_SERIES: usize = 200;
 const SEGMENT_ROUNDS: u32 = 720;
 
 fn head_for_segment() -> Db {
@@ -424,7 +427,7 @@ fn persisted_segment() -> Arc<PowerLossFs> {
 }
 
 #[library_benchmark]
-#[bench::persist_1000_series_2h(head_for_segment())]
+#[bench::persist_200_series_2h(head_for_segment())]
 fn write(db: Db) -> Db {
     match db.persist_all() {
         Ok(n) => black_box(n),
@@ -571,7 +574,10 @@ fn influx_body() -> Vec<u8> {
             let mut sep = ' ';
             for (m, metric) in index_fleet::METRICS.iter().enumerate() {
                 let field = metric.trim_start_matches("cpu_");
-                let v = samples[h as usize * 10 + m][round].v;
+                let v = samples
+                    .get(h as usize * 10 + m)
+                    .and_then(|s| s.get(round))
+                    .map_or(0.0, |x| x.v);
                 let _ = write!(out, "{sep}{field}={v}");
                 sep = ',';
             }
@@ -585,7 +591,10 @@ fn influx_body() -> Vec<u8> {
 fn checked_body(protocol: Protocol, body: Vec<u8>) -> (Protocol, Vec<u8>) {
     let (series, samples) = fuzz_decode(protocol, &body);
     let want = (PUSH_HOSTS * 10 * PUSH_ROUNDS) as usize;
-    assert_eq!(samples, want, "{protocol:?}: {series} series, {samples} samples");
+    assert_eq!(
+        samples, want,
+        "{protocol:?}: {series} series, {samples} samples"
+    );
     (protocol, body)
 }
 
@@ -720,7 +729,13 @@ library_benchmark_group!(name = rules, benchmarks = evaluate_group);
 // ---------------------------------------------------------------------------------------
 // results_cache
 
-type CacheFixture = (ResultsCache, Engine, Db, tsdb_query::ast::Expr, (i64, i64, i64));
+type CacheFixture = (
+    ResultsCache,
+    Engine,
+    Db,
+    tsdb_query::ast::Expr,
+    (i64, i64, i64),
+);
 
 /// A results cache that answered `sum by (region) (rate(cpu_usage_system[5m]))` over the
 /// fleet's last 2 hours at 1 minute once, its clock a day later (every split cached).
@@ -744,7 +759,10 @@ fn cache_fixture() -> CacheFixture {
         }
     }
     let s = cache.stats();
-    assert!(s.hits > 0, "the second query was not answered from the cache: {s:?}");
+    assert!(
+        s.hits > 0,
+        "the second query was not answered from the cache: {s:?}"
+    );
     (cache, engine, db, expr, range)
 }
 
@@ -759,6 +777,31 @@ fn lookup((cache, engine, db, expr, range): CacheFixture) -> Value {
 
 library_benchmark_group!(name = results_cache, benchmarks = lookup);
 
+/// The configuration of every benchmark: with `TSDB_INSTR_PRELOAD` set (by
+/// `benches/tools/instr-bench.sh`), that library is preloaded into the benchmark
+/// processes. The script sets it to `fixed-getrandom.c`, which fixes std's hash map
+/// seeds, so that hash map order, and with it the instruction count, is the same in
+/// every run.
+fn config() -> LibraryBenchmarkConfig {
+    let mut config = LibraryBenchmarkConfig::default();
+    if let Some(path) = std::env::var_os("TSDB_INSTR_PRELOAD") {
+        config.env("LD_PRELOAD", path);
+    }
+    config
+}
+
 main!(
-    library_benchmark_groups = [chunks, index, head, wal, segment, promql, ingest, scrape, rules, results_cache]
+    config = config(),
+    library_benchmark_groups = [
+        chunks,
+        index,
+        head,
+        wal,
+        segment,
+        promql,
+        ingest,
+        scrape,
+        rules,
+        results_cache
+    ]
 );

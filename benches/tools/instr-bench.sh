@@ -29,6 +29,12 @@ if [ "$(gungraun-runner --version 2>/dev/null)" != "gungraun-runner $version" ];
 fi
 
 target="${CARGO_TARGET_DIR:-target}"
+# Fixed hash map seeds in the benchmark processes (see fixed-getrandom.c): without them
+# counts that go through a HashMap move by up to 2 % between runs.
+mkdir -p "$target/instr"
+cc -shared -fPIC -O2 -o "$target/instr/fixed-getrandom.so" benches/tools/fixed-getrandom.c
+TSDB_INSTR_PRELOAD="$(cd "$target/instr" && pwd)/fixed-getrandom.so"
+export TSDB_INSTR_PRELOAD
 summaries="$target/gungraun/tsdb-benches/instructions"
 out="$target/instr/counts.json"
 # Summaries of an earlier run (or of a benchmark since removed) must not be collected.
