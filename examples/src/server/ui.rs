@@ -34,19 +34,20 @@ struct Asset {
     etag: LazyLock<HeaderValue>,
 }
 
+/// An embedded file of `ui/dist/`, its ETag hashed on first use from the same bytes.
 macro_rules! asset {
-    ($file:literal, $type:literal) => {
-        Asset {
+    ($name:ident, $file:literal, $type:literal) => {
+        static $name: Asset = Asset {
             body: include_bytes!(concat!("../../../ui/dist/", $file)),
             content_type: $type,
-            etag: LazyLock::new(|| etag_of(include_bytes!(concat!("../../../ui/dist/", $file)))),
-        }
+            etag: LazyLock::new(|| etag_of($name.body)),
+        };
     };
 }
 
-static INDEX: Asset = asset!("index.html", "text/html; charset=utf-8");
-static APP_JS: Asset = asset!("app.js", "text/javascript; charset=utf-8");
-static APP_CSS: Asset = asset!("app.css", "text/css; charset=utf-8");
+asset!(INDEX, "index.html", "text/html; charset=utf-8");
+asset!(APP_JS, "app.js", "text/javascript; charset=utf-8");
+asset!(APP_CSS, "app.css", "text/css; charset=utf-8");
 
 fn etag_of(body: &[u8]) -> HeaderValue {
     let digest = Sha256::digest(body);
