@@ -714,7 +714,8 @@ fn log_refused(report: &FillReport) {
 }
 
 /// Appends each new step as the clock reaches it, until `stop` turns true. Waits for the
-/// database, then records the fleet's metadata and resumes from its newest samples.
+/// database (whose opening thread recorded the fleet's metadata), then resumes from its
+/// newest samples.
 pub async fn run(
     state: AppState,
     hosts: usize,
@@ -724,10 +725,9 @@ pub async fn run(
     if !state.wait_ready(&mut stop).await {
         return;
     }
-    let (Ok(db), Ok(ingester)) = (state.db(), state.ingester()) else {
+    let Ok(db) = state.db() else {
         return;
     };
-    ingester.metadata().apply(&metadata());
     let resumed = {
         let db = db.clone();
         tokio::task::spawn_blocking(move || {

@@ -267,6 +267,10 @@ pub async fn run(flags: Flags) -> Result<(), ServerError> {
                 }
                 // seeds the per-metric series tracker from the head
                 let ingester = Ingester::new(db.clone(), limits)?;
+                // before ready, so `/api/v1/metadata` knows the fleet's families at once
+                if demo_fleet.is_some() {
+                    ingester.metadata().apply(&demo::metadata());
+                }
                 Ok((db, ingester))
             });
             let msg = match result {
