@@ -43,7 +43,10 @@ out="$target/instr/counts.json"
 # Summaries of an earlier run (or of a benchmark since removed) must not be collected.
 rm -rf "$summaries"
 start=$(date +%s)
-cargo bench -p tsdb-benches --bench instructions -- --save-summary=json "$@"
+# `--workspace`, not `-p tsdb-benches`: features resolve as in `cargo bench --workspace
+# --no-run` (.ci/run's step before), so that build is reused instead of recompiling
+# about 30 crates with another feature set.
+cargo bench --workspace --bench instructions -- --save-summary=json "$@"
 echo "instr-bench: suite ran in $(( $(date +%s) - start )) s"
 python3 benches/tools/instr-counts.py "$summaries" "$out"
 echo "$out"

@@ -21,7 +21,10 @@ fi
 
 target="${CARGO_TARGET_DIR:-target}"
 bash benches/tools/instr-bench.sh
-# Built by `cargo test` already (the debug profile); the comparison is cheap.
-cargo run -q -p tsdb-benches --bin instr-compare -- \
+# The instr-compare that `cargo test --workspace` (.ci/run's test step) built for its own
+# tests: nothing to build after that step. `cargo run -p tsdb-benches` would resolve
+# features differently and recompile about 30 crates (a minute on 2 cores).
+cargo test -q --workspace --no-run
+"$target/debug/instr-compare" \
     --baseline benches/baselines/instructions.json \
     --current "$target/instr/counts.json"
