@@ -4,9 +4,12 @@
 //! That makes a regression of a few percent visible on a shared 2-core machine where the
 //! wall-clock benches (criterion) cannot see it.
 //!
-//! `benches/tools/instr-bench.sh` runs the suite and writes the counts as JSON; directly:
-//! `cargo bench -p tsdb-benches --bench instructions` (needs `valgrind` and
-//! `gungraun-runner` at the version of the `gungraun` dev-dependency).
+//! `benches/tools/instr-bench.sh` runs the suite and writes the counts as JSON, and
+//! `benches/tools/instr-gate.sh` (CI's last step) compares them with the baseline;
+//! directly: `cargo bench --workspace --bench instructions` (needs `valgrind` and
+//! `gungraun-runner` at the version of the `gungraun` dev-dependency). A benchmark's
+//! counted part must not grow vectors of its own: whether `realloc` copies depends on
+//! heap layout, which moves with path lengths, so such counts differ between clones.
 //!
 //! Everything a benchmark needs is built by the argument expression of its `#[bench]`
 //! (not counted): the data come from the deterministic generators the criterion benches
