@@ -23,7 +23,7 @@ if [ -z "$version" ]; then
     echo "instr-bench: no gungraun version in benches/Cargo.toml" >&2
     exit 1
 fi
-# A debug build: about 70 s on 2 cores against 6-18 min for the release build, and the
+# A debug build: 50-70 s on 2 cores against 6-18 min for the release build, and the
 # runner's own speed does not matter (Valgrind's is what the suite waits for; the counts
 # are of the benchmark binary, not of the runner).
 if [ "$(gungraun-runner --version 2>/dev/null)" != "gungraun-runner $version" ]; then
