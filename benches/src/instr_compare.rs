@@ -1,7 +1,7 @@
 //! The instruction-count gate: compares one run of the instruction-count suite with the
 //! committed baselines (`benches/baselines/instructions.json`), for `instr-compare`.
 //!
-//! A run is the suite's JSON, `{"toolchain", "valgrind", "benchmarks": {"<group>::<function>::<id>":
+//! A run is the suite's JSON, `{"toolchain", "valgrind", "cpu" (optional), "benchmarks": {"<group>::<function>::<id>":
 //! instructions}}`; a baseline is the same plus `"revision": N`. Each baseline revision
 //! must have a line `- N: <reason>` in `CHANGELOG.md` beside it. That is how the rule "a
 //! regression fails unless the change updates the baseline with a one-line reason" is
@@ -79,6 +79,9 @@ pub struct Run {
     pub toolchain: String,
     /// `valgrind --version` of the counter.
     pub valgrind: String,
+    /// The host CPU (model and the features glibc and the crates dispatch on), when the
+    /// run recorded it: another CPU family may take other memcpy/CRC routines.
+    pub cpu: Option<String>,
     /// Instructions per benchmark, by `group::function::id`.
     pub benchmarks: BTreeMap<String, u64>,
 }
@@ -121,6 +124,11 @@ fn run_from(what: &'static str, map: &Map<String, Value>) -> Result<Run, Error> 
     };
     let toolchain = string("toolchain")?;
     let valgrind = string("valgrind")?;
+    // Optional: baselines and runs from before it was recorded have none.
+    let cpu = match map.get("cpu") {
+        None => None,
+        Some(_) => Some(string("cpu")?),
+    };
     let Some(Value::Object(counts)) = map.get("benchmarks") else {
         return Err(shape(
             what,
@@ -148,6 +156,7 @@ fn run_from(what: &'static str, map: &Map<String, Value>) -> Result<Run, Error> 
     Ok(Run {
         toolchain,
         valgrind,
+        cpu,
         benchmarks,
     })
 }
@@ -282,6 +291,15 @@ pub fn compare(baseline: &Run, current: &Run, threshold_pct: f64) -> Comparison 
             baseline.valgrind, current.valgrind
         ));
     }
+    if let (Some(base_cpu), Some(now_cpu)) = (&baseline.cpu, &current.cpu) {
+        if base_cpu != now_cpu {
+            warnings.push(format!(
+                "cpu differs: baseline \"{base_cpu}\", run \"{now_cpu}\"; glibc and the crates \
+             choose memcpy, CRC and search routines by CPU feature, so counts may shift \
+             (if many benchmarks move at once, re-baseline on this host and say so in the reason)"
+            ));
+        }
+    }
     let mut rows = Vec::new();
     for (name, &base) in &baseline.benchmarks {
         let row = match current.benchmarks.get(name) {
@@ -367,7 +385,7 @@ impl Comparison {
             if self.warnings.is_empty() {
                 ""
             } else {
-                ", toolchain or valgrind differs (see warning)"
+                ", toolchain, valgrind or cpu differs (see warning)"
             }
         )
     }
@@ -454,7 +472,7 @@ pub fn next_baseline(old: Option<&Baseline>, current: &Run) -> Baseline {
     }
 }
 
-/// The baseline file's text: `revision`, `toolchain`, `valgrind`, then the benchmarks
+/// The baseline file's text: `revision`, `toolchain`, `valgrind`, `cpu` (when known), then the benchmarks
 /// sorted by name, one a line, so that a diff of the file shows only what moved. Written
 /// by hand rather than through `serde_json::Map`, whose key order depends on a cargo
 /// feature (`preserve_order`) any crate in the build may turn on.
@@ -466,6 +484,9 @@ pub fn baseline_json(baseline: &Baseline) -> String {
     let _ = writeln!(text, "  \"revision\": {},", baseline.revision);
     let _ = writeln!(text, "  \"toolchain\": {},", quote(&baseline.run.toolchain));
     let _ = writeln!(text, "  \"valgrind\": {},", quote(&baseline.run.valgrind));
+    if let Some(cpu) = &baseline.run.cpu {
+        let _ = writeln!(text, "  \"cpu\": {},", quote(cpu));
+    }
     if baseline.run.benchmarks.is_empty() {
         let _ = writeln!(text, "  \"benchmarks\": {{}}");
     } else {
@@ -510,6 +531,7 @@ mod tests {
         Run {
             toolchain: TOOLCHAIN.to_owned(),
             valgrind: "valgrind-3.19.0".to_owned(),
+            cpu: Some("Intel(R) Xeon(R) Processor; avx2 erms".to_owned()),
             benchmarks: counts.iter().map(|&(k, v)| (k.to_owned(), v)).collect(),
         }
     }
@@ -635,6 +657,33 @@ mod tests {
         assert!(c.summary().contains("differs"));
         // The same counts with the same versions: no warning.
         assert!(compare(&base, &base, 3.0).warnings.is_empty());
+    }
+
+    #[test]
+    fn a_cpu_mismatch_warns_and_a_missing_cpu_does_not() {
+        let base = run(&[("a", 100)]);
+        let mut now = run(&[("a", 100)]);
+        now.cpu = Some("AMD EPYC 7B13; avx2 erms fsrm".to_owned());
+        let c = compare(&base, &now, 3.0);
+        assert!(!c.fails());
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].starts_with("cpu differs"), "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("AMD EPYC 7B13"), "{:?}", c.warnings);
+        assert!(c.summary().contains("cpu differs"));
+        // A baseline from before the field: nothing to compare with, no warning.
+        let mut old = run(&[("a", 100)]);
+        old.cpu = None;
+        assert!(compare(&old, &now, 3.0).warnings.is_empty());
+        // The field round-trips through the baseline file, and an absent one stays absent.
+        for r in [now, old] {
+            let b = next_baseline(None, &r);
+            assert_eq!(parse_baseline(&baseline_json(&b)).unwrap().run, r);
+        }
+        // Present, it must be a non-empty string.
+        assert!(matches!(
+            parse_run(r#"{"toolchain": "t", "valgrind": "v", "cpu": "", "benchmarks": {}}"#),
+            Err(Error::Shape { .. })
+        ));
     }
 
     #[test]

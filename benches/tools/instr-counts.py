@@ -5,7 +5,7 @@ gungraun writes a `summary.json` per benchmark when run with `--save-summary=jso
 (`<target>/gungraun/tsdb-benches/instructions/<group>/<function>.<id>/summary.json`).
 This reads every one under DIR and writes
 
-    {"toolchain": "<rustc -V>", "valgrind": "<valgrind --version>",
+    {"toolchain": "<rustc -V>", "valgrind": "<valgrind --version>", "cpu": "<model; flags>",
      "benchmarks": {"<group>::<function>::<id>": <instructions>, ...}}
 
 with sorted keys: the Callgrind `Ir` (instructions executed) of the measured part of
@@ -45,6 +45,27 @@ def instructions(summary, path):
     raise ValueError(f"{path}: no Callgrind Ir in the summary")
 
 
+# The CPU features that glibc (memcpy, strlen), crc32fast, memchr and zstd dispatch on.
+DISPATCH_FLAGS = ("sse4_2", "pclmulqdq", "avx", "avx2", "bmi2", "avx512f", "erms", "fsrm")
+
+
+def cpu_description():
+    """The host CPU's model and dispatch-relevant features, or "unknown"."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return "unknown"
+    model, flags = "unknown", set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and model == "unknown":
+            model = value.strip()
+        elif key.strip() == "flags" and not flags:
+            flags = set(value.split())
+    return model + "; " + " ".join(f for f in DISPATCH_FLAGS if f in flags)
+
+
 def collect(root):
     counts = {}
     for dirpath, _dirs, files in os.walk(root):
@@ -79,6 +100,7 @@ def main(argv):
     doc = {
         "toolchain": tool_version(["rustc", "-V"]),
         "valgrind": tool_version(["valgrind", "--version"]),
+        "cpu": cpu_description(),
         "benchmarks": dict(sorted(counts.items())),
     }
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
