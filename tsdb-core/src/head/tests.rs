@@ -37,6 +37,23 @@ struct Raced {
     resolved: Vec<std::result::Result<SeriesId, SampleError>>,
 }
 
+/// Appends one sample of `labels` outside any race; the outcome of that plain append.
+fn append_one(head: &Head, labels: &Labels, t: i64, v: f64) -> BatchOutcome {
+    let mut batch = Batch::new();
+    let s = batch.series(labels.clone());
+    batch.sample(s, t, v);
+    let mut outcome = BatchOutcome::default();
+    head.append_batch(
+        &batch,
+        limits(),
+        &mut |_, _| Ok(()),
+        &mut outcome,
+        &mut Vec::new(),
+    )
+    .unwrap();
+    outcome
+}
+
 /// Appends `batch` to `head` with a persist's head GC (`truncate(t, t)` after raising
 /// the write floor to `t`) between resolving its series and applying its samples.
 fn append_with_gc_between(head: &Head, batch: &Batch, t: i64) -> Raced {
@@ -100,18 +117,7 @@ fn a_series_created_by_the_batch_and_collected_before_its_samples_is_created_aga
 fn an_idle_series_resolved_by_labels_and_collected_before_its_samples_is_created_again() {
     let head = Head::new(ChunkOptions::default(), 0);
     let l = labels("idle", 0);
-    let mut first = Batch::new();
-    let s = first.series(l.clone());
-    first.sample(s, 100, 1.0);
-    let mut outcome = BatchOutcome::default();
-    head.append_batch(
-        &first,
-        limits(),
-        &mut |_, _| Ok(()),
-        &mut outcome,
-        &mut Vec::new(),
-    )
-    .unwrap();
+    let outcome = append_one(&head, &l, 100, 1.0);
     assert_eq!(outcome.accepted, 1);
 
     // resolved (exists, newest sample 100), then a persist up to 1000 collects it
@@ -130,18 +136,7 @@ fn an_idle_series_resolved_by_labels_and_collected_before_its_samples_is_created
 fn a_series_named_by_a_collected_ref_is_still_unknown() {
     let head = Head::new(ChunkOptions::default(), 0);
     let l = labels("by_ref", 0);
-    let mut first = Batch::new();
-    let s = first.series(l.clone());
-    first.sample(s, 100, 1.0);
-    let mut outcome = BatchOutcome::default();
-    head.append_batch(
-        &first,
-        limits(),
-        &mut |_, _| Ok(()),
-        &mut outcome,
-        &mut Vec::new(),
-    )
-    .unwrap();
+    let outcome = append_one(&head, &l, 100, 1.0);
     let r0 = outcome.refs[0].unwrap();
 
     let mut batch = Batch::new();
